@@ -1,0 +1,7 @@
+/// The one error type the library throws for bad input: a single line that names the file or
+/// flag and says what was expected. The CLI prints `error: <message>` and exits non-zero.
+public struct RecurrentError: Error, CustomStringConvertible, Equatable, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

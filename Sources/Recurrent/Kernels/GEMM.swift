@@ -1,0 +1,33 @@
+import CKernels
+
+/// Matrix products used by every layer. Row-major, BLAS-like contract:
+///
+///     C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C
+///
+/// `transA == false`: A is m×k with row stride `lda`; `true`: A is stored k×m (row stride `lda`)
+/// and used transposed. Likewise B (k×n, or n×k when `transB`). `beta == 0` overwrites C.
+public enum GEMM {
+    /// Computes the product with the fastest kernel this CPU supports (see `CKernels`).
+    @inlinable
+    public static func multiply(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if m == 0 || n == 0 { return }
+        rc_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+
+    /// The naive reference with the same contract (for tests).
+    public static func reference(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if m == 0 || n == 0 { return }
+        rc_sgemm_reference(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+
+    /// The instruction-set path picked at run time.
+    public static var isa: String { String(cString: rc_kernel_isa()) }
+}

@@ -1,0 +1,30 @@
+/// A trainable tensor and its gradient, named as in PyTorch's `state_dict` (relative to its module).
+///
+/// Backward passes *accumulate* into `grad` (`+=`); the trainer zeroes all gradients in one place
+/// before each step, so several backward calls (for example truncated-BPTT chunks or several
+/// heads) can add up their contributions.
+public final class Parameter: @unchecked Sendable {
+    /// The name relative to the owning module, for example `weight_ih_l0`.
+    public let name: String
+    public var value: Tensor
+    public var grad: Tensor
+
+    public init(name: String, value: Tensor) {
+        self.name = name
+        self.value = value
+        self.grad = Tensor.zeros(like: value)
+    }
+
+    public var shape: [Int] { value.shape }
+}
+
+/// A module that owns parameters and can list them under PyTorch-style dotted names.
+public protocol ParameterizedModule: AnyObject {
+    /// The parameters in PyTorch's registration order, with names relative to this module.
+    var parameters: [Parameter] { get }
+}
+
+extension ParameterizedModule {
+    /// Sets every parameter's gradient to zero.
+    public func zeroGrad() { for p in parameters { p.grad.zero() } }
+}

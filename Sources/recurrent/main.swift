@@ -1,0 +1,2 @@
+import Recurrent
+print("recurrent: isa \(GEMM.isa)")
