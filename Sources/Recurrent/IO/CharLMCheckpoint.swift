@@ -1,0 +1,82 @@
+import Foundation
+
+/// The char-LM checkpoint: one safetensors file, float32 tensors under the `state_dict` names of
+/// the PyTorch module documented on `CharLM`, and `__metadata__` with `model` = `char-lm`,
+/// `cell`, `num_layers`, `hidden_size`, `embedding_size` and `vocab` (a JSON array of the
+/// characters in index order). Such a file loads into that module with `load_state_dict`.
+///
+/// Training state for `--resume` (optimizer moments, step, epoch, carried hidden state) lives in a
+/// second file beside it, `<checkpoint>.training.safetensors`, so the checkpoint itself stays a pure
+/// `state_dict`. Both carry the same `run_id`/`step` metadata so a stale pair is detected.
+public enum CharLMCheckpoint {
+    /// The metadata that describes the architecture.
+    public static func metadata(for config: CharLMConfig) -> [String: String] {
+        [
+            "model": "char-lm",
+            "cell": config.cell.rawValue,
+            "num_layers": String(config.numLayers),
+            "hidden_size": String(config.hiddenSize),
+            "embedding_size": String(config.embeddingSize),
+            "vocab": config.vocabulary.json,
+        ]
+    }
+
+    /// Writes the model atomically; `extra` metadata is added (never overriding the architecture keys).
+    public static func save(_ model: CharLM, to path: String, extra: [String: String] = [:]) throws {
+        var meta = extra
+        for (k, v) in metadata(for: model.config) { meta[k] = v }
+        try SafeTensors.write(model.namedParameters.map { ($0.0, $0.1.value) }, metadata: meta, to: path)
+    }
+
+    /// Reads the architecture from a checkpoint's metadata.
+    public static func config(from file: SafeTensorsFile, path: String) throws -> CharLMConfig {
+        let meta = file.metadata
+        if let model = meta["model"], model != "char-lm" {
+            throw RecurrentError("\(path): the checkpoint holds a '\(model)' model, expected a char-lm checkpoint")
+        }
+        guard let cellName = meta["cell"] else { throw RecurrentError("\(path): metadata lacks 'cell' (expected a char-lm checkpoint)") }
+        guard let cell = CellKind(name: cellName) else {
+            throw RecurrentError("\(path): metadata cell '\(cellName)' is not one of lstm, gru, rnn_tanh, rnn_relu")
+        }
+        func positive(_ key: String) throws -> Int {
+            guard let s = meta[key] else { throw RecurrentError("\(path): metadata lacks '\(key)' (expected a char-lm checkpoint)") }
+            guard let v = Int(s.trimmingCharacters(in: .whitespaces)), v > 0 else {
+                throw RecurrentError("\(path): metadata \(key) is '\(s)', expected a positive integer")
+            }
+            return v
+        }
+        let layers = try positive("num_layers")
+        let hidden = try positive("hidden_size")
+        let embeddingSize = try positive("embedding_size")
+        guard let vocabJSON = meta["vocab"] else { throw RecurrentError("\(path): metadata lacks 'vocab' (expected a char-lm checkpoint)") }
+        let vocab = try CharVocabulary(json: vocabJSON, source: "\(path) (metadata vocab)")
+        return CharLMConfig(cell: cell, vocabulary: vocab, embeddingSize: embeddingSize, hiddenSize: hidden, numLayers: layers)
+    }
+
+    /// Copies the file's tensors into `model`, checking that each exists with the right shape.
+    public static func assign(_ file: SafeTensorsFile, to model: CharLM, path: String) throws {
+        for (name, p) in model.namedParameters {
+            guard let t = file.tensors[name] else {
+                throw RecurrentError("\(path): the checkpoint lacks tensor \(name) (shape \(p.shape))")
+            }
+            guard t.shape == p.shape else {
+                throw RecurrentError("\(path): tensor \(name) has shape \(t.shape), expected \(p.shape)")
+            }
+            p.value = t
+        }
+    }
+
+    /// Loads a model from a checkpoint file.
+    public static func load(path: String, dropout: Float = 0) throws -> CharLM {
+        let file = try SafeTensors.read(path: path)
+        var config = try self.config(from: file, path: path)
+        config.dropout = dropout
+        var rng = SeededRNG(seed: 0)
+        let model = CharLM(config: config, rng: &rng)
+        try assign(file, to: model, path: path)
+        return model
+    }
+
+    /// The path of the training-state file that goes with a checkpoint.
+    public static func trainingStatePath(for checkpoint: String) -> String { checkpoint + ".training.safetensors" }
+}

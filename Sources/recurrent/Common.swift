@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import Recurrent
+
+/// Options every compute-heavy command takes.
+struct ComputeOptions: ParsableArguments {
+    @Option(help: "Worker threads for matrix products (default: the number of CPU cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let t = threads, t < 1 || t > 256 { throw ValidationError("--threads must be between 1 and 256, got \(t)") }
+    }
+
+    func apply() {
+        if let t = threads { Threading.count = t }
+    }
+}
+
+/// Writes text to standard output immediately (for streaming samples and progress lines).
+enum Console {
+    static let isTerminal = isatty(STDOUT_FILENO) != 0
+
+    static func write(_ s: String) {
+        FileHandle.standardOutput.write(Data(s.utf8))
+    }
+
+    static func line(_ s: String) { write(s + "\n") }
+
+    static func warn(_ s: String) {
+        FileHandle.standardError.write(Data("warning: \(s)\n".utf8))
+    }
+}
+
+/// Human-friendly numbers for progress lines.
+enum Format {
+    static func grouped(_ x: Double) -> String {
+        let n = Int(x.rounded())
+        let s = String(abs(n))
+        var out = ""
+        for (i, ch) in s.enumerated() {
+            if i > 0, (s.count - i) % 3 == 0 { out.append(",") }
+            out.append(ch)
+        }
+        return n < 0 ? "-" + out : out
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite else { return "?" }
+        let s = Int(seconds.rounded())
+        if s >= 3600 { return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" }
+        if s >= 60 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
+        return "\(s)s"
+    }
+
+    static func fixed(_ x: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", x) }
+}
+
+/// Reads a text file and encodes it with `vocab`, or builds the vocabulary from the text.
+func loadText(path: String) throws -> [Unicode.Scalar] {
+    try TextFile.read(path: path)
+}
+
+/// JSON rendering of a flat object with string keys, numbers kept exact enough for checks.
+func jsonObject(_ pairs: [(String, Any)]) -> String {
+    let body = pairs.map { key, value -> String in
+        let v: String
+        switch value {
+        case let d as Double: v = d.isFinite ? String(d) : "null"
+        case let f as Float: v = f.isFinite ? String(Double(f)) : "null"
+        case let i as Int: v = String(i)
+        case let s as String: v = "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        default: v = "\(value)"
+        }
+        return "\"\(key)\": \(v)"
+    }
+    return "{" + body.joined(separator: ", ") + "}"
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import Recurrent
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score a text with a char-LM: mean cross-entropy of every next character from a zero state.")
+
+    @Option(help: "The char-LM checkpoint (.safetensors).")
+    var checkpoint: String
+
+    @Option(help: "The UTF-8 text to score.")
+    var data: String
+
+    @Flag(help: "Print one JSON object with keys loss, bits_per_char, perplexity, characters.")
+    var json = false
+
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        compute.apply()
+        let model = try CharLMCheckpoint.load(path: checkpoint)
+        let text = try TextFile.read(path: data)
+        let tokens = try model.config.vocabulary.encode(text, source: data)
+        guard tokens.count >= 2 else {
+            throw RecurrentError("\(data): the text has \(tokens.count) character; scoring needs at least 2")
+        }
+        let result = model.evaluate(tokens: tokens)
+        if json {
+            Console.line(jsonObject([
+                ("loss", result.loss), ("bits_per_char", result.bitsPerChar),
+                ("perplexity", result.perplexity), ("characters", result.characters),
+            ]))
+        } else {
+            Console.line("loss \(Format.fixed(result.loss)) nats/char  \(Format.fixed(result.bitsPerChar)) bits/char  perplexity \(Format.fixed(result.perplexity, 3))  over \(result.characters) characters")
+        }
+    }
+}

@@ -1,0 +1,280 @@
+import ArgumentParser
+import Foundation
+import Recurrent
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a character-level language model on a UTF-8 text file (char-rnn style).",
+        discussion: """
+        The text is cut into --batch-size contiguous streams; each step takes --seq-len characters \
+        from every stream, carrying the state from step to step (truncated BPTT) and resetting it at \
+        each epoch. The last --val-fraction of the text is held out for validation. The checkpoint \
+        at --output is written atomically whenever the validation loss improves (at the end when \
+        there is no validation split), with the training state beside it for --resume.
+        """)
+
+    // Data and model
+    @Option(help: "The UTF-8 training text.") var data: String
+    @Option(help: "Cell: lstm, gru, rnn-tanh or rnn-relu.") var cell = "lstm"
+    @Option(help: "Recurrent layers.") var layers = 2
+    @Option(help: "Hidden units per layer.") var hidden = 128
+    @Option(help: "Embedding width.") var embedding = 64
+    @Option(help: "Dropout between recurrent layers (training only), in [0, 1).") var dropout: Float = 0
+
+    // Batching
+    @Option(name: .customLong("batch-size"), help: "Parallel streams per step.") var batchSize = 50
+    @Option(name: .customLong("seq-len"), help: "Characters per stream per step (the BPTT length).") var seqLen = 50
+    @Option(name: .customLong("val-fraction"), help: "Share of the text, from its end, held out for validation, in [0, 1).") var valFraction = 0.05
+
+    // Optimisation
+    @Option(help: "Optimizer: sgd, rmsprop or adam.") var optimizer = "adam"
+    @Option(help: "Learning rate.") var lr: Float = 2e-3
+    @Option(help: "Momentum (sgd, rmsprop).") var momentum: Float = 0
+    @Flag(help: "Nesterov momentum (sgd).") var nesterov = false
+    @Option(name: .customLong("weight-decay"), help: "L2 weight decay.") var weightDecay: Float = 0
+    @Option(help: "Adam's beta1.") var beta1: Float = 0.9
+    @Option(help: "Adam's beta2.") var beta2: Float = 0.999
+    @Option(help: "RMSprop's smoothing constant.") var alpha: Float = 0.99
+    @Option(help: "The optimizer's epsilon.") var eps: Float = 1e-8
+    @Option(name: .customLong("lr-decay"), help: "Learning-rate decay: none, step or exponential (per epoch).") var lrDecay = "none"
+    @Option(name: .customLong("lr-decay-rate"), help: "Decay factor gamma.") var lrDecayRate: Float = 0.97
+    @Option(name: .customLong("lr-decay-every"), help: "Epochs between decays (step decay).") var lrDecayEvery = 1
+    @Option(name: .customLong("lr-decay-after"), help: "Epochs before decay starts.") var lrDecayAfter = 0
+    @Option(help: "Clip the gradients' global L2 norm to this (0 = off).") var clip: Float = 5
+    @Option(name: .customLong("clip-value"), help: "Clamp every gradient element to ±this (0 = off).") var clipValue: Float = 0
+
+    // Initialisation
+    @Option(help: "Initialiser of the recurrent layers' input weights: default, xavier-uniform, xavier-normal, kaiming-uniform, kaiming-normal, orthogonal.") var `init` = "default"
+    @Option(name: .customLong("recurrent-init"), help: "Initialiser of the recurrent weights (default: as --init).") var recurrentInit: String?
+    @Option(name: .customLong("forget-bias"), help: "LSTM forget-gate bias at initialisation.") var forgetBias: Float?
+
+    // Length of the run
+    @Option(help: "Stop after this many steps.") var steps: Int?
+    @Option(help: "Stop after this many epochs (default 10 when no limit is given).") var epochs: Double?
+    @Option(help: "Stop after this many minutes of training.") var minutes: Double?
+    @Option(name: .customLong("eval-every"), help: "Validate (and save when better) every this many steps.") var evalEvery = 1000
+
+    // Files
+    @Option(help: "Checkpoint to write.") var output = "charlm.safetensors"
+    @Option(name: .customLong("init-from"), help: "Start from this checkpoint's weights (its architecture and vocabulary).") var initFrom: String?
+    @Option(help: "Resume from this checkpoint and the training state saved beside it.") var resume: String?
+
+    @Option(help: "Random seed.") var seed: UInt64 = 123
+    @Flag(help: "Print only validation lines and the summary.") var quiet = false
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        if CellKind(name: cell) == nil { throw ValidationError("--cell must be lstm, gru, rnn-tanh or rnn-relu, got '\(cell)'") }
+        for (name, value) in [("--layers", layers), ("--hidden", hidden), ("--embedding", embedding),
+                              ("--batch-size", batchSize), ("--seq-len", seqLen), ("--lr-decay-every", lrDecayEvery)] where value < 1 {
+            throw ValidationError("\(name) must be a positive integer, got \(value)")
+        }
+        if !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
+        if !(valFraction >= 0 && valFraction < 1) { throw ValidationError("--val-fraction must be in [0, 1), got \(valFraction)") }
+        if OptimizerSettings.Kind(rawValue: optimizer) == nil { throw ValidationError("--optimizer must be sgd, rmsprop or adam, got '\(optimizer)'") }
+        if !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be greater than 0, got \(lr)") }
+        if !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        if nesterov && !(momentum > 0) { throw ValidationError("--nesterov needs --momentum greater than 0") }
+        if !(weightDecay >= 0) { throw ValidationError("--weight-decay must be zero or more, got \(weightDecay)") }
+        if !(beta1 >= 0 && beta1 < 1) { throw ValidationError("--beta1 must be in [0, 1), got \(beta1)") }
+        if !(beta2 >= 0 && beta2 < 1) { throw ValidationError("--beta2 must be in [0, 1), got \(beta2)") }
+        if !(alpha >= 0 && alpha < 1) { throw ValidationError("--alpha must be in [0, 1), got \(alpha)") }
+        if !(eps > 0) { throw ValidationError("--eps must be greater than 0, got \(eps)") }
+        if !["none", "step", "exponential", "exp"].contains(lrDecay) { throw ValidationError("--lr-decay must be none, step or exponential, got '\(lrDecay)'") }
+        if !(lrDecayRate > 0 && lrDecayRate <= 1) { throw ValidationError("--lr-decay-rate must be in (0, 1], got \(lrDecayRate)") }
+        if lrDecayAfter < 0 { throw ValidationError("--lr-decay-after must be zero or more, got \(lrDecayAfter)") }
+        if !(clip >= 0) || !clip.isFinite { throw ValidationError("--clip must be zero (off) or positive, got \(clip)") }
+        if !(clipValue >= 0) || !clipValue.isFinite { throw ValidationError("--clip-value must be zero (off) or positive, got \(clipValue)") }
+        if Initializer(rawValue: `init`) == nil { throw ValidationError("--init must be one of \(Initializer.allCases.map(\.rawValue).joined(separator: ", ")), got '\(`init`)'") }
+        if let r = recurrentInit, Initializer(rawValue: r) == nil { throw ValidationError("--recurrent-init must be one of \(Initializer.allCases.map(\.rawValue).joined(separator: ", ")), got '\(r)'") }
+        if let f = forgetBias, !f.isFinite { throw ValidationError("--forget-bias must be a finite number") }
+        if let s = steps, s < 1 { throw ValidationError("--steps must be a positive integer, got \(s)") }
+        if let e = epochs, !(e > 0) || !e.isFinite { throw ValidationError("--epochs must be greater than 0, got \(e)") }
+        if let m = minutes, !(m > 0) || !m.isFinite { throw ValidationError("--minutes must be greater than 0, got \(m)") }
+        if evalEvery < 1 { throw ValidationError("--eval-every must be a positive integer, got \(evalEvery)") }
+        if initFrom != nil && resume != nil { throw ValidationError("--init-from and --resume cannot be combined: --resume already loads the weights") }
+        if output.isEmpty { throw ValidationError("--output must name a file") }
+    }
+
+    func run() throws {
+        compute.apply()
+        let started = Date()
+        try checkWritable(output)
+        let text = try TextFile.read(path: data)
+
+        // The model: from a checkpoint (its architecture and vocabulary) or new.
+        let model: CharLM
+        var resumeState: SafeTensorsFile?
+        if let source = resume ?? initFrom {
+            model = try CharLMCheckpoint.load(path: source, dropout: dropout)
+            if resume != nil {
+                let statePath = CharLMCheckpoint.trainingStatePath(for: source)
+                guard FileManager.default.fileExists(atPath: statePath) else {
+                    throw RecurrentError("\(statePath): no such file; --resume needs the training state that train writes beside its checkpoint (use --init-from to start from the weights alone)")
+                }
+                resumeState = try SafeTensors.read(path: statePath)
+            }
+            reportIgnoredArchitectureFlags(model.config, source: source)
+        } else {
+            let vocab = CharVocabulary(text: text)
+            let config = CharLMConfig(cell: CellKind(name: cell) ?? .lstm, vocabulary: vocab, embeddingSize: embedding,
+                                      hiddenSize: hidden, numLayers: layers, dropout: dropout)
+            var rng = SeededRNG(seed: seed)
+            model = CharLM(config: config, rng: &rng)
+            let inputScheme = Initializer(rawValue: `init`) ?? .pytorchDefault
+            let recurrentScheme = recurrentInit.flatMap { Initializer(rawValue: $0) } ?? inputScheme
+            if inputScheme != .pytorchDefault || recurrentScheme != .pytorchDefault || forgetBias != nil {
+                Initialization.apply(kind: config.cell, hiddenSize: hidden, parameters: model.rnn.parameters,
+                                     input: inputScheme, recurrent: recurrentScheme, forgetBias: forgetBias, rng: &rng)
+            }
+        }
+        let tokens = try model.config.vocabulary.encode(text, source: data)
+        let (trainTokens, valTokens) = splitTrainValidation(tokens, fraction: valFraction)
+
+        var options = CharLMTrainingOptions()
+        options.batchSize = batchSize
+        options.seqLen = seqLen
+        options.optimizer.kind = OptimizerSettings.Kind(rawValue: optimizer) ?? .adam
+        options.optimizer.learningRate = lr
+        options.optimizer.momentum = momentum
+        options.optimizer.nesterov = nesterov
+        options.optimizer.weightDecay = weightDecay
+        options.optimizer.beta1 = beta1
+        options.optimizer.beta2 = beta2
+        options.optimizer.alpha = alpha
+        options.optimizer.eps = eps
+        switch lrDecay {
+        case "step": options.schedule = .step(every: lrDecayEvery, gamma: lrDecayRate)
+        case "exponential", "exp": options.schedule = .exponential(gamma: lrDecayRate)
+        default: options.schedule = .constant
+        }
+        options.decayAfterEpochs = lrDecayAfter
+        options.clipNorm = clip
+        options.clipValue = clipValue
+        options.maxSteps = steps
+        options.maxEpochs = epochs ?? ((steps == nil && minutes == nil) ? 10 : nil)
+        options.maxSeconds = minutes.map { $0 * 60 }
+        options.evalEvery = evalEvery
+        options.seed = seed
+
+        let trainer = try CharLMTrainer(model: model, trainTokens: trainTokens, validationTokens: valTokens, options: options, source: data)
+        let runID = String(format: "%016llx", SeededRNG(seed: UInt64(Date().timeIntervalSince1970 * 1e6)).next())
+        if let state = resumeState {
+            try restore(trainer, from: state, checkpoint: resume ?? "")
+            if let s = steps, trainer.step >= s {
+                throw RecurrentError("--steps \(s): the resumed run is already at step \(trainer.step); ask for more steps")
+            }
+        }
+
+        let v = model.config.vocabulary.count
+        Console.line("model: \(model.config.cell.cliName) \(model.config.numLayers)×\(model.config.hiddenSize), embedding \(model.config.embeddingSize), vocabulary \(v), \(Format.grouped(Double(model.parameterCount))) parameters; kernels \(GEMM.isa), \(Threading.count) thread\(Threading.count == 1 ? "" : "s")")
+        Console.line("data: \(Format.grouped(Double(trainTokens.count))) training characters (\(trainer.train.batchesPerEpoch) steps per epoch), \(Format.grouped(Double(valTokens.count))) validation characters")
+
+        var saved = false
+        var lastPrint = Date.distantPast
+        var liveLine = false
+        func save(step: Int) throws {
+            let meta = ["run_id": runID, "step": String(step)]
+            let (tensors, stateMeta) = trainer.trainingState()
+            try SafeTensors.write(tensors, metadata: stateMeta.merging(meta) { $1 }, to: CharLMCheckpoint.trainingStatePath(for: output))
+            try CharLMCheckpoint.save(model, to: output, extra: meta)
+            saved = true
+        }
+        var failure: Error?
+        trainer.run { event in
+            guard failure == nil else { return }
+            switch event {
+            case .progress(let p):
+                let now = Date()
+                let interval = Console.isTerminal ? 0.2 : 10
+                if !quiet, now.timeIntervalSince(lastPrint) >= interval {
+                    lastPrint = now
+                    let line = progressLine(p, val: nil)
+                    if Console.isTerminal { Console.write("\r\u{1B}[K" + line); liveLine = true } else { Console.line(line) }
+                }
+            case .validation(let p, let val, let improved):
+                var note = ""
+                if improved {
+                    do { try save(step: p.step); note = "  saved \(output)" } catch { failure = error }
+                }
+                if liveLine { Console.write("\r\u{1B}[K"); liveLine = false }
+                Console.line(progressLine(p, val: val) + note)
+            }
+        }
+        if liveLine { Console.write("\r\u{1B}[K") }
+        if let failure { throw failure }
+        if trainer.validation == nil {
+            try save(step: trainer.step)
+            Console.line("saved \(output) (no validation split)")
+        }
+        let best = trainer.bestValLoss.map { "best validation loss \(Format.fixed($0)) nats/char; " } ?? ""
+        Console.line("done: \(trainer.step) steps in \(Format.duration(Date().timeIntervalSince(started))); \(best)checkpoint \(saved ? output : "not written")")
+    }
+
+    /// Fails before any training when the checkpoint could not be written at the end.
+    func checkWritable(_ path: String) throws {
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw RecurrentError("--output \(path): the folder \(dir) does not exist")
+        }
+        guard FileManager.default.isWritableFile(atPath: dir) else {
+            throw RecurrentError("--output \(path): the folder \(dir) is not writable")
+        }
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            throw RecurrentError("--output \(path): is a folder, expected a file name")
+        }
+    }
+
+    func progressLine(_ p: TrainingProgress, val: Double?) -> String {
+        var parts = ["step \(p.step)", "epoch \(Format.fixed(p.epoch, 2))"]
+        parts.append("train \(p.trainLoss.isFinite ? Format.fixed(p.trainLoss) : "-")")
+        if let val { parts.append("val \(Format.fixed(val))") } else if let b = p.bestValLoss { parts.append("best val \(Format.fixed(b))") }
+        parts.append("lr \(String(format: "%.2e", Double(p.learningRate)))")
+        parts.append("|g| \(String(format: "%.2f", Double(p.gradNorm)))")
+        parts.append("\(Format.grouped(p.charsPerSecond)) chars/s")
+        parts.append("ETA \(p.etaSeconds.map(Format.duration) ?? "?")")
+        return parts.joined(separator: "  ")
+    }
+
+    func reportIgnoredArchitectureFlags(_ config: CharLMConfig, source: String) {
+        let args = Set(CommandLine.arguments)
+        for (flag, given, actual) in [("--cell", cell, config.cell.cliName), ("--layers", String(layers), String(config.numLayers)),
+                                      ("--hidden", String(hidden), String(config.hiddenSize)), ("--embedding", String(embedding), String(config.embeddingSize))]
+            where args.contains(flag) && given != actual && !(flag == "--cell" && CellKind(name: given) == config.cell) {
+            Console.warn("\(flag) \(given) is ignored: the architecture comes from \(source) (\(flag) \(actual))")
+        }
+    }
+
+    func restore(_ trainer: CharLMTrainer, from state: SafeTensorsFile, checkpoint: String) throws {
+        let path = CharLMCheckpoint.trainingStatePath(for: checkpoint)
+        let ckpt = try SafeTensors.read(path: checkpoint)
+        guard let run = state.metadata["run_id"], run == ckpt.metadata["run_id"], state.metadata["step"] == ckpt.metadata["step"] else {
+            throw RecurrentError("\(path): this training state does not belong to \(checkpoint) (different run or step)")
+        }
+        guard state.metadata["optimizer"] == optimizer else {
+            throw RecurrentError("--optimizer \(optimizer): the run being resumed used \(state.metadata["optimizer"] ?? "another optimizer")")
+        }
+        guard state.metadata["batch_size"] == String(batchSize), state.metadata["seq_len"] == String(seqLen) else {
+            throw RecurrentError("--batch-size/--seq-len: the run being resumed used \(state.metadata["batch_size"] ?? "?")×\(state.metadata["seq_len"] ?? "?")")
+        }
+        func int(_ k: String) throws -> Int {
+            guard let s = state.metadata[k], let v = Int(s), v >= 0 else { throw RecurrentError("\(path): metadata lacks a valid '\(k)'") }
+            return v
+        }
+        let config = trainer.model.config
+        var carried: RecurrentState?
+        if let h = state.tensors["carried.hidden"] {
+            let expected = [config.numLayers, batchSize, config.hiddenSize]
+            guard h.shape == expected else { throw RecurrentError("\(path): carried.hidden has shape \(h.shape), expected \(expected)") }
+            carried = RecurrentState(hidden: h, cell: config.cell.hasCellState ? state.tensors["carried.cell"] : nil)
+            if config.cell.hasCellState && carried?.cell?.shape != expected {
+                throw RecurrentError("\(path): carried.cell is missing or has the wrong shape, expected \(expected)")
+            }
+        }
+        try trainer.restore(step: try int("step"), epoch: try int("epoch"), batchInEpoch: try int("batch_in_epoch"),
+                            bestValLoss: state.metadata["best_val_loss"].flatMap(Double.init), carried: carried,
+                            optimizerState: state.tensors)
+        Console.line("resumed \(checkpoint) at step \(trainer.step), epoch \(trainer.epoch)")
+    }
+}

@@ -1,0 +1,225 @@
+import Foundation
+import Testing
+@testable import Recurrent
+
+/// Runs the built `recurrent` binary, as a user would.
+enum CLI {
+    struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+    static let binary: String = {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("recurrent").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        for b in Bundle.allBundles {
+            let candidate = b.bundleURL.deletingLastPathComponent().appendingPathComponent("recurrent").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return "recurrent"
+    }()
+
+    static func run(_ args: [String], stdin: String? = nil) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        // Read both pipes before waiting so a chatty child cannot block on a full pipe.
+        let group = DispatchGroup()
+        nonisolated(unsafe) var outData = Data(), errData = Data()
+        group.enter(); DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.enter(); DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.wait()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    static func tempDir() -> URL {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-cli-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        return d
+    }
+}
+
+/// One error line on stderr naming `mention`, a non-zero exit, and no traceback.
+func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(r.status != 0, "expected a non-zero exit; stdout: \(r.stdout)", sourceLocation: sourceLocation)
+    let lines = r.stderr.split(separator: "\n", omittingEmptySubsequences: true)
+    #expect(lines.count == 1, "expected one error line, got: \(r.stderr)", sourceLocation: sourceLocation)
+    #expect(r.stderr.hasPrefix("error: "), "got: \(r.stderr)", sourceLocation: sourceLocation)
+    #expect(r.stderr.contains(mention), "error should mention \(mention): \(r.stderr)", sourceLocation: sourceLocation)
+}
+
+@Suite(.serialized) struct CLITests {
+    @Test func helpWorks() throws {
+        for sub in [[], ["train"], ["sample"], ["eval"], ["demo"]] {
+            let r = try CLI.run(sub + ["--help"])
+            #expect(r.status == 0)
+            #expect(r.stdout.contains("USAGE"))
+        }
+    }
+
+    /// The one-step contract: one plain SGD step from each PyTorch checkpoint gives PyTorch's weights.
+    @Test(arguments: ["lstm", "gru", "rnn_tanh"])
+    func oneSGDStepMatchesPyTorch(cell: String) throws {
+        let dir = CLI.tempDir()
+        let out = dir.appendingPathComponent("after.safetensors").path
+        let r = try CLI.run(["train", "--data", Fixtures.torch("charlm_\(cell).txt"),
+                             "--init-from", Fixtures.torch("charlm_\(cell).checkpoint.safetensors"),
+                             "--optimizer", "sgd", "--lr", "0.1", "--batch-size", "1", "--seq-len", "60",
+                             "--val-fraction", "0", "--clip", "0", "--dropout", "0", "--steps", "1", "--output", out, "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let mine = try SafeTensors.read(path: out)
+        let torch = try SafeTensors.read(path: Fixtures.torch("charlm_\(cell).after-sgd.safetensors"))
+        #expect(Set(mine.tensors.keys) == Set(torch.tensors.keys))
+        for (name, t) in torch.tensors {
+            let m = try #require(mine.tensors[name])
+            #expect(m.maxAbsDifference(t) < 1e-4, "\(name)")
+        }
+        #expect(mine.metadata["vocab"].map { try? CharVocabulary(json: $0, source: "t") } == torch.metadata["vocab"].map { try? CharVocabulary(json: $0, source: "t") })
+    }
+
+    @Test(arguments: ["lstm", "gru", "rnn_tanh"])
+    func evalMatchesPyTorch(cell: String) throws {
+        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Fixtures.torch("charlm_\(cell).json")))) as? [String: Any]
+        let expected = try #require(meta?["mean_cross_entropy_nats"] as? Double)
+        let r = try CLI.run(["eval", "--checkpoint", Fixtures.torch("charlm_\(cell).checkpoint.safetensors"),
+                             "--data", Fixtures.torch("charlm_\(cell).txt"), "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let loss = try #require(obj["loss"] as? Double)
+        #expect(abs(loss - expected) < 1e-4)
+        #expect(obj["characters"] as? Int == 60)
+        #expect(abs((obj["bits_per_char"] as? Double ?? 0) - expected / log(2)) < 1e-4)
+        #expect(abs((obj["perplexity"] as? Double ?? 0) - exp(expected)) < 1e-3)
+    }
+
+    @Test func trainSampleEvalResume() throws {
+        let dir = CLI.tempDir()
+        let textPath = dir.appendingPathComponent("text.txt").path
+        let text = String(repeating: "abcabcabd 가나다 😀\n", count: 60)
+        try text.write(toFile: textPath, atomically: true, encoding: .utf8)
+        let model = dir.appendingPathComponent("m.safetensors").path
+        var r = try CLI.run(["train", "--data", textPath, "--hidden", "16", "--embedding", "8", "--layers", "1",
+                             "--batch-size", "4", "--seq-len", "16", "--steps", "30", "--eval-every", "10",
+                             "--val-fraction", "0.1", "--output", model, "--threads", "1", "--lr", "0.01"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("val "))
+        #expect(FileManager.default.fileExists(atPath: model))
+        #expect(FileManager.default.fileExists(atPath: model + ".training.safetensors"))
+        let ckpt = try SafeTensors.read(path: model)
+        #expect(ckpt.metadata["model"] == "char-lm")
+        #expect(ckpt.metadata["cell"] == "lstm")
+        #expect(ckpt.tensors["rnn.weight_ih_l0"]?.shape == [64, 8])
+
+        r = try CLI.run(["sample", "--checkpoint", model, "--length", "50", "--prime", "가", "--temperature", "0.5", "--top-k", "3"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasPrefix("가"))
+        #expect(r.stdout.unicodeScalars.count >= 51)
+        let again = try CLI.run(["sample", "--checkpoint", model, "--length", "50", "--prime", "가", "--temperature", "0.5", "--top-k", "3"])
+        #expect(again.stdout == r.stdout, "same seed, same sample")
+        r = try CLI.run(["sample", "--checkpoint", model, "--length", "20", "--greedy"])
+        #expect(r.status == 0)
+
+        r = try CLI.run(["eval", "--checkpoint", model, "--data", textPath])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("nats/char"))
+
+        r = try CLI.run(["train", "--data", textPath, "--batch-size", "4", "--seq-len", "16", "--steps", "40",
+                         "--eval-every", "10", "--val-fraction", "0.1", "--output", model, "--resume", model, "--threads", "1", "--lr", "0.01"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("resumed"))
+        #expect(r.stdout.contains("step 40"))
+    }
+
+    @Test func resumeContinuesExactly() throws {
+        // 20 steps in one go == 10 steps, then resume for 10 more (no validation split, so the
+        // checkpoint and its training state are written at the end of each run).
+        let dir = CLI.tempDir()
+        let textPath = dir.appendingPathComponent("t.txt").path
+        try String(repeating: "the quick brown fox jumps over the lazy dog\n", count: 20).write(toFile: textPath, atomically: true, encoding: .utf8)
+        let common = ["--data", textPath, "--hidden", "12", "--embedding", "6", "--batch-size", "3", "--seq-len", "10",
+                      "--val-fraction", "0", "--threads", "1", "--cell", "gru", "--dropout", "0"]
+        let whole = dir.appendingPathComponent("whole.safetensors").path
+        let half = dir.appendingPathComponent("half.safetensors").path
+        #expect(try CLI.run(["train"] + common + ["--steps", "20", "--output", whole]).status == 0)
+        #expect(try CLI.run(["train"] + common + ["--steps", "10", "--output", half]).status == 0)
+        let r = try CLI.run(["train"] + common.filter { $0 != "gru" && $0 != "--cell" } + ["--steps", "20", "--resume", half, "--output", half])
+        #expect(r.status == 0, "\(r.stderr)")
+        let a = try SafeTensors.read(path: whole), b = try SafeTensors.read(path: half)
+        for (name, t) in a.tensors {
+            #expect(t.maxAbsDifference(try #require(b.tensors[name])) < 1e-6, "\(name)")
+        }
+    }
+
+    @Test func badInputGetsOneClearLine() throws {
+        let dir = CLI.tempDir()
+        func file(_ name: String, _ bytes: [UInt8]) throws -> String {
+            let p = dir.appendingPathComponent(name).path
+            try Data(bytes).write(to: URL(fileURLWithPath: p))
+            return p
+        }
+        let good = try file("good.txt", Array(String(repeating: "hello world\n", count: 40).utf8))
+        let out = dir.appendingPathComponent("never.safetensors").path
+        let small = ["--hidden", "8", "--embedding", "4", "--batch-size", "2", "--seq-len", "8", "--steps", "2", "--output", out]
+
+        expectCleanError(try CLI.run(["train", "--data", dir.appendingPathComponent("missing.txt").path] + small), mentions: "missing.txt")
+        expectCleanError(try CLI.run(["train", "--data", try file("empty.txt", [])] + small), mentions: "empty.txt")
+        expectCleanError(try CLI.run(["train", "--data", dir.path] + small), mentions: dir.path)
+        expectCleanError(try CLI.run(["train", "--data", try file("bad.txt", Array("héllo".utf8) + [0xC3, 0x28] + Array(String(repeating: "x", count: 100).utf8))] + small), mentions: "byte offset 6")
+        expectCleanError(try CLI.run(["train", "--data", try file("short.txt", Array("abcdefghij".utf8))] + small), mentions: "short.txt")
+        expectCleanError(try CLI.run(["train", "--data", good, "--hidden", "0"]), mentions: "--hidden")
+        expectCleanError(try CLI.run(["train", "--data", good, "--batch-size", "-3"]), mentions: "--batch-size")
+        expectCleanError(try CLI.run(["train", "--data", good, "--val-fraction", "1"]), mentions: "--val-fraction")
+        expectCleanError(try CLI.run(["train", "--data", good, "--val-fraction", "-0.1"]), mentions: "--val-fraction")
+        expectCleanError(try CLI.run(["train", "--data", good, "--cell", "transformer"]), mentions: "--cell")
+        expectCleanError(try CLI.run(["train", "--data", good, "--optimizer", "lbfgs"]), mentions: "--optimizer")
+        expectCleanError(try CLI.run(["train", "--data", good, "--lr", "0"]), mentions: "--lr")
+        expectCleanError(try CLI.run(["train", "--data", good, "--hidden", "abc"]), mentions: "--hidden")
+        expectCleanError(try CLI.run(["train", "--data", good, "--unknown-flag"]), mentions: "--unknown-flag")
+        expectCleanError(try CLI.run(["train", "--data", good, "--output", dir.appendingPathComponent("no/such/dir/m.safetensors").path] + small.dropLast(2)), mentions: "no/such/dir")
+        #expect(!FileManager.default.fileExists(atPath: out))
+
+        // A real checkpoint to break in various ways.
+        let model = dir.appendingPathComponent("m.safetensors").path
+        #expect(try CLI.run(["train", "--data", good, "--hidden", "8", "--embedding", "4", "--batch-size", "2", "--seq-len", "8",
+                             "--steps", "2", "--val-fraction", "0", "--output", model]).status == 0)
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: model)))
+        expectCleanError(try CLI.run(["sample", "--checkpoint", model, "--temperature", "0"]), mentions: "--temperature")
+        expectCleanError(try CLI.run(["sample", "--checkpoint", model, "--temperature", "-1"]), mentions: "--temperature")
+        expectCleanError(try CLI.run(["sample", "--checkpoint", model, "--prime", "hello Z"]), mentions: "--prime")
+        expectCleanError(try CLI.run(["sample", "--checkpoint", model, "--length", "-5"]), mentions: "--length")
+        expectCleanError(try CLI.run(["eval", "--checkpoint", model, "--data", try file("other.txt", Array("hello QQ world".utf8))]), mentions: "other.txt")
+        expectCleanError(try CLI.run(["eval", "--checkpoint", try file("trunc.safetensors", Array(bytes.prefix(bytes.count / 2))), "--data", good]), mentions: "trunc.safetensors")
+        expectCleanError(try CLI.run(["eval", "--checkpoint", try file("tiny.safetensors", [1, 2, 3]), "--data", good]), mentions: "tiny.safetensors")
+        expectCleanError(try CLI.run(["eval", "--checkpoint", good, "--data", good]), mentions: "good.txt")
+        expectCleanError(try CLI.run(["eval", "--checkpoint", dir.appendingPathComponent("nope.safetensors").path, "--data", good]), mentions: "nope.safetensors")
+
+        // Header pointing past the end of the file: enlarge one data offset.
+        var header = try SafeTensors.read(path: model)
+        let names = header.order
+        var tensors = names.map { ($0, header.tensors[$0]!) }
+        tensors[0].1 = Tensor(shape: [1], data: [0])  // wrong shape for the first tensor
+        let wrongShape = dir.appendingPathComponent("shape.safetensors").path
+        try SafeTensors.write(tensors, metadata: header.metadata, to: wrongShape)
+        expectCleanError(try CLI.run(["eval", "--checkpoint", wrongShape, "--data", good]), mentions: "shape")
+        header.tensors.removeValue(forKey: "head.bias")
+        let missing = dir.appendingPathComponent("missing.safetensors").path
+        try SafeTensors.write(header.order.filter { $0 != "head.bias" }.map { ($0, header.tensors[$0]!) }, metadata: header.metadata, to: missing)
+        expectCleanError(try CLI.run(["eval", "--checkpoint", missing, "--data", good]), mentions: "head.bias")
+
+        let n = Int(bytes[0]) | Int(bytes[1]) << 8 | Int(bytes[2]) << 16 | Int(bytes[3]) << 24
+        var json = String(decoding: bytes[8..<(8 + n)], as: UTF8.self)
+        let last = bytes.count - 8 - n
+        json = json.replacingOccurrences(of: "\(last)]", with: "\(last + 4000)]")
+        var patched = Array(bytes.prefix(8)) + Array(json.utf8)
+        while patched.count < 8 + n { patched.append(0x20) }
+        patched = Array(patched.prefix(8 + n)) + Array(bytes[(8 + n)...])
+        expectCleanError(try CLI.run(["eval", "--checkpoint", try file("past.safetensors", patched), "--data", good]), mentions: "past.safetensors")
+    }
+}
