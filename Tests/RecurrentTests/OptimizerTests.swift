@@ -229,6 +229,13 @@ private func expectClose(_ a: [Float], _ b: [Double], tol: Double = 1e-6, _ labe
         }
     }
 
+    @Test func hyperparametersReadAsTheirDecimals() {
+        #expect(decimalValue(0.9) == 0.9)
+        #expect(decimalValue(0.999) == 0.999)
+        #expect(decimalValue(1e-8) == 1e-8)
+        #expect(Float(1 - decimalValue(0.99)) == Float(0.01))
+    }
+
     @Test func learningRateCanBeChangedBetweenSteps() {
         let p = param("w", [0], grad: [1])
         let sgd = SGD(learningRate: 0.1)

@@ -76,11 +76,3 @@ public final class Adam: Optimizer {
     }
 }
 
-/// The Double a user meant when writing the Float `x`: `0.9` rather than `0.899999976158...`.
-///
-/// PyTorch keeps hyperparameters as Python (double) floats and rounds to float32 only where a
-/// scalar meets a tensor, so `1 - beta1^t` is computed from the double 0.9. A Float's description
-/// is the shortest decimal that round-trips, which recovers that double for any typed-in constant.
-func decimalValue(_ x: Float) -> Double {
-    Double(x.description) ?? Double(x)
-}

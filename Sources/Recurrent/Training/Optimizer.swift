@@ -105,3 +105,19 @@ struct OptimizerSlots {
         self = restored
     }
 }
+
+/// The Double a user meant when writing the Float `x`: `0.9` rather than `0.899999976158...`.
+///
+/// PyTorch keeps hyperparameters as Python (double) floats and rounds to float32 only where a
+/// scalar meets a tensor, so `1 - beta1^t` is computed from the double 0.9. A Float's description
+/// is the shortest decimal that round-trips, which recovers that double for any typed-in constant.
+func decimalValue(_ x: Float) -> Double {
+    Double(x.description) ?? Double(x)
+}
+
+/// `torch.lerp` with a scalar weight, in the form PyTorch's CPU kernel uses for each half of the
+/// range (it switches formula at 0.5 so that both ends are exact).
+@inline(__always)
+func lerp(_ start: Float, _ end: Float, _ weight: Float) -> Float {
+    abs(weight) < 0.5 ? start + weight * (end - start) : end - (end - start) * (1 - weight)
+}

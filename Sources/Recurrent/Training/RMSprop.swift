@@ -30,7 +30,7 @@ public final class RMSprop: Optimizer {
 
     public func step(_ parameters: [Parameter]) {
         let lr = learningRate, alpha = alpha, eps = eps, wd = weightDecay, mu = momentum, centered = centered
-        let oneMinusAlpha = 1 - alpha
+        let oneMinusAlpha = Float(1 - decimalValue(alpha))
         for p in parameters {
             var sq = state.take("square_avg", of: p)
             var ga = centered ? state.take("grad_avg", of: p) : Tensor(shape: [0])
@@ -83,9 +83,3 @@ public final class RMSprop: Optimizer {
     }
 }
 
-/// `torch.lerp` with a scalar weight, in the form PyTorch's CPU kernel uses for each half of the
-/// range (it switches formula at 0.5 so that both ends are exact).
-@inline(__always)
-func lerp(_ start: Float, _ end: Float, _ weight: Float) -> Float {
-    abs(weight) < 0.5 ? start + weight * (end - start) : end - (end - start) * (1 - weight)
-}

@@ -29,7 +29,7 @@ public final class SGD: Optimizer {
 
     public func step(_ parameters: [Parameter]) {
         let lr = learningRate, mu = momentum, wd = weightDecay, nesterov = nesterov
-        let keep = 1 - dampening
+        let keep = Float(1 - decimalValue(dampening))
         for p in parameters {
             // PyTorch starts the buffer at the first gradient (not at zero, and without dampening).
             let fresh = state.buffer("momentum_buffer", of: p) == nil
