@@ -1,0 +1,78 @@
+import Foundation
+
+/// Adam as `torch.optim.Adam` (L2 weight decay added to the gradient, not AdamW):
+///
+///     t = t + 1
+///     g = grad + weightDecay·w
+///     m = lerp(m, g, 1 - beta1)                     exp_avg, starts at 0
+///     v = beta2·v + (1 - beta2)·g²                  exp_avg_sq, starts at 0
+///     denom = sqrt(v) / sqrt(1 - beta2^t) + eps
+///     w = w - (lr / (1 - beta1^t))·m / denom
+///
+/// The bias corrections are computed in Double (PyTorch computes them in Python floats, from the
+/// decimal hyperparameters; see `decimalValue`) and the
+/// element-wise work in Float, in PyTorch's order of operations, so results agree to rounding.
+/// On the first step each weight moves by almost exactly lr·sign(g).
+///
+/// State: `exp_avg` and `exp_avg_sq` per parameter, and the step count `optim.step`.
+/// Reference: https://pytorch.org/docs/stable/generated/torch.optim.Adam.html
+public final class Adam: Optimizer {
+    public var learningRate: Float
+    public let beta1: Float
+    public let beta2: Float
+    public let eps: Float
+    public let weightDecay: Float
+    private var state = OptimizerSlots()
+
+    public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0) {
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weightDecay = weightDecay
+    }
+
+    public func step(_ parameters: [Parameter]) {
+        state.stepCount += 1
+        let t = Double(state.stepCount)
+        let b1 = decimalValue(beta1), b2 = decimalValue(beta2)
+        let biasCorrection1 = 1 - pow(b1, t)
+        let biasCorrection2 = 1 - pow(b2, t)
+        let stepSize = Float(decimalValue(learningRate) / biasCorrection1)
+        let bc2Sqrt = Float(biasCorrection2.squareRoot())
+        let w1 = Float(1 - b1), w2 = Float(1 - b2)
+        let beta2 = beta2, eps = eps, wd = weightDecay
+
+        for p in parameters {
+            var m = state.take("exp_avg", of: p)
+            var v = state.take("exp_avg_sq", of: p)
+            p.grad.data.withUnsafeBufferPointer { g in
+                p.value.data.withUnsafeMutableBufferPointer { w in
+                    m.data.withUnsafeMutableBufferPointer { m in
+                        v.data.withUnsafeMutableBufferPointer { v in
+                            for j in 0..<w.count {
+                                var gj = g[j]
+                                if wd != 0 { gj = gj + wd * w[j] }
+                                m[j] = lerp(m[j], gj, w1)
+                                v[j] = v[j] * beta2 + w2 * gj * gj
+                                let denom = v[j].squareRoot() / bc2Sqrt + eps
+                                w[j] = w[j] + (-stepSize) * m[j] / denom
+                            }
+                        }
+                    }
+                }
+            }
+            state.store(m, as: "exp_avg", of: p)
+            state.store(v, as: "exp_avg_sq", of: p)
+        }
+    }
+
+    public func stateTensors(for parameters: [Parameter]) -> [(String, Tensor)] {
+        state.tensors(for: parameters, slots: ["exp_avg", "exp_avg_sq"])
+    }
+
+    public func loadState(_ tensors: [String: Tensor], for parameters: [Parameter]) throws {
+        try state.load(tensors, for: parameters, required: ["exp_avg", "exp_avg_sq"])
+    }
+}
+

@@ -1,0 +1,26 @@
+import Foundation
+
+/// Learning-rate decay by epoch, in closed form (PyTorch's schedulers update the rate
+/// multiplicatively each epoch; the closed forms below are what they compute).
+///
+/// The trainer sets `optimizer.learningRate = schedule.rate(base: lr, epoch: e)` at the start of
+/// epoch `e` (0-based), so epoch 0 always trains at the base rate.
+public enum LearningRateSchedule: Sendable, Equatable {
+    case constant
+    case step(every: Int, gamma: Float)     // StepLR: lr = base * gamma^(floor(epoch / every))
+    case exponential(gamma: Float)          // ExponentialLR: lr = base * gamma^epoch
+
+    /// The rate for the 0-based `epoch`. Negative epochs count as 0; `every <= 0` never decays.
+    public func rate(base: Float, epoch: Int) -> Float {
+        let e = max(epoch, 0)
+        switch self {
+        case .constant:
+            return base
+        case let .step(every, gamma):
+            guard every > 0 else { return base }
+            return Float(Double(base) * pow(Double(gamma), Double(e / every)))
+        case let .exponential(gamma):
+            return Float(Double(base) * pow(Double(gamma), Double(e)))
+        }
+    }
+}
