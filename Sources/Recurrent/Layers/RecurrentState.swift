@@ -1,0 +1,29 @@
+/// The state a recurrent layer carries between time steps and between calls (truncated BPTT).
+///
+/// Shapes (L layers, B batch, H hidden): `hidden` (L,B,H); `cell` (L,B,H) for LSTM, `nil` otherwise.
+/// Layer `l`'s rows are `hidden.data[l*B*H ..< (l+1)*B*H]`, as in PyTorch's `h_n` / `c_n`.
+public struct RecurrentState: Sendable, Equatable {
+    /// Hidden state of every layer, (L,B,H).
+    public var hidden: Tensor
+    /// Cell state of every layer, (L,B,H); only LSTM has one.
+    public var cell: Tensor?
+
+    public init(hidden: Tensor, cell: Tensor?) {
+        self.hidden = hidden
+        self.cell = cell
+    }
+
+    /// The all-zero state PyTorch uses when no initial state is given.
+    public static func zeros(kind: CellKind, layers: Int, batch: Int, hidden: Int) -> RecurrentState {
+        let shape = [layers, batch, hidden]
+        return RecurrentState(hidden: Tensor(shape: shape), cell: kind.hasCellState ? Tensor(shape: shape) : nil)
+    }
+}
+
+/// Whether a forward pass is part of training.
+///
+/// `.training` keeps the cache that `backward` reads and applies dropout; `.inference` does neither.
+public enum ForwardMode: Sendable {
+    case training
+    case inference
+}
