@@ -20,7 +20,9 @@ import Testing
         }
         let file = try Self.readFloatTensors(path: Fixtures.torch(name + ".safetensors"))
         var rng = SeededRNG(seed: 1)
-        let layer = RecurrentLayer(kind: kind, inputSize: D, hiddenSize: H, numLayers: L, rng: &rng)
+        let layer = RecurrentLayer(kind: kind, inputSize: D, hiddenSize: H, numLayers: L,
+                                   bidirectional: info["bidirectional"] as? Bool ?? false, rng: &rng)
+        #expect(layer.parameters.count == file.tensors.keys.filter { $0.hasPrefix("rnn.") && !$0.hasSuffix(".f64") }.count)
         for p in layer.parameters {
             guard let t = file.tensors["rnn." + p.name] else { throw RecurrentError("\(name): no rnn.\(p.name)") }
             #expect(t.shape == p.shape, "\(p.name)")
@@ -54,7 +56,8 @@ import Testing
         return try SafeTensors.decode(out, name: path)
     }
 
-    @Test(arguments: ["lstm_2layer", "gru_2layer", "rnn_tanh_2layer", "rnn_relu_1layer", "lstm_packed"])
+    @Test(arguments: ["lstm_2layer", "gru_2layer", "rnn_tanh_2layer", "rnn_relu_1layer", "lstm_packed",
+                            "lstm_bidirectional", "gru_bidirectional", "gru_packed_bidirectional"])
     func matchesPyTorch(name: String) throws {
         let c = try Self.load(name)
         func t(_ key: String) throws -> Tensor {
@@ -92,18 +95,19 @@ import Testing
     // MARK: Finite differences
 
     /// Checks dInput, dInitialState and every parameter of a 2-layer stack against central differences.
-    func gradientCheck(kind: CellKind, dropout: Float = 0, lengths: [Int]? = nil) {
-        let B = 2, T = 3, D = 3, H = 4, L = 2
+    func gradientCheck(kind: CellKind, dropout: Float = 0, lengths: [Int]? = nil, bidirectional: Bool = false) {
+        let B = 2, T = 3, D = 3, H = 4, L = 2, R = bidirectional ? 2 : 1
         var rng = SeededRNG(seed: 42)
-        let layer = RecurrentLayer(kind: kind, inputSize: D, hiddenSize: H, numLayers: L, dropout: dropout, rng: &rng)
+        let layer = RecurrentLayer(kind: kind, inputSize: D, hiddenSize: H, numLayers: L, dropout: dropout,
+                                   bidirectional: bidirectional, rng: &rng)
         // Larger weights than the default init so the nonlinearities are exercised away from 0.
         for p in layer.parameters { p.value = GradCheck.random(p.shape, scale: 0.8, rng: &rng) }
         var x = GradCheck.random([B, T, D], rng: &rng)
-        var h0 = GradCheck.random([L, B, H], scale: 0.5, rng: &rng)
-        var c0: Tensor? = kind.hasCellState ? GradCheck.random([L, B, H], scale: 0.5, rng: &rng) : nil
-        let wOut = GradCheck.random([B, T, H], rng: &rng)
-        let wH = GradCheck.random([L, B, H], rng: &rng)
-        let wC = GradCheck.random([L, B, H], rng: &rng)
+        var h0 = GradCheck.random([L * R, B, H], scale: 0.5, rng: &rng)
+        var c0: Tensor? = kind.hasCellState ? GradCheck.random([L * R, B, H], scale: 0.5, rng: &rng) : nil
+        let wOut = GradCheck.random([B, T, R * H], rng: &rng)
+        let wH = GradCheck.random([L * R, B, H], rng: &rng)
+        let wC = GradCheck.random([L * R, B, H], rng: &rng)
         let maskSeed = rng
         func loss() -> Double {
             var r = maskSeed  // the same dropout mask every call
@@ -135,7 +139,7 @@ import Testing
             let rp = GradCheck.parameter(p, eps: eps, loss: loss)
             results.append((p.name, rp.ratio, rp.maxAbs))
         }
-        #expect(results.count == 2 + (kind.hasCellState ? 1 : 0) + 4 * L)
+        #expect(results.count == 2 + (kind.hasCellState ? 1 : 0) + 4 * L * R)
         for (name, ratio, maxAbs) in results {
             #expect(ratio <= 1, "\(kind) \(name): finite-difference mismatch, max abs error \(maxAbs)")
         }
@@ -149,6 +153,11 @@ import Testing
 
     @Test(arguments: CellKind.allCases)
     func gradientsWithLengthsMatchFiniteDifferences(kind: CellKind) { gradientCheck(kind: kind, lengths: [3, 1]) }
+
+    @Test(arguments: CellKind.allCases)
+    func bidirectionalGradientsMatchFiniteDifferences(kind: CellKind) {
+        gradientCheck(kind: kind, dropout: 0.3, lengths: [2, 3], bidirectional: true)
+    }
 
     // MARK: Behaviour
 
