@@ -204,6 +204,23 @@ import Testing
         #expect(plain.cache != nil)
     }
 
+    @Test func backwardAccumulatesIntoGradients() {
+        var rng = SeededRNG(seed: 13)
+        let layer = RecurrentLayer(kind: .gru, inputSize: 2, hiddenSize: 3, numLayers: 2, rng: &rng)
+        let x = GradCheck.random([2, 3, 2], rng: &rng)
+        let dOut = GradCheck.random([2, 3, 3], rng: &rng)
+        guard let cache = layer.forward(x, state: nil, mode: .training, rng: &rng).cache else { Issue.record("no cache"); return }
+        let first = layer.backward(dOutput: dOut, dState: nil, cache: cache)
+        let once = layer.parameters.map(\.grad)
+        let second = layer.backward(dOutput: dOut, dState: nil, cache: cache)
+        #expect(first.dInput == second.dInput && first.dInitialState == second.dInitialState)
+        for (p, g) in zip(layer.parameters, once) {
+            #expect(p.grad.maxAbsDifference(Tensor(shape: g.shape, data: g.data.map { 2 * $0 })) < 1e-6)
+        }
+        layer.zeroGrad()
+        #expect(layer.parameters.allSatisfy { $0.grad.data.allSatisfy { $0 == 0 } })
+    }
+
     @Test func zeroStateEqualsNilState() {
         var rng = SeededRNG(seed: 9)
         let layer = RecurrentLayer(kind: .lstm, inputSize: 2, hiddenSize: 3, numLayers: 2, rng: &rng)

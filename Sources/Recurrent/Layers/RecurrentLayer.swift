@@ -17,7 +17,7 @@
 ///
 /// Cost: per layer one (T·B × D_in × G·H) input projection before the time loop, one
 /// (B × H × G·H) product per step, and in backward one product per step (dh·W_hh) plus three after
-/// the sweep (dW_ih, dW_hh, dx). Memory: see `RecurrentCache` (≈ 6·T·B·H floats per LSTM layer).
+/// the sweep (dW_ih, dW_hh, dx). Memory: see `RecurrentCache` (≈ 6·T·B·H floats per LSTM layer and direction).
 ///
 /// Variable-length batches (`lengths`) follow `pack_padded_sequence`: steps at or past a
 /// sequence's length leave its state unchanged and output zeros, so the final state is the one at
