@@ -1,0 +1,59 @@
+/// A lookup table of learned vectors, as `nn.Embedding`.
+///
+///     y[n, :] = weight[indices[n], :]
+///     dweight[indices[n], :] += dy[n, :]
+///
+/// Shapes (V vocabulary, E embedding width): weight (V,E); indices of any shape S → y (S..., E).
+/// Initialised N(0,1), as PyTorch. Memory: nothing is cached; backward reads the indices again.
+public final class Embedding: ParameterizedModule {
+    public let count: Int
+    public let dimension: Int
+    /// `weight` (V,E).
+    public let weight: Parameter
+
+    public init(count: Int, dimension: Int, rng: inout SeededRNG) {
+        precondition(count > 0 && dimension > 0, "embedding needs a positive count and dimension")
+        self.count = count
+        self.dimension = dimension
+        var w = Tensor(shape: [count, dimension])
+        for i in 0..<w.count { w.data[i] = rng.normal() }
+        weight = Parameter(name: "weight", value: w)
+    }
+
+    public var parameters: [Parameter] { [weight] }
+
+    /// Looks up `indices` (laid out as `shape`, `indices.count == shape` product); result `shape + [E]`.
+    public func forward(_ indices: [Int32], shape: [Int]) -> Tensor {
+        precondition(indices.count == shape.reduce(1, *), "\(indices.count) indices for shape \(shape)")
+        let E = dimension
+        var y = Tensor(shape: shape + [E])
+        weight.value.data.withUnsafeBufferPointer { w in
+            y.data.withUnsafeMutableBufferPointer { out in
+                guard let wp = w.baseAddress, let op = out.baseAddress else { return }
+                for (n, index) in indices.enumerated() {
+                    let v = Int(index)
+                    precondition(v >= 0 && v < count, "embedding index \(v) outside 0..<\(count)")
+                    (op + n * E).update(from: wp + v * E, count: E)
+                }
+            }
+        }
+        return y
+    }
+
+    /// Accumulates `dOutput` (indices shape + [E]) into the rows of `weight.grad` that were looked up.
+    public func backward(_ dOutput: Tensor, indices: [Int32]) {
+        let E = dimension
+        precondition(dOutput.count == indices.count * E, "gradient has \(dOutput.count) elements, expected \(indices.count)×\(E)")
+        dOutput.data.withUnsafeBufferPointer { dy in
+            weight.grad.data.withUnsafeMutableBufferPointer { dw in
+                guard let dyp = dy.baseAddress, let dwp = dw.baseAddress else { return }
+                for (n, index) in indices.enumerated() {
+                    let v = Int(index)
+                    precondition(v >= 0 && v < count, "embedding index \(v) outside 0..<\(count)")
+                    let row = dwp + v * E, src = dyp + n * E
+                    for e in 0..<E { row[e] += src[e] }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+/// An affine map over the last dimension, as `nn.Linear`.
+///
+///     y = x·Wᵀ + b
+///     dx = dy·W,   dW += dyᵀ·x,   db += Σ_rows dy
+///
+/// Shapes: x (..., in) → y (..., out); weight (out,in), bias (out). Both initialised
+/// U(-1/√in, 1/√in), PyTorch's default. Memory: nothing is cached; backward takes the input again.
+public final class Linear: ParameterizedModule {
+    public let inputSize: Int
+    public let outputSize: Int
+    /// `weight` (out,in).
+    public let weight: Parameter
+    /// `bias` (out).
+    public let bias: Parameter
+
+    public init(inputSize: Int, outputSize: Int, rng: inout SeededRNG) {
+        precondition(inputSize > 0 && outputSize > 0, "linear layer needs positive sizes")
+        self.inputSize = inputSize
+        self.outputSize = outputSize
+        let bound = 1 / Float(inputSize).squareRoot()
+        var w = Tensor(shape: [outputSize, inputSize])
+        for i in 0..<w.count { w.data[i] = rng.uniform(-bound, bound) }
+        var b = Tensor(shape: [outputSize])
+        for i in 0..<b.count { b.data[i] = rng.uniform(-bound, bound) }
+        weight = Parameter(name: "weight", value: w)
+        bias = Parameter(name: "bias", value: b)
+    }
+
+    public var parameters: [Parameter] { [weight, bias] }
+
+    /// (..., in) → (..., out).
+    public func forward(_ x: Tensor) -> Tensor {
+        precondition(x.shape.last == inputSize, "linear layer expects last dimension \(inputSize), got \(x.shape)")
+        let rows = x.count / inputSize
+        var y = Tensor(shape: Array(x.shape.dropLast()) + [outputSize])
+        let I = inputSize, O = outputSize
+        x.data.withUnsafeBufferPointer { xb in
+            weight.value.data.withUnsafeBufferPointer { wb in
+                bias.value.data.withUnsafeBufferPointer { bb in
+                    y.data.withUnsafeMutableBufferPointer { yb in
+                        guard let xp = xb.baseAddress, let wp = wb.baseAddress, let bp = bb.baseAddress,
+                              let yp = yb.baseAddress else { return }
+                        for r in 0..<rows { (yp + r * O).update(from: bp, count: O) }
+                        GEMM.multiply(transA: false, transB: true, m: rows, n: O, k: I,
+                                      a: xp, lda: I, b: wp, ldb: I, beta: 1, c: yp, ldc: O)
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// Returns dx (..., in) and accumulates the weight and bias gradients, given the forward input.
+    public func backward(_ dOutput: Tensor, input: Tensor) -> Tensor {
+        let I = inputSize, O = outputSize
+        let rows = input.count / I
+        precondition(input.shape.last == I && dOutput.count == rows * O, "linear backward: input \(input.shape), gradient \(dOutput.shape)")
+        var dx = Tensor(shape: input.shape)
+        dOutput.data.withUnsafeBufferPointer { dyb in
+            input.data.withUnsafeBufferPointer { xb in
+                weight.value.data.withUnsafeBufferPointer { wb in
+                    weight.grad.data.withUnsafeMutableBufferPointer { dwb in
+                        bias.grad.data.withUnsafeMutableBufferPointer { dbb in
+                            dx.data.withUnsafeMutableBufferPointer { dxb in
+                                guard let dyp = dyb.baseAddress, let xp = xb.baseAddress, let wp = wb.baseAddress,
+                                      let dwp = dwb.baseAddress, let dbp = dbb.baseAddress, let dxp = dxb.baseAddress else { return }
+                                GEMM.multiply(transA: true, transB: false, m: O, n: I, k: rows,
+                                              a: dyp, lda: O, b: xp, ldb: I, beta: 1, c: dwp, ldc: I)
+                                for r in 0..<rows { let row = dyp + r * O; for o in 0..<O { dbp[o] += row[o] } }
+                                GEMM.multiply(transA: false, transB: false, m: rows, n: I, k: O,
+                                              a: dyp, lda: O, b: wp, ldb: I, beta: 0, c: dxp, ldc: I)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return dx
+    }
+}

@@ -1,0 +1,78 @@
+/// What `RecurrentLayer.backward` reads from a `.training` forward pass.
+///
+/// Everything is time-major, so one step's rows are contiguous (B batch, T time, D input,
+/// H hidden, L layers, G gates, R directions = 1 or 2):
+///
+///     input       (T,B,D)        x, transposed from (B,T,D)
+///     per layer l and direction r:
+///       hiddens   (T+1,B,H)      the initial state and every step's output (see `LayerCache`)
+///       gates     (T,B,G·H)      post-activation gates (LSTM: σi σf tanh g σo; GRU: r z n); RNN: none
+///       cells     (T+1,B,H)      LSTM only, laid out like hiddens
+///       hiddenN   (T,B,H)        GRU only: W_hn h[t-1] + b_hn, needed because b_hn sits inside r⊙(·)
+///     per layer l < L−1, only when R = 2 or dropout applies:
+///       outputs   (T,B,R·H)      the next layer's input (directions side by side, after dropout)
+///       mask      (T,B,R·H)      the dropout mask, when dropout applies
+///
+/// Memory in floats: T·B·D + R·Σ_l [(T+1)·B·H + {LSTM 4TBH + (T+1)BH, GRU 4TBH, RNN 0}]
+/// + up to 2·(L−1)·T·B·R·H for the stacked outputs and masks. About 6·T·B·H per LSTM layer and
+/// direction, 5·T·B·H for GRU, T·B·H for RNN. The backward pass reads the current parameter
+/// values, so do not update them in between.
+public final class RecurrentCache {
+    let batch: Int
+    let steps: Int
+    /// Per-sequence lengths (each in 0...T), or nil when every sequence has T steps.
+    let lengths: [Int]?
+    /// x time-major (T,B,D).
+    let input: LayerBuffer
+    /// Index l·R + r.
+    var layers: [LayerCache] = []
+    /// Index l, for l < L−1: the stacked outputs (T,B,R·H) when materialised.
+    var outputs: [LayerBuffer?] = []
+    /// Index l, for l < L−1: the dropout mask (T,B,R·H) on layer l's outputs.
+    var masks: [LayerBuffer?] = []
+
+    init(batch: Int, steps: Int, lengths: [Int]?, input: LayerBuffer) {
+        self.batch = batch
+        self.steps = steps
+        self.lengths = lengths
+        self.input = input
+    }
+}
+
+/// One layer and direction's share of `RecurrentCache`.
+///
+/// `hiddens` has T+1 slots. Forward direction: slot 0 is the initial state and slot t+1 the
+/// output at time t. Reverse direction: slot T is the initial state and slot t the output at
+/// time t. Either way the outputs of all times are one contiguous (T,B,H) block (`outputs`), and
+/// so are the states each time step reads (`previous`), which makes dW_hh one matrix product.
+final class LayerCache {
+    let reverse: Bool
+    let slot: Int  // B·H
+    let steps: Int
+    let hiddens: LayerBuffer
+    /// (T,B,G·H) activated gates; nil for RNN (its gate is the hidden state itself).
+    let gates: LayerBuffer?
+    /// (T+1,B,H) LSTM cells, slots as in `hiddens`.
+    let cells: LayerBuffer?
+    /// (T,B,H) GRU's W_hn h + b_hn.
+    let hiddenN: LayerBuffer?
+
+    init(kind: CellKind, batch B: Int, steps T: Int, hidden H: Int, reverse: Bool) {
+        self.reverse = reverse
+        slot = B * H
+        steps = T
+        hiddens = LayerBuffer((T + 1) * B * H)
+        gates = kind == .lstm || kind == .gru ? LayerBuffer(T * B * kind.gateCount * H) : nil
+        cells = kind == .lstm ? LayerBuffer((T + 1) * B * H) : nil
+        hiddenN = kind == .gru ? LayerBuffer(T * B * H) : nil
+    }
+
+    /// Offset of the output block (time t at `+ t·B·H`).
+    var outputOffset: Int { reverse ? 0 : slot }
+    /// Offset of the block of states read at each time.
+    var previousOffset: Int { reverse ? slot : 0 }
+    /// Offset of the initial state.
+    var initialOffset: Int { reverse ? steps * slot : 0 }
+    /// Offset of the final state.
+    var finalOffset: Int { reverse ? 0 : steps * slot }
+}

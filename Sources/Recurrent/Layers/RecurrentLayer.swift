@@ -1,0 +1,436 @@
+/// A stack of recurrent layers over whole sequences: the counterpart of `nn.LSTM`, `nn.GRU` and
+/// `nn.RNN(nonlinearity:)` with `batch_first=True`, with PyTorch's equations, gate order and names.
+///
+///     pre[t] = x[t]·W_ihᵀ + b_ih + h[t-1]·W_hhᵀ + b_hh
+///     rnn:   h[t] = tanh(pre[t])  or  relu(pre[t])
+///     lstm:  i, f, g, o = split(pre[t]);  c[t] = σ(f)⊙c[t-1] + σ(i)⊙tanh(g);  h[t] = σ(o)⊙tanh(c[t])
+///     gru:   r = σ(x·W_irᵀ + b_ir + h·W_hrᵀ + b_hr);  z = σ(… z …)
+///            n = tanh(x·W_inᵀ + b_in + r⊙(h[t-1]·W_hnᵀ + b_hn));  h[t] = (1−z)⊙n + z⊙h[t-1]
+///
+/// Layer l > 0 reads layer l−1's outputs, after dropout with probability `dropout` in training.
+/// Bidirectional stacks run a second set of weights (`*_reverse`) from the last step to the first
+/// and put both directions side by side: outputs (…, 2H), states indexed l·2 + direction.
+///
+/// Shapes (B batch, T time, D input, H hidden, L layers, G gates = `kind.gateCount`, R directions):
+/// x (B,T,D) → output (B,T,R·H) of the last layer; state hidden/cell (L·R,B,H);
+/// weight_ih_l0 (G·H,D), weight_ih_lk (G·H,R·H) for k > 0, weight_hh_lk (G·H,H), bias_*_lk (G·H).
+///
+/// Cost: per layer one (T·B × D_in × G·H) input projection before the time loop, one
+/// (B × H × G·H) product per step, and in backward one product per step (dh·W_hh) plus three after
+/// the sweep (dW_ih, dW_hh, dx). Memory: see `RecurrentCache` (≈ 6·T·B·H floats per LSTM layer and direction).
+///
+/// Variable-length batches (`lengths`) follow `pack_padded_sequence`: steps at or past a
+/// sequence's length leave its state unchanged and output zeros, so the final state is the one at
+/// its last real step (for the reverse direction: its state after time 0, having started at the
+/// last real step).
+public final class RecurrentLayer: ParameterizedModule {
+    public let kind: CellKind
+    public let inputSize: Int
+    public let hiddenSize: Int
+    public let numLayers: Int
+    /// Whether every layer also runs backwards in time (`bidirectional=True`).
+    public let bidirectional: Bool
+    /// Dropout probability on the outputs of every layer but the last, training only.
+    public var dropout: Float
+    /// weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, [the same with `_reverse`], weight_ih_l1, …
+    /// (PyTorch's order).
+    public var parameters: [Parameter]
+
+    /// 2 when bidirectional, else 1.
+    public var directionCount: Int { bidirectional ? 2 : 1 }
+    /// Features of each output step: R·H.
+    public var outputSize: Int { directionCount * hiddenSize }
+
+    /// Every parameter drawn from U(−1/√H, 1/√H) in `parameters` order, as PyTorch does.
+    public init(kind: CellKind, inputSize: Int, hiddenSize: Int, numLayers: Int, dropout: Float = 0,
+                bidirectional: Bool = false, rng: inout SeededRNG) {
+        precondition(inputSize > 0 && hiddenSize > 0 && numLayers > 0, "recurrent layer needs positive sizes")
+        precondition(dropout >= 0 && dropout <= 1, "dropout \(dropout) outside [0, 1]")
+        self.kind = kind
+        self.inputSize = inputSize
+        self.hiddenSize = hiddenSize
+        self.numLayers = numLayers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        let GH = kind.gateCount * hiddenSize
+        let R = bidirectional ? 2 : 1
+        let bound = 1 / Float(hiddenSize).squareRoot()
+        func uniform(_ shape: [Int]) -> Tensor {
+            var t = Tensor(shape: shape)
+            for i in 0..<t.count { t.data[i] = rng.uniform(-bound, bound) }
+            return t
+        }
+        var ps: [Parameter] = []
+        for l in 0..<numLayers {
+            let din = l == 0 ? inputSize : R * hiddenSize
+            for r in 0..<R {
+                let suffix = "_l\(l)" + (r == 1 ? "_reverse" : "")
+                ps.append(Parameter(name: "weight_ih" + suffix, value: uniform([GH, din])))
+                ps.append(Parameter(name: "weight_hh" + suffix, value: uniform([GH, hiddenSize])))
+                ps.append(Parameter(name: "bias_ih" + suffix, value: uniform([GH])))
+                ps.append(Parameter(name: "bias_hh" + suffix, value: uniform([GH])))
+            }
+        }
+        parameters = ps
+    }
+
+    /// Runs every layer over the whole sequence.
+    ///
+    /// - Parameters:
+    ///   - x: (B,T,D).
+    ///   - state: the initial state (L·R,B,H) (and cell for LSTM); nil means zeros.
+    ///   - mode: `.training` applies dropout and returns the cache; `.inference` returns nil.
+    ///   - rng: draws the dropout masks (untouched when no dropout applies).
+    ///   - lengths: optional per-sequence lengths (B values in 0...T); see the type's doc.
+    /// - Returns: output (B,T,R·H) of the last layer (zero past each length), the final state (L·R,B,H).
+    public func forward(_ x: Tensor, state: RecurrentState?, mode: ForwardMode, rng: inout SeededRNG,
+                        lengths: [Int]? = nil) -> (output: Tensor, state: RecurrentState, cache: RecurrentCache?) {
+        precondition(x.shape.count == 3 && x.shape[2] == inputSize, "recurrent layer expects x (B,T,\(inputSize)), got \(x.shape)")
+        let B = x.shape[0], T = x.shape[1], D = inputSize, H = hiddenSize, L = numLayers, R = directionCount
+        let stateShape = [L * R, B, H]
+        if let state {
+            precondition(state.hidden.shape == stateShape, "initial hidden state must be \(stateShape), got \(state.hidden.shape)")
+            if kind.hasCellState {
+                precondition(state.cell?.shape == stateShape, "LSTM initial cell state must be \(stateShape)")
+            }
+        }
+        if let lengths {
+            precondition(lengths.count == B && lengths.allSatisfy { $0 >= 0 && $0 <= T }, "lengths must be \(B) values in 0...\(T)")
+        }
+        let input = LayerBuffer(T * B * D)
+        x.data.withUnsafeBufferPointer { xb in
+            if let xp = xb.baseAddress { Tensor.transposeBatchTime(xp, to: input.pointer, outer: B, inner: T, features: D) }
+        }
+        let cache = RecurrentCache(batch: B, steps: T, lengths: lengths, input: input)
+        var finalHidden = Tensor(shape: stateShape)
+        var finalCell: Tensor? = kind.hasCellState ? Tensor(shape: stateShape) : nil
+        // The previous layer's directions and stacked output own what the next layer reads; the
+        // lifetimes are explicit because the layers see raw pointers into these objects.
+        var previous: [LayerCache] = []
+        var previousOutput: LayerBuffer?
+        for l in 0..<L {
+            var level: [LayerCache] = []
+            for r in 0..<R {
+                let lc = LayerCache(kind: kind, batch: B, steps: T, hidden: H, reverse: r == 1)
+                let index = l * R + r
+                // Initial state into its slot of hiddens / cells.
+                state?.hidden.data.withUnsafeBufferPointer { p in
+                    if let base = p.baseAddress { (lc.hiddens.pointer + lc.initialOffset).update(from: base + index * B * H, count: B * H) }
+                }
+                if let cells = lc.cells {
+                    state?.cell?.data.withUnsafeBufferPointer { p in
+                        if let base = p.baseAddress { (cells.pointer + lc.initialOffset).update(from: base + index * B * H, count: B * H) }
+                    }
+                }
+                withExtendedLifetime((cache, previous, previousOutput)) {
+                    let layerInput = l == 0 ? UnsafePointer(input.pointer)
+                        : Self.stackedInput(previous, previousOutput, batch: B, hidden: H)
+                    forwardLayer(index, input: layerInput, inputWidth: l == 0 ? D : R * H, batch: B, steps: T,
+                                 lengths: lengths, cache: lc)
+                }
+                finalHidden.data.replaceSubrange(index * B * H ..< (index + 1) * B * H,
+                                                 with: lc.hiddens.array(offset: lc.finalOffset, count: B * H))
+                if let cells = lc.cells {
+                    finalCell?.data.replaceSubrange(index * B * H ..< (index + 1) * B * H,
+                                                    with: cells.array(offset: lc.finalOffset, count: B * H))
+                }
+                level.append(lc)
+            }
+            // Stack the directions and apply dropout, unless the next layer can read h directly.
+            var output: LayerBuffer?
+            var mask: LayerBuffer?
+            let applyDropout = mode == .training && dropout > 0 && l < L - 1
+            if l < L - 1 && (R > 1 || applyDropout) {
+                let stacked = Self.stack(level, batch: B, steps: T, hidden: H)
+                if applyDropout {
+                    let m = LayerBuffer(copying: Dropout.makeMask(count: stacked.count, p: dropout, rng: &rng))
+                    for i in 0..<stacked.count { stacked.pointer[i] *= m.pointer[i] }
+                    mask = m
+                }
+                output = stacked
+            }
+            if mode == .training {
+                cache.layers += level
+                if l < L - 1 { cache.outputs.append(output); cache.masks.append(mask) }
+            }
+            previous = level
+            previousOutput = output
+        }
+        // The last layer's directions, side by side, batch-major; zeros past each length.
+        var out = Tensor(shape: [B, T, R * H])
+        out.data.withUnsafeMutableBufferPointer { ob in
+            guard let op = ob.baseAddress else { return }
+            for (r, lc) in previous.enumerated() {
+                let h = lc.hiddens.pointer + lc.outputOffset
+                for t in 0..<T { for b in 0..<B { (op + (b * T + t) * R * H + r * H).update(from: h + (t * B + b) * H, count: H) } }
+            }
+            if let lengths {
+                for b in 0..<B where lengths[b] < T {
+                    (op + (b * T + lengths[b]) * R * H).update(repeating: 0, count: (T - lengths[b]) * R * H)
+                }
+            }
+        }
+        return (out, RecurrentState(hidden: finalHidden, cell: finalCell), mode == .training ? cache : nil)
+    }
+
+    /// Backpropagates through the whole stack, accumulating (+=) into every parameter's `grad`.
+    ///
+    /// - Parameters:
+    ///   - dOutput: gradient on the output (B,T,R·H); nil means zeros. Entries past a length are ignored.
+    ///   - dState: gradient on the final state (L·R,B,H); nil means zeros.
+    ///   - cache: from the `.training` forward pass of this layer, with the parameters unchanged since.
+    /// - Returns: dInput (B,T,D) and the gradient on the initial state (L·R,B,H).
+    public func backward(dOutput: Tensor?, dState: RecurrentState?, cache: RecurrentCache) -> (dInput: Tensor, dInitialState: RecurrentState) {
+        let B = cache.batch, T = cache.steps, D = inputSize, H = hiddenSize, L = numLayers, R = directionCount
+        let stateShape = [L * R, B, H]
+        precondition(cache.layers.count == L * R, "the cache does not come from a training forward pass of this layer")
+        if let dOutput { precondition(dOutput.shape == [B, T, R * H], "dOutput must be \([B, T, R * H]), got \(dOutput.shape)") }
+        if let dState {
+            precondition(dState.hidden.shape == stateShape, "dState.hidden must be \(stateShape), got \(dState.hidden.shape)")
+            if let cell = dState.cell { precondition(cell.shape == stateShape, "dState.cell must be \(stateShape)") }
+        }
+        // Gradient on the current layer's stacked outputs, time-major (T,B,R·H).
+        var dOut = LayerBuffer(T * B * R * H)
+        if let dOutput {
+            dOutput.data.withUnsafeBufferPointer { p in
+                if let base = p.baseAddress { Tensor.transposeBatchTime(base, to: dOut.pointer, outer: B, inner: T, features: R * H) }
+            }
+        }
+        var dInitialHidden = Tensor(shape: stateShape)
+        var dInitialCell: Tensor? = kind.hasCellState ? Tensor(shape: stateShape) : nil
+        var dInput = Tensor(shape: [B, T, D])
+        let dhNext = LayerBuffer(B * H)
+        let dcNext = LayerBuffer(B * H)
+        for l in (0..<L).reversed() {
+            let din = l == 0 ? D : R * H
+            let dIn = LayerBuffer(T * B * din)
+            for r in 0..<R {
+                let index = l * R + r
+                dhNext.pointer.update(repeating: 0, count: B * H)
+                dcNext.pointer.update(repeating: 0, count: B * H)
+                dState?.hidden.data.withUnsafeBufferPointer { p in
+                    if let base = p.baseAddress { dhNext.pointer.update(from: base + index * B * H, count: B * H) }
+                }
+                dState?.cell?.data.withUnsafeBufferPointer { p in
+                    if let base = p.baseAddress { dcNext.pointer.update(from: base + index * B * H, count: B * H) }
+                }
+                withExtendedLifetime((dOut, dIn, dhNext, dcNext)) {
+                    let input = l == 0 ? UnsafePointer(cache.input.pointer)
+                        : Self.stackedInput(Array(cache.layers[(l - 1) * R ..< l * R]), cache.outputs[l - 1], batch: B, hidden: H)
+                    backwardLayer(index, cache: cache.layers[index], input: input, inputWidth: din, batch: B, steps: T,
+                                  lengths: cache.lengths, dOut: UnsafePointer(dOut.pointer + r * H), dOutStride: R * H,
+                                  dhNext: dhNext.pointer, dcNext: dcNext.pointer, dInput: dIn.pointer, accumulate: r > 0)
+                }
+                dInitialHidden.data.replaceSubrange(index * B * H ..< (index + 1) * B * H, with: dhNext.array(count: B * H))
+                if kind.hasCellState {
+                    dInitialCell?.data.replaceSubrange(index * B * H ..< (index + 1) * B * H, with: dcNext.array(count: B * H))
+                }
+            }
+            if l > 0 {
+                if let mask = cache.masks[l - 1] {
+                    for i in 0..<dIn.count { dIn.pointer[i] *= mask.pointer[i] }
+                }
+                dOut = dIn
+            } else {
+                dInput.data.withUnsafeMutableBufferPointer { p in
+                    if let base = p.baseAddress { Tensor.transposeBatchTime(dIn.pointer, to: base, outer: T, inner: B, features: D) }
+                }
+            }
+        }
+        return (dInput, RecurrentState(hidden: dInitialHidden, cell: dInitialCell))
+    }
+
+    // MARK: Stacking layers
+
+    /// What a layer reads from the one below: its stacked output if materialised, else the single
+    /// direction's output block (T,B,H).
+    private static func stackedInput(_ level: [LayerCache], _ stacked: LayerBuffer?, batch B: Int, hidden H: Int) -> UnsafePointer<Float> {
+        if let stacked { return UnsafePointer(stacked.pointer) }
+        guard let only = level.first else { preconditionFailure("no layer below") }
+        return UnsafePointer(only.hiddens.pointer + only.outputOffset)
+    }
+
+    /// The directions' outputs side by side: (T,B,R·H).
+    private static func stack(_ level: [LayerCache], batch B: Int, steps T: Int, hidden H: Int) -> LayerBuffer {
+        let R = level.count
+        let out = LayerBuffer(T * B * R * H)
+        for (r, lc) in level.enumerated() {
+            let h = lc.hiddens.pointer + lc.outputOffset
+            for row in 0..<(T * B) { (out.pointer + row * R * H + r * H).update(from: h + row * H, count: H) }
+        }
+        return out
+    }
+
+    // MARK: One layer and direction
+
+    /// Calls `body` with the weight_ih, weight_hh, bias_ih, bias_hh of parameter set `index` (l·R + r).
+    private func withWeights<Result>(_ index: Int, _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>) -> Result) -> Result {
+        parameters[4 * index].value.data.withUnsafeBufferPointer { wih in
+            parameters[4 * index + 1].value.data.withUnsafeBufferPointer { whh in
+                parameters[4 * index + 2].value.data.withUnsafeBufferPointer { bih in
+                    parameters[4 * index + 3].value.data.withUnsafeBufferPointer { bhh in
+                        guard let a = wih.baseAddress, let b = whh.baseAddress, let c = bih.baseAddress, let d = bhh.baseAddress else {
+                            preconditionFailure("empty recurrent weights")
+                        }
+                        return body(a, b, c, d)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fills `lc` (whose initial slots already hold the initial state) for parameter set `index`.
+    /// `input` is (T,B,D_in) time-major. The reverse direction visits t = T−1 … 0.
+    private func forwardLayer(_ index: Int, input: UnsafePointer<Float>, inputWidth din: Int, batch B: Int, steps T: Int,
+                              lengths: [Int]?, cache lc: LayerCache) {
+        let H = hiddenSize, GH = kind.gateCount * H
+        // h[t-1] for time t is previous + t·B·H, h[t] is outputs + t·B·H (see LayerCache).
+        let previous = lc.hiddens.pointer + lc.previousOffset, outputs = lc.hiddens.pointer + lc.outputOffset
+        withWeights(index) { wih, whh, bih, bhh in
+            switch kind {
+            case .rnnTanh, .rnnRelu:
+                // Pre-activations straight into the output block: (T·B, H) = x·W_ihᵀ + b_ih + b_hh.
+                for r in 0..<(T * B) { for j in 0..<H { outputs[r * H + j] = bih[j] + bhh[j] } }
+                GEMM.multiply(transA: false, transB: true, m: T * B, n: H, k: din, a: input, lda: din, b: wih, ldb: din,
+                              beta: 1, c: outputs, ldc: H)
+                let relu = kind == .rnnRelu
+                for s in 0..<T {
+                    let t = lc.reverse ? T - 1 - s : s
+                    let hPrev = previous + t * B * H, h = outputs + t * B * H
+                    GEMM.multiply(transA: false, transB: true, m: B, n: H, k: H, a: hPrev, lda: H, b: whh, ldb: H,
+                                  beta: 1, c: h, ldc: H)
+                    for b in 0..<B {
+                        if let lengths, t >= lengths[b] {
+                            (h + b * H).update(from: hPrev + b * H, count: H)
+                        } else {
+                            CellMath.rnnForward(h + b * H, relu: relu, H: H)
+                        }
+                    }
+                }
+            case .lstm:
+                guard let gates = lc.gates?.pointer, let cells = lc.cells?.pointer else { preconditionFailure("LSTM cache") }
+                let cellsPrevious = cells + lc.previousOffset, cellsOut = cells + lc.outputOffset
+                for r in 0..<(T * B) { for j in 0..<GH { gates[r * GH + j] = bih[j] + bhh[j] } }
+                GEMM.multiply(transA: false, transB: true, m: T * B, n: GH, k: din, a: input, lda: din, b: wih, ldb: din,
+                              beta: 1, c: gates, ldc: GH)
+                for s in 0..<T {
+                    let t = lc.reverse ? T - 1 - s : s
+                    let hPrev = previous + t * B * H, h = outputs + t * B * H
+                    let cPrev = cellsPrevious + t * B * H, c = cellsOut + t * B * H
+                    let g = gates + t * B * GH
+                    GEMM.multiply(transA: false, transB: true, m: B, n: GH, k: H, a: hPrev, lda: H, b: whh, ldb: H,
+                                  beta: 1, c: g, ldc: GH)
+                    for b in 0..<B {
+                        if let lengths, t >= lengths[b] {
+                            (h + b * H).update(from: hPrev + b * H, count: H)
+                            (c + b * H).update(from: cPrev + b * H, count: H)
+                        } else {
+                            CellMath.lstmForward(gates: g + b * GH, cPrev: cPrev + b * H, cOut: c + b * H, hOut: h + b * H, H: H)
+                        }
+                    }
+                }
+            case .gru:
+                guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer else { preconditionFailure("GRU cache") }
+                for r in 0..<(T * B) { (gates + r * GH).update(from: bih, count: GH) }
+                GEMM.multiply(transA: false, transB: true, m: T * B, n: GH, k: din, a: input, lda: din, b: wih, ldb: din,
+                              beta: 1, c: gates, ldc: GH)
+                let hh = LayerBuffer(B * GH)  // W_hh h[t-1], reused every step
+                for s in 0..<T {
+                    let t = lc.reverse ? T - 1 - s : s
+                    let hPrev = previous + t * B * H, h = outputs + t * B * H
+                    let g = gates + t * B * GH, hn = hiddenN + t * B * H
+                    GEMM.multiply(transA: false, transB: true, m: B, n: GH, k: H, a: hPrev, lda: H, b: whh, ldb: H,
+                                  beta: 0, c: hh.pointer, ldc: GH)
+                    for b in 0..<B {
+                        if let lengths, t >= lengths[b] {
+                            (h + b * H).update(from: hPrev + b * H, count: H)
+                        } else {
+                            CellMath.gruForward(gates: g + b * GH, hh: hh.pointer + b * GH, bhh: bhh, hPrev: hPrev + b * H,
+                                                hn: hn + b * H, hOut: h + b * H, H: H)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Backward through parameter set `index`, sweeping time opposite to its forward pass.
+    ///
+    /// In: `dOut` gradient on the outputs, time t batch row b at `dOut + (t·B + b)·dOutStride`;
+    /// `dhNext`/`dcNext` (B,H) gradient on the final state. Out: `dhNext`/`dcNext` hold the gradient
+    /// on the initial state; `dInput` (T,B,D_in) gets (or, with `accumulate`, adds) the gradient on
+    /// the input; the parameter gradients are accumulated.
+    ///
+    ///     for t = T-1 … 0:  dh = dOut[t] + dhNext;  cell backward → dPre[t];  dhNext = direct + dPre_hh[t]·W_hh
+    ///     then  dW_ih += dPreᵀ·x,  dW_hh += dPre_hhᵀ·h[t-1],  db += Σ rows,  dx (+)= dPre·W_ih
+    private func backwardLayer(_ index: Int, cache lc: LayerCache, input: UnsafePointer<Float>, inputWidth din: Int,
+                               batch B: Int, steps T: Int, lengths: [Int]?, dOut: UnsafePointer<Float>, dOutStride: Int,
+                               dhNext: UnsafeMutablePointer<Float>, dcNext: UnsafeMutablePointer<Float>,
+                               dInput: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let H = hiddenSize, GH = kind.gateCount * H
+        let previous = lc.hiddens.pointer + lc.previousOffset, outputs = lc.hiddens.pointer + lc.outputOffset
+        // Gradients w.r.t. the input-side and hidden-side pre-activations; they differ only for GRU.
+        let dPre = LayerBuffer(T * B * GH)
+        let dPreHidden = kind == .gru ? LayerBuffer(T * B * GH) : dPre
+        let dh = LayerBuffer(H)
+        withWeights(index) { wih, whh, _, _ in
+            for s in 0..<T {
+                let t = lc.reverse ? s : T - 1 - s
+                let dp = dPre.pointer + t * B * GH, dph = dPreHidden.pointer + t * B * GH
+                // 1. Per row: total dh, the cell's backward, the direct part of dh[t-1].
+                for b in 0..<B {
+                    let dhRow = dhNext + b * H
+                    if let lengths, t >= lengths[b] {
+                        // Padding step: the state passed through unchanged, so dh and dc pass through too.
+                        (dp + b * GH).update(repeating: 0, count: GH)
+                        if kind == .gru { (dph + b * GH).update(repeating: 0, count: GH) }
+                        continue
+                    }
+                    let up = dOut + (t * B + b) * dOutStride
+                    for j in 0..<H { dh.pointer[j] = up[j] + dhRow[j] }
+                    let row = t * B + b
+                    switch kind {
+                    case .rnnTanh, .rnnRelu:
+                        CellMath.rnnBackward(h: outputs + row * H, dh: dh.pointer, dPre: dp + b * GH, relu: kind == .rnnRelu, H: H)
+                        dhRow.update(repeating: 0, count: H)
+                    case .lstm:
+                        guard let gates = lc.gates?.pointer, let cells = lc.cells?.pointer else { preconditionFailure("LSTM cache") }
+                        CellMath.lstmBackward(gates: gates + row * GH, cPrev: cells + lc.previousOffset + row * H,
+                                              cell: cells + lc.outputOffset + row * H, dh: dh.pointer, dc: dcNext + b * H,
+                                              dGates: dp + b * GH, H: H)
+                        dhRow.update(repeating: 0, count: H)
+                    case .gru:
+                        guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer else { preconditionFailure("GRU cache") }
+                        CellMath.gruBackward(gates: gates + row * GH, hn: hiddenN + row * H, hPrev: previous + row * H,
+                                             dh: dh.pointer, dInputGates: dp + b * GH, dHiddenGates: dph + b * GH,
+                                             dhPrev: dhRow, H: H)
+                    }
+                }
+                // 2. Through the recurrent product: dh[t-1] += dPre_hh[t]·W_hh   (B,G·H)·(G·H,H).
+                GEMM.multiply(transA: false, transB: false, m: B, n: H, k: GH, a: dph, lda: GH, b: whh, ldb: H,
+                              beta: 1, c: dhNext, ldc: H)
+            }
+            // 3. All steps at once: the weight and bias gradients and dx.
+            parameters[4 * index].grad.data.withUnsafeMutableBufferPointer { dWih in
+                parameters[4 * index + 1].grad.data.withUnsafeMutableBufferPointer { dWhh in
+                    parameters[4 * index + 2].grad.data.withUnsafeMutableBufferPointer { dBih in
+                        parameters[4 * index + 3].grad.data.withUnsafeMutableBufferPointer { dBhh in
+                            guard let dwih = dWih.baseAddress, let dwhh = dWhh.baseAddress,
+                                  let dbih = dBih.baseAddress, let dbhh = dBhh.baseAddress else { preconditionFailure("empty gradients") }
+                            GEMM.multiply(transA: true, transB: false, m: GH, n: din, k: T * B, a: dPre.pointer, lda: GH,
+                                          b: input, ldb: din, beta: 1, c: dwih, ldc: din)
+                            GEMM.multiply(transA: true, transB: false, m: GH, n: H, k: T * B, a: dPreHidden.pointer, lda: GH,
+                                          b: previous, ldb: H, beta: 1, c: dwhh, ldc: H)
+                            for r in 0..<(T * B) {
+                                let a = dPre.pointer + r * GH, h = dPreHidden.pointer + r * GH
+                                for j in 0..<GH { dbih[j] += a[j]; dbhh[j] += h[j] }
+                            }
+                        }
+                    }
+                }
+            }
+            GEMM.multiply(transA: false, transB: false, m: T * B, n: din, k: GH, a: dPre.pointer, lda: GH, b: wih, ldb: din,
+                          beta: accumulate ? 1 : 0, c: dInput, ldc: din)
+        }
+    }
+}

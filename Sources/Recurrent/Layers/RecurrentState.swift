@@ -1,0 +1,30 @@
+/// The state a recurrent layer carries between time steps and between calls (truncated BPTT).
+///
+/// Shapes (L layers, B batch, H hidden): `hidden` (L,B,H); `cell` (L,B,H) for LSTM, `nil` otherwise.
+/// Layer `l`'s rows are `hidden.data[l*B*H ..< (l+1)*B*H]`, as in PyTorch's `h_n` / `c_n`.
+/// Bidirectional stacks hold 2L entries, index l·2 + direction (0 forward, 1 reverse).
+public struct RecurrentState: Sendable, Equatable {
+    /// Hidden state of every layer, (L,B,H) ((2L,B,H) when bidirectional).
+    public var hidden: Tensor
+    /// Cell state of every layer, shaped like `hidden`; only LSTM has one.
+    public var cell: Tensor?
+
+    public init(hidden: Tensor, cell: Tensor?) {
+        self.hidden = hidden
+        self.cell = cell
+    }
+
+    /// The all-zero state PyTorch uses when no initial state is given (pass `layers: 2L` when bidirectional).
+    public static func zeros(kind: CellKind, layers: Int, batch: Int, hidden: Int) -> RecurrentState {
+        let shape = [layers, batch, hidden]
+        return RecurrentState(hidden: Tensor(shape: shape), cell: kind.hasCellState ? Tensor(shape: shape) : nil)
+    }
+}
+
+/// Whether a forward pass is part of training.
+///
+/// `.training` keeps the cache that `backward` reads and applies dropout; `.inference` does neither.
+public enum ForwardMode: Sendable {
+    case training
+    case inference
+}

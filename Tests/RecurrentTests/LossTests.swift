@@ -1,0 +1,59 @@
+import Foundation
+import Testing
+@testable import Recurrent
+
+@Suite struct LossTests {
+    @Test func uniformLogitsGiveLogV() {
+        let V = 7
+        let (loss, d) = Loss.softmaxCrossEntropy(logits: Tensor(shape: [3, V], repeating: 0.3), targets: [0, 6, 2])
+        #expect(abs(loss - Float(Foundation.log(Double(V)))) < 1e-6)
+        // (1/V − onehot)/N
+        #expect(abs(d.data[0] - (1 / 7 - 1) / 3) < 1e-7)
+        #expect(abs(d.data[1] - 1 / 21) < 1e-7)
+    }
+
+    @Test func handComputedValue() {
+        // logits [1, 2, 3], target 2: log(e + e² + e³) − 3 = log(1 + e⁻¹ + e⁻²) ≈ 0.40760596
+        let (loss, _) = Loss.softmaxCrossEntropy(logits: Tensor(shape: [1, 3], data: [1, 2, 3]), targets: [2])
+        #expect(abs(loss - 0.40760596) < 1e-6)
+        // Large logits do not overflow.
+        let (big, _) = Loss.softmaxCrossEntropy(logits: Tensor(shape: [1, 3], data: [1001, 1002, 1003]), targets: [2])
+        #expect(abs(big - 0.40760596) < 1e-5)
+    }
+
+    @Test func ignoreIndexIsLeftOutOfTheMean() {
+        let logits = Tensor(shape: [3, 3], data: [1, 2, 3, 5, -1, 0, 1, 2, 3])
+        let (all, _) = Loss.softmaxCrossEntropy(logits: Tensor(shape: [1, 3], data: [1, 2, 3]), targets: [2])
+        let (masked, d) = Loss.softmaxCrossEntropy(logits: logits, targets: [2, -100, 2])
+        #expect(abs(masked - all) < 1e-6)
+        #expect(d.data[3 ..< 6].allSatisfy { $0 == 0 })
+        let (none, dNone) = Loss.softmaxCrossEntropy(logits: logits, targets: [-1, -1, -1], ignoreIndex: -1)
+        #expect(none == 0 && dNone.data.allSatisfy { $0 == 0 })
+    }
+
+    @Test func crossEntropyGradientMatchesFiniteDifferences() {
+        var rng = SeededRNG(seed: 8)
+        var logits = GradCheck.random([4, 5], scale: 2, rng: &rng)
+        let targets: [Int32] = [3, -100, 0, 4]
+        let (_, d) = Loss.softmaxCrossEntropy(logits: logits, targets: targets)
+        let c = GradCheck.worst(analytic: d.data, eps: 1e-2, absTol: 1e-4, read: { logits.data[$0] },
+                                write: { logits.data[$0] = $1 },
+                                loss: { Double(Loss.softmaxCrossEntropy(logits: logits, targets: targets).loss) })
+        #expect(c.ratio <= 1, "max abs error \(c.maxAbs)")
+    }
+
+    @Test func meanSquaredError() {
+        let p = Tensor(shape: [2, 2], data: [1, 2, 3, 4])
+        let t = Tensor(shape: [2, 2], data: [1, 0, 4, 2])
+        let (loss, d) = Loss.meanSquaredError(p, target: t)
+        #expect(abs(loss - 9.0 / 4) < 1e-7)  // (0 + 4 + 1 + 4) / 4
+        #expect(d.data == [0, 1, -0.5, 1])
+        var rng = SeededRNG(seed: 9)
+        var q = GradCheck.random([3, 3], rng: &rng)
+        let target = GradCheck.random([3, 3], rng: &rng)
+        let dq = Loss.meanSquaredError(q, target: target).dPrediction
+        let c = GradCheck.worst(analytic: dq.data, absTol: 1e-4, read: { q.data[$0] }, write: { q.data[$0] = $1 },
+                                loss: { Double(Loss.meanSquaredError(q, target: target).loss) })
+        #expect(c.ratio <= 1, "max abs error \(c.maxAbs)")
+    }
+}

@@ -1,0 +1,245 @@
+import Foundation
+import Testing
+@testable import Recurrent
+
+@Suite struct RecurrentLayerTests {
+    // MARK: Parity with PyTorch
+
+    struct Case {
+        let kind: CellKind
+        let layer: RecurrentLayer
+        let tensors: [String: Tensor]
+        let lengths: [Int]?
+    }
+
+    static func load(_ name: String) throws -> Case {
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Fixtures.torch(name + ".json"))))
+        guard let info = json as? [String: Any], let cell = info["cell"] as? String, let kind = CellKind(name: cell),
+              let D = info["input_size"] as? Int, let H = info["hidden_size"] as? Int, let L = info["num_layers"] as? Int else {
+            throw RecurrentError("\(name).json: unexpected layout")
+        }
+        let file = try Self.readFloatTensors(path: Fixtures.torch(name + ".safetensors"))
+        var rng = SeededRNG(seed: 1)
+        let layer = RecurrentLayer(kind: kind, inputSize: D, hiddenSize: H, numLayers: L,
+                                   bidirectional: info["bidirectional"] as? Bool ?? false, rng: &rng)
+        #expect(layer.parameters.count == file.tensors.keys.filter { $0.hasPrefix("rnn.") && !$0.hasSuffix(".f64") }.count)
+        for p in layer.parameters {
+            guard let t = file.tensors["rnn." + p.name] else { throw RecurrentError("\(name): no rnn.\(p.name)") }
+            #expect(t.shape == p.shape, "\(p.name)")
+            p.value = t
+        }
+        return Case(kind: kind, layer: layer, tensors: file.tensors, lengths: info["packed_lengths"] as? [Int])
+    }
+
+    /// `SafeTensors.read` without the integer entries (the packed fixtures store `lengths` as I64,
+    /// which the library reader rejects; the lengths are also in the JSON).
+    static func readFloatTensors(path: String) throws -> SafeTensorsFile {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        guard data.count >= 8 else { throw RecurrentError("\(path): too short") }
+        var n = 0
+        for i in 0..<8 { n |= Int(data[data.startIndex + i]) << (8 * i) }
+        let headerData = data.subdata(in: 8..<(8 + n))
+        guard var header = try JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
+            throw RecurrentError("\(path): bad header")
+        }
+        for (key, value) in header {
+            if let info = value as? [String: Any], let dtype = info["dtype"] as? String, dtype.hasPrefix("I") || dtype.hasPrefix("U") {
+                header[key] = nil
+            }
+        }
+        let json = try JSONSerialization.data(withJSONObject: header)
+        var out = Data()
+        var length = UInt64(json.count).littleEndian
+        withUnsafeBytes(of: &length) { out.append(contentsOf: $0) }
+        out.append(json)
+        out.append(data.subdata(in: (8 + n)..<data.count))
+        return try SafeTensors.decode(out, name: path)
+    }
+
+    @Test(arguments: ["lstm_2layer", "gru_2layer", "rnn_tanh_2layer", "rnn_relu_1layer", "lstm_packed",
+                            "lstm_bidirectional", "gru_bidirectional", "gru_packed_bidirectional"])
+    func matchesPyTorch(name: String) throws {
+        let c = try Self.load(name)
+        func t(_ key: String) throws -> Tensor {
+            guard let v = c.tensors[key] else { throw RecurrentError("\(name): no \(key)") }
+            return v
+        }
+        let x = try t("x"), h0 = try t("h0")
+        let c0 = c.kind.hasCellState ? try t("c0") : nil
+        var rng = SeededRNG(seed: 7)
+        let (out, state, cache) = c.layer.forward(x, state: RecurrentState(hidden: h0, cell: c0), mode: .training,
+                                                  rng: &rng, lengths: c.lengths)
+        var errors: [String: Float] = [:]
+        errors["out"] = out.maxAbsDifference(try t("out"))
+        errors["h_n"] = state.hidden.maxAbsDifference(try t("h_n"))
+        var loss = GradCheck.dot(out, try t("loss_weight_out")) + GradCheck.dot(state.hidden, try t("loss_weight_h_n"))
+        var dCell: Tensor?
+        if let cell = state.cell {
+            errors["c_n"] = cell.maxAbsDifference(try t("c_n"))
+            dCell = try t("loss_weight_c_n")
+            loss += GradCheck.dot(cell, try t("loss_weight_c_n"))
+        }
+        errors["loss"] = abs(Float(loss) - (try t("loss")).data[0])
+        guard let cache else { Issue.record("no cache in training mode"); return }
+        let (dx, dInitial) = c.layer.backward(dOutput: try t("loss_weight_out"),
+                                              dState: RecurrentState(hidden: try t("loss_weight_h_n"), cell: dCell), cache: cache)
+        errors["grad.x"] = dx.maxAbsDifference(try t("grad.x"))
+        errors["grad.h0"] = dInitial.hidden.maxAbsDifference(try t("grad.h0"))
+        if let dc0 = dInitial.cell { errors["grad.c0"] = dc0.maxAbsDifference(try t("grad.c0")) }
+        for p in c.layer.parameters { errors["grad.rnn." + p.name] = p.grad.maxAbsDifference(try t("grad.rnn." + p.name)) }
+        let worst = errors.values.max() ?? 0
+        print("parity \(name): max abs error \(worst) \(errors.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })")
+        for (key, e) in errors { #expect(e < 1e-4, "\(name) \(key): \(e)") }
+    }
+
+    // MARK: Finite differences
+
+    /// Checks dInput, dInitialState and every parameter of a 2-layer stack against central differences.
+    func gradientCheck(kind: CellKind, dropout: Float = 0, lengths: [Int]? = nil, bidirectional: Bool = false) {
+        let B = 2, T = 3, D = 3, H = 4, L = 2, R = bidirectional ? 2 : 1
+        var rng = SeededRNG(seed: 42)
+        let layer = RecurrentLayer(kind: kind, inputSize: D, hiddenSize: H, numLayers: L, dropout: dropout,
+                                   bidirectional: bidirectional, rng: &rng)
+        // Larger weights than the default init so the nonlinearities are exercised away from 0.
+        for p in layer.parameters { p.value = GradCheck.random(p.shape, scale: 0.8, rng: &rng) }
+        var x = GradCheck.random([B, T, D], rng: &rng)
+        var h0 = GradCheck.random([L * R, B, H], scale: 0.5, rng: &rng)
+        var c0: Tensor? = kind.hasCellState ? GradCheck.random([L * R, B, H], scale: 0.5, rng: &rng) : nil
+        let wOut = GradCheck.random([B, T, R * H], rng: &rng)
+        let wH = GradCheck.random([L * R, B, H], rng: &rng)
+        let wC = GradCheck.random([L * R, B, H], rng: &rng)
+        let maskSeed = rng
+        func loss() -> Double {
+            var r = maskSeed  // the same dropout mask every call
+            let (out, state, _) = layer.forward(x, state: RecurrentState(hidden: h0, cell: c0), mode: .training, rng: &r, lengths: lengths)
+            var s = GradCheck.dot(out, wOut) + GradCheck.dot(state.hidden, wH)
+            if let cell = state.cell { s += GradCheck.dot(cell, wC) }
+            return s
+        }
+        var r = maskSeed
+        let (_, _, cacheOrNil) = layer.forward(x, state: RecurrentState(hidden: h0, cell: c0), mode: .training, rng: &r, lengths: lengths)
+        guard let cache = cacheOrNil else { Issue.record("no cache"); return }
+        layer.zeroGrad()
+        let (dx, dInitial) = layer.backward(dOutput: wOut, dState: RecurrentState(hidden: wH, cell: kind.hasCellState ? wC : nil), cache: cache)
+        // ReLU has a kink at 0: a smaller step makes crossing it while differencing unlikely.
+        let eps: Float = kind == .rnnRelu ? 1e-3 : 1e-2
+        var results: [(String, Double, Double)] = []
+        let rx = GradCheck.worst(analytic: dx.data, eps: eps, read: { x.data[$0] }, write: { x.data[$0] = $1 }, loss: loss)
+        results.append(("dInput", rx.ratio, rx.maxAbs))
+        let rh = GradCheck.worst(analytic: dInitial.hidden.data, eps: eps, read: { h0.data[$0] }, write: { h0.data[$0] = $1 }, loss: loss)
+        results.append(("dh0", rh.ratio, rh.maxAbs))
+        if kind.hasCellState {
+            guard let dc0 = dInitial.cell else { Issue.record("no dc0"); return }
+            let rc = GradCheck.worst(analytic: dc0.data, eps: eps, read: { c0?.data[$0] ?? 0 }, write: { c0?.data[$0] = $1 }, loss: loss)
+            results.append(("dc0", rc.ratio, rc.maxAbs))
+        } else {
+            #expect(dInitial.cell == nil)
+        }
+        for p in layer.parameters {
+            let rp = GradCheck.parameter(p, eps: eps, loss: loss)
+            results.append((p.name, rp.ratio, rp.maxAbs))
+        }
+        #expect(results.count == 2 + (kind.hasCellState ? 1 : 0) + 4 * L * R)
+        for (name, ratio, maxAbs) in results {
+            #expect(ratio <= 1, "\(kind) \(name): finite-difference mismatch, max abs error \(maxAbs)")
+        }
+    }
+
+    @Test(arguments: CellKind.allCases)
+    func gradientsMatchFiniteDifferences(kind: CellKind) { gradientCheck(kind: kind) }
+
+    @Test(arguments: CellKind.allCases)
+    func gradientsWithDropoutMatchFiniteDifferences(kind: CellKind) { gradientCheck(kind: kind, dropout: 0.4) }
+
+    @Test(arguments: CellKind.allCases)
+    func gradientsWithLengthsMatchFiniteDifferences(kind: CellKind) { gradientCheck(kind: kind, lengths: [3, 1]) }
+
+    @Test(arguments: CellKind.allCases)
+    func bidirectionalGradientsMatchFiniteDifferences(kind: CellKind) {
+        gradientCheck(kind: kind, dropout: 0.3, lengths: [2, 3], bidirectional: true)
+    }
+
+    // MARK: Behaviour
+
+    @Test(arguments: CellKind.allCases)
+    func carriedStateEqualsOneLongForward(kind: CellKind) {
+        let B = 2, T1 = 3, T2 = 2, D = 3, H = 4, L = 2
+        var rng = SeededRNG(seed: 3)
+        let layer = RecurrentLayer(kind: kind, inputSize: D, hiddenSize: H, numLayers: L, rng: &rng)
+        let x = GradCheck.random([B, T1 + T2, D], rng: &rng)
+        let s0 = RecurrentState(hidden: GradCheck.random([L, B, H], rng: &rng),
+                                cell: kind.hasCellState ? GradCheck.random([L, B, H], rng: &rng) : nil)
+        func slice(_ t: Tensor, _ range: Range<Int>) -> Tensor {
+            var out = Tensor(shape: [B, range.count, t.shape[2]])
+            let F = t.shape[2], TT = t.shape[1]
+            for b in 0..<B { for (k, s) in range.enumerated() { for f in 0..<F { out.data[(b * range.count + k) * F + f] = t.data[(b * TT + s) * F + f] } } }
+            return out
+        }
+        let full = layer.forward(x, state: s0, mode: .inference, rng: &rng)
+        let first = layer.forward(slice(x, 0..<T1), state: s0, mode: .inference, rng: &rng)
+        let second = layer.forward(slice(x, T1..<(T1 + T2)), state: first.state, mode: .inference, rng: &rng)
+        #expect(full.cache == nil)
+        #expect(slice(full.output, 0..<T1).maxAbsDifference(first.output) < 1e-6)
+        #expect(slice(full.output, T1..<(T1 + T2)).maxAbsDifference(second.output) < 1e-6)
+        #expect(full.state.hidden.maxAbsDifference(second.state.hidden) < 1e-6)
+        if let c = full.state.cell, let c2 = second.state.cell { #expect(c.maxAbsDifference(c2) < 1e-6) }
+    }
+
+    @Test func dropoutOnlyInTraining() {
+        let D = 3, H = 4
+        var rng = SeededRNG(seed: 5)
+        let layer = RecurrentLayer(kind: .lstm, inputSize: D, hiddenSize: H, numLayers: 3, dropout: 0.5, rng: &rng)
+        let x = GradCheck.random([2, 4, D], rng: &rng)
+        var r1 = SeededRNG(seed: 1), r2 = SeededRNG(seed: 2)
+        let a = layer.forward(x, state: nil, mode: .inference, rng: &r1)
+        let b = layer.forward(x, state: nil, mode: .inference, rng: &r2)
+        #expect(a.output == b.output)
+        var fresh = SeededRNG(seed: 1)
+        #expect(r1.next() == fresh.next(), "inference must not draw dropout masks")
+        let trained = layer.forward(x, state: nil, mode: .training, rng: &r1)
+        #expect(trained.output.maxAbsDifference(a.output) > 1e-4, "training mode applies dropout")
+        layer.dropout = 0
+        let plain = layer.forward(x, state: nil, mode: .training, rng: &r2)
+        #expect(plain.output == a.output)
+        #expect(plain.cache != nil)
+    }
+
+    @Test func backwardAccumulatesIntoGradients() {
+        var rng = SeededRNG(seed: 13)
+        let layer = RecurrentLayer(kind: .gru, inputSize: 2, hiddenSize: 3, numLayers: 2, rng: &rng)
+        let x = GradCheck.random([2, 3, 2], rng: &rng)
+        let dOut = GradCheck.random([2, 3, 3], rng: &rng)
+        guard let cache = layer.forward(x, state: nil, mode: .training, rng: &rng).cache else { Issue.record("no cache"); return }
+        let first = layer.backward(dOutput: dOut, dState: nil, cache: cache)
+        let once = layer.parameters.map(\.grad)
+        let second = layer.backward(dOutput: dOut, dState: nil, cache: cache)
+        #expect(first.dInput == second.dInput && first.dInitialState == second.dInitialState)
+        for (p, g) in zip(layer.parameters, once) {
+            #expect(p.grad.maxAbsDifference(Tensor(shape: g.shape, data: g.data.map { 2 * $0 })) < 1e-6)
+        }
+        layer.zeroGrad()
+        #expect(layer.parameters.allSatisfy { $0.grad.data.allSatisfy { $0 == 0 } })
+    }
+
+    @Test func zeroStateEqualsNilState() {
+        var rng = SeededRNG(seed: 9)
+        let layer = RecurrentLayer(kind: .lstm, inputSize: 2, hiddenSize: 3, numLayers: 2, rng: &rng)
+        let x = GradCheck.random([2, 3, 2], rng: &rng)
+        let a = layer.forward(x, state: nil, mode: .inference, rng: &rng)
+        let b = layer.forward(x, state: .zeros(kind: .lstm, layers: 2, batch: 2, hidden: 3), mode: .inference, rng: &rng)
+        #expect(a.output == b.output && a.state == b.state)
+    }
+
+    @Test func parametersFollowPyTorch() {
+        var rng = SeededRNG(seed: 11)
+        let layer = RecurrentLayer(kind: .gru, inputSize: 5, hiddenSize: 4, numLayers: 2, rng: &rng)
+        #expect(layer.parameters.map(\.name) == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
+                                                 "weight_ih_l1", "weight_hh_l1", "bias_ih_l1", "bias_hh_l1"])
+        #expect(layer.parameters.map(\.shape) == [[12, 5], [12, 4], [12], [12], [12, 4], [12, 4], [12], [12]])
+        let bound: Float = 0.5
+        for p in layer.parameters {
+            #expect(p.value.data.allSatisfy { abs($0) <= bound })
+            #expect(p.value.data.contains { abs($0) > bound / 2 })
+        }
+    }
+}
