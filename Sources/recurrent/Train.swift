@@ -158,7 +158,8 @@ struct Train: ParsableCommand {
         options.seed = seed
 
         let trainer = try CharLMTrainer(model: model, trainTokens: trainTokens, validationTokens: valTokens, options: options, source: data)
-        let runID = String(format: "%016llx", SeededRNG(seed: UInt64(Date().timeIntervalSince1970 * 1e6)).next())
+        var idRNG = SeededRNG(seed: UInt64(Date().timeIntervalSince1970 * 1e6))
+        let runID = String(format: "%016llx", idRNG.next())
         if let state = resumeState {
             try restore(trainer, from: state, checkpoint: resume ?? "")
             if let s = steps, trainer.step >= s {

@@ -6,7 +6,7 @@ import Foundation
 ///
 /// The header maps each tensor name to `{"dtype", "shape", "data_offsets": [begin, end]}`
 /// (offsets relative to the end of the header) and may hold `"__metadata__"`: a map of strings.
-/// Recurrent reads F32, F16, BF16 and F64 (converted to float32) and writes F32.
+/// Recurrent reads F32, F16, BF16, F64, I32 and I64 (converted to float32) and writes F32.
 public struct SafeTensorsFile: Sendable {
     /// Tensors by name.
     public var tensors: [String: Tensor]
@@ -93,8 +93,9 @@ public enum SafeTensors {
             switch dtype {
             case "F32": elementSize = 4
             case "F16", "BF16": elementSize = 2
-            case "F64": elementSize = 8
-            default: throw RecurrentError("\(name): tensor \(key) has dtype \(dtype); expected F32, F16, BF16 or F64")
+            case "F64", "I64": elementSize = 8
+            case "I32": elementSize = 4
+            default: throw RecurrentError("\(name): tensor \(key) has dtype \(dtype); expected F32, F16, BF16, F64, I32 or I64")
             }
             let count = shape.reduce(1, *)
             guard end - begin == count * elementSize else {
@@ -114,6 +115,13 @@ public enum SafeTensors {
                 case "F16":
                     let u = UInt16(bytes[o]) | UInt16(bytes[o + 1]) << 8
                     values[i] = Float(halfBits: u)
+                case "I32":
+                    let u = UInt32(bytes[o]) | UInt32(bytes[o + 1]) << 8 | UInt32(bytes[o + 2]) << 16 | UInt32(bytes[o + 3]) << 24
+                    values[i] = Float(Int32(bitPattern: u))
+                case "I64":
+                    var u: UInt64 = 0
+                    for j in 0..<8 { u |= UInt64(bytes[o + j]) << (8 * UInt64(j)) }
+                    values[i] = Float(Int64(bitPattern: u))
                 default:
                     var u: UInt64 = 0
                     for j in 0..<8 { u |= UInt64(bytes[o + j]) << (8 * UInt64(j)) }
