@@ -1,0 +1,43 @@
+// Private declarations shared by the CKernels translation units (not part of the public module).
+#ifndef RECURRENT_CKERNELS_INTERNAL_H
+#define RECURRENT_CKERNELS_INTERNAL_H
+#include <stddef.h>
+
+enum { RC_ISA_GENERIC = 0, RC_ISA_AVX2 = 1, RC_ISA_AVX512 = 2 };
+
+/// Micro-kernel: C[m x n] = alpha * Ap * Bp + beta * C, where Ap is a packed MR x kc panel
+/// (element (i,k) at a[k*MR + i]) and Bp a packed kc x NR panel (element (k,j) at b[k*NR + j]),
+/// m <= MR, n <= NR. beta == 0 overwrites C without reading it.
+typedef void (*rc_ukernel_fn)(long kc, const float *a, const float *b, float *c, long ldc,
+                              long m, long n, float alpha, float beta);
+typedef void (*rc_unary_fn)(float *x, long n);
+
+typedef struct {
+    int isa;
+    const char *name;
+    int mr, nr;           // register tile
+    long kc, mc, nc;      // cache blocks (mc multiple of mr, nc multiple of nr)
+    rc_ukernel_fn kernel;
+    rc_unary_fn sigmoid, tanh;
+} rc_isa_desc;
+
+extern const rc_isa_desc rc_desc_generic;
+#if defined(__x86_64__)
+extern const rc_isa_desc rc_desc_avx2;
+extern const rc_isa_desc rc_desc_avx512;
+#endif
+
+/// The descriptor currently in use (after CPU detection, RECURRENT_ISA and rc_force_isa).
+const rc_isa_desc *rc_current_desc(void);
+const rc_isa_desc *rc_desc_for(int isa);
+
+/// Single-threaded blocked GEMM with a given kernel set (K > 0, M > 0, N > 0).
+void rc_sgemm_serial(const rc_isa_desc *d, int transA, int transB, long M, long N, long K,
+                     float alpha, const float *A, long lda, const float *B, long ldb,
+                     float beta, float *C, long ldc);
+
+/// Runs fn(arg, part) for part in 0..<nparts on the thread pool (part 0 on the caller).
+/// Returns 0 if the pool was busy (another caller) so the caller must run serially.
+int rc_pool_run(int nparts, void (*fn)(void *arg, int part), void *arg);
+
+#endif
