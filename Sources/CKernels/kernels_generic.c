@@ -84,5 +84,5 @@ static void sigmoid_generic(float *x, long n) { for (long i = 0; i < n; i++) x[i
 static void tanh_generic(float *x, long n) { for (long i = 0; i < n; i++) x[i] = tanh_generic1(x[i]); }
 
 const rc_isa_desc rc_desc_generic = {
-    RC_ISA_GENERIC, "generic", GMR, GNR, 256, 128, 1024, kernel_generic, sigmoid_generic, tanh_generic,
+    RC_ISA_GENERIC, "generic", GMR, GNR, 256, 128, 1024, kernel_generic, sigmoid_generic, tanh_generic, NULL,
 };
