@@ -87,10 +87,11 @@ import Testing
 
     @Test func largerShapesAndThreadSplits() {
         var rng = SeededRNG(seed: 7)
-        // large enough to use several cache blocks (K > 256, M > MC) and both split directions
+        // large enough to use several cache blocks (K > KC, M > MC, N > NC) and to be split across
+        // threads (M*N*K above the threshold) in both directions
         let shapes: [(Int, Int, Int, Bool, Bool)] = [
             (300, 700, 300, false, false), (700, 40, 257, true, false), (50, 512, 128, false, true),
-            (5, 3000, 70, true, true), (1000, 17, 33, false, false),
+            (5, 3000, 200, true, true), (1000, 17, 150, false, false),
         ]
         let best = Self.isas.last { rc_isa_supported($0) != 0 }!
         for (m, n, k, tA, tB) in shapes {
