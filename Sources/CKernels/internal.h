@@ -6,9 +6,10 @@
 enum { RC_ISA_GENERIC = 0, RC_ISA_AVX2 = 1, RC_ISA_AVX512 = 2 };
 
 /// Micro-kernel: C[m x n] = alpha * Ap * Bp + beta * C, where Ap is a packed MR x kc panel
-/// (element (i,k) at a[k*MR + i]) and Bp a packed kc x NR panel (element (k,j) at b[k*NR + j]),
-/// m <= MR, n <= NR. beta == 0 overwrites C without reading it.
-typedef void (*rc_ukernel_fn)(long kc, const float *a, const float *b, float *c, long ldc,
+/// (element (i,k) at a[k*MR + i]) and Bp a kc x NR panel with row stride bs (element (k,j) at
+/// b[k*bs + j]; bs == NR when packed, or ldb when B is read in place), m <= MR, n <= NR.
+/// All NR columns of Bp are read. beta == 0 overwrites C without reading it.
+typedef void (*rc_ukernel_fn)(long kc, const float *a, const float *b, long bs, float *c, long ldc,
                               long m, long n, float alpha, float beta);
 typedef void (*rc_unary_fn)(float *x, long n);
 /// Transposes an 8 x 8 block: dst[c*ldd + r] = src[r*lds + c].

@@ -7,7 +7,7 @@
 #define MR256 6
 #define NR256 16
 
-T256 static void kernel_avx2(long kc, const float *a, const float *b, float *c, long ldc,
+T256 static void kernel_avx2(long kc, const float *a, const float *b, long bs, float *c, long ldc,
                              long m, long n, float alpha, float beta) {
     __m256 c0[MR256], c1[MR256];
 #pragma clang loop unroll(full)
@@ -21,7 +21,7 @@ T256 static void kernel_avx2(long kc, const float *a, const float *b, float *c, 
             c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
         }
         a += MR256;
-        b += NR256;
+        b += bs;
     }
     __m256 va = _mm256_set1_ps(alpha);
     if (n == NR256) {

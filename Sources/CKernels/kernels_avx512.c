@@ -13,7 +13,7 @@
 #endif
 #define NR512 (16 * NV512)
 
-T512 static void kernel_avx512(long kc, const float *a, const float *b, float *c, long ldc,
+T512 static void kernel_avx512(long kc, const float *a, const float *b, long bs, float *c, long ldc,
                                long m, long n, float alpha, float beta) {
     __m512 acc[MR512][NV512];
 #pragma clang loop unroll(full)
@@ -35,7 +35,7 @@ T512 static void kernel_avx512(long kc, const float *a, const float *b, float *c
             for (int v = 0; v < NV512; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
         }
         a += MR512;
-        b += NR512;
+        b += bs;
     }
     __mmask16 km[NV512];
 #pragma clang loop unroll(full)

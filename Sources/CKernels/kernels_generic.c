@@ -7,7 +7,7 @@
 #define GMR 4
 #define GNR 16
 
-static void kernel_generic(long kc, const float *a, const float *b, float *c, long ldc,
+static void kernel_generic(long kc, const float *a, const float *b, long bs, float *c, long ldc,
                            long m, long n, float alpha, float beta) {
     float acc[GMR][GNR];
     memset(acc, 0, sizeof acc);
@@ -17,7 +17,7 @@ static void kernel_generic(long kc, const float *a, const float *b, float *c, lo
             for (int j = 0; j < GNR; j++) acc[i][j] += ai * b[j];
         }
         a += GMR;
-        b += GNR;
+        b += bs;
     }
     for (long i = 0; i < m; i++) {
         float *ci = c + i * ldc;

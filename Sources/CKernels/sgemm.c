@@ -207,6 +207,10 @@ static void pack_b(rc_transpose8_fn t8, int transB, const float *B, long ldb, lo
 
 // ---------------------------------------------------------------- serial driver
 
+#ifndef RC_DIRECT_B_MAX_M
+#define RC_DIRECT_B_MAX_M 128
+#endif
+
 static long balanced(long total, long nominal, long unit) {
     long blocks = (total + nominal - 1) / nominal;
     long size = (total + blocks - 1) / blocks;
@@ -227,12 +231,18 @@ void rc_sgemm_serial(const rc_isa_desc *d, int transA, int transB, long M, long 
         return;
     }
     rc_ukernel_fn kernel = d->kernel;
+    // With few rows, each B panel is used by only a few micro-tiles, so copying B costs more than
+    // it saves: a non-transposed B is then read in place (full NR-wide panels; only the ragged
+    // last panel is packed, so the kernel never reads past column N). Same arithmetic either way.
+    const int direct = !transB && M <= RC_DIRECT_B_MAX_M;
     for (long jc = 0; jc < N; jc += NC) {
         long nc = N - jc < NC ? N - jc : NC;
+        long nfull = nc / nr * nr;
         for (long pc = 0; pc < K; pc += KC) {
             long kc = K - pc < KC ? K - pc : KC;
             float b_eff = pc == 0 ? beta : 1.0f;
-            pack_b(d->transpose8, transB, B, ldb, pc, jc, kc, nc, nr, bufB);
+            if (!direct) pack_b(d->transpose8, transB, B, ldb, pc, jc, kc, nc, nr, bufB);
+            else if (nfull < nc) pack_b(d->transpose8, transB, B, ldb, pc, jc + nfull, kc, nc - nfull, nr, bufB);
             for (long ic = 0; ic < M; ic += MC) {
                 long mc = M - ic < MC ? M - ic : MC;
                 pack_a(d->transpose8, transA, A, lda, ic, pc, mc, kc, mr, bufA);
@@ -242,7 +252,9 @@ void rc_sgemm_serial(const rc_isa_desc *d, int transA, int transB, long M, long 
                     float *crow = C + (ic + ir) * ldc + jc;
                     for (long jr = 0; jr < nc; jr += nr) {
                         long n = nc - jr < nr ? nc - jr : nr;
-                        kernel(kc, ap, bufB + jr * kc, crow + jr, ldc, m, n, alpha, b_eff);
+                        if (!direct) kernel(kc, ap, bufB + jr * kc, nr, crow + jr, ldc, m, n, alpha, b_eff);
+                        else if (n == nr) kernel(kc, ap, B + pc * ldb + jc + jr, ldb, crow + jr, ldc, m, n, alpha, b_eff);
+                        else kernel(kc, ap, bufB, nr, crow + jr, ldc, m, n, alpha, b_eff);
                     }
                 }
             }
