@@ -336,7 +336,10 @@ static void sgemm_with(const rc_isa_desc *d, int nthreads, int transA, int trans
         int splitN = (N >= M && nunits >= nthreads) || munits < nthreads;
         if (splitN) { j.splitN = 1; j.unit = d->nr; j.units = nunits; }
         else { j.splitN = 0; j.unit = d->mr; j.units = munits; }
-        int chunks = nthreads < j.units ? nthreads : (int)j.units;
+        // Big products get a few chunks per thread, claimed dynamically, so a thread that is
+        // descheduled (busy machine) or slower holds up only a small piece of the work.
+        long want = (double)M * (double)N * (double)K >= 67108864.0 ? 4L * nthreads : nthreads;
+        int chunks = (int)(want < j.units ? want : j.units);
         j.nparts = chunks;
         if (chunks > 1 && rc_pool_run(chunks, nthreads, job_part, &j)) return;
     }
