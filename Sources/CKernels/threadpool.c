@@ -28,7 +28,7 @@ static atomic_int pool_done;              // chunks finished in the current gene
 static atomic_int pool_sleepers;
 static uint32_t pool_gen;                 // guarded by pool_busy
 static int pool_nworkers;                 // guarded by pool_busy
-static int pool_nchunks;
+static atomic_int pool_nchunks;           // written before a generation is published
 static void (*pool_fn)(void *, int);
 static void *pool_arg;
 
@@ -47,9 +47,9 @@ static int run_chunks(uint32_t gen) {
     for (;;) {
         if ((uint32_t)(s >> 32) != gen) return ran;
         uint32_t next = (uint32_t)s;
-        // pool_nchunks is written before the state is published and stays valid while a chunk
-        // of this generation is outstanding, which is the case until our CAS below fails.
-        if ((int)next >= pool_nchunks) return ran;
+        // If a new generation has started meanwhile, pool_nchunks may already be the new job's
+        // value, but then the CAS below fails (the state word changed) and we return above.
+        if ((int)next >= atomic_load_explicit(&pool_nchunks, memory_order_relaxed)) return ran;
         if (atomic_compare_exchange_weak(&pool_state, &s, s + 1)) {
             pool_fn(pool_arg, (int)next);
             atomic_fetch_add_explicit(&pool_done, 1, memory_order_release);
@@ -100,7 +100,7 @@ int rc_pool_run(int nchunks, int nthreads, void (*fn)(void *arg, int chunk), voi
     if (pool_nworkers < helpers) helpers = pool_nworkers;   // fewer helpers is fine (dynamic claiming)
     pool_fn = fn;
     pool_arg = arg;
-    pool_nchunks = nchunks;
+    atomic_store_explicit(&pool_nchunks, nchunks, memory_order_relaxed);
     atomic_store(&pool_done, 0);
     pool_gen++;
     if (pool_gen == 0) pool_gen = 1;

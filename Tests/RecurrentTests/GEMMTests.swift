@@ -141,6 +141,31 @@ import Testing
         #expect(run(2) == one)
     }
 
+    @Test func concurrentCallers() {
+        // Several threads calling the threaded GEMM at once: one gets the pool, the others run
+        // serially; every result must still match the reference.
+        let saved = Threading.count
+        defer { Threading.count = saved }
+        Threading.count = 2
+        let failures = Failures()
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            var rng = SeededRNG(seed: UInt64(100 + t))
+            for round in 0..<3 {
+                let ok = Self.check(isa: nil, threads: 2, transA: t & 1 != 0, transB: round & 1 != 0,
+                                    m: 150 + t, n: 130, k: 140, pad: t, alpha: 1, beta: 0.5, rng: &rng)
+                if !ok { failures.add() }
+            }
+        }
+        #expect(failures.count == 0)
+    }
+
+    final class Failures: @unchecked Sendable {
+        private let lock = NSLock()
+        private var n = 0
+        func add() { lock.lock(); n += 1; lock.unlock() }
+        var count: Int { lock.lock(); defer { lock.unlock() }; return n }
+    }
+
     @Test func zeroDepthScalesC() {
         for isa in Self.isas where rc_isa_supported(isa) != 0 {
             var c: [Float] = [1, 2, 3, 4, 5, 6]
