@@ -7,7 +7,7 @@
 #define MR256 6
 #define NR256 16
 
-T256 static void kernel_avx2(long kc, const float *a, const float *b, float *c, long ldc,
+T256 static void kernel_avx2(long kc, const float *a, const float *b, long bs, float *c, long ldc,
                              long m, long n, float alpha, float beta) {
     __m256 c0[MR256], c1[MR256];
 #pragma clang loop unroll(full)
@@ -21,7 +21,7 @@ T256 static void kernel_avx2(long kc, const float *a, const float *b, float *c, 
             c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
         }
         a += MR256;
-        b += NR256;
+        b += bs;
     }
     __m256 va = _mm256_set1_ps(alpha);
     if (n == NR256) {
@@ -58,6 +58,26 @@ T256 static void kernel_avx2(long kc, const float *a, const float *b, float *c, 
         if (beta == 0.0f) for (long j = 0; j < n; j++) ci[j] = tile[i][j];
         else for (long j = 0; j < n; j++) ci[j] = tile[i][j] + beta * ci[j];
     }
+}
+
+// ---- packing helper (also used by the AVX-512 path) ----
+
+/// 8x8 transpose. Rows r and r+4 are loaded into the two 128-bit halves of one register
+/// (the lane crossing is done by the load unit), so only 16 in-lane shuffles remain.
+T256 void rc_transpose8_avx2(const float *src, long lds, float *dst, long ldd) {
+#define RC_LOAD2(r, c) _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(src + (r) * lds + (c))), \
+                                            _mm_loadu_ps(src + ((r) + 4) * lds + (c)), 1)
+    for (int c = 0; c < 8; c += 4) {
+        // lanes: low = rows 0-3, high = rows 4-7; columns c..c+3
+        __m256 r0 = RC_LOAD2(0, c), r1 = RC_LOAD2(1, c), r2 = RC_LOAD2(2, c), r3 = RC_LOAD2(3, c);
+        __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+        __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+        _mm256_storeu_ps(dst + (c + 0) * ldd, _mm256_shuffle_ps(t0, t2, 0x44));
+        _mm256_storeu_ps(dst + (c + 1) * ldd, _mm256_shuffle_ps(t0, t2, 0xEE));
+        _mm256_storeu_ps(dst + (c + 2) * ldd, _mm256_shuffle_ps(t1, t3, 0x44));
+        _mm256_storeu_ps(dst + (c + 3) * ldd, _mm256_shuffle_ps(t1, t3, 0xEE));
+    }
+#undef RC_LOAD2
 }
 
 // ---- activations (same algorithm as the AVX-512 version) ----
@@ -136,6 +156,6 @@ T256 static void tanh_avx2(float *x, long n) {
 }
 
 const rc_isa_desc rc_desc_avx2 = {
-    RC_ISA_AVX2, "avx2", MR256, NR256, 256, MR256 * 32, 1024, kernel_avx2, sigmoid_avx2, tanh_avx2,
+    RC_ISA_AVX2, "avx2", MR256, NR256, 256, MR256 * 32, 1024, kernel_avx2, sigmoid_avx2, tanh_avx2, rc_transpose8_avx2,
 };
 #endif

@@ -6,36 +6,51 @@
 
 #define T512 __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
 #ifndef MR512
-#define MR512 14
+#define MR512 8
 #endif
-#define NR512 32
+#ifndef NV512
+#define NV512 3                 // zmm vectors per tile row (8 x 48 tile: 24 accumulators)
+#endif
+#define NR512 (16 * NV512)
 
-T512 static void kernel_avx512(long kc, const float *a, const float *b, float *c, long ldc,
+T512 static void kernel_avx512(long kc, const float *a, const float *b, long bs, float *c, long ldc,
                                long m, long n, float alpha, float beta) {
-    __m512 c0[MR512], c1[MR512];
+    __m512 acc[MR512][NV512];
 #pragma clang loop unroll(full)
-    for (int i = 0; i < MR512; i++) { c0[i] = _mm512_setzero_ps(); c1[i] = _mm512_setzero_ps(); }
+    for (int i = 0; i < MR512; i++)
+#pragma clang loop unroll(full)
+        for (int v = 0; v < NV512; v++) acc[i][v] = _mm512_setzero_ps();
+#ifndef KUNROLL
+#define KUNROLL 4
+#endif
+#pragma clang loop unroll_count(KUNROLL)
     for (long k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        __m512 bv[NV512];
+#pragma clang loop unroll(full)
+        for (int v = 0; v < NV512; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);
 #pragma clang loop unroll(full)
         for (int i = 0; i < MR512; i++) {
             __m512 ai = _mm512_set1_ps(a[i]);
-            c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
-            c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+#pragma clang loop unroll(full)
+            for (int v = 0; v < NV512; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
         }
         a += MR512;
-        b += NR512;
+        b += bs;
     }
-    __mmask16 k0 = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
-    __mmask16 k1 = n >= 32 ? (__mmask16)0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : (__mmask16)0;
+    __mmask16 km[NV512];
+#pragma clang loop unroll(full)
+    for (int v = 0; v < NV512; v++) {
+        long r = n - 16 * v;
+        km[v] = r >= 16 ? (__mmask16)0xffff : r > 0 ? (__mmask16)((1u << r) - 1) : (__mmask16)0;
+    }
     __m512 va = _mm512_set1_ps(alpha);
     if (beta == 0.0f) {
 #pragma clang loop unroll(full)
         for (int i = 0; i < MR512; i++) {
             if (i < m) {
                 float *ci = c + i * ldc;
-                _mm512_mask_storeu_ps(ci, k0, _mm512_mul_ps(va, c0[i]));
-                _mm512_mask_storeu_ps(ci + 16, k1, _mm512_mul_ps(va, c1[i]));
+#pragma clang loop unroll(full)
+                for (int v = 0; v < NV512; v++) _mm512_mask_storeu_ps(ci + 16 * v, km[v], _mm512_mul_ps(va, acc[i][v]));
             }
         }
     } else {
@@ -44,9 +59,11 @@ T512 static void kernel_avx512(long kc, const float *a, const float *b, float *c
         for (int i = 0; i < MR512; i++) {
             if (i < m) {
                 float *ci = c + i * ldc;
-                __m512 o0 = _mm512_maskz_loadu_ps(k0, ci), o1 = _mm512_maskz_loadu_ps(k1, ci + 16);
-                _mm512_mask_storeu_ps(ci, k0, _mm512_fmadd_ps(va, c0[i], _mm512_mul_ps(vb, o0)));
-                _mm512_mask_storeu_ps(ci + 16, k1, _mm512_fmadd_ps(va, c1[i], _mm512_mul_ps(vb, o1)));
+#pragma clang loop unroll(full)
+                for (int v = 0; v < NV512; v++) {
+                    __m512 o = _mm512_maskz_loadu_ps(km[v], ci + 16 * v);
+                    _mm512_mask_storeu_ps(ci + 16 * v, km[v], _mm512_fmadd_ps(va, acc[i][v], _mm512_mul_ps(vb, o)));
+                }
             }
         }
     }
@@ -126,6 +143,7 @@ T512 static void tanh_avx512(float *x, long n) {
 }
 
 const rc_isa_desc rc_desc_avx512 = {
-    RC_ISA_AVX512, "avx512", MR512, NR512, 256, MR512 * 24, 1024, kernel_avx512, sigmoid_avx512, tanh_avx512,
+    RC_ISA_AVX512, "avx512", MR512, NR512, 384, MR512 * 16, NR512 * 20, kernel_avx512, sigmoid_avx512, tanh_avx512,
+    rc_transpose8_avx2,
 };
 #endif

@@ -7,7 +7,7 @@
 #define GMR 4
 #define GNR 16
 
-static void kernel_generic(long kc, const float *a, const float *b, float *c, long ldc,
+static void kernel_generic(long kc, const float *a, const float *b, long bs, float *c, long ldc,
                            long m, long n, float alpha, float beta) {
     float acc[GMR][GNR];
     memset(acc, 0, sizeof acc);
@@ -17,7 +17,7 @@ static void kernel_generic(long kc, const float *a, const float *b, float *c, lo
             for (int j = 0; j < GNR; j++) acc[i][j] += ai * b[j];
         }
         a += GMR;
-        b += GNR;
+        b += bs;
     }
     for (long i = 0; i < m; i++) {
         float *ci = c + i * ldc;
@@ -84,5 +84,5 @@ static void sigmoid_generic(float *x, long n) { for (long i = 0; i < n; i++) x[i
 static void tanh_generic(float *x, long n) { for (long i = 0; i < n; i++) x[i] = tanh_generic1(x[i]); }
 
 const rc_isa_desc rc_desc_generic = {
-    RC_ISA_GENERIC, "generic", GMR, GNR, 256, 128, 1024, kernel_generic, sigmoid_generic, tanh_generic,
+    RC_ISA_GENERIC, "generic", GMR, GNR, 256, 128, 1024, kernel_generic, sigmoid_generic, tanh_generic, NULL,
 };

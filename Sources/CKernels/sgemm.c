@@ -103,11 +103,29 @@ int rc_isa_supported(const char *name) {
 
 // ---------------------------------------------------------------- packing buffers
 
+// Per-thread packing buffers, grown on demand and reused (no allocation per call in steady
+// state); freed by a thread-specific-data destructor when the thread exits.
 typedef struct { float *p; size_t cap; } buf_t;
 static __thread buf_t tl_bufA, tl_bufB;
+static pthread_key_t buf_key;
+static pthread_once_t buf_key_once = PTHREAD_ONCE_INIT;
+
+static void buf_release(void *unused) {
+    (void)unused;
+    free(tl_bufA.p);
+    free(tl_bufB.p);
+    tl_bufA.p = tl_bufB.p = NULL;
+    tl_bufA.cap = tl_bufB.cap = 0;
+}
+
+static void buf_make_key(void) { pthread_key_create(&buf_key, buf_release); }
 
 static float *buf_get(buf_t *b, size_t nfloats) {
     if (b->cap < nfloats) {
+        if (b->p == NULL) {
+            pthread_once(&buf_key_once, buf_make_key);
+            pthread_setspecific(buf_key, (void *)1);
+        }
         free(b->p);
         size_t cap = nfloats + nfloats / 4 + 64;
         void *p = NULL;
@@ -121,16 +139,21 @@ static float *buf_get(buf_t *b, size_t nfloats) {
 // ---------------------------------------------------------------- packing
 
 /// Packs op(A)[ic..ic+mc, pc..pc+kc] into MR-tall panels: panel p, element (i,k) at p*MR*kc + k*MR + i.
-static void pack_a(int transA, const float *A, long lda, long ic, long pc, long mc, long kc, int mr, float *dst) {
+static void pack_a(rc_transpose8_fn t8, int transA, const float *A, long lda, long ic, long pc, long mc, long kc, int mr, float *dst) {
     for (long ir = 0; ir < mc; ir += mr) {
         long m = mc - ir < mr ? mc - ir : mr;
         float *d = dst + ir * kc;
         if (!transA) {
             // A(i,k) = A[(ic+i)*lda + pc+k]: rows contiguous in k
             if (m < mr) memset(d, 0, sizeof(float) * (size_t)(mr * kc));
+            long k0 = 0;
+            if (t8 && m == 8 && mr == 8) {
+                const float *s = A + (ic + ir) * lda + pc;
+                for (; k0 + 8 <= kc; k0 += 8) t8(s + k0, lda, d + k0 * 8, 8);
+            }
             for (long i = 0; i < m; i++) {
                 const float *s = A + (ic + ir + i) * lda + pc;
-                for (long k = 0; k < kc; k++) d[k * mr + i] = s[k];
+                for (long k = k0; k < kc; k++) d[k * mr + i] = s[k];
             }
         } else {
             // A(i,k) = A[(pc+k)*lda + ic+i]: contiguous in i
@@ -146,7 +169,7 @@ static void pack_a(int transA, const float *A, long lda, long ic, long pc, long 
 }
 
 /// Packs op(B)[pc..pc+kc, jc..jc+nc] into NR-wide panels: panel p, element (k,j) at p*NR*kc + k*NR + j.
-static void pack_b(int transB, const float *B, long ldb, long pc, long jc, long kc, long nc, int nr, float *dst) {
+static void pack_b(rc_transpose8_fn t8, int transB, const float *B, long ldb, long pc, long jc, long kc, long nc, int nr, float *dst) {
     for (long jr = 0; jr < nc; jr += nr) {
         long n = nc - jr < nr ? nc - jr : nr;
         float *d = dst + jr * kc;
@@ -165,7 +188,16 @@ static void pack_b(int transB, const float *B, long ldb, long pc, long jc, long 
         } else {
             // B(k,j) = B[(jc+j)*ldb + pc+k]: contiguous in k
             if (n < nr) memset(d, 0, sizeof(float) * (size_t)(nr * kc));
-            for (long j = 0; j < n; j++) {
+            long j0 = 0, k8 = t8 ? kc / 8 * 8 : 0;
+            if (k8 > 0) {
+                for (; j0 + 8 <= n; j0 += 8) {
+                    const float *s = B + (jc + jr + j0) * ldb + pc;
+                    for (long k0 = 0; k0 < k8; k0 += 8) t8(s + k0, ldb, d + k0 * nr + j0, nr);
+                    for (long j = j0; j < j0 + 8; j++)
+                        for (long k = k8; k < kc; k++) d[k * nr + j] = s[(j - j0) * ldb + k];
+                }
+            }
+            for (long j = j0; j < n; j++) {
                 const float *s = B + (jc + jr + j) * ldb + pc;
                 for (long k = 0; k < kc; k++) d[k * nr + j] = s[k];
             }
@@ -175,37 +207,54 @@ static void pack_b(int transB, const float *B, long ldb, long pc, long jc, long 
 
 // ---------------------------------------------------------------- serial driver
 
+#ifndef RC_DIRECT_B_MAX_M
+#define RC_DIRECT_B_MAX_M 128
+#endif
+
+static long balanced(long total, long nominal, long unit) {
+    long blocks = (total + nominal - 1) / nominal;
+    long size = (total + blocks - 1) / blocks;
+    return (size + unit - 1) / unit * unit;
+}
+
 void rc_sgemm_serial(const rc_isa_desc *d, int transA, int transB, long M, long N, long K,
                      float alpha, const float *A, long lda, const float *B, long ldb,
                      float beta, float *C, long ldc) {
     const int mr = d->mr, nr = d->nr;
-    const long KC = d->kc, MC = d->mc, NC = d->nc;
-    long kcmax = K < KC ? K : KC;
-    long ncmax = N < NC ? N : NC;
-    long mcmax = M < MC ? M : MC;
-    float *bufB = buf_get(&tl_bufB, (size_t)(kcmax * ((ncmax + nr - 1) / nr) * nr));
-    float *bufA = buf_get(&tl_bufA, (size_t)(kcmax * ((mcmax + mr - 1) / mr) * mr));
+    // Balanced blocks: split each dimension into the fewest blocks of at most the nominal size,
+    // then make them equal (rounded up to the register tile), e.g. K=300 -> 2 x 150, not 256 + 44.
+    long KC = balanced(K, d->kc, 1), MC = balanced(M, d->mc, mr), NC = balanced(N, d->nc, nr);
+    float *bufB = buf_get(&tl_bufB, (size_t)(KC * NC));
+    float *bufA = buf_get(&tl_bufA, (size_t)(KC * MC));
     if (!bufA || !bufB) { // out of memory: fall back to the reference
         rc_sgemm_reference(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     rc_ukernel_fn kernel = d->kernel;
+    // With few rows, each B panel is used by only a few micro-tiles, so copying B costs more than
+    // it saves: a non-transposed B is then read in place (full NR-wide panels; only the ragged
+    // last panel is packed, so the kernel never reads past column N). Same arithmetic either way.
+    const int direct = !transB && M <= RC_DIRECT_B_MAX_M;
     for (long jc = 0; jc < N; jc += NC) {
         long nc = N - jc < NC ? N - jc : NC;
+        long nfull = nc / nr * nr;
         for (long pc = 0; pc < K; pc += KC) {
             long kc = K - pc < KC ? K - pc : KC;
             float b_eff = pc == 0 ? beta : 1.0f;
-            pack_b(transB, B, ldb, pc, jc, kc, nc, nr, bufB);
+            if (!direct) pack_b(d->transpose8, transB, B, ldb, pc, jc, kc, nc, nr, bufB);
+            else if (nfull < nc) pack_b(d->transpose8, transB, B, ldb, pc, jc + nfull, kc, nc - nfull, nr, bufB);
             for (long ic = 0; ic < M; ic += MC) {
                 long mc = M - ic < MC ? M - ic : MC;
-                pack_a(transA, A, lda, ic, pc, mc, kc, mr, bufA);
+                pack_a(d->transpose8, transA, A, lda, ic, pc, mc, kc, mr, bufA);
                 for (long ir = 0; ir < mc; ir += mr) {
                     long m = mc - ir < mr ? mc - ir : mr;
                     const float *ap = bufA + ir * kc;
                     float *crow = C + (ic + ir) * ldc + jc;
                     for (long jr = 0; jr < nc; jr += nr) {
                         long n = nc - jr < nr ? nc - jr : nr;
-                        kernel(kc, ap, bufB + jr * kc, crow + jr, ldc, m, n, alpha, b_eff);
+                        if (!direct) kernel(kc, ap, bufB + jr * kc, nr, crow + jr, ldc, m, n, alpha, b_eff);
+                        else if (n == nr) kernel(kc, ap, B + pc * ldb + jc + jr, ldb, crow + jr, ldc, m, n, alpha, b_eff);
+                        else kernel(kc, ap, bufB, nr, crow + jr, ldc, m, n, alpha, b_eff);
                     }
                 }
             }
@@ -237,7 +286,7 @@ void rc_set_threads(int n) {
 }
 
 /// Products with fewer multiply-adds than this run on the calling thread only.
-#define RC_PARALLEL_MIN_FLOPS 262144L   // (M*N*K); measured break-even, see README
+#define RC_PARALLEL_MIN_FLOPS 2097152L  // M*N*K (~30 us serial); see README for the measurements
 
 typedef struct {
     const rc_isa_desc *d;
@@ -282,13 +331,17 @@ static void sgemm_with(const rc_isa_desc *d, int nthreads, int transA, int trans
     if (nthreads > 1 && (double)M * (double)N * (double)K >= (double)RC_PARALLEL_MIN_FLOPS) {
         job_t j = { d, transA, transB, 0, 0, M, N, K, lda, ldb, ldc, 0, 0, alpha, beta, A, B, C };
         long nunits = (N + d->nr - 1) / d->nr, munits = (M + d->mr - 1) / d->mr;
-        // Split columns when there are enough NR panels for every thread (each thread then packs
-        // only its own slice of B and keeps it in its own L2); otherwise split rows.
-        if (nunits >= 2L * nthreads || nunits >= munits) { j.splitN = 1; j.unit = d->nr; j.units = nunits; }
+        // Each chunk packs its own copy of the operand that is not split: splitting N repeats
+        // the packing of A (M*K per chunk), splitting M repeats B (K*N). Split the larger side.
+        int splitN = (N >= M && nunits >= nthreads) || munits < nthreads;
+        if (splitN) { j.splitN = 1; j.unit = d->nr; j.units = nunits; }
         else { j.splitN = 0; j.unit = d->mr; j.units = munits; }
-        int parts = nthreads < j.units ? nthreads : (int)j.units;
-        j.nparts = parts;
-        if (parts > 1 && rc_pool_run(parts, job_part, &j)) return;
+        // Big products get a few chunks per thread, claimed dynamically, so a thread that is
+        // descheduled (busy machine) or slower holds up only a small piece of the work.
+        long want = (double)M * (double)N * (double)K >= 67108864.0 ? 4L * nthreads : nthreads;
+        int chunks = (int)(want < j.units ? want : j.units);
+        j.nparts = chunks;
+        if (chunks > 1 && rc_pool_run(chunks, nthreads, job_part, &j)) return;
     }
     rc_sgemm_serial(d, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

@@ -87,10 +87,11 @@ import Testing
 
     @Test func largerShapesAndThreadSplits() {
         var rng = SeededRNG(seed: 7)
-        // large enough to use several cache blocks (K > 256, M > MC) and both split directions
+        // large enough to use several cache blocks (K > KC, M > MC, N > NC) and to be split across
+        // threads (M*N*K above the threshold) in both directions
         let shapes: [(Int, Int, Int, Bool, Bool)] = [
             (300, 700, 300, false, false), (700, 40, 257, true, false), (50, 512, 128, false, true),
-            (5, 3000, 70, true, true), (1000, 17, 33, false, false),
+            (5, 3000, 200, true, true), (1000, 17, 150, false, false),
         ]
         let best = Self.isas.last { rc_isa_supported($0) != 0 }!
         for (m, n, k, tA, tB) in shapes {
@@ -138,6 +139,31 @@ import Testing
         #expect(run(1) == one)
         #expect(run(2) == run(2))
         #expect(run(2) == one)
+    }
+
+    @Test func concurrentCallers() {
+        // Several threads calling the threaded GEMM at once: one gets the pool, the others run
+        // serially; every result must still match the reference.
+        let saved = Threading.count
+        defer { Threading.count = saved }
+        Threading.count = 2
+        let failures = Failures()
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            var rng = SeededRNG(seed: UInt64(100 + t))
+            for round in 0..<3 {
+                let ok = Self.check(isa: nil, threads: 2, transA: t & 1 != 0, transB: round & 1 != 0,
+                                    m: 150 + t, n: 130, k: 140, pad: t, alpha: 1, beta: 0.5, rng: &rng)
+                if !ok { failures.add() }
+            }
+        }
+        #expect(failures.count == 0)
+    }
+
+    final class Failures: @unchecked Sendable {
+        private let lock = NSLock()
+        private var n = 0
+        func add() { lock.lock(); n += 1; lock.unlock() }
+        var count: Int { lock.lock(); defer { lock.unlock() }; return n }
     }
 
     @Test func zeroDepthScalesC() {
