@@ -99,7 +99,7 @@ public final class RecurrentLayer: ParameterizedModule {
         if let lengths {
             precondition(lengths.count == B && lengths.allSatisfy { $0 >= 0 && $0 <= T }, "lengths must be \(B) values in 0...\(T)")
         }
-        let input = LayerBuffer(T * B * D)
+        let input = LayerBuffer(T * B * D, zeroed: false)
         x.data.withUnsafeBufferPointer { xb in
             if let xp = xb.baseAddress { Tensor.transposeBatchTime(xp, to: input.pointer, outer: B, inner: T, features: D) }
         }
@@ -205,7 +205,7 @@ public final class RecurrentLayer: ParameterizedModule {
         let dcNext = LayerBuffer(B * H)
         for l in (0..<L).reversed() {
             let din = l == 0 ? D : R * H
-            let dIn = LayerBuffer(T * B * din)
+            let dIn = LayerBuffer(T * B * din, zeroed: false)  // r = 0 overwrites it
             for r in 0..<R {
                 let index = l * R + r
                 dhNext.pointer.update(repeating: 0, count: B * H)
@@ -255,7 +255,7 @@ public final class RecurrentLayer: ParameterizedModule {
     /// The directions' outputs side by side: (T,B,R·H).
     private static func stack(_ level: [LayerCache], batch B: Int, steps T: Int, hidden H: Int) -> LayerBuffer {
         let R = level.count
-        let out = LayerBuffer(T * B * R * H)
+        let out = LayerBuffer(T * B * R * H, zeroed: false)
         for (r, lc) in level.enumerated() {
             let h = lc.hiddens.pointer + lc.outputOffset
             for row in 0..<(T * B) { (out.pointer + row * R * H + r * H).update(from: h + row * H, count: H) }
@@ -348,7 +348,7 @@ public final class RecurrentLayer: ParameterizedModule {
                 guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer else { preconditionFailure("GRU cache") }
                 GEMM.multiply(transA: false, transB: true, m: T * B, n: GH, k: din, a: input, lda: din, b: wih, ldb: din,
                               beta: 0, c: gates, ldc: GH)
-                let hh = LayerBuffer(B * GH)  // W_hh h[t-1], reused every step
+                let hh = LayerBuffer(B * GH, zeroed: false)  // W_hh h[t-1], reused every step
                 for s in 0..<T {
                     let t = lc.reverse ? T - 1 - s : s
                     let hPrev = previous + t * B * H, h = outputs + t * B * H
@@ -387,8 +387,8 @@ public final class RecurrentLayer: ParameterizedModule {
         let H = hiddenSize, GH = kind.gateCount * H
         let previous = lc.hiddens.pointer + lc.previousOffset, outputs = lc.hiddens.pointer + lc.outputOffset
         // Gradients w.r.t. the input-side and hidden-side pre-activations; they differ only for GRU.
-        let dPre = LayerBuffer(T * B * GH)
-        let dPreHidden = kind == .gru ? LayerBuffer(T * B * GH) : dPre
+        let dPre = LayerBuffer(T * B * GH, zeroed: false)
+        let dPreHidden = kind == .gru ? LayerBuffer(T * B * GH, zeroed: false) : dPre
         withWeights(index) { wih, whh, _, _ in
             for s in 0..<T {
                 let t = lc.reverse ? s : T - 1 - s
