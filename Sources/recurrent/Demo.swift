@@ -88,13 +88,14 @@ struct Demo: ParsableCommand {
         }
         Console.line("\("the corpus itself".padding(toLength: 26, withPad: " ", startingAt: 0))   -        \(pct(reference.closerAccuracy))            \(pct(reference.wellFormedShare))")
         Console.line("")
+        func share(_ x: Double) -> String { String(format: "%.1f%%", 100 * x) }
         let verdict: String
         if lstm.report.closerAccuracy > rnn.report.closerAccuracy + 0.05 && lstm.report.closerAccuracy > untrained.report.closerAccuracy + 0.2 {
-            verdict = "the LSTM learned to close brackets in order across quoted strings (\(pct(lstm.report.closerAccuracy)) of its closers match) far better than the vanilla RNN (\(pct(rnn.report.closerAccuracy))) and the untrained model (\(pct(untrained.report.closerAccuracy)))."
+            verdict = "the LSTM learned to close brackets in order across quoted strings (\(share(lstm.report.closerAccuracy)) of its closers match) far better than the vanilla RNN (\(share(rnn.report.closerAccuracy))) and the untrained model (\(share(untrained.report.closerAccuracy)))."
         } else if lstm.report.closerAccuracy > untrained.report.closerAccuracy + 0.2 {
-            verdict = "the LSTM learned the bracket structure (\(pct(lstm.report.closerAccuracy)) of closers match vs \(pct(untrained.report.closerAccuracy)) untrained); the vanilla RNN reached \(pct(rnn.report.closerAccuracy)) in half the time."
+            verdict = "the LSTM learned the bracket structure (\(share(lstm.report.closerAccuracy)) of closers match vs \(share(untrained.report.closerAccuracy)) untrained); the vanilla RNN reached \(share(rnn.report.closerAccuracy)) in half the time."
         } else {
-            verdict = "in this short run the LSTM did not yet learn the structure reliably (\(pct(lstm.report.closerAccuracy)) of closers match); train longer with --seconds."
+            verdict = "in this short run the LSTM did not yet learn the structure reliably (\(share(lstm.report.closerAccuracy)) of closers match); train longer with --seconds."
         }
         Console.line("Verdict: " + verdict)
     }

@@ -266,6 +266,20 @@ public final class RecurrentLayer: ParameterizedModule {
     // MARK: One layer and direction
 
     /// Calls `body` with the weight_ih, weight_hh, bias_ih, bias_hh of parameter set `index` (l·R + r).
+    /// dst (columns × rows) = srcᵀ for a row-major src (rows × columns), in cache-sized tiles.
+    static func transpose(_ src: UnsafePointer<Float>, rows: Int, columns: Int, into dst: UnsafeMutablePointer<Float>) {
+        let tile = 32
+        for r0 in stride(from: 0, to: rows, by: tile) {
+            let r1 = min(r0 + tile, rows)
+            for c0 in stride(from: 0, to: columns, by: tile) {
+                let c1 = min(c0 + tile, columns)
+                for r in r0..<r1 {
+                    for c in c0..<c1 { dst[c * rows + r] = src[r * columns + c] }
+                }
+            }
+        }
+    }
+
     private func withWeights<Result>(_ index: Int, _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>) -> Result) -> Result {
         parameters[4 * index].value.data.withUnsafeBufferPointer { wih in
             parameters[4 * index + 1].value.data.withUnsafeBufferPointer { whh in
@@ -299,6 +313,10 @@ public final class RecurrentLayer: ParameterizedModule {
             // b_ih + b_hh, for the cells whose biases simply add up (RNN, LSTM).
             let bias = LayerBuffer(GH)
             for j in 0..<GH { bias.pointer[j] = bih[j] + bhh[j] }
+            // W_hhᵀ (H, G·H), laid out once per call: the per-step product h[t-1]·W_hhᵀ then reads
+            // it in place (GEMM's small-M path) instead of repacking W_hh at every step.
+            let whhT = LayerBuffer(H * GH, zeroed: false)
+            RecurrentLayer.transpose(whh, rows: GH, columns: H, into: whhT.pointer)
             switch kind {
             case .rnnTanh, .rnnRelu:
                 // Pre-activations straight into the output block: (T·B, H) = x·W_ihᵀ (biases in the kernel).
@@ -308,7 +326,7 @@ public final class RecurrentLayer: ParameterizedModule {
                 for s in 0..<T {
                     let t = lc.reverse ? T - 1 - s : s
                     let hPrev = previous + t * B * H, h = outputs + t * B * H
-                    GEMM.multiply(transA: false, transB: true, m: B, n: H, k: H, a: hPrev, lda: H, b: whh, ldb: H,
+                    GEMM.multiply(transA: false, transB: false, m: B, n: H, k: H, a: hPrev, lda: H, b: whhT.pointer, ldb: H,
                                   beta: 1, c: h, ldc: H)
                     if lengths == nil {
                         rc_rnn_forward(B, H, h, bias.pointer, relu)
@@ -329,7 +347,7 @@ public final class RecurrentLayer: ParameterizedModule {
                     let hPrev = previous + t * B * H, h = outputs + t * B * H
                     let cPrev = cellsPrevious + t * B * H, c = cellsOut + t * B * H
                     let g = gates + t * B * GH
-                    GEMM.multiply(transA: false, transB: true, m: B, n: GH, k: H, a: hPrev, lda: H, b: whh, ldb: H,
+                    GEMM.multiply(transA: false, transB: false, m: B, n: GH, k: H, a: hPrev, lda: H, b: whhT.pointer, ldb: GH,
                                   beta: 1, c: g, ldc: GH)
                     if lengths == nil {
                         rc_lstm_forward(B, H, g, bias.pointer, cPrev, c, h)
@@ -353,7 +371,7 @@ public final class RecurrentLayer: ParameterizedModule {
                     let t = lc.reverse ? T - 1 - s : s
                     let hPrev = previous + t * B * H, h = outputs + t * B * H
                     let g = gates + t * B * GH, hn = hiddenN + t * B * H
-                    GEMM.multiply(transA: false, transB: true, m: B, n: GH, k: H, a: hPrev, lda: H, b: whh, ldb: H,
+                    GEMM.multiply(transA: false, transB: false, m: B, n: GH, k: H, a: hPrev, lda: H, b: whhT.pointer, ldb: GH,
                                   beta: 0, c: hh.pointer, ldc: GH)
                     if lengths == nil {
                         rc_gru_forward(B, H, g, hh.pointer, bih, bhh, hPrev, hn, h)
