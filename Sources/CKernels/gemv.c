@@ -60,10 +60,41 @@ static void gemv_bf16_generic(const void *wv, long K, int nv, const float *x, co
     for (int i = 0; i < n; i++) out[i] = acc[i];
 }
 
+static void gemv_i8_generic(const void *wv, long K, int nv, const float *x, const float *init, float *out) {
+    const float *scale = wv;
+    int n = nv * 16;
+    const int8_t *w = (const int8_t *)(scale + n);
+    float acc[RC_GEMV_MAX_NV * 16] = {0};
+    for (long k = 0; k < K; k++) {
+        float xk = x[k];
+        const int8_t *wk = w + k * n;
+        for (int i = 0; i < n; i++) acc[i] += (float)wk[i] * xk;
+    }
+    for (int i = 0; i < n; i++) out[i] = init[i] + scale[i] * acc[i];
+}
+
 #if defined(__x86_64__)
 // ---------------------------------------------------------------- AVX2 + FMA
 
 #define RC_AVX2 __attribute__((target("avx2,fma")))
+
+#define DEF_I8_AVX2(NV)                                                                         \
+    static inline __attribute__((always_inline)) RC_AVX2 void i8_avx2_##NV(                       \
+        const float *scale, const int8_t *w, long K, const float *x, const float *init, float *out) { \
+        __m256 acc[2 * NV];                                                                      \
+        for (int v = 0; v < 2 * NV; v++) acc[v] = _mm256_setzero_ps();                           \
+        for (long k = 0; k < K; k++) {                                                           \
+            __m256 xb = _mm256_broadcast_ss(x + k);                                              \
+            const int8_t *wk = w + k * NV * 16;                                                  \
+            for (int v = 0; v < 2 * NV; v++) {                                                   \
+                __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(wk + 8 * v)))); \
+                acc[v] = _mm256_fmadd_ps(q, xb, acc[v]);                                         \
+            }                                                                                    \
+        }                                                                                        \
+        for (int v = 0; v < 2 * NV; v++)                                                         \
+            _mm256_storeu_ps(out + 8 * v, _mm256_fmadd_ps(acc[v], _mm256_loadu_ps(scale + 8 * v), _mm256_loadu_ps(init + 8 * v))); \
+    }
+
 
 #define DEF_F32_AVX2(NV)                                                                        \
     static inline __attribute__((always_inline)) RC_AVX2 void f32_avx2_##NV(                      \
@@ -118,6 +149,20 @@ RC_AVX2 static void gemv_f32_avx2(const void *wv, long K, int nv, const float *x
         for (int v = 0; v < 2 * NV; v++) _mm256_storeu_ps(out + 8 * v, acc[v]);                  \
     }
 DEF_BF16_AVX2(1) DEF_BF16_AVX2(2) DEF_BF16_AVX2(3) DEF_BF16_AVX2(4)
+
+DEF_I8_AVX2(1) DEF_I8_AVX2(2) DEF_I8_AVX2(3) DEF_I8_AVX2(4)
+
+RC_AVX2 static void gemv_i8_avx2(const void *wv, long K, int nv, const float *x, const float *init, float *out) {
+    const float *scale = wv;
+    const int8_t *w = (const int8_t *)(scale + nv * 16);
+    switch (nv) {
+    case 1: i8_avx2_1(scale, w, K, x, init, out); return;
+    case 2: i8_avx2_2(scale, w, K, x, init, out); return;
+    case 3: i8_avx2_3(scale, w, K, x, init, out); return;
+    case 4: i8_avx2_4(scale, w, K, x, init, out); return;
+    default: gemv_i8_generic(wv, K, nv, x, init, out); return;
+    }
+}
 
 RC_AVX2 static void gemv_bf16_avx2(const void *wv, long K, int nv, const float *x, const float *init, float *out) {
     const uint32_t *w = wv;
@@ -192,6 +237,47 @@ RC_AVX512 static void gemv_f32_avx512(const void *wv, long K, int nv, const floa
     }
 DEF_BF16_AVX512(1) DEF_BF16_AVX512(2) DEF_BF16_AVX512(3) DEF_BF16_AVX512(4)
 
+// Two accumulator sets (even and odd k) so the conversions of one k overlap the FMAs of the other.
+#define DEF_I8_AVX512(NV)                                                                       \
+    static inline __attribute__((always_inline)) RC_AVX512 void i8_avx512_##NV(                   \
+        const float *scale, const int8_t *w, long K, const float *x, const float *init, float *out) { \
+        __m512 a0[NV], a1[NV];                                                                   \
+        for (int v = 0; v < NV; v++) { a0[v] = _mm512_setzero_ps(); a1[v] = _mm512_setzero_ps(); } \
+        long k = 0;                                                                              \
+        for (; k + 1 < K; k += 2) {                                                              \
+            __m512 x0 = _mm512_set1_ps(x[k]), x1 = _mm512_set1_ps(x[k + 1]);                     \
+            const int8_t *wk = w + k * NV * 16;                                                  \
+            for (int v = 0; v < NV; v++) {                                                       \
+                __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(wk + 16 * v)))); \
+                __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(wk + NV * 16 + 16 * v)))); \
+                a0[v] = _mm512_fmadd_ps(q0, x0, a0[v]);                                          \
+                a1[v] = _mm512_fmadd_ps(q1, x1, a1[v]);                                          \
+            }                                                                                    \
+        }                                                                                        \
+        if (k < K) {                                                                             \
+            __m512 x0 = _mm512_set1_ps(x[k]);                                                    \
+            const int8_t *wk = w + k * NV * 16;                                                  \
+            for (int v = 0; v < NV; v++)                                                         \
+                a0[v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(wk + 16 * v)))), x0, a0[v]); \
+        }                                                                                        \
+        for (int v = 0; v < NV; v++)                                                             \
+            _mm512_storeu_ps(out + 16 * v, _mm512_fmadd_ps(_mm512_add_ps(a0[v], a1[v]),          \
+                             _mm512_loadu_ps(scale + 16 * v), _mm512_loadu_ps(init + 16 * v)));  \
+    }
+DEF_I8_AVX512(1) DEF_I8_AVX512(2) DEF_I8_AVX512(3) DEF_I8_AVX512(4)
+
+RC_AVX512 static void gemv_i8_avx512(const void *wv, long K, int nv, const float *x, const float *init, float *out) {
+    const float *scale = wv;
+    const int8_t *w = (const int8_t *)(scale + nv * 16);
+    switch (nv) {
+    case 1: i8_avx512_1(scale, w, K, x, init, out); return;
+    case 2: i8_avx512_2(scale, w, K, x, init, out); return;
+    case 3: i8_avx512_3(scale, w, K, x, init, out); return;
+    case 4: i8_avx512_4(scale, w, K, x, init, out); return;
+    default: gemv_i8_generic(wv, K, nv, x, init, out); return;
+    }
+}
+
 RC_AVX512 static void gemv_bf16_avx512(const void *wv, long K, int nv, const float *x, const float *init, float *out) {
     const uint32_t *w = wv;
     switch (nv) {
@@ -208,21 +294,37 @@ RC_AVX512 static void gemv_bf16_avx512(const void *wv, long K, int nv, const flo
 
 rc_gemv_fn rc_gemv_kernel(int isa, int precision) {
 #if defined(__x86_64__)
-    if (isa == RC_ISA_AVX512) return precision == RC_PREC_BF16 ? gemv_bf16_avx512 : gemv_f32_avx512;
-    if (isa == RC_ISA_AVX2) return precision == RC_PREC_BF16 ? gemv_bf16_avx2 : gemv_f32_avx2;
+    if (isa == RC_ISA_AVX512)
+        return precision == RC_PREC_BF16 ? gemv_bf16_avx512 : precision == RC_PREC_INT8 ? gemv_i8_avx512 : gemv_f32_avx512;
+    if (isa == RC_ISA_AVX2)
+        return precision == RC_PREC_BF16 ? gemv_bf16_avx2 : precision == RC_PREC_INT8 ? gemv_i8_avx2 : gemv_f32_avx2;
 #endif
     (void)isa;
-    return precision == RC_PREC_BF16 ? gemv_bf16_generic : gemv_f32_generic;
+    return precision == RC_PREC_BF16 ? gemv_bf16_generic : precision == RC_PREC_INT8 ? gemv_i8_generic : gemv_f32_generic;
 }
 
 long rc_gemv_block_bytes(int nv, long K, int precision) {
     long n = (long)nv * 16;
+    if (precision == RC_PREC_INT8) return n * 4 + (K * n + 63) / 64 * 64;
     return precision == RC_PREC_BF16 ? (K + 1) / 2 * n * 4 : K * n * 4;
 }
 
 void rc_gemv_pack_rows(const float *W, long ldw, long col0, long K, const long *rowmap, int nv,
                        int precision, void *dst) {
     long n = (long)nv * 16;
+    if (precision == RC_PREC_INT8) {
+        float *scale = dst;
+        int8_t *d = (int8_t *)(scale + n);
+        for (long i = 0; i < n; i++) {
+            const float *row = rowmap[i] >= 0 ? W + rowmap[i] * ldw + col0 : NULL;
+            float m = 0;
+            for (long k = 0; row && k < K; k++) m = fabsf(row[k]) > m ? fabsf(row[k]) : m;
+            float sc = m > 0 ? m / 127.0f : 0.0f;
+            scale[i] = sc;
+            for (long k = 0; k < K; k++) d[k * n + i] = (int8_t)(row && sc > 0 ? lrintf(row[k] / sc) : 0);
+        }
+        return;
+    }
     if (precision == RC_PREC_BF16) {
         uint32_t *d = dst;
         long kps = (K + 1) / 2;

@@ -8,6 +8,7 @@
 /// out[nv*16] = init[nv*16] + W x over a packed block (see rc_gemv_pack_rows). init may alias out.
 /// f32 blocks: element (k, i) at w[k*nv*16 + i]. bf16 blocks: 32-bit word (kp, i) at
 /// w[kp*nv*16 + i] holds rows i's k = 2kp (low half) and 2kp+1 (high half), K padded to even.
+/// int8 blocks: nv*16 float row scales, then int8 element (k, i) at byte k*nv*16 + i.
 typedef void (*rc_gemv_fn)(const void *w, long K, int nv, const float *x, const float *init, float *out);
 
 /// The kernel for an ISA (RC_ISA_*) and precision (RC_PREC_*).

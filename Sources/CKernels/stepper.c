@@ -81,12 +81,12 @@ static long now_ns(void) {
 // ---------------------------------------------------------------- construction
 
 rc_stepper *rc_stepper_new(int cell, int layers, int vocab, int embed, int hidden, int precision, int isa) {
-    if (cell < 0 || cell > 3 || layers < 1 || layers > RC_STEP_MAX_LAYERS || vocab < 1 || embed < 1 || hidden < 1)
+    if (cell < 0 || cell > 3 || (long)hidden > 16L * 65535 || vocab > 64 * 65535 || layers < 1 || layers > RC_STEP_MAX_LAYERS || vocab < 1 || embed < 1 || hidden < 1)
         return NULL;
     rc_stepper *s = aligned(sizeof(rc_stepper));
     if (!s) return NULL;
     s->cell = cell; s->L = layers; s->V = vocab; s->E = embed; s->H = hidden;
-    s->precision = precision == RC_PREC_BF16 ? RC_PREC_BF16 : RC_PREC_F32;
+    s->precision = (precision == RC_PREC_BF16 || precision == RC_PREC_INT8) ? precision : RC_PREC_F32;
     int best = rc_current_desc()->isa;
     {
         // The best the CPU has, independent of the global selection (so tests can ask for it).
@@ -298,8 +298,14 @@ static int team_nworkers;                         // guarded by team_busy
 
 /// Runs every phase of the step tagged `tag` with the other threads. Returns early if the
 /// step is over (a newer tag), which only a helper can see.
-static void run_step(rc_stepper *s, uint32_t tag) {
+///
+/// A phase's claim word is tag << 32 | front << 16 | back: blocks front..<back are unclaimed.
+/// Even thread ids take blocks from the front, odd ones from the back, so with two threads each
+/// core keeps computing the same blocks from step to step (their weights stay in its L2) as long
+/// as both keep pace; if one is late the other simply takes more.
+static void run_step(rc_stepper *s, uint32_t tag, int tid) {
     uint64_t t = (uint64_t)tag << 32;
+    int from_back = tid & 1;
     for (int p = 0; p <= s->L; p++) {
         if (p > 0) {
             uint64_t want = t | (uint32_t)phase_blocks(s, p - 1);
@@ -311,13 +317,14 @@ static void run_step(rc_stepper *s, uint32_t tag) {
                 if (++spins < 4000) cpu_relax(); else sched_yield();
             }
         }
-        int nb = phase_blocks(s, p);
         uint64_t c = atomic_load(&s->claim[p]);
         for (;;) {
             if ((c >> 32) != tag) return;
-            if ((int)(uint32_t)c >= nb) break;
-            if (atomic_compare_exchange_weak(&s->claim[p], &c, c + 1)) {
-                int b = (int)(uint32_t)c;
+            uint32_t front = (uint32_t)(c >> 16) & 0xffffu, back = (uint32_t)c & 0xffffu;
+            if (front >= back) break;
+            uint64_t next = from_back ? c - 1 : c + (1u << 16);
+            if (atomic_compare_exchange_weak(&s->claim[p], &c, next)) {
+                int b = (int)(from_back ? back - 1 : front);
                 if (p < s->L) run_layer_block(s, p, b); else run_head_block(s, b);
                 atomic_fetch_add_explicit(&s->done[p], 1, memory_order_acq_rel);
                 c = atomic_load(&s->claim[p]);
@@ -356,7 +363,7 @@ static void *team_worker(void *arg) {
         seen = g;
         atomic_fetch_add(&team_inside, 1);
         rc_stepper *s = atomic_load(&team_job);
-        if (s && tid < atomic_load(&team_threads) && atomic_load(&team_gen) == g) run_step(s, (uint32_t)g);
+        if (s && tid < atomic_load(&team_threads) && atomic_load(&team_gen) == g) run_step(s, (uint32_t)g, tid);
         atomic_fetch_sub(&team_inside, 1);
     }
     return NULL;
@@ -370,7 +377,7 @@ static uint32_t new_tag(void) {
 
 static void start_tags(rc_stepper *s, uint32_t tag) {
     for (int p = 0; p <= s->L; p++) {
-        atomic_store_explicit(&s->claim[p], (uint64_t)tag << 32, memory_order_relaxed);
+        atomic_store_explicit(&s->claim[p], ((uint64_t)tag << 32) | (uint32_t)phase_blocks(s, p), memory_order_relaxed);
         atomic_store_explicit(&s->done[p], (uint64_t)tag << 32, memory_order_relaxed);
     }
 }
@@ -401,11 +408,11 @@ const float *rc_stepper_step(rc_stepper *s, int token, int threads) {
             pthread_cond_broadcast(&team_cv);
             pthread_mutex_unlock(&team_mu);
         }
-        run_step(s, tag);
+        run_step(s, tag, 0);
         finish_step(s, tag);
         atomic_flag_clear_explicit(&team_busy, memory_order_release);
     } else {
-        run_step(s, tag);
+        run_step(s, tag, 0);
     }
     s->parity ^= 1;
     return s->logits;

@@ -10,7 +10,9 @@ extern "C" {
 // See Sources/CKernels/README-gemv.md.
 
 /// Weight precision of packed panels.
-enum { RC_PREC_F32 = 0, RC_PREC_BF16 = 1 };
+/// F32: exact. BF16: weights rounded to bfloat16. INT8: weights as int8 with one float scale per
+/// row (symmetric, absmax / 127). Activations stay float32 in all three.
+enum { RC_PREC_F32 = 0, RC_PREC_BF16 = 1, RC_PREC_INT8 = 2 };
 
 // ---------------------------------------------------------------- GEMV (test hooks)
 

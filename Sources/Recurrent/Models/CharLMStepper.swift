@@ -25,6 +25,9 @@ public final class CharLMStepper {
         case float32
         /// Weights rounded to bfloat16 (activations stay float32): half the bytes per step.
         case bfloat16
+        /// Weights as int8 with one float scale per row (absmax / 127; activations stay float32):
+        /// a quarter of the bytes per step. Check the loss (`evaluate`) before relying on it.
+        case int8
     }
 
     public let config: CharLMConfig
@@ -63,7 +66,12 @@ public final class CharLMStepper {
         case "avx512": isaIndex = 2
         default: isaIndex = -1
         }
-        let prec = Int32(precision == .bfloat16 ? RC_PREC_BF16 : RC_PREC_F32)
+        let prec: Int32
+        switch precision {
+        case .float32: prec = Int32(RC_PREC_F32)
+        case .bfloat16: prec = Int32(RC_PREC_BF16)
+        case .int8: prec = Int32(RC_PREC_INT8)
+        }
         guard let h = rc_stepper_new(cell, Int32(c.numLayers), Int32(c.vocabulary.count), Int32(c.embeddingSize),
                                      Int32(c.hiddenSize), prec, isaIndex) else {
             fatalError("CharLMStepper: cannot allocate the packed weights")
@@ -96,6 +104,16 @@ public final class CharLMStepper {
 
     /// The kernel path in use ("generic", "avx2", "avx512").
     public var isa: String { String(cString: rc_stepper_isa(handle)) }
+
+    /// Parses "f32", "bf16" or "int8".
+    public static func precision(named name: String) -> Precision? {
+        switch name.lowercased() {
+        case "f32", "float32", "fp32": return .float32
+        case "bf16", "bfloat16": return .bfloat16
+        case "int8", "i8": return .int8
+        default: return nil
+        }
+    }
 
     /// Bytes of packed weights read per step.
     public var weightBytes: Int { rc_stepper_weight_bytes(handle) }
