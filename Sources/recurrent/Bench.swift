@@ -33,6 +33,10 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("sample-length"), help: "Characters per sampling run.") var sampleLength = 2000
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "Random seed.") var seed: UInt64 = 1234
+    @Flag(help: "Sample with bfloat16 weights (--mode sample); also reports the loss change against float32.")
+    var bf16 = false
+    @Flag(help: "Sample with int8 weights (--mode sample); also reports the loss change against float32.")
+    var int8 = false
     @OptionGroup var compute: ComputeOptions
 
     static let presets: [String: (cell: String, hidden: Int, batch: Int, seq: Int, mode: String)] = [
@@ -52,6 +56,7 @@ struct Bench: ParsableCommand {
                           ("--repeats", repeats), ("--sample-length", sampleLength)] where v < 1 {
             throw ValidationError("\(name) must be a positive integer, got \(v)")
         }
+        if bf16 && int8 { throw ValidationError("--bf16 and --int8 are exclusive") }
         if warmup < 0 { throw ValidationError("--warmup must be zero or more, got \(warmup)") }
         if !(seconds > 0) { throw ValidationError("--seconds must be greater than 0, got \(seconds)") }
     }
@@ -76,11 +81,21 @@ struct Bench: ParsableCommand {
 
         let units: Double
         var step: () -> Void
+        var lossNote: String?
         switch what {
         case "sample":
             units = Double(sampleLength)
             let prime = Array(tokens.prefix(20))
-            let sampler = CharSampler(model: model, settings: SamplingSettings(temperature: 0.8), seed: seed)
+            let precision: CharLMStepper.Precision = bf16 ? .bfloat16 : (int8 ? .int8 : .float32)
+            let sampler = CharSampler(model: model, settings: SamplingSettings(temperature: 0.8), seed: seed, precision: precision)
+            if precision != .float32 {
+                // The loss of a text through the stepper both ways (the reduced precision's cost).
+                let text = Array(tokens.prefix(4000))
+                let exact = CharLMStepper(model: model).evaluate(tokens: text).loss
+                let reduced = CharLMStepper(model: model, precision: precision).evaluate(tokens: text).loss
+                lossNote = String(format: "loss over %d characters: float32 %.5f, %@ %.5f nats/char (Δ %+.5f)",
+                                  text.count - 1, exact, bf16 ? "bf16" : "int8", reduced, reduced - exact)
+            }
             step = {
                 sampler.reset()
                 sampler.prime(prime)
@@ -138,7 +153,7 @@ struct Bench: ParsableCommand {
                 ("chars_per_second", median), ("min", sorted.first ?? 0), ("max", sorted.last ?? 0),
                 ("spread", median > 0 ? ((sorted.last ?? 0) - (sorted.first ?? 0)) / 2 / median : 0),
                 ("repeats", repeats), ("iterations", iterations.map(String.init).joined(separator: "/")),
-                ("peak_rss_bytes", rss), ("threads", Threading.count), ("isa", GEMM.isa),
+                ("peak_rss_bytes", rss), ("threads", Threading.count), ("isa", GEMM.isa), ("precision", bf16 ? "bf16" : (int8 ? "int8" : "f32")),
                 ("flops_per_char", flopsPerChar), ("gflops", gflops), ("ceiling_gflops", peak), ("ceiling_share", gflops / peak),
             ]))
         } else {
@@ -147,6 +162,7 @@ struct Bench: ParsableCommand {
             Console.line("  \(Format.grouped(median)) chars/s (min \(Format.grouped(sorted.first ?? 0)), max \(Format.grouped(sorted.last ?? 0)), ±\(String(format: "%.0f", spread))%; iterations \(iterations.map(String.init).joined(separator: "/")))")
             Console.line("  \(String(format: "%.1f", gflops)) GFLOP/s = \(String(format: "%.0f", 100 * gflops / peak))% of the \(String(format: "%.0f", peak)) GFLOP/s ceiling (\(String(format: "%.2f", flopsPerChar / 1e6)) MFLOP per character)")
             Console.line("  peak resident memory \(Format.grouped(Double(rss) / 1_048_576)) MiB")
+            if let lossNote { Console.line("  " + lossNote) }
         }
     }
 

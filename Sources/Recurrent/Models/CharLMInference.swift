@@ -50,73 +50,48 @@ public struct SamplingSettings: Sendable, Equatable {
 }
 
 /// Generates text one character at a time at batch 1, carrying the state.
+///
+/// Runs on a `CharLMStepper` (a packed snapshot of the model's weights taken at `init`), so
+/// changes to the model after `init` are not seen. For a given seed, settings and thread count
+/// the characters are deterministic (the stepper's results do not depend on the thread count).
 public final class CharSampler {
     public let model: CharLM
     public var settings: SamplingSettings
-    private var state: RecurrentState?
-    private var lastLogits: [Float] = []
+    /// The inference engine (exposed for logits access and benchmarks).
+    public let stepper: CharLMStepper
+    private var primed = false
     private var rng: SeededRNG
 
-    public init(model: CharLM, settings: SamplingSettings, seed: UInt64) {
+    public init(model: CharLM, settings: SamplingSettings, seed: UInt64,
+                precision: CharLMStepper.Precision = .float32) {
         self.model = model
         self.settings = settings
         self.rng = SeededRNG(seed: seed)
+        self.stepper = CharLMStepper(model: model, precision: precision)
     }
 
     /// Forgets the state: the next `prime` starts from zeros.
     public func reset() {
-        state = nil
-        lastLogits = []
+        stepper.reset()
+        primed = false
     }
 
     /// Feeds the priming characters (at least one) through the model.
     public func prime(_ tokens: [Int32]) {
         precondition(!tokens.isEmpty, "prime needs at least one token")
-        let (z, s) = model.logits(inputs: tokens, batch: 1, steps: tokens.count, state: state, rng: &rng)
-        let v = model.config.vocabulary.count
-        lastLogits = Array(z.data[(tokens.count - 1) * v..<tokens.count * v])
-        state = s
+        for t in tokens { stepper.step(token: t) }
+        primed = true
     }
 
     /// Chooses the next character from the current distribution and feeds it back.
     public func next() -> Int32 {
-        let token = choose(lastLogits)
-        prime([token])
+        precondition(primed, "prime the sampler before next()")
+        let u = settings.greedy ? 0 : rng.nextFloat()
+        let token = stepper.sample(settings: settings, uniform: u)
+        stepper.step(token: token)
         return token
     }
 
     /// The probabilities of the next character under the current settings (temperature, top-k).
-    public func distribution() -> [Float] { probabilities(lastLogits) }
-
-    func probabilities(_ logits: [Float]) -> [Float] {
-        let t = max(settings.temperature, 1e-6)
-        var p = logits.map { $0 / t }
-        if settings.topK > 0, settings.topK < p.count {
-            let kth = p.sorted(by: >)[settings.topK - 1]
-            var kept = 0
-            for i in 0..<p.count {
-                if p[i] >= kth, kept < settings.topK { kept += 1 } else { p[i] = -.infinity }
-            }
-        }
-        let m = p.max() ?? 0
-        var sum: Float = 0
-        for i in 0..<p.count { p[i] = p[i] == -.infinity ? 0 : exp(p[i] - m); sum += p[i] }
-        for i in 0..<p.count { p[i] /= sum }
-        return p
-    }
-
-    func choose(_ logits: [Float]) -> Int32 {
-        if settings.greedy {
-            var best = 0
-            for i in 1..<logits.count where logits[i] > logits[best] { best = i }
-            return Int32(best)
-        }
-        let p = probabilities(logits)
-        var u = rng.nextFloat()
-        for i in 0..<p.count {
-            u -= p[i]
-            if u < 0 { return Int32(i) }
-        }
-        return Int32(p.lastIndex { $0 > 0 } ?? 0)
-    }
+    public func distribution() -> [Float] { stepper.probabilities(settings: settings) }
 }
