@@ -121,6 +121,7 @@ public final class Tagger: ParameterizedModule {
 
     /// The most likely tag index of every real word, per sentence.
     public func predict(_ batch: Batch) -> [[Int]] {
+        if batch.chars.batch == 0 { return batch.words.lengths.map { _ in [] } }
         let z = logits(batch)
         let C = config.tags.count, T = batch.words.steps
         return (0..<batch.words.batch).map { b in
@@ -144,6 +145,7 @@ public final class Tagger: ParameterizedModule {
     /// `wordDropout` replaces each word index by `<unk>` with that probability (so the model learns
     /// to tag from the characters when the word is unknown).
     public func trainStep(_ batch: Batch, targets: [Int32], wordDropout: Float = 0, rng: inout SeededRNG) -> Float {
+        if batch.chars.batch == 0 { return 0 }
         let f = forward(batch, mode: .training, wordDropout: wordDropout, rng: &rng)
         let (loss, dz) = Loss.softmaxCrossEntropy(logits: f.logits, targets: targets)
         backward(dz, batch: batch, forward: f)
