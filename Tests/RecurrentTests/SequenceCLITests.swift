@@ -127,7 +127,7 @@ import Testing
         try expectTrainFails(["classify", "train", "--train", latin, "--valid", latin], mentions: "latin.txt:2: invalid UTF-8 at byte offset 10", output: out)
         let ok = try CLI.run(["classify", "train", "--train", latin, "--valid", latin, "--encoding", "latin1", "--steps", "1", "--output", out] + Self.tinyModel)
         #expect(ok.status == 0, "\(ok.stderr)")
-        let unknown = try write(dir, "unknown.tsv", "sentence\tlabel\ngood\tpos\nhmm\tneutral\n")
+        let unknown = try write(dir, "unknown.tsv", "sentence\tlabel\ngood\t1\nhmm\tneutral\n")
         let e = try CLI.run(["classify", "eval", "--checkpoint", out, "--data", unknown])
         expectCleanError(e, mentions: "unknown.tsv:3: label 'neutral'")
         let v = try CLI.run(["classify", "train", "--train", good, "--valid", good, "--pooling", "median"])
