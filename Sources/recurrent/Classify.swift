@@ -159,11 +159,11 @@ enum ClassifierEvaluation {
     }
 
     static func probabilities(_ model: TextClassifier, _ sequences: [[Int32]]) -> [[Float]] {
-        var out: [[Float]] = []
         let C = model.config.labels.count
-        for chunk in BatchPlan.sequential(count: sequences.count, batchSize: 64) {
+        var out = [[Float]](repeating: [], count: sequences.count)
+        for chunk in BatchPlan.byLength(sequences.map(\.count), batchSize: 64) {
             let p = model.probabilities(PaddedBatch(chunk.map { sequences[$0] }))
-            for b in 0..<chunk.count { out.append(Array(p.data[b * C ..< (b + 1) * C])) }
+            for (b, i) in chunk.enumerated() { out[i] = Array(p.data[b * C ..< (b + 1) * C]) }
         }
         return out
     }

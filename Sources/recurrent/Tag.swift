@@ -80,7 +80,7 @@ struct TagTrain: ParsableCommand {
         Console.line("model: \(config.cell.cliName) tagger, sentence Bi\(config.cell.cliName.uppercased()) \(layers)×\(hidden), word embedding \(embedding) (vocabulary \(words.count)), char Bi\(config.cell.cliName.uppercased()) \(charHidden) over \(charEmbedding)-wide embeddings (\(chars.count) characters), \(tags.count) tags, \(Format.grouped(Double(model.parameterCount))) parameters; kernels \(GEMM.isa), \(Threading.count) thread\(Threading.count == 1 ? "" : "s")")
         Console.line("data: \(trainSet.count) training sentences (\(Format.grouped(Double(tokenCount))) words), \(validSet.count) validation sentences")
 
-        let validBatches = BatchPlan.sequential(count: validSet.count, batchSize: 64).map { chunk in
+        let validBatches = BatchPlan.byLength(validSet.map(\.words.count), batchSize: 64).map { chunk in
             (model.makeBatch(chunk.map { validSet[$0].words }), chunk)
         }
         let trainer = TaskTrainer(parameters: model.parameters, lengths: trainSet.map(\.words.count), options: training.options)
@@ -145,7 +145,7 @@ struct TagEval: ParsableCommand {
             truth.append(row)
         }
         var correct = 0, total = 0, unseenCorrect = 0, unseen = 0
-        for chunk in BatchPlan.sequential(count: sentences.count, batchSize: 64) {
+        for chunk in BatchPlan.byLength(sentences.map(\.words.count), batchSize: 64) {
             let predicted = model.predict(model.makeBatch(chunk.map { sentences[$0].words }))
             for (p, i) in zip(predicted, chunk) {
                 for (t, word) in sentences[i].words.enumerated() {
@@ -187,13 +187,13 @@ struct TagPredict: ParsableCommand {
         let model = try TaskCheckpoint.loadTagger(path: checkpoint)
         let lines = try readInputLines(file, encoding: try parseEncoding(encoding))
         let sentences = lines.map { $0.text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init) }
-        var out = ""
-        for chunk in BatchPlan.sequential(count: sentences.count, batchSize: 64) {
+        var tagged = [String](repeating: "", count: sentences.count)
+        for chunk in BatchPlan.byLength(sentences.map(\.count), batchSize: 64) {
             let predicted = model.predict(model.makeBatch(chunk.map { sentences[$0] }))
             for (p, i) in zip(predicted, chunk) {
-                out += zip(sentences[i], p).map { "\($0)/\(model.config.tags[$1])" }.joined(separator: " ") + "\n"
+                tagged[i] = zip(sentences[i], p).map { "\($0)/\(model.config.tags[$1])" }.joined(separator: " ")
             }
         }
-        Console.write(out)
+        Console.write(tagged.map { $0 + "\n" }.joined())
     }
 }

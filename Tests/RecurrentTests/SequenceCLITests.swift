@@ -60,7 +60,7 @@ import Testing
         #expect((json?["labels"] as? [String]) == ["neg", "pos"])
         let plain = try CLI.run(["classify", "eval", "--checkpoint", model, "--data", data])
         #expect(plain.stdout.contains("confusion matrix"))
-        let input = try write(dir, "in.txt", "very good film\r\nbad")
+        let input = try write(dir, "in.txt", "very good film\r\nbad very bad bad bad")
         let p = try CLI.run(["classify", "predict", "--checkpoint", model, input])
         #expect(p.status == 0, "\(p.stderr)")
         let rows = p.stdout.split(separator: "\n").map { $0.split(separator: "\t") }
@@ -98,10 +98,10 @@ import Testing
         #expect(json?["tokens"] as? Int == 6)
         #expect(json?["unseen_tokens"] as? Int == 0)
         #expect(json?["unseen_accuracy"] != nil)
-        let input = try write(dir, "in.txt", "the cat runs\n")
+        let input = try write(dir, "in.txt", "the cat runs\n\na dog\r\n")
         let p = try CLI.run(["tag", "predict", "--checkpoint", model, input])
         #expect(p.status == 0, "\(p.stderr)")
-        #expect(p.stdout == "the/DET cat/NOUN runs/VERB\n", "\(p.stdout)")
+        #expect(p.stdout == "the/DET cat/NOUN runs/VERB\n\na/DET dog/NOUN\n", "\(p.stdout)")
     }
 
     // MARK: Error paths: one line naming file and line, non-zero exit, no checkpoint.

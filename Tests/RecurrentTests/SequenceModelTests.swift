@@ -109,8 +109,10 @@ import Testing
     @Test(arguments: [CellKind.lstm, .gru])
     func gradientsMatchFiniteDifferencesThroughTheCharEncoder(cell: CellKind) {
         let model = Self.makeModel(cell: cell)
-        let batch = model.makeBatch([["The", "dog", "runs"], ["Hot", "x"]])
-        let targets = Tagger.targets([[0, 1, 2], [1, 0]], steps: batch.words.steps)
+        // "dog" twice: its spelling is encoded once and receives both gradients.
+        let batch = model.makeBatch([["The", "dog", "runs", "dog"], ["Hot", "x", "dog"]])
+        #expect(batch.chars.batch == 5 && batch.spelling == [0, 1, 2, 1, 3, 4, 1])
+        let targets = Tagger.targets([[0, 1, 2, 1], [1, 0, 1]], steps: batch.words.steps)
         var rng = SeededRNG(seed: 1)
         model.zeroGrad()
         _ = model.trainStep(batch, targets: targets, rng: &rng)

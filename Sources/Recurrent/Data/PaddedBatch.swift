@@ -47,6 +47,13 @@ public enum BatchPlan {
         return out
     }
 
+    /// Batches of examples of similar length, shortest first (for evaluation: every example once,
+    /// little padding). Results must be put back by index.
+    public static func byLength(_ lengths: [Int], batchSize: Int) -> [[Int]] {
+        let order = lengths.indices.sorted { lengths[$0] != lengths[$1] ? lengths[$0] < lengths[$1] : $0 < $1 }
+        return stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<min(order.count, $0 + batchSize)]) }
+    }
+
     /// Consecutive batches in the given order (for evaluation).
     public static func sequential(count: Int, batchSize: Int) -> [[Int]] {
         stride(from: 0, to: count, by: batchSize).map { Array($0..<min(count, $0 + batchSize)) }

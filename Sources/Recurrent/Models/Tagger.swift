@@ -48,20 +48,22 @@ public struct TaggerConfig: Sendable, Equatable {
 ///             self.head = nn.Linear(2 * H, C)
 ///             self.drop = nn.Dropout(p)
 ///         def forward(self, words, lengths, chars, char_lengths):
-///             # words (B,T); chars (N,Tc): the N real words of the batch, in batch-major order
+///             # words (B,T); chars (N,Tc): the N distinct spellings in the batch; spelling[k]: the
+///             # row of chars for the k-th real word (batch-major); the result is the same as
+///             # encoding every occurrence, each spelling is just encoded once
 ///             ce = self.char_embedding(chars)
 ///             _, h = self.char_rnn(pack_padded_sequence(ce, char_lengths, batch_first=True, enforce_sorted=False))
 ///             h_n = h[0] if isinstance(h, tuple) else h
 ///             cw = torch.cat((h_n[-2], h_n[-1]), 1)                          # (N, 2·Hc)
 ///             x = torch.zeros(B, T, Ew + 2 * Hc)
-///             x[mask] = torch.cat((self.embedding(words)[mask], cw), 1)      # mask: t < lengths[b]
+///             x[mask] = torch.cat((self.embedding(words)[mask], cw[spelling]), 1)   # mask: t < lengths[b]
 ///             out, _ = self.rnn(pack_padded_sequence(self.drop(x), lengths, batch_first=True, enforce_sorted=False))
 ///             y, _ = pad_packed_sequence(out, batch_first=True)
 ///             return self.head(self.drop(y))                                  # (B,T,C)
 ///         # loss = F.cross_entropy(logits.view(-1, C), tags.view(-1), ignore_index=-100)
 ///
-/// Shapes (B sentences, T longest sentence, N real words, Tc longest word, C tags):
-/// words (B,T) → x (B,T,Ew+2Hc) → y (B,T,2H) → logits (B·T,C); loss = mean CE over the N real words.
+/// Shapes (B sentences, T longest sentence, N distinct words, Tc longest word, C tags):
+/// words (B,T) → x (B,T,Ew+2Hc) → y (B,T,2H) → logits (B·T,C); loss = mean CE over the real words.
 /// The character encoder gives every word, seen or not, a representation from its spelling.
 public final class Tagger: ParameterizedModule {
     public let config: TaggerConfig
@@ -99,18 +101,27 @@ public final class Tagger: ParameterizedModule {
     /// A batch of sentences, encoded for the model.
     public struct Batch: Sendable {
         public var words: PaddedBatch
-        /// The real words of the batch, batch-major, as character indices.
+        /// The distinct spellings among the batch's words, as character indices (each is encoded once).
         public var chars: PaddedBatch
+        /// For every real word, batch-major, its row in `chars`.
+        public var spelling: [Int]
     }
 
     /// Encodes sentences (lists of words) into a batch.
     public func makeBatch(_ sentences: [[String]]) -> Batch {
         var wordSeqs: [[Int32]] = [], charSeqs: [[Int32]] = []
+        var rows: [String: Int] = [:]
+        var spelling: [Int] = []
         for s in sentences {
             wordSeqs.append(s.map { config.words.encode(config.lowercase ? $0.lowercased() : $0) })
-            for w in s { charSeqs.append(w.unicodeScalars.prefix(TaggerConfig.maxWordCharacters).map { config.chars.encode(String($0)) }) }
+            for w in s {
+                if let r = rows[w] { spelling.append(r); continue }
+                rows[w] = charSeqs.count
+                spelling.append(charSeqs.count)
+                charSeqs.append(w.unicodeScalars.prefix(TaggerConfig.maxWordCharacters).map { config.chars.encode(String($0)) })
+            }
         }
-        return Batch(words: PaddedBatch(wordSeqs), chars: PaddedBatch(charSeqs))
+        return Batch(words: PaddedBatch(wordSeqs), chars: PaddedBatch(charSeqs), spelling: spelling)
     }
 
     /// Logits (B·T, C) without gradients.
@@ -182,7 +193,8 @@ public final class Tagger: ParameterizedModule {
             for t in 0..<batch.words.lengths[b] {
                 let row = (b * T + t) * D
                 for e in 0..<Ew { x.data[row + e] = we.data[(b * T + t) * Ew + e] }
-                for e in 0..<(2 * Hc) { x.data[row + Ew + e] = cw.data[n * 2 * Hc + e] }
+                let r = batch.spelling[n]
+                for e in 0..<(2 * Hc) { x.data[row + Ew + e] = cw.data[r * 2 * Hc + e] }
                 n += 1
             }
         }
@@ -211,7 +223,8 @@ public final class Tagger: ParameterizedModule {
             for t in 0..<batch.words.lengths[b] {
                 let row = (b * T + t) * D
                 for e in 0..<Ew { dWe.data[(b * T + t) * Ew + e] = dx.data[row + e] }
-                for e in 0..<(2 * Hc) { dCw.data[n * 2 * Hc + e] = dx.data[row + Ew + e] }
+                let r = batch.spelling[n]
+                for e in 0..<(2 * Hc) { dCw.data[r * 2 * Hc + e] += dx.data[row + Ew + e] }
                 n += 1
             }
         }
