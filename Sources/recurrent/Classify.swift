@@ -143,7 +143,8 @@ struct ClassifyTrain: ParsableCommand {
                 return Double(zip(predictions, validY).filter { $0.0 == $0.1 }.count) / Double(max(validY.count, 1))
             },
             save: { step, accuracy in
-                try TaskCheckpoint.save(model, to: output, extra: ["step": String(step), "valid_accuracy": String(accuracy)])
+                let extra = training.metadata.merging(["step": String(step), "valid_accuracy": String(accuracy), "dropout": String(dropout)]) { $1 }
+                try TaskCheckpoint.save(model, to: output, extra: extra)
                 saved = true
             })
         let best = trainer.bestAccuracy.map { "best validation accuracy \(Format.fixed($0)); " } ?? ""

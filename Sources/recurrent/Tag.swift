@@ -101,7 +101,9 @@ struct TagTrain: ParsableCommand {
                 return Double(correct) / Double(max(total, 1))
             },
             save: { step, accuracy in
-                try TaskCheckpoint.save(model, to: output, extra: ["step": String(step), "valid_accuracy": String(accuracy), "tag_column": column.rawValue])
+                let extra = training.metadata.merging(["step": String(step), "valid_accuracy": String(accuracy), "tag_column": column.rawValue,
+                                                       "dropout": String(dropout), "word_dropout": String(wordDropout)]) { $1 }
+                try TaskCheckpoint.save(model, to: output, extra: extra)
                 saved = true
             })
         let best = trainer.bestAccuracy.map { "best validation accuracy \(Format.fixed($0)); " } ?? ""

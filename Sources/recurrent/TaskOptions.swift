@@ -40,6 +40,14 @@ struct TaskTrainingFlags: ParsableArguments {
         if let e = evalEvery, e < 1 { throw ValidationError("--eval-every must be a positive integer, got \(e)") }
     }
 
+    /// The training hyperparameters, for the checkpoint's metadata.
+    var metadata: [String: String] {
+        var m = ["optimizer": optimizer, "lr": String(lr), "batch_size": String(batchSize), "clip": String(clip),
+                 "weight_decay": String(weightDecay), "min_freq": String(minFreq), "seed": String(seed)]
+        if let v = maxVocab { m["max_vocab"] = String(v) }
+        return m
+    }
+
     var options: TaskTrainingOptions {
         var o = TaskTrainingOptions()
         o.batchSize = batchSize
