@@ -6,6 +6,19 @@ import Testing
 @Suite(.serialized) struct SequenceCLITests {
     static let tinyModel = ["--hidden", "8", "--embedding", "8", "--quiet", "--threads", "1"]
 
+    /// Standard output of a shell pipeline (for feeding standard input).
+    func shell(_ command: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", command]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
     func write(_ dir: URL, _ name: String, _ text: String) throws -> String {
         let url = dir.appendingPathComponent(name)
         try Data(text.utf8).write(to: url)
@@ -67,6 +80,9 @@ import Testing
         #expect(rows.count == 2)
         #expect(rows.first?.first == "pos" && rows.last?.first == "neg", "\(p.stdout)")
         #expect(rows.allSatisfy { $0.count == 2 && (Double($0[1]) ?? 0) > 0.5 })
+        // Standard input, when no file is named.
+        let piped = try shell("printf 'very good film\\nbad very bad bad bad' | '\(CLI.binary)' classify predict --checkpoint '\(model)'")
+        #expect(piped == p.stdout)
     }
 
     @Test func classifyFolderWithSplitAndCharLevel() throws {
