@@ -1,4 +1,18 @@
+// Blocked, packed SGEMM driver with run-time ISA dispatch and optional multi-threading.
+// Loop nest (Goto/BLIS style, row-major):
+//   for jc (NC columns) / for pc (KC depth): pack op(B) block into NR-wide panels (L2)
+//     for ic (MC rows): pack op(A) block into MR-tall panels
+//       for ir (MR panel of A, stays in L1) / for jr (NR panel of B, streamed from L2): micro-kernel
+// All four transpose cases differ only in the packing routines.
 #include "ckernels.h"
+#include "internal.h"
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <stdint.h>
+#include <unistd.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 static inline float at(const float *X, long ld, int trans, long r, long c) {
     return trans ? X[c * ld + r] : X[r * ld + c];
@@ -17,11 +31,336 @@ void rc_sgemm_reference(int transA, int transB, long M, long N, long K, float al
     }
 }
 
-// Placeholder until the dispatched kernels land: same contract.
+// ---------------------------------------------------------------- ISA selection
+
+static int detect_isa(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"))
+        return RC_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return RC_ISA_AVX2;
+#endif
+    return RC_ISA_GENERIC;
+}
+
+static int isa_from_name(const char *s) {
+    if (!s) return -1;
+    if (strcasecmp(s, "avx512") == 0) return RC_ISA_AVX512;
+    if (strcasecmp(s, "avx2") == 0) return RC_ISA_AVX2;
+    if (strcasecmp(s, "generic") == 0) return RC_ISA_GENERIC;
+    return -1;
+}
+
+const rc_isa_desc *rc_desc_for(int isa) {
+#if defined(__x86_64__)
+    if (isa == RC_ISA_AVX512) return &rc_desc_avx512;
+    if (isa == RC_ISA_AVX2) return &rc_desc_avx2;
+#endif
+    (void)isa;
+    return &rc_desc_generic;
+}
+
+static int g_detected = -1;                 // best ISA of this CPU
+static _Atomic(const rc_isa_desc *) g_desc; // current selection
+static pthread_once_t g_isa_once = PTHREAD_ONCE_INIT;
+
+static void isa_init(void) {
+    g_detected = detect_isa();
+    int isa = g_detected;
+    int env = isa_from_name(getenv("RECURRENT_ISA"));
+    if (env >= 0 && env < isa) isa = env;
+    g_desc = rc_desc_for(isa);
+}
+
+const rc_isa_desc *rc_current_desc(void) {
+    pthread_once(&g_isa_once, isa_init);
+    return g_desc;
+}
+
+const char *rc_kernel_isa(void) { return rc_current_desc()->name; }
+
+int rc_force_isa(const char *name) {
+    pthread_once(&g_isa_once, isa_init);
+    int isa;
+    if (name == NULL) {
+        isa = g_detected;
+        int env = isa_from_name(getenv("RECURRENT_ISA"));
+        if (env >= 0 && env < isa) isa = env;
+    } else {
+        isa = isa_from_name(name);
+        if (isa < 0 || isa > g_detected) return -1;
+    }
+    g_desc = rc_desc_for(isa);
+    return 0;
+}
+
+int rc_isa_supported(const char *name) {
+    pthread_once(&g_isa_once, isa_init);
+    int isa = isa_from_name(name);
+    return isa >= 0 && isa <= g_detected;
+}
+
+// ---------------------------------------------------------------- packing buffers
+
+// Per-thread packing buffers, grown on demand and reused (no allocation per call in steady
+// state); freed by a thread-specific-data destructor when the thread exits.
+typedef struct { float *p; size_t cap; } buf_t;
+static __thread buf_t tl_bufA, tl_bufB;
+static pthread_key_t buf_key;
+static pthread_once_t buf_key_once = PTHREAD_ONCE_INIT;
+
+static void buf_release(void *unused) {
+    (void)unused;
+    free(tl_bufA.p);
+    free(tl_bufB.p);
+    tl_bufA.p = tl_bufB.p = NULL;
+    tl_bufA.cap = tl_bufB.cap = 0;
+}
+
+static void buf_make_key(void) { pthread_key_create(&buf_key, buf_release); }
+
+static float *buf_get(buf_t *b, size_t nfloats) {
+    if (b->cap < nfloats) {
+        if (b->p == NULL) {
+            pthread_once(&buf_key_once, buf_make_key);
+            pthread_setspecific(buf_key, (void *)1);
+        }
+        free(b->p);
+        size_t cap = nfloats + nfloats / 4 + 64;
+        void *p = NULL;
+        if (posix_memalign(&p, 64, cap * sizeof(float)) != 0) { b->p = NULL; b->cap = 0; return NULL; }
+        b->p = (float *)p;
+        b->cap = cap;
+    }
+    return b->p;
+}
+
+// ---------------------------------------------------------------- packing
+
+/// Packs op(A)[ic..ic+mc, pc..pc+kc] into MR-tall panels: panel p, element (i,k) at p*MR*kc + k*MR + i.
+static void pack_a(rc_transpose8_fn t8, int transA, const float *A, long lda, long ic, long pc, long mc, long kc, int mr, float *dst) {
+    for (long ir = 0; ir < mc; ir += mr) {
+        long m = mc - ir < mr ? mc - ir : mr;
+        float *d = dst + ir * kc;
+        if (!transA) {
+            // A(i,k) = A[(ic+i)*lda + pc+k]: rows contiguous in k
+            if (m < mr) memset(d, 0, sizeof(float) * (size_t)(mr * kc));
+            long k0 = 0;
+            if (t8 && m == 8 && mr == 8) {
+                const float *s = A + (ic + ir) * lda + pc;
+                for (; k0 + 8 <= kc; k0 += 8) t8(s + k0, lda, d + k0 * 8, 8);
+            }
+            for (long i = 0; i < m; i++) {
+                const float *s = A + (ic + ir + i) * lda + pc;
+                for (long k = k0; k < kc; k++) d[k * mr + i] = s[k];
+            }
+        } else {
+            // A(i,k) = A[(pc+k)*lda + ic+i]: contiguous in i
+            for (long k = 0; k < kc; k++) {
+                const float *s = A + (pc + k) * lda + ic + ir;
+                float *dk = d + k * mr;
+                long i = 0;
+                for (; i < m; i++) dk[i] = s[i];
+                for (; i < mr; i++) dk[i] = 0.0f;
+            }
+        }
+    }
+}
+
+/// Packs op(B)[pc..pc+kc, jc..jc+nc] into NR-wide panels: panel p, element (k,j) at p*NR*kc + k*NR + j.
+static void pack_b(rc_transpose8_fn t8, int transB, const float *B, long ldb, long pc, long jc, long kc, long nc, int nr, float *dst) {
+    for (long jr = 0; jr < nc; jr += nr) {
+        long n = nc - jr < nr ? nc - jr : nr;
+        float *d = dst + jr * kc;
+        if (!transB) {
+            // B(k,j) = B[(pc+k)*ldb + jc+j]: contiguous in j
+            for (long k = 0; k < kc; k++) {
+                const float *s = B + (pc + k) * ldb + jc + jr;
+                float *dk = d + k * nr;
+                if (n == nr) memcpy(dk, s, sizeof(float) * (size_t)nr);
+                else {
+                    long j = 0;
+                    for (; j < n; j++) dk[j] = s[j];
+                    for (; j < nr; j++) dk[j] = 0.0f;
+                }
+            }
+        } else {
+            // B(k,j) = B[(jc+j)*ldb + pc+k]: contiguous in k
+            if (n < nr) memset(d, 0, sizeof(float) * (size_t)(nr * kc));
+            long j0 = 0, k8 = t8 ? kc / 8 * 8 : 0;
+            if (k8 > 0) {
+                for (; j0 + 8 <= n; j0 += 8) {
+                    const float *s = B + (jc + jr + j0) * ldb + pc;
+                    for (long k0 = 0; k0 < k8; k0 += 8) t8(s + k0, ldb, d + k0 * nr + j0, nr);
+                    for (long j = j0; j < j0 + 8; j++)
+                        for (long k = k8; k < kc; k++) d[k * nr + j] = s[(j - j0) * ldb + k];
+                }
+            }
+            for (long j = j0; j < n; j++) {
+                const float *s = B + (jc + jr + j) * ldb + pc;
+                for (long k = 0; k < kc; k++) d[k * nr + j] = s[k];
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- serial driver
+
+#ifndef RC_DIRECT_B_MAX_M
+#define RC_DIRECT_B_MAX_M 128
+#endif
+
+static long balanced(long total, long nominal, long unit) {
+    long blocks = (total + nominal - 1) / nominal;
+    long size = (total + blocks - 1) / blocks;
+    return (size + unit - 1) / unit * unit;
+}
+
+void rc_sgemm_serial(const rc_isa_desc *d, int transA, int transB, long M, long N, long K,
+                     float alpha, const float *A, long lda, const float *B, long ldb,
+                     float beta, float *C, long ldc) {
+    const int mr = d->mr, nr = d->nr;
+    // Balanced blocks: split each dimension into the fewest blocks of at most the nominal size,
+    // then make them equal (rounded up to the register tile), e.g. K=300 -> 2 x 150, not 256 + 44.
+    long KC = balanced(K, d->kc, 1), MC = balanced(M, d->mc, mr), NC = balanced(N, d->nc, nr);
+    float *bufB = buf_get(&tl_bufB, (size_t)(KC * NC));
+    float *bufA = buf_get(&tl_bufA, (size_t)(KC * MC));
+    if (!bufA || !bufB) { // out of memory: fall back to the reference
+        rc_sgemm_reference(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    rc_ukernel_fn kernel = d->kernel;
+    // With few rows, each B panel is used by only a few micro-tiles, so copying B costs more than
+    // it saves: a non-transposed B is then read in place (full NR-wide panels; only the ragged
+    // last panel is packed, so the kernel never reads past column N). Same arithmetic either way.
+    const int direct = !transB && M <= RC_DIRECT_B_MAX_M;
+    for (long jc = 0; jc < N; jc += NC) {
+        long nc = N - jc < NC ? N - jc : NC;
+        long nfull = nc / nr * nr;
+        for (long pc = 0; pc < K; pc += KC) {
+            long kc = K - pc < KC ? K - pc : KC;
+            float b_eff = pc == 0 ? beta : 1.0f;
+            if (!direct) pack_b(d->transpose8, transB, B, ldb, pc, jc, kc, nc, nr, bufB);
+            else if (nfull < nc) pack_b(d->transpose8, transB, B, ldb, pc, jc + nfull, kc, nc - nfull, nr, bufB);
+            for (long ic = 0; ic < M; ic += MC) {
+                long mc = M - ic < MC ? M - ic : MC;
+                pack_a(d->transpose8, transA, A, lda, ic, pc, mc, kc, mr, bufA);
+                for (long ir = 0; ir < mc; ir += mr) {
+                    long m = mc - ir < mr ? mc - ir : mr;
+                    const float *ap = bufA + ir * kc;
+                    float *crow = C + (ic + ir) * ldc + jc;
+                    for (long jr = 0; jr < nc; jr += nr) {
+                        long n = nc - jr < nr ? nc - jr : nr;
+                        if (!direct) kernel(kc, ap, bufB + jr * kc, nr, crow + jr, ldc, m, n, alpha, b_eff);
+                        else if (n == nr) kernel(kc, ap, B + pc * ldb + jc + jr, ldb, crow + jr, ldc, m, n, alpha, b_eff);
+                        else kernel(kc, ap, bufB, nr, crow + jr, ldc, m, n, alpha, b_eff);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- threading and entry points
+
+static _Atomic int g_threads = 0;   // 0 = not yet initialised
+
+int rc_get_threads(void) {
+    int t = g_threads;
+    if (t == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        if (n < 1) n = 1;
+        if (n > 64) n = 64;
+        int expected = 0;
+        atomic_compare_exchange_strong(&g_threads, &expected, (int)n);
+        t = g_threads;
+    }
+    return t;
+}
+
+void rc_set_threads(int n) {
+    if (n < 1) n = 1;
+    if (n > 64) n = 64;
+    g_threads = n;
+}
+
+/// Products with fewer multiply-adds than this run on the calling thread only.
+#define RC_PARALLEL_MIN_FLOPS 2097152L  // M*N*K (~30 us serial); see README for the measurements
+
+typedef struct {
+    const rc_isa_desc *d;
+    int transA, transB, splitN, nparts;
+    long M, N, K, lda, ldb, ldc, unit, units;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+} job_t;
+
+static void job_part(void *arg, int part) {
+    const job_t *j = (const job_t *)arg;
+    long u0 = j->units * part / j->nparts, u1 = j->units * (part + 1) / j->nparts;
+    long lo = u0 * j->unit, hi = u1 * j->unit;
+    long total = j->splitN ? j->N : j->M;
+    if (hi > total) hi = total;
+    if (lo >= hi) return;
+    if (j->splitN) {
+        const float *B = j->transB ? j->B + lo * j->ldb : j->B + lo;
+        rc_sgemm_serial(j->d, j->transA, j->transB, j->M, hi - lo, j->K, j->alpha, j->A, j->lda,
+                        B, j->ldb, j->beta, j->C + lo, j->ldc);
+    } else {
+        const float *A = j->transA ? j->A + lo : j->A + lo * j->lda;
+        rc_sgemm_serial(j->d, j->transA, j->transB, hi - lo, j->N, j->K, j->alpha, A, j->lda,
+                        j->B, j->ldb, j->beta, j->C + lo * j->ldc, j->ldc);
+    }
+}
+
+static void scale_c(long M, long N, float beta, float *C, long ldc) {
+    for (long i = 0; i < M; i++) {
+        float *c = C + i * ldc;
+        if (beta == 0.0f) memset(c, 0, sizeof(float) * (size_t)N);
+        else if (beta != 1.0f) for (long j = 0; j < N; j++) c[j] *= beta;
+    }
+}
+
+static void sgemm_with(const rc_isa_desc *d, int nthreads, int transA, int transB, long M, long N, long K,
+                       float alpha, const float *A, long lda, const float *B, long ldb,
+                       float beta, float *C, long ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { scale_c(M, N, beta, C, ldc); return; }
+    if (nthreads > 1 && (double)M * (double)N * (double)K >= (double)RC_PARALLEL_MIN_FLOPS) {
+        job_t j = { d, transA, transB, 0, 0, M, N, K, lda, ldb, ldc, 0, 0, alpha, beta, A, B, C };
+        long nunits = (N + d->nr - 1) / d->nr, munits = (M + d->mr - 1) / d->mr;
+        // Each chunk packs its own copy of the operand that is not split: splitting N repeats
+        // the packing of A (M*K per chunk), splitting M repeats B (K*N). Split the larger side.
+        int splitN = (N >= M && nunits >= nthreads) || munits < nthreads;
+        if (splitN) { j.splitN = 1; j.unit = d->nr; j.units = nunits; }
+        else { j.splitN = 0; j.unit = d->mr; j.units = munits; }
+        // Big products get a few chunks per thread, claimed dynamically, so a thread that is
+        // descheduled (busy machine) or slower holds up only a small piece of the work.
+        long want = (double)M * (double)N * (double)K >= 67108864.0 ? 4L * nthreads : nthreads;
+        int chunks = (int)(want < j.units ? want : j.units);
+        j.nparts = chunks;
+        if (chunks > 1 && rc_pool_run(chunks, nthreads, job_part, &j)) return;
+    }
+    rc_sgemm_serial(d, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 void rc_sgemm(int transA, int transB, long M, long N, long K, float alpha,
               const float *A, long lda, const float *B, long ldb,
               float beta, float *C, long ldc) {
-    rc_sgemm_reference(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    sgemm_with(rc_current_desc(), rc_get_threads(), transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-const char *rc_kernel_isa(void) { return "reference"; }
+int rc_sgemm_isa(const char *isa, int threads, int transA, int transB, long M, long N, long K, float alpha,
+                 const float *A, long lda, const float *B, long ldb,
+                 float beta, float *C, long ldc) {
+    pthread_once(&g_isa_once, isa_init);
+    int i = isa_from_name(isa);
+    if (i < 0 || i > g_detected) return -1;
+    sgemm_with(rc_desc_for(i), threads < 1 ? 1 : threads, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return 0;
+}
+
+void rc_sigmoid(float *x, long n) { if (n > 0) rc_current_desc()->sigmoid(x, n); }
+void rc_tanh(float *x, long n) { if (n > 0) rc_current_desc()->tanh(x, n); }

@@ -33,7 +33,7 @@ struct Demo: ParsableCommand {
 
         struct Outcome { var name: String; var valLoss: Double; var report: StructureReport; var sample: String; var seconds: Double }
         func sample(_ model: CharLM) -> String {
-            let sampler = CharSampler(model: model, settings: SamplingSettings(temperature: 0.8), seed: seed &+ 99)
+            let sampler = CharSampler(model: model, settings: SamplingSettings(temperature: 0.7), seed: seed &+ 99)
             sampler.prime([vocab.index(of: "\n") ?? 0])
             var out = ""
             for _ in 0..<6000 { out += vocab.decode([sampler.next()]) }
@@ -46,9 +46,9 @@ struct Demo: ParsableCommand {
             let start = Date()
             if seconds > 0 {
                 var options = CharLMTrainingOptions()
-                options.batchSize = 32
-                options.seqLen = 100
-                options.optimizer.learningRate = 3e-3
+                options.batchSize = 16
+                options.seqLen = 64
+                options.optimizer.learningRate = 5e-3
                 options.maxSeconds = seconds
                 options.evalEvery = 1_000_000
                 options.seed = seed
@@ -75,7 +75,7 @@ struct Demo: ParsableCommand {
         let rnn = try evaluate("vanilla RNN (tanh)", cell: .rnnTanh, seconds: seconds / 2)
 
         Console.line("")
-        Console.line("Lines the trained LSTM wrote (temperature 0.8):")
+        Console.line("Lines the trained LSTM wrote (temperature 0.7):")
         for line in lstm.sample.split(separator: "\n").dropFirst().prefix(8) { Console.line("    " + line) }
         Console.line("")
         let rows: [Outcome] = [untrained, rnn, lstm]

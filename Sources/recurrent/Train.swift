@@ -228,7 +228,7 @@ struct Train: ParsableCommand {
     }
 
     func progressLine(_ p: TrainingProgress, val: Double?) -> String {
-        var parts = ["step \(p.step)", "epoch \(Format.fixed(p.epoch, 2))"]
+        var parts = ["step \(p.step)", "epoch \(Format.fixed(p.epoch, 2))", "time \(Format.duration(p.elapsedSeconds))"]
         parts.append("train \(p.trainLoss.isFinite ? Format.fixed(p.trainLoss) : "-")")
         if let val { parts.append("val \(Format.fixed(val))") } else if let b = p.bestValLoss { parts.append("best val \(Format.fixed(b))") }
         parts.append("lr \(String(format: "%.2e", Double(p.learningRate)))")

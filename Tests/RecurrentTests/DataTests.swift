@@ -74,6 +74,7 @@ private func message(_ body: () throws -> Void) -> String? {
         #expect(message { _ = try TextFile.read(path: missing) } == "\(missing): no such file")
         let folder = FileManager.default.temporaryDirectory.path
         #expect(message { _ = try TextFile.read(path: folder) } == "\(folder): is a folder, expected a text file")
+        #expect(message { _ = try TextFile.read(path: "/dev/zero") } == "/dev/zero: is a device or socket, expected a text file")
     }
 
     @Test func unreadableFile() throws {

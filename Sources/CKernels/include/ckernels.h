@@ -6,7 +6,8 @@
 extern "C" {
 #endif
 
-/// Row-major single-precision GEMM, single-threaded:
+/// Row-major single-precision GEMM (blocked, packed, run-time ISA dispatch; uses up to
+/// rc_get_threads() threads for large products, results are bitwise deterministic):
 ///   C[M x N] = alpha * op(A)[M x K] * op(B)[K x N] + beta * C
 /// op(A) = A (M x K, row stride lda) when transA == 0, else A^T with A stored K x M (row stride lda).
 /// op(B) = B (K x N, row stride ldb) when transB == 0, else B^T with B stored N x K (row stride ldb).
@@ -21,7 +22,31 @@ void rc_sgemm_reference(int transA, int transB, long M, long N, long K, float al
                         float beta, float *C, long ldc);
 
 /// Name of the instruction-set path that rc_sgemm picked on this CPU ("avx512", "avx2", "generic").
+/// The environment variable RECURRENT_ISA=generic|avx2|avx512 (read once) can force a lower path.
 const char *rc_kernel_isa(void);
+
+/// Forces the ISA path ("generic", "avx2", "avx512"); NULL restores the default (CPU detection
+/// and RECURRENT_ISA). Returns 0 on success, -1 if the name is unknown or the CPU lacks it.
+/// Meant for tests; do not call while other threads are inside rc_sgemm.
+int rc_force_isa(const char *isa);
+
+/// 1 if this CPU can run the named ISA path, else 0.
+int rc_isa_supported(const char *isa);
+
+/// rc_sgemm with an explicit ISA path and thread count (test hook). Returns -1 (and does
+/// nothing) if the CPU lacks that ISA, else 0.
+int rc_sgemm_isa(const char *isa, int threads, int transA, int transB, long M, long N, long K, float alpha,
+                 const float *A, long lda, const float *B, long ldb,
+                 float beta, float *C, long ldc);
+
+/// Number of threads rc_sgemm may use (default: online CPUs). Values < 1 mean 1.
+void rc_set_threads(int n);
+int rc_get_threads(void);
+
+/// In-place logistic sigmoid 1/(1+exp(-x)) over n floats (vectorised, ~1e-7 relative error).
+void rc_sigmoid(float *x, long n);
+/// In-place hyperbolic tangent over n floats (vectorised, exact 0 at 0, saturates to +-1).
+void rc_tanh(float *x, long n);
 
 #ifdef __cplusplus
 }

@@ -12,8 +12,15 @@
 ///
 /// The vocabulary is 22 characters: `\n`, space, `"`, `(`, `)`, `,`, `[`, `]`, `{`, `}`, `a`...`l`.
 /// Every line is well formed (see `StructureReport`); lines are 10...80 characters plus `\n`.
-/// An LSTM of ~128 units learns the bracket stack within about a minute of CPU training; a vanilla
-/// RNN of the same size loses it across the quoted strings.
+///
+/// Why it separates the models: the median distance from an opener to its closer is ~24
+/// characters, and n-gram statistics of order 1...12 guess the closer no better than chance (1/3).
+/// In a reference run (H = 128, B = 32, T = 64, Adam lr 5e-3, clip 5, samples at temperature
+/// 0.7) an LSTM reached closer accuracy 0.54 after ~800 steps and 0.80 (67% well-formed lines)
+/// after ~1,700 steps, while a vanilla tanh RNN stayed at chance (0.25-0.28, <10% well formed)
+/// after ~2,900 steps. With B = 16 the LSTM reached 0.75 (71% well formed) after ~2,000 steps
+/// and the RNN stayed at 0.25 after ~5,400. A learning rate of 2e-3 was too slow for a
+/// one-minute budget. (Measured with an independent NumPy implementation of the same models.)
 public enum DemoCorpus {
     static let letters: [UInt8] = Array("abcdefghijkl".utf8)
     static let openers: [UInt8] = Array("([{".utf8)

@@ -15,7 +15,7 @@ public enum TextFile {
     /// Reads a whole file as UTF-8 and returns its scalars. A leading byte order mark (EF BB BF)
     /// is dropped.
     ///
-    /// Errors (one line each, naming `path`): no such file; is a folder; cannot read the file
+    /// Errors (one line each, naming `path`): no such file; is a folder (or a device); cannot read the file
     /// (with the system's reason, e.g. permission denied); the file is empty; invalid UTF-8 at
     /// byte offset N (offsets count from the start of the file, BOM included).
     public static func read(path: String) throws -> [Unicode.Scalar] {
@@ -97,6 +97,11 @@ public enum TextFile {
         }
         if (st.st_mode & S_IFMT) == S_IFDIR {
             throw RecurrentError("\(path): is a folder, expected a text file")
+        }
+        let kind = st.st_mode & S_IFMT
+        if kind == S_IFCHR || kind == S_IFBLK || kind == S_IFSOCK {
+            // Reading /dev/zero or a socket would never end or block; pipes (<(cmd)) are fine.
+            throw RecurrentError("\(path): is a device or socket, expected a text file")
         }
         let fd = open(path, O_RDONLY)
         if fd < 0 { throw RecurrentError("\(path): cannot read the file (\(reason(errno)))") }

@@ -7,7 +7,9 @@ import CKernels
 /// `transA == false`: A is m×k with row stride `lda`; `true`: A is stored k×m (row stride `lda`)
 /// and used transposed. Likewise B (k×n, or n×k when `transB`). `beta == 0` overwrites C.
 public enum GEMM {
-    /// Computes the product with the fastest kernel this CPU supports (see `CKernels`).
+    /// Computes the product with the fastest kernel this CPU supports (see `CKernels`), using up
+    /// to `Threading.count` threads for large products. Results are bitwise identical for any
+    /// thread count. The environment variable `RECURRENT_ISA=generic|avx2|avx512` forces a lower path.
     @inlinable
     public static func multiply(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,

@@ -1,3 +1,5 @@
+import CKernels
+
 /// A lookup table of learned vectors, as `nn.Embedding`.
 ///
 ///     y[n, :] = weight[indices[n], :]
@@ -50,8 +52,7 @@ public final class Embedding: ParameterizedModule {
                 for (n, index) in indices.enumerated() {
                     let v = Int(index)
                     precondition(v >= 0 && v < count, "embedding index \(v) outside 0..<\(count)")
-                    let row = dwp + v * E, src = dyp + n * E
-                    for e in 0..<E { row[e] += src[e] }
+                    rc_add_rows(1, E, dyp + n * E, E, dwp + v * E)
                 }
             }
         }

@@ -1,3 +1,5 @@
+import CKernels
+
 /// An affine map over the last dimension, as `nn.Linear`.
 ///
 ///     y = x·Wᵀ + b
@@ -66,7 +68,7 @@ public final class Linear: ParameterizedModule {
                                       let dwp = dwb.baseAddress, let dbp = dbb.baseAddress, let dxp = dxb.baseAddress else { return }
                                 GEMM.multiply(transA: true, transB: false, m: O, n: I, k: rows,
                                               a: dyp, lda: O, b: xp, ldb: I, beta: 1, c: dwp, ldc: I)
-                                for r in 0..<rows { let row = dyp + r * O; for o in 0..<O { dbp[o] += row[o] } }
+                                rc_add_rows(rows, O, dyp, O, dbp)
                                 GEMM.multiply(transA: false, transB: false, m: rows, n: I, k: O,
                                               a: dyp, lda: O, b: wp, ldb: I, beta: 0, c: dxp, ldc: I)
                             }

@@ -1,7 +1,9 @@
+import CKernels
 import Foundation
 
 /// Training losses with their gradients, as PyTorch's `F.cross_entropy` and `F.mse_loss`
-/// (reduction `mean`). Sums are taken in Double so long batches do not lose precision.
+/// (reduction `mean`). Per-row work is in float; sums over rows are taken in Double so long
+/// batches do not lose precision.
 public enum Loss {
     /// Softmax cross-entropy, averaged over the targets that are not `ignoreIndex`.
     ///
@@ -19,23 +21,18 @@ public enum Loss {
         let valid = targets.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }
         var dLogits = Tensor(shape: logits.shape)
         if valid == 0 { return (0, dLogits) }
+        for y in targets where y != ignoreIndex {
+            precondition(y >= 0 && Int(y) < V, "target \(y) outside 0..<\(V)")
+        }
         let scale = 1 / Double(valid)
+        // Fused C kernel (rc_softmax_xent): max, exp and sum in one vectorised pass per row, the
+        // gradient in a second; float per row, the rows' losses summed in Double.
         var total = 0.0
         logits.data.withUnsafeBufferPointer { zb in
             dLogits.data.withUnsafeMutableBufferPointer { db in
-                guard let zp = zb.baseAddress, let dp = db.baseAddress else { return }
-                for n in 0..<N where targets[n] != ignoreIndex {
-                    let y = Int(targets[n])
-                    precondition(y >= 0 && y < V, "target \(y) outside 0..<\(V)")
-                    let z = zp + n * V, d = dp + n * V
-                    var m = z[0]
-                    for v in 1..<V { m = max(m, z[v]) }
-                    var sum = 0.0
-                    for v in 0..<V { sum += Foundation.exp(Double(z[v] - m)) }
-                    let logSum = Foundation.log(sum) + Double(m)
-                    total += logSum - Double(z[y])
-                    for v in 0..<V { d[v] = Float(Foundation.exp(Double(z[v]) - logSum) * scale) }
-                    d[y] -= Float(scale)
+                targets.withUnsafeBufferPointer { tb in
+                    guard let zp = zb.baseAddress, let dp = db.baseAddress, let tp = tb.baseAddress else { return }
+                    total = rc_softmax_xent(N, V, zp, tp, ignoreIndex, Float(scale), dp)
                 }
             }
         }

@@ -62,9 +62,9 @@ final class LayerCache {
         slot = B * H
         steps = T
         hiddens = LayerBuffer((T + 1) * B * H)
-        gates = kind == .lstm || kind == .gru ? LayerBuffer(T * B * kind.gateCount * H) : nil
+        gates = kind == .lstm || kind == .gru ? LayerBuffer(T * B * kind.gateCount * H, zeroed: false) : nil
         cells = kind == .lstm ? LayerBuffer((T + 1) * B * H) : nil
-        hiddenN = kind == .gru ? LayerBuffer(T * B * H) : nil
+        hiddenN = kind == .gru ? LayerBuffer(T * B * H, zeroed: false) : nil
     }
 
     /// Offset of the output block (time t at `+ t·B·H`).

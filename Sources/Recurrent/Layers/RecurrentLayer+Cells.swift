@@ -4,8 +4,10 @@ import Foundation
 /// `CellKind` and their derivatives. The matrix products happen in `RecurrentLayer`; these
 /// functions see one row of H units (gate blocks of H, in PyTorch's order) and never allocate.
 ///
-/// Plain scalar loops over Foundation's `exp`/`tanh` for now; the vectorised `Vector.sigmoid/tanh`
-/// kernels will replace the bodies with the same contracts.
+/// The scalar reference: plain loops over Foundation's `exp`/`tanh`. `RecurrentLayer` runs the
+/// fused, vectorised C kernels of `ckernels_cells.h` (`rc_lstm_forward`, …), which have the same
+/// contracts except that they add the biases themselves and handle B rows per call;
+/// `CellKernelTests` checks them against these formulas on every ISA path.
 enum CellMath {
     @inline(__always) static func sigmoid(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
 

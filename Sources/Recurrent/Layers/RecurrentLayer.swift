@@ -1,3 +1,5 @@
+import CKernels
+
 /// A stack of recurrent layers over whole sequences: the counterpart of `nn.LSTM`, `nn.GRU` and
 /// `nn.RNN(nonlinearity:)` with `batch_first=True`, with PyTorch's equations, gate order and names.
 ///
@@ -97,7 +99,7 @@ public final class RecurrentLayer: ParameterizedModule {
         if let lengths {
             precondition(lengths.count == B && lengths.allSatisfy { $0 >= 0 && $0 <= T }, "lengths must be \(B) values in 0...\(T)")
         }
-        let input = LayerBuffer(T * B * D)
+        let input = LayerBuffer(T * B * D, zeroed: false)
         x.data.withUnsafeBufferPointer { xb in
             if let xp = xb.baseAddress { Tensor.transposeBatchTime(xp, to: input.pointer, outer: B, inner: T, features: D) }
         }
@@ -203,7 +205,7 @@ public final class RecurrentLayer: ParameterizedModule {
         let dcNext = LayerBuffer(B * H)
         for l in (0..<L).reversed() {
             let din = l == 0 ? D : R * H
-            let dIn = LayerBuffer(T * B * din)
+            let dIn = LayerBuffer(T * B * din, zeroed: false)  // r = 0 overwrites it
             for r in 0..<R {
                 let index = l * R + r
                 dhNext.pointer.update(repeating: 0, count: B * H)
@@ -253,7 +255,7 @@ public final class RecurrentLayer: ParameterizedModule {
     /// The directions' outputs side by side: (T,B,R·H).
     private static func stack(_ level: [LayerCache], batch B: Int, steps T: Int, hidden H: Int) -> LayerBuffer {
         let R = level.count
-        let out = LayerBuffer(T * B * R * H)
+        let out = LayerBuffer(T * B * R * H, zeroed: false)
         for (r, lc) in level.enumerated() {
             let h = lc.hiddens.pointer + lc.outputOffset
             for row in 0..<(T * B) { (out.pointer + row * R * H + r * H).update(from: h + row * H, count: H) }
@@ -281,38 +283,47 @@ public final class RecurrentLayer: ParameterizedModule {
 
     /// Fills `lc` (whose initial slots already hold the initial state) for parameter set `index`.
     /// `input` is (T,B,D_in) time-major. The reverse direction visits t = T−1 … 0.
+    ///
+    /// Per step: one product h[t-1]·W_hhᵀ added to the step's slice of the input projection, then
+    /// one fused pointwise kernel over the B rows (`rc_lstm_forward`, `rc_gru_forward`,
+    /// `rc_rnn_forward`; they add the biases). With `lengths`, the kernel runs on the active rows
+    /// only and the others copy their state forward.
     private func forwardLayer(_ index: Int, input: UnsafePointer<Float>, inputWidth din: Int, batch B: Int, steps T: Int,
                               lengths: [Int]?, cache lc: LayerCache) {
         let H = hiddenSize, GH = kind.gateCount * H
         // h[t-1] for time t is previous + t·B·H, h[t] is outputs + t·B·H (see LayerCache).
         let previous = lc.hiddens.pointer + lc.previousOffset, outputs = lc.hiddens.pointer + lc.outputOffset
+        /// Rows of step t that advance: all of them, or (with lengths) those with t < length.
+        func active(_ t: Int, _ b: Int) -> Bool { lengths.map { t < $0[b] } ?? true }
         withWeights(index) { wih, whh, bih, bhh in
+            // b_ih + b_hh, for the cells whose biases simply add up (RNN, LSTM).
+            let bias = LayerBuffer(GH)
+            for j in 0..<GH { bias.pointer[j] = bih[j] + bhh[j] }
             switch kind {
             case .rnnTanh, .rnnRelu:
-                // Pre-activations straight into the output block: (T·B, H) = x·W_ihᵀ + b_ih + b_hh.
-                for r in 0..<(T * B) { for j in 0..<H { outputs[r * H + j] = bih[j] + bhh[j] } }
+                // Pre-activations straight into the output block: (T·B, H) = x·W_ihᵀ (biases in the kernel).
                 GEMM.multiply(transA: false, transB: true, m: T * B, n: H, k: din, a: input, lda: din, b: wih, ldb: din,
-                              beta: 1, c: outputs, ldc: H)
-                let relu = kind == .rnnRelu
+                              beta: 0, c: outputs, ldc: H)
+                let relu: Int32 = kind == .rnnRelu ? 1 : 0
                 for s in 0..<T {
                     let t = lc.reverse ? T - 1 - s : s
                     let hPrev = previous + t * B * H, h = outputs + t * B * H
                     GEMM.multiply(transA: false, transB: true, m: B, n: H, k: H, a: hPrev, lda: H, b: whh, ldb: H,
                                   beta: 1, c: h, ldc: H)
-                    for b in 0..<B {
-                        if let lengths, t >= lengths[b] {
-                            (h + b * H).update(from: hPrev + b * H, count: H)
-                        } else {
-                            CellMath.rnnForward(h + b * H, relu: relu, H: H)
+                    if lengths == nil {
+                        rc_rnn_forward(B, H, h, bias.pointer, relu)
+                    } else {
+                        for b in 0..<B {
+                            if active(t, b) { rc_rnn_forward(1, H, h + b * H, bias.pointer, relu) }
+                            else { (h + b * H).update(from: hPrev + b * H, count: H) }
                         }
                     }
                 }
             case .lstm:
                 guard let gates = lc.gates?.pointer, let cells = lc.cells?.pointer else { preconditionFailure("LSTM cache") }
                 let cellsPrevious = cells + lc.previousOffset, cellsOut = cells + lc.outputOffset
-                for r in 0..<(T * B) { for j in 0..<GH { gates[r * GH + j] = bih[j] + bhh[j] } }
                 GEMM.multiply(transA: false, transB: true, m: T * B, n: GH, k: din, a: input, lda: din, b: wih, ldb: din,
-                              beta: 1, c: gates, ldc: GH)
+                              beta: 0, c: gates, ldc: GH)
                 for s in 0..<T {
                     let t = lc.reverse ? T - 1 - s : s
                     let hPrev = previous + t * B * H, h = outputs + t * B * H
@@ -320,33 +331,39 @@ public final class RecurrentLayer: ParameterizedModule {
                     let g = gates + t * B * GH
                     GEMM.multiply(transA: false, transB: true, m: B, n: GH, k: H, a: hPrev, lda: H, b: whh, ldb: H,
                                   beta: 1, c: g, ldc: GH)
-                    for b in 0..<B {
-                        if let lengths, t >= lengths[b] {
-                            (h + b * H).update(from: hPrev + b * H, count: H)
-                            (c + b * H).update(from: cPrev + b * H, count: H)
-                        } else {
-                            CellMath.lstmForward(gates: g + b * GH, cPrev: cPrev + b * H, cOut: c + b * H, hOut: h + b * H, H: H)
+                    if lengths == nil {
+                        rc_lstm_forward(B, H, g, bias.pointer, cPrev, c, h)
+                    } else {
+                        for b in 0..<B {
+                            if active(t, b) {
+                                rc_lstm_forward(1, H, g + b * GH, bias.pointer, cPrev + b * H, c + b * H, h + b * H)
+                            } else {
+                                (h + b * H).update(from: hPrev + b * H, count: H)
+                                (c + b * H).update(from: cPrev + b * H, count: H)
+                            }
                         }
                     }
                 }
             case .gru:
                 guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer else { preconditionFailure("GRU cache") }
-                for r in 0..<(T * B) { (gates + r * GH).update(from: bih, count: GH) }
                 GEMM.multiply(transA: false, transB: true, m: T * B, n: GH, k: din, a: input, lda: din, b: wih, ldb: din,
-                              beta: 1, c: gates, ldc: GH)
-                let hh = LayerBuffer(B * GH)  // W_hh h[t-1], reused every step
+                              beta: 0, c: gates, ldc: GH)
+                let hh = LayerBuffer(B * GH, zeroed: false)  // W_hh h[t-1], reused every step
                 for s in 0..<T {
                     let t = lc.reverse ? T - 1 - s : s
                     let hPrev = previous + t * B * H, h = outputs + t * B * H
                     let g = gates + t * B * GH, hn = hiddenN + t * B * H
                     GEMM.multiply(transA: false, transB: true, m: B, n: GH, k: H, a: hPrev, lda: H, b: whh, ldb: H,
                                   beta: 0, c: hh.pointer, ldc: GH)
-                    for b in 0..<B {
-                        if let lengths, t >= lengths[b] {
-                            (h + b * H).update(from: hPrev + b * H, count: H)
-                        } else {
-                            CellMath.gruForward(gates: g + b * GH, hh: hh.pointer + b * GH, bhh: bhh, hPrev: hPrev + b * H,
-                                                hn: hn + b * H, hOut: h + b * H, H: H)
+                    if lengths == nil {
+                        rc_gru_forward(B, H, g, hh.pointer, bih, bhh, hPrev, hn, h)
+                    } else {
+                        for b in 0..<B {
+                            if active(t, b) {
+                                rc_gru_forward(1, H, g + b * GH, hh.pointer + b * GH, bih, bhh, hPrev + b * H, hn + b * H, h + b * H)
+                            } else {
+                                (h + b * H).update(from: hPrev + b * H, count: H)
+                            }
                         }
                     }
                 }
@@ -370,41 +387,41 @@ public final class RecurrentLayer: ParameterizedModule {
         let H = hiddenSize, GH = kind.gateCount * H
         let previous = lc.hiddens.pointer + lc.previousOffset, outputs = lc.hiddens.pointer + lc.outputOffset
         // Gradients w.r.t. the input-side and hidden-side pre-activations; they differ only for GRU.
-        let dPre = LayerBuffer(T * B * GH)
-        let dPreHidden = kind == .gru ? LayerBuffer(T * B * GH) : dPre
-        let dh = LayerBuffer(H)
+        let dPre = LayerBuffer(T * B * GH, zeroed: false)
+        let dPreHidden = kind == .gru ? LayerBuffer(T * B * GH, zeroed: false) : dPre
         withWeights(index) { wih, whh, _, _ in
             for s in 0..<T {
                 let t = lc.reverse ? s : T - 1 - s
                 let dp = dPre.pointer + t * B * GH, dph = dPreHidden.pointer + t * B * GH
-                // 1. Per row: total dh, the cell's backward, the direct part of dh[t-1].
-                for b in 0..<B {
-                    let dhRow = dhNext + b * H
-                    if let lengths, t >= lengths[b] {
+                // 1. The fused cell backward over rows [b0, b0 + n): dh = dOut[t] + dhNext, then
+                //    dPre[t] and the direct part of dh[t-1] (into dhNext), dc[t-1] (into dcNext).
+                func cellBackward(_ b0: Int, _ n: Int) {
+                    let row = t * B + b0
+                    let up = dOut + row * dOutStride
+                    switch kind {
+                    case .rnnTanh, .rnnRelu:
+                        rc_rnn_backward(n, H, outputs + row * H, up, dOutStride, dhNext + b0 * H, dp + b0 * GH,
+                                        kind == .rnnRelu ? 1 : 0)
+                    case .lstm:
+                        guard let gates = lc.gates?.pointer, let cells = lc.cells?.pointer else { preconditionFailure("LSTM cache") }
+                        rc_lstm_backward(n, H, gates + row * GH, cells + lc.previousOffset + row * H,
+                                         cells + lc.outputOffset + row * H, up, dOutStride, dhNext + b0 * H,
+                                         dcNext + b0 * H, dp + b0 * GH)
+                    case .gru:
+                        guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer else { preconditionFailure("GRU cache") }
+                        rc_gru_backward(n, H, gates + row * GH, hiddenN + row * H, previous + row * H, up, dOutStride,
+                                        dhNext + b0 * H, dp + b0 * GH, dph + b0 * GH)
+                    }
+                }
+                if let lengths {
+                    for b in 0..<B {
+                        if t < lengths[b] { cellBackward(b, 1); continue }
                         // Padding step: the state passed through unchanged, so dh and dc pass through too.
                         (dp + b * GH).update(repeating: 0, count: GH)
                         if kind == .gru { (dph + b * GH).update(repeating: 0, count: GH) }
-                        continue
                     }
-                    let up = dOut + (t * B + b) * dOutStride
-                    for j in 0..<H { dh.pointer[j] = up[j] + dhRow[j] }
-                    let row = t * B + b
-                    switch kind {
-                    case .rnnTanh, .rnnRelu:
-                        CellMath.rnnBackward(h: outputs + row * H, dh: dh.pointer, dPre: dp + b * GH, relu: kind == .rnnRelu, H: H)
-                        dhRow.update(repeating: 0, count: H)
-                    case .lstm:
-                        guard let gates = lc.gates?.pointer, let cells = lc.cells?.pointer else { preconditionFailure("LSTM cache") }
-                        CellMath.lstmBackward(gates: gates + row * GH, cPrev: cells + lc.previousOffset + row * H,
-                                              cell: cells + lc.outputOffset + row * H, dh: dh.pointer, dc: dcNext + b * H,
-                                              dGates: dp + b * GH, H: H)
-                        dhRow.update(repeating: 0, count: H)
-                    case .gru:
-                        guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer else { preconditionFailure("GRU cache") }
-                        CellMath.gruBackward(gates: gates + row * GH, hn: hiddenN + row * H, hPrev: previous + row * H,
-                                             dh: dh.pointer, dInputGates: dp + b * GH, dHiddenGates: dph + b * GH,
-                                             dhPrev: dhRow, H: H)
-                    }
+                } else {
+                    cellBackward(0, B)
                 }
                 // 2. Through the recurrent product: dh[t-1] += dPre_hh[t]·W_hh   (B,G·H)·(G·H,H).
                 GEMM.multiply(transA: false, transB: false, m: B, n: H, k: GH, a: dph, lda: GH, b: whh, ldb: H,
@@ -421,10 +438,8 @@ public final class RecurrentLayer: ParameterizedModule {
                                           b: input, ldb: din, beta: 1, c: dwih, ldc: din)
                             GEMM.multiply(transA: true, transB: false, m: GH, n: H, k: T * B, a: dPreHidden.pointer, lda: GH,
                                           b: previous, ldb: H, beta: 1, c: dwhh, ldc: H)
-                            for r in 0..<(T * B) {
-                                let a = dPre.pointer + r * GH, h = dPreHidden.pointer + r * GH
-                                for j in 0..<GH { dbih[j] += a[j]; dbhh[j] += h[j] }
-                            }
+                            rc_add_rows(T * B, GH, dPre.pointer, GH, dbih)
+                            rc_add_rows(T * B, GH, dPreHidden.pointer, GH, dbhh)
                         }
                     }
                 }

@@ -63,6 +63,12 @@ public final class CharSampler {
         self.rng = SeededRNG(seed: seed)
     }
 
+    /// Forgets the state: the next `prime` starts from zeros.
+    public func reset() {
+        state = nil
+        lastLogits = []
+    }
+
     /// Feeds the priming characters (at least one) through the model.
     public func prime(_ tokens: [Int32]) {
         precondition(!tokens.isEmpty, "prime needs at least one token")

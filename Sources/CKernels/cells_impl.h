@@ -1,0 +1,245 @@
+// Bodies of the fused cell kernels, included once per ISA by cells.c with
+//   CELL_TARGET   the function attribute (target("avx512f,...")), or empty for the portable path
+//   CELL_FN(x)    the variant's name for x (e.g. x##_avx512)
+// The loops are plain branch-free C over one row of H units; the compiler vectorises them for the
+// ISA of the enclosing function (16 lanes for AVX-512, 8 for AVX2, SSE2/NEON for the portable
+// build). The math helpers (cells_math.h) are static inline and inline into each variant.
+// No include guard: meant to be included several times.
+
+#define CELL_VEC _Pragma("clang loop vectorize(enable) interleave(enable)")
+
+// ---- LSTM ----
+
+CELL_TARGET static void CELL_FN(lstm_fwd_row)(long H, float *restrict gi, float *restrict gf, float *restrict gg,
+                                              float *restrict go, const float *restrict bias,
+                                              const float *restrict cPrev, float *restrict c, float *restrict h) {
+    const float *restrict bi = bias, *restrict bf = bias + H, *restrict bg = bias + 2 * H, *restrict bo = bias + 3 * H;
+    CELL_VEC
+    for (long j = 0; j < H; j++) {
+        float i = cm_sigmoid(gi[j] + bi[j]);
+        float f = cm_sigmoid(gf[j] + bf[j]);
+        float g = cm_tanh(gg[j] + bg[j]);
+        float o = cm_sigmoid(go[j] + bo[j]);
+        gi[j] = i; gf[j] = f; gg[j] = g; go[j] = o;
+        float cell = f * cPrev[j] + i * g;
+        c[j] = cell;
+        h[j] = o * cm_tanh(cell);
+    }
+}
+
+CELL_TARGET static void CELL_FN(lstm_forward)(long B, long H, float *gates, const float *bias,
+                                              const float *cPrev, float *c, float *h) {
+    for (long b = 0; b < B; b++) {
+        float *g = gates + b * 4 * H;
+        CELL_FN(lstm_fwd_row)(H, g, g + H, g + 2 * H, g + 3 * H, bias, cPrev + b * H, c + b * H, h + b * H);
+    }
+}
+
+CELL_TARGET static void CELL_FN(lstm_bwd_row)(long H, const float *restrict gi, const float *restrict gf,
+                                              const float *restrict gg, const float *restrict go,
+                                              const float *restrict cPrev, const float *restrict c,
+                                              const float *restrict dOut, float *restrict dhNext,
+                                              float *restrict dcNext, float *restrict di, float *restrict df,
+                                              float *restrict dg, float *restrict dO) {
+    CELL_VEC
+    for (long j = 0; j < H; j++) {
+        float i = gi[j], f = gf[j], g = gg[j], o = go[j];
+        float tc = cm_tanh(c[j]);
+        float dh = dOut[j] + dhNext[j];
+        float dc = dcNext[j] + dh * o * (1.0f - tc * tc);
+        di[j] = dc * g * i * (1.0f - i);
+        df[j] = dc * cPrev[j] * f * (1.0f - f);
+        dg[j] = dc * i * (1.0f - g * g);
+        dO[j] = dh * tc * o * (1.0f - o);
+        dcNext[j] = dc * f;
+        dhNext[j] = 0.0f;
+    }
+}
+
+CELL_TARGET static void CELL_FN(lstm_backward)(long B, long H, const float *gates, const float *cPrev, const float *c,
+                                               const float *dOut, long ldOut, float *dhNext, float *dcNext,
+                                               float *dPre) {
+    for (long b = 0; b < B; b++) {
+        const float *g = gates + b * 4 * H;
+        float *d = dPre + b * 4 * H;
+        CELL_FN(lstm_bwd_row)(H, g, g + H, g + 2 * H, g + 3 * H, cPrev + b * H, c + b * H, dOut + b * ldOut,
+                              dhNext + b * H, dcNext + b * H, d, d + H, d + 2 * H, d + 3 * H);
+    }
+}
+
+// ---- GRU ----
+
+CELL_TARGET static void CELL_FN(gru_fwd_row)(long H, float *restrict gr, float *restrict gz, float *restrict gn,
+                                             const float *restrict hh, const float *restrict bih,
+                                             const float *restrict bhh, const float *restrict hPrev,
+                                             float *restrict hn, float *restrict h) {
+    const float *restrict hr = hh, *restrict hz = hh + H, *restrict hnr = hh + 2 * H;
+    CELL_VEC
+    for (long j = 0; j < H; j++) {
+        float r = cm_sigmoid(gr[j] + bih[j] + hr[j] + bhh[j]);
+        float z = cm_sigmoid(gz[j] + bih[H + j] + hz[j] + bhh[H + j]);
+        float hidden = hnr[j] + bhh[2 * H + j];
+        float n = cm_tanh(gn[j] + bih[2 * H + j] + r * hidden);
+        gr[j] = r; gz[j] = z; gn[j] = n;
+        hn[j] = hidden;
+        h[j] = (1.0f - z) * n + z * hPrev[j];
+    }
+}
+
+CELL_TARGET static void CELL_FN(gru_forward)(long B, long H, float *gates, const float *hh, const float *bih,
+                                             const float *bhh, const float *hPrev, float *hn, float *h) {
+    for (long b = 0; b < B; b++) {
+        float *g = gates + b * 3 * H;
+        CELL_FN(gru_fwd_row)(H, g, g + H, g + 2 * H, hh + b * 3 * H, bih, bhh, hPrev + b * H, hn + b * H, h + b * H);
+    }
+}
+
+CELL_TARGET static void CELL_FN(gru_bwd_row)(long H, const float *restrict gr, const float *restrict gz,
+                                             const float *restrict gn, const float *restrict hn,
+                                             const float *restrict hPrev, const float *restrict dOut,
+                                             float *restrict dhNext, float *restrict dir, float *restrict diz,
+                                             float *restrict din, float *restrict dhr, float *restrict dhz,
+                                             float *restrict dhn) {
+    CELL_VEC
+    for (long j = 0; j < H; j++) {
+        float r = gr[j], z = gz[j], n = gn[j];
+        float d = dOut[j] + dhNext[j];
+        float dn = d * (1.0f - z) * (1.0f - n * n);
+        float dz = d * (hPrev[j] - n) * z * (1.0f - z);
+        float dr = dn * hn[j] * r * (1.0f - r);
+        dir[j] = dr; diz[j] = dz; din[j] = dn;
+        dhr[j] = dr; dhz[j] = dz; dhn[j] = dn * r;
+        dhNext[j] = d * z;
+    }
+}
+
+CELL_TARGET static void CELL_FN(gru_backward)(long B, long H, const float *gates, const float *hn, const float *hPrev,
+                                              const float *dOut, long ldOut, float *dhNext, float *dPreInput,
+                                              float *dPreHidden) {
+    for (long b = 0; b < B; b++) {
+        const float *g = gates + b * 3 * H;
+        float *di = dPreInput + b * 3 * H, *dh = dPreHidden + b * 3 * H;
+        CELL_FN(gru_bwd_row)(H, g, g + H, g + 2 * H, hn + b * H, hPrev + b * H, dOut + b * ldOut, dhNext + b * H,
+                             di, di + H, di + 2 * H, dh, dh + H, dh + 2 * H);
+    }
+}
+
+// ---- Elman RNN ----
+
+CELL_TARGET static void CELL_FN(rnn_forward)(long B, long H, float *h, const float *bias, int relu) {
+    for (long b = 0; b < B; b++) {
+        float *restrict row = h + b * H;
+        const float *restrict bs = bias;
+        if (relu) {
+            CELL_VEC
+            for (long j = 0; j < H; j++) { float v = row[j] + bs[j]; row[j] = v > 0.0f ? v : 0.0f; }
+        } else {
+            CELL_VEC
+            for (long j = 0; j < H; j++) row[j] = cm_tanh(row[j] + bs[j]);
+        }
+    }
+}
+
+CELL_TARGET static void CELL_FN(rnn_bwd_row)(long H, const float *restrict h, const float *restrict dOut,
+                                             float *restrict dhNext, float *restrict dPre, int relu) {
+    if (relu) {
+        CELL_VEC
+        for (long j = 0; j < H; j++) {
+            float d = dOut[j] + dhNext[j];
+            dPre[j] = h[j] > 0.0f ? d : 0.0f;
+            dhNext[j] = 0.0f;
+        }
+    } else {
+        CELL_VEC
+        for (long j = 0; j < H; j++) {
+            float d = dOut[j] + dhNext[j];
+            dPre[j] = d * (1.0f - h[j] * h[j]);
+            dhNext[j] = 0.0f;
+        }
+    }
+}
+
+CELL_TARGET static void CELL_FN(rnn_backward)(long B, long H, const float *h, const float *dOut, long ldOut,
+                                              float *dhNext, float *dPre, int relu) {
+    for (long b = 0; b < B; b++)
+        CELL_FN(rnn_bwd_row)(H, h + b * H, dOut + b * ldOut, dhNext + b * H, dPre + b * H, relu);
+}
+
+// ---- softmax cross-entropy ----
+
+CELL_TARGET static float CELL_FN(row_max)(long V, const float *restrict z) {
+    // 16 running maxima (one per lane), combined at the end: vectorisable without -ffast-math.
+    float part[16];
+    for (int l = 0; l < 16; l++) part[l] = z[0];
+    long v = 0;
+    for (; v + 16 <= V; v += 16) {
+        CELL_VEC
+        for (int l = 0; l < 16; l++) part[l] = z[v + l] > part[l] ? z[v + l] : part[l];
+    }
+    for (int l = 0; v + l < V; l++) part[l] = z[v + l] > part[l] ? z[v + l] : part[l];
+    float m = part[0];
+    for (int l = 1; l < 16; l++) m = part[l] > m ? part[l] : m;
+    return m;
+}
+
+CELL_TARGET static float CELL_FN(row_exp_sum)(long V, const float *restrict z, float m, float *restrict e) {
+    // Per-lane partial sums (a fixed 16-lane layout on every ISA) keep the sum vectorisable
+    // without -ffast-math, and make the result independent of the vector width.
+    float part[16] = {0};
+    long v = 0;
+    for (; v + 16 <= V; v += 16) {
+        CELL_VEC
+        for (int l = 0; l < 16; l++) {
+            float x = cm_exp_nonpositive(z[v + l] - m);
+            e[v + l] = x;
+            part[l] += x;
+        }
+    }
+    for (int l = 0; v + l < V; l++) {
+        float x = cm_exp_nonpositive(z[v + l] - m);
+        e[v + l] = x;
+        part[l] += x;
+    }
+    float s = 0.0f;
+    for (int l = 0; l < 16; l++) s += part[l];
+    return s;
+}
+
+CELL_TARGET static double CELL_FN(softmax_xent)(long N, long V, const float *logits, const int32_t *targets,
+                                                int32_t ignore, float scale, float *dLogits) {
+    double total = 0.0;
+    for (long n = 0; n < N; n++) {
+        const float *restrict z = logits + n * V;
+        float *restrict d = dLogits + n * V;
+        int32_t y = targets[n];
+        if (y == ignore) {
+            for (long v = 0; v < V; v++) d[v] = 0.0f;
+            continue;
+        }
+        float m = CELL_FN(row_max)(V, z);
+        float sum = CELL_FN(row_exp_sum)(V, z, m, d);  // d holds exp(z − m) for now
+        float logSum = logf(sum);
+        total += (double)logSum + (double)m - (double)z[y];
+        float k = scale / sum;
+        CELL_VEC
+        for (long v = 0; v < V; v++) d[v] *= k;
+        d[y] -= scale;
+    }
+    return total;
+}
+
+CELL_TARGET static void CELL_FN(add_rows)(long rows, long cols, const float *X, long ldx, float *y) {
+    for (long r = 0; r < rows; r++) {
+        const float *restrict x = X + r * ldx;
+        float *restrict out = y;
+        CELL_VEC
+        for (long j = 0; j < cols; j++) out[j] += x[j];
+    }
+}
+
+static const rc_cells_table CELL_FN(cells_table) = {
+    CELL_FN(lstm_forward), CELL_FN(lstm_backward), CELL_FN(gru_forward), CELL_FN(gru_backward),
+    CELL_FN(rnn_forward), CELL_FN(rnn_backward), CELL_FN(softmax_xent), CELL_FN(add_rows),
+};
+
+#undef CELL_VEC

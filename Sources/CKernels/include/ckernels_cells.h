@@ -1,0 +1,99 @@
+#ifndef RECURRENT_CKERNELS_CELLS_H
+#define RECURRENT_CKERNELS_CELLS_H
+// Fused pointwise kernels of the recurrent cells and the softmax cross-entropy.
+//
+// One call covers one time step of B rows: each kernel makes a single pass over the gates, with
+// vectorised exp/sigmoid/tanh. The matrix products (x·W_ihᵀ, h·W_hhᵀ, dPre·W_hh) stay in rc_sgemm.
+// Every kernel has an AVX-512, an AVX2+FMA and a portable C variant, picked at run time like
+// rc_sgemm (same CPU detection, RECURRENT_ISA and rc_force_isa, see rc_kernel_isa()); a thread
+// can override the choice with rc_cells_set_thread_isa (test hook).
+//
+// Shapes: B rows (batch), H hidden units; gate blocks of H in PyTorch's order (LSTM i,f,g,o;
+// GRU r,z,n). All row-major and contiguous unless a row stride is given. Outputs never alias inputs
+// unless stated ("in/out"). Activations: σ(x) = 1/(1+e^-x) and tanh with ~2e-7 absolute error.
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// LSTM step, forward.
+///
+///     i, f, g, o = σ(p_i + b_i), σ(p_f + b_f), tanh(p_g + b_g), σ(p_o + b_o)     (p = gates in)
+///     c = f⊙cPrev + i⊙g;   h = o⊙tanh(c)
+///
+/// gates (B,4H) in/out: pre-activations without bias in, activated i,f,g,o out (what backward reads);
+/// bias (4H) = b_ih + b_hh; cPrev (B,H); c (B,H) out; h (B,H) out.
+void rc_lstm_forward(long B, long H, float *gates, const float *bias, const float *cPrev, float *c, float *h);
+
+/// LSTM step, backward (tanh(c) is recomputed rather than cached).
+///
+///     dh = dOut + dhNext;  dc = dcNext + dh⊙o⊙(1 − tanh²c)
+///     dPre = [dc⊙g⊙i(1−i), dc⊙cPrev⊙f(1−f), dc⊙i⊙(1−g²), dh⊙tanh(c)⊙o(1−o)];  dcNext ← dc⊙f
+///
+/// gates (B,4H) activated; cPrev, c (B,H); dOut: row b at dOut + b·ldOut (H values);
+/// dhNext (B,H) in/out: gradient on h from the step after in, zeros out (the caller adds dPre·W_hh);
+/// dcNext (B,H) in/out: gradient on c in, on cPrev out; dPre (B,4H) out.
+void rc_lstm_backward(long B, long H, const float *gates, const float *cPrev, const float *c,
+                      const float *dOut, long ldOut, float *dhNext, float *dcNext, float *dPre);
+
+/// GRU step, forward (b_hn stays inside the reset product, as PyTorch).
+///
+///     r = σ(xr + b_ir + hr + b_hr);  z = σ(xz + b_iz + hz + b_hz)
+///     hn = hn_raw + b_hn;  n = tanh(xn + b_in + r⊙hn);  h = (1−z)⊙n + z⊙hPrev
+///
+/// gates (B,3H) in/out: x·W_ihᵀ (no bias) in, activated r,z,n out; hh (B,3H) = hPrev·W_hhᵀ (no bias);
+/// bih, bhh (3H); hPrev (B,H); hn (B,H) out: W_hn·hPrev + b_hn (for backward); h (B,H) out.
+void rc_gru_forward(long B, long H, float *gates, const float *hh, const float *bih, const float *bhh,
+                    const float *hPrev, float *hn, float *h);
+
+/// GRU step, backward.
+///
+///     dh = dOut + dhNext;  dn = dh⊙(1−z)(1−n²);  dz = dh⊙(hPrev−n)⊙z(1−z);  dr = dn⊙hn⊙r(1−r)
+///     dPreInput = [dr, dz, dn];  dPreHidden = [dr, dz, dn⊙r];  dhNext ← dh⊙z
+///
+/// gates (B,3H) activated; hn, hPrev (B,H); dOut row b at dOut + b·ldOut; dhNext (B,H) in/out
+/// (out: the direct part of the gradient on hPrev; the caller adds dPreHidden·W_hh);
+/// dPreInput, dPreHidden (B,3H) out.
+void rc_gru_backward(long B, long H, const float *gates, const float *hn, const float *hPrev,
+                     const float *dOut, long ldOut, float *dhNext, float *dPreInput, float *dPreHidden);
+
+/// Elman RNN step, forward, in place: h = act(h + bias), act = tanh (relu == 0) or max(·, 0).
+/// h (B,H) in/out (pre-activations without bias in); bias (H) = b_ih + b_hh.
+void rc_rnn_forward(long B, long H, float *h, const float *bias, int relu);
+
+/// Elman RNN step, backward: dPre = (dOut + dhNext) ⊙ act'(·), written with the output h:
+/// (1 − h²) for tanh, [h > 0] for relu; dhNext ← 0 (the caller adds dPre·W_hh).
+/// h (B,H); dOut row b at dOut + b·ldOut; dhNext (B,H) in/out; dPre (B,H) out.
+void rc_rnn_backward(long B, long H, const float *h, const float *dOut, long ldOut, float *dhNext,
+                     float *dPre, int relu);
+
+/// Softmax cross-entropy over N rows of V logits, returning the sum of the rows' losses (double).
+///
+///     loss_n = log Σ_v exp(z[n,v] − m) + m − z[n, y_n]      (m = max_v z[n,v])
+///     dz[n,:] = scale·(softmax(z[n,:]) − onehot(y_n))       (zero rows when y_n == ignore)
+///
+/// Computed in float per row (max, exp and sum in one pass, the gradient in a second), summed in
+/// double. logits, dLogits (N,V) (dLogits may not alias logits); targets (N) must be in 0..<V or
+/// ignore (checked by the caller).
+double rc_softmax_xent(long N, long V, const float *logits, const int32_t *targets, int32_t ignore,
+                       float scale, float *dLogits);
+
+/// Column sums accumulated: y[j] += Σ_r X[r·ldx + j] for r in 0..<rows, j in 0..<cols
+/// (bias gradients). Rows are added in order, so the result does not depend on the ISA's width
+/// beyond floating-point contraction.
+void rc_add_rows(long rows, long cols, const float *X, long ldx, float *y);
+
+/// Overrides the ISA of these kernels on the calling thread only ("generic", "avx2", "avx512";
+/// NULL restores the process-wide choice of rc_kernel_isa()). Returns -1 if the CPU lacks it.
+/// Test hook: lets tests compare every path without touching global state.
+int rc_cells_set_thread_isa(const char *isa);
+
+/// The ISA the calling thread's cell kernels use now.
+const char *rc_cells_isa(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,49 @@
+// Private declarations shared by the CKernels translation units (not part of the public module).
+#ifndef RECURRENT_CKERNELS_INTERNAL_H
+#define RECURRENT_CKERNELS_INTERNAL_H
+#include <stddef.h>
+
+enum { RC_ISA_GENERIC = 0, RC_ISA_AVX2 = 1, RC_ISA_AVX512 = 2 };
+
+/// Micro-kernel: C[m x n] = alpha * Ap * Bp + beta * C, where Ap is a packed MR x kc panel
+/// (element (i,k) at a[k*MR + i]) and Bp a kc x NR panel with row stride bs (element (k,j) at
+/// b[k*bs + j]; bs == NR when packed, or ldb when B is read in place), m <= MR, n <= NR.
+/// All NR columns of Bp are read. beta == 0 overwrites C without reading it.
+typedef void (*rc_ukernel_fn)(long kc, const float *a, const float *b, long bs, float *c, long ldc,
+                              long m, long n, float alpha, float beta);
+typedef void (*rc_unary_fn)(float *x, long n);
+/// Transposes an 8 x 8 block: dst[c*ldd + r] = src[r*lds + c].
+typedef void (*rc_transpose8_fn)(const float *src, long lds, float *dst, long ldd);
+
+typedef struct {
+    int isa;
+    const char *name;
+    int mr, nr;           // register tile
+    long kc, mc, nc;      // cache blocks (mc multiple of mr, nc multiple of nr)
+    rc_ukernel_fn kernel;
+    rc_unary_fn sigmoid, tanh;
+    rc_transpose8_fn transpose8;  // optional SIMD helper for packing (NULL: scalar)
+} rc_isa_desc;
+
+extern const rc_isa_desc rc_desc_generic;
+#if defined(__x86_64__)
+extern const rc_isa_desc rc_desc_avx2;
+extern const rc_isa_desc rc_desc_avx512;
+void rc_transpose8_avx2(const float *src, long lds, float *dst, long ldd);
+#endif
+
+/// The descriptor currently in use (after CPU detection, RECURRENT_ISA and rc_force_isa).
+const rc_isa_desc *rc_current_desc(void);
+const rc_isa_desc *rc_desc_for(int isa);
+
+/// Single-threaded blocked GEMM with a given kernel set (K > 0, M > 0, N > 0).
+void rc_sgemm_serial(const rc_isa_desc *d, int transA, int transB, long M, long N, long K,
+                     float alpha, const float *A, long lda, const float *B, long ldb,
+                     float beta, float *C, long ldc);
+
+/// Runs fn(arg, chunk) for every chunk in 0..<nchunks on the caller and up to nthreads-1 pool
+/// workers (chunks are claimed dynamically). Returns 0 without running anything if the pool is
+/// busy (another caller) or no helper is useful, so the caller must then run serially.
+int rc_pool_run(int nchunks, int nthreads, void (*fn)(void *arg, int chunk), void *arg);
+
+#endif

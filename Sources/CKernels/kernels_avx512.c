@@ -1,0 +1,149 @@
+// AVX-512 (F/VL/DQ + FMA) micro-kernel and activations. Compiled with per-function target
+// attributes so the package needs no global compiler flags; only called when the CPU has them.
+#include "internal.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define T512 __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
+#ifndef MR512
+#define MR512 8
+#endif
+#ifndef NV512
+#define NV512 3                 // zmm vectors per tile row (8 x 48 tile: 24 accumulators)
+#endif
+#define NR512 (16 * NV512)
+
+T512 static void kernel_avx512(long kc, const float *a, const float *b, long bs, float *c, long ldc,
+                               long m, long n, float alpha, float beta) {
+    __m512 acc[MR512][NV512];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < MR512; i++)
+#pragma clang loop unroll(full)
+        for (int v = 0; v < NV512; v++) acc[i][v] = _mm512_setzero_ps();
+#ifndef KUNROLL
+#define KUNROLL 4
+#endif
+#pragma clang loop unroll_count(KUNROLL)
+    for (long k = 0; k < kc; k++) {
+        __m512 bv[NV512];
+#pragma clang loop unroll(full)
+        for (int v = 0; v < NV512; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < MR512; i++) {
+            __m512 ai = _mm512_set1_ps(a[i]);
+#pragma clang loop unroll(full)
+            for (int v = 0; v < NV512; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+        }
+        a += MR512;
+        b += bs;
+    }
+    __mmask16 km[NV512];
+#pragma clang loop unroll(full)
+    for (int v = 0; v < NV512; v++) {
+        long r = n - 16 * v;
+        km[v] = r >= 16 ? (__mmask16)0xffff : r > 0 ? (__mmask16)((1u << r) - 1) : (__mmask16)0;
+    }
+    __m512 va = _mm512_set1_ps(alpha);
+    if (beta == 0.0f) {
+#pragma clang loop unroll(full)
+        for (int i = 0; i < MR512; i++) {
+            if (i < m) {
+                float *ci = c + i * ldc;
+#pragma clang loop unroll(full)
+                for (int v = 0; v < NV512; v++) _mm512_mask_storeu_ps(ci + 16 * v, km[v], _mm512_mul_ps(va, acc[i][v]));
+            }
+        }
+    } else {
+        __m512 vb = _mm512_set1_ps(beta);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < MR512; i++) {
+            if (i < m) {
+                float *ci = c + i * ldc;
+#pragma clang loop unroll(full)
+                for (int v = 0; v < NV512; v++) {
+                    __m512 o = _mm512_maskz_loadu_ps(km[v], ci + 16 * v);
+                    _mm512_mask_storeu_ps(ci + 16 * v, km[v], _mm512_fmadd_ps(va, acc[i][v], _mm512_mul_ps(vb, o)));
+                }
+            }
+        }
+    }
+}
+
+// ---- activations ----
+
+/// exp(x), Cephes-style: x = n ln2 + r, degree-6 polynomial in r, 2^n applied in two halves
+/// (covers denormal results and exp(88.7) without overflow). NaN propagates.
+T512 static inline __m512 exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_set1_ps(88.72f), x);   // min/max(const, x) return x when x is NaN
+    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);
+    __m512 fn = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512i n = _mm512_cvtps_epi32(fn);
+    __m512i n1 = _mm512_srai_epi32(n, 1);
+    __m512i n2 = _mm512_sub_epi32(n, n1);
+    __m512i bias = _mm512_set1_epi32(127);
+    __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, bias), 23));
+    __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n2, bias), 23));
+    return _mm512_mul_ps(_mm512_mul_ps(p, s1), s2);
+}
+
+T512 static inline __m512 sigmoid512(__m512 x) {
+    __m512 ax = _mm512_abs_ps(x);
+    __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), ax));
+    __m512 s = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+    __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    return _mm512_mask_mul_ps(s, neg, e, s);
+}
+
+T512 static inline __m512 tanh512(__m512 x) {
+    __m512 ax = _mm512_abs_ps(x);
+    // small |x|: odd polynomial (exact 0 at 0, keeps -0)
+    __m512 z = _mm512_mul_ps(x, x);
+    __m512 p = _mm512_set1_ps(-5.70498872745e-3f);
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(2.06390887954e-2f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-5.37397155531e-2f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(1.33314422036e-1f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-3.33332819422e-1f));
+    __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(x, z), p, x);
+    // large |x|: 1 - 2/(exp(2|x|)+1), sign restored
+    __m512 a2 = _mm512_min_ps(_mm512_set1_ps(40.0f), _mm512_add_ps(ax, ax));
+    __m512 e = exp512(a2);
+    __m512 big = _mm512_sub_ps(_mm512_set1_ps(1.0f),
+                               _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
+    big = _mm512_or_ps(big, _mm512_and_ps(x, _mm512_set1_ps(-0.0f)));
+    __mmask16 isSmall = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.625f), _CMP_LT_OQ);
+    return _mm512_mask_blend_ps(isSmall, big, small);
+}
+
+T512 static void sigmoid_avx512(float *x, long n) {
+    long i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, sigmoid512(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(x + i, k, sigmoid512(_mm512_maskz_loadu_ps(k, x + i)));
+    }
+}
+
+T512 static void tanh_avx512(float *x, long n) {
+    long i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, tanh512(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(x + i, k, tanh512(_mm512_maskz_loadu_ps(k, x + i)));
+    }
+}
+
+const rc_isa_desc rc_desc_avx512 = {
+    RC_ISA_AVX512, "avx512", MR512, NR512, 384, MR512 * 16, NR512 * 20, kernel_avx512, sigmoid_avx512, tanh_avx512,
+    rc_transpose8_avx2,
+};
+#endif

@@ -1,0 +1,123 @@
+// A tiny persistent thread pool for rc_sgemm.
+//
+// A job is a number of independent chunks. Chunks are claimed dynamically through one atomic
+// word (generation << 32 | next chunk), so the calling thread never waits for a worker that has
+// not started yet: if the workers are slow to wake (or the CPUs are busy with other processes)
+// the caller simply computes the remaining chunks itself. It only waits for chunks a worker has
+// actually claimed. Which thread computes a chunk does not change its result (chunks never split
+// the depth dimension), so results are deterministic.
+//
+// Workers spin briefly on their own go-slot (so back-to-back calls from a recurrent time loop are
+// handed out in about a microsecond), then sleep on a condition variable. One job at a time; a
+// concurrent caller finds the pool busy and runs serially.
+#include "internal.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sched.h>
+
+#define RC_MAX_WORKERS 63
+#define RC_SPIN_ITERS 2000      // ~20-100 us of polling (pause is 40-140 cycles) before sleeping
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
+static atomic_flag pool_busy = ATOMIC_FLAG_INIT;
+static struct { atomic_ulong gen; char pad[56]; } pool_slot[RC_MAX_WORKERS + 1];  // per-worker go signal
+static _Atomic uint64_t pool_state;       // (generation << 32) | next unclaimed chunk
+static atomic_int pool_done;              // chunks finished in the current generation
+static atomic_int pool_sleepers;
+static uint32_t pool_gen;                 // guarded by pool_busy
+static int pool_nworkers;                 // guarded by pool_busy
+static atomic_int pool_nchunks;           // written before a generation is published
+static void (*pool_fn)(void *, int);
+static void *pool_arg;
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/// Claims and runs chunks of generation gen until none are left. Returns how many it ran.
+static int run_chunks(uint32_t gen) {
+    int ran = 0;
+    uint64_t s = atomic_load(&pool_state);
+    for (;;) {
+        if ((uint32_t)(s >> 32) != gen) return ran;
+        uint32_t next = (uint32_t)s;
+        // If a new generation has started meanwhile, pool_nchunks may already be the new job's
+        // value, but then the CAS below fails (the state word changed) and we return above.
+        if ((int)next >= atomic_load_explicit(&pool_nchunks, memory_order_relaxed)) return ran;
+        if (atomic_compare_exchange_weak(&pool_state, &s, s + 1)) {
+            pool_fn(pool_arg, (int)next);
+            atomic_fetch_add_explicit(&pool_done, 1, memory_order_release);
+            ran++;
+            s = atomic_load(&pool_state);
+        }
+    }
+}
+
+static void *worker_main(void *p) {
+    atomic_ulong *slot = &pool_slot[(long)p].gen;
+    unsigned long seen = 0;              // slots start at 0; only rc_pool_run changes them
+    for (;;) {
+        unsigned long g;
+        int spins = 0;
+        while ((g = atomic_load_explicit(slot, memory_order_acquire)) == seen && spins < RC_SPIN_ITERS) {
+            cpu_relax();
+            spins++;
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&pool_mu);
+            atomic_fetch_add(&pool_sleepers, 1);
+            while ((g = atomic_load(slot)) == seen) pthread_cond_wait(&pool_cv, &pool_mu);
+            atomic_fetch_sub(&pool_sleepers, 1);
+            pthread_mutex_unlock(&pool_mu);
+        }
+        seen = g;
+        run_chunks((uint32_t)g);
+    }
+    return NULL;
+}
+
+int rc_pool_run(int nchunks, int nthreads, void (*fn)(void *arg, int chunk), void *arg) {
+    int helpers = (nthreads < nchunks ? nthreads : nchunks) - 1;
+    if (helpers > RC_MAX_WORKERS) helpers = RC_MAX_WORKERS;
+    if (helpers < 1) return 0;
+    if (atomic_flag_test_and_set_explicit(&pool_busy, memory_order_acquire)) return 0;
+    while (pool_nworkers < helpers) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&t, &attr, worker_main, (void *)(long)(pool_nworkers + 1));
+        pthread_attr_destroy(&attr);
+        if (rc != 0) break;
+        pool_nworkers++;
+    }
+    if (pool_nworkers < helpers) helpers = pool_nworkers;   // fewer helpers is fine (dynamic claiming)
+    pool_fn = fn;
+    pool_arg = arg;
+    atomic_store_explicit(&pool_nchunks, nchunks, memory_order_relaxed);
+    atomic_store(&pool_done, 0);
+    pool_gen++;
+    if (pool_gen == 0) pool_gen = 1;
+    atomic_store(&pool_state, (uint64_t)pool_gen << 32);
+    // Wake the helpers. seq_cst stores pair with the sleepers increment in worker_main, so a
+    // worker about to sleep either sees its slot change or receives the broadcast.
+    for (int w = 1; w <= helpers; w++) atomic_store(&pool_slot[w].gen, pool_gen);
+    if (atomic_load(&pool_sleepers) > 0) {
+        pthread_mutex_lock(&pool_mu);
+        pthread_cond_broadcast(&pool_cv);
+        pthread_mutex_unlock(&pool_mu);
+    }
+    run_chunks(pool_gen);
+    int spins = 0;
+    while (atomic_load_explicit(&pool_done, memory_order_acquire) < nchunks) {
+        if (++spins < 2000) cpu_relax(); else sched_yield();
+    }
+    atomic_flag_clear_explicit(&pool_busy, memory_order_release);
+    return 1;
+}

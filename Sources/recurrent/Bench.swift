@@ -1,0 +1,189 @@
+import ArgumentParser
+import Foundation
+import Recurrent
+
+/// `recurrent bench`: the char-LM benchmark that mirrors ../shared/bench/torch_ref.py, so the two
+/// can be run side by side on one machine (same model, same training step, same units).
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure training, evaluation and sampling speed of a char-LM (mirrors torch_ref.py).",
+        discussion: """
+        Model: Embedding(V,H) → RNN/LSTM/GRU(H, H, layers) → Linear(H,V), cross-entropy, Adam 2e-3, \
+        clip 5, truncated BPTT over B contiguous streams (state carried, reset each epoch). Data: \
+        --data, or generated text with a 65-character vocabulary. Figures: chars/s = B·T / median \
+        step time (train, eval), or characters / run time (sample: a 20-character prime, then \
+        2000 characters at temperature 0.8, batch 1); several timed repeats after a warm-up, \
+        median and min–max over the repeats; peak resident memory of the process.
+        Presets (--config): lstm128 (H128 B50 T50), lstm256 (H256 B50 T100), lstm512 (H512 B64 T100), \
+        gru256, rnn256 (H256 B50 T100), eval512 (lstm512, forward only), sample (LSTM 2×512).
+        """)
+
+    @Option(help: "A preset: lstm128, lstm256, lstm512, gru256, rnn256, eval512, sample (sets the model and mode flags).")
+    var config: String?
+    @Option(help: "Cell: lstm, gru, rnn-tanh, rnn-relu.") var cell = "lstm"
+    @Option(help: "Recurrent layers.") var layers = 2
+    @Option(help: "Hidden units (also the embedding width, as in torch_ref.py).") var hidden = 512
+    @Option(name: .customLong("batch-size"), help: "Streams per step.") var batchSize = 64
+    @Option(name: .customLong("seq-len"), help: "Steps per chunk.") var seqLen = 100
+    @Option(help: "What to time: train, eval or sample.") var mode = "train"
+    @Option(help: "Minimum timed seconds per repeat (train, eval).") var seconds: Double = 5
+    @Option(help: "Timed repeats (median and spread over these).") var repeats = 3
+    @Option(help: "Untimed warm-up iterations.") var warmup = 2
+    @Option(help: "Text to train on (default: generated text, 65 characters).") var data: String?
+    @Option(name: .customLong("sample-length"), help: "Characters per sampling run.") var sampleLength = 2000
+    @Flag(help: "Print one JSON object.") var json = false
+    @Option(help: "Random seed.") var seed: UInt64 = 1234
+    @OptionGroup var compute: ComputeOptions
+
+    static let presets: [String: (cell: String, hidden: Int, batch: Int, seq: Int, mode: String)] = [
+        "lstm128": ("lstm", 128, 50, 50, "train"), "lstm256": ("lstm", 256, 50, 100, "train"),
+        "lstm512": ("lstm", 512, 64, 100, "train"), "gru256": ("gru", 256, 50, 100, "train"),
+        "rnn256": ("rnn-tanh", 256, 50, 100, "train"), "eval512": ("lstm", 512, 64, 100, "eval"),
+        "sample": ("lstm", 512, 1, 1, "sample"),
+    ]
+
+    func validate() throws {
+        if let c = config, Bench.presets[c] == nil {
+            throw ValidationError("--config must be one of \(Bench.presets.keys.sorted().joined(separator: ", ")), got '\(c)'")
+        }
+        if CellKind(name: cell) == nil { throw ValidationError("--cell must be lstm, gru, rnn-tanh or rnn-relu, got '\(cell)'") }
+        if !["train", "eval", "sample"].contains(mode) { throw ValidationError("--mode must be train, eval or sample, got '\(mode)'") }
+        for (name, v) in [("--layers", layers), ("--hidden", hidden), ("--batch-size", batchSize), ("--seq-len", seqLen),
+                          ("--repeats", repeats), ("--sample-length", sampleLength)] where v < 1 {
+            throw ValidationError("\(name) must be a positive integer, got \(v)")
+        }
+        if warmup < 0 { throw ValidationError("--warmup must be zero or more, got \(warmup)") }
+        if !(seconds > 0) { throw ValidationError("--seconds must be greater than 0, got \(seconds)") }
+    }
+
+    func run() throws {
+        compute.apply()
+        var cellName = cell, H = hidden, B = batchSize, T = seqLen, what = mode
+        if let c = config, let p = Bench.presets[c] {
+            (cellName, H, B, T, what) = (p.cell, p.hidden, p.batch, p.seq, p.mode)
+        }
+        let kind = CellKind(name: cellName) ?? .lstm
+        let text: [Unicode.Scalar]
+        if let path = data {
+            text = try TextFile.read(path: path)
+        } else {
+            text = Bench.generatedText(count: 1_115_394, seed: seed)
+        }
+        let vocab = CharVocabulary(text: text)
+        let tokens = try vocab.encode(text, source: data ?? "generated text")
+        var rng = SeededRNG(seed: seed)
+        let model = CharLM(config: CharLMConfig(cell: kind, vocabulary: vocab, embeddingSize: H, hiddenSize: H, numLayers: layers), rng: &rng)
+
+        let units: Double
+        var step: () -> Void
+        switch what {
+        case "sample":
+            units = Double(sampleLength)
+            let prime = Array(tokens.prefix(20))
+            let sampler = CharSampler(model: model, settings: SamplingSettings(temperature: 0.8), seed: seed)
+            step = {
+                sampler.reset()
+                sampler.prime(prime)
+                for _ in 0..<sampleLength { _ = sampler.next() }
+            }
+        default:
+            let streams = try CharStreams(tokens: tokens, batchSize: B, seqLen: T, source: data ?? "generated text")
+            units = Double(B * T)
+            var i = 0
+            var state: RecurrentState?
+            let optimizer = Adam(learningRate: 2e-3)
+            let params = model.parameters
+            let train = what == "train"
+            step = {
+                if i == streams.batchesPerEpoch { i = 0; state = nil }
+                let (x, y) = streams.batch(i)
+                i += 1
+                if train {
+                    model.zeroGrad()
+                    state = model.trainStep(inputs: x, targets: y, batch: B, steps: T, state: state, rng: &rng).state
+                    GradientClipping.clipNorm(params, maxNorm: 5)
+                    optimizer.step(params)
+                } else {
+                    state = model.loss(inputs: x, targets: y, batch: B, steps: T, state: state, rng: &rng).state
+                }
+            }
+        }
+
+        for _ in 0..<warmup { step() }
+        var rates: [Double] = []
+        var iterations: [Int] = []
+        for _ in 0..<repeats {
+            var times: [Double] = []
+            let end = Date().addingTimeInterval(what == "sample" ? 0 : seconds)
+            while times.count < (what == "sample" ? 1 : 3) || Date() < end {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                step()
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            }
+            times.sort()
+            rates.append(units / times[times.count / 2])
+            iterations.append(times.count)
+        }
+        let sorted = rates.sorted()
+        let median = sorted[sorted.count / 2]
+        let rss = Bench.peakResidentBytes()
+        let flopsPerChar = Bench.flopsPerCharacter(kind: kind, layers: layers, hidden: H, vocabulary: vocab.count, train: what == "train")
+        let gflops = median * flopsPerChar / 1e9
+        let peak = Bench.machinePeakGFLOPS(threads: Threading.count)
+        let name = config ?? "\(kind.cliName)\(H)-\(what)"
+        if json {
+            Console.line(jsonObject([
+                ("config", name), ("mode", what), ("cell", kind.rawValue), ("layers", layers), ("hidden", H),
+                ("batch_size", what == "sample" ? 1 : B), ("seq_len", what == "sample" ? 1 : T),
+                ("chars_per_second", median), ("min", sorted.first ?? 0), ("max", sorted.last ?? 0),
+                ("spread", median > 0 ? ((sorted.last ?? 0) - (sorted.first ?? 0)) / 2 / median : 0),
+                ("repeats", repeats), ("iterations", iterations.map(String.init).joined(separator: "/")),
+                ("peak_rss_bytes", rss), ("threads", Threading.count), ("isa", GEMM.isa),
+                ("flops_per_char", flopsPerChar), ("gflops", gflops), ("ceiling_gflops", peak), ("ceiling_share", gflops / peak),
+            ]))
+        } else {
+            let spread = median > 0 ? 50 * ((sorted.last ?? 0) - (sorted.first ?? 0)) / median : 0
+            Console.line("\(name): \(kind.cliName) \(layers)×\(H), \(what == "sample" ? "batch 1, \(sampleLength) characters" : "B \(B) × T \(T)"), \(what); \(Threading.count) threads, \(GEMM.isa)")
+            Console.line("  \(Format.grouped(median)) chars/s (min \(Format.grouped(sorted.first ?? 0)), max \(Format.grouped(sorted.last ?? 0)), ±\(String(format: "%.0f", spread))%; iterations \(iterations.map(String.init).joined(separator: "/")))")
+            Console.line("  \(String(format: "%.1f", gflops)) GFLOP/s = \(String(format: "%.0f", 100 * gflops / peak))% of the \(String(format: "%.0f", peak)) GFLOP/s ceiling (\(String(format: "%.2f", flopsPerChar / 1e6)) MFLOP per character)")
+            Console.line("  peak resident memory \(Format.grouped(Double(rss) / 1_048_576)) MiB")
+        }
+    }
+
+    /// Text over a 65-character alphabet (tiny-shakespeare's size) with word-like structure.
+    static func generatedText(count: Int, seed: UInt64) -> [Unicode.Scalar] {
+        let alphabet = Array("\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".unicodeScalars)
+        var rng = SeededRNG(seed: seed)
+        var out: [Unicode.Scalar] = []
+        out.reserveCapacity(count)
+        out.append(contentsOf: alphabet)  // every character occurs
+        while out.count < count { out.append(alphabet[Int(rng.next() % UInt64(alphabet.count))]) }
+        return out
+    }
+
+    /// Multiply-adds ×2 per character: the recurrent layers' input and recurrent products, the
+    /// head, and (training) twice that again for the backward products.
+    static func flopsPerCharacter(kind: CellKind, layers: Int, hidden H: Int, vocabulary V: Int, train: Bool) -> Double {
+        let G = Double(kind.gateCount), h = Double(H)
+        let forward = Double(layers) * 2 * G * h * (h + h) + 2 * h * Double(V)
+        return train ? 3 * forward : forward
+    }
+
+    /// The measured FMA limit of this machine kind: 265 GFLOP/s per core with AVX-512, 131.5 with AVX2.
+    static func machinePeakGFLOPS(threads: Int) -> Double {
+        let perCore: Double = GEMM.isa == "avx512" ? 265 : (GEMM.isa == "avx2" ? 131.5 : 32)
+        return perCore * Double(min(threads, ProcessInfo.processInfo.activeProcessorCount))
+    }
+
+    /// Peak resident set size of this process, in bytes.
+    static func peakResidentBytes() -> Int {
+        var usage = rusage()
+        #if os(Linux)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Int(usage.ru_maxrss) * 1024
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        return Int(usage.ru_maxrss)
+        #endif
+    }
+}

@@ -1,0 +1,206 @@
+import CKernels
+import Foundation
+import Testing
+@testable import Recurrent
+
+/// The fused C cell kernels (ckernels_cells.h) against the scalar Swift formulas of `CellMath`,
+/// on odd sizes (vector tails), for every ISA path this CPU has (forced per thread).
+@Suite struct CellKernelTests {
+    static let isas = ["generic", "avx2", "avx512"]
+    static let shapes: [(B: Int, H: Int)] = [(1, 1), (3, 5), (2, 17), (5, 33), (4, 64), (3, 71)]
+    static let tolerance: Float = 2e-6
+
+    static func random(_ n: Int, scale: Float = 3, rng: inout SeededRNG) -> [Float] {
+        (0..<n).map { _ in rng.uniform(-scale, scale) }
+    }
+
+    /// Runs `body` once per available ISA with the calling thread's kernels forced to it.
+    static func forEachISA(_ body: (String) -> Void) {
+        defer { _ = rc_cells_set_thread_isa(nil) }
+        for isa in isas where rc_isa_supported(isa) != 0 {
+            #expect(rc_cells_set_thread_isa(isa) == 0)
+            #expect(String(cString: rc_cells_isa()) == isa)
+            body(isa)
+        }
+    }
+
+    static func close(_ a: [Float], _ b: [Float], _ what: String, tol: Float = tolerance) {
+        #expect(a.count == b.count)
+        var worst: Float = 0
+        for i in 0..<a.count {
+            let e = abs(a[i] - b[i]) / max(1, abs(b[i]))
+            if !(e <= worst) { worst = e }
+        }
+        #expect(worst <= tol, "\(what): max error \(worst)")
+    }
+
+    @Test func lstmMatchesScalarReference() {
+        var rng = SeededRNG(seed: 41)
+        for (B, H) in Self.shapes {
+            let pre = Self.random(B * 4 * H, rng: &rng), bias = Self.random(4 * H, scale: 1, rng: &rng)
+            let cPrev = Self.random(B * H, rng: &rng)
+            let dOut = Self.random(B * (H + 3), rng: &rng)  // row stride H + 3
+            let dhIn = Self.random(B * H, rng: &rng), dcIn = Self.random(B * H, rng: &rng)
+            // Reference: CellMath on rows with the bias added first.
+            var gRef = pre, cRef = [Float](repeating: 0, count: B * H), hRef = cRef
+            var dRef = [Float](repeating: 0, count: B * 4 * H), dcRef = dcIn
+            for b in 0..<B { for j in 0..<(4 * H) { gRef[b * 4 * H + j] += bias[j] } }
+            gRef.withUnsafeMutableBufferPointer { g in cPrev.withUnsafeBufferPointer { cp in
+                cRef.withUnsafeMutableBufferPointer { c in hRef.withUnsafeMutableBufferPointer { h in
+                    dRef.withUnsafeMutableBufferPointer { d in dcRef.withUnsafeMutableBufferPointer { dc in
+                        for b in 0..<B {
+                            CellMath.lstmForward(gates: g.baseAddress! + b * 4 * H, cPrev: cp.baseAddress! + b * H,
+                                                 cOut: c.baseAddress! + b * H, hOut: h.baseAddress! + b * H, H: H)
+                            let dh = (0..<H).map { dOut[b * (H + 3) + $0] + dhIn[b * H + $0] }
+                            CellMath.lstmBackward(gates: g.baseAddress! + b * 4 * H, cPrev: cp.baseAddress! + b * H,
+                                                  cell: c.baseAddress! + b * H, dh: dh, dc: dc.baseAddress! + b * H,
+                                                  dGates: d.baseAddress! + b * 4 * H, H: H)
+                        }
+                    } }
+                } }
+            } }
+            Self.forEachISA { isa in
+                var g = pre, c = [Float](repeating: 0, count: B * H), h = c
+                rc_lstm_forward(B, H, &g, bias, cPrev, &c, &h)
+                Self.close(g, gRef, "\(isa) lstm gates B\(B) H\(H)")
+                Self.close(c, cRef, "\(isa) lstm c B\(B) H\(H)")
+                Self.close(h, hRef, "\(isa) lstm h B\(B) H\(H)")
+                var dh = dhIn, dc = dcIn, d = [Float](repeating: .nan, count: B * 4 * H)
+                rc_lstm_backward(B, H, gRef, cPrev, cRef, dOut, H + 3, &dh, &dc, &d)
+                Self.close(d, dRef, "\(isa) lstm dPre B\(B) H\(H)")
+                Self.close(dc, dcRef, "\(isa) lstm dcPrev B\(B) H\(H)")
+                #expect(dh.allSatisfy { $0 == 0 })
+            }
+        }
+    }
+
+    @Test func gruMatchesScalarReference() {
+        var rng = SeededRNG(seed: 42)
+        for (B, H) in Self.shapes {
+            let xg = Self.random(B * 3 * H, rng: &rng), hh = Self.random(B * 3 * H, rng: &rng)
+            let bih = Self.random(3 * H, scale: 1, rng: &rng), bhh = Self.random(3 * H, scale: 1, rng: &rng)
+            let hPrev = Self.random(B * H, scale: 1, rng: &rng)
+            let dOut = Self.random(B * 2 * H, rng: &rng), dhIn = Self.random(B * H, rng: &rng)
+            var gRef = xg, hnRef = [Float](repeating: 0, count: B * H), hRef = hnRef, dhRef = hnRef
+            var diRef = [Float](repeating: 0, count: B * 3 * H), dhgRef = diRef
+            for b in 0..<B { for j in 0..<(3 * H) { gRef[b * 3 * H + j] += bih[j] } }
+            for b in 0..<B {
+                gRef.withUnsafeMutableBufferPointer { g in hnRef.withUnsafeMutableBufferPointer { hn in
+                    hRef.withUnsafeMutableBufferPointer { h in
+                        CellMath.gruForward(gates: g.baseAddress! + b * 3 * H, hh: Array(hh[(b * 3 * H)...]), bhh: bhh,
+                                            hPrev: Array(hPrev[(b * H)...]), hn: hn.baseAddress! + b * H,
+                                            hOut: h.baseAddress! + b * H, H: H)
+                    }
+                } }
+                let dh = (0..<H).map { dOut[b * 2 * H + $0] + dhIn[b * H + $0] }
+                diRef.withUnsafeMutableBufferPointer { di in dhgRef.withUnsafeMutableBufferPointer { dhg in
+                    dhRef.withUnsafeMutableBufferPointer { dhp in
+                        CellMath.gruBackward(gates: Array(gRef[(b * 3 * H)...]), hn: Array(hnRef[(b * H)...]),
+                                             hPrev: Array(hPrev[(b * H)...]), dh: dh, dInputGates: di.baseAddress! + b * 3 * H,
+                                             dHiddenGates: dhg.baseAddress! + b * 3 * H, dhPrev: dhp.baseAddress! + b * H, H: H)
+                    }
+                } }
+            }
+            Self.forEachISA { isa in
+                var g = xg, hn = [Float](repeating: 0, count: B * H), h = hn
+                rc_gru_forward(B, H, &g, hh, bih, bhh, hPrev, &hn, &h)
+                Self.close(g, gRef, "\(isa) gru gates B\(B) H\(H)")
+                Self.close(hn, hnRef, "\(isa) gru hn B\(B) H\(H)")
+                Self.close(h, hRef, "\(isa) gru h B\(B) H\(H)")
+                var dhNext = dhIn, di = [Float](repeating: .nan, count: B * 3 * H), dhg = di
+                rc_gru_backward(B, H, gRef, hnRef, hPrev, dOut, 2 * H, &dhNext, &di, &dhg)
+                Self.close(di, diRef, "\(isa) gru dPreInput B\(B) H\(H)")
+                Self.close(dhg, dhgRef, "\(isa) gru dPreHidden B\(B) H\(H)")
+                Self.close(dhNext, dhRef, "\(isa) gru dhPrev B\(B) H\(H)")
+            }
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func rnnMatchesScalarReference(relu: Bool) {
+        var rng = SeededRNG(seed: 43)
+        for (B, H) in Self.shapes {
+            let pre = Self.random(B * H, rng: &rng), bias = Self.random(H, scale: 1, rng: &rng)
+            let dOut = Self.random(B * H, rng: &rng), dhIn = Self.random(B * H, rng: &rng)
+            var hRef = pre, dRef = [Float](repeating: 0, count: B * H)
+            for b in 0..<B { for j in 0..<H { hRef[b * H + j] += bias[j] } }
+            hRef.withUnsafeMutableBufferPointer { CellMath.rnnForward($0.baseAddress!, relu: relu, H: B * H) }
+            let dh = (0..<(B * H)).map { dOut[$0] + dhIn[$0] }
+            dRef.withUnsafeMutableBufferPointer {
+                CellMath.rnnBackward(h: hRef, dh: dh, dPre: $0.baseAddress!, relu: relu, H: B * H)
+            }
+            Self.forEachISA { isa in
+                var h = pre
+                rc_rnn_forward(B, H, &h, bias, relu ? 1 : 0)
+                Self.close(h, hRef, "\(isa) rnn h B\(B) H\(H) relu \(relu)")
+                var dhNext = dhIn, d = [Float](repeating: .nan, count: B * H)
+                rc_rnn_backward(B, H, hRef, dOut, H, &dhNext, &d, relu ? 1 : 0)
+                Self.close(d, dRef, "\(isa) rnn dPre B\(B) H\(H) relu \(relu)")
+                #expect(dhNext.allSatisfy { $0 == 0 })
+            }
+        }
+    }
+
+    /// Saturation, signed zeros and NaN through the LSTM kernel's σ and tanh.
+    @Test func lstmSpecialValues() {
+        let xs: [Float] = [0, -0.0, 1e-8, -1e-8, 0.6249, -0.625, 20, -20, 90, -90, 1e30, -1e30, .infinity, -.infinity]
+        Self.forEachISA { isa in
+            for x in xs {
+                var g: [Float] = [x, x, x, x]
+                var c: [Float] = [0], h: [Float] = [0]
+                rc_lstm_forward(1, 1, &g, [0, 0, 0, 0], [0], &c, &h)
+                let s = Float(1 / (1 + Foundation.exp(-Double(x)))), t = Float(Foundation.tanh(Double(x)))
+                #expect(abs(g[0] - s) <= 2e-7 && abs(g[2] - t) <= 2e-7, "\(isa) σ/tanh(\(x)) = \(g[0]), \(g[2])")
+            }
+            var g: [Float] = [.nan, 0, 0, 0], c: [Float] = [0], h: [Float] = [0]
+            rc_lstm_forward(1, 1, &g, [0, 0, 0, 0], [0], &c, &h)
+            #expect(g[0].isNaN && c[0].isNaN, "\(isa) NaN propagates")
+        }
+    }
+
+    @Test func softmaxCrossEntropyMatchesDoubleReference() {
+        var rng = SeededRNG(seed: 44)
+        for (N, V) in [(1, 1), (3, 5), (4, 16), (7, 65), (2, 100), (3, 257)] {
+            var z = Self.random(N * V, scale: 8, rng: &rng)
+            z[0] += 500  // large logits must not overflow
+            var targets = (0..<N).map { Int32($0 * 7 % V) }
+            if N > 2 { targets[1] = -100 }
+            let valid = targets.filter { $0 != -100 }.count
+            let scale = 1 / Double(valid)
+            var lossRef = 0.0, dRef = [Float](repeating: 0, count: N * V)
+            for n in 0..<N where targets[n] != -100 {
+                let row = z[(n * V)..<((n + 1) * V)].map(Double.init)
+                let m = row.max()!
+                let ls = Foundation.log(row.reduce(0) { $0 + Foundation.exp($1 - m) }) + m
+                lossRef += ls - row[Int(targets[n])]
+                for v in 0..<V { dRef[n * V + v] = Float((Foundation.exp(row[v] - ls) - (v == Int(targets[n]) ? 1 : 0)) * scale) }
+            }
+            Self.forEachISA { isa in
+                var d = [Float](repeating: .nan, count: N * V)
+                let loss = rc_softmax_xent(N, V, z, targets, -100, Float(scale), &d)
+                #expect(abs(loss - lossRef) <= 1e-5 * max(1, abs(lossRef)), "\(isa) loss N\(N) V\(V): \(loss) vs \(lossRef)")
+                Self.close(d, dRef, "\(isa) dLogits N\(N) V\(V)", tol: 1e-7)
+            }
+        }
+    }
+
+    @Test func addRowsSumsColumns() {
+        var rng = SeededRNG(seed: 45)
+        for (rows, cols) in [(1, 1), (3, 7), (17, 33), (50, 129)] {
+            let x = Self.random(rows * (cols + 2), rng: &rng)
+            let y0 = Self.random(cols, rng: &rng)
+            var ref = y0
+            for r in 0..<rows { for j in 0..<cols { ref[j] += x[r * (cols + 2) + j] } }
+            Self.forEachISA { isa in
+                var y = y0
+                rc_add_rows(rows, cols, x, cols + 2, &y)
+                Self.close(y, ref, "\(isa) add_rows \(rows)×\(cols)", tol: 1e-5)
+            }
+        }
+    }
+
+    @Test func unknownISAIsRefused() {
+        #expect(rc_cells_set_thread_isa("bogus") == -1)
+        #expect(rc_cells_set_thread_isa(nil) == 0)
+    }
+}

@@ -1,0 +1,244 @@
+import CKernels
+import Foundation
+import Testing
+@testable import Recurrent
+
+/// Checks the blocked, dispatched GEMM against the naive reference, and the vectorised activations
+/// against Foundation. Serialized because some tests switch the global ISA / thread count.
+@Suite(.serialized) struct GEMMTests {
+    static let isas = ["generic", "avx2", "avx512"]
+
+    /// One random product through `rc_sgemm_isa` (or the public API when `isa` is nil), compared
+    /// with the reference. Returns the worst relative error (scaled by magnitude of the terms).
+    static func check(isa: String?, threads: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                      pad: Int, alpha: Float, beta: Float, rng: inout SeededRNG) -> Bool {
+        let lda = (transA ? m : k) + pad, ldb = (transB ? k : n) + pad, ldc = n + pad
+        let aRows = transA ? k : m, bRows = transB ? n : k
+        let a = (0..<max(1, aRows * lda)).map { _ in rng.uniform(-1, 1) }
+        let b = (0..<max(1, bRows * ldb)).map { _ in rng.uniform(-1, 1) }
+        var c = (0..<max(1, m * ldc)).map { _ in rng.uniform(-1, 1) }
+        if beta == 0 { c = [Float](repeating: .nan, count: c.count) }
+        var ref = c
+        if beta == 0 { ref = [Float](repeating: 0, count: c.count) }
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    if let isa {
+                        let r = rc_sgemm_isa(isa, Int32(threads), transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha,
+                                             ap.baseAddress, lda, bp.baseAddress, ldb, beta, cp.baseAddress, ldc)
+                        precondition(r == 0)
+                    } else {
+                        Threading.count = threads
+                        GEMM.multiply(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                                      a: ap.baseAddress!, lda: lda, b: bp.baseAddress!, ldb: ldb,
+                                      beta: beta, c: cp.baseAddress!, ldc: ldc)
+                    }
+                }
+                ref.withUnsafeMutableBufferPointer { rp in
+                    GEMM.reference(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                                   a: ap.baseAddress!, lda: lda, b: bp.baseAddress!, ldb: ldb,
+                                   beta: beta, c: rp.baseAddress!, ldc: ldc)
+                }
+            }
+        }
+        let tol = 1e-5 * Float(max(k, 1))
+        for i in 0..<m {
+            for j in 0..<n {
+                let x = c[i * ldc + j], r = ref[i * ldc + j]
+                // entries are sums of k products of magnitude <= 1: scale the error accordingly
+                let err = abs(x - r) / max(1, abs(r))
+                if !(err <= tol) {
+                    Issue.record("\(isa ?? "api") threads=\(threads) tA=\(transA) tB=\(transB) \(m)x\(n)x\(k) pad=\(pad) alpha=\(alpha) beta=\(beta): C[\(i),\(j)]=\(x) ref=\(r)")
+                    return false
+                }
+            }
+            // padding columns of C must be untouched
+            for j in n..<ldc {
+                let x = c[i * ldc + j], r = ref[i * ldc + j]
+                if !(x == r || (x.isNaN && beta == 0)) {
+                    Issue.record("padding of C modified at [\(i),\(j)]")
+                    return false
+                }
+            }
+        }
+        return true
+    }
+
+    @Test func allPathsMatchReference() {
+        var rng = SeededRNG(seed: 42)
+        let sizes = [1, 3, 17, 31, 33, 65, 129, 200]
+        for isa in Self.isas where rc_isa_supported(isa) != 0 {
+            for threads in [1, 2] {
+                for t in 0..<4 {
+                    for (si, m) in sizes.enumerated() {
+                        // a spread of (n, k) partners for each m rather than the full cube
+                        let n = sizes[(si * 3 + t) % sizes.count]
+                        let k = sizes[(si * 5 + t + 1) % sizes.count]
+                        let alpha: Float = [1, -0.7, 2.5][(si + t) % 3]
+                        let beta: Float = [0, 1, 0.5, -1.5][(si + t + threads) % 4]
+                        let ok = Self.check(isa: isa, threads: threads, transA: t & 1 != 0, transB: t & 2 != 0,
+                                            m: m, n: n, k: k, pad: (si + t) % 3 * 5, alpha: alpha, beta: beta, rng: &rng)
+                        if !ok { return }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func largerShapesAndThreadSplits() {
+        var rng = SeededRNG(seed: 7)
+        // large enough to use several cache blocks (K > KC, M > MC, N > NC) and to be split across
+        // threads (M*N*K above the threshold) in both directions
+        let shapes: [(Int, Int, Int, Bool, Bool)] = [
+            (300, 700, 300, false, false), (700, 40, 257, true, false), (50, 512, 128, false, true),
+            (5, 3000, 200, true, true), (1000, 17, 150, false, false),
+        ]
+        let best = Self.isas.last { rc_isa_supported($0) != 0 }!
+        for (m, n, k, tA, tB) in shapes {
+            for threads in [1, 2, 3] {
+                _ = Self.check(isa: best, threads: threads, transA: tA, transB: tB, m: m, n: n, k: k,
+                               pad: 3, alpha: 0.5, beta: threads == 2 ? 0 : 1, rng: &rng)
+            }
+        }
+    }
+
+    @Test func publicAPIWithThreadCounts() {
+        var rng = SeededRNG(seed: 3)
+        let saved = Threading.count
+        defer { Threading.count = saved }
+        #expect(saved >= 1)
+        for threads in [1, 2] {
+            _ = Self.check(isa: nil, threads: threads, transA: false, transB: true, m: 129, n: 200, k: 65,
+                           pad: 1, alpha: 1, beta: 0, rng: &rng)
+            _ = Self.check(isa: nil, threads: threads, transA: true, transB: false, m: 33, n: 600, k: 31,
+                           pad: 0, alpha: -1, beta: 1, rng: &rng)
+        }
+        Threading.count = 0
+        #expect(Threading.count == 1)
+    }
+
+    @Test func deterministicAcrossThreadCounts() {
+        var rng = SeededRNG(seed: 11)
+        let m = 123, n = 517, k = 300
+        let a = (0..<m * k).map { _ in rng.uniform(-1, 1) }
+        let b = (0..<k * n).map { _ in rng.uniform(-1, 1) }
+        let best = Self.isas.last { rc_isa_supported($0) != 0 }!
+        func run(_ threads: Int) -> [Float] {
+            var c = [Float](repeating: 0, count: m * n)
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        _ = rc_sgemm_isa(best, Int32(threads), 0, 0, m, n, k, 1, ap.baseAddress, k,
+                                         bp.baseAddress, n, 0, cp.baseAddress, n)
+                    }
+                }
+            }
+            return c
+        }
+        let one = run(1)
+        #expect(run(1) == one)
+        #expect(run(2) == run(2))
+        #expect(run(2) == one)
+    }
+
+    @Test func concurrentCallers() {
+        // Several threads calling the threaded GEMM at once: one gets the pool, the others run
+        // serially; every result must still match the reference.
+        let saved = Threading.count
+        defer { Threading.count = saved }
+        Threading.count = 2
+        let failures = Failures()
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            var rng = SeededRNG(seed: UInt64(100 + t))
+            for round in 0..<3 {
+                let ok = Self.check(isa: nil, threads: 2, transA: t & 1 != 0, transB: round & 1 != 0,
+                                    m: 150 + t, n: 130, k: 140, pad: t, alpha: 1, beta: 0.5, rng: &rng)
+                if !ok { failures.add() }
+            }
+        }
+        #expect(failures.count == 0)
+    }
+
+    final class Failures: @unchecked Sendable {
+        private let lock = NSLock()
+        private var n = 0
+        func add() { lock.lock(); n += 1; lock.unlock() }
+        var count: Int { lock.lock(); defer { lock.unlock() }; return n }
+    }
+
+    @Test func zeroDepthScalesC() {
+        for isa in Self.isas where rc_isa_supported(isa) != 0 {
+            var c: [Float] = [1, 2, 3, 4, 5, 6]
+            let dummy: [Float] = [0]
+            _ = rc_sgemm_isa(isa, 2, 0, 0, 2, 3, 0, 1, dummy, 1, dummy, 3, 0.5, &c, 3)
+            #expect(c == [0.5, 1, 1.5, 2, 2.5, 3])
+            c = [.nan, .nan, .nan, .nan, .nan, .nan]
+            _ = rc_sgemm_isa(isa, 1, 1, 1, 2, 3, 0, 1, dummy, 2, dummy, 1, 0, &c, 3)
+            #expect(c == [0, 0, 0, 0, 0, 0])
+        }
+    }
+
+    @Test func forcedISA() {
+        #expect(Self.isas.contains(GEMM.isa))
+        let natural = GEMM.isa
+        defer { _ = rc_force_isa(nil) }
+        for isa in Self.isas where rc_isa_supported(isa) != 0 {
+            #expect(rc_force_isa(isa) == 0)
+            #expect(GEMM.isa == isa)
+            var rng = SeededRNG(seed: 5)
+            _ = Self.check(isa: nil, threads: 2, transA: true, transB: true, m: 65, n: 129, k: 17,
+                           pad: 2, alpha: 1.5, beta: 0.5, rng: &rng)
+        }
+        #expect(rc_force_isa("bogus") == -1)
+        _ = rc_force_isa(nil)
+        #expect(GEMM.isa == natural)
+    }
+
+    // MARK: activations
+
+    static func activationInputs() -> [Float] {
+        var xs: [Float] = [0, -0.0, 1e-8, -1e-8, 1e-30, -1e-30, 0.1, -0.1, 0.5, -0.5, 0.6249, 0.625, -0.625,
+                           1, -1, 2, -2, 5, -5, 9, -9, 15, -15, 20, -20, 40, -40, 87, -87, 88.5, -88.5, 89, -89,
+                           100, -100, 103, -103, 110, -110, 1e10, -1e10, .greatestFiniteMagnitude,
+                           -.greatestFiniteMagnitude, .infinity, -.infinity]
+        var x: Float = -30
+        while x <= 30 { xs.append(x); x += 0.0137 }
+        return xs
+    }
+
+    static func checkActivations(_ label: String) {
+        let xs = activationInputs()
+        for (name, f, ref) in [("sigmoid", Vector.sigmoid, { (x: Double) in 1 / (1 + Foundation.exp(-x)) }),
+                               ("tanh", Vector.tanh, { (x: Double) in Foundation.tanh(x) })] as
+                [(String, (UnsafeMutablePointer<Float>, Int) -> Void, (Double) -> Double)] {
+            // every length 0..<40 exercises the vector tails too
+            for len in [xs.count, 1, 7, 17, 33] {
+                var v = Array(xs.prefix(len))
+                v.withUnsafeMutableBufferPointer { f($0.baseAddress!, len) }
+                for i in 0..<len {
+                    let r = ref(Double(xs[i]))
+                    let got = Double(v[i])
+                    let err = abs(got - r)
+                    if !(err <= 2e-6 * abs(r) + 1e-38) {
+                        Issue.record("\(label) \(name)(\(xs[i])) = \(got), expected \(r)")
+                        return
+                    }
+                }
+            }
+            var z: [Float] = [0]
+            z.withUnsafeMutableBufferPointer { f($0.baseAddress!, 1) }
+            #expect(z[0] == (name == "tanh" ? 0 : 0.5), "\(label) \(name)(0)")
+            var inf: [Float] = [.infinity, -.infinity, 1e30, -1e30]
+            inf.withUnsafeMutableBufferPointer { f($0.baseAddress!, 4) }
+            if name == "tanh" { #expect(inf == [1, -1, 1, -1], "\(label)") } else { #expect(inf == [1, 0, 1, 0], "\(label)") }
+        }
+    }
+
+    @Test func activationsMatchFoundation() {
+        defer { _ = rc_force_isa(nil) }
+        for isa in Self.isas where rc_isa_supported(isa) != 0 {
+            #expect(rc_force_isa(isa) == 0)
+            Self.checkActivations(isa)
+        }
+    }
+}
