@@ -174,3 +174,19 @@ import Testing
         #expect(back.logits(batch) == model.logits(batch))
     }
 }
+
+@Suite struct AdamSubnormalTests {
+    /// Embedding rows outside the batch get zero gradients for many steps; their moments must end
+    /// at exactly zero, never subnormal (which made training several times slower).
+    @Test func momentsOfIdleParametersFlushToZero() {
+        let p = Parameter(name: "w", value: Tensor(shape: [4], data: [0.5, -0.5, 1, 2]))
+        let adam = Adam(learningRate: 0.01)
+        p.grad = Tensor(shape: [4], data: [1e-3, -2e-3, 3e-3, 0])
+        adam.step([p])
+        p.grad.zero()
+        for _ in 0..<1000 { adam.step([p]) }
+        for (name, t) in adam.stateTensors(for: [p]) where name.hasSuffix("exp_avg") || name.hasSuffix("exp_avg_sq") {
+            #expect(t.data.allSatisfy { $0 == 0 || abs($0) >= Float.leastNormalMagnitude }, "\(name): \(t.data)")
+        }
+    }
+}
