@@ -1,0 +1,171 @@
+import Foundation
+
+/// One labelled sentence and where it came from (for error messages).
+public struct LabeledText: Sendable, Equatable {
+    public var text: String
+    public var label: String
+    /// `file:line`.
+    public var origin: String
+    public init(text: String, label: String, origin: String) {
+        self.text = text
+        self.label = label
+        self.origin = origin
+    }
+}
+
+/// The layouts `ClassificationReader` understands.
+public enum ClassificationFormat: String, CaseIterable, Sendable {
+    /// Tab-separated columns, picked by header name (or by 1-based number with no header).
+    case tsv
+    /// `label sentence` per line, split at the first space (the stsa.binary and TREC files).
+    case labelFirst = "label-first"
+    /// A folder of `<Label>.txt` files, one example per line (the names data).
+    case folder
+    /// `folder` for a folder; `tsv` when the first line holds a tab; else `label-first`.
+    case auto
+}
+
+/// Which columns of a TSV file hold the text and the label.
+public struct TSVColumns: Sendable, Equatable {
+    /// With a header: column names. Without: 1-based column numbers written as text ("1", "2").
+    public var text: String
+    public var label: String
+    public var hasHeader: Bool
+    public init(text: String = "sentence", label: String = "label", hasHeader: Bool = true) {
+        self.text = text
+        self.label = label
+        self.hasHeader = hasHeader
+    }
+}
+
+/// Readers of labelled sentences for the classifier. All of them read lines with `TextLines`
+/// (split on "\n" only, trailing "\r" dropped, no final newline needed); empty lines are skipped.
+///
+/// Errors are one line naming the file and line: an empty file, a TSV header without the named
+/// column, a row with too few columns, an empty label, a file with no examples.
+public enum ClassificationReader {
+    /// Reads `path` in `format`. Folders are read with `readFolder`.
+    public static func read(path: String, format: ClassificationFormat = .auto, columns: TSVColumns = TSVColumns(),
+                            encoding: TextEncoding = .utf8) throws -> [LabeledText] {
+        var isDir: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
+        if format == .folder || (format == .auto && exists && isDir.boolValue) {
+            return try readFolder(path: path, encoding: encoding)
+        }
+        let lines = try TextLines.read(path: path, encoding: encoding)
+        var resolved = format
+        if format == .auto {
+            resolved = (lines.first { !$0.text.isEmpty }?.text.contains("\t") ?? false) ? .tsv : .labelFirst
+        }
+        let examples: [LabeledText]
+        switch resolved {
+        case .tsv: examples = try parseTSV(lines, name: path, columns: columns)
+        default: examples = try parseLabelFirst(lines, name: path)
+        }
+        if examples.isEmpty { throw RecurrentError("\(path): no examples (every line is empty)") }
+        return examples
+    }
+
+    /// TSV rows → examples (see `TSVColumns`).
+    public static func parseTSV(_ lines: [TextLine], name: String, columns: TSVColumns) throws -> [LabeledText] {
+        let rows = lines.filter { !$0.text.isEmpty }
+        guard let first = rows.first else { throw RecurrentError("\(name): the file is empty") }
+        let textIndex: Int, labelIndex: Int
+        var body = rows[...]
+        if columns.hasHeader {
+            let header = first.text.split(separator: "\t", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard let t = header.firstIndex(of: columns.text) else {
+                throw RecurrentError("\(name):\(first.number): no column named '\(columns.text)' in the header (columns: \(header.joined(separator: ", "))); use --text-column, or --no-header with column numbers")
+            }
+            guard let l = header.firstIndex(of: columns.label) else {
+                throw RecurrentError("\(name):\(first.number): no column named '\(columns.label)' in the header (columns: \(header.joined(separator: ", "))); use --label-column, or --no-header with column numbers")
+            }
+            textIndex = t
+            labelIndex = l
+            body = rows.dropFirst()
+        } else {
+            guard let t = Int(columns.text), t >= 1 else { throw RecurrentError("--text-column '\(columns.text)': with --no-header give a column number (1 = first)") }
+            guard let l = Int(columns.label), l >= 1 else { throw RecurrentError("--label-column '\(columns.label)': with --no-header give a column number (1 = first)") }
+            textIndex = t - 1
+            labelIndex = l - 1
+        }
+        let needed = max(textIndex, labelIndex) + 1
+        var out: [LabeledText] = []
+        out.reserveCapacity(body.count)
+        for row in body {
+            let cells = row.text.split(separator: "\t", omittingEmptySubsequences: false)
+            guard cells.count >= needed else {
+                throw RecurrentError("\(name):\(row.number): \(cells.count) column\(cells.count == 1 ? "" : "s"), expected at least \(needed)")
+            }
+            let label = cells[labelIndex].trimmingCharacters(in: .whitespaces)
+            guard !label.isEmpty else { throw RecurrentError("\(name):\(row.number): the label is empty") }
+            out.append(LabeledText(text: String(cells[textIndex]), label: label, origin: "\(name):\(row.number)"))
+        }
+        return out
+    }
+
+    /// `label sentence` lines → examples (the label is everything before the first space).
+    public static func parseLabelFirst(_ lines: [TextLine], name: String) throws -> [LabeledText] {
+        var out: [LabeledText] = []
+        out.reserveCapacity(lines.count)
+        for line in lines where !line.text.isEmpty {
+            guard let space = line.text.firstIndex(of: " ") else {
+                throw RecurrentError("\(name):\(line.number): expected 'label sentence' (a label, a space, the text), got no space")
+            }
+            let label = String(line.text[..<space])
+            guard !label.isEmpty else { throw RecurrentError("\(name):\(line.number): the line starts with a space, expected a label first") }
+            out.append(LabeledText(text: String(line.text[line.text.index(after: space)...]), label: label, origin: "\(name):\(line.number)"))
+        }
+        return out
+    }
+
+    /// A folder of `<Label>.txt` files (one example per line; label = the file's stem), in
+    /// label order, then line order. Other files are ignored.
+    public static func readFolder(path: String, encoding: TextEncoding = .utf8) throws -> [LabeledText] {
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: path) } catch {
+            throw RecurrentError("\(path): cannot list the folder")
+        }
+        let files = names.filter { $0.hasSuffix(".txt") && !$0.hasPrefix(".") }.sorted()
+        if files.isEmpty { throw RecurrentError("\(path): the folder holds no .txt files (expected one <Label>.txt per class)") }
+        var out: [LabeledText] = []
+        for file in files {
+            let label = String(file.dropLast(4))
+            let full = (path as NSString).appendingPathComponent(file)
+            for line in try TextLines.read(path: full, encoding: encoding) {
+                let text = line.text.trimmingCharacters(in: .whitespaces)
+                if text.isEmpty { continue }
+                out.append(LabeledText(text: text, label: label, origin: "\(full):\(line.number)"))
+            }
+        }
+        if out.isEmpty { throw RecurrentError("\(path): no examples in the folder's .txt files") }
+        return out
+    }
+
+    /// A seeded split into parts of the given fractions (e.g. [0.8, 0.1, 0.1]), stratified by
+    /// label so every class keeps its share. Fractions must be positive and sum to 1 (±1e-6).
+    public static func split(_ examples: [LabeledText], fractions: [Double], seed: UInt64) -> [[LabeledText]] {
+        var rng = SeededRNG(seed: seed)
+        var parts = [[LabeledText]](repeating: [], count: fractions.count)
+        var byLabel: [String: [LabeledText]] = [:]
+        var order: [String] = []
+        for e in examples {
+            if byLabel[e.label] == nil { order.append(e.label) }
+            byLabel[e.label, default: []].append(e)
+        }
+        for label in order {
+            var group = byLabel[label] ?? []
+            group.shuffle(using: &rng)
+            var start = 0
+            var cumulative = 0.0
+            for (k, f) in fractions.enumerated() {
+                cumulative += f
+                let end = k == fractions.count - 1 ? group.count : min(group.count, Int((cumulative * Double(group.count)).rounded()))
+                parts[k] += group[start..<max(start, end)]
+                start = max(start, end)
+            }
+        }
+        for k in parts.indices { parts[k].shuffle(using: &rng) }
+        return parts
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+
+/// A vocabulary of word or character tokens with PyTorch-style reserved entries:
+/// index 0 is `<pad>` (padding, never a real token) and index 1 is `<unk>` (anything unseen or
+/// too rare). Real tokens follow in order of falling frequency, ties by first appearance, so a
+/// vocabulary built twice from the same data is identical.
+public struct TokenVocabulary: Sendable, Equatable {
+    public static let pad = "<pad>"
+    public static let unk = "<unk>"
+    public static let padIndex: Int32 = 0
+    public static let unkIndex: Int32 = 1
+
+    /// Every token in index order, `<pad>` and `<unk>` first.
+    public let tokens: [String]
+    private let index: [String: Int32]
+
+    public var count: Int { tokens.count }
+
+    /// Builds the vocabulary from token streams.
+    /// - Parameters:
+    ///   - minFrequency: tokens seen fewer times are left out (they map to `<unk>`).
+    ///   - maxSize: at most this many entries in all, `<pad>` and `<unk>` included (nil = no limit).
+    public init<S: Sequence>(counting sequences: S, minFrequency: Int = 1, maxSize: Int? = nil) where S.Element == [String] {
+        var counts: [String: Int] = [:]
+        var firstSeen: [String: Int] = [:]
+        var n = 0
+        for seq in sequences {
+            for t in seq {
+                counts[t, default: 0] += 1
+                if firstSeen[t] == nil { firstSeen[t] = n; n += 1 }
+            }
+        }
+        var kept = counts.filter { $0.value >= max(1, minFrequency) && $0.key != Self.pad && $0.key != Self.unk }.map { $0.key }
+        kept.sort { a, b in
+            let ca = counts[a] ?? 0, cb = counts[b] ?? 0
+            return ca != cb ? ca > cb : (firstSeen[a] ?? 0) < (firstSeen[b] ?? 0)
+        }
+        if let maxSize { kept = Array(kept.prefix(max(0, maxSize - 2))) }
+        self.init(uncheckedTokens: [Self.pad, Self.unk] + kept)
+    }
+
+    private init(uncheckedTokens: [String]) {
+        tokens = uncheckedTokens
+        var map: [String: Int32] = [:]
+        for (i, t) in uncheckedTokens.enumerated() { map[t] = Int32(i) }
+        index = map
+    }
+
+    /// A vocabulary from its token list (as stored in a checkpoint): `<pad>`, `<unk>`, then
+    /// distinct tokens. `source` labels errors.
+    public init(tokens: [String], source: String) throws {
+        guard tokens.count >= 2, tokens[0] == Self.pad, tokens[1] == Self.unk else {
+            throw RecurrentError("\(source): a vocabulary must start with \(Self.pad) and \(Self.unk)")
+        }
+        guard Set(tokens).count == tokens.count else { throw RecurrentError("\(source): the vocabulary repeats a token") }
+        self.init(uncheckedTokens: tokens)
+    }
+
+    /// The index of `token`, or `<unk>`'s.
+    public func encode(_ token: String) -> Int32 { index[token] ?? Self.unkIndex }
+
+    public func encode(_ tokens: [String]) -> [Int32] { tokens.map(encode) }
+
+    /// Whether `token` has its own entry.
+    public func contains(_ token: String) -> Bool { index[token] != nil }
+
+    /// The token list as a JSON array (checkpoint metadata).
+    public var json: String { jsonArray(tokens) }
+
+    /// Parses `json` (an array of strings) back into a vocabulary.
+    public init(json: String, source: String) throws {
+        try self.init(tokens: try parseJSONStringArray(json, source: source), source: source)
+    }
+}
+
+/// How sentences become tokens.
+public enum Tokenization: String, CaseIterable, Sendable {
+    /// Whitespace-separated words (the data files are already tokenised).
+    case word
+    /// Unicode scalars, spaces included.
+    case char
+
+    /// The tokens of `text`, optionally lower-cased.
+    public func tokens(_ text: String, lowercase: Bool) -> [String] {
+        let t = lowercase ? text.lowercased() : text
+        switch self {
+        case .word: return t.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        case .char: return t.trimmingCharacters(in: .whitespaces).unicodeScalars.map { String($0) }
+        }
+    }
+}
+
+/// A JSON array of strings (via JSONSerialization, so every character is escaped correctly).
+func jsonArray(_ strings: [String]) -> String {
+    guard let data = try? JSONSerialization.data(withJSONObject: strings, options: []),
+          let s = String(data: data, encoding: .utf8) else { return "[]" }
+    return s
+}
+
+func parseJSONStringArray(_ json: String, source: String) throws -> [String] {
+    guard let data = json.data(using: .utf8),
+          let array = try? JSONSerialization.jsonObject(with: data, options: []) as? [String] else {
+        throw RecurrentError("\(source): expected a JSON array of strings")
+    }
+    return array
+}

@@ -1,0 +1,126 @@
+import Foundation
+
+/// Checkpoints of the classifier and the tagger: one safetensors file holding the `state_dict` of
+/// the PyTorch module documented on `TextClassifier` / `Tagger`, and `__metadata__` with the
+/// architecture, the vocabularies and the label set (JSON arrays of strings):
+///
+///     classifier: model = "text-classifier", cell, level (word|char), lowercase, num_layers,
+///                 hidden_size, embedding_size, bidirectional, pooling, vocab, labels
+///     tagger:     model = "tagger", cell, lowercase, num_layers, hidden_size, embedding_size,
+///                 char_embedding_size, char_hidden_size, vocab, char_vocab, labels, tag_column
+///
+/// Written atomically (`SafeTensors.write`): a failed run never leaves half a file.
+public enum TaskCheckpoint {
+    // MARK: Classifier
+
+    public static func save(_ model: TextClassifier, to path: String, extra: [String: String] = [:]) throws {
+        let c = model.config
+        var meta = extra
+        for (k, v) in [
+            "model": "text-classifier", "cell": c.cell.rawValue, "level": c.level.rawValue, "lowercase": String(c.lowercase),
+            "num_layers": String(c.numLayers), "hidden_size": String(c.hiddenSize), "embedding_size": String(c.embeddingSize),
+            "bidirectional": String(c.bidirectional), "pooling": c.pooling.rawValue,
+            "vocab": c.vocabulary.json, "labels": jsonArray(c.labels),
+        ] { meta[k] = v }
+        try SafeTensors.write(model.namedParameters.map { ($0.0, $0.1.value) }, metadata: meta, to: path)
+    }
+
+    public static func loadClassifier(path: String) throws -> TextClassifier {
+        let file = try SafeTensors.read(path: path)
+        let m = Meta(file: file, path: path, kind: "text-classifier")
+        try m.expectModel()
+        let config = ClassifierConfig(
+            cell: try m.cell(), level: try m.enumValue("level", Tokenization.init(rawValue:)), lowercase: try m.bool("lowercase"),
+            vocabulary: try TokenVocabulary(json: try m.string("vocab"), source: "\(path) (metadata vocab)"),
+            labels: try m.labels(), embeddingSize: try m.positive("embedding_size"), hiddenSize: try m.positive("hidden_size"),
+            numLayers: try m.positive("num_layers"), bidirectional: try m.bool("bidirectional"),
+            pooling: try m.enumValue("pooling", Pooling.init(rawValue:)))
+        var rng = SeededRNG(seed: 0)
+        let model = TextClassifier(config: config, rng: &rng)
+        try assign(file, to: model.namedParameters, path: path)
+        return model
+    }
+
+    // MARK: Tagger
+
+    public static func save(_ model: Tagger, to path: String, extra: [String: String] = [:]) throws {
+        let c = model.config
+        var meta = extra
+        for (k, v) in [
+            "model": "tagger", "cell": c.cell.rawValue, "lowercase": String(c.lowercase),
+            "num_layers": String(c.numLayers), "hidden_size": String(c.hiddenSize), "embedding_size": String(c.wordEmbeddingSize),
+            "char_embedding_size": String(c.charEmbeddingSize), "char_hidden_size": String(c.charHiddenSize),
+            "vocab": c.words.json, "char_vocab": c.chars.json, "labels": jsonArray(c.tags),
+        ] { meta[k] = v }
+        try SafeTensors.write(model.namedParameters.map { ($0.0, $0.1.value) }, metadata: meta, to: path)
+    }
+
+    public static func loadTagger(path: String) throws -> Tagger {
+        let file = try SafeTensors.read(path: path)
+        let m = Meta(file: file, path: path, kind: "tagger")
+        try m.expectModel()
+        let config = TaggerConfig(
+            cell: try m.cell(),
+            words: try TokenVocabulary(json: try m.string("vocab"), source: "\(path) (metadata vocab)"),
+            chars: try TokenVocabulary(json: try m.string("char_vocab"), source: "\(path) (metadata char_vocab)"),
+            lowercase: try m.bool("lowercase"), tags: try m.labels(),
+            wordEmbeddingSize: try m.positive("embedding_size"), charEmbeddingSize: try m.positive("char_embedding_size"),
+            charHiddenSize: try m.positive("char_hidden_size"), hiddenSize: try m.positive("hidden_size"),
+            numLayers: try m.positive("num_layers"))
+        var rng = SeededRNG(seed: 0)
+        let model = Tagger(config: config, rng: &rng)
+        try assign(file, to: model.namedParameters, path: path)
+        return model
+    }
+
+    // MARK: Shared
+
+    static func assign(_ file: SafeTensorsFile, to named: [(String, Parameter)], path: String) throws {
+        for (name, p) in named {
+            guard let t = file.tensors[name] else { throw RecurrentError("\(path): the checkpoint lacks tensor \(name) (shape \(p.shape))") }
+            guard t.shape == p.shape else { throw RecurrentError("\(path): tensor \(name) has shape \(t.shape), expected \(p.shape)") }
+            p.value = t
+        }
+    }
+
+    /// Typed access to checkpoint metadata with one-line errors.
+    struct Meta {
+        let file: SafeTensorsFile
+        let path: String
+        let kind: String
+
+        func expectModel() throws {
+            let model = file.metadata["model"] ?? "unknown"
+            guard model == kind else { throw RecurrentError("\(path): the checkpoint holds a '\(model)' model, expected a \(kind) checkpoint") }
+        }
+        func string(_ key: String) throws -> String {
+            guard let s = file.metadata[key] else { throw RecurrentError("\(path): metadata lacks '\(key)' (expected a \(kind) checkpoint)") }
+            return s
+        }
+        func positive(_ key: String) throws -> Int {
+            let s = try string(key)
+            guard let v = Int(s), v > 0 else { throw RecurrentError("\(path): metadata \(key) is '\(s)', expected a positive integer") }
+            return v
+        }
+        func bool(_ key: String) throws -> Bool {
+            let s = try string(key)
+            guard let v = Bool(s) else { throw RecurrentError("\(path): metadata \(key) is '\(s)', expected true or false") }
+            return v
+        }
+        func cell() throws -> CellKind {
+            let s = try string("cell")
+            guard let c = CellKind(name: s) else { throw RecurrentError("\(path): metadata cell '\(s)' is not one of lstm, gru, rnn_tanh, rnn_relu") }
+            return c
+        }
+        func enumValue<T>(_ key: String, _ make: (String) -> T?) throws -> T {
+            let s = try string(key)
+            guard let v = make(s) else { throw RecurrentError("\(path): metadata \(key) has the unknown value '\(s)'") }
+            return v
+        }
+        func labels() throws -> [String] {
+            let labels = try parseJSONStringArray(try string("labels"), source: "\(path) (metadata labels)")
+            guard !labels.isEmpty, Set(labels).count == labels.count else { throw RecurrentError("\(path): metadata labels must be distinct and not empty") }
+            return labels
+        }
+    }
+}

@@ -1,0 +1,256 @@
+import ArgumentParser
+import Foundation
+import Recurrent
+
+/// `recurrent classify train|eval|predict`: many-to-one sentence classification.
+struct Classify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sentence classification (sentiment, question type, a name's language) with a (bi)LSTM/GRU.",
+        subcommands: [ClassifyTrain.self, ClassifyEval.self, ClassifyPredict.self])
+}
+
+/// How labelled data files are read.
+struct ClassifyDataOptions: ParsableArguments {
+    @Option(help: "Data layout: auto, tsv, label-first (`label sentence` lines, as stsa.binary and TREC) or folder (<Label>.txt files, one example per line). auto: folder for a folder, tsv when the first line has a tab, else label-first.")
+    var format = "auto"
+    @Option(name: .customLong("text-column"), help: "TSV column with the text: a header name, or a 1-based number with --no-header (default: sentence, or 1).")
+    var textColumn: String?
+    @Option(name: .customLong("label-column"), help: "TSV column with the label: a header name, or a 1-based number with --no-header (default: label, or 2).")
+    var labelColumn: String?
+    @Flag(name: .customLong("no-header"), help: "The TSV has no header row; columns are numbers.") var noHeader = false
+    @Option(help: "Text encoding of the data files: utf8 or latin1.") var encoding = "utf8"
+    @Option(help: "Split one data source into train,valid,test fractions, e.g. 0.8,0.1,0.1 (stratified by label, seeded by --split-seed); the names data has no splits.")
+    var split: String?
+    @Option(name: .customLong("split-seed"), help: "Seed of --split (use the same value for train and eval).") var splitSeed: UInt64 = 1
+
+    func validate() throws {
+        if ClassificationFormat(rawValue: format) == nil { throw ValidationError("--format must be auto, tsv, label-first or folder, got '\(format)'") }
+        _ = try parseEncoding(encoding)
+        if split != nil { _ = try fractions() }
+        if noHeader {
+            for (flag, v) in [("--text-column", textColumn), ("--label-column", labelColumn)] {
+                if let v, Int(v) == nil || (Int(v) ?? 0) < 1 { throw ValidationError("\(flag) must be a column number (1 = first) with --no-header, got '\(v)'") }
+            }
+        }
+    }
+
+    func fractions() throws -> [Double] {
+        let parts = (split ?? "").split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 3, parts.allSatisfy({ ($0 ?? -1) >= 0 }) else {
+            throw ValidationError("--split must be three fractions train,valid,test such as 0.8,0.1,0.1, got '\(split ?? "")'")
+        }
+        let f = parts.map { $0 ?? 0 }
+        guard abs(f.reduce(0, +) - 1) < 1e-6, f[0] > 0 else { throw ValidationError("--split fractions must sum to 1 with a positive training share, got '\(split ?? "")'") }
+        return f
+    }
+
+    var columns: TSVColumns {
+        TSVColumns(text: textColumn ?? (noHeader ? "1" : "sentence"), label: labelColumn ?? (noHeader ? "2" : "label"), hasHeader: !noHeader)
+    }
+
+    func read(_ path: String) throws -> [LabeledText] {
+        try ClassificationReader.read(path: path, format: ClassificationFormat(rawValue: format) ?? .auto, columns: columns,
+                                      encoding: try parseEncoding(encoding))
+    }
+
+    /// The data of `path`, or one part (0 train, 1 valid, 2 test) of it when --split is given.
+    func read(_ path: String, part: Int) throws -> [LabeledText] {
+        let all = try read(path)
+        guard split != nil else { return all }
+        let parts = ClassificationReader.split(all, fractions: try fractions(), seed: splitSeed)
+        if parts[part].isEmpty { throw RecurrentError("\(path): the \(["train", "valid", "test"][part]) part of --split \(split ?? "") is empty") }
+        return parts[part]
+    }
+}
+
+struct ClassifyTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a sentence classifier: embedding → (bi)LSTM/GRU → last state or pooled outputs → linear → softmax.",
+        discussion: """
+        The vocabulary and the label set come from --train. The model is validated on --valid every \
+        epoch (or --eval-every steps); the checkpoint at --output is written atomically whenever the \
+        validation accuracy improves, and training stops after --patience validations without \
+        improvement. Without --valid, --split train,valid,test cuts --train (for example the names \
+        folder) into seeded, stratified parts; pass the same --split and --split-seed to classify eval.
+        """)
+
+    @Option(help: "Training data: a TSV, a `label sentence` file, or a folder of <Label>.txt files.") var train: String
+    @Option(help: "Validation data (same layout as --train); not needed with --split.") var valid: String?
+    @Option(help: "Checkpoint to write.") var output = "classifier.safetensors"
+    @Option(help: "Tokens: word (whitespace-separated) or char (every character).") var level = "word"
+    @Option(help: "Cell: lstm or gru (also rnn-tanh, rnn-relu).") var cell = "lstm"
+    @Option(help: "Recurrent layers.") var layers = 1
+    @Option(help: "Hidden units per layer and direction.") var hidden = 128
+    @Option(help: "Embedding width.") var embedding = 128
+    @Flag(help: "Run each layer in both directions.") var bidirectional = false
+    @Option(help: "Sentence vector: last (final state; forward+backward finals when bidirectional), mean or max over the outputs.") var pooling = "last"
+    @Option(help: "Dropout on embeddings, between layers and before the output layer, in [0, 1).") var dropout: Float = 0.3
+    @OptionGroup var data: ClassifyDataOptions
+    @OptionGroup var training: TaskTrainingFlags
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        if Tokenization(rawValue: level) == nil { throw ValidationError("--level must be word or char, got '\(level)'") }
+        if CellKind(name: cell) == nil { throw ValidationError("--cell must be lstm, gru, rnn-tanh or rnn-relu, got '\(cell)'") }
+        if Pooling(rawValue: pooling) == nil { throw ValidationError("--pooling must be last, mean or max, got '\(pooling)'") }
+        for (name, value) in [("--layers", layers), ("--hidden", hidden), ("--embedding", embedding)] where value < 1 {
+            throw ValidationError("\(name) must be a positive integer, got \(value)")
+        }
+        if !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
+        if valid == nil && data.split == nil { throw ValidationError("give --valid FILE, or --split train,valid,test to cut --train") }
+    }
+
+    func run() throws {
+        compute.apply()
+        let started = Date()
+        try ensureWritable(output)
+        let trainSet = try data.read(train, part: 0)
+        let validSet: [LabeledText]
+        if let valid { validSet = try data.read(valid) } else { validSet = try data.read(train, part: 1) }
+
+        let tokenization = Tokenization(rawValue: level) ?? .word
+        let labels = Array(Set(trainSet.map(\.label))).sorted()
+        let labelIndex = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, Int32($0)) })
+        for e in validSet where labelIndex[e.label] == nil {
+            throw RecurrentError("\(e.origin): label '\(e.label)' does not occur in the training data (labels: \(labels.joined(separator: ", ")))")
+        }
+        if labels.count < 2 { throw RecurrentError("\(train): the training data has only one label ('\(labels.first ?? "")'); a classifier needs at least two") }
+        let trainTokens = trainSet.map { tokenization.tokens($0.text, lowercase: training.lowercase) }
+        let vocab = TokenVocabulary(counting: trainTokens, minFrequency: training.minFreq, maxSize: training.maxVocab)
+        let config = ClassifierConfig(cell: CellKind(name: cell) ?? .lstm, level: tokenization, lowercase: training.lowercase,
+                                      vocabulary: vocab, labels: labels, embeddingSize: embedding, hiddenSize: hidden,
+                                      numLayers: layers, bidirectional: bidirectional, pooling: Pooling(rawValue: pooling) ?? .last,
+                                      dropout: dropout)
+        var rng = SeededRNG(seed: training.seed)
+        let model = TextClassifier(config: config, rng: &rng)
+        let trainX = trainTokens.map { vocab.encode($0) }
+        let trainY = trainSet.map { labelIndex[$0.label] ?? 0 }
+        let validX = validSet.map { model.encode($0.text) }
+        let validY = validSet.map { Int(labelIndex[$0.label] ?? 0) }
+
+        Console.line("model: \(config.bidirectional ? "bi" : "")\(config.cell.cliName) \(layers)×\(hidden), \(level) embedding \(embedding), vocabulary \(vocab.count), \(labels.count) labels, pooling \(pooling), \(Format.grouped(Double(model.parameterCount))) parameters; kernels \(GEMM.isa), \(Threading.count) thread\(Threading.count == 1 ? "" : "s")")
+        Console.line("data: \(trainSet.count) training and \(validSet.count) validation examples")
+
+        let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: training.options)
+        var saved = false
+        try runTaskTrainer(trainer, quiet: training.quiet, unit: "examples", output: output,
+            step: { batch, rng in
+                model.trainStep(PaddedBatch(batch.map { trainX[$0] }), targets: batch.map { trainY[$0] }, rng: &rng)
+            },
+            validate: {
+                let predictions = ClassifierEvaluation.predict(model, validX)
+                return Double(zip(predictions, validY).filter { $0.0 == $0.1 }.count) / Double(max(validY.count, 1))
+            },
+            save: { step, accuracy in
+                let extra = training.metadata.merging(["step": String(step), "valid_accuracy": String(accuracy), "dropout": String(dropout)]) { $1 }
+                try TaskCheckpoint.save(model, to: output, extra: extra)
+                saved = true
+            })
+        let best = trainer.bestAccuracy.map { "best validation accuracy \(Format.fixed($0)); " } ?? ""
+        Console.line("done: \(trainer.step) steps in \(Format.duration(Date().timeIntervalSince(started))) (stopped by \(trainer.stopReason)); \(best)checkpoint \(saved ? output : "not written")")
+    }
+}
+
+/// Batched prediction and the usual scores.
+enum ClassifierEvaluation {
+    /// The predicted class index of every sequence, in batches of 64.
+    static func predict(_ model: TextClassifier, _ sequences: [[Int32]]) -> [Int] {
+        probabilities(model, sequences).map { p in p.indices.max { p[$0] < p[$1] } ?? 0 }
+    }
+
+    static func probabilities(_ model: TextClassifier, _ sequences: [[Int32]]) -> [[Float]] {
+        let C = model.config.labels.count
+        var out = [[Float]](repeating: [], count: sequences.count)
+        for chunk in BatchPlan.byLength(sequences.map(\.count), batchSize: 64) {
+            let p = model.probabilities(PaddedBatch(chunk.map { sequences[$0] }))
+            for (b, i) in chunk.enumerated() { out[i] = Array(p.data[b * C ..< (b + 1) * C]) }
+        }
+        return out
+    }
+}
+
+struct ClassifyEval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Accuracy, macro-F1 and the confusion matrix of a classifier on labelled data.")
+
+    @Option(help: "Classifier checkpoint from classify train.") var checkpoint: String
+    @Option(help: "Labelled data (same layouts as classify train).") var data: String
+    @Option(help: "With --split: which part to score, train, valid or test.") var part = "test"
+    @Flag(help: "Print one JSON object: accuracy, macro_f1, examples, labels, confusion (rows = true label).") var json = false
+    @OptionGroup var dataOptions: ClassifyDataOptions
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        if !["train", "valid", "test"].contains(part) { throw ValidationError("--part must be train, valid or test, got '\(part)'") }
+    }
+
+    func run() throws {
+        compute.apply()
+        let model = try TaskCheckpoint.loadClassifier(path: checkpoint)
+        let examples = try dataOptions.read(data, part: ["train", "valid", "test"].firstIndex(of: part) ?? 2)
+        let labels = model.config.labels
+        let labelIndex = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
+        var truth: [Int] = []
+        for e in examples {
+            guard let y = labelIndex[e.label] else {
+                throw RecurrentError("\(e.origin): label '\(e.label)' is not one the model knows (\(labels.joined(separator: ", ")))")
+            }
+            truth.append(y)
+        }
+        let predictions = ClassifierEvaluation.predict(model, examples.map { model.encode($0.text) })
+        let C = labels.count
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: C), count: C)
+        for (y, p) in zip(truth, predictions) { confusion[y][p] += 1 }
+        let correct = (0..<C).reduce(0) { $0 + confusion[$1][$1] }
+        let accuracy = Double(correct) / Double(examples.count)
+        // Macro-F1 over the labels that occur in the data or the predictions (as scikit-learn).
+        var f1s: [Double] = []
+        for c in 0..<C {
+            let tp = Double(confusion[c][c])
+            let predicted = Double((0..<C).reduce(0) { $0 + confusion[$1][c] })
+            let actual = Double(confusion[c].reduce(0, +))
+            if predicted == 0 && actual == 0 { continue }
+            f1s.append(tp == 0 ? 0 : 2 * tp / (predicted + actual))
+        }
+        let macroF1 = f1s.isEmpty ? 0 : f1s.reduce(0, +) / Double(f1s.count)
+        if json {
+            let rows = confusion.map { "[" + $0.map(String.init).joined(separator: ", ") + "]" }.joined(separator: ", ")
+            Console.line("{\"accuracy\": \(accuracy), \"macro_f1\": \(macroF1), \"examples\": \(examples.count), \"labels\": [\(labels.map(jsonString).joined(separator: ", "))], \"confusion\": [\(rows)]}")
+            return
+        }
+        Console.line("accuracy \(Format.fixed(accuracy)) (\(correct)/\(examples.count))  macro-F1 \(Format.fixed(macroF1))")
+        Console.line("confusion matrix (rows: true label, columns: predicted):")
+        let width = max(6, labels.map(\.count).max() ?? 0, String(examples.count).count + 1)
+        func pad(_ s: String) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }
+        Console.line(pad("") + " " + labels.map(pad).joined(separator: " "))
+        for (c, row) in confusion.enumerated() { Console.line(pad(labels[c]) + " " + row.map { pad(String($0)) }.joined(separator: " ")) }
+    }
+}
+
+struct ClassifyPredict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predict",
+        abstract: "Classify sentences, one per line, from a file or standard input; prints `label<TAB>probability` per line.")
+
+    @Option(help: "Classifier checkpoint from classify train.") var checkpoint: String
+    @Argument(help: "A text file with one sentence per line (default: standard input).") var file: String?
+    @Option(help: "Text encoding of the input: utf8 or latin1.") var encoding = "utf8"
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws { _ = try parseEncoding(encoding) }
+
+    func run() throws {
+        compute.apply()
+        let model = try TaskCheckpoint.loadClassifier(path: checkpoint)
+        let lines = try readInputLines(file, encoding: try parseEncoding(encoding))
+        let probabilities = ClassifierEvaluation.probabilities(model, lines.map { model.encode($0.text) })
+        var out = ""
+        for p in probabilities {
+            let best = p.indices.max { p[$0] < p[$1] } ?? 0
+            out += "\(model.config.labels[best])\t\(Format.fixed(Double(p[best])))\n"
+        }
+        Console.write(out)
+    }
+}

@@ -1,0 +1,140 @@
+import ArgumentParser
+import Foundation
+import Recurrent
+
+/// Training flags shared by `classify train` and `tag train` (the names of `recurrent train`'s).
+struct TaskTrainingFlags: ParsableArguments {
+    @Option(name: .customLong("batch-size"), help: "Sequences per step.") var batchSize = 32
+    @Option(help: "Optimizer: sgd, rmsprop or adam.") var optimizer = "adam"
+    @Option(help: "Learning rate.") var lr: Float = 1e-3
+    @Option(help: "Momentum (sgd, rmsprop).") var momentum: Float = 0
+    @Option(name: .customLong("weight-decay"), help: "L2 weight decay.") var weightDecay: Float = 0
+    @Option(name: .customLong("lr-decay-rate"), help: "Multiply the learning rate by this after every epoch (1 = constant).") var lrDecayRate: Float = 1
+    @Option(help: "Clip the gradients' global L2 norm to this (0 = off).") var clip: Float = 5
+    @Option(help: "Stop after this many steps.") var steps: Int?
+    @Option(help: "Stop after this many epochs (default 20 when no limit is given).") var epochs: Double?
+    @Option(help: "Stop after this many minutes of training.") var minutes: Double?
+    @Option(help: "Stop after this many validations in a row without a better validation accuracy (0 = never).") var patience = 3
+    @Option(name: .customLong("eval-every"), help: "Validate (and save when better) every this many steps (default: every epoch).") var evalEvery: Int?
+    @Option(name: .customLong("min-freq"), help: "Tokens seen fewer times in training become <unk>.") var minFreq = 1
+    @Option(name: .customLong("max-vocab"), help: "At most this many vocabulary entries, <pad> and <unk> included.") var maxVocab: Int?
+    @Flag(help: "Lower-case words before looking them up.") var lowercase = false
+    @Option(help: "Random seed (initialisation, shuffling, dropout).") var seed: UInt64 = 123
+    @Flag(help: "Print only validation lines and the summary.") var quiet = false
+
+    func validate() throws {
+        for (name, value) in [("--batch-size", batchSize), ("--min-freq", minFreq)] where value < 1 {
+            throw ValidationError("\(name) must be a positive integer, got \(value)")
+        }
+        if let m = maxVocab, m < 3 { throw ValidationError("--max-vocab must be at least 3 (<pad>, <unk> and one token), got \(m)") }
+        if OptimizerSettings.Kind(rawValue: optimizer) == nil { throw ValidationError("--optimizer must be sgd, rmsprop or adam, got '\(optimizer)'") }
+        if !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be greater than 0, got \(lr)") }
+        if !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        if !(weightDecay >= 0) { throw ValidationError("--weight-decay must be zero or more, got \(weightDecay)") }
+        if !(lrDecayRate > 0 && lrDecayRate <= 1) { throw ValidationError("--lr-decay-rate must be in (0, 1], got \(lrDecayRate)") }
+        if !(clip >= 0) || !clip.isFinite { throw ValidationError("--clip must be zero (off) or positive, got \(clip)") }
+        if let s = steps, s < 1 { throw ValidationError("--steps must be a positive integer, got \(s)") }
+        if let e = epochs, !(e > 0) || !e.isFinite { throw ValidationError("--epochs must be greater than 0, got \(e)") }
+        if let m = minutes, !(m > 0) || !m.isFinite { throw ValidationError("--minutes must be greater than 0, got \(m)") }
+        if patience < 0 { throw ValidationError("--patience must be zero (never stop early) or more, got \(patience)") }
+        if let e = evalEvery, e < 1 { throw ValidationError("--eval-every must be a positive integer, got \(e)") }
+    }
+
+    /// The training hyperparameters, for the checkpoint's metadata.
+    var metadata: [String: String] {
+        var m = ["optimizer": optimizer, "lr": String(lr), "batch_size": String(batchSize), "clip": String(clip),
+                 "weight_decay": String(weightDecay), "min_freq": String(minFreq), "seed": String(seed)]
+        if let v = maxVocab { m["max_vocab"] = String(v) }
+        return m
+    }
+
+    var options: TaskTrainingOptions {
+        var o = TaskTrainingOptions()
+        o.batchSize = batchSize
+        o.optimizer.kind = OptimizerSettings.Kind(rawValue: optimizer) ?? .adam
+        o.optimizer.learningRate = lr
+        o.optimizer.momentum = momentum
+        o.optimizer.weightDecay = weightDecay
+        o.schedule = lrDecayRate < 1 ? .exponential(gamma: lrDecayRate) : .constant
+        o.clipNorm = clip
+        o.maxSteps = steps
+        o.maxEpochs = epochs ?? ((steps == nil && minutes == nil) ? 20 : nil)
+        o.maxSeconds = minutes.map { $0 * 60 }
+        o.patience = patience > 0 ? patience : nil
+        o.evalEvery = evalEvery
+        o.seed = seed
+        return o
+    }
+}
+
+/// Fails before any work when the checkpoint could not be written at the end.
+func ensureWritable(_ path: String) throws {
+    if path.isEmpty { throw RecurrentError("--output must name a file") }
+    let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+        throw RecurrentError("--output \(path): the folder \(dir) does not exist")
+    }
+    guard FileManager.default.isWritableFile(atPath: dir) else { throw RecurrentError("--output \(path): the folder \(dir) is not writable") }
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+        throw RecurrentError("--output \(path): is a folder, expected a file name")
+    }
+}
+
+/// Lines to predict on: a file, or standard input when no file is named.
+func readInputLines(_ path: String?, encoding: TextEncoding) throws -> [TextLine] {
+    if let path { return try TextLines.read(path: path, encoding: encoding) }
+    let data = FileHandle.standardInput.readDataToEndOfFile()
+    return try TextLines.split([UInt8](data), name: "standard input", encoding: encoding)
+}
+
+/// A progress line for the sequence tasks.
+func taskProgressLine(_ p: TaskProgress, accuracy: Double?, unit: String) -> String {
+    var parts = ["step \(p.step)", "epoch \(Format.fixed(p.epoch, 2))"]
+    parts.append("train \(p.trainLoss.isFinite ? Format.fixed(p.trainLoss) : "-")")
+    if let accuracy { parts.append("val acc \(Format.fixed(accuracy))") } else if let b = p.bestAccuracy { parts.append("best val acc \(Format.fixed(b))") }
+    parts.append("lr \(String(format: "%.2e", Double(p.learningRate)))")
+    parts.append("|g| \(String(format: "%.2f", Double(p.gradNorm)))")
+    parts.append("\(Format.grouped(p.examplesPerSecond)) \(unit)/s")
+    parts.append(Format.duration(p.elapsedSeconds))
+    return parts.joined(separator: "  ")
+}
+
+/// Runs a task trainer with the progress-line conventions of `recurrent train`; `save` is called on
+/// every improvement.
+func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: String,
+                    step: ([Int], inout SeededRNG) -> Float, validate: () -> Double, save: (Int, Double) throws -> Void) throws {
+    var lastPrint = Date()
+    var liveLine = false
+    try trainer.run(step: step, validate: validate) { event in
+        switch event {
+        case .progress(let p):
+            let now = Date()
+            let interval = Console.isTerminal ? 0.2 : 10
+            if !quiet, now.timeIntervalSince(lastPrint) >= interval {
+                lastPrint = now
+                let line = taskProgressLine(p, accuracy: nil, unit: unit)
+                if Console.isTerminal { Console.write("\r\u{1B}[K" + line); liveLine = true } else { Console.line(line) }
+            }
+        case .validation(let p, let accuracy, let improved):
+            var note = ""
+            if improved { try save(p.step, accuracy); note = "  saved \(output)" }
+            if liveLine { Console.write("\r\u{1B}[K"); liveLine = false }
+            Console.line(taskProgressLine(p, accuracy: accuracy, unit: unit) + note)
+        }
+    }
+    if liveLine { Console.write("\r\u{1B}[K") }
+}
+
+/// A JSON string literal.
+func jsonString(_ s: String) -> String {
+    guard let d = try? JSONSerialization.data(withJSONObject: [s], options: []), let t = String(data: d, encoding: .utf8) else { return "\"\"" }
+    return String(t.dropFirst().dropLast())
+}
+
+func parseEncoding(_ s: String) throws -> TextEncoding {
+    guard let e = TextEncoding(rawValue: s.lowercased().replacingOccurrences(of: "-", with: "")) else {
+        throw ValidationError("--encoding must be utf8 or latin1, got '\(s)'")
+    }
+    return e
+}

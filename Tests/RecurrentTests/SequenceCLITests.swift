@@ -1,0 +1,169 @@
+import Foundation
+import Testing
+@testable import Recurrent
+
+/// `classify` and `tag` end to end on tiny files, and their error paths.
+@Suite(.serialized) struct SequenceCLITests {
+    static let tinyModel = ["--hidden", "8", "--embedding", "8", "--quiet", "--threads", "1"]
+
+    /// Standard output of a shell pipeline (for feeding standard input).
+    func shell(_ command: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", command]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func write(_ dir: URL, _ name: String, _ text: String) throws -> String {
+        let url = dir.appendingPathComponent(name)
+        try Data(text.utf8).write(to: url)
+        return url.path
+    }
+
+    static let sentences = """
+    sentence\tlabel
+    a good film\tpos
+    a bad film\tneg
+    very good\tpos
+    very bad\tneg
+    good good\tpos
+    bad bad\tneg
+    """
+
+    static let conllu = """
+    # text = the dog runs
+    1\tthe\tthe\tDET\tDT\t_\t2\tdet\t_\t_
+    2\tdog\tdog\tNOUN\tNN\t_\t3\tnsubj\t_\t_
+    3\truns\trun\tVERB\tVBZ\t_\t0\troot\t_\t_
+
+    1\ta\ta\tDET\tDT\t_\t2\tdet\t_\t_
+    2\tcat\tcat\tNOUN\tNN\t_\t3\tnsubj\t_\t_
+    3\tsleeps\tsleep\tVERB\tVBZ\t_\t0\troot\t_\t_
+
+    """
+
+    @Test func helpWorks() throws {
+        for sub in [["classify"], ["classify", "train"], ["classify", "eval"], ["classify", "predict"],
+                    ["tag"], ["tag", "train"], ["tag", "eval"], ["tag", "predict"]] {
+            let r = try CLI.run(sub + ["--help"])
+            #expect(r.status == 0)
+            #expect(r.stdout.contains("USAGE"))
+        }
+    }
+
+    @Test func classifyTrainEvalPredict() throws {
+        let dir = CLI.tempDir()
+        let data = try write(dir, "train.tsv", Self.sentences)
+        let model = dir.appendingPathComponent("m.safetensors").path
+        let t = try CLI.run(["classify", "train", "--train", data, "--valid", data, "--output", model, "--epochs", "30",
+                             "--bidirectional", "--pooling", "mean", "--lr", "0.02", "--batch-size", "6", "--dropout", "0"] + Self.tinyModel)
+        #expect(t.status == 0, "\(t.stderr)")
+        #expect(t.stdout.contains("saved"))
+        let e = try CLI.run(["classify", "eval", "--checkpoint", model, "--data", data, "--json"])
+        #expect(e.status == 0, "\(e.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any]
+        #expect((json?["accuracy"] as? Double ?? 0) >= 0.99, "\(e.stdout)")
+        #expect(json?["macro_f1"] as? Double != nil)
+        #expect(json?["examples"] as? Int == 6)
+        #expect((json?["labels"] as? [String]) == ["neg", "pos"])
+        let plain = try CLI.run(["classify", "eval", "--checkpoint", model, "--data", data])
+        #expect(plain.stdout.contains("confusion matrix"))
+        let input = try write(dir, "in.txt", "very good film\r\nbad very bad bad bad")
+        let p = try CLI.run(["classify", "predict", "--checkpoint", model, input])
+        #expect(p.status == 0, "\(p.stderr)")
+        let rows = p.stdout.split(separator: "\n").map { $0.split(separator: "\t") }
+        #expect(rows.count == 2)
+        #expect(rows.first?.first == "pos" && rows.last?.first == "neg", "\(p.stdout)")
+        #expect(rows.allSatisfy { $0.count == 2 && (Double($0[1]) ?? 0) > 0.5 })
+        // Standard input, when no file is named.
+        let piped = try shell("printf 'very good film\\nbad very bad bad bad' | '\(CLI.binary)' classify predict --checkpoint '\(model)'")
+        #expect(piped == p.stdout)
+    }
+
+    @Test func classifyFolderWithSplitAndCharLevel() throws {
+        let dir = CLI.tempDir()
+        let names = dir.appendingPathComponent("names")
+        try FileManager.default.createDirectory(at: names, withIntermediateDirectories: true)
+        _ = try write(names, "Alpha.txt", (0..<10).map { "aa\($0)" }.joined(separator: "\n"))
+        _ = try write(names, "Beta.txt", (0..<10).map { "bb\($0)" }.joined(separator: "\n") + "\n")
+        let model = dir.appendingPathComponent("n.safetensors").path
+        let t = try CLI.run(["classify", "train", "--train", names.path, "--split", "0.6,0.2,0.2", "--level", "char",
+                             "--output", model, "--steps", "20", "--lr", "0.02"] + Self.tinyModel)
+        #expect(t.status == 0, "\(t.stderr)")
+        let e = try CLI.run(["classify", "eval", "--checkpoint", model, "--data", names.path, "--split", "0.6,0.2,0.2", "--json"])
+        #expect(e.status == 0, "\(e.stderr)")
+        #expect(e.stdout.contains("\"examples\": 4"), "\(e.stdout)")
+    }
+
+    @Test func tagTrainEvalPredict() throws {
+        let dir = CLI.tempDir()
+        let data = try write(dir, "t.conllu", Self.conllu)
+        let model = dir.appendingPathComponent("t.safetensors").path
+        let t = try CLI.run(["tag", "train", "--train", data, "--valid", data, "--output", model, "--epochs", "60", "--lr", "0.03",
+                             "--char-hidden", "4", "--char-embedding", "4", "--dropout", "0", "--word-dropout", "0"] + Self.tinyModel)
+        #expect(t.status == 0, "\(t.stderr)")
+        let e = try CLI.run(["tag", "eval", "--checkpoint", model, "--data", data, "--json"])
+        #expect(e.status == 0, "\(e.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any]
+        #expect((json?["accuracy"] as? Double ?? 0) >= 0.99, "\(e.stdout)")
+        #expect(json?["tokens"] as? Int == 6)
+        #expect(json?["unseen_tokens"] as? Int == 0)
+        #expect(json?["unseen_accuracy"] != nil)
+        let input = try write(dir, "in.txt", "the cat runs\n\na dog\r\n")
+        let p = try CLI.run(["tag", "predict", "--checkpoint", model, input])
+        #expect(p.status == 0, "\(p.stderr)")
+        #expect(p.stdout == "the/DET cat/NOUN runs/VERB\n\na/DET dog/NOUN\n", "\(p.stdout)")
+    }
+
+    // MARK: Error paths: one line naming file and line, non-zero exit, no checkpoint.
+
+    func expectTrainFails(_ args: [String], mentions: String, output: String) throws {
+        let r = try CLI.run(args + ["--output", output] + Self.tinyModel)
+        expectCleanError(r, mentions: mentions)
+        #expect(!FileManager.default.fileExists(atPath: output), "a failed run must not write \(output)")
+    }
+
+    @Test func classifyBadInput() throws {
+        let dir = CLI.tempDir()
+        let out = dir.appendingPathComponent("never.safetensors").path
+        let good = try write(dir, "good.tsv", Self.sentences)
+        let empty = try write(dir, "empty.tsv", "")
+        try expectTrainFails(["classify", "train", "--train", empty, "--valid", good], mentions: "empty.tsv", output: out)
+        let noColumn = try write(dir, "nocol.tsv", "text\tlabel\nx\tpos\n")
+        try expectTrainFails(["classify", "train", "--train", noColumn, "--valid", good], mentions: "nocol.tsv:1: no column named 'sentence'", output: out)
+        let short = try write(dir, "short.tsv", "sentence\tlabel\nfine\tpos\nbroken row\n")
+        try expectTrainFails(["classify", "train", "--train", good, "--valid", short], mentions: "short.tsv:3:", output: out)
+        let latin = dir.appendingPathComponent("latin.txt").path
+        try Data(Array("1 ok\n0 caf".utf8) + [0xE9] + Array("\n".utf8)).write(to: URL(fileURLWithPath: latin))
+        try expectTrainFails(["classify", "train", "--train", latin, "--valid", latin], mentions: "latin.txt:2: invalid UTF-8 at byte offset 10", output: out)
+        let ok = try CLI.run(["classify", "train", "--train", latin, "--valid", latin, "--encoding", "latin1", "--steps", "1", "--output", out] + Self.tinyModel)
+        #expect(ok.status == 0, "\(ok.stderr)")
+        let unknown = try write(dir, "unknown.tsv", "sentence\tlabel\ngood\t1\nhmm\tneutral\n")
+        let e = try CLI.run(["classify", "eval", "--checkpoint", out, "--data", unknown])
+        expectCleanError(e, mentions: "unknown.tsv:3: label 'neutral'")
+        let v = try CLI.run(["classify", "train", "--train", good, "--valid", good, "--pooling", "median"])
+        expectCleanError(v, mentions: "--pooling")
+    }
+
+    @Test func tagBadInput() throws {
+        let dir = CLI.tempDir()
+        let out = dir.appendingPathComponent("never.safetensors").path
+        let good = try write(dir, "good.conllu", Self.conllu)
+        let columns = try write(dir, "columns.conllu", "# c\n1\tthe\tthe\tDET\n")
+        try expectTrainFails(["tag", "train", "--train", columns, "--valid", good], mentions: "columns.conllu:2:", output: out)
+        let id = try write(dir, "id.conllu", "1\tthe\tthe\tDET\tDT\t_\t2\tdet\t_\t_\nx\tdog\tdog\tNOUN\tNN\t_\t0\troot\t_\t_\n")
+        try expectTrainFails(["tag", "train", "--train", good, "--valid", id], mentions: "id.conllu:2: the ID 'x'", output: out)
+        let empty = try write(dir, "empty.conllu", "")
+        try expectTrainFails(["tag", "train", "--train", empty, "--valid", good], mentions: "empty.conllu", output: out)
+        let model = dir.appendingPathComponent("t.safetensors").path
+        #expect(try CLI.run(["tag", "train", "--train", good, "--valid", good, "--steps", "1", "--output", model] + Self.tinyModel).status == 0)
+        let odd = try write(dir, "odd.conllu", "1\tthe\tthe\tDET\tDT\t_\t0\troot\t_\t_\n2\tdog\tdog\tXYZ\tNN\t_\t1\tdet\t_\t_\n")
+        expectCleanError(try CLI.run(["tag", "eval", "--checkpoint", model, "--data", odd]), mentions: "odd.conllu:1: tag 'XYZ'")
+        expectCleanError(try CLI.run(["classify", "eval", "--checkpoint", model, "--data", good]), mentions: "expected a text-classifier checkpoint")
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import Testing
+@testable import Recurrent
+
+private func tempFile(_ bytes: [UInt8], suffix: String = ".txt") throws -> String {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-seq-\(UUID().uuidString)\(suffix)")
+    try Data(bytes).write(to: url)
+    return url.path
+}
+
+private func errorMessage(_ body: () throws -> Void) -> String? {
+    do { try body() } catch let e as RecurrentError { return e.message } catch { return "\(error)" }
+    return nil
+}
+
+@Suite struct TextLinesTests {
+    @Test func crlfAndNoFinalNewline() throws {
+        let lines = try TextLines.split(Array("a\tb\r\nc\td\r\ne".utf8), name: "f")
+        #expect(lines.map(\.text) == ["a\tb", "c\td", "e"])
+        #expect(lines.map(\.number) == [1, 2, 3])
+    }
+
+    @Test func nelStaysInsideTheLine() throws {
+        let lines = try TextLines.split(Array("one\u{85}two\t1\nthree\t0\n".utf8), name: "f")
+        #expect(lines.count == 2)
+        #expect(lines[0].text == "one\u{85}two\t1")
+    }
+
+    @Test func latin1ByteIsAnErrorNamingLineAndOffset() throws {
+        let bytes: [UInt8] = Array("ok line\nbad ".utf8) + [0xF0] + Array(" here\n".utf8)
+        let m = errorMessage { _ = try TextLines.split(bytes, name: "trec.txt") }
+        #expect(m?.contains("trec.txt:2") == true, "\(m ?? "")")
+        #expect(m?.contains("byte offset 12") == true, "\(m ?? "")")
+        #expect(m?.contains("--encoding latin1") == true)
+        let lines = try TextLines.split(bytes, name: "trec.txt", encoding: .latin1)
+        #expect(lines[1].text == "bad \u{F0} here")
+    }
+
+    @Test func bomIsDropped() throws {
+        #expect(try TextLines.split([0xEF, 0xBB, 0xBF] + Array("x\n".utf8), name: "f").map(\.text) == ["x"])
+    }
+}
+
+@Suite struct ClassificationReaderTests {
+    @Test func tsvWithHeaderPicksNamedColumns() throws {
+        let lines = try TextLines.split(Array("id\tlabel\tsentence\r\n1\tpos\tgood film \r\n\r\n2\tneg\tbad\r\n".utf8), name: "t.tsv")
+        let ex = try ClassificationReader.parseTSV(lines, name: "t.tsv", columns: TSVColumns())
+        #expect(ex.map(\.label) == ["pos", "neg"])
+        #expect(ex.map(\.text) == ["good film ", "bad"])
+        #expect(ex[1].origin == "t.tsv:4")
+    }
+
+    @Test func tsvWithoutHeaderUsesColumnNumbers() throws {
+        let lines = try TextLines.split(Array("great\u{85} stuff\t1\nmeh\t0".utf8), name: "u.txt")
+        let ex = try ClassificationReader.parseTSV(lines, name: "u.txt", columns: TSVColumns(text: "1", label: "2", hasHeader: false))
+        #expect(ex.map(\.label) == ["1", "0"])
+        #expect(ex[0].text == "great\u{85} stuff")
+    }
+
+    @Test func tsvErrorsNameFileAndLine() throws {
+        let missing = try TextLines.split(Array("text\tlabel\nx\t1\n".utf8), name: "m.tsv")
+        #expect(errorMessage { _ = try ClassificationReader.parseTSV(missing, name: "m.tsv", columns: TSVColumns()) }?.contains("m.tsv:1: no column named 'sentence'") == true)
+        let short = try TextLines.split(Array("sentence\tlabel\na\t1\nb\n".utf8), name: "s.tsv")
+        #expect(errorMessage { _ = try ClassificationReader.parseTSV(short, name: "s.tsv", columns: TSVColumns()) }?.hasPrefix("s.tsv:3: 1 column") == true)
+    }
+
+    @Test func labelFirstLines() throws {
+        let lines = try TextLines.split(Array("1 a fine film .\n0 dull\nNUM:dist How far ?".utf8), name: "l")
+        let ex = try ClassificationReader.parseLabelFirst(lines, name: "l")
+        #expect(ex.map(\.label) == ["1", "0", "NUM:dist"])
+        #expect(ex[0].text == "a fine film .")
+        let bad = try TextLines.split(Array("1 ok\nnolabel\n".utf8), name: "b")
+        #expect(errorMessage { _ = try ClassificationReader.parseLabelFirst(bad, name: "b") }?.hasPrefix("b:2:") == true)
+    }
+
+    @Test func autoDetectsFormatAndRejectsEmptyFiles() throws {
+        let tsv = try tempFile(Array("sentence\tlabel\nhi\t1\n".utf8))
+        #expect(try ClassificationReader.read(path: tsv).map(\.label) == ["1"])
+        let lf = try tempFile(Array("0 bad film".utf8))
+        #expect(try ClassificationReader.read(path: lf).map(\.text) == ["bad film"])
+        let empty = try tempFile([])
+        #expect(errorMessage { _ = try ClassificationReader.read(path: empty) }?.contains("empty") == true)
+        let blank = try tempFile(Array("\n\n".utf8))
+        #expect(errorMessage { _ = try ClassificationReader.read(path: blank) } != nil)
+    }
+
+    @Test func folderOfLabelFilesAndSeededStratifiedSplit() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-names-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try Data((0..<20).map { "Ab\($0)" }.joined(separator: "\n").utf8).write(to: dir.appendingPathComponent("Arabic.txt"))
+        try Data((0..<10).map { "Ko\($0)" }.joined(separator: "\n").utf8).write(to: dir.appendingPathComponent("Korean.txt"))
+        let all = try ClassificationReader.read(path: dir.path)
+        #expect(all.count == 30)
+        #expect(Set(all.map(\.label)) == ["Arabic", "Korean"])
+        let parts = ClassificationReader.split(all, fractions: [0.8, 0.1, 0.1], seed: 7)
+        #expect(parts.map(\.count) == [24, 3, 3])
+        #expect(parts[1].filter { $0.label == "Korean" }.count == 1)
+        #expect(Set(parts.flatMap { $0.map(\.text) }).count == 30)
+        #expect(ClassificationReader.split(all, fractions: [0.8, 0.1, 0.1], seed: 7) == parts)
+    }
+}
+
+@Suite struct CoNLLUTests {
+    static let sample = """
+    # sent_id = 1\r
+    # text = Don't go.\r
+    1-2\tDon't\t_\t_\t_\t_\t_\t_\t_\t_\r
+    1\tDo\tdo\tAUX\tVBP\t_\t3\taux\t_\t_\r
+    2\tn't\tnot\tPART\tRB\t_\t3\tadvmod\t_\t_\r
+    3\tgo\tgo\tVERB\tVB\t_\t0\troot\t_\t_\r
+    3.1\tgone\t_\t_\t_\t_\t_\t_\t_\t_\r
+    4\t.\t.\tPUNCT\t.\t_\t3\tpunct\t_\t_\r
+    \r
+    1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_
+    """
+
+    @Test func skipsCommentsRangesAndEmptyNodes() throws {
+        let s = try CoNLLU.parse(try TextLines.split(Array(Self.sample.utf8), name: "x.conllu"), name: "x.conllu")
+        #expect(s.count == 2)
+        #expect(s[0].words == ["Do", "n't", "go", "."])
+        #expect(s[0].tags == ["AUX", "PART", "VERB", "PUNCT"])
+        #expect(s[0].origin == "x.conllu:4")
+        #expect(s[1].words == ["Hi"])
+        let x = try CoNLLU.parse(try TextLines.split(Array(Self.sample.utf8), name: "x"), name: "x", tagColumn: .xpos)
+        #expect(x[0].tags == ["VBP", "RB", "VB", "."])
+    }
+
+    @Test func malformedLinesNameFileAndLine() throws {
+        let wrongColumns = "1\tDo\tdo\tAUX\n"
+        #expect(errorMessage { _ = try CoNLLU.parse(try TextLines.split(Array(("# c\n" + wrongColumns).utf8), name: "a.conllu"), name: "a.conllu") }?
+            .hasPrefix("a.conllu:2: a CoNLL-U token line has 10") == true)
+        let badID = "x\tDo\tdo\tAUX\tVBP\t_\t0\troot\t_\t_\n"
+        #expect(errorMessage { _ = try CoNLLU.parse(try TextLines.split(Array(badID.utf8), name: "b.conllu"), name: "b.conllu") }?
+            .hasPrefix("b.conllu:1: the ID 'x'") == true)
+    }
+}
+
+@Suite struct TokenVocabularyTests {
+    @Test func padAndUnkFirstThenByFrequency() throws {
+        let v = TokenVocabulary(counting: [["b", "a", "b"], ["c", "a", "b"]])
+        #expect(v.tokens == ["<pad>", "<unk>", "b", "a", "c"])
+        #expect(v.encode(["a", "zzz"]) == [3, 1])
+    }
+
+    @Test func minFrequencyAndMaxSize() throws {
+        let data = [["x", "x", "x", "y", "y", "z"]]
+        #expect(TokenVocabulary(counting: data, minFrequency: 2).tokens == ["<pad>", "<unk>", "x", "y"])
+        #expect(TokenVocabulary(counting: data, maxSize: 3).tokens == ["<pad>", "<unk>", "x"])
+    }
+
+    @Test func lowercaseAndCharacterTokens() throws {
+        #expect(Tokenization.word.tokens("The  CAT\tsat", lowercase: true) == ["the", "cat", "sat"])
+        #expect(Tokenization.char.tokens("Né ", lowercase: false) == ["N", "é"])
+    }
+
+    @Test func jsonRoundTripKeepsOddTokens() throws {
+        let v = TokenVocabulary(counting: [["\"q\"", "back\\slash", "ü", "\u{85}"]])
+        #expect(try TokenVocabulary(json: v.json, source: "t") == v)
+        #expect(errorMessage { _ = try TokenVocabulary(json: "[\"a\"]", source: "m") }?.contains("<pad>") == true)
+    }
+}
+
+@Suite struct BatchingTests {
+    @Test func paddedBatchHasLengthsAndPads() {
+        let b = PaddedBatch([[5, 6, 7], [8], []])
+        #expect(b.batch == 3 && b.steps == 3)
+        #expect(b.lengths == [3, 1, 0])
+        #expect(b.indices == [5, 6, 7, 8, 0, 0, 0, 0, 0])
+    }
+
+    @Test func planCoversEveryExampleOnceAndDependsOnTheSeed() {
+        let lengths = (0..<103).map { ($0 * 37) % 11 }
+        var rng = SeededRNG(seed: 3)
+        let a = BatchPlan.batches(lengths: lengths, batchSize: 8, poolBatches: 4, rng: &rng)
+        #expect(a.flatMap { $0 }.sorted() == Array(0..<103))
+        #expect(a.allSatisfy { $0.count <= 8 })
+        let b = BatchPlan.batches(lengths: lengths, batchSize: 8, poolBatches: 4, rng: &rng)
+        #expect(a != b)
+        var again = SeededRNG(seed: 3)
+        #expect(BatchPlan.batches(lengths: lengths, batchSize: 8, poolBatches: 4, rng: &again) == a)
+    }
+}

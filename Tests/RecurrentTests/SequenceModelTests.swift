@@ -1,0 +1,192 @@
+import Foundation
+import Testing
+@testable import Recurrent
+
+@Suite struct SequencePoolingTests {
+    @Test(arguments: [Pooling.mean, Pooling.max])
+    func poolingGradientMatchesFiniteDifferences(mode: Pooling) {
+        var rng = SeededRNG(seed: 11)
+        var y = GradCheck.random([3, 4, 5], rng: &rng)
+        let lengths = [4, 2, 0]
+        let w = GradCheck.random([3, 5], rng: &rng)
+        let (pooled, argmax) = SequencePooling.forward(y, lengths: lengths, mode: mode)
+        // Nothing from padding: the empty sequence pools to zeros.
+        #expect(pooled.data[10..<15].allSatisfy { $0 == 0 })
+        let dy = SequencePooling.backward(w, lengths: lengths, steps: 4, mode: mode, argmax: argmax)
+        #expect(dy.data[(1 * 4 + 2) * 5 ..< (1 * 4 + 4) * 5].allSatisfy { $0 == 0 })
+        let r = GradCheck.worst(analytic: dy.data, eps: 1e-3, read: { y.data[$0] }, write: { y.data[$0] = $1 }) {
+            GradCheck.dot(SequencePooling.forward(y, lengths: lengths, mode: mode).pooled, w)
+        }
+        #expect(r.ratio <= 1, "max abs error \(r.maxAbs)")
+    }
+
+    @Test func lastStateTakesForwardAndBackwardFinalsOfTheTopLayer() {
+        // (L·R, B, H) = (4, 1, 2): layer 1 forward = [5,6], layer 1 reverse = [7,8].
+        let h = Tensor(shape: [4, 1, 2], data: [1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(SequencePooling.lastState(h, numLayers: 2, directions: 2).data == [5, 6, 7, 8])
+        let d = SequencePooling.lastStateBackward(Tensor(shape: [1, 4], data: [1, 2, 3, 4]), numLayers: 2, directions: 2, hidden: 2)
+        #expect(d.data == [0, 0, 0, 0, 1, 2, 3, 4])
+    }
+}
+
+@Suite struct TextClassifierTests {
+    static func makeModel(pooling: Pooling, bidirectional: Bool, cell: CellKind = .lstm, layers: Int = 1, dropout: Float = 0) -> TextClassifier {
+        let vocab = TokenVocabulary(counting: [["a", "b", "c", "d"]])
+        let config = ClassifierConfig(cell: cell, level: .word, lowercase: false, vocabulary: vocab, labels: ["x", "y", "z"],
+                                      embeddingSize: 3, hiddenSize: 3, numLayers: layers, bidirectional: bidirectional,
+                                      pooling: pooling, dropout: dropout)
+        var rng = SeededRNG(seed: 5)
+        return TextClassifier(config: config, rng: &rng)
+    }
+
+    @Test(arguments: [(Pooling.last, false), (.last, true), (.mean, true), (.max, true), (.max, false)])
+    func gradientsMatchFiniteDifferences(pooling: Pooling, bidirectional: Bool) {
+        let model = Self.makeModel(pooling: pooling, bidirectional: bidirectional, layers: 2)
+        let batch = PaddedBatch([[2, 3, 4, 1], [5, 2], [3]])
+        let targets: [Int32] = [0, 2, 1]
+        var rng = SeededRNG(seed: 1)
+        model.zeroGrad()
+        _ = model.trainStep(batch, targets: targets, rng: &rng)
+        for (name, p) in model.namedParameters {
+            let r = GradCheck.parameter(p) { Double(Loss.softmaxCrossEntropy(logits: model.logits(batch), targets: targets).loss) }
+            #expect(r.ratio <= 1, "\(name): max abs error \(r.maxAbs)")
+        }
+        // padding_idx: the padding row neither moves nor gets a gradient.
+        #expect(model.embedding.weight.grad.data[0..<3].allSatisfy { $0 == 0 })
+    }
+
+    @Test func paddingDoesNotChangeTheResult() {
+        let model = Self.makeModel(pooling: .mean, bidirectional: true)
+        let alone = model.logits(PaddedBatch([[2, 3]]))
+        let padded = model.logits(PaddedBatch([[2, 3], [4, 5, 2, 3, 4]]))
+        #expect(Tensor(shape: [1, 3], data: Array(padded.data[0..<3])).maxAbsDifference(alone) < 1e-5)
+    }
+
+    @Test func overfitsAHandfulOfExamples() {
+        let vocab = TokenVocabulary(counting: [["good", "bad", "film", "very", "not"]])
+        let config = ClassifierConfig(cell: .gru, level: .word, lowercase: false, vocabulary: vocab, labels: ["neg", "pos"],
+                                      embeddingSize: 8, hiddenSize: 8, numLayers: 1, bidirectional: true, pooling: .last)
+        var rng = SeededRNG(seed: 2)
+        let model = TextClassifier(config: config, rng: &rng)
+        let texts = ["good film", "bad film", "very good film", "not good film", "very bad", "not bad film"]
+        let y: [Int32] = [1, 0, 1, 0, 0, 1]
+        let batch = PaddedBatch(texts.map(model.encode))
+        let adam = Adam(learningRate: 0.02)
+        var loss: Float = .infinity
+        for _ in 0..<150 {
+            model.zeroGrad()
+            loss = model.trainStep(batch, targets: y, rng: &rng)
+            adam.step(model.parameters)
+        }
+        #expect(loss < 0.05, "loss \(loss)")
+    }
+
+    @Test func checkpointRoundTrip() throws {
+        let model = Self.makeModel(pooling: .max, bidirectional: true, cell: .gru)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cls-\(UUID().uuidString).safetensors").path
+        try TaskCheckpoint.save(model, to: path)
+        let file = try SafeTensors.read(path: path)
+        #expect(file.tensors["rnn.weight_ih_l0_reverse"] != nil)
+        #expect(file.tensors["head.weight"]?.shape == [3, 6])
+        let back = try TaskCheckpoint.loadClassifier(path: path)
+        #expect(back.config == model.config)
+        let batch = PaddedBatch([[2, 3, 1]])
+        #expect(back.logits(batch) == model.logits(batch))
+        #expect(throws: RecurrentError.self) { _ = try TaskCheckpoint.loadTagger(path: path) }
+    }
+}
+
+@Suite struct TaggerTests {
+    static func makeModel(cell: CellKind = .lstm) -> Tagger {
+        let words = TokenVocabulary(counting: [["the", "dog", "runs"]])
+        let chars = TokenVocabulary(counting: [["t", "h", "e", "d", "o"]])
+        let config = TaggerConfig(cell: cell, words: words, chars: chars, lowercase: true, tags: ["DET", "NOUN", "VERB"],
+                                  wordEmbeddingSize: 3, charEmbeddingSize: 2, charHiddenSize: 2, hiddenSize: 3, numLayers: 1)
+        var rng = SeededRNG(seed: 9)
+        return Tagger(config: config, rng: &rng)
+    }
+
+    @Test(arguments: [CellKind.lstm, .gru])
+    func gradientsMatchFiniteDifferencesThroughTheCharEncoder(cell: CellKind) {
+        let model = Self.makeModel(cell: cell)
+        // "dog" twice: its spelling is encoded once and receives both gradients.
+        let batch = model.makeBatch([["The", "dog", "runs", "dog"], ["Hot", "x", "dog"]])
+        #expect(batch.chars.batch == 5 && batch.spelling == [0, 1, 2, 1, 3, 4, 1])
+        let targets = Tagger.targets([[0, 1, 2, 1], [1, 0, 1]], steps: batch.words.steps)
+        var rng = SeededRNG(seed: 1)
+        model.zeroGrad()
+        _ = model.trainStep(batch, targets: targets, rng: &rng)
+        for (name, p) in model.namedParameters {
+            let r = GradCheck.parameter(p) { Double(Loss.softmaxCrossEntropy(logits: model.logits(batch), targets: targets).loss) }
+            #expect(r.ratio <= 1, "\(name): max abs error \(r.maxAbs)")
+        }
+        #expect(model.charRNN.parameters.contains { p in p.grad.data.contains { $0 != 0 } })
+    }
+
+    @Test func lossIsTheMeanOverRealTokens() {
+        let model = Self.makeModel()
+        let batch = model.makeBatch([["the", "dog"], ["runs"]])
+        let z = model.logits(batch)
+        let targets = Tagger.targets([[0, 1], [2]], steps: 2)
+        #expect(targets == [0, 1, 2, -100])
+        let full = Loss.softmaxCrossEntropy(logits: z, targets: targets).loss
+        var each: [Float] = []
+        for (row, y) in [(0, Int32(0)), (1, 1), (2, 2)] {
+            each.append(Loss.softmaxCrossEntropy(logits: Tensor(shape: [1, 3], data: Array(z.data[row * 3 ..< row * 3 + 3])), targets: [y]).loss)
+        }
+        #expect(abs(full - each.reduce(0, +) / 3) < 1e-5)
+    }
+
+    @Test func overfitsAFewSentences() {
+        let sentences = [["the", "dog", "runs"], ["a", "cat", "sleeps"], ["the", "cat", "runs"], ["dogs", "sleep"]]
+        let tags = [["DET", "NOUN", "VERB"], ["DET", "NOUN", "VERB"], ["DET", "NOUN", "VERB"], ["NOUN", "VERB"]]
+        let tagSet = ["DET", "NOUN", "VERB"]
+        let config = TaggerConfig(cell: .lstm, words: TokenVocabulary(counting: sentences),
+                                  chars: TokenVocabulary(counting: sentences.map { $0.flatMap { $0.unicodeScalars.map { String($0) } } }),
+                                  lowercase: false, tags: tagSet, wordEmbeddingSize: 6, charEmbeddingSize: 4, charHiddenSize: 4,
+                                  hiddenSize: 8, numLayers: 1)
+        var rng = SeededRNG(seed: 4)
+        let model = Tagger(config: config, rng: &rng)
+        let batch = model.makeBatch(sentences)
+        let targets = Tagger.targets(tags.map { $0.map { Int32(tagSet.firstIndex(of: $0) ?? 0) } }, steps: batch.words.steps)
+        let adam = Adam(learningRate: 0.02)
+        var loss: Float = .infinity
+        for _ in 0..<120 {
+            model.zeroGrad()
+            loss = model.trainStep(batch, targets: targets, rng: &rng)
+            adam.step(model.parameters)
+        }
+        #expect(loss < 0.05, "loss \(loss)")
+        // An unseen word tags through its characters without trapping.
+        #expect(model.predict(model.makeBatch([["the", "zebra", "runs"]]))[0].count == 3)
+    }
+
+    @Test func checkpointRoundTrip() throws {
+        let model = Self.makeModel(cell: .gru)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tag-\(UUID().uuidString).safetensors").path
+        try TaskCheckpoint.save(model, to: path)
+        let names = Set(try SafeTensors.read(path: path).tensors.keys)
+        #expect(names.isSuperset(of: ["embedding.weight", "char_embedding.weight", "char_rnn.weight_ih_l0", "char_rnn.weight_hh_l0_reverse",
+                                      "rnn.weight_ih_l0_reverse", "head.weight", "head.bias"]))
+        let back = try TaskCheckpoint.loadTagger(path: path)
+        #expect(back.config == model.config)
+        let batch = back.makeBatch([["the", "Dog"]])
+        #expect(back.logits(batch) == model.logits(batch))
+    }
+}
+
+@Suite struct AdamSubnormalTests {
+    /// Embedding rows outside the batch get zero gradients for many steps; their moments must end
+    /// at exactly zero, never subnormal (which made training several times slower).
+    @Test func momentsOfIdleParametersFlushToZero() {
+        let p = Parameter(name: "w", value: Tensor(shape: [4], data: [0.5, -0.5, 1, 2]))
+        let adam = Adam(learningRate: 0.01)
+        p.grad = Tensor(shape: [4], data: [1e-3, -2e-3, 3e-3, 0])
+        adam.step([p])
+        p.grad.zero()
+        for _ in 0..<1000 { adam.step([p]) }
+        for (name, t) in adam.stateTensors(for: [p]) where name.hasSuffix("exp_avg") || name.hasSuffix("exp_avg_sq") {
+            #expect(t.data.allSatisfy { $0 == 0 || abs($0) >= Float.leastNormalMagnitude }, "\(name): \(t.data)")
+        }
+    }
+}
