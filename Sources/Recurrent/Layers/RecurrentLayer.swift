@@ -265,6 +265,15 @@ public final class RecurrentLayer: ParameterizedModule {
 
     // MARK: One layer and direction
 
+    /// Batch slices that sweep time in parallel: one per thread, at most one per row.
+    static func sliceCount(batch B: Int) -> Int { max(1, min(Threading.count, B)) }
+
+    /// Rows [b0, b0 + n) of slice `part` out of `parts` (near-equal, contiguous).
+    static func slice(_ part: Int, of parts: Int, batch B: Int) -> (b0: Int, n: Int) {
+        let b0 = B * part / parts
+        return (b0, B * (part + 1) / parts - b0)
+    }
+
     /// Calls `body` with the weight_ih, weight_hh, bias_ih, bias_hh of parameter set `index` (l·R + r).
     /// dst (columns × rows) = srcᵀ for a row-major src (rows × columns), in cache-sized tiles.
     static func transpose(_ src: UnsafePointer<Float>, rows: Int, columns: Int, into dst: UnsafeMutablePointer<Float>) {
@@ -317,23 +326,31 @@ public final class RecurrentLayer: ParameterizedModule {
             // it in place (GEMM's small-M path) instead of repacking W_hh at every step.
             let whhT = LayerBuffer(H * GH, zeroed: false)
             RecurrentLayer.transpose(whh, rows: GH, columns: H, into: whhT.pointer)
+            // The recurrence of different batch rows is independent: the rows are split into
+            // `parts` slices that sweep all T steps in parallel (one hand-off per layer, no
+            // synchronisation per step), each with its own serial per-step product. A row's
+            // arithmetic does not depend on its slice, so results are the same for any split.
+            let parts = RecurrentLayer.sliceCount(batch: B)
             switch kind {
             case .rnnTanh, .rnnRelu:
                 // Pre-activations straight into the output block: (T·B, H) = x·W_ihᵀ (biases in the kernel).
                 GEMM.multiply(transA: false, transB: true, m: T * B, n: H, k: din, a: input, lda: din, b: wih, ldb: din,
                               beta: 0, c: outputs, ldc: H)
                 let relu: Int32 = kind == .rnnRelu ? 1 : 0
-                for s in 0..<T {
-                    let t = lc.reverse ? T - 1 - s : s
-                    let hPrev = previous + t * B * H, h = outputs + t * B * H
-                    GEMM.multiply(transA: false, transB: false, m: B, n: H, k: H, a: hPrev, lda: H, b: whhT.pointer, ldb: H,
-                                  beta: 1, c: h, ldc: H)
-                    if lengths == nil {
-                        rc_rnn_forward(B, H, h, bias.pointer, relu)
-                    } else {
-                        for b in 0..<B {
-                            if active(t, b) { rc_rnn_forward(1, H, h + b * H, bias.pointer, relu) }
-                            else { (h + b * H).update(from: hPrev + b * H, count: H) }
+                Threading.parallel(parts) { part in
+                    let (b0, n) = RecurrentLayer.slice(part, of: parts, batch: B)
+                    for s in 0..<T {
+                        let t = lc.reverse ? T - 1 - s : s
+                        let hPrev = previous + (t * B + b0) * H, h = outputs + (t * B + b0) * H
+                        GEMM.multiplySerial(transA: false, transB: false, m: n, n: H, k: H, a: hPrev, lda: H, b: whhT.pointer, ldb: H,
+                                            beta: 1, c: h, ldc: H)
+                        if lengths == nil {
+                            rc_rnn_forward(n, H, h, bias.pointer, relu)
+                        } else {
+                            for b in 0..<n {
+                                if active(t, b0 + b) { rc_rnn_forward(1, H, h + b * H, bias.pointer, relu) }
+                                else { (h + b * H).update(from: hPrev + b * H, count: H) }
+                            }
                         }
                     }
                 }
@@ -342,22 +359,26 @@ public final class RecurrentLayer: ParameterizedModule {
                 let cellsPrevious = cells + lc.previousOffset, cellsOut = cells + lc.outputOffset
                 GEMM.multiply(transA: false, transB: true, m: T * B, n: GH, k: din, a: input, lda: din, b: wih, ldb: din,
                               beta: 0, c: gates, ldc: GH)
-                for s in 0..<T {
-                    let t = lc.reverse ? T - 1 - s : s
-                    let hPrev = previous + t * B * H, h = outputs + t * B * H
-                    let cPrev = cellsPrevious + t * B * H, c = cellsOut + t * B * H
-                    let g = gates + t * B * GH
-                    GEMM.multiply(transA: false, transB: false, m: B, n: GH, k: H, a: hPrev, lda: H, b: whhT.pointer, ldb: GH,
-                                  beta: 1, c: g, ldc: GH)
-                    if lengths == nil {
-                        rc_lstm_forward(B, H, g, bias.pointer, cPrev, c, h)
-                    } else {
-                        for b in 0..<B {
-                            if active(t, b) {
-                                rc_lstm_forward(1, H, g + b * GH, bias.pointer, cPrev + b * H, c + b * H, h + b * H)
-                            } else {
-                                (h + b * H).update(from: hPrev + b * H, count: H)
-                                (c + b * H).update(from: cPrev + b * H, count: H)
+                Threading.parallel(parts) { part in
+                    let (b0, n) = RecurrentLayer.slice(part, of: parts, batch: B)
+                    for s in 0..<T {
+                        let t = lc.reverse ? T - 1 - s : s
+                        let row = t * B + b0
+                        let hPrev = previous + row * H, h = outputs + row * H
+                        let cPrev = cellsPrevious + row * H, c = cellsOut + row * H
+                        let g = gates + row * GH
+                        GEMM.multiplySerial(transA: false, transB: false, m: n, n: GH, k: H, a: hPrev, lda: H, b: whhT.pointer, ldb: GH,
+                                            beta: 1, c: g, ldc: GH)
+                        if lengths == nil {
+                            rc_lstm_forward(n, H, g, bias.pointer, cPrev, c, h)
+                        } else {
+                            for b in 0..<n {
+                                if active(t, b0 + b) {
+                                    rc_lstm_forward(1, H, g + b * GH, bias.pointer, cPrev + b * H, c + b * H, h + b * H)
+                                } else {
+                                    (h + b * H).update(from: hPrev + b * H, count: H)
+                                    (c + b * H).update(from: cPrev + b * H, count: H)
+                                }
                             }
                         }
                     }
@@ -366,21 +387,26 @@ public final class RecurrentLayer: ParameterizedModule {
                 guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer else { preconditionFailure("GRU cache") }
                 GEMM.multiply(transA: false, transB: true, m: T * B, n: GH, k: din, a: input, lda: din, b: wih, ldb: din,
                               beta: 0, c: gates, ldc: GH)
-                let hh = LayerBuffer(B * GH, zeroed: false)  // W_hh h[t-1], reused every step
-                for s in 0..<T {
-                    let t = lc.reverse ? T - 1 - s : s
-                    let hPrev = previous + t * B * H, h = outputs + t * B * H
-                    let g = gates + t * B * GH, hn = hiddenN + t * B * H
-                    GEMM.multiply(transA: false, transB: false, m: B, n: GH, k: H, a: hPrev, lda: H, b: whhT.pointer, ldb: GH,
-                                  beta: 0, c: hh.pointer, ldc: GH)
-                    if lengths == nil {
-                        rc_gru_forward(B, H, g, hh.pointer, bih, bhh, hPrev, hn, h)
-                    } else {
-                        for b in 0..<B {
-                            if active(t, b) {
-                                rc_gru_forward(1, H, g + b * GH, hh.pointer + b * GH, bih, bhh, hPrev + b * H, hn + b * H, h + b * H)
-                            } else {
-                                (h + b * H).update(from: hPrev + b * H, count: H)
+                let hh = LayerBuffer(B * GH, zeroed: false)  // W_hh h[t-1], reused every step (row b at b·G·H)
+                Threading.parallel(parts) { part in
+                    let (b0, n) = RecurrentLayer.slice(part, of: parts, batch: B)
+                    let hhp = hh.pointer + b0 * GH
+                    for s in 0..<T {
+                        let t = lc.reverse ? T - 1 - s : s
+                        let row = t * B + b0
+                        let hPrev = previous + row * H, h = outputs + row * H
+                        let g = gates + row * GH, hn = hiddenN + row * H
+                        GEMM.multiplySerial(transA: false, transB: false, m: n, n: GH, k: H, a: hPrev, lda: H, b: whhT.pointer, ldb: GH,
+                                            beta: 0, c: hhp, ldc: GH)
+                        if lengths == nil {
+                            rc_gru_forward(n, H, g, hhp, bih, bhh, hPrev, hn, h)
+                        } else {
+                            for b in 0..<n {
+                                if active(t, b0 + b) {
+                                    rc_gru_forward(1, H, g + b * GH, hhp + b * GH, bih, bhh, hPrev + b * H, hn + b * H, h + b * H)
+                                } else {
+                                    (h + b * H).update(from: hPrev + b * H, count: H)
+                                }
                             }
                         }
                     }
@@ -407,43 +433,48 @@ public final class RecurrentLayer: ParameterizedModule {
         // Gradients w.r.t. the input-side and hidden-side pre-activations; they differ only for GRU.
         let dPre = LayerBuffer(T * B * GH, zeroed: false)
         let dPreHidden = kind == .gru ? LayerBuffer(T * B * GH, zeroed: false) : dPre
+        let parts = RecurrentLayer.sliceCount(batch: B)
         withWeights(index) { wih, whh, _, _ in
-            for s in 0..<T {
-                let t = lc.reverse ? s : T - 1 - s
-                let dp = dPre.pointer + t * B * GH, dph = dPreHidden.pointer + t * B * GH
-                // 1. The fused cell backward over rows [b0, b0 + n): dh = dOut[t] + dhNext, then
-                //    dPre[t] and the direct part of dh[t-1] (into dhNext), dc[t-1] (into dcNext).
-                func cellBackward(_ b0: Int, _ n: Int) {
-                    let row = t * B + b0
-                    let up = dOut + row * dOutStride
-                    switch kind {
-                    case .rnnTanh, .rnnRelu:
-                        rc_rnn_backward(n, H, outputs + row * H, up, dOutStride, dhNext + b0 * H, dp + b0 * GH,
-                                        kind == .rnnRelu ? 1 : 0)
-                    case .lstm:
-                        guard let gates = lc.gates?.pointer, let cells = lc.cells?.pointer else { preconditionFailure("LSTM cache") }
-                        rc_lstm_backward(n, H, gates + row * GH, cells + lc.previousOffset + row * H,
-                                         cells + lc.outputOffset + row * H, up, dOutStride, dhNext + b0 * H,
-                                         dcNext + b0 * H, dp + b0 * GH)
-                    case .gru:
-                        guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer else { preconditionFailure("GRU cache") }
-                        rc_gru_backward(n, H, gates + row * GH, hiddenN + row * H, previous + row * H, up, dOutStride,
-                                        dhNext + b0 * H, dp + b0 * GH, dph + b0 * GH)
+            // Row slices sweep in parallel, as in forwardLayer: rows [b0, b0 + n) of every step.
+            Threading.parallel(parts) { part in
+                let (b0, n) = RecurrentLayer.slice(part, of: parts, batch: B)
+                for s in 0..<T {
+                    let t = lc.reverse ? s : T - 1 - s
+                    let dp = dPre.pointer + t * B * GH, dph = dPreHidden.pointer + t * B * GH
+                    // 1. The fused cell backward over rows [r0, r0 + m): dh = dOut[t] + dhNext, then
+                    //    dPre[t] and the direct part of dh[t-1] (into dhNext), dc[t-1] (into dcNext).
+                    func cellBackward(_ r0: Int, _ m: Int) {
+                        let row = t * B + r0
+                        let up = dOut + row * dOutStride
+                        switch kind {
+                        case .rnnTanh, .rnnRelu:
+                            rc_rnn_backward(m, H, outputs + row * H, up, dOutStride, dhNext + r0 * H, dp + r0 * GH,
+                                            kind == .rnnRelu ? 1 : 0)
+                        case .lstm:
+                            guard let gates = lc.gates?.pointer, let cells = lc.cells?.pointer else { preconditionFailure("LSTM cache") }
+                            rc_lstm_backward(m, H, gates + row * GH, cells + lc.previousOffset + row * H,
+                                             cells + lc.outputOffset + row * H, up, dOutStride, dhNext + r0 * H,
+                                             dcNext + r0 * H, dp + r0 * GH)
+                        case .gru:
+                            guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer else { preconditionFailure("GRU cache") }
+                            rc_gru_backward(m, H, gates + row * GH, hiddenN + row * H, previous + row * H, up, dOutStride,
+                                            dhNext + r0 * H, dp + r0 * GH, dph + r0 * GH)
+                        }
                     }
-                }
-                if let lengths {
-                    for b in 0..<B {
-                        if t < lengths[b] { cellBackward(b, 1); continue }
-                        // Padding step: the state passed through unchanged, so dh and dc pass through too.
-                        (dp + b * GH).update(repeating: 0, count: GH)
-                        if kind == .gru { (dph + b * GH).update(repeating: 0, count: GH) }
+                    if let lengths {
+                        for b in b0..<(b0 + n) {
+                            if t < lengths[b] { cellBackward(b, 1); continue }
+                            // Padding step: the state passed through unchanged, so dh and dc pass through too.
+                            (dp + b * GH).update(repeating: 0, count: GH)
+                            if kind == .gru { (dph + b * GH).update(repeating: 0, count: GH) }
+                        }
+                    } else {
+                        cellBackward(b0, n)
                     }
-                } else {
-                    cellBackward(0, B)
+                    // 2. Through the recurrent product: dh[t-1] += dPre_hh[t]·W_hh   (n,G·H)·(G·H,H).
+                    GEMM.multiplySerial(transA: false, transB: false, m: n, n: H, k: GH, a: dph + b0 * GH, lda: GH, b: whh, ldb: H,
+                                        beta: 1, c: dhNext + b0 * H, ldc: H)
                 }
-                // 2. Through the recurrent product: dh[t-1] += dPre_hh[t]·W_hh   (B,G·H)·(G·H,H).
-                GEMM.multiply(transA: false, transB: false, m: B, n: H, k: GH, a: dph, lda: GH, b: whh, ldb: H,
-                              beta: 1, c: dhNext, ldc: H)
             }
             // 3. All steps at once: the weight and bias gradients and dx.
             parameters[4 * index].grad.data.withUnsafeMutableBufferPointer { dWih in
