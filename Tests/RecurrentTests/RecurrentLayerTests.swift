@@ -274,4 +274,32 @@ import Testing
             #expect(run(3) == one, "\(kind) lengths \(lengths != nil): 3 threads differ from 1")
         }
     }
+
+    /// A consuming backward pass (gate gradients over the cached gates, dx over spent cells) gives
+    /// bitwise the same results as the default one, and marks the cache as used.
+    @Test(arguments: CellKind.allCases)
+    func consumingBackwardMatchesDefault(kind: CellKind) {
+        for (lengths, bidirectional, dropout) in [(nil, false, 0), ([4, 1, 0, 4, 3], true, 0.3)] as [([Int]?, Bool, Float)] {
+            let B = 5, T = 4, D = 6, H = 7, L = 2, R = bidirectional ? 2 : 1
+            var rng = SeededRNG(seed: 17)
+            let layer = RecurrentLayer(kind: kind, inputSize: D, hiddenSize: H, numLayers: L, dropout: dropout,
+                                       bidirectional: bidirectional, rng: &rng)
+            let x = GradCheck.random([B, T, D], rng: &rng)
+            let dOut = GradCheck.random([B, T, R * H], rng: &rng)
+            let dh = GradCheck.random([L * R, B, H], rng: &rng)
+            let dc: Tensor? = kind.hasCellState ? GradCheck.random([L * R, B, H], rng: &rng) : nil
+            func run(_ consuming: Bool) -> [[Float]] {
+                var r = SeededRNG(seed: 3)
+                guard let cache = layer.forward(x, state: nil, mode: .training, rng: &r, lengths: lengths).cache else {
+                    Issue.record("no cache"); return []
+                }
+                layer.zeroGrad()
+                let (dx, d0) = layer.backward(dOutput: dOut, dState: RecurrentState(hidden: dh, cell: dc), cache: cache,
+                                              consumingCache: consuming)
+                #expect(cache.consumed == consuming)
+                return [dx.data, d0.hidden.data, d0.cell?.data ?? []] + layer.parameters.map { $0.grad.data }
+            }
+            #expect(run(true) == run(false), "\(kind) bidirectional \(bidirectional)")
+        }
+    }
 }

@@ -30,6 +30,8 @@ public final class RecurrentCache {
     var outputs: [LayerBuffer?] = []
     /// Index l, for l < L−1: the dropout mask (T,B,R·H) on layer l's outputs.
     var masks: [LayerBuffer?] = []
+    /// Set by a `backward(…, consumingCache: true)`, which overwrites the gates with gradients.
+    var consumed = false
 
     init(batch: Int, steps: Int, lengths: [Int]?, input: LayerBuffer) {
         self.batch = batch

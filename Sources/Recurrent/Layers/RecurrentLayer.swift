@@ -181,31 +181,36 @@ public final class RecurrentLayer: ParameterizedModule {
     ///   - dOutput: gradient on the output (B,T,R·H); nil means zeros. Entries past a length are ignored.
     ///   - dState: gradient on the final state (L·R,B,H); nil means zeros.
     ///   - cache: from the `.training` forward pass of this layer, with the parameters unchanged since.
+    ///   - consumingCache: lets the pass write the gate gradients over the cached gates (LSTM, GRU),
+    ///     which saves G·T·B·H floats per layer and direction of peak memory; the cache can then not
+    ///     be used again (a second `backward` with it stops with a precondition failure).
     /// - Returns: dInput (B,T,D) and the gradient on the initial state (L·R,B,H).
-    public func backward(dOutput: Tensor?, dState: RecurrentState?, cache: RecurrentCache) -> (dInput: Tensor, dInitialState: RecurrentState) {
+    public func backward(dOutput: Tensor?, dState: RecurrentState?, cache: RecurrentCache,
+                         consumingCache: Bool = false) -> (dInput: Tensor, dInitialState: RecurrentState) {
         let B = cache.batch, T = cache.steps, D = inputSize, H = hiddenSize, L = numLayers, R = directionCount
         let stateShape = [L * R, B, H]
         precondition(cache.layers.count == L * R, "the cache does not come from a training forward pass of this layer")
+        precondition(!cache.consumed, "this cache was already used by a consuming backward pass")
+        if consumingCache { cache.consumed = true }
         if let dOutput { precondition(dOutput.shape == [B, T, R * H], "dOutput must be \([B, T, R * H]), got \(dOutput.shape)") }
         if let dState {
             precondition(dState.hidden.shape == stateShape, "dState.hidden must be \(stateShape), got \(dState.hidden.shape)")
             if let cell = dState.cell { precondition(cell.shape == stateShape, "dState.cell must be \(stateShape)") }
         }
-        // Gradient on the current layer's stacked outputs, time-major (T,B,R·H).
-        var dOut = LayerBuffer(T * B * R * H)
-        if let dOutput {
-            dOutput.data.withUnsafeBufferPointer { p in
-                if let base = p.baseAddress { Tensor.transposeBatchTime(base, to: dOut.pointer, outer: B, inner: T, features: R * H) }
-            }
-        }
+        // Gradient on the current layer's stacked outputs, time-major (T,B,R·H). The last layer reads
+        // dOutput (B,T,R·H) in place instead (nil: zeros).
+        var dOut: LayerBuffer? = dOutput == nil ? LayerBuffer(T * B * R * H) : nil
         var dInitialHidden = Tensor(shape: stateShape)
         var dInitialCell: Tensor? = kind.hasCellState ? Tensor(shape: stateShape) : nil
-        var dInput = Tensor(shape: [B, T, D])
+        var dInput = Tensor(shape: [0])
         let dhNext = LayerBuffer(B * H)
         let dcNext = LayerBuffer(B * H)
         for l in (0..<L).reversed() {
             let din = l == 0 ? D : R * H
-            let dIn = LayerBuffer(T * B * din, zeroed: false)  // r = 0 overwrites it
+            // r = 0 overwrites it. A consuming LSTM pass writes it over direction 0's cells, which
+            // are spent once that direction's sweep is done (dx is the last product of the layer).
+            let spentCells = consumingCache ? cache.layers[l * R].cells : nil
+            let dIn = spentCells.flatMap { $0.count >= T * B * din ? $0 : nil } ?? LayerBuffer(T * B * din, zeroed: false)
             for r in 0..<R {
                 let index = l * R + r
                 dhNext.pointer.update(repeating: 0, count: B * H)
@@ -216,12 +221,24 @@ public final class RecurrentLayer: ParameterizedModule {
                 dState?.cell?.data.withUnsafeBufferPointer { p in
                     if let base = p.baseAddress { dcNext.pointer.update(from: base + index * B * H, count: B * H) }
                 }
-                withExtendedLifetime((dOut, dIn, dhNext, dcNext)) {
-                    let input = l == 0 ? UnsafePointer(cache.input.pointer)
-                        : Self.stackedInput(Array(cache.layers[(l - 1) * R ..< l * R]), cache.outputs[l - 1], batch: B, hidden: H)
-                    backwardLayer(index, cache: cache.layers[index], input: input, inputWidth: din, batch: B, steps: T,
-                                  lengths: cache.lengths, dOut: UnsafePointer(dOut.pointer + r * H), dOutStride: R * H,
-                                  dhNext: dhNext.pointer, dcNext: dcNext.pointer, dInput: dIn.pointer, accumulate: r > 0)
+                func run(_ up: UnsafePointer<Float>, step: Int, row: Int) {
+                    withExtendedLifetime((dOut, dIn, dhNext, dcNext)) {
+                        let input = l == 0 ? UnsafePointer(cache.input.pointer)
+                            : Self.stackedInput(Array(cache.layers[(l - 1) * R ..< l * R]), cache.outputs[l - 1], batch: B, hidden: H)
+                        backwardLayer(index, cache: cache.layers[index], input: input, inputWidth: din, batch: B, steps: T,
+                                      lengths: cache.lengths, dOut: up + r * H, dOutStep: step, dOutRow: row,
+                                      dhNext: dhNext.pointer, dcNext: dcNext.pointer, dInput: dIn.pointer, accumulate: r > 0,
+                                      inPlace: consumingCache)
+                    }
+                }
+                if let dOut {
+                    run(dOut.pointer, step: B * R * H, row: R * H)
+                } else if let dOutput {
+                    // Batch-major: time t row b at (b·T + t)·R·H.
+                    dOutput.data.withUnsafeBufferPointer { p in
+                        if let base = p.baseAddress { run(base, step: R * H, row: T * R * H) }
+                        else { let empty = LayerBuffer(1); run(empty.pointer, step: 0, row: 0) }
+                    }
                 }
                 dInitialHidden.data.replaceSubrange(index * B * H ..< (index + 1) * B * H, with: dhNext.array(count: B * H))
                 if kind.hasCellState {
@@ -234,6 +251,7 @@ public final class RecurrentLayer: ParameterizedModule {
                 }
                 dOut = dIn
             } else {
+                dInput = Tensor(shape: [B, T, D])
                 dInput.data.withUnsafeMutableBufferPointer { p in
                     if let base = p.baseAddress { Tensor.transposeBatchTime(dIn.pointer, to: base, outer: T, inner: B, features: D) }
                 }
@@ -417,7 +435,7 @@ public final class RecurrentLayer: ParameterizedModule {
 
     /// Backward through parameter set `index`, sweeping time opposite to its forward pass.
     ///
-    /// In: `dOut` gradient on the outputs, time t batch row b at `dOut + (t·B + b)·dOutStride`;
+    /// In: `dOut` gradient on the outputs, time t batch row b at `dOut + t·dOutStep + b·dOutRow`;
     /// `dhNext`/`dcNext` (B,H) gradient on the final state. Out: `dhNext`/`dcNext` hold the gradient
     /// on the initial state; `dInput` (T,B,D_in) gets (or, with `accumulate`, adds) the gradient on
     /// the input; the parameter gradients are accumulated.
@@ -425,14 +443,21 @@ public final class RecurrentLayer: ParameterizedModule {
     ///     for t = T-1 … 0:  dh = dOut[t] + dhNext;  cell backward → dPre[t];  dhNext = direct + dPre_hh[t]·W_hh
     ///     then  dW_ih += dPreᵀ·x,  dW_hh += dPre_hhᵀ·h[t-1],  db += Σ rows,  dx (+)= dPre·W_ih
     private func backwardLayer(_ index: Int, cache lc: LayerCache, input: UnsafePointer<Float>, inputWidth din: Int,
-                               batch B: Int, steps T: Int, lengths: [Int]?, dOut: UnsafePointer<Float>, dOutStride: Int,
+                               batch B: Int, steps T: Int, lengths: [Int]?, dOut: UnsafePointer<Float>, dOutStep: Int, dOutRow: Int,
                                dhNext: UnsafeMutablePointer<Float>, dcNext: UnsafeMutablePointer<Float>,
-                               dInput: UnsafeMutablePointer<Float>, accumulate: Bool) {
+                               dInput: UnsafeMutablePointer<Float>, accumulate: Bool, inPlace: Bool) {
         let H = hiddenSize, GH = kind.gateCount * H
         let previous = lc.hiddens.pointer + lc.previousOffset, outputs = lc.hiddens.pointer + lc.outputOffset
         // Gradients w.r.t. the input-side and hidden-side pre-activations; they differ only for GRU.
-        let dPre = LayerBuffer(T * B * GH, zeroed: false)
-        let dPreHidden = kind == .gru ? LayerBuffer(T * B * GH, zeroed: false) : dPre
+        // With `inPlace` (LSTM, GRU), dPre overwrites the cached gates: each step's cell backward
+        // writes into a per-step scratch (B,G·H) that is then copied over that step's gates, which
+        // no later step reads. Saves a (T,B,G·H) buffer; the cache is spent afterwards.
+        let overwrite = inPlace && lc.gates != nil
+        let dPreOwned = overwrite ? nil : LayerBuffer(T * B * GH, zeroed: false)
+        guard let dPreBase = dPreOwned?.pointer ?? lc.gates?.pointer else { preconditionFailure("no dPre storage") }
+        let scratch = overwrite ? LayerBuffer(B * GH, zeroed: false) : nil
+        let dPreHiddenOwned = kind == .gru ? LayerBuffer(T * B * GH, zeroed: false) : nil
+        let dPreHiddenBase = dPreHiddenOwned?.pointer ?? dPreBase
         let parts = RecurrentLayer.sliceCount(batch: B)
         withWeights(index) { wih, whh, _, _ in
             // Row slices sweep in parallel, as in forwardLayer: rows [b0, b0 + n) of every step.
@@ -440,24 +465,26 @@ public final class RecurrentLayer: ParameterizedModule {
                 let (b0, n) = RecurrentLayer.slice(part, of: parts, batch: B)
                 for s in 0..<T {
                     let t = lc.reverse ? s : T - 1 - s
-                    let dp = dPre.pointer + t * B * GH, dph = dPreHidden.pointer + t * B * GH
+                    let dpStep = dPreBase + t * B * GH
+                    let dp = scratch?.pointer ?? dpStep
+                    let dph = kind == .gru ? dPreHiddenBase + t * B * GH : dp
                     // 1. The fused cell backward over rows [r0, r0 + m): dh = dOut[t] + dhNext, then
                     //    dPre[t] and the direct part of dh[t-1] (into dhNext), dc[t-1] (into dcNext).
                     func cellBackward(_ r0: Int, _ m: Int) {
                         let row = t * B + r0
-                        let up = dOut + row * dOutStride
+                        let up = dOut + t * dOutStep + r0 * dOutRow
                         switch kind {
                         case .rnnTanh, .rnnRelu:
-                            rc_rnn_backward(m, H, outputs + row * H, up, dOutStride, dhNext + r0 * H, dp + r0 * GH,
+                            rc_rnn_backward(m, H, outputs + row * H, up, dOutRow, dhNext + r0 * H, dp + r0 * GH,
                                             kind == .rnnRelu ? 1 : 0)
                         case .lstm:
                             guard let gates = lc.gates?.pointer, let cells = lc.cells?.pointer else { preconditionFailure("LSTM cache") }
                             rc_lstm_backward(m, H, gates + row * GH, cells + lc.previousOffset + row * H,
-                                             cells + lc.outputOffset + row * H, up, dOutStride, dhNext + r0 * H,
+                                             cells + lc.outputOffset + row * H, up, dOutRow, dhNext + r0 * H,
                                              dcNext + r0 * H, dp + r0 * GH)
                         case .gru:
                             guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer else { preconditionFailure("GRU cache") }
-                            rc_gru_backward(m, H, gates + row * GH, hiddenN + row * H, previous + row * H, up, dOutStride,
+                            rc_gru_backward(m, H, gates + row * GH, hiddenN + row * H, previous + row * H, up, dOutRow,
                                             dhNext + r0 * H, dp + r0 * GH, dph + r0 * GH)
                         }
                     }
@@ -474,6 +501,7 @@ public final class RecurrentLayer: ParameterizedModule {
                     // 2. Through the recurrent product: dh[t-1] += dPre_hh[t]·W_hh   (n,G·H)·(G·H,H).
                     GEMM.multiplySerial(transA: false, transB: false, m: n, n: H, k: GH, a: dph + b0 * GH, lda: GH, b: whh, ldb: H,
                                         beta: 1, c: dhNext + b0 * H, ldc: H)
+                    if scratch != nil { (dpStep + b0 * GH).update(from: dp + b0 * GH, count: n * GH) }
                 }
             }
             // 3. All steps at once: the weight and bias gradients and dx.
@@ -483,17 +511,17 @@ public final class RecurrentLayer: ParameterizedModule {
                         parameters[4 * index + 3].grad.data.withUnsafeMutableBufferPointer { dBhh in
                             guard let dwih = dWih.baseAddress, let dwhh = dWhh.baseAddress,
                                   let dbih = dBih.baseAddress, let dbhh = dBhh.baseAddress else { preconditionFailure("empty gradients") }
-                            GEMM.multiply(transA: true, transB: false, m: GH, n: din, k: T * B, a: dPre.pointer, lda: GH,
+                            GEMM.multiply(transA: true, transB: false, m: GH, n: din, k: T * B, a: dPreBase, lda: GH,
                                           b: input, ldb: din, beta: 1, c: dwih, ldc: din)
-                            GEMM.multiply(transA: true, transB: false, m: GH, n: H, k: T * B, a: dPreHidden.pointer, lda: GH,
+                            GEMM.multiply(transA: true, transB: false, m: GH, n: H, k: T * B, a: dPreHiddenBase, lda: GH,
                                           b: previous, ldb: H, beta: 1, c: dwhh, ldc: H)
-                            rc_add_rows(T * B, GH, dPre.pointer, GH, dbih)
-                            rc_add_rows(T * B, GH, dPreHidden.pointer, GH, dbhh)
+                            rc_add_rows(T * B, GH, dPreBase, GH, dbih)
+                            rc_add_rows(T * B, GH, dPreHiddenBase, GH, dbhh)
                         }
                     }
                 }
             }
-            GEMM.multiply(transA: false, transB: false, m: T * B, n: din, k: GH, a: dPre.pointer, lda: GH, b: wih, ldb: din,
+            GEMM.multiply(transA: false, transB: false, m: T * B, n: din, k: GH, a: dPreBase, lda: GH, b: wih, ldb: din,
                           beta: accumulate ? 1 : 0, c: dInput, ldc: din)
         }
     }
