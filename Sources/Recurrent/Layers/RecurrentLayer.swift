@@ -19,7 +19,14 @@ import CKernels
 ///
 /// Cost: per layer one (T·B × D_in × G·H) input projection before the time loop, one
 /// (B × H × G·H) product per step, and in backward one product per step (dh·W_hh) plus three after
-/// the sweep (dW_ih, dW_hh, dx). Memory: see `RecurrentCache` (≈ 6·T·B·H floats per LSTM layer and direction).
+/// the sweep (dW_ih, dW_hh, dx). Memory: see `RecurrentCache` (≈ 6·T·B·H floats per LSTM layer and
+/// direction, and O(B·G·H) more in a consuming backward pass).
+///
+/// Threads: the batch rows are split into `Threading.count` slices that run the whole time loop of
+/// a layer in parallel (one hand-off per layer and direction, no synchronisation per step); each
+/// slice does its own per-step product on its rows on its own thread (`GEMM.multiplySerial`). The
+/// products before and after the loop are threaded inside GEMM. A row's arithmetic does not depend
+/// on the split, so results are bitwise identical for any thread count.
 ///
 /// Variable-length batches (`lengths`) follow `pack_padded_sequence`: steps at or past a
 /// sequence's length leave its state unchanged and output zeros, so the final state is the one at
