@@ -27,10 +27,11 @@
 ///
 /// Checked on lstm512 training (2×LSTM 512, B 64, T 100, V 65, `recurrent bench --config lstm512`):
 /// cache 42.7 M floats = 163 MiB; parameters, gradients and Adam's two moments 4·4.27 M floats =
-/// 65 MiB; the char-LM's (B,T,H) output, its gradient and the (B·T,V) logits and their gradient
-/// 28 MiB; the process without a model (runtime, text, tokens) 29 MiB: 285 MiB predicted,
-/// 299 MiB peak RSS measured (the embedding output (B,T,H), freed after the forward pass, accounts
-/// for most of the rest: the allocator keeps that memory). Before the consuming backward: 376 MiB.
+/// 65 MiB; the char-LM's (B,T,H) output (whose storage then holds its gradient) and the (B·T,V)
+/// logits and their gradient 16 MiB; the process without a model (runtime, text, tokens) 29 MiB:
+/// 273 MiB predicted; peak RSS measured 290 MiB under bench/side_by_side.sh's allocator settings,
+/// 299 MiB with glibc's defaults (the embedding output (B,T,H), freed after the forward pass,
+/// accounts for most of the rest: the allocator keeps that memory). Before: 376 MiB.
 public final class RecurrentCache {
     let batch: Int
     let steps: Int

@@ -87,10 +87,11 @@ public final class CharLM: ParameterizedModule {
                 rnn.forward(embedding.forward(inputs, shape: [batch, steps]), state: state, mode: .training, rng: &rng)
             }
             let (y, s, cache) = stack()
-            let flat = y.reshaped([batch * steps, config.hiddenSize])
+            var flat = (consume y).reshaped([batch * steps, config.hiddenSize])
             let z = head.forward(flat)
             let (loss, dz) = Loss.softmaxCrossEntropy(logits: z, targets: targets)
-            return (loss, s, cache, head.backward(dz, input: flat).reshaped([batch, steps, config.hiddenSize]))
+            head.backward(dz, overwritingInput: &flat)  // flat becomes dy
+            return (loss, s, cache, flat.reshaped([batch, steps, config.hiddenSize]))
         }
         let (loss, s, cacheOrNil, dy) = forwardAndHead()
         guard let cache = cacheOrNil else { return (loss, s) }
