@@ -352,6 +352,19 @@ void rc_sgemm(int transA, int transB, long M, long N, long K, float alpha,
     sgemm_with(rc_current_desc(), rc_get_threads(), transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+void rc_sgemm_single(int transA, int transB, long M, long N, long K, float alpha,
+                     const float *A, long lda, const float *B, long ldb,
+                     float beta, float *C, long ldc) {
+    sgemm_with(rc_current_desc(), 1, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void rc_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx) {
+    if (n <= 0) return;
+    int threads = rc_get_threads();
+    if (n > 1 && threads > 1 && rc_pool_run(n, threads, fn, ctx)) return;
+    for (int i = 0; i < n; i++) fn(ctx, i);
+}
+
 int rc_sgemm_isa(const char *isa, int threads, int transA, int transB, long M, long N, long K, float alpha,
                  const float *A, long lda, const float *B, long ldb,
                  float beta, float *C, long ldc) {

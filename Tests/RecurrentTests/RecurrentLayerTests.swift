@@ -242,4 +242,64 @@ import Testing
             #expect(p.value.data.contains { abs($0) > bound / 2 })
         }
     }
+
+    // MARK: Batch slices
+
+    /// The time loops split the batch rows into one slice per thread; every row's arithmetic is
+    /// the same for any split, so outputs and gradients are bitwise equal for 1, 2 and 3 threads.
+    @Test(arguments: CellKind.allCases)
+    func threadCountDoesNotChangeResults(kind: CellKind) {
+        let saved = Threading.count
+        defer { Threading.count = saved }
+        for (lengths, bidirectional) in [(nil, false), ([5, 3, 0, 5, 2, 4, 1], true)] as [([Int]?, Bool)] {
+            let B = 7, T = 5, D = 6, H = 9, L = 2, R = bidirectional ? 2 : 1
+            var rng = SeededRNG(seed: 7)
+            let layer = RecurrentLayer(kind: kind, inputSize: D, hiddenSize: H, numLayers: L, bidirectional: bidirectional, rng: &rng)
+            let x = GradCheck.random([B, T, D], rng: &rng)
+            let h0 = GradCheck.random([L * R, B, H], scale: 0.5, rng: &rng)
+            let c0: Tensor? = kind.hasCellState ? GradCheck.random([L * R, B, H], scale: 0.5, rng: &rng) : nil
+            let dOut = GradCheck.random([B, T, R * H], rng: &rng)
+            func run(_ threads: Int) -> [[Float]] {
+                Threading.count = threads
+                var r = SeededRNG(seed: 1)
+                let (out, state, cache) = layer.forward(x, state: RecurrentState(hidden: h0, cell: c0), mode: .training, rng: &r, lengths: lengths)
+                layer.zeroGrad()
+                guard let cache else { Issue.record("no cache"); return [] }
+                let (dx, dInitial) = layer.backward(dOutput: dOut, dState: nil, cache: cache)
+                return [out.data, state.hidden.data, state.cell?.data ?? [], dx.data, dInitial.hidden.data,
+                        dInitial.cell?.data ?? []] + layer.parameters.map { $0.grad.data }
+            }
+            let one = run(1)
+            #expect(run(2) == one, "\(kind) lengths \(lengths != nil): 2 threads differ from 1")
+            #expect(run(3) == one, "\(kind) lengths \(lengths != nil): 3 threads differ from 1")
+        }
+    }
+
+    /// A consuming backward pass (gate gradients over the cached gates, dx over spent cells) gives
+    /// bitwise the same results as the default one, and marks the cache as used.
+    @Test(arguments: CellKind.allCases)
+    func consumingBackwardMatchesDefault(kind: CellKind) {
+        for (lengths, bidirectional, dropout) in [(nil, false, 0), ([4, 1, 0, 4, 3], true, 0.3)] as [([Int]?, Bool, Float)] {
+            let B = 5, T = 4, D = 6, H = 7, L = 2, R = bidirectional ? 2 : 1
+            var rng = SeededRNG(seed: 17)
+            let layer = RecurrentLayer(kind: kind, inputSize: D, hiddenSize: H, numLayers: L, dropout: dropout,
+                                       bidirectional: bidirectional, rng: &rng)
+            let x = GradCheck.random([B, T, D], rng: &rng)
+            let dOut = GradCheck.random([B, T, R * H], rng: &rng)
+            let dh = GradCheck.random([L * R, B, H], rng: &rng)
+            let dc: Tensor? = kind.hasCellState ? GradCheck.random([L * R, B, H], rng: &rng) : nil
+            func run(_ consuming: Bool) -> [[Float]] {
+                var r = SeededRNG(seed: 3)
+                guard let cache = layer.forward(x, state: nil, mode: .training, rng: &r, lengths: lengths).cache else {
+                    Issue.record("no cache"); return []
+                }
+                layer.zeroGrad()
+                let (dx, d0) = layer.backward(dOutput: dOut, dState: RecurrentState(hidden: dh, cell: dc), cache: cache,
+                                              consumingCache: consuming)
+                #expect(cache.consumed == consuming)
+                return [dx.data, d0.hidden.data, d0.cell?.data ?? []] + layer.parameters.map { $0.grad.data }
+            }
+            #expect(run(true) == run(false), "\(kind) bidirectional \(bidirectional)")
+        }
+    }
 }

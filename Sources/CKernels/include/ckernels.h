@@ -39,6 +39,18 @@ int rc_sgemm_isa(const char *isa, int threads, int transA, int transB, long M, l
                  const float *A, long lda, const float *B, long ldb,
                  float beta, float *C, long ldc);
 
+/// rc_sgemm on the calling thread only, with the current ISA path (for callers that already run
+/// in parallel, e.g. one batch slice of a recurrent time loop). Same results as rc_sgemm.
+void rc_sgemm_single(int transA, int transB, long M, long N, long K, float alpha,
+                     const float *A, long lda, const float *B, long ldb,
+                     float beta, float *C, long ldc);
+
+/// Runs fn(ctx, i) for every i in 0..<n, on the caller and up to rc_get_threads()-1 pool workers,
+/// with one hand-off for the whole call; returns when all have finished. If the pool is busy
+/// (another caller) or only one thread is allowed, everything runs on the caller, in order.
+/// fn must not call rc_parallel_for itself (a nested call simply runs serially).
+void rc_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx);
+
 /// Number of threads rc_sgemm may use (default: online CPUs). Values < 1 mean 1.
 void rc_set_threads(int n);
 int rc_get_threads(void);

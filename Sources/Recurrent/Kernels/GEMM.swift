@@ -20,6 +20,18 @@ public enum GEMM {
         rc_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     }
 
+    /// `multiply` on the calling thread only (for code that already runs in parallel, such as one
+    /// batch slice of a recurrent time loop). Same results as `multiply`.
+    @inlinable
+    public static func multiplySerial(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if m == 0 || n == 0 { return }
+        rc_sgemm_single(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+
     /// The naive reference with the same contract (for tests).
     public static func reference(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,

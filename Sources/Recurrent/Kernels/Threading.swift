@@ -14,3 +14,22 @@ public enum Threading {
         set { rc_set_threads(Int32(clamping: newValue)) }
     }
 }
+
+extension Threading {
+    /// Runs `body(0)`, …, `body(parts − 1)` in parallel on the C pool (the caller and up to
+    /// `count − 1` workers), with a single hand-off; returns when all have finished. Runs them in
+    /// order on the calling thread when `parts` is 1, `count` is 1 or the pool is busy.
+    /// `body` must be safe to call concurrently for different parts.
+    static func parallel(_ parts: Int, _ body: (Int) -> Void) {
+        if parts <= 1 { if parts == 1 { body(0) }; return }
+        withoutActuallyEscaping(body) { escaping in
+            var closure = escaping
+            withUnsafeMutablePointer(to: &closure) { context in
+                rc_parallel_for(Int32(clamping: parts), { ctx, i in
+                    guard let ctx else { return }
+                    ctx.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(i))
+                }, context)
+            }
+        }
+    }
+}

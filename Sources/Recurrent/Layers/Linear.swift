@@ -79,4 +79,29 @@ public final class Linear: ParameterizedModule {
         }
         return dx
     }
+
+    /// `backward` that writes dx over `input` (same shape) once the weight gradient has used it,
+    /// saving a buffer the size of the input when the caller holds the only reference.
+    func backward(_ dOutput: Tensor, overwritingInput input: inout Tensor) {
+        let I = inputSize, O = outputSize
+        let rows = input.count / I
+        precondition(input.shape.last == I && dOutput.count == rows * O, "linear backward: input \(input.shape), gradient \(dOutput.shape)")
+        dOutput.data.withUnsafeBufferPointer { dyb in
+            weight.value.data.withUnsafeBufferPointer { wb in
+                weight.grad.data.withUnsafeMutableBufferPointer { dwb in
+                    bias.grad.data.withUnsafeMutableBufferPointer { dbb in
+                        input.data.withUnsafeMutableBufferPointer { xb in
+                            guard let dyp = dyb.baseAddress, let xp = xb.baseAddress, let wp = wb.baseAddress,
+                                  let dwp = dwb.baseAddress, let dbp = dbb.baseAddress else { return }
+                            GEMM.multiply(transA: true, transB: false, m: O, n: I, k: rows,
+                                          a: dyp, lda: O, b: xp, ldb: I, beta: 1, c: dwp, ldc: I)
+                            rc_add_rows(rows, O, dyp, O, dbp)
+                            GEMM.multiply(transA: false, transB: false, m: rows, n: I, k: O,
+                                          a: dyp, lda: O, b: wp, ldb: I, beta: 0, c: xp, ldc: I)
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

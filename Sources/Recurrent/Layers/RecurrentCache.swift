@@ -17,6 +17,21 @@
 /// + up to 2·(L−1)·T·B·R·H for the stacked outputs and masks. About 6·T·B·H per LSTM layer and
 /// direction, 5·T·B·H for GRU, T·B·H for RNN. The backward pass reads the current parameter
 /// values, so do not update them in between.
+///
+/// On top of the cache, `RecurrentLayer.backward` needs per layer: the gate gradients G·T·B·H
+/// (GRU: twice), the input gradient T·B·D_in and, for layers below the last, the stacked output
+/// gradient T·B·R·H. With `consumingCache: true` (what `CharLM.trainStep` uses) the gate
+/// gradients overwrite the cached gates through a B·G·H scratch (GRU still needs one G·T·B·H
+/// buffer for the hidden-side gradients), and an LSTM layer's input gradient overwrites its spent
+/// cells, so the backward pass adds only O(B·G·H) and the last layer's dOutput is read in place.
+///
+/// Checked on lstm512 training (2×LSTM 512, B 64, T 100, V 65, `recurrent bench --config lstm512`):
+/// cache 42.7 M floats = 163 MiB; parameters, gradients and Adam's two moments 4·4.27 M floats =
+/// 65 MiB; the char-LM's (B,T,H) output (whose storage then holds its gradient) and the (B·T,V)
+/// logits and their gradient 16 MiB; the process without a model (runtime, text, tokens) 29 MiB:
+/// 273 MiB predicted; peak RSS measured 290 MiB under bench/side_by_side.sh's allocator settings,
+/// 299 MiB with glibc's defaults (the embedding output (B,T,H), freed after the forward pass,
+/// accounts for most of the rest: the allocator keeps that memory). Before: 376 MiB.
 public final class RecurrentCache {
     let batch: Int
     let steps: Int
@@ -30,6 +45,8 @@ public final class RecurrentCache {
     var outputs: [LayerBuffer?] = []
     /// Index l, for l < L−1: the dropout mask (T,B,R·H) on layer l's outputs.
     var masks: [LayerBuffer?] = []
+    /// Set by a `backward(…, consumingCache: true)`, which overwrites the gates with gradients.
+    var consumed = false
 
     init(batch: Int, steps: Int, lengths: [Int]?, input: LayerBuffer) {
         self.batch = batch

@@ -19,7 +19,14 @@ import CKernels
 ///
 /// Cost: per layer one (T·B × D_in × G·H) input projection before the time loop, one
 /// (B × H × G·H) product per step, and in backward one product per step (dh·W_hh) plus three after
-/// the sweep (dW_ih, dW_hh, dx). Memory: see `RecurrentCache` (≈ 6·T·B·H floats per LSTM layer and direction).
+/// the sweep (dW_ih, dW_hh, dx). Memory: see `RecurrentCache` (≈ 6·T·B·H floats per LSTM layer and
+/// direction, and O(B·G·H) more in a consuming backward pass).
+///
+/// Threads: the batch rows are split into `Threading.count` slices that run the whole time loop of
+/// a layer in parallel (one hand-off per layer and direction, no synchronisation per step); each
+/// slice does its own per-step product on its rows on its own thread (`GEMM.multiplySerial`). The
+/// products before and after the loop are threaded inside GEMM. A row's arithmetic does not depend
+/// on the split, so results are bitwise identical for any thread count.
 ///
 /// Variable-length batches (`lengths`) follow `pack_padded_sequence`: steps at or past a
 /// sequence's length leave its state unchanged and output zeros, so the final state is the one at
@@ -181,31 +188,36 @@ public final class RecurrentLayer: ParameterizedModule {
     ///   - dOutput: gradient on the output (B,T,R·H); nil means zeros. Entries past a length are ignored.
     ///   - dState: gradient on the final state (L·R,B,H); nil means zeros.
     ///   - cache: from the `.training` forward pass of this layer, with the parameters unchanged since.
+    ///   - consumingCache: lets the pass write the gate gradients over the cached gates (LSTM, GRU),
+    ///     which saves G·T·B·H floats per layer and direction of peak memory; the cache can then not
+    ///     be used again (a second `backward` with it stops with a precondition failure).
     /// - Returns: dInput (B,T,D) and the gradient on the initial state (L·R,B,H).
-    public func backward(dOutput: Tensor?, dState: RecurrentState?, cache: RecurrentCache) -> (dInput: Tensor, dInitialState: RecurrentState) {
+    public func backward(dOutput: Tensor?, dState: RecurrentState?, cache: RecurrentCache,
+                         consumingCache: Bool = false) -> (dInput: Tensor, dInitialState: RecurrentState) {
         let B = cache.batch, T = cache.steps, D = inputSize, H = hiddenSize, L = numLayers, R = directionCount
         let stateShape = [L * R, B, H]
         precondition(cache.layers.count == L * R, "the cache does not come from a training forward pass of this layer")
+        precondition(!cache.consumed, "this cache was already used by a consuming backward pass")
+        if consumingCache { cache.consumed = true }
         if let dOutput { precondition(dOutput.shape == [B, T, R * H], "dOutput must be \([B, T, R * H]), got \(dOutput.shape)") }
         if let dState {
             precondition(dState.hidden.shape == stateShape, "dState.hidden must be \(stateShape), got \(dState.hidden.shape)")
             if let cell = dState.cell { precondition(cell.shape == stateShape, "dState.cell must be \(stateShape)") }
         }
-        // Gradient on the current layer's stacked outputs, time-major (T,B,R·H).
-        var dOut = LayerBuffer(T * B * R * H)
-        if let dOutput {
-            dOutput.data.withUnsafeBufferPointer { p in
-                if let base = p.baseAddress { Tensor.transposeBatchTime(base, to: dOut.pointer, outer: B, inner: T, features: R * H) }
-            }
-        }
+        // Gradient on the current layer's stacked outputs, time-major (T,B,R·H). The last layer reads
+        // dOutput (B,T,R·H) in place instead (nil: zeros).
+        var dOut: LayerBuffer? = dOutput == nil ? LayerBuffer(T * B * R * H) : nil
         var dInitialHidden = Tensor(shape: stateShape)
         var dInitialCell: Tensor? = kind.hasCellState ? Tensor(shape: stateShape) : nil
-        var dInput = Tensor(shape: [B, T, D])
+        var dInput = Tensor(shape: [0])
         let dhNext = LayerBuffer(B * H)
         let dcNext = LayerBuffer(B * H)
         for l in (0..<L).reversed() {
             let din = l == 0 ? D : R * H
-            let dIn = LayerBuffer(T * B * din, zeroed: false)  // r = 0 overwrites it
+            // r = 0 overwrites it. A consuming LSTM pass writes it over direction 0's cells, which
+            // are spent once that direction's sweep is done (dx is the last product of the layer).
+            let spentCells = consumingCache ? cache.layers[l * R].cells : nil
+            let dIn = spentCells.flatMap { $0.count >= T * B * din ? $0 : nil } ?? LayerBuffer(T * B * din, zeroed: false)
             for r in 0..<R {
                 let index = l * R + r
                 dhNext.pointer.update(repeating: 0, count: B * H)
@@ -216,12 +228,24 @@ public final class RecurrentLayer: ParameterizedModule {
                 dState?.cell?.data.withUnsafeBufferPointer { p in
                     if let base = p.baseAddress { dcNext.pointer.update(from: base + index * B * H, count: B * H) }
                 }
-                withExtendedLifetime((dOut, dIn, dhNext, dcNext)) {
-                    let input = l == 0 ? UnsafePointer(cache.input.pointer)
-                        : Self.stackedInput(Array(cache.layers[(l - 1) * R ..< l * R]), cache.outputs[l - 1], batch: B, hidden: H)
-                    backwardLayer(index, cache: cache.layers[index], input: input, inputWidth: din, batch: B, steps: T,
-                                  lengths: cache.lengths, dOut: UnsafePointer(dOut.pointer + r * H), dOutStride: R * H,
-                                  dhNext: dhNext.pointer, dcNext: dcNext.pointer, dInput: dIn.pointer, accumulate: r > 0)
+                func run(_ up: UnsafePointer<Float>, step: Int, row: Int) {
+                    withExtendedLifetime((dOut, dIn, dhNext, dcNext)) {
+                        let input = l == 0 ? UnsafePointer(cache.input.pointer)
+                            : Self.stackedInput(Array(cache.layers[(l - 1) * R ..< l * R]), cache.outputs[l - 1], batch: B, hidden: H)
+                        backwardLayer(index, cache: cache.layers[index], input: input, inputWidth: din, batch: B, steps: T,
+                                      lengths: cache.lengths, dOut: up + r * H, dOutStep: step, dOutRow: row,
+                                      dhNext: dhNext.pointer, dcNext: dcNext.pointer, dInput: dIn.pointer, accumulate: r > 0,
+                                      inPlace: consumingCache)
+                    }
+                }
+                if let dOut {
+                    run(dOut.pointer, step: B * R * H, row: R * H)
+                } else if let dOutput {
+                    // Batch-major: time t row b at (b·T + t)·R·H.
+                    dOutput.data.withUnsafeBufferPointer { p in
+                        if let base = p.baseAddress { run(base, step: R * H, row: T * R * H) }
+                        else { let empty = LayerBuffer(1); run(empty.pointer, step: 0, row: 0) }
+                    }
                 }
                 dInitialHidden.data.replaceSubrange(index * B * H ..< (index + 1) * B * H, with: dhNext.array(count: B * H))
                 if kind.hasCellState {
@@ -234,6 +258,7 @@ public final class RecurrentLayer: ParameterizedModule {
                 }
                 dOut = dIn
             } else {
+                dInput = Tensor(shape: [B, T, D])
                 dInput.data.withUnsafeMutableBufferPointer { p in
                     if let base = p.baseAddress { Tensor.transposeBatchTime(dIn.pointer, to: base, outer: T, inner: B, features: D) }
                 }
@@ -264,6 +289,15 @@ public final class RecurrentLayer: ParameterizedModule {
     }
 
     // MARK: One layer and direction
+
+    /// Batch slices that sweep time in parallel: one per thread, at most one per row.
+    static func sliceCount(batch B: Int) -> Int { max(1, min(Threading.count, B)) }
+
+    /// Rows [b0, b0 + n) of slice `part` out of `parts` (near-equal, contiguous).
+    static func slice(_ part: Int, of parts: Int, batch B: Int) -> (b0: Int, n: Int) {
+        let b0 = B * part / parts
+        return (b0, B * (part + 1) / parts - b0)
+    }
 
     /// Calls `body` with the weight_ih, weight_hh, bias_ih, bias_hh of parameter set `index` (l·R + r).
     /// dst (columns × rows) = srcᵀ for a row-major src (rows × columns), in cache-sized tiles.
@@ -317,23 +351,31 @@ public final class RecurrentLayer: ParameterizedModule {
             // it in place (GEMM's small-M path) instead of repacking W_hh at every step.
             let whhT = LayerBuffer(H * GH, zeroed: false)
             RecurrentLayer.transpose(whh, rows: GH, columns: H, into: whhT.pointer)
+            // The recurrence of different batch rows is independent: the rows are split into
+            // `parts` slices that sweep all T steps in parallel (one hand-off per layer, no
+            // synchronisation per step), each with its own serial per-step product. A row's
+            // arithmetic does not depend on its slice, so results are the same for any split.
+            let parts = RecurrentLayer.sliceCount(batch: B)
             switch kind {
             case .rnnTanh, .rnnRelu:
                 // Pre-activations straight into the output block: (T·B, H) = x·W_ihᵀ (biases in the kernel).
                 GEMM.multiply(transA: false, transB: true, m: T * B, n: H, k: din, a: input, lda: din, b: wih, ldb: din,
                               beta: 0, c: outputs, ldc: H)
                 let relu: Int32 = kind == .rnnRelu ? 1 : 0
-                for s in 0..<T {
-                    let t = lc.reverse ? T - 1 - s : s
-                    let hPrev = previous + t * B * H, h = outputs + t * B * H
-                    GEMM.multiply(transA: false, transB: false, m: B, n: H, k: H, a: hPrev, lda: H, b: whhT.pointer, ldb: H,
-                                  beta: 1, c: h, ldc: H)
-                    if lengths == nil {
-                        rc_rnn_forward(B, H, h, bias.pointer, relu)
-                    } else {
-                        for b in 0..<B {
-                            if active(t, b) { rc_rnn_forward(1, H, h + b * H, bias.pointer, relu) }
-                            else { (h + b * H).update(from: hPrev + b * H, count: H) }
+                Threading.parallel(parts) { part in
+                    let (b0, n) = RecurrentLayer.slice(part, of: parts, batch: B)
+                    for s in 0..<T {
+                        let t = lc.reverse ? T - 1 - s : s
+                        let hPrev = previous + (t * B + b0) * H, h = outputs + (t * B + b0) * H
+                        GEMM.multiplySerial(transA: false, transB: false, m: n, n: H, k: H, a: hPrev, lda: H, b: whhT.pointer, ldb: H,
+                                            beta: 1, c: h, ldc: H)
+                        if lengths == nil {
+                            rc_rnn_forward(n, H, h, bias.pointer, relu)
+                        } else {
+                            for b in 0..<n {
+                                if active(t, b0 + b) { rc_rnn_forward(1, H, h + b * H, bias.pointer, relu) }
+                                else { (h + b * H).update(from: hPrev + b * H, count: H) }
+                            }
                         }
                     }
                 }
@@ -342,22 +384,26 @@ public final class RecurrentLayer: ParameterizedModule {
                 let cellsPrevious = cells + lc.previousOffset, cellsOut = cells + lc.outputOffset
                 GEMM.multiply(transA: false, transB: true, m: T * B, n: GH, k: din, a: input, lda: din, b: wih, ldb: din,
                               beta: 0, c: gates, ldc: GH)
-                for s in 0..<T {
-                    let t = lc.reverse ? T - 1 - s : s
-                    let hPrev = previous + t * B * H, h = outputs + t * B * H
-                    let cPrev = cellsPrevious + t * B * H, c = cellsOut + t * B * H
-                    let g = gates + t * B * GH
-                    GEMM.multiply(transA: false, transB: false, m: B, n: GH, k: H, a: hPrev, lda: H, b: whhT.pointer, ldb: GH,
-                                  beta: 1, c: g, ldc: GH)
-                    if lengths == nil {
-                        rc_lstm_forward(B, H, g, bias.pointer, cPrev, c, h)
-                    } else {
-                        for b in 0..<B {
-                            if active(t, b) {
-                                rc_lstm_forward(1, H, g + b * GH, bias.pointer, cPrev + b * H, c + b * H, h + b * H)
-                            } else {
-                                (h + b * H).update(from: hPrev + b * H, count: H)
-                                (c + b * H).update(from: cPrev + b * H, count: H)
+                Threading.parallel(parts) { part in
+                    let (b0, n) = RecurrentLayer.slice(part, of: parts, batch: B)
+                    for s in 0..<T {
+                        let t = lc.reverse ? T - 1 - s : s
+                        let row = t * B + b0
+                        let hPrev = previous + row * H, h = outputs + row * H
+                        let cPrev = cellsPrevious + row * H, c = cellsOut + row * H
+                        let g = gates + row * GH
+                        GEMM.multiplySerial(transA: false, transB: false, m: n, n: GH, k: H, a: hPrev, lda: H, b: whhT.pointer, ldb: GH,
+                                            beta: 1, c: g, ldc: GH)
+                        if lengths == nil {
+                            rc_lstm_forward(n, H, g, bias.pointer, cPrev, c, h)
+                        } else {
+                            for b in 0..<n {
+                                if active(t, b0 + b) {
+                                    rc_lstm_forward(1, H, g + b * GH, bias.pointer, cPrev + b * H, c + b * H, h + b * H)
+                                } else {
+                                    (h + b * H).update(from: hPrev + b * H, count: H)
+                                    (c + b * H).update(from: cPrev + b * H, count: H)
+                                }
                             }
                         }
                     }
@@ -366,21 +412,26 @@ public final class RecurrentLayer: ParameterizedModule {
                 guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer else { preconditionFailure("GRU cache") }
                 GEMM.multiply(transA: false, transB: true, m: T * B, n: GH, k: din, a: input, lda: din, b: wih, ldb: din,
                               beta: 0, c: gates, ldc: GH)
-                let hh = LayerBuffer(B * GH, zeroed: false)  // W_hh h[t-1], reused every step
-                for s in 0..<T {
-                    let t = lc.reverse ? T - 1 - s : s
-                    let hPrev = previous + t * B * H, h = outputs + t * B * H
-                    let g = gates + t * B * GH, hn = hiddenN + t * B * H
-                    GEMM.multiply(transA: false, transB: false, m: B, n: GH, k: H, a: hPrev, lda: H, b: whhT.pointer, ldb: GH,
-                                  beta: 0, c: hh.pointer, ldc: GH)
-                    if lengths == nil {
-                        rc_gru_forward(B, H, g, hh.pointer, bih, bhh, hPrev, hn, h)
-                    } else {
-                        for b in 0..<B {
-                            if active(t, b) {
-                                rc_gru_forward(1, H, g + b * GH, hh.pointer + b * GH, bih, bhh, hPrev + b * H, hn + b * H, h + b * H)
-                            } else {
-                                (h + b * H).update(from: hPrev + b * H, count: H)
+                let hh = LayerBuffer(B * GH, zeroed: false)  // W_hh h[t-1], reused every step (row b at b·G·H)
+                Threading.parallel(parts) { part in
+                    let (b0, n) = RecurrentLayer.slice(part, of: parts, batch: B)
+                    let hhp = hh.pointer + b0 * GH
+                    for s in 0..<T {
+                        let t = lc.reverse ? T - 1 - s : s
+                        let row = t * B + b0
+                        let hPrev = previous + row * H, h = outputs + row * H
+                        let g = gates + row * GH, hn = hiddenN + row * H
+                        GEMM.multiplySerial(transA: false, transB: false, m: n, n: GH, k: H, a: hPrev, lda: H, b: whhT.pointer, ldb: GH,
+                                            beta: 0, c: hhp, ldc: GH)
+                        if lengths == nil {
+                            rc_gru_forward(n, H, g, hhp, bih, bhh, hPrev, hn, h)
+                        } else {
+                            for b in 0..<n {
+                                if active(t, b0 + b) {
+                                    rc_gru_forward(1, H, g + b * GH, hhp + b * GH, bih, bhh, hPrev + b * H, hn + b * H, h + b * H)
+                                } else {
+                                    (h + b * H).update(from: hPrev + b * H, count: H)
+                                }
                             }
                         }
                     }
@@ -391,7 +442,7 @@ public final class RecurrentLayer: ParameterizedModule {
 
     /// Backward through parameter set `index`, sweeping time opposite to its forward pass.
     ///
-    /// In: `dOut` gradient on the outputs, time t batch row b at `dOut + (t·B + b)·dOutStride`;
+    /// In: `dOut` gradient on the outputs, time t batch row b at `dOut + t·dOutStep + b·dOutRow`;
     /// `dhNext`/`dcNext` (B,H) gradient on the final state. Out: `dhNext`/`dcNext` hold the gradient
     /// on the initial state; `dInput` (T,B,D_in) gets (or, with `accumulate`, adds) the gradient on
     /// the input; the parameter gradients are accumulated.
@@ -399,51 +450,66 @@ public final class RecurrentLayer: ParameterizedModule {
     ///     for t = T-1 … 0:  dh = dOut[t] + dhNext;  cell backward → dPre[t];  dhNext = direct + dPre_hh[t]·W_hh
     ///     then  dW_ih += dPreᵀ·x,  dW_hh += dPre_hhᵀ·h[t-1],  db += Σ rows,  dx (+)= dPre·W_ih
     private func backwardLayer(_ index: Int, cache lc: LayerCache, input: UnsafePointer<Float>, inputWidth din: Int,
-                               batch B: Int, steps T: Int, lengths: [Int]?, dOut: UnsafePointer<Float>, dOutStride: Int,
+                               batch B: Int, steps T: Int, lengths: [Int]?, dOut: UnsafePointer<Float>, dOutStep: Int, dOutRow: Int,
                                dhNext: UnsafeMutablePointer<Float>, dcNext: UnsafeMutablePointer<Float>,
-                               dInput: UnsafeMutablePointer<Float>, accumulate: Bool) {
+                               dInput: UnsafeMutablePointer<Float>, accumulate: Bool, inPlace: Bool) {
         let H = hiddenSize, GH = kind.gateCount * H
         let previous = lc.hiddens.pointer + lc.previousOffset, outputs = lc.hiddens.pointer + lc.outputOffset
         // Gradients w.r.t. the input-side and hidden-side pre-activations; they differ only for GRU.
-        let dPre = LayerBuffer(T * B * GH, zeroed: false)
-        let dPreHidden = kind == .gru ? LayerBuffer(T * B * GH, zeroed: false) : dPre
+        // With `inPlace` (LSTM, GRU), dPre overwrites the cached gates: each step's cell backward
+        // writes into a per-step scratch (B,G·H) that is then copied over that step's gates, which
+        // no later step reads. Saves a (T,B,G·H) buffer; the cache is spent afterwards.
+        let overwrite = inPlace && lc.gates != nil
+        let dPreOwned = overwrite ? nil : LayerBuffer(T * B * GH, zeroed: false)
+        guard let dPreBase = dPreOwned?.pointer ?? lc.gates?.pointer else { preconditionFailure("no dPre storage") }
+        let scratch = overwrite ? LayerBuffer(B * GH, zeroed: false) : nil
+        let dPreHiddenOwned = kind == .gru ? LayerBuffer(T * B * GH, zeroed: false) : nil
+        let dPreHiddenBase = dPreHiddenOwned?.pointer ?? dPreBase
+        let parts = RecurrentLayer.sliceCount(batch: B)
         withWeights(index) { wih, whh, _, _ in
-            for s in 0..<T {
-                let t = lc.reverse ? s : T - 1 - s
-                let dp = dPre.pointer + t * B * GH, dph = dPreHidden.pointer + t * B * GH
-                // 1. The fused cell backward over rows [b0, b0 + n): dh = dOut[t] + dhNext, then
-                //    dPre[t] and the direct part of dh[t-1] (into dhNext), dc[t-1] (into dcNext).
-                func cellBackward(_ b0: Int, _ n: Int) {
-                    let row = t * B + b0
-                    let up = dOut + row * dOutStride
-                    switch kind {
-                    case .rnnTanh, .rnnRelu:
-                        rc_rnn_backward(n, H, outputs + row * H, up, dOutStride, dhNext + b0 * H, dp + b0 * GH,
-                                        kind == .rnnRelu ? 1 : 0)
-                    case .lstm:
-                        guard let gates = lc.gates?.pointer, let cells = lc.cells?.pointer else { preconditionFailure("LSTM cache") }
-                        rc_lstm_backward(n, H, gates + row * GH, cells + lc.previousOffset + row * H,
-                                         cells + lc.outputOffset + row * H, up, dOutStride, dhNext + b0 * H,
-                                         dcNext + b0 * H, dp + b0 * GH)
-                    case .gru:
-                        guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer else { preconditionFailure("GRU cache") }
-                        rc_gru_backward(n, H, gates + row * GH, hiddenN + row * H, previous + row * H, up, dOutStride,
-                                        dhNext + b0 * H, dp + b0 * GH, dph + b0 * GH)
+            // Row slices sweep in parallel, as in forwardLayer: rows [b0, b0 + n) of every step.
+            Threading.parallel(parts) { part in
+                let (b0, n) = RecurrentLayer.slice(part, of: parts, batch: B)
+                for s in 0..<T {
+                    let t = lc.reverse ? s : T - 1 - s
+                    let dpStep = dPreBase + t * B * GH
+                    let dp = scratch?.pointer ?? dpStep
+                    let dph = kind == .gru ? dPreHiddenBase + t * B * GH : dp
+                    // 1. The fused cell backward over rows [r0, r0 + m): dh = dOut[t] + dhNext, then
+                    //    dPre[t] and the direct part of dh[t-1] (into dhNext), dc[t-1] (into dcNext).
+                    func cellBackward(_ r0: Int, _ m: Int) {
+                        let row = t * B + r0
+                        let up = dOut + t * dOutStep + r0 * dOutRow
+                        switch kind {
+                        case .rnnTanh, .rnnRelu:
+                            rc_rnn_backward(m, H, outputs + row * H, up, dOutRow, dhNext + r0 * H, dp + r0 * GH,
+                                            kind == .rnnRelu ? 1 : 0)
+                        case .lstm:
+                            guard let gates = lc.gates?.pointer, let cells = lc.cells?.pointer else { preconditionFailure("LSTM cache") }
+                            rc_lstm_backward(m, H, gates + row * GH, cells + lc.previousOffset + row * H,
+                                             cells + lc.outputOffset + row * H, up, dOutRow, dhNext + r0 * H,
+                                             dcNext + r0 * H, dp + r0 * GH)
+                        case .gru:
+                            guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer else { preconditionFailure("GRU cache") }
+                            rc_gru_backward(m, H, gates + row * GH, hiddenN + row * H, previous + row * H, up, dOutRow,
+                                            dhNext + r0 * H, dp + r0 * GH, dph + r0 * GH)
+                        }
                     }
-                }
-                if let lengths {
-                    for b in 0..<B {
-                        if t < lengths[b] { cellBackward(b, 1); continue }
-                        // Padding step: the state passed through unchanged, so dh and dc pass through too.
-                        (dp + b * GH).update(repeating: 0, count: GH)
-                        if kind == .gru { (dph + b * GH).update(repeating: 0, count: GH) }
+                    if let lengths {
+                        for b in b0..<(b0 + n) {
+                            if t < lengths[b] { cellBackward(b, 1); continue }
+                            // Padding step: the state passed through unchanged, so dh and dc pass through too.
+                            (dp + b * GH).update(repeating: 0, count: GH)
+                            if kind == .gru { (dph + b * GH).update(repeating: 0, count: GH) }
+                        }
+                    } else {
+                        cellBackward(b0, n)
                     }
-                } else {
-                    cellBackward(0, B)
+                    // 2. Through the recurrent product: dh[t-1] += dPre_hh[t]·W_hh   (n,G·H)·(G·H,H).
+                    GEMM.multiplySerial(transA: false, transB: false, m: n, n: H, k: GH, a: dph + b0 * GH, lda: GH, b: whh, ldb: H,
+                                        beta: 1, c: dhNext + b0 * H, ldc: H)
+                    if scratch != nil { (dpStep + b0 * GH).update(from: dp + b0 * GH, count: n * GH) }
                 }
-                // 2. Through the recurrent product: dh[t-1] += dPre_hh[t]·W_hh   (B,G·H)·(G·H,H).
-                GEMM.multiply(transA: false, transB: false, m: B, n: H, k: GH, a: dph, lda: GH, b: whh, ldb: H,
-                              beta: 1, c: dhNext, ldc: H)
             }
             // 3. All steps at once: the weight and bias gradients and dx.
             parameters[4 * index].grad.data.withUnsafeMutableBufferPointer { dWih in
@@ -452,17 +518,17 @@ public final class RecurrentLayer: ParameterizedModule {
                         parameters[4 * index + 3].grad.data.withUnsafeMutableBufferPointer { dBhh in
                             guard let dwih = dWih.baseAddress, let dwhh = dWhh.baseAddress,
                                   let dbih = dBih.baseAddress, let dbhh = dBhh.baseAddress else { preconditionFailure("empty gradients") }
-                            GEMM.multiply(transA: true, transB: false, m: GH, n: din, k: T * B, a: dPre.pointer, lda: GH,
+                            GEMM.multiply(transA: true, transB: false, m: GH, n: din, k: T * B, a: dPreBase, lda: GH,
                                           b: input, ldb: din, beta: 1, c: dwih, ldc: din)
-                            GEMM.multiply(transA: true, transB: false, m: GH, n: H, k: T * B, a: dPreHidden.pointer, lda: GH,
+                            GEMM.multiply(transA: true, transB: false, m: GH, n: H, k: T * B, a: dPreHiddenBase, lda: GH,
                                           b: previous, ldb: H, beta: 1, c: dwhh, ldc: H)
-                            rc_add_rows(T * B, GH, dPre.pointer, GH, dbih)
-                            rc_add_rows(T * B, GH, dPreHidden.pointer, GH, dbhh)
+                            rc_add_rows(T * B, GH, dPreBase, GH, dbih)
+                            rc_add_rows(T * B, GH, dPreHiddenBase, GH, dbhh)
                         }
                     }
                 }
             }
-            GEMM.multiply(transA: false, transB: false, m: T * B, n: din, k: GH, a: dPre.pointer, lda: GH, b: wih, ldb: din,
+            GEMM.multiply(transA: false, transB: false, m: T * B, n: din, k: GH, a: dPreBase, lda: GH, b: wih, ldb: din,
                           beta: accumulate ? 1 : 0, c: dInput, ldc: din)
         }
     }

@@ -79,14 +79,23 @@ public final class CharLM: ParameterizedModule {
     /// Accumulates into every parameter's `.grad`; returns the mean loss and the final state,
     /// which the caller carries into the next chunk.
     public func trainStep(inputs: [Int32], targets: [Int32], batch: Int, steps: Int, state: RecurrentState?, rng: inout SeededRNG) -> (loss: Float, state: RecurrentState) {
-        let x = embedding.forward(inputs, shape: [batch, steps])
-        let (y, s, cache) = rnn.forward(x, state: state, mode: .training, rng: &rng)
-        let flat = y.reshaped([batch * steps, config.hiddenSize])
-        let z = head.forward(flat)
-        let (loss, dz) = Loss.softmaxCrossEntropy(logits: z, targets: targets)
-        let dy = head.backward(dz, input: flat).reshaped([batch, steps, config.hiddenSize])
-        guard let cache else { return (loss, s) }
-        let (dx, _) = rnn.backward(dOutput: dy, dState: nil, cache: cache)
+        // The forward pass and the head in their own scope, so the embedding output, the stack's
+        // output, the logits and their gradient are freed before the recurrent backward pass (the
+        // peak of memory); that pass then consumes its cache (gate gradients over the gates).
+        func forwardAndHead() -> (loss: Float, state: RecurrentState, cache: RecurrentCache?, dy: Tensor) {
+            func stack() -> (Tensor, RecurrentState, RecurrentCache?) {
+                rnn.forward(embedding.forward(inputs, shape: [batch, steps]), state: state, mode: .training, rng: &rng)
+            }
+            let (y, s, cache) = stack()
+            var flat = (consume y).reshaped([batch * steps, config.hiddenSize])
+            let z = head.forward(flat)
+            let (loss, dz) = Loss.softmaxCrossEntropy(logits: z, targets: targets)
+            head.backward(dz, overwritingInput: &flat)  // flat becomes dy
+            return (loss, s, cache, flat.reshaped([batch, steps, config.hiddenSize]))
+        }
+        let (loss, s, cacheOrNil, dy) = forwardAndHead()
+        guard let cache = cacheOrNil else { return (loss, s) }
+        let (dx, _) = rnn.backward(dOutput: dy, dState: nil, cache: cache, consumingCache: true)
         embedding.backward(dx, indices: inputs)
         return (loss, s)
     }
