@@ -10,6 +10,8 @@ struct TaskTrainingFlags: ParsableArguments {
     @Option(help: "Momentum (sgd, rmsprop).") var momentum: Float = 0
     @Option(name: .customLong("weight-decay"), help: "L2 weight decay.") var weightDecay: Float = 0
     @Option(name: .customLong("lr-decay-rate"), help: "Multiply the learning rate by this after every epoch (1 = constant).") var lrDecayRate: Float = 1
+    @Option(name: .customLong("lr-plateau-factor"), help: "Multiply the learning rate by this after --lr-plateau-patience validations without a better accuracy (1 = off; ReduceLROnPlateau).") var lrPlateauFactor: Float = 1
+    @Option(name: .customLong("lr-plateau-patience"), help: "Validations without improvement before --lr-plateau-factor applies.") var lrPlateauPatience = 1
     @Option(help: "Clip the gradients' global L2 norm to this (0 = off).") var clip: Float = 5
     @Option(help: "Stop after this many steps.") var steps: Int?
     @Option(help: "Stop after this many epochs (default 20 when no limit is given).") var epochs: Double?
@@ -32,6 +34,8 @@ struct TaskTrainingFlags: ParsableArguments {
         if !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
         if !(weightDecay >= 0) { throw ValidationError("--weight-decay must be zero or more, got \(weightDecay)") }
         if !(lrDecayRate > 0 && lrDecayRate <= 1) { throw ValidationError("--lr-decay-rate must be in (0, 1], got \(lrDecayRate)") }
+        if !(lrPlateauFactor > 0 && lrPlateauFactor <= 1) { throw ValidationError("--lr-plateau-factor must be in (0, 1], got \(lrPlateauFactor)") }
+        if lrPlateauPatience < 1 { throw ValidationError("--lr-plateau-patience must be a positive integer, got \(lrPlateauPatience)") }
         if !(clip >= 0) || !clip.isFinite { throw ValidationError("--clip must be zero (off) or positive, got \(clip)") }
         if let s = steps, s < 1 { throw ValidationError("--steps must be a positive integer, got \(s)") }
         if let e = epochs, !(e > 0) || !e.isFinite { throw ValidationError("--epochs must be greater than 0, got \(e)") }
@@ -43,7 +47,7 @@ struct TaskTrainingFlags: ParsableArguments {
     /// The training hyperparameters, for the checkpoint's metadata.
     var metadata: [String: String] {
         var m = ["optimizer": optimizer, "lr": String(lr), "batch_size": String(batchSize), "clip": String(clip),
-                 "weight_decay": String(weightDecay), "min_freq": String(minFreq), "seed": String(seed)]
+                 "weight_decay": String(weightDecay), "lr_decay_rate": String(lrDecayRate), "lr_plateau_factor": String(lrPlateauFactor), "min_freq": String(minFreq), "seed": String(seed)]
         if let v = maxVocab { m["max_vocab"] = String(v) }
         return m
     }
@@ -56,6 +60,8 @@ struct TaskTrainingFlags: ParsableArguments {
         o.optimizer.momentum = momentum
         o.optimizer.weightDecay = weightDecay
         o.schedule = lrDecayRate < 1 ? .exponential(gamma: lrDecayRate) : .constant
+        o.plateauFactor = lrPlateauFactor
+        o.plateauPatience = lrPlateauPatience
         o.clipNorm = clip
         o.maxSteps = steps
         o.maxEpochs = epochs ?? ((steps == nil && minutes == nil) ? 20 : nil)

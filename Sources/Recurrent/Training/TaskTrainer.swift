@@ -10,6 +10,11 @@ public struct TaskTrainingOptions: Sendable {
         return o
     }()
     public var schedule: LearningRateSchedule = .constant
+    /// Reduce-on-plateau (as `ReduceLROnPlateau(mode="max")` on the validation accuracy): after
+    /// `plateauPatience` validations in a row without a better accuracy, the rate is multiplied by
+    /// `plateauFactor` (1 = off); the multiplier applies on top of `schedule`.
+    public var plateauFactor: Float = 1
+    public var plateauPatience = 1
     /// Global-norm clipping (0 = off).
     public var clipNorm: Float = 5
     /// Stop at whichever limit comes first (nil = no limit from that one).
@@ -79,6 +84,8 @@ public final class TaskTrainer {
         var lastNorm: Float = 0
         var epoch = 0
         var sinceBest = 0
+        var plateauScale: Float = 1
+        var sincePlateauCut = 0
         var plan = BatchPlan.batches(lengths: lengths, batchSize: options.batchSize, poolBatches: options.poolBatches, rng: &rng)
         var position = 0
 
@@ -100,7 +107,11 @@ public final class TaskTrainer {
         func evaluate() throws -> Bool {
             let accuracy = validate()
             let improved = bestAccuracy.map { accuracy > $0 } ?? true
-            if improved { bestAccuracy = accuracy; sinceBest = 0 } else { sinceBest += 1 }
+            if improved { bestAccuracy = accuracy; sinceBest = 0; sincePlateauCut = 0 } else { sinceBest += 1; sincePlateauCut += 1 }
+            if options.plateauFactor < 1, sincePlateauCut >= max(options.plateauPatience, 1) {
+                plateauScale *= options.plateauFactor
+                sincePlateauCut = 0
+            }
             try onEvent(.validation(progress(), accuracy: accuracy, improved: improved))
             lossSum = 0
             lossCount = 0
@@ -116,7 +127,7 @@ public final class TaskTrainer {
                 plan = BatchPlan.batches(lengths: lengths, batchSize: options.batchSize, poolBatches: options.poolBatches, rng: &rng)
                 if limitReached() { break }
             }
-            optimizer.learningRate = options.schedule.rate(base: options.optimizer.learningRate, epoch: epoch)
+            optimizer.learningRate = options.schedule.rate(base: options.optimizer.learningRate, epoch: epoch) * plateauScale
             let batch = plan[position]
             for p in parameters { p.grad.zero() }
             let loss = trainStep(batch, &rng)
