@@ -12,6 +12,7 @@ struct TaskTrainingFlags: ParsableArguments {
     @Option(name: .customLong("lr-decay-rate"), help: "Multiply the learning rate by this after every epoch (1 = constant).") var lrDecayRate: Float = 1
     @Option(name: .customLong("lr-plateau-factor"), help: "Multiply the learning rate by this after --lr-plateau-patience validations without a better accuracy (1 = off; ReduceLROnPlateau).") var lrPlateauFactor: Float = 1
     @Option(name: .customLong("lr-plateau-patience"), help: "Validations without improvement before --lr-plateau-factor applies.") var lrPlateauPatience = 1
+    @Option(help: "Validate and save an exponential moving average of the weights with this decay per step, e.g. 0.998 (0 = off).") var ema: Float = 0
     @Option(help: "Clip the gradients' global L2 norm to this (0 = off).") var clip: Float = 5
     @Option(help: "Stop after this many steps.") var steps: Int?
     @Option(help: "Stop after this many epochs (default 20 when no limit is given).") var epochs: Double?
@@ -36,6 +37,7 @@ struct TaskTrainingFlags: ParsableArguments {
         if !(lrDecayRate > 0 && lrDecayRate <= 1) { throw ValidationError("--lr-decay-rate must be in (0, 1], got \(lrDecayRate)") }
         if !(lrPlateauFactor > 0 && lrPlateauFactor <= 1) { throw ValidationError("--lr-plateau-factor must be in (0, 1], got \(lrPlateauFactor)") }
         if lrPlateauPatience < 1 { throw ValidationError("--lr-plateau-patience must be a positive integer, got \(lrPlateauPatience)") }
+        if !(ema >= 0 && ema < 1) { throw ValidationError("--ema must be in [0, 1), got \(ema)") }
         if !(clip >= 0) || !clip.isFinite { throw ValidationError("--clip must be zero (off) or positive, got \(clip)") }
         if let s = steps, s < 1 { throw ValidationError("--steps must be a positive integer, got \(s)") }
         if let e = epochs, !(e > 0) || !e.isFinite { throw ValidationError("--epochs must be greater than 0, got \(e)") }
@@ -47,7 +49,7 @@ struct TaskTrainingFlags: ParsableArguments {
     /// The training hyperparameters, for the checkpoint's metadata.
     var metadata: [String: String] {
         var m = ["optimizer": optimizer, "lr": String(lr), "batch_size": String(batchSize), "clip": String(clip),
-                 "weight_decay": String(weightDecay), "lr_decay_rate": String(lrDecayRate), "lr_plateau_factor": String(lrPlateauFactor), "min_freq": String(minFreq), "seed": String(seed)]
+                 "weight_decay": String(weightDecay), "lr_decay_rate": String(lrDecayRate), "lr_plateau_factor": String(lrPlateauFactor), "ema": String(ema), "min_freq": String(minFreq), "seed": String(seed)]
         if let v = maxVocab { m["max_vocab"] = String(v) }
         return m
     }
@@ -62,6 +64,7 @@ struct TaskTrainingFlags: ParsableArguments {
         o.schedule = lrDecayRate < 1 ? .exponential(gamma: lrDecayRate) : .constant
         o.plateauFactor = lrPlateauFactor
         o.plateauPatience = lrPlateauPatience
+        o.emaDecay = ema
         o.clipNorm = clip
         o.maxSteps = steps
         o.maxEpochs = epochs ?? ((steps == nil && minutes == nil) ? 20 : nil)

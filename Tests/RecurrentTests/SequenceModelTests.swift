@@ -270,3 +270,32 @@ import Testing
         #expect(trainer.optimizer.learningRate == 0.5)
     }
 }
+
+@Suite struct WeightAveragingTests {
+    @Test func validatesTheAverageAndTrainsOnTheRawWeights() {
+        var o = TaskTrainingOptions()
+        o.optimizer.kind = .sgd
+        o.optimizer.learningRate = 1
+        o.maxSteps = 12
+        o.evalEvery = 4
+        o.batchSize = 1
+        o.clipNorm = 0
+        o.emaDecay = 0.5
+        let p = Parameter(name: "w", value: Tensor(shape: [1], data: [0]))
+        let trainer = TaskTrainer(parameters: [p], lengths: [1, 1, 1], options: o)
+        var seen: [Float] = []
+        // Gradient −1: the raw weight after step s is s.
+        trainer.run(step: { _, _ in p.grad.data[0] = -1; return 0 }, validate: { seen.append(p.value.data[0]); return Double(seen.count) }) { _ in }
+        var average: Float = 0
+        var expected: [Float] = []
+        for s in 1...12 {
+            let d = min(0.5, Float(1 + s) / Float(10 + s))
+            average = d * average + (1 - d) * Float(s)
+            if s % 4 == 0 { expected.append(average) }
+        }
+        #expect(seen.count == 3)
+        for (a, b) in zip(seen, expected) { #expect(abs(a - b) < 1e-5, "\(seen) vs \(expected)") }
+        #expect(seen[2] < 12)
+        #expect(p.value.data[0] == 12)
+    }
+}

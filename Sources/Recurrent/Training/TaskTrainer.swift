@@ -15,6 +15,10 @@ public struct TaskTrainingOptions: Sendable {
     /// `plateauFactor` (1 = off); the multiplier applies on top of `schedule`.
     public var plateauFactor: Float = 1
     public var plateauPatience = 1
+    /// Exponential moving average of the weights (Polyak averaging; 0 = off): after every step
+    /// `avg = d·avg + (1−d)·w` with `d = min(emaDecay, (1+step)/(10+step))`; validation, saving
+    /// and early stopping then use the averaged weights, training continues on the raw ones.
+    public var emaDecay: Float = 0
     /// Global-norm clipping (0 = off).
     public var clipNorm: Float = 5
     /// Stop at whichever limit comes first (nil = no limit from that one).
@@ -103,8 +107,27 @@ public final class TaskTrainer {
             if let m = options.maxSeconds, Date().timeIntervalSince(start) >= m { stopReason = "minutes"; return true }
             return false
         }
+        var average: [[Float]] = options.emaDecay > 0 ? parameters.map { $0.value.data } : []
+        func swapAverage() {
+            guard !average.isEmpty else { return }
+            for (i, p) in parameters.enumerated() { swap(&p.value.data, &average[i]) }
+        }
+        func updateAverage() {
+            guard !average.isEmpty else { return }
+            let d = min(options.emaDecay, Float(1 + step) / Float(10 + step)), e = 1 - d
+            for (i, p) in parameters.enumerated() {
+                p.value.data.withUnsafeBufferPointer { w in
+                    average[i].withUnsafeMutableBufferPointer { a in
+                        for j in 0..<a.count { a[j] = d * a[j] + e * w[j] }
+                    }
+                }
+            }
+        }
         /// Returns true when patience ran out.
         func evaluate() throws -> Bool {
+            // With averaging, the averaged weights are validated and saved, then the raw ones restored.
+            swapAverage()
+            defer { swapAverage() }
             let accuracy = validate()
             let improved = bestAccuracy.map { accuracy > $0 } ?? true
             if improved { bestAccuracy = accuracy; sinceBest = 0; sincePlateauCut = 0 } else { sinceBest += 1; sincePlateauCut += 1 }
@@ -135,6 +158,7 @@ public final class TaskTrainer {
                 : GradientClipping.globalNorm(parameters)
             optimizer.step(parameters)
             step += 1
+            updateAverage()
             position += 1
             examples += batch.count
             lossSum += Double(loss)
