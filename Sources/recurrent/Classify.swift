@@ -123,7 +123,7 @@ struct ClassifyTrain: ParsableCommand {
         }
         if labels.count < 2 { throw RecurrentError("\(train): the training data has only one label ('\(labels.first ?? "")'); a classifier needs at least two") }
         let trainTokens = trainSet.map { tokenization.tokens($0.text, lowercase: training.lowercase) }
-        let vocab = TokenVocabulary(counting: trainTokens, minFrequency: training.minFreq, maxSize: training.maxVocab)
+        let vocab = TokenVocabulary(counting: trainTokens, minFrequency: training.minFreq(.classifier), maxSize: training.maxVocab)
         let config = ClassifierConfig(cell: CellKind(name: cell) ?? .lstm, level: tokenization, lowercase: training.lowercase,
                                       vocabulary: vocab, labels: labels, embeddingSize: embedding, hiddenSize: hidden,
                                       numLayers: layers, bidirectional: bidirectional, pooling: Pooling(rawValue: pooling) ?? .last,
@@ -138,7 +138,7 @@ struct ClassifyTrain: ParsableCommand {
         Console.line("model: \(config.bidirectional ? "bi" : "")\(config.cell.cliName) \(layers)×\(hidden), \(level) embedding \(embedding), vocabulary \(vocab.count), \(labels.count) labels, pooling \(pooling), \(Format.grouped(Double(model.parameterCount))) parameters; kernels \(GEMM.isa), \(Threading.count) thread\(Threading.count == 1 ? "" : "s")")
         Console.line("data: \(trainSet.count) training and \(validSet.count) validation examples")
 
-        let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: training.options)
+        let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: training.options(.classifier))
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "examples", output: output,
             step: { batch, rng in
@@ -149,7 +149,7 @@ struct ClassifyTrain: ParsableCommand {
                 return Double(zip(predictions, validY).filter { $0.0 == $0.1 }.count) / Double(max(validY.count, 1))
             },
             save: { step, accuracy in
-                let extra = training.metadata.merging(["step": String(step), "valid_accuracy": String(accuracy), "dropout": String(dropout),
+                let extra = training.metadata(.classifier).merging(["step": String(step), "valid_accuracy": String(accuracy), "dropout": String(dropout),
                                                        "embedding_dropout": String(config.embeddingDropout), "output_dropout": String(config.outputDropout),
                                                        "word_dropout": String(wordDropout)]) { $1 }
                 try TaskCheckpoint.save(model, to: output, extra: extra)
