@@ -79,16 +79,16 @@ struct ClassifyTrain: ParsableCommand {
     @Option(help: "Validation data (same layout as --train); not needed with --split.") var valid: String?
     @Option(help: "Checkpoint to write.") var output = "classifier.safetensors"
     @Option(help: "Tokens: word (whitespace-separated) or char (every character).") var level = "word"
-    @Option(help: "Cell: lstm or gru (also rnn-tanh, rnn-relu).") var cell = "lstm"
-    @Option(help: "Recurrent layers.") var layers = 1
-    @Option(help: "Hidden units per layer and direction.") var hidden = 128
-    @Option(help: "Embedding width.") var embedding = 128
-    @Flag(help: "Run each layer in both directions.") var bidirectional = false
-    @Option(help: "Sentence vector: last (final state; forward+backward finals when bidirectional), mean or max over the outputs.") var pooling = "last"
-    @Option(help: "Dropout between recurrent layers, and the default of --embedding-dropout and --output-dropout, in [0, 1).") var dropout: Float = 0.3
+    @Option(help: "Cell: lstm or gru (also rnn-tanh, rnn-relu).") var cell = "gru"
+    @Option(help: "Recurrent layers.") var layers = 2
+    @Option(help: "Hidden units per layer and direction.") var hidden = 64
+    @Option(help: "Embedding width.") var embedding = 64
+    @Flag(inversion: .prefixedNo, help: "Run each layer in both directions.") var bidirectional = true
+    @Option(help: "Sentence vector: last (final state; forward+backward finals when bidirectional), mean or max over the outputs.") var pooling = "max"
+    @Option(help: "Dropout between recurrent layers, and the default of --embedding-dropout and --output-dropout, in [0, 1).") var dropout: Float = 0.5
     @Option(name: .customLong("embedding-dropout"), help: "Dropout on the embedded tokens, in [0, 1) (default: --dropout).") var embeddingDropout: Float?
     @Option(name: .customLong("output-dropout"), help: "Dropout on the sentence vector before the output layer, in [0, 1) (default: --dropout).") var outputDropout: Float?
-    @Option(name: .customLong("word-dropout"), help: "Probability of replacing a training token by <unk>, in [0, 1).") var wordDropout: Float = 0
+    @Option(name: .customLong("word-dropout"), help: "Probability of replacing a training token by <unk>, in [0, 1).") var wordDropout: Float = 0.1
     @OptionGroup var data: ClassifyDataOptions
     @OptionGroup var training: TaskTrainingFlags
     @OptionGroup var compute: ComputeOptions
