@@ -88,6 +88,7 @@ struct ClassifyTrain: ParsableCommand {
     @Option(help: "Dropout between recurrent layers, and the default of --embedding-dropout and --output-dropout, in [0, 1).") var dropout: Float = 0.5
     @Option(name: .customLong("embedding-dropout"), help: "Dropout on the embedded tokens, in [0, 1) (default: --dropout).") var embeddingDropout: Float?
     @Option(name: .customLong("output-dropout"), help: "Dropout on the sentence vector before the output layer, in [0, 1) (default: --dropout).") var outputDropout: Float?
+    @Option(name: .customLong("embedding-scale"), help: "Standard deviation of the initial embeddings (PyTorch: 1).") var embeddingScale: Float = 1
     @Option(name: .customLong("word-dropout"), help: "Probability of replacing a training token by <unk>, in [0, 1).") var wordDropout: Float = 0.1
     @OptionGroup var data: ClassifyDataOptions
     @OptionGroup var training: TaskTrainingFlags
@@ -104,6 +105,7 @@ struct ClassifyTrain: ParsableCommand {
                               ("--word-dropout", wordDropout)] where !(value >= 0 && value < 1) {
             throw ValidationError("\(name) must be in [0, 1), got \(value)")
         }
+        if !(embeddingScale > 0) || !embeddingScale.isFinite { throw ValidationError("--embedding-scale must be positive, got \(embeddingScale)") }
         if valid == nil && data.split == nil { throw ValidationError("give --valid FILE, or --split train,valid,test to cut --train") }
     }
 
@@ -129,7 +131,7 @@ struct ClassifyTrain: ParsableCommand {
                                       numLayers: layers, bidirectional: bidirectional, pooling: Pooling(rawValue: pooling) ?? .last,
                                       dropout: dropout, embeddingDropout: embeddingDropout, outputDropout: outputDropout)
         var rng = SeededRNG(seed: training.seed)
-        let model = TextClassifier(config: config, rng: &rng)
+        let model = TextClassifier(config: config, embeddingScale: embeddingScale, rng: &rng)
         let trainX = trainTokens.map { vocab.encode($0) }
         let trainY = trainSet.map { labelIndex[$0.label] ?? 0 }
         let validX = validSet.map { model.encode($0.text) }

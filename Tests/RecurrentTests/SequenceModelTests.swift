@@ -299,3 +299,15 @@ import Testing
         #expect(p.value.data[0] == 12)
     }
 }
+
+@Suite struct EmbeddingScaleTests {
+    @Test func scalesOnlyTheInitialEmbeddings() {
+        let vocab = TokenVocabulary(counting: [["a", "b"]])
+        let config = ClassifierConfig(cell: .gru, level: .word, lowercase: false, vocabulary: vocab, labels: ["x", "y"], embeddingSize: 3,
+                                      hiddenSize: 2, numLayers: 1, bidirectional: false, pooling: .max)
+        var r1 = SeededRNG(seed: 6), r2 = SeededRNG(seed: 6)
+        let a = TextClassifier(config: config, rng: &r1), b = TextClassifier(config: config, embeddingScale: 0.1, rng: &r2)
+        for (x, y) in zip(a.embedding.weight.value.data, b.embedding.weight.value.data) { #expect(abs(x * 0.1 - y) < 1e-7) }
+        #expect(a.head.weight.value == b.head.weight.value)
+    }
+}

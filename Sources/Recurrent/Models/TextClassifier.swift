@@ -77,9 +77,12 @@ public final class TextClassifier: ParameterizedModule {
     public let rnn: RecurrentLayer
     public let head: Linear
 
-    public init(config: ClassifierConfig, rng: inout SeededRNG) {
+    /// `embeddingScale` scales the N(0,1) initial embeddings (PyTorch's default is 1; Keras draws
+    /// U(−0.05, 0.05)); small values let rare words start near zero.
+    public init(config: ClassifierConfig, embeddingScale: Float = 1, rng: inout SeededRNG) {
         self.config = config
         embedding = Embedding(count: config.vocabulary.count, dimension: config.embeddingSize, rng: &rng)
+        if embeddingScale != 1 { for i in 0..<embedding.weight.value.count { embedding.weight.value.data[i] *= embeddingScale } }
         // padding_idx=0: PyTorch zeroes the padding row; it never receives a gradient here either.
         for e in 0..<config.embeddingSize { embedding.weight.value.data[e] = 0 }
         rnn = RecurrentLayer(kind: config.cell, inputSize: config.embeddingSize, hiddenSize: config.hiddenSize,
