@@ -79,7 +79,7 @@ struct ClassifyTrain: ParsableCommand {
     @Option(help: "Validation data (same layout as --train); not needed with --split.") var valid: String?
     @Option(help: "Checkpoint to write.") var output = "classifier.safetensors"
     @Option(help: "Tokens: word (whitespace-separated) or char (every character).") var level = "word"
-    @Option(help: "Cell: lstm or gru (also rnn-tanh, rnn-relu).") var cell = "gru"
+    @Option(help: "Cell: lstm or gru (also rnn-tanh, rnn-relu).") var cell = "lstm"
     @Option(help: "Recurrent layers.") var layers = 2
     @Option(help: "Hidden units per layer and direction.") var hidden = 64
     @Option(help: "Embedding width.") var embedding = 64
