@@ -80,12 +80,16 @@ struct ClassifyTrain: ParsableCommand {
     @Option(help: "Checkpoint to write.") var output = "classifier.safetensors"
     @Option(help: "Tokens: word (whitespace-separated) or char (every character).") var level = "word"
     @Option(help: "Cell: lstm or gru (also rnn-tanh, rnn-relu).") var cell = "lstm"
-    @Option(help: "Recurrent layers.") var layers = 1
-    @Option(help: "Hidden units per layer and direction.") var hidden = 128
-    @Option(help: "Embedding width.") var embedding = 128
-    @Flag(help: "Run each layer in both directions.") var bidirectional = false
-    @Option(help: "Sentence vector: last (final state; forward+backward finals when bidirectional), mean or max over the outputs.") var pooling = "last"
-    @Option(help: "Dropout on embeddings, between layers and before the output layer, in [0, 1).") var dropout: Float = 0.3
+    @Option(help: "Recurrent layers.") var layers = 2
+    @Option(help: "Hidden units per layer and direction.") var hidden = 64
+    @Option(help: "Embedding width.") var embedding = 64
+    @Flag(inversion: .prefixedNo, help: "Run each layer in both directions.") var bidirectional = true
+    @Option(help: "Sentence vector: last (final state; forward+backward finals when bidirectional), mean or max over the outputs.") var pooling = "max"
+    @Option(help: "Dropout between recurrent layers, and the default of --embedding-dropout and --output-dropout, in [0, 1).") var dropout: Float = 0.5
+    @Option(name: .customLong("embedding-dropout"), help: "Dropout on the embedded tokens, in [0, 1) (default: --dropout).") var embeddingDropout: Float?
+    @Option(name: .customLong("output-dropout"), help: "Dropout on the sentence vector before the output layer, in [0, 1) (default: --dropout).") var outputDropout: Float?
+    @Option(name: .customLong("embedding-scale"), help: "Standard deviation of the initial embeddings (PyTorch: 1).") var embeddingScale: Float = 1
+    @Option(name: .customLong("word-dropout"), help: "Probability of replacing a training token by <unk>, in [0, 1).") var wordDropout: Float = 0.1
     @OptionGroup var data: ClassifyDataOptions
     @OptionGroup var training: TaskTrainingFlags
     @OptionGroup var compute: ComputeOptions
@@ -97,7 +101,11 @@ struct ClassifyTrain: ParsableCommand {
         for (name, value) in [("--layers", layers), ("--hidden", hidden), ("--embedding", embedding)] where value < 1 {
             throw ValidationError("\(name) must be a positive integer, got \(value)")
         }
-        if !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
+        for (name, value) in [("--dropout", dropout), ("--embedding-dropout", embeddingDropout ?? 0), ("--output-dropout", outputDropout ?? 0),
+                              ("--word-dropout", wordDropout)] where !(value >= 0 && value < 1) {
+            throw ValidationError("\(name) must be in [0, 1), got \(value)")
+        }
+        if !(embeddingScale > 0) || !embeddingScale.isFinite { throw ValidationError("--embedding-scale must be positive, got \(embeddingScale)") }
         if valid == nil && data.split == nil { throw ValidationError("give --valid FILE, or --split train,valid,test to cut --train") }
     }
 
@@ -117,13 +125,13 @@ struct ClassifyTrain: ParsableCommand {
         }
         if labels.count < 2 { throw RecurrentError("\(train): the training data has only one label ('\(labels.first ?? "")'); a classifier needs at least two") }
         let trainTokens = trainSet.map { tokenization.tokens($0.text, lowercase: training.lowercase) }
-        let vocab = TokenVocabulary(counting: trainTokens, minFrequency: training.minFreq, maxSize: training.maxVocab)
+        let vocab = TokenVocabulary(counting: trainTokens, minFrequency: training.minFreq(.classifier), maxSize: training.maxVocab)
         let config = ClassifierConfig(cell: CellKind(name: cell) ?? .lstm, level: tokenization, lowercase: training.lowercase,
                                       vocabulary: vocab, labels: labels, embeddingSize: embedding, hiddenSize: hidden,
                                       numLayers: layers, bidirectional: bidirectional, pooling: Pooling(rawValue: pooling) ?? .last,
-                                      dropout: dropout)
+                                      dropout: dropout, embeddingDropout: embeddingDropout, outputDropout: outputDropout)
         var rng = SeededRNG(seed: training.seed)
-        let model = TextClassifier(config: config, rng: &rng)
+        let model = TextClassifier(config: config, embeddingScale: embeddingScale, rng: &rng)
         let trainX = trainTokens.map { vocab.encode($0) }
         let trainY = trainSet.map { labelIndex[$0.label] ?? 0 }
         let validX = validSet.map { model.encode($0.text) }
@@ -132,18 +140,20 @@ struct ClassifyTrain: ParsableCommand {
         Console.line("model: \(config.bidirectional ? "bi" : "")\(config.cell.cliName) \(layers)×\(hidden), \(level) embedding \(embedding), vocabulary \(vocab.count), \(labels.count) labels, pooling \(pooling), \(Format.grouped(Double(model.parameterCount))) parameters; kernels \(GEMM.isa), \(Threading.count) thread\(Threading.count == 1 ? "" : "s")")
         Console.line("data: \(trainSet.count) training and \(validSet.count) validation examples")
 
-        let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: training.options)
+        let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: training.options(.classifier))
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "examples", output: output,
             step: { batch, rng in
-                model.trainStep(PaddedBatch(batch.map { trainX[$0] }), targets: batch.map { trainY[$0] }, rng: &rng)
+                model.trainStep(PaddedBatch(batch.map { trainX[$0] }), targets: batch.map { trainY[$0] }, wordDropout: wordDropout, rng: &rng)
             },
             validate: {
                 let predictions = ClassifierEvaluation.predict(model, validX)
                 return Double(zip(predictions, validY).filter { $0.0 == $0.1 }.count) / Double(max(validY.count, 1))
             },
             save: { step, accuracy in
-                let extra = training.metadata.merging(["step": String(step), "valid_accuracy": String(accuracy), "dropout": String(dropout)]) { $1 }
+                let extra = training.metadata(.classifier).merging(["step": String(step), "valid_accuracy": String(accuracy), "dropout": String(dropout),
+                                                       "embedding_dropout": String(config.embeddingDropout), "output_dropout": String(config.outputDropout),
+                                                       "word_dropout": String(wordDropout)]) { $1 }
                 try TaskCheckpoint.save(model, to: output, extra: extra)
                 saved = true
             })

@@ -66,7 +66,7 @@ struct TagTrain: ParsableCommand {
         }
         let lower = training.lowercase
         let words = TokenVocabulary(counting: trainSet.map { s in s.words.map { lower ? $0.lowercased() : $0 } },
-                                    minFrequency: training.minFreq, maxSize: training.maxVocab)
+                                    minFrequency: training.minFreq(.tagger), maxSize: training.maxVocab)
         let chars = TokenVocabulary(counting: trainSet.map { s in s.words.flatMap { $0.unicodeScalars.map { String($0) } } })
         let config = TaggerConfig(cell: CellKind(name: cell) ?? .lstm, words: words, chars: chars, lowercase: lower, tags: tags,
                                   wordEmbeddingSize: embedding, charEmbeddingSize: charEmbedding, charHiddenSize: charHidden,
@@ -83,7 +83,7 @@ struct TagTrain: ParsableCommand {
         let validBatches = BatchPlan.byLength(validSet.map(\.words.count), batchSize: 64).map { chunk in
             (model.makeBatch(chunk.map { validSet[$0].words }), chunk)
         }
-        let trainer = TaskTrainer(parameters: model.parameters, lengths: trainSet.map(\.words.count), options: training.options)
+        let trainer = TaskTrainer(parameters: model.parameters, lengths: trainSet.map(\.words.count), options: training.options(.tagger))
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "sentences", output: output,
             step: { batch, rng in
@@ -101,7 +101,7 @@ struct TagTrain: ParsableCommand {
                 return Double(correct) / Double(max(total, 1))
             },
             save: { step, accuracy in
-                let extra = training.metadata.merging(["step": String(step), "valid_accuracy": String(accuracy), "tag_column": column.rawValue,
+                let extra = training.metadata(.tagger).merging(["step": String(step), "valid_accuracy": String(accuracy), "tag_column": column.rawValue,
                                                        "dropout": String(dropout), "word_dropout": String(wordDropout)]) { $1 }
                 try TaskCheckpoint.save(model, to: output, extra: extra)
                 saved = true

@@ -2,27 +2,46 @@ import ArgumentParser
 import Foundation
 import Recurrent
 
+/// Defaults of the shared training flags that differ between the tools.
+struct TaskDefaults {
+    var batchSize = 32
+    var lr: Float = 1e-3
+    var minFreq = 1
+    var patience = 3
+    var ema: Float = 0
+
+    /// `tag train`.
+    static let tagger = TaskDefaults()
+    /// `classify train`: settings measured on SST-2 (docs/tasks.md).
+    static let classifier = TaskDefaults(batchSize: 16, lr: 2e-3, minFreq: 2, patience: 6, ema: 0.998)
+}
+
 /// Training flags shared by `classify train` and `tag train` (the names of `recurrent train`'s).
+/// Flags whose default differs per tool are optional here and resolved with `TaskDefaults`.
 struct TaskTrainingFlags: ParsableArguments {
-    @Option(name: .customLong("batch-size"), help: "Sequences per step.") var batchSize = 32
+    @Option(name: .customLong("batch-size"), help: "Sequences per step (default: classify 16, tag 32).") var batchSizeFlag: Int?
     @Option(help: "Optimizer: sgd, rmsprop or adam.") var optimizer = "adam"
-    @Option(help: "Learning rate.") var lr: Float = 1e-3
+    @Option(name: .customLong("lr"), help: "Learning rate (default: classify 0.002, tag 0.001).") var lrFlag: Float?
     @Option(help: "Momentum (sgd, rmsprop).") var momentum: Float = 0
     @Option(name: .customLong("weight-decay"), help: "L2 weight decay.") var weightDecay: Float = 0
     @Option(name: .customLong("lr-decay-rate"), help: "Multiply the learning rate by this after every epoch (1 = constant).") var lrDecayRate: Float = 1
+    @Option(name: .customLong("lr-plateau-factor"), help: "Multiply the learning rate by this after --lr-plateau-patience validations without a better accuracy (1 = off; ReduceLROnPlateau).") var lrPlateauFactor: Float = 1
+    @Option(name: .customLong("lr-plateau-patience"), help: "Validations without improvement before --lr-plateau-factor applies.") var lrPlateauPatience = 1
+    @Option(name: .customLong("ema"), help: "Validate and save an exponential moving average of the weights with this decay per step (0 = off; default: classify 0.998, tag 0).") var emaFlag: Float?
     @Option(help: "Clip the gradients' global L2 norm to this (0 = off).") var clip: Float = 5
     @Option(help: "Stop after this many steps.") var steps: Int?
     @Option(help: "Stop after this many epochs (default 20 when no limit is given).") var epochs: Double?
     @Option(help: "Stop after this many minutes of training.") var minutes: Double?
-    @Option(help: "Stop after this many validations in a row without a better validation accuracy (0 = never).") var patience = 3
+    @Option(name: .customLong("patience"), help: "Stop after this many validations in a row without a better validation accuracy (0 = never; default: classify 6, tag 3).") var patienceFlag: Int?
     @Option(name: .customLong("eval-every"), help: "Validate (and save when better) every this many steps (default: every epoch).") var evalEvery: Int?
-    @Option(name: .customLong("min-freq"), help: "Tokens seen fewer times in training become <unk>.") var minFreq = 1
+    @Option(name: .customLong("min-freq"), help: "Tokens seen fewer times in training become <unk> (default: classify 2, tag 1).") var minFreqFlag: Int?
     @Option(name: .customLong("max-vocab"), help: "At most this many vocabulary entries, <pad> and <unk> included.") var maxVocab: Int?
     @Flag(help: "Lower-case words before looking them up.") var lowercase = false
     @Option(help: "Random seed (initialisation, shuffling, dropout).") var seed: UInt64 = 123
     @Flag(help: "Print only validation lines and the summary.") var quiet = false
 
     func validate() throws {
+        let batchSize = batchSizeFlag ?? 1, minFreq = minFreqFlag ?? 1, lr = lrFlag ?? 1, patience = patienceFlag ?? 0, ema = emaFlag ?? 0
         for (name, value) in [("--batch-size", batchSize), ("--min-freq", minFreq)] where value < 1 {
             throw ValidationError("\(name) must be a positive integer, got \(value)")
         }
@@ -32,6 +51,9 @@ struct TaskTrainingFlags: ParsableArguments {
         if !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
         if !(weightDecay >= 0) { throw ValidationError("--weight-decay must be zero or more, got \(weightDecay)") }
         if !(lrDecayRate > 0 && lrDecayRate <= 1) { throw ValidationError("--lr-decay-rate must be in (0, 1], got \(lrDecayRate)") }
+        if !(lrPlateauFactor > 0 && lrPlateauFactor <= 1) { throw ValidationError("--lr-plateau-factor must be in (0, 1], got \(lrPlateauFactor)") }
+        if lrPlateauPatience < 1 { throw ValidationError("--lr-plateau-patience must be a positive integer, got \(lrPlateauPatience)") }
+        if !(ema >= 0 && ema < 1) { throw ValidationError("--ema must be in [0, 1), got \(ema)") }
         if !(clip >= 0) || !clip.isFinite { throw ValidationError("--clip must be zero (off) or positive, got \(clip)") }
         if let s = steps, s < 1 { throw ValidationError("--steps must be a positive integer, got \(s)") }
         if let e = epochs, !(e > 0) || !e.isFinite { throw ValidationError("--epochs must be greater than 0, got \(e)") }
@@ -40,15 +62,23 @@ struct TaskTrainingFlags: ParsableArguments {
         if let e = evalEvery, e < 1 { throw ValidationError("--eval-every must be a positive integer, got \(e)") }
     }
 
+    func batchSize(_ d: TaskDefaults) -> Int { batchSizeFlag ?? d.batchSize }
+    func lr(_ d: TaskDefaults) -> Float { lrFlag ?? d.lr }
+    func minFreq(_ d: TaskDefaults) -> Int { minFreqFlag ?? d.minFreq }
+    func patience(_ d: TaskDefaults) -> Int { patienceFlag ?? d.patience }
+    func ema(_ d: TaskDefaults) -> Float { emaFlag ?? d.ema }
+
     /// The training hyperparameters, for the checkpoint's metadata.
-    var metadata: [String: String] {
+    func metadata(_ d: TaskDefaults) -> [String: String] {
+        let lr = lr(d), batchSize = batchSize(d), minFreq = minFreq(d), ema = ema(d)
         var m = ["optimizer": optimizer, "lr": String(lr), "batch_size": String(batchSize), "clip": String(clip),
-                 "weight_decay": String(weightDecay), "min_freq": String(minFreq), "seed": String(seed)]
+                 "weight_decay": String(weightDecay), "lr_decay_rate": String(lrDecayRate), "lr_plateau_factor": String(lrPlateauFactor), "ema": String(ema), "min_freq": String(minFreq), "seed": String(seed)]
         if let v = maxVocab { m["max_vocab"] = String(v) }
         return m
     }
 
-    var options: TaskTrainingOptions {
+    func options(_ d: TaskDefaults) -> TaskTrainingOptions {
+        let lr = lr(d), batchSize = batchSize(d), patience = patience(d), ema = ema(d)
         var o = TaskTrainingOptions()
         o.batchSize = batchSize
         o.optimizer.kind = OptimizerSettings.Kind(rawValue: optimizer) ?? .adam
@@ -56,6 +86,9 @@ struct TaskTrainingFlags: ParsableArguments {
         o.optimizer.momentum = momentum
         o.optimizer.weightDecay = weightDecay
         o.schedule = lrDecayRate < 1 ? .exponential(gamma: lrDecayRate) : .constant
+        o.plateauFactor = lrPlateauFactor
+        o.plateauPatience = lrPlateauPatience
+        o.emaDecay = ema
         o.clipNorm = clip
         o.maxSteps = steps
         o.maxEpochs = epochs ?? ((steps == nil && minutes == nil) ? 20 : nil)

@@ -190,3 +190,124 @@ import Testing
         }
     }
 }
+
+@Suite struct WordDropoutTests {
+    @Test func replacesAboutPOfTheRealTokensAndNeverPadding() {
+        var rng = SeededRNG(seed: 3)
+        // 20,000 real tokens (indices 2...9) and 5,000 padding entries.
+        let indices: [Int32] = (0..<25_000).map { $0 % 5 == 4 ? TokenVocabulary.padIndex : Int32(2 + $0 % 8) }
+        for p: Float in [0.1, 0.3] {
+            let out = WordDropout.apply(indices, p: p, rng: &rng)
+            var replaced = 0
+            for (a, b) in zip(indices, out) {
+                if a == TokenVocabulary.padIndex { #expect(b == a) } else if b != a { #expect(b == TokenVocabulary.unkIndex); replaced += 1 }
+            }
+            let rate = Double(replaced) / 20_000
+            #expect(abs(rate - Double(p)) < 0.015, "p \(p): replaced \(rate)")
+        }
+        let before = rng
+        #expect(WordDropout.apply(indices, p: 0, rng: &rng) == indices)
+        #expect(rng.next() == { var r = before; return r.next() }())
+    }
+
+    @Test func classifierUsesItOnlyInTraining() {
+        let model = TextClassifierTests.makeModel(pooling: .max, bidirectional: true)
+        let batch = PaddedBatch([[2, 3, 4, 5, 2, 3], [5, 2]])
+        var rng = SeededRNG(seed: 8)
+        let inference = model.forward(batch, mode: .inference, wordDropout: 0.9, rng: &rng)
+        #expect(inference.batch == batch)
+        #expect(inference.logits == model.logits(batch))
+        let training = model.forward(batch, mode: .training, wordDropout: 0.9, rng: &rng)
+        #expect(training.batch.indices.filter { $0 == TokenVocabulary.unkIndex }.count >= 4)
+        #expect(training.batch.lengths == batch.lengths)
+    }
+
+    @Test func gradientsStillCheckWithWordDropout() {
+        let model = TextClassifierTests.makeModel(pooling: .max, bidirectional: true, layers: 2)
+        let batch = PaddedBatch([[2, 3, 4, 5], [5, 2], [3]])
+        let targets: [Int32] = [0, 2, 1]
+        var rng = SeededRNG(seed: 4)
+        model.zeroGrad()
+        let f = model.forward(batch, mode: .training, wordDropout: 0.5, rng: &rng)
+        #expect(f.batch != batch)
+        model.backward(Loss.softmaxCrossEntropy(logits: f.logits, targets: targets).dLogits, forward: f)
+        // The loss of the batch as the embedding saw it (dropped words → <unk>); <unk>'s row learns.
+        for (name, p) in model.namedParameters {
+            let r = GradCheck.parameter(p) { Double(Loss.softmaxCrossEntropy(logits: model.logits(f.batch), targets: targets).loss) }
+            #expect(r.ratio <= 1, "\(name): max abs error \(r.maxAbs)")
+        }
+        let E = model.config.embeddingSize
+        #expect(model.embedding.weight.grad.data[E..<(2 * E)].contains { $0 != 0 })
+    }
+
+    @Test func separateDropoutsDefaultToDropout() {
+        let vocab = TokenVocabulary(counting: [["a"]])
+        let c = ClassifierConfig(cell: .gru, level: .word, lowercase: false, vocabulary: vocab, labels: ["x", "y"], embeddingSize: 2,
+                                 hiddenSize: 2, numLayers: 1, bidirectional: false, pooling: .mean, dropout: 0.4, outputDropout: 0.1)
+        #expect(c.embeddingDropout == 0.4 && c.outputDropout == 0.1)
+    }
+}
+
+@Suite struct PlateauTests {
+    @Test func ratesFallAfterValidationsWithoutImprovement() {
+        var o = TaskTrainingOptions()
+        o.optimizer.learningRate = 1
+        o.maxSteps = 6
+        o.evalEvery = 1
+        o.batchSize = 1
+        o.plateauFactor = 0.5
+        o.plateauPatience = 2
+        let p = Parameter(name: "w", value: Tensor(shape: [1], data: [0]))
+        let trainer = TaskTrainer(parameters: [p], lengths: [1, 1, 1, 1, 1, 1], options: o)
+        var rates: [Float] = []
+        let accuracies = [0.5, 0.4, 0.4, 0.6, 0.6, 0.6]
+        var v = 0
+        trainer.run(step: { _, _ in 0 }, validate: { v += 1; return accuracies[v - 1] }) { event in
+            if case .progress(let pr) = event { rates.append(pr.learningRate) }
+        }
+        // Validations after steps 1…6: best, miss, miss (→ ×0.5), best, miss, miss (→ ×0.5).
+        #expect(rates == [1, 1, 1, 0.5, 0.5, 0.5])
+        #expect(trainer.optimizer.learningRate == 0.5)
+    }
+}
+
+@Suite struct WeightAveragingTests {
+    @Test func validatesTheAverageAndTrainsOnTheRawWeights() {
+        var o = TaskTrainingOptions()
+        o.optimizer.kind = .sgd
+        o.optimizer.learningRate = 1
+        o.maxSteps = 12
+        o.evalEvery = 4
+        o.batchSize = 1
+        o.clipNorm = 0
+        o.emaDecay = 0.5
+        let p = Parameter(name: "w", value: Tensor(shape: [1], data: [0]))
+        let trainer = TaskTrainer(parameters: [p], lengths: [1, 1, 1], options: o)
+        var seen: [Float] = []
+        // Gradient −1: the raw weight after step s is s.
+        trainer.run(step: { _, _ in p.grad.data[0] = -1; return 0 }, validate: { seen.append(p.value.data[0]); return Double(seen.count) }) { _ in }
+        var average: Float = 0
+        var expected: [Float] = []
+        for s in 1...12 {
+            let d = min(0.5, Float(1 + s) / Float(10 + s))
+            average = d * average + (1 - d) * Float(s)
+            if s % 4 == 0 { expected.append(average) }
+        }
+        #expect(seen.count == 3)
+        for (a, b) in zip(seen, expected) { #expect(abs(a - b) < 1e-5, "\(seen) vs \(expected)") }
+        #expect(seen[2] < 12)
+        #expect(p.value.data[0] == 12)
+    }
+}
+
+@Suite struct EmbeddingScaleTests {
+    @Test func scalesOnlyTheInitialEmbeddings() {
+        let vocab = TokenVocabulary(counting: [["a", "b"]])
+        let config = ClassifierConfig(cell: .gru, level: .word, lowercase: false, vocabulary: vocab, labels: ["x", "y"], embeddingSize: 3,
+                                      hiddenSize: 2, numLayers: 1, bidirectional: false, pooling: .max)
+        var r1 = SeededRNG(seed: 6), r2 = SeededRNG(seed: 6)
+        let a = TextClassifier(config: config, rng: &r1), b = TextClassifier(config: config, embeddingScale: 0.1, rng: &r2)
+        for (x, y) in zip(a.embedding.weight.value.data, b.embedding.weight.value.data) { #expect(abs(x * 0.1 - y) < 1e-7) }
+        #expect(a.head.weight.value == b.head.weight.value)
+    }
+}

@@ -177,12 +177,7 @@ public final class Tagger: ParameterizedModule {
         let B = batch.words.batch, T = batch.words.steps, N = batch.chars.batch, Tc = batch.chars.steps
         let Ew = config.wordEmbeddingSize, Hc = config.charHiddenSize, D = Ew + 2 * Hc, H = config.hiddenSize
         let p = config.dropout, train = mode == .training
-        var wordIndices = batch.words.indices
-        if train && wordDropout > 0 {
-            for i in 0..<wordIndices.count where wordIndices[i] != TokenVocabulary.padIndex && rng.nextFloat() < wordDropout {
-                wordIndices[i] = TokenVocabulary.unkIndex
-            }
-        }
+        let wordIndices = train ? WordDropout.apply(batch.words.indices, p: wordDropout, rng: &rng) : batch.words.indices
         let we = embedding.forward(wordIndices, shape: [B, T])
         let ce = charEmbedding.forward(batch.chars.indices, shape: [N, Tc])
         let (_, cs, charCache) = charRNN.forward(ce, state: nil, mode: mode, rng: &rng, lengths: batch.chars.lengths)

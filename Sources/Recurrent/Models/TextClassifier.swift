@@ -12,11 +12,17 @@ public struct ClassifierConfig: Sendable, Equatable {
     public var numLayers: Int
     public var bidirectional: Bool
     public var pooling: Pooling
-    /// Dropout on the embeddings, between recurrent layers and on the pooled vector (training only).
+    /// Dropout between recurrent layers (PyTorch's `dropout=` of `nn.LSTM`; training only).
     public var dropout: Float
+    /// Dropout on the embedded tokens (training only).
+    public var embeddingDropout: Float
+    /// Dropout on the pooled sentence vector before the output layer (training only).
+    public var outputDropout: Float
 
+    /// `embeddingDropout` and `outputDropout` default to `dropout`.
     public init(cell: CellKind, level: Tokenization, lowercase: Bool, vocabulary: TokenVocabulary, labels: [String],
-                embeddingSize: Int, hiddenSize: Int, numLayers: Int, bidirectional: Bool, pooling: Pooling, dropout: Float = 0) {
+                embeddingSize: Int, hiddenSize: Int, numLayers: Int, bidirectional: Bool, pooling: Pooling, dropout: Float = 0,
+                embeddingDropout: Float? = nil, outputDropout: Float? = nil) {
         self.cell = cell
         self.level = level
         self.lowercase = lowercase
@@ -28,6 +34,8 @@ public struct ClassifierConfig: Sendable, Equatable {
         self.bidirectional = bidirectional
         self.pooling = pooling
         self.dropout = dropout
+        self.embeddingDropout = embeddingDropout ?? dropout
+        self.outputDropout = outputDropout ?? dropout
     }
 }
 
@@ -35,15 +43,18 @@ public struct ClassifierConfig: Sendable, Equatable {
 /// names are the checkpoint's tensor names):
 ///
 ///     class Classifier(nn.Module):
-///         def __init__(self, V, E, H, L, C, bidirectional, pooling, p):
+///         def __init__(self, V, E, H, L, C, bidirectional, pooling, p, p_emb, p_out, p_word):
 ///             super().__init__()
 ///             self.embedding = nn.Embedding(V, E, padding_idx=0)
 ///             self.rnn = nn.LSTM(E, H, L, batch_first=True, bidirectional=bidirectional,
 ///                                dropout=p if L > 1 else 0)                          # or nn.GRU
 ///             self.head = nn.Linear(2 * H if bidirectional else H, C)
-///             self.drop, self.pooling = nn.Dropout(p), pooling
+///             self.drop_emb, self.drop_out = nn.Dropout(p_emb), nn.Dropout(p_out)
+///             self.p_word, self.pooling = p_word, pooling
 ///         def forward(self, x, lengths):                                               # x (B,T)
-///             e = self.drop(self.embedding(x))
+///             if self.training and self.p_word > 0:   # word dropout: token → <unk> (index 1)
+///                 x = x.masked_fill((torch.rand(x.shape) < self.p_word) & (x != 0), 1)
+///             e = self.drop_emb(self.embedding(x))
 ///             packed = pack_padded_sequence(e, lengths, batch_first=True, enforce_sorted=False)
 ///             out, h = self.rnn(packed)
 ///             h_n = h[0] if isinstance(h, tuple) else h
@@ -54,7 +65,7 @@ public struct ClassifierConfig: Sendable, Equatable {
 ///                 v = y.sum(1) / lengths[:, None]
 ///             else:  # max over real steps
 ///                 v = y.masked_fill(mask[..., None] == 0, -inf).max(1).values
-///             return self.head(self.drop(v))                                           # logits (B,C)
+///             return self.head(self.drop_out(v))                                       # logits (B,C)
 ///
 /// Shapes (B batch, T longest length, V vocabulary, E embedding, H hidden, R directions, C classes):
 /// indices (B,T) → embeddings (B,T,E) → outputs (B,T,R·H) → pooled (B,R·H) → logits (B,C).
@@ -66,9 +77,12 @@ public final class TextClassifier: ParameterizedModule {
     public let rnn: RecurrentLayer
     public let head: Linear
 
-    public init(config: ClassifierConfig, rng: inout SeededRNG) {
+    /// `embeddingScale` scales the N(0,1) initial embeddings (PyTorch's default is 1; Keras draws
+    /// U(−0.05, 0.05)); small values let rare words start near zero.
+    public init(config: ClassifierConfig, embeddingScale: Float = 1, rng: inout SeededRNG) {
         self.config = config
         embedding = Embedding(count: config.vocabulary.count, dimension: config.embeddingSize, rng: &rng)
+        if embeddingScale != 1 { for i in 0..<embedding.weight.value.count { embedding.weight.value.data[i] *= embeddingScale } }
         // padding_idx=0: PyTorch zeroes the padding row; it never receives a gradient here either.
         for e in 0..<config.embeddingSize { embedding.weight.value.data[e] = 0 }
         rnn = RecurrentLayer(kind: config.cell, inputSize: config.embeddingSize, hiddenSize: config.hiddenSize,
@@ -94,7 +108,7 @@ public final class TextClassifier: ParameterizedModule {
     /// Logits (B,C) without gradients (no dropout).
     public func logits(_ batch: PaddedBatch) -> Tensor {
         var rng = SeededRNG(seed: 0)
-        return forward(batch, mode: .inference, rng: &rng).logits
+        return forward(batch, mode: .inference, wordDropout: 0, rng: &rng).logits
     }
 
     /// Softmax probabilities (B,C).
@@ -113,15 +127,18 @@ public final class TextClassifier: ParameterizedModule {
 
     /// One forward and backward pass on a batch with `targets` (B class indices); accumulates into
     /// every parameter's `.grad` and returns the mean cross-entropy.
-    public func trainStep(_ batch: PaddedBatch, targets: [Int32], rng: inout SeededRNG) -> Float {
-        let f = forward(batch, mode: .training, rng: &rng)
+    /// `wordDropout` replaces each token by `<unk>` with that probability (see `WordDropout`).
+    public func trainStep(_ batch: PaddedBatch, targets: [Int32], wordDropout: Float = 0, rng: inout SeededRNG) -> Float {
+        let f = forward(batch, mode: .training, wordDropout: wordDropout, rng: &rng)
         let (loss, dz) = Loss.softmaxCrossEntropy(logits: f.logits, targets: targets)
-        backward(dz, batch: batch, forward: f)
+        backward(dz, forward: f)
         return loss
     }
 
     struct ForwardCache {
         var logits: Tensor
+        /// The batch as fed to the embedding (after word dropout).
+        var batch: PaddedBatch
         var embeddingMask: [Float]?
         var rnnCache: RecurrentCache?
         var argmax: [Int32]
@@ -129,13 +146,14 @@ public final class TextClassifier: ParameterizedModule {
         var pooledMask: [Float]?
     }
 
-    func forward(_ batch: PaddedBatch, mode: ForwardMode, rng: inout SeededRNG) -> ForwardCache {
-        let B = batch.batch, T = batch.steps
-        let p = config.dropout
-        let train = mode == .training && p > 0
+    func forward(_ input: PaddedBatch, mode: ForwardMode, wordDropout: Float, rng: inout SeededRNG) -> ForwardCache {
+        let B = input.batch, T = input.steps
+        let train = mode == .training
+        var batch = input
+        if train && wordDropout > 0 { batch.indices = WordDropout.apply(input.indices, p: wordDropout, rng: &rng) }
         var x = embedding.forward(batch.indices, shape: [B, T])
         var embeddingMask: [Float]?
-        if train { (x, embeddingMask) = Dropout.forward(x, p: p, rng: &rng) }
+        if train && config.embeddingDropout > 0 { (x, embeddingMask) = Dropout.forward(x, p: config.embeddingDropout, rng: &rng) }
         let (y, state, cache) = rnn.forward(x, state: nil, mode: mode, rng: &rng, lengths: batch.lengths)
         var pooled: Tensor
         var argmax: [Int32] = []
@@ -145,13 +163,14 @@ public final class TextClassifier: ParameterizedModule {
             (pooled, argmax) = SequencePooling.forward(y, lengths: batch.lengths, mode: config.pooling)
         }
         var pooledMask: [Float]?
-        if train { (pooled, pooledMask) = Dropout.forward(pooled, p: p, rng: &rng) }
+        if train && config.outputDropout > 0 { (pooled, pooledMask) = Dropout.forward(pooled, p: config.outputDropout, rng: &rng) }
         let z = head.forward(pooled)
-        return ForwardCache(logits: z, embeddingMask: embeddingMask, rnnCache: cache, argmax: argmax, pooledInput: pooled, pooledMask: pooledMask)
+        return ForwardCache(logits: z, batch: batch, embeddingMask: embeddingMask, rnnCache: cache, argmax: argmax, pooledInput: pooled, pooledMask: pooledMask)
     }
 
-    func backward(_ dLogits: Tensor, batch: PaddedBatch, forward f: ForwardCache) {
+    func backward(_ dLogits: Tensor, forward f: ForwardCache) {
         guard let cache = f.rnnCache else { return }
+        let batch = f.batch
         var dPooled = head.backward(dLogits, input: f.pooledInput)
         if let m = f.pooledMask { dPooled = Dropout.backward(dPooled, mask: m) }
         var dx: Tensor

@@ -10,6 +10,15 @@ public struct TaskTrainingOptions: Sendable {
         return o
     }()
     public var schedule: LearningRateSchedule = .constant
+    /// Reduce-on-plateau (as `ReduceLROnPlateau(mode="max")` on the validation accuracy): after
+    /// `plateauPatience` validations in a row without a better accuracy, the rate is multiplied by
+    /// `plateauFactor` (1 = off); the multiplier applies on top of `schedule`.
+    public var plateauFactor: Float = 1
+    public var plateauPatience = 1
+    /// Exponential moving average of the weights (Polyak averaging; 0 = off): after every step
+    /// `avg = d·avg + (1−d)·w` with `d = min(emaDecay, (1+step)/(10+step))`; validation, saving
+    /// and early stopping then use the averaged weights, training continues on the raw ones.
+    public var emaDecay: Float = 0
     /// Global-norm clipping (0 = off).
     public var clipNorm: Float = 5
     /// Stop at whichever limit comes first (nil = no limit from that one).
@@ -79,6 +88,8 @@ public final class TaskTrainer {
         var lastNorm: Float = 0
         var epoch = 0
         var sinceBest = 0
+        var plateauScale: Float = 1
+        var sincePlateauCut = 0
         var plan = BatchPlan.batches(lengths: lengths, batchSize: options.batchSize, poolBatches: options.poolBatches, rng: &rng)
         var position = 0
 
@@ -96,11 +107,34 @@ public final class TaskTrainer {
             if let m = options.maxSeconds, Date().timeIntervalSince(start) >= m { stopReason = "minutes"; return true }
             return false
         }
+        var average: [[Float]] = options.emaDecay > 0 ? parameters.map { $0.value.data } : []
+        func swapAverage() {
+            guard !average.isEmpty else { return }
+            for (i, p) in parameters.enumerated() { swap(&p.value.data, &average[i]) }
+        }
+        func updateAverage() {
+            guard !average.isEmpty else { return }
+            let d = min(options.emaDecay, Float(1 + step) / Float(10 + step)), e = 1 - d
+            for (i, p) in parameters.enumerated() {
+                p.value.data.withUnsafeBufferPointer { w in
+                    average[i].withUnsafeMutableBufferPointer { a in
+                        for j in 0..<a.count { a[j] = d * a[j] + e * w[j] }
+                    }
+                }
+            }
+        }
         /// Returns true when patience ran out.
         func evaluate() throws -> Bool {
+            // With averaging, the averaged weights are validated and saved, then the raw ones restored.
+            swapAverage()
+            defer { swapAverage() }
             let accuracy = validate()
             let improved = bestAccuracy.map { accuracy > $0 } ?? true
-            if improved { bestAccuracy = accuracy; sinceBest = 0 } else { sinceBest += 1 }
+            if improved { bestAccuracy = accuracy; sinceBest = 0; sincePlateauCut = 0 } else { sinceBest += 1; sincePlateauCut += 1 }
+            if options.plateauFactor < 1, sincePlateauCut >= max(options.plateauPatience, 1) {
+                plateauScale *= options.plateauFactor
+                sincePlateauCut = 0
+            }
             try onEvent(.validation(progress(), accuracy: accuracy, improved: improved))
             lossSum = 0
             lossCount = 0
@@ -116,7 +150,7 @@ public final class TaskTrainer {
                 plan = BatchPlan.batches(lengths: lengths, batchSize: options.batchSize, poolBatches: options.poolBatches, rng: &rng)
                 if limitReached() { break }
             }
-            optimizer.learningRate = options.schedule.rate(base: options.optimizer.learningRate, epoch: epoch)
+            optimizer.learningRate = options.schedule.rate(base: options.optimizer.learningRate, epoch: epoch) * plateauScale
             let batch = plan[position]
             for p in parameters { p.grad.zero() }
             let loss = trainStep(batch, &rng)
@@ -124,6 +158,7 @@ public final class TaskTrainer {
                 : GradientClipping.globalNorm(parameters)
             optimizer.step(parameters)
             step += 1
+            updateAverage()
             position += 1
             examples += batch.count
             lossSum += Double(loss)
