@@ -245,16 +245,13 @@ struct ClassifyPredict: ParsableCommand {
         abstract: "Classify sentences, one per line, from a file or standard input; prints `label<TAB>probability` per line.")
 
     @Option(help: "Classifier checkpoint from classify train.") var checkpoint: String
-    @Argument(help: "A text file with one sentence per line (default: standard input).") var file: String?
-    @Option(help: "Text encoding of the input: utf8 or latin1.") var encoding = "utf8"
+    @OptionGroup var input: PredictInput
     @OptionGroup var compute: ComputeOptions
-
-    func validate() throws { _ = try parseEncoding(encoding) }
 
     func run() throws {
         compute.apply()
         let model = try TaskCheckpoint.loadClassifier(path: checkpoint)
-        let lines = try readInputLines(file, encoding: try parseEncoding(encoding))
+        let lines = try input.lines()
         let probabilities = ClassifierEvaluation.probabilities(model, lines.map { model.encode($0.text) })
         var out = ""
         for p in probabilities {

@@ -178,16 +178,13 @@ struct TagPredict: ParsableCommand {
         abstract: "Tag plain text: one sentence per line, split at whitespace; prints `word/TAG` for every word.")
 
     @Option(help: "Tagger checkpoint from tag train.") var checkpoint: String
-    @Argument(help: "A text file with one sentence per line (default: standard input).") var file: String?
-    @Option(help: "Text encoding of the input: utf8 or latin1.") var encoding = "utf8"
+    @OptionGroup var input: PredictInput
     @OptionGroup var compute: ComputeOptions
-
-    func validate() throws { _ = try parseEncoding(encoding) }
 
     func run() throws {
         compute.apply()
         let model = try TaskCheckpoint.loadTagger(path: checkpoint)
-        let lines = try readInputLines(file, encoding: try parseEncoding(encoding))
+        let lines = try input.lines()
         let sentences = lines.map { $0.text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init) }
         var tagged = [String](repeating: "", count: sentences.count)
         for chunk in BatchPlan.byLength(sentences.map(\.count), batchSize: 64) {

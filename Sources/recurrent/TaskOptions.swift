@@ -115,6 +115,17 @@ func ensureWritable(_ path: String) throws {
 }
 
 /// Lines to predict on: a file, or standard input when no file is named.
+/// The input of the `predict` commands: one sentence per line, from a file or standard input.
+struct PredictInput: ParsableArguments {
+    @Argument(help: "A text file with one sentence per line (default: standard input).") var file: String?
+    @Option(help: "Text encoding of the input: utf8 or latin1.") var encoding = "utf8"
+
+    func validate() throws { _ = try parseEncoding(encoding) }
+
+    /// The lines of the file, or of standard input when no file is given.
+    func lines() throws -> [TextLine] { try readInputLines(file, encoding: try parseEncoding(encoding)) }
+}
+
 func readInputLines(_ path: String?, encoding: TextEncoding) throws -> [TextLine] {
     if let path { return try TextLines.read(path: path, encoding: encoding) }
     let data = FileHandle.standardInput.readDataToEndOfFile()
