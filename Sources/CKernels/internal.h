@@ -30,6 +30,10 @@ extern const rc_isa_desc rc_desc_generic;
 extern const rc_isa_desc rc_desc_avx2;
 extern const rc_isa_desc rc_desc_avx512;
 void rc_transpose8_avx2(const float *src, long lds, float *dst, long ldd);
+/// Grows a set of detached worker threads to `want`: starts fn((void *)id) for ids *count+1 … want,
+/// stopping early if thread creation fails; *count is updated to the number running.
+void rc_spawn_workers(int *count, int want, void *(*fn)(void *));
+
 #endif
 
 /// The descriptor currently in use (after CPU detection, RECURRENT_ISA and rc_force_isa).
@@ -45,5 +49,9 @@ void rc_sgemm_serial(const rc_isa_desc *d, int transA, int transB, long M, long 
 /// workers (chunks are claimed dynamically). Returns 0 without running anything if the pool is
 /// busy (another caller) or no helper is useful, so the caller must then run serially.
 int rc_pool_run(int nchunks, int nthreads, void (*fn)(void *arg, int chunk), void *arg);
+
+/// Grows a set of detached worker threads to `want`: starts fn((void *)id) for ids *count+1 … want,
+/// stopping early if thread creation fails; *count is updated to the number running.
+void rc_spawn_workers(int *count, int want, void *(*fn)(void *));
 
 #endif

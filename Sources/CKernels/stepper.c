@@ -390,16 +390,7 @@ const float *rc_stepper_step(rc_stepper *s, int token, int threads) {
     uint32_t tag = new_tag();
     start_tags(s, tag);
     if (helpers > 0 && !atomic_flag_test_and_set_explicit(&team_busy, memory_order_acquire)) {
-        while (team_nworkers < helpers) {
-            pthread_t th;
-            pthread_attr_t attr;
-            pthread_attr_init(&attr);
-            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-            int rc = pthread_create(&th, &attr, team_worker, (void *)(long)(team_nworkers + 1));
-            pthread_attr_destroy(&attr);
-            if (rc != 0) break;
-            team_nworkers++;
-        }
+        rc_spawn_workers(&team_nworkers, helpers, team_worker);
         atomic_store(&team_threads, threads);
         atomic_store(&team_job, s);
         atomic_store(&team_gen, (uint64_t)tag);

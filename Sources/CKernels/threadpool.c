@@ -82,21 +82,25 @@ static void *worker_main(void *p) {
     return NULL;
 }
 
+void rc_spawn_workers(int *count, int want, void *(*fn)(void *)) {
+    while (*count < want) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&t, &attr, fn, (void *)(long)(*count + 1));
+        pthread_attr_destroy(&attr);
+        if (rc != 0) return;
+        (*count)++;
+    }
+}
+
 int rc_pool_run(int nchunks, int nthreads, void (*fn)(void *arg, int chunk), void *arg) {
     int helpers = (nthreads < nchunks ? nthreads : nchunks) - 1;
     if (helpers > RC_MAX_WORKERS) helpers = RC_MAX_WORKERS;
     if (helpers < 1) return 0;
     if (atomic_flag_test_and_set_explicit(&pool_busy, memory_order_acquire)) return 0;
-    while (pool_nworkers < helpers) {
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int rc = pthread_create(&t, &attr, worker_main, (void *)(long)(pool_nworkers + 1));
-        pthread_attr_destroy(&attr);
-        if (rc != 0) break;
-        pool_nworkers++;
-    }
+    rc_spawn_workers(&pool_nworkers, helpers, worker_main);
     if (pool_nworkers < helpers) helpers = pool_nworkers;   // fewer helpers is fine (dynamic claiming)
     pool_fn = fn;
     pool_arg = arg;

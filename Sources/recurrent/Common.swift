@@ -55,11 +55,6 @@ enum Format {
     static func fixed(_ x: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", x) }
 }
 
-/// Reads a text file and encodes it with `vocab`, or builds the vocabulary from the text.
-func loadText(path: String) throws -> [Unicode.Scalar] {
-    try TextFile.read(path: path)
-}
-
 /// JSON rendering of a flat object with string keys, numbers kept exact enough for checks.
 func jsonObject(_ pairs: [(String, Any)]) -> String {
     let body = pairs.map { key, value -> String in
