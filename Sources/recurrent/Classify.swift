@@ -141,6 +141,7 @@ struct ClassifyTrain: ParsableCommand {
         Console.line("data: \(trainSet.count) training and \(validSet.count) validation examples")
 
         let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: training.options(.classifier))
+        try training.restoreIfResuming(trainer)
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "examples", output: output,
             step: { batch, rng in

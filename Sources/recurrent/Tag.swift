@@ -84,6 +84,7 @@ struct TagTrain: ParsableCommand {
             (model.makeBatch(chunk.map { validSet[$0].words }), chunk)
         }
         let trainer = TaskTrainer(parameters: model.parameters, lengths: trainSet.map(\.words.count), options: training.options(.tagger))
+        try training.restoreIfResuming(trainer)
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "sentences", output: output,
             step: { batch, rng in

@@ -39,6 +39,7 @@ struct TaskTrainingFlags: ParsableArguments {
     @Flag(help: "Lower-case words before looking them up.") var lowercase = false
     @Option(help: "Random seed (initialisation, shuffling, dropout).") var seed: UInt64 = 123
     @Flag(help: "Print only validation lines and the summary.") var quiet = false
+    @Option(help: "Continue the run that wrote this checkpoint, from the training state saved beside it (<checkpoint>.training.safetensors, written at every validation); give the same data and flags.") var resume: String?
 
     func validate() throws {
         let batchSize = batchSizeFlag ?? 1, minFreq = minFreqFlag ?? 1, lr = lrFlag ?? 1, patience = patienceFlag ?? 0, ema = emaFlag ?? 0
@@ -60,6 +61,22 @@ struct TaskTrainingFlags: ParsableArguments {
         if let m = minutes, !(m > 0) || !m.isFinite { throw ValidationError("--minutes must be greater than 0, got \(m)") }
         if patience < 0 { throw ValidationError("--patience must be zero (never stop early) or more, got \(patience)") }
         if let e = evalEvery, e < 1 { throw ValidationError("--eval-every must be a positive integer, got \(e)") }
+        if let r = resume, r.isEmpty { throw ValidationError("--resume must name a checkpoint") }
+    }
+
+    /// With --resume, loads the saved training state into `trainer` (weights, optimizer, batch
+    /// plan, counters); the model must have been built from the same data and flags.
+    func restoreIfResuming(_ trainer: TaskTrainer) throws {
+        guard let resume else { return }
+        let path = CharLMCheckpoint.trainingStatePath(for: resume)
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw RecurrentError("--resume \(resume): \(path) does not exist; it is written beside the checkpoint at every validation")
+        }
+        try trainer.restore(from: try SafeTensors.read(path: path), name: path)
+        if let s = steps, trainer.step >= s {
+            throw RecurrentError("--steps \(s): the resumed run is already at step \(trainer.step); ask for more steps")
+        }
+        Console.line("resumed \(resume) at step \(trainer.step), epoch \(Format.fixed(trainer.epoch, 2))")
     }
 
     func batchSize(_ d: TaskDefaults) -> Int { batchSizeFlag ?? d.batchSize }
@@ -145,7 +162,8 @@ func taskProgressLine(_ p: TaskProgress, accuracy: Double?, unit: String) -> Str
 }
 
 /// Runs a task trainer with the progress-line conventions of `recurrent train`; `save` is called on
-/// every improvement.
+/// every improvement, and the training state for `--resume` is written beside `output` at every
+/// validation.
 func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: String,
                     step: ([Int], inout SeededRNG) -> Float, validate: () -> Double, save: (Int, Double) throws -> Void) throws {
     var lastPrint = Date()
@@ -163,6 +181,8 @@ func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: S
         case .validation(let p, let accuracy, let improved):
             var note = ""
             if improved { try save(p.step, accuracy); note = "  saved \(output)" }
+            let (tensors, meta) = trainer.trainingState()
+            try SafeTensors.write(tensors, metadata: meta, to: CharLMCheckpoint.trainingStatePath(for: output))
             if liveLine { Console.write("\r\u{1B}[K"); liveLine = false }
             Console.line(taskProgressLine(p, accuracy: accuracy, unit: unit) + note)
         }

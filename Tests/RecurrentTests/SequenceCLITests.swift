@@ -166,4 +166,39 @@ import Testing
         expectCleanError(try CLI.run(["tag", "eval", "--checkpoint", model, "--data", odd]), mentions: "odd.conllu:1: tag 'XYZ'")
         expectCleanError(try CLI.run(["classify", "eval", "--checkpoint", model, "--data", good]), mentions: "expected a text-classifier checkpoint")
     }
+
+    /// `--resume` continues exactly: 4 steps, then 4 more resumed, give the weights, optimizer state
+    /// and weight average of 8 uninterrupted steps (with dropout, word dropout and averaging on).
+    @Test func classifyAndTagResumeExactly() throws {
+        let dir = CLI.tempDir()
+        let tsv = try write(dir, "train.tsv", Self.sentences)
+        let conllu = try write(dir, "train.conllu", Self.conllu)
+        for (tool, data, extra) in [("classify", tsv, ["--dropout", "0.3", "--ema", "0.9"]), ("tag", conllu, ["--dropout", "0.3"])] {
+            let flags = [tool, "train", "--train", data, "--valid", data, "--batch-size", "2", "--eval-every", "2", "--patience", "0"] + extra + Self.tinyModel
+            let whole = dir.appendingPathComponent("\(tool)-whole.safetensors").path
+            let split = dir.appendingPathComponent("\(tool)-split.safetensors").path
+            let w = try CLI.run(flags + ["--output", whole, "--steps", "8"])
+            #expect(w.status == 0, "\(w.stderr)")
+            let a = try CLI.run(flags + ["--output", split, "--steps", "4"])
+            #expect(a.status == 0, "\(a.stderr)")
+            let b = try CLI.run(flags + ["--output", split, "--steps", "8", "--resume", split])
+            #expect(b.status == 0, "\(b.stderr)")
+            #expect(b.stdout.contains("resumed \(split) at step 4"), "\(b.stdout)")
+            let s1 = try SafeTensors.read(path: whole + ".training.safetensors")
+            let s2 = try SafeTensors.read(path: split + ".training.safetensors")
+            #expect(s1.metadata["step"] == "8" && s2.metadata["step"] == "8")
+            #expect(s1.metadata["rng"] == s2.metadata["rng"])
+            #expect(Set(s1.tensors.keys) == Set(s2.tensors.keys))
+            #expect(s1.tensors.keys.contains("optim.0.exp_avg"))
+            for (name, t) in s1.tensors {
+                let u = try #require(s2.tensors[name])
+                let diff = zip(t.data, u.data).map { abs($0 - $1) }.max() ?? 0
+                #expect(t.shape == u.shape && diff <= 1e-6, "\(tool) \(name): max |diff| \(diff)")
+            }
+            // Asking for no more steps than the state has, or a state that is not there, is a clean error.
+            expectCleanError(try CLI.run(flags + ["--output", split, "--steps", "8", "--resume", split]), mentions: "already at step 8")
+            expectCleanError(try CLI.run(flags + ["--output", split, "--steps", "9", "--resume", data]), mentions: "--resume \(data)")
+            expectCleanError(try CLI.run(flags + ["--output", split, "--steps", "9", "--resume", split, "--batch-size", "3"]), mentions: "--batch-size")
+        }
+    }
 }

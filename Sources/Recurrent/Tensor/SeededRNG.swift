@@ -17,6 +17,15 @@ public struct SeededRNG: RandomNumberGenerator, Sendable {
         s = (splitmix(), splitmix(), splitmix(), splitmix())
     }
 
+    /// The generator's four state words, for resumable training; `init(state:)` restores them.
+    public var state: [UInt64] { [s.0, s.1, s.2, s.3] }
+
+    /// A generator that continues exactly where the one whose `state` this is stood.
+    public init?(state w: [UInt64]) {
+        guard w.count == 4, w.contains(where: { $0 != 0 }) else { return nil }
+        s = (w[0], w[1], w[2], w[3])
+    }
+
     @inline(__always)
     private static func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 

@@ -67,6 +67,24 @@ public final class TaskTrainer {
     /// Why the run ended: "steps", "epochs", "minutes" or "patience".
     public private(set) var stopReason = ""
     private let lengths: [Int]
+    private var loop: LoopState
+    /// True while the parameters hold the weight average and `loop.average` the raw weights.
+    private var averageInPlace = false
+
+    /// Where a run stands between two steps, besides `step`, `bestAccuracy`, the weights and the
+    /// optimizer: everything `--resume` needs to continue exactly as an uninterrupted run would.
+    private struct LoopState {
+        var rng: SeededRNG
+        var epoch = 0
+        /// The current epoch's batches and the next one to run.
+        var plan: [[Int]]
+        var position = 0
+        var sinceBest = 0
+        var plateauScale: Float = 1
+        var sincePlateauCut = 0
+        /// The weight average (empty when `emaDecay` is 0), in `parameters` order.
+        var average: [[Float]]
+    }
 
     /// - Parameters:
     ///   - lengths: one per training example (batches group similar lengths).
@@ -75,27 +93,32 @@ public final class TaskTrainer {
         self.lengths = lengths
         self.options = options
         self.optimizer = options.optimizer.make()
+        var rng = SeededRNG(seed: options.seed &+ 0x7a5c)
+        let plan = BatchPlan.batches(lengths: lengths, batchSize: options.batchSize, poolBatches: options.poolBatches, rng: &rng)
+        loop = LoopState(rng: rng, plan: plan, average: options.emaDecay > 0 ? parameters.map { $0.value.data } : [])
     }
+
+    private func swapAverage() {
+        for i in loop.average.indices { swap(&parameters[i].value.data, &loop.average[i]) }
+        averageInPlace.toggle()
+    }
+
+    /// The epoch as a fraction (2.5 = half-way through the third epoch).
+    public var epoch: Double { Double(loop.epoch) + Double(loop.position) / Double(max(loop.plan.count, 1)) }
 
     /// Runs until a limit; `step` gets the example indices of a batch and an RNG for dropout, and
     /// returns the batch's mean loss after accumulating gradients; `validate` returns an accuracy.
+    /// After `restore(from:)`, continues where the saved run stood.
     public func run(step trainStep: ([Int], inout SeededRNG) -> Float, validate: () -> Double,
                     onEvent: (TaskTrainingEvent) throws -> Void) rethrows {
-        var rng = SeededRNG(seed: options.seed &+ 0x7a5c)
         let start = Date()
         var examples = 0
         var lossSum = 0.0, lossCount = 0
         var lastNorm: Float = 0
-        var epoch = 0
-        var sinceBest = 0
-        var plateauScale: Float = 1
-        var sincePlateauCut = 0
-        var plan = BatchPlan.batches(lengths: lengths, batchSize: options.batchSize, poolBatches: options.poolBatches, rng: &rng)
-        var position = 0
 
         func progress() -> TaskProgress {
             let elapsed = Date().timeIntervalSince(start)
-            return TaskProgress(step: step, epoch: Double(epoch) + Double(position) / Double(max(plan.count, 1)),
+            return TaskProgress(step: step, epoch: epoch,
                                 trainLoss: lossCount > 0 ? lossSum / Double(lossCount) : .nan,
                                 learningRate: optimizer.learningRate, gradNorm: lastNorm,
                                 examplesPerSecond: elapsed > 0 ? Double(examples) / elapsed : 0,
@@ -103,21 +126,16 @@ public final class TaskTrainer {
         }
         func limitReached() -> Bool {
             if let s = options.maxSteps, step >= s { stopReason = "steps"; return true }
-            if let e = options.maxEpochs, Double(epoch) + Double(position) / Double(max(plan.count, 1)) >= e - 1e-9 { stopReason = "epochs"; return true }
+            if let e = options.maxEpochs, epoch >= e - 1e-9 { stopReason = "epochs"; return true }
             if let m = options.maxSeconds, Date().timeIntervalSince(start) >= m { stopReason = "minutes"; return true }
             return false
         }
-        var average: [[Float]] = options.emaDecay > 0 ? parameters.map { $0.value.data } : []
-        func swapAverage() {
-            guard !average.isEmpty else { return }
-            for (i, p) in parameters.enumerated() { swap(&p.value.data, &average[i]) }
-        }
         func updateAverage() {
-            guard !average.isEmpty else { return }
+            guard !loop.average.isEmpty else { return }
             let d = min(options.emaDecay, Float(1 + step) / Float(10 + step)), e = 1 - d
             for (i, p) in parameters.enumerated() {
                 p.value.data.withUnsafeBufferPointer { w in
-                    average[i].withUnsafeMutableBufferPointer { a in
+                    loop.average[i].withUnsafeMutableBufferPointer { a in
                         for j in 0..<a.count { a[j] = d * a[j] + e * w[j] }
                     }
                 }
@@ -125,51 +143,133 @@ public final class TaskTrainer {
         }
         /// Returns true when patience ran out.
         func evaluate() throws -> Bool {
-            // With averaging, the averaged weights are validated and saved, then the raw ones restored.
+            // With averaging, the averaged weights are validated and saved (by the event handler,
+            // with the training state), then the raw ones restored.
             swapAverage()
             defer { swapAverage() }
             let accuracy = validate()
             let improved = bestAccuracy.map { accuracy > $0 } ?? true
-            if improved { bestAccuracy = accuracy; sinceBest = 0; sincePlateauCut = 0 } else { sinceBest += 1; sincePlateauCut += 1 }
-            if options.plateauFactor < 1, sincePlateauCut >= max(options.plateauPatience, 1) {
-                plateauScale *= options.plateauFactor
-                sincePlateauCut = 0
+            if improved { bestAccuracy = accuracy; loop.sinceBest = 0; loop.sincePlateauCut = 0 } else { loop.sinceBest += 1; loop.sincePlateauCut += 1 }
+            if options.plateauFactor < 1, loop.sincePlateauCut >= max(options.plateauPatience, 1) {
+                loop.plateauScale *= options.plateauFactor
+                loop.sincePlateauCut = 0
             }
             try onEvent(.validation(progress(), accuracy: accuracy, improved: improved))
             lossSum = 0
             lossCount = 0
-            if let p = options.patience, sinceBest >= p { stopReason = "patience"; return true }
+            if let p = options.patience, loop.sinceBest >= p { stopReason = "patience"; return true }
             return false
         }
 
         var validatedAt = -1
         while !limitReached() {
-            if position >= plan.count {
-                epoch += 1
-                position = 0
-                plan = BatchPlan.batches(lengths: lengths, batchSize: options.batchSize, poolBatches: options.poolBatches, rng: &rng)
+            if loop.position >= loop.plan.count {
+                loop.epoch += 1
+                loop.position = 0
+                loop.plan = BatchPlan.batches(lengths: lengths, batchSize: options.batchSize, poolBatches: options.poolBatches, rng: &loop.rng)
                 if limitReached() { break }
             }
-            optimizer.learningRate = options.schedule.rate(base: options.optimizer.learningRate, epoch: epoch) * plateauScale
-            let batch = plan[position]
+            optimizer.learningRate = options.schedule.rate(base: options.optimizer.learningRate, epoch: loop.epoch) * loop.plateauScale
+            let batch = loop.plan[loop.position]
             for p in parameters { p.grad.zero() }
-            let loss = trainStep(batch, &rng)
+            let loss = trainStep(batch, &loop.rng)
             lastNorm = options.clipNorm > 0 ? GradientClipping.clipNorm(parameters, maxNorm: options.clipNorm)
                 : GradientClipping.globalNorm(parameters)
             optimizer.step(parameters)
             step += 1
             updateAverage()
-            position += 1
+            loop.position += 1
             examples += batch.count
             lossSum += Double(loss)
             lossCount += 1
             try onEvent(.progress(progress()))
-            let due = options.evalEvery.map { step % $0 == 0 } ?? (position == plan.count)
+            let due = options.evalEvery.map { step % $0 == 0 } ?? (loop.position == loop.plan.count)
             if due {
                 validatedAt = step
                 if try evaluate() { return }
             }
         }
         if validatedAt != step { _ = try evaluate() }
+    }
+}
+
+// MARK: - Resuming
+
+extension TaskTrainer {
+    /// The training state for `--resume`: the raw weights (`weights.<i>`), the weight average
+    /// (`average.<i>`), the optimizer's state (`optim.*`), the epoch's batch plan (`loop.plan`,
+    /// `loop.plan_sizes`) and, in the metadata, the counters and the RNG.
+    ///
+    /// Inside a `.validation` event handler the averaged weights are in place (when averaging is
+    /// on); the state still records the raw weights the run continues from.
+    public func trainingState() -> (tensors: [(String, Tensor)], metadata: [String: String]) {
+        var tensors: [(String, Tensor)] = []
+        for (i, p) in parameters.enumerated() {
+            if loop.average.isEmpty {
+                tensors.append(("weights.\(i)", p.value))
+            } else {
+                let other = Tensor(shape: p.shape, data: loop.average[i])
+                tensors.append(("weights.\(i)", averageInPlace ? other : p.value))
+                tensors.append(("average.\(i)", averageInPlace ? p.value : other))
+            }
+        }
+        tensors += optimizer.stateTensors(for: parameters)
+        let flat = loop.plan.flatMap { $0 }.map(Float.init)
+        tensors.append(("loop.plan", Tensor(shape: [flat.count], data: flat)))
+        tensors.append(("loop.plan_sizes", Tensor(shape: [loop.plan.count], data: loop.plan.map { Float($0.count) })))
+        var meta: [String: String] = [
+            "model": "task-training-state", "step": String(step), "epoch": String(loop.epoch), "position": String(loop.position),
+            "since_best": String(loop.sinceBest), "plateau_scale": String(loop.plateauScale), "since_plateau_cut": String(loop.sincePlateauCut),
+            "rng": loop.rng.state.map { String($0, radix: 16) }.joined(separator: ","),
+            "optimizer": options.optimizer.kind.rawValue, "batch_size": String(options.batchSize), "ema": String(options.emaDecay),
+            "examples": String(lengths.count),
+        ]
+        if let b = bestAccuracy { meta["best_accuracy"] = String(b) }
+        return (tensors, meta)
+    }
+
+    /// Continues from a state written by `trainingState()`; `name` (the file) is named in errors.
+    /// The data (example count), batch size, optimizer and averaging must be those of the saved run.
+    public func restore(from state: SafeTensorsFile, name: String) throws {
+        let meta = state.metadata
+        func int(_ key: String) throws -> Int {
+            guard let s = meta[key], let v = Int(s), v >= 0 else { throw RecurrentError("\(name): metadata lacks a valid '\(key)'") }
+            return v
+        }
+        guard meta["model"] == "task-training-state" else { throw RecurrentError("\(name): not a training state written by classify/tag train") }
+        for (key, now, flag) in [("optimizer", options.optimizer.kind.rawValue, "--optimizer"), ("batch_size", String(options.batchSize), "--batch-size"),
+                                 ("ema", String(options.emaDecay), "--ema"), ("examples", String(lengths.count), "--train")] where meta[key] != now {
+            throw RecurrentError("\(flag): the run being resumed used \(key.replacingOccurrences(of: "_", with: " ")) \(meta[key] ?? "?"), this run \(now)")
+        }
+        let averaging = options.emaDecay > 0
+        var raw: [[Float]] = [], average: [[Float]] = []
+        for (i, p) in parameters.enumerated() {
+            for (prefix, averaged) in [("weights", false), ("average", true)] where !averaged || averaging {
+                guard let t = state.tensors["\(prefix).\(i)"], t.shape == p.shape else {
+                    throw RecurrentError("\(name): \(prefix).\(i) is missing or not of shape \(p.shape): the run being resumed had another model")
+                }
+                if averaged { average.append(t.data) } else { raw.append(t.data) }
+            }
+        }
+        guard let flat = state.tensors["loop.plan"], let sizes = state.tensors["loop.plan_sizes"],
+              Int(sizes.data.reduce(0, +)) == flat.count else { throw RecurrentError("\(name): the batch plan is missing or inconsistent") }
+        var plan: [[Int]] = [], offset = 0
+        for size in sizes.data.map({ Int($0) }) {
+            let batch = flat.data[offset..<offset + size].map { Int($0) }
+            guard batch.allSatisfy({ $0 >= 0 && $0 < lengths.count }) else { throw RecurrentError("\(name): the batch plan names examples beyond --train's \(lengths.count)") }
+            plan.append(batch)
+            offset += size
+        }
+        let words = (meta["rng"] ?? "").split(separator: ",").compactMap { UInt64($0, radix: 16) }
+        guard let rng = SeededRNG(state: words) else { throw RecurrentError("\(name): metadata lacks a valid 'rng'") }
+        guard let scale = meta["plateau_scale"].flatMap(Float.init) else { throw RecurrentError("\(name): metadata lacks a valid 'plateau_scale'") }
+        let position = try int("position")
+        guard position <= plan.count else { throw RecurrentError("\(name): 'position' is beyond the batch plan") }
+        try optimizer.loadState(state.tensors, for: parameters)
+        for (p, w) in zip(parameters, raw) { p.value.data = w }
+        step = try int("step")
+        bestAccuracy = meta["best_accuracy"].flatMap(Double.init)
+        loop = LoopState(rng: rng, epoch: try int("epoch"), plan: plan, position: position, sinceBest: try int("since_best"),
+                         plateauScale: scale, sincePlateauCut: try int("since_plateau_cut"), average: average)
     }
 }
