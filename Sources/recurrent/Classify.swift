@@ -90,6 +90,7 @@ struct ClassifyTrain: ParsableCommand {
     @Option(name: .customLong("output-dropout"), help: "Dropout on the sentence vector before the output layer, in [0, 1) (default: --dropout).") var outputDropout: Float?
     @Option(name: .customLong("embedding-scale"), help: "Standard deviation of the initial embeddings (PyTorch: 1).") var embeddingScale: Float = 1
     @Option(name: .customLong("word-dropout"), help: "Probability of replacing a training token by <unk>, in [0, 1).") var wordDropout: Float = 0.1
+    @Option(help: "Train this many classifiers (seeds --seed, --seed+1, …) one after another, each with its own early stopping, and predict with the mean of their probabilities. --steps/--epochs/--patience apply to each member; --minutes is shared equally.") var ensemble = 1
     @OptionGroup var data: ClassifyDataOptions
     @OptionGroup var training: TaskTrainingFlags
     @OptionGroup var compute: ComputeOptions
@@ -106,6 +107,8 @@ struct ClassifyTrain: ParsableCommand {
             throw ValidationError("\(name) must be in [0, 1), got \(value)")
         }
         if !(embeddingScale > 0) || !embeddingScale.isFinite { throw ValidationError("--embedding-scale must be positive, got \(embeddingScale)") }
+        if ensemble < 1 { throw ValidationError("--ensemble must be a positive integer, got \(ensemble)") }
+        if ensemble > 1 && training.resume != nil { throw ValidationError("--resume continues a single model; it cannot be combined with --ensemble \(ensemble)") }
         if valid == nil && data.split == nil { throw ValidationError("give --valid FILE, or --split train,valid,test to cut --train") }
     }
 
@@ -130,54 +133,77 @@ struct ClassifyTrain: ParsableCommand {
                                       vocabulary: vocab, labels: labels, embeddingSize: embedding, hiddenSize: hidden,
                                       numLayers: layers, bidirectional: bidirectional, pooling: Pooling(rawValue: pooling) ?? .last,
                                       dropout: dropout, embeddingDropout: embeddingDropout, outputDropout: outputDropout)
-        var rng = SeededRNG(seed: training.seed)
-        let model = TextClassifier(config: config, embeddingScale: embeddingScale, rng: &rng)
         let trainX = trainTokens.map { vocab.encode($0) }
         let trainY = trainSet.map { labelIndex[$0.label] ?? 0 }
-        let validX = validSet.map { model.encode($0.text) }
+        let validX = validSet.map { config.vocabulary.encode(tokenization.tokens($0.text, lowercase: config.lowercase)) }
         let validY = validSet.map { Int(labelIndex[$0.label] ?? 0) }
-
-        Console.line("model: \(config.bidirectional ? "bi" : "")\(config.cell.cliName) \(layers)×\(hidden), \(level) embedding \(embedding), vocabulary \(vocab.count), \(labels.count) labels, pooling \(pooling), \(Format.grouped(Double(model.parameterCount))) parameters; kernels \(GEMM.isa), \(Threading.count) thread\(Threading.count == 1 ? "" : "s")")
         Console.line("data: \(trainSet.count) training and \(validSet.count) validation examples")
 
-        let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: training.options(.classifier))
-        try training.restoreIfResuming(trainer)
+        // Members are trained one after another, each with its own seed and early stopping; the
+        // checkpoint holds the finished members and the current one's best weights.
+        var finished: [TextClassifier] = []
         var saved = false
-        try runTaskTrainer(trainer, quiet: training.quiet, unit: "examples", output: output,
-            step: { batch, rng in
-                model.trainStep(PaddedBatch(batch.map { trainX[$0] }), targets: batch.map { trainY[$0] }, wordDropout: wordDropout, rng: &rng)
-            },
-            validate: {
-                let predictions = ClassifierEvaluation.predict(model, validX)
-                return Double(zip(predictions, validY).filter { $0.0 == $0.1 }.count) / Double(max(validY.count, 1))
-            },
-            save: { step, accuracy in
-                let extra = training.metadata(.classifier).merging(["step": String(step), "valid_accuracy": String(accuracy), "dropout": String(dropout),
-                                                       "embedding_dropout": String(config.embeddingDropout), "output_dropout": String(config.outputDropout),
-                                                       "word_dropout": String(wordDropout)]) { $1 }
-                try TaskCheckpoint.save(model, to: output, extra: extra)
-                saved = true
-            })
-        let best = trainer.bestAccuracy.map { "best validation accuracy \(Format.fixed($0)); " } ?? ""
-        Console.line("done: \(trainer.step) steps in \(Format.duration(Date().timeIntervalSince(started))) (stopped by \(trainer.stopReason)); \(best)checkpoint \(saved ? output : "not written")")
+        var options = training.options(.classifier)
+        options.maxSeconds = options.maxSeconds.map { $0 / Double(ensemble) }
+        for member in 0..<ensemble {
+            var rng = SeededRNG(seed: training.seed &+ UInt64(member))
+            let model = TextClassifier(config: config, embeddingScale: embeddingScale, rng: &rng)
+            if member == 0 {
+                Console.line("model: \(config.bidirectional ? "bi" : "")\(config.cell.cliName) \(layers)×\(hidden), \(level) embedding \(embedding), vocabulary \(vocab.count), \(labels.count) labels, pooling \(pooling), \(Format.grouped(Double(model.parameterCount))) parameters\(ensemble > 1 ? " × \(ensemble) members" : ""); kernels \(GEMM.isa), \(Threading.count) thread\(Threading.count == 1 ? "" : "s")")
+            }
+            if ensemble > 1 { Console.line("member \(member + 1) of \(ensemble) (seed \(training.seed &+ UInt64(member)))") }
+            options.seed = training.seed &+ UInt64(member)
+            let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: options)
+            try training.restoreIfResuming(trainer)
+            var best: [Tensor] = []
+            try runTaskTrainer(trainer, quiet: training.quiet, unit: "examples", output: output,
+                step: { batch, rng in
+                    model.trainStep(PaddedBatch(batch.map { trainX[$0] }), targets: batch.map { trainY[$0] }, wordDropout: wordDropout, rng: &rng)
+                },
+                validate: { ClassifierEvaluation.accuracy([model], validX, validY) },
+                save: { step, accuracy in
+                    let extra = training.metadata(.classifier).merging(["step": String(step), "valid_accuracy": String(accuracy), "dropout": String(dropout),
+                                                           "embedding_dropout": String(config.embeddingDropout), "output_dropout": String(config.outputDropout),
+                                                           "word_dropout": String(wordDropout)]) { $1 }
+                    best = model.parameters.map(\.value)
+                    try TaskCheckpoint.save(finished + [model], to: output, extra: extra)
+                    saved = true
+                })
+            for (p, w) in zip(model.parameters, best) { p.value = w }
+            finished.append(model)
+            let bestText = trainer.bestAccuracy.map { "best validation accuracy \(Format.fixed($0)); " } ?? ""
+            Console.line("done\(ensemble > 1 ? " (member \(member + 1))" : ""): \(trainer.step) steps in \(Format.duration(Date().timeIntervalSince(started))) (stopped by \(trainer.stopReason)); \(bestText)checkpoint \(saved ? output : "not written")")
+        }
+        if ensemble > 1 {
+            Console.line("ensemble of \(ensemble): validation accuracy \(Format.fixed(ClassifierEvaluation.accuracy(finished, validX, validY))); checkpoint \(output)")
+        }
     }
 }
 
 /// Batched prediction and the usual scores.
 enum ClassifierEvaluation {
     /// The predicted class index of every sequence, in batches of 64.
-    static func predict(_ model: TextClassifier, _ sequences: [[Int32]]) -> [Int] {
-        probabilities(model, sequences).map { p in p.indices.max { p[$0] < p[$1] } ?? 0 }
+    static func predict(_ models: [TextClassifier], _ sequences: [[Int32]]) -> [Int] {
+        probabilities(models, sequences).map { p in p.indices.max { p[$0] < p[$1] } ?? 0 }
     }
 
-    static func probabilities(_ model: TextClassifier, _ sequences: [[Int32]]) -> [[Float]] {
-        let C = model.config.labels.count
-        var out = [[Float]](repeating: [], count: sequences.count)
+    /// The mean of the members' softmax probabilities, per sequence.
+    static func probabilities(_ models: [TextClassifier], _ sequences: [[Int32]]) -> [[Float]] {
+        let C = models[0].config.labels.count
+        var out = [[Float]](repeating: [Float](repeating: 0, count: C), count: sequences.count)
+        let share = 1 / Float(models.count)
         for chunk in BatchPlan.byLength(sequences.map(\.count), batchSize: 64) {
-            let p = model.probabilities(PaddedBatch(chunk.map { sequences[$0] }))
-            for (b, i) in chunk.enumerated() { out[i] = Array(p.data[b * C ..< (b + 1) * C]) }
+            let batch = PaddedBatch(chunk.map { sequences[$0] })
+            for model in models {
+                let p = model.probabilities(batch)
+                for (b, i) in chunk.enumerated() { for c in 0..<C { out[i][c] += share * p.data[b * C + c] } }
+            }
         }
         return out
+    }
+
+    static func accuracy(_ models: [TextClassifier], _ sequences: [[Int32]], _ truth: [Int]) -> Double {
+        Double(zip(predict(models, sequences), truth).filter { $0.0 == $0.1 }.count) / Double(max(truth.count, 1))
     }
 }
 
@@ -199,7 +225,8 @@ struct ClassifyEval: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let model = try TaskCheckpoint.loadClassifier(path: checkpoint)
+        let models = try TaskCheckpoint.loadClassifiers(path: checkpoint)
+        let model = models[0]
         let examples = try dataOptions.read(data, part: ["train", "valid", "test"].firstIndex(of: part) ?? 2)
         let labels = model.config.labels
         let labelIndex = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
@@ -210,7 +237,7 @@ struct ClassifyEval: ParsableCommand {
             }
             truth.append(y)
         }
-        let predictions = ClassifierEvaluation.predict(model, examples.map { model.encode($0.text) })
+        let predictions = ClassifierEvaluation.predict(models, examples.map { model.encode($0.text) })
         let C = labels.count
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: C), count: C)
         for (y, p) in zip(truth, predictions) { confusion[y][p] += 1 }
@@ -251,9 +278,10 @@ struct ClassifyPredict: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let model = try TaskCheckpoint.loadClassifier(path: checkpoint)
+        let models = try TaskCheckpoint.loadClassifiers(path: checkpoint)
+        let model = models[0]
         let lines = try input.lines()
-        let probabilities = ClassifierEvaluation.probabilities(model, lines.map { model.encode($0.text) })
+        let probabilities = ClassifierEvaluation.probabilities(models, lines.map { model.encode($0.text) })
         var out = ""
         for p in probabilities {
             let best = p.indices.max { p[$0] < p[$1] } ?? 0

@@ -201,4 +201,32 @@ import Testing
             expectCleanError(try CLI.run(flags + ["--output", split, "--steps", "9", "--resume", split, "--batch-size", "3"]), mentions: "--batch-size")
         }
     }
+
+    /// `--ensemble 2`: two members under `members.<k>.`, and predict prints the mean of their probabilities.
+    @Test func classifyEnsemble() throws {
+        let dir = CLI.tempDir()
+        let data = try write(dir, "train.tsv", Self.sentences)
+        let model = dir.appendingPathComponent("e.safetensors").path
+        let t = try CLI.run(["classify", "train", "--train", data, "--valid", data, "--output", model, "--epochs", "3",
+                             "--ensemble", "2", "--batch-size", "3", "--lr", "0.02"] + Self.tinyModel)
+        #expect(t.status == 0, "\(t.stderr)")
+        #expect(t.stdout.contains("ensemble of 2: validation accuracy"), "\(t.stdout)")
+        let file = try SafeTensors.read(path: model)
+        #expect(file.metadata["ensemble"] == "2")
+        #expect(file.tensors["members.0.embedding.weight"] != nil && file.tensors["members.1.embedding.weight"] != nil)
+        #expect(file.tensors["embedding.weight"] == nil)
+        let members = try TaskCheckpoint.loadClassifiers(path: model)
+        #expect(members.count == 2)
+        #expect(members[0].embedding.weight.value.data != members[1].embedding.weight.value.data)
+        let input = try write(dir, "in.txt", "very good film\n")
+        let p = try CLI.run(["classify", "predict", "--checkpoint", model, input])
+        #expect(p.status == 0, "\(p.stderr)")
+        let fields = p.stdout.split(separator: "\t")
+        let batch = PaddedBatch([members[0].encode("very good film")])
+        let mean = zip(members[0].probabilities(batch).data, members[1].probabilities(batch).data).map { ($0 + $1) / 2 }
+        let best = mean.indices.max { mean[$0] < mean[$1] } ?? 0
+        #expect(String(fields[0]) == members[0].config.labels[best])
+        #expect(abs((Double(fields[1].trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1) - Double(mean[best])) < 1e-3, "\(p.stdout) vs \(mean)")
+        expectCleanError(try CLI.run(["classify", "train", "--train", data, "--valid", data, "--output", model, "--ensemble", "2", "--resume", model]), mentions: "--ensemble 2")
+    }
 }

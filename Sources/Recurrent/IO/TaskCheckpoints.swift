@@ -5,7 +5,8 @@ import Foundation
 /// architecture, the vocabularies and the label set (JSON arrays of strings):
 ///
 ///     classifier: model = "text-classifier", cell, level (word|char), lowercase, num_layers,
-///                 hidden_size, embedding_size, bidirectional, pooling, vocab, labels
+///                 hidden_size, embedding_size, bidirectional, pooling, vocab, labels,
+///                 ensemble (members; absent = 1)
 ///     tagger:     model = "tagger", cell, lowercase, num_layers, hidden_size, embedding_size,
 ///                 char_embedding_size, char_hidden_size, vocab, char_vocab, labels, tag_column
 ///
@@ -14,18 +15,38 @@ public enum TaskCheckpoint {
     // MARK: Classifier
 
     public static func save(_ model: TextClassifier, to path: String, extra: [String: String] = [:]) throws {
-        let c = model.config
+        try save([model], to: path, extra: extra)
+    }
+
+    /// An ensemble of classifiers sharing one configuration (vocabulary, labels, architecture),
+    /// whose prediction is the mean of the members' probabilities. One member is stored under the
+    /// plain `state_dict` names; several as an `nn.ModuleList` named `members`
+    /// (`members.0.embedding.weight`, …).
+    public static func save(_ models: [TextClassifier], to path: String, extra: [String: String] = [:]) throws {
+        precondition(!models.isEmpty && models.allSatisfy { $0.config == models[0].config })
+        let c = models[0].config
         var meta = extra
         for (k, v) in [
             "model": "text-classifier", "cell": c.cell.rawValue, "level": c.level.rawValue, "lowercase": String(c.lowercase),
             "num_layers": String(c.numLayers), "hidden_size": String(c.hiddenSize), "embedding_size": String(c.embeddingSize),
             "bidirectional": String(c.bidirectional), "pooling": c.pooling.rawValue,
-            "vocab": c.vocabulary.json, "labels": jsonArray(c.labels),
+            "vocab": c.vocabulary.json, "labels": jsonArray(c.labels), "ensemble": String(models.count),
         ] { meta[k] = v }
-        try SafeTensors.write(model.namedParameters.map { ($0.0, $0.1.value) }, metadata: meta, to: path)
+        try SafeTensors.write(classifierTensorNames(models).map { ($0.0, $0.1.value) }, metadata: meta, to: path)
     }
 
+    static func classifierTensorNames(_ models: [TextClassifier]) -> [(String, Parameter)] {
+        if models.count == 1 { return models[0].namedParameters }
+        return models.enumerated().flatMap { k, m in m.namedParameters.map { ("members.\(k).\($0.0)", $0.1) } }
+    }
+
+    /// The first (or only) member of a classifier checkpoint.
     public static func loadClassifier(path: String) throws -> TextClassifier {
+        try loadClassifiers(path: path)[0]
+    }
+
+    /// Every member of a classifier checkpoint (one unless it was trained with `--ensemble`).
+    public static func loadClassifiers(path: String) throws -> [TextClassifier] {
         let file = try SafeTensors.read(path: path)
         let m = Meta(file: file, path: path, kind: "text-classifier")
         try m.expectModel()
@@ -35,10 +56,11 @@ public enum TaskCheckpoint {
             labels: try m.labels(), embeddingSize: try m.positive("embedding_size"), hiddenSize: try m.positive("hidden_size"),
             numLayers: try m.positive("num_layers"), bidirectional: try m.bool("bidirectional"),
             pooling: try m.enumValue("pooling", Pooling.init(rawValue:)))
+        let members = file.metadata["ensemble"] == nil ? 1 : try m.positive("ensemble")
         var rng = SeededRNG(seed: 0)
-        let model = TextClassifier(config: config, rng: &rng)
-        try assign(file, to: model.namedParameters, path: path)
-        return model
+        let models = (0..<members).map { _ in TextClassifier(config: config, rng: &rng) }
+        try assign(file, to: classifierTensorNames(models), path: path)
+        return models
     }
 
     // MARK: Tagger
