@@ -210,12 +210,12 @@ enum ClassifierEvaluation {
 struct ClassifyEval: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Accuracy, macro-F1 and the confusion matrix of a classifier on labelled data.")
+        abstract: "Accuracy, macro-F1 and the confusion matrix of a classifier on labelled data (and each member's accuracy for an ensemble).")
 
     @Option(help: "Classifier checkpoint from classify train.") var checkpoint: String
     @Option(help: "Labelled data (same layouts as classify train).") var data: String
     @Option(help: "With --split: which part to score, train, valid or test.") var part = "test"
-    @Flag(help: "Print one JSON object: accuracy, macro_f1, examples, labels, confusion (rows = true label).") var json = false
+    @Flag(help: "Print one JSON object: accuracy, macro_f1, examples, labels, confusion (rows = true label), and member_accuracy for an ensemble.") var json = false
     @OptionGroup var dataOptions: ClassifyDataOptions
     @OptionGroup var compute: ComputeOptions
 
@@ -237,7 +237,9 @@ struct ClassifyEval: ParsableCommand {
             }
             truth.append(y)
         }
-        let predictions = ClassifierEvaluation.predict(models, examples.map { model.encode($0.text) })
+        let encoded = examples.map { model.encode($0.text) }
+        let predictions = ClassifierEvaluation.predict(models, encoded)
+        let memberAccuracies = models.count > 1 ? models.map { ClassifierEvaluation.accuracy([$0], encoded, truth) } : []
         let C = labels.count
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: C), count: C)
         for (y, p) in zip(truth, predictions) { confusion[y][p] += 1 }
@@ -255,10 +257,14 @@ struct ClassifyEval: ParsableCommand {
         let macroF1 = f1s.isEmpty ? 0 : f1s.reduce(0, +) / Double(f1s.count)
         if json {
             let rows = confusion.map { "[" + $0.map(String.init).joined(separator: ", ") + "]" }.joined(separator: ", ")
-            Console.line("{\"accuracy\": \(accuracy), \"macro_f1\": \(macroF1), \"examples\": \(examples.count), \"labels\": [\(labels.map(jsonString).joined(separator: ", "))], \"confusion\": [\(rows)]}")
+            let members = memberAccuracies.isEmpty ? "" : ", \"member_accuracy\": [\(memberAccuracies.map { String($0) }.joined(separator: ", "))]"
+            Console.line("{\"accuracy\": \(accuracy), \"macro_f1\": \(macroF1), \"examples\": \(examples.count), \"labels\": [\(labels.map(jsonString).joined(separator: ", "))], \"confusion\": [\(rows)]\(members)}")
             return
         }
         Console.line("accuracy \(Format.fixed(accuracy)) (\(correct)/\(examples.count))  macro-F1 \(Format.fixed(macroF1))")
+        if !memberAccuracies.isEmpty {
+            Console.line("ensemble of \(models.count); each member alone: \(memberAccuracies.map { Format.fixed($0) }.joined(separator: ", "))")
+        }
         Console.line("confusion matrix (rows: true label, columns: predicted):")
         let width = max(6, labels.map(\.count).max() ?? 0, String(examples.count).count + 1)
         func pad(_ s: String) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }

@@ -218,6 +218,9 @@ import Testing
         let members = try TaskCheckpoint.loadClassifiers(path: model)
         #expect(members.count == 2)
         #expect(members[0].embedding.weight.value.data != members[1].embedding.weight.value.data)
+        let e = try CLI.run(["classify", "eval", "--checkpoint", model, "--data", data, "--json"])
+        let json = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any]
+        #expect((json?["member_accuracy"] as? [Double])?.count == 2, "\(e.stdout)")
         let input = try write(dir, "in.txt", "very good film\n")
         let p = try CLI.run(["classify", "predict", "--checkpoint", model, input])
         #expect(p.status == 0, "\(p.stderr)")
