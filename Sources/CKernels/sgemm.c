@@ -377,3 +377,65 @@ int rc_sgemm_isa(const char *isa, int threads, int transA, int transB, long M, l
 
 void rc_sigmoid(float *x, long n) { if (n > 0) rc_current_desc()->sigmoid(x, n); }
 void rc_tanh(float *x, long n) { if (n > 0) rc_current_desc()->tanh(x, n); }
+
+// ---------------------------------------------------------------- products with a pre-packed B
+
+/// Floats needed by rc_pack_b_all for a K x N operand: NR-wide panels over N rounded up to NR.
+long rc_packed_b_floats(long K, long N) {
+    const rc_isa_desc *d = rc_current_desc();
+    return (N + d->nr - 1) / d->nr * d->nr * K;
+}
+
+/// Packs op(B) (K x N) once, for every later rc_sgemm_packed_single with the same K and N: for
+/// each KC block of rows (the blocking rc_sgemm uses), all NR-wide panels over N.
+void rc_pack_b_all(int transB, long K, long N, const float *B, long ldb, float *dst) {
+    const rc_isa_desc *d = rc_current_desc();
+    long npad = (N + d->nr - 1) / d->nr * d->nr, KC = balanced(K, d->kc, 1);
+    for (long pc = 0; pc < K; pc += KC) {
+        long kc = K - pc < KC ? K - pc : KC;
+        pack_b(d->transpose8, transB, B, ldb, pc, 0, kc, N, d->nr, dst + pc * npad);
+    }
+}
+
+/// C[M x N] = A[M x K] · B + beta · C on the calling thread, B packed by rc_pack_b_all (with the
+/// same ISA path). Every B panel is read contiguously and reused by all row tiles of A before
+/// the next; the sums are those of rc_sgemm_single (same K blocking), so results are identical.
+void rc_sgemm_packed_single(long M, long N, long K, const float *A, long lda, const float *Bp,
+                            float beta, float *C, long ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { scale_c(M, N, beta, C, ldc); return; }
+    const rc_isa_desc *d = rc_current_desc();
+    const int mr = d->mr, nr = d->nr;
+    long npad = (N + nr - 1) / nr * nr, KC = balanced(K, d->kc, 1), MC = balanced(M, d->mc, mr);
+    float *bufA = buf_get(&tl_bufA, (size_t)(KC * MC));
+    if (!bufA) { // out of memory: plain loops over the packed layout
+        for (long i = 0; i < M; i++)
+            for (long j = 0; j < N; j++) {
+                float s = 0;
+                for (long pc = 0; pc < K; pc += KC) {
+                    long kc = K - pc < KC ? K - pc : KC;
+                    const float *panel = Bp + pc * npad + (j / nr) * nr * kc;
+                    for (long k = 0; k < kc; k++) s += A[i * lda + pc + k] * panel[k * nr + j % nr];
+                }
+                C[i * ldc + j] = s + (beta == 0.0f ? 0.0f : beta * C[i * ldc + j]);
+            }
+        return;
+    }
+    for (long pc = 0; pc < K; pc += KC) {
+        long kc = K - pc < KC ? K - pc : KC;
+        float b_eff = pc == 0 ? beta : 1.0f;
+        const float *block = Bp + pc * npad;
+        for (long ic = 0; ic < M; ic += MC) {
+            long mc = M - ic < MC ? M - ic : MC;
+            pack_a(d->transpose8, 0, A, lda, ic, pc, mc, kc, mr, bufA);
+            for (long jr = 0; jr < N; jr += nr) {
+                long n = N - jr < nr ? N - jr : nr;
+                const float *bp = block + jr * kc;
+                for (long ir = 0; ir < mc; ir += mr) {
+                    long m = mc - ir < mr ? mc - ir : mr;
+                    d->kernel(kc, bufA + ir * kc, bp, nr, C + (ic + ir) * ldc + jr, ldc, m, n, 1.0f, b_eff);
+                }
+            }
+        }
+    }
+}

@@ -85,6 +85,31 @@ import Testing
         }
     }
 
+    /// The pre-packed right operand gives bitwise the products of `multiplySerial` (and the
+    /// reference within rounding), on odd sizes, both layouts of B, K over several cache blocks.
+    @Test func packedRightOperandMatches() {
+        var rng = SeededRNG(seed: 11)
+        for (m, n, k, transB) in [(1, 1, 1, false), (7, 49, 33, true), (17, 200, 65, false), (33, 96, 700, true), (64, 2048, 129, true), (5, 31, 513, false)] {
+            let lda = k + 2, ldb = (transB ? k : n) + 1, ldc = n + 3
+            let a = (0..<(m * lda)).map { _ in rng.uniform(-1, 1) }
+            let b = (0..<((transB ? n : k) * ldb)).map { _ in rng.uniform(-1, 1) }
+            let c0 = (0..<(m * ldc)).map { _ in rng.uniform(-1, 1) }
+            var packed = [Float](repeating: .nan, count: GEMM.packedCount(k: k, n: n))
+            packed.withUnsafeMutableBufferPointer { p in GEMM.pack(transB: transB, k: k, n: n, b: b, ldb: ldb, into: p.baseAddress!) }
+            for beta: Float in [0, 1] {
+                var fast = c0, serial = c0, reference = c0
+                GEMM.multiplyPacked(m: m, n: n, k: k, a: a, lda: lda, packed: packed, beta: beta, c: &fast, ldc: ldc)
+                GEMM.multiplySerial(transA: false, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: &serial, ldc: ldc)
+                GEMM.reference(transA: false, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: &reference, ldc: ldc)
+                #expect(fast == serial, "m \(m) n \(n) k \(k) transB \(transB) beta \(beta)")
+                let err = zip(fast, reference).map { abs($0 - $1) }.max() ?? 0
+                #expect(err < 1e-3, "m \(m) n \(n) k \(k): max |error| \(err)")
+                // Only C's m×n block is written: the padding columns keep their values.
+                #expect((0..<m).allSatisfy { r in (n..<ldc).allSatisfy { fast[r * ldc + $0] == c0[r * ldc + $0] } })
+            }
+        }
+    }
+
     @Test func largerShapesAndThreadSplits() {
         var rng = SeededRNG(seed: 7)
         // large enough to use several cache blocks (K > KC, M > MC, N > NC) and to be split across

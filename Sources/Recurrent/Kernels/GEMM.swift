@@ -32,6 +32,25 @@ public enum GEMM {
         rc_sgemm_single(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     }
 
+    /// Floats that `pack` needs for a k×n right operand.
+    public static func packedCount(k: Int, n: Int) -> Int { rc_packed_b_floats(k, n) }
+
+    /// Lays out op(B) (k×n; B is n×k when `transB`) once in the micro-kernel's panel format, for
+    /// many `multiplyPacked` calls with the same right operand (a recurrent weight over a time
+    /// loop). The layout belongs to the instruction-set path current when packing.
+    public static func pack(transB: Bool, k: Int, n: Int, b: UnsafePointer<Float>, ldb: Int, into packed: UnsafeMutablePointer<Float>) {
+        rc_pack_b_all(transB ? 1 : 0, k, n, b, ldb, packed)
+    }
+
+    /// C[m×n] = A[m×k]·B + beta·C on the calling thread, B from `pack`; bitwise the same as
+    /// `multiplySerial` with the unpacked B, but every B panel is read contiguously.
+    @inlinable
+    public static func multiplyPacked(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
+                                      beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        rc_sgemm_packed_single(m, n, k, a, lda, packed, beta, c, ldc)
+    }
+
     /// The naive reference with the same contract (for tests).
     public static func reference(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,

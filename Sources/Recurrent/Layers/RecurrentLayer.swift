@@ -24,7 +24,7 @@ import CKernels
 ///
 /// Threads: the batch rows are split into `Threading.count` slices that run the whole time loop of
 /// a layer in parallel (one hand-off per layer and direction, no synchronisation per step); each
-/// slice does its own per-step product on its rows on its own thread (`GEMM.multiplySerial`). The
+/// slice does its own per-step product on its rows on its own thread (`GEMM.multiplyPacked`, W_hh packed once per pass). The
 /// products before and after the loop are threaded inside GEMM. A row's arithmetic does not depend
 /// on the split, so results are bitwise identical for any thread count.
 ///
@@ -300,20 +300,6 @@ public final class RecurrentLayer: ParameterizedModule {
     }
 
     /// Calls `body` with the weight_ih, weight_hh, bias_ih, bias_hh of parameter set `index` (l·R + r).
-    /// dst (columns × rows) = srcᵀ for a row-major src (rows × columns), in cache-sized tiles.
-    static func transpose(_ src: UnsafePointer<Float>, rows: Int, columns: Int, into dst: UnsafeMutablePointer<Float>) {
-        let tile = 32
-        for r0 in stride(from: 0, to: rows, by: tile) {
-            let r1 = min(r0 + tile, rows)
-            for c0 in stride(from: 0, to: columns, by: tile) {
-                let c1 = min(c0 + tile, columns)
-                for r in r0..<r1 {
-                    for c in c0..<c1 { dst[c * rows + r] = src[r * columns + c] }
-                }
-            }
-        }
-    }
-
     private func withWeights<Result>(_ index: Int, _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>) -> Result) -> Result {
         parameters[4 * index].value.data.withUnsafeBufferPointer { wih in
             parameters[4 * index + 1].value.data.withUnsafeBufferPointer { whh in
@@ -347,10 +333,11 @@ public final class RecurrentLayer: ParameterizedModule {
             // b_ih + b_hh, for the cells whose biases simply add up (RNN, LSTM).
             let bias = LayerBuffer(GH)
             for j in 0..<GH { bias.pointer[j] = bih[j] + bhh[j] }
-            // W_hhᵀ (H, G·H), laid out once per call: the per-step product h[t-1]·W_hhᵀ then reads
-            // it in place (GEMM's small-M path) instead of repacking W_hh at every step.
-            let whhT = LayerBuffer(H * GH, zeroed: false)
-            RecurrentLayer.transpose(whh, rows: GH, columns: H, into: whhT.pointer)
+            // W_hhᵀ (H, G·H) packed once per call in the micro-kernel's panel layout: the per-step
+            // product h[t-1]·W_hhᵀ then streams contiguous panels instead of repacking W_hh at
+            // every step (same sums as an unpacked product).
+            let whhT = LayerBuffer(GEMM.packedCount(k: H, n: GH), zeroed: false)
+            GEMM.pack(transB: true, k: H, n: GH, b: whh, ldb: H, into: whhT.pointer)
             // The recurrence of different batch rows is independent: the rows are split into
             // `parts` slices that sweep all T steps in parallel (one hand-off per layer, no
             // synchronisation per step), each with its own serial per-step product. A row's
@@ -367,8 +354,7 @@ public final class RecurrentLayer: ParameterizedModule {
                     for s in 0..<T {
                         let t = lc.reverse ? T - 1 - s : s
                         let hPrev = previous + (t * B + b0) * H, h = outputs + (t * B + b0) * H
-                        GEMM.multiplySerial(transA: false, transB: false, m: n, n: H, k: H, a: hPrev, lda: H, b: whhT.pointer, ldb: H,
-                                            beta: 1, c: h, ldc: H)
+                        GEMM.multiplyPacked(m: n, n: H, k: H, a: hPrev, lda: H, packed: whhT.pointer, beta: 1, c: h, ldc: H)
                         if lengths == nil {
                             rc_rnn_forward(n, H, h, bias.pointer, relu)
                         } else {
@@ -392,8 +378,7 @@ public final class RecurrentLayer: ParameterizedModule {
                         let hPrev = previous + row * H, h = outputs + row * H
                         let cPrev = cellsPrevious + row * H, c = cellsOut + row * H
                         let g = gates + row * GH
-                        GEMM.multiplySerial(transA: false, transB: false, m: n, n: GH, k: H, a: hPrev, lda: H, b: whhT.pointer, ldb: GH,
-                                            beta: 1, c: g, ldc: GH)
+                        GEMM.multiplyPacked(m: n, n: GH, k: H, a: hPrev, lda: H, packed: whhT.pointer, beta: 1, c: g, ldc: GH)
                         if lengths == nil {
                             rc_lstm_forward(n, H, g, bias.pointer, cPrev, c, h)
                         } else {
@@ -421,8 +406,7 @@ public final class RecurrentLayer: ParameterizedModule {
                         let row = t * B + b0
                         let hPrev = previous + row * H, h = outputs + row * H
                         let g = gates + row * GH, hn = hiddenN + row * H
-                        GEMM.multiplySerial(transA: false, transB: false, m: n, n: GH, k: H, a: hPrev, lda: H, b: whhT.pointer, ldb: GH,
-                                            beta: 0, c: hhp, ldc: GH)
+                        GEMM.multiplyPacked(m: n, n: GH, k: H, a: hPrev, lda: H, packed: whhT.pointer, beta: 0, c: hhp, ldc: GH)
                         if lengths == nil {
                             rc_gru_forward(n, H, g, hhp, bih, bhh, hPrev, hn, h)
                         } else {
@@ -467,6 +451,9 @@ public final class RecurrentLayer: ParameterizedModule {
         let dPreHiddenBase = dPreHiddenOwned?.pointer ?? dPreBase
         let parts = RecurrentLayer.sliceCount(batch: B)
         withWeights(index) { wih, whh, _, _ in
+            // W_hh (G·H, H) packed once for the per-step products dPre_hh[t]·W_hh.
+            let whhPacked = LayerBuffer(GEMM.packedCount(k: GH, n: H), zeroed: false)
+            GEMM.pack(transB: false, k: GH, n: H, b: whh, ldb: H, into: whhPacked.pointer)
             // Row slices sweep in parallel, as in forwardLayer: rows [b0, b0 + n) of every step.
             Threading.parallel(parts) { part in
                 let (b0, n) = RecurrentLayer.slice(part, of: parts, batch: B)
@@ -506,7 +493,7 @@ public final class RecurrentLayer: ParameterizedModule {
                         cellBackward(b0, n)
                     }
                     // 2. Through the recurrent product: dh[t-1] += dPre_hh[t]·W_hh   (n,G·H)·(G·H,H).
-                    GEMM.multiplySerial(transA: false, transB: false, m: n, n: H, k: GH, a: dph + b0 * GH, lda: GH, b: whh, ldb: H,
+                    GEMM.multiplyPacked(m: n, n: H, k: GH, a: dph + b0 * GH, lda: GH, packed: whhPacked.pointer,
                                         beta: 1, c: dhNext + b0 * H, ldc: H)
                     if scratch != nil { (dpStep + b0 * GH).update(from: dp + b0 * GH, count: n * GH) }
                 }
