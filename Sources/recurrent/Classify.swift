@@ -90,9 +90,12 @@ struct ClassifyTrain: ParsableCommand {
     @Option(name: .customLong("output-dropout"), help: "Dropout on the sentence vector before the output layer, in [0, 1) (default: --dropout).") var outputDropout: Float?
     @Option(name: .customLong("embedding-scale"), help: "Standard deviation of the initial embeddings (PyTorch: 1).") var embeddingScale: Float = 1
     @Option(name: .customLong("word-dropout"), help: "Probability of replacing a training token by <unk>, in [0, 1).") var wordDropout: Float = 0.1
-    @Option(help: "Train this many classifiers (seeds --seed, --seed+1, …) one after another, each with its own early stopping, and predict with the mean of their probabilities. --steps/--epochs/--patience apply to each member; --minutes is shared equally.") var ensemble = 1
+    @Option(name: .customLong("ensemble"), help: "Train this many classifiers (seeds --seed, --seed+1, …) one after another, each with its own early stopping, and predict with the mean of their probabilities (5 members lift SST-2 test accuracy from about 0.80 to 0.83; 1 = a single model; default 5, or 1 with --resume). --steps/--epochs/--patience apply to each member; --minutes is shared equally.") var ensembleFlag: Int?
     @OptionGroup var data: ClassifyDataOptions
     @OptionGroup var training: TaskTrainingFlags
+
+    /// Members to train: --ensemble, else 5 (1 when resuming, which continues a single model).
+    var ensemble: Int { ensembleFlag ?? (training.resume == nil ? 5 : 1) }
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
@@ -116,6 +119,9 @@ struct ClassifyTrain: ParsableCommand {
         compute.apply()
         let started = Date()
         try ensureWritable(output)
+        if let resume = training.resume, let members = (try? SafeTensors.read(path: resume))?.metadata["ensemble"], members != "1" {
+            throw RecurrentError("--resume \(resume): the checkpoint is an ensemble of \(members) models; --resume continues a single-model run (--ensemble 1)")
+        }
         let trainSet = try data.read(train, part: 0)
         let validSet: [LabeledText]
         if let valid { validSet = try data.read(valid) } else { validSet = try data.read(train, part: 1) }

@@ -61,7 +61,7 @@ import Testing
         let data = try write(dir, "train.tsv", Self.sentences)
         let model = dir.appendingPathComponent("m.safetensors").path
         let t = try CLI.run(["classify", "train", "--train", data, "--valid", data, "--output", model, "--epochs", "30",
-                             "--bidirectional", "--pooling", "mean", "--lr", "0.02", "--batch-size", "6", "--dropout", "0"] + Self.tinyModel)
+                             "--bidirectional", "--pooling", "mean", "--lr", "0.02", "--batch-size", "6", "--dropout", "0", "--ensemble", "1"] + Self.tinyModel)
         #expect(t.status == 0, "\(t.stderr)")
         #expect(t.stdout.contains("saved"))
         let e = try CLI.run(["classify", "eval", "--checkpoint", model, "--data", data, "--json"])
@@ -141,7 +141,7 @@ import Testing
         let latin = dir.appendingPathComponent("latin.txt").path
         try Data(Array("1 ok\n0 caf".utf8) + [0xE9] + Array("\n".utf8)).write(to: URL(fileURLWithPath: latin))
         try expectTrainFails(["classify", "train", "--train", latin, "--valid", latin], mentions: "latin.txt:2: invalid UTF-8 at byte offset 10", output: out)
-        let ok = try CLI.run(["classify", "train", "--train", latin, "--valid", latin, "--encoding", "latin1", "--steps", "1", "--output", out] + Self.tinyModel)
+        let ok = try CLI.run(["classify", "train", "--train", latin, "--valid", latin, "--encoding", "latin1", "--steps", "1", "--output", out, "--ensemble", "1"] + Self.tinyModel)
         #expect(ok.status == 0, "\(ok.stderr)")
         let unknown = try write(dir, "unknown.tsv", "sentence\tlabel\ngood\t1\nhmm\tneutral\n")
         let e = try CLI.run(["classify", "eval", "--checkpoint", out, "--data", unknown])
@@ -173,7 +173,7 @@ import Testing
         let dir = CLI.tempDir()
         let tsv = try write(dir, "train.tsv", Self.sentences)
         let conllu = try write(dir, "train.conllu", Self.conllu)
-        for (tool, data, extra) in [("classify", tsv, ["--dropout", "0.3", "--ema", "0.9"]), ("tag", conllu, ["--dropout", "0.3"])] {
+        for (tool, data, extra) in [("classify", tsv, ["--dropout", "0.3", "--ema", "0.9", "--ensemble", "1"]), ("tag", conllu, ["--dropout", "0.3"])] {
             let flags = [tool, "train", "--train", data, "--valid", data, "--batch-size", "2", "--eval-every", "2", "--patience", "0"] + extra + Self.tinyModel
             let whole = dir.appendingPathComponent("\(tool)-whole.safetensors").path
             let split = dir.appendingPathComponent("\(tool)-split.safetensors").path
@@ -231,5 +231,6 @@ import Testing
         #expect(String(fields[0]) == members[0].config.labels[best])
         #expect(abs((Double(fields[1].trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1) - Double(mean[best])) < 1e-3, "\(p.stdout) vs \(mean)")
         expectCleanError(try CLI.run(["classify", "train", "--train", data, "--valid", data, "--output", model, "--ensemble", "2", "--resume", model]), mentions: "--ensemble 2")
+        expectCleanError(try CLI.run(["classify", "train", "--train", data, "--valid", data, "--output", model, "--resume", model]), mentions: "ensemble of 2 models")
     }
 }
