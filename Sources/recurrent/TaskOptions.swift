@@ -132,11 +132,27 @@ func readInputLines(_ path: String?, encoding: TextEncoding) throws -> [TextLine
     return try TextLines.split([UInt8](data), name: "standard input", encoding: encoding)
 }
 
+/// What the validation score of a task is. The trainer maximises its score, so a loss is passed
+/// to it negated (`validate` returns −loss) and shown positive again.
+enum ValidationMetric {
+    case accuracy
+    case loss
+    case rmse
+
+    func show(_ score: Double) -> String {
+        switch self {
+        case .accuracy: return "val acc \(Format.fixed(score))"
+        case .loss: return "val loss \(Format.fixed(-score))"
+        case .rmse: return "val rmse \(Format.fixed(-score))"
+        }
+    }
+}
+
 /// A progress line for the sequence tasks.
-func taskProgressLine(_ p: TaskProgress, accuracy: Double?, unit: String) -> String {
+func taskProgressLine(_ p: TaskProgress, accuracy: Double?, unit: String, metric: ValidationMetric = .accuracy) -> String {
     var parts = ["step \(p.step)", "epoch \(Format.fixed(p.epoch, 2))"]
     parts.append("train \(p.trainLoss.isFinite ? Format.fixed(p.trainLoss) : "-")")
-    if let accuracy { parts.append("val acc \(Format.fixed(accuracy))") } else if let b = p.bestAccuracy { parts.append("best val acc \(Format.fixed(b))") }
+    if let accuracy { parts.append(metric.show(accuracy)) } else if let b = p.bestAccuracy { parts.append("best " + metric.show(b)) }
     parts.append("lr \(String(format: "%.2e", Double(p.learningRate)))")
     parts.append("|g| \(String(format: "%.2f", Double(p.gradNorm)))")
     parts.append("\(Format.grouped(p.examplesPerSecond)) \(unit)/s")
@@ -146,7 +162,7 @@ func taskProgressLine(_ p: TaskProgress, accuracy: Double?, unit: String) -> Str
 
 /// Runs a task trainer with the progress-line conventions of `recurrent train`; `save` is called on
 /// every improvement.
-func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: String,
+func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: String, metric: ValidationMetric = .accuracy,
                     step: ([Int], inout SeededRNG) -> Float, validate: () -> Double, save: (Int, Double) throws -> Void) throws {
     var lastPrint = Date()
     var liveLine = false
@@ -157,14 +173,14 @@ func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: S
             let interval = Console.isTerminal ? 0.2 : 10
             if !quiet, now.timeIntervalSince(lastPrint) >= interval {
                 lastPrint = now
-                let line = taskProgressLine(p, accuracy: nil, unit: unit)
+                let line = taskProgressLine(p, accuracy: nil, unit: unit, metric: metric)
                 if Console.isTerminal { Console.write("\r\u{1B}[K" + line); liveLine = true } else { Console.line(line) }
             }
         case .validation(let p, let accuracy, let improved):
             var note = ""
             if improved { try save(p.step, accuracy); note = "  saved \(output)" }
             if liveLine { Console.write("\r\u{1B}[K"); liveLine = false }
-            Console.line(taskProgressLine(p, accuracy: accuracy, unit: unit) + note)
+            Console.line(taskProgressLine(p, accuracy: accuracy, unit: unit, metric: metric) + note)
         }
     }
     if liveLine { Console.write("\r\u{1B}[K") }
