@@ -96,17 +96,29 @@ public final class Forecaster: ParameterizedModule {
 
     /// One forward and backward pass on normalised windows; accumulates gradients, returns the MSE.
     public func trainStep(inputs: [[Float]], targets: [[Float]], rng: inout SeededRNG) -> Float {
+        pass(inputs: inputs, targets: targets, mode: .training, rng: &rng)
+    }
+
+    /// The training loss (MSE in normalised units, teacher-forced for `.recursive`) without gradients.
+    public func loss(inputs: [[Float]], targets: [[Float]]) -> Float {
+        var rng = SeededRNG(seed: 0)
+        return pass(inputs: inputs, targets: targets, mode: .inference, rng: &rng)
+    }
+
+    /// The loss, and in `.training` mode its backward pass.
+    private func pass(inputs: [[Float]], targets: [[Float]], mode: ForwardMode, rng: inout SeededRNG) -> Float {
         let B = inputs.count, N = config.window, H = config.horizon, Hd = config.hiddenSize
         switch config.mode {
         case .direct:
             let x = Tensor(shape: [B, N, 1], data: inputs.flatMap { $0 })
-            let (_, state, cache) = rnn.forward(x, state: nil, mode: .training, rng: &rng)
+            let (_, state, cache) = rnn.forward(x, state: nil, mode: mode, rng: &rng)
             let last = SequencePooling.lastState(state.hidden, numLayers: config.numLayers, directions: 1)
             let prediction = head.forward(last)
             let (loss, dp) = Loss.meanSquaredError(prediction, target: Tensor(shape: [B, H], data: targets.flatMap { $0 }))
+            guard let cache else { return loss }
             let dLast = head.backward(dp, input: last)
             let dh = SequencePooling.lastStateBackward(dLast, numLayers: config.numLayers, directions: 1, hidden: Hd)
-            if let cache { _ = rnn.backward(dOutput: nil, dState: RecurrentState(hidden: dh, cell: nil), cache: cache) }
+            _ = rnn.backward(dOutput: nil, dState: RecurrentState(hidden: dh, cell: nil), cache: cache)
             return loss
         case .recursive:
             let T = N + H - 1
@@ -115,12 +127,13 @@ public final class Forecaster: ParameterizedModule {
                 let s = inputs[b] + targets[b]
                 for t in 0..<T { x.data[b * T + t] = s[t]; y.data[b * T + t] = s[t + 1] }
             }
-            let (out, _, cache) = rnn.forward(x, state: nil, mode: .training, rng: &rng)
+            let (out, _, cache) = rnn.forward(x, state: nil, mode: mode, rng: &rng)
             let flat = out.reshaped([B * T, Hd])
             let prediction = head.forward(flat)
             let (loss, dp) = Loss.meanSquaredError(prediction, target: y.reshaped([B * T, 1]))
+            guard let cache else { return loss }
             let dOut = head.backward(dp, input: flat).reshaped([B, T, Hd])
-            if let cache { _ = rnn.backward(dOutput: dOut, dState: nil, cache: cache) }
+            _ = rnn.backward(dOutput: dOut, dState: nil, cache: cache)
             return loss
         }
     }
