@@ -231,7 +231,7 @@ struct ForecastPredict: ParsableCommand {
             let from = max(0, start - shown)
             let plot = ForecastPlot.svg(
                 title: "\(URL(fileURLWithPath: loaded.series.source).lastPathComponent): \(loaded.series.column), window \(N), horizon \(H) (\(loaded.model.config.mode.rawValue))",
-                history: .init(label: "history", points: (from..<start).map { ($0, values[$0]) }),
+                history: .init(label: "history", points: (from...start).map { ($0, values[$0]) }),  // meets the truth line
                 truth: .init(label: "truth (test part)", points: (start..<n).map { ($0, values[$0]) }),
                 forecast: .init(label: "forecast", points: rows.map { ($0.index, $0.forecast) }),
                 xLabels: dates)

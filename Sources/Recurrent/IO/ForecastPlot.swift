@@ -18,7 +18,7 @@ public enum ForecastPlot {
     ///   - xLabels: a text per x index (dates); empty strings fall back to the index.
     public static func svg(title: String, history: Line, truth: Line, forecast: Line, xLabels: [String],
                            width: Int = 960, height: Int = 440) -> String {
-        let left = 70.0, right = 20.0, top = 40.0, bottom = 60.0
+        let left = 70.0, right = 40.0, top = 40.0, bottom = 60.0
         let plotW = Double(width) - left - right, plotH = Double(height) - top - bottom
         let all = history.points + truth.points + forecast.points
         let xs = all.map(\.x), ys = all.map(\.y)
@@ -48,7 +48,7 @@ public enum ForecastPlot {
         for k in 0...6 {
             let xi = lo + (hi - lo) * k / 6
             let x = px(xi)
-            let text = xi < xLabels.count && !xLabels[xi].isEmpty ? xLabels[xi] : String(xi)
+            let text = label(x: xi, xLabels)
             s += "<line x1=\"\(f(x))\" y1=\"\(f(top + plotH))\" x2=\"\(f(x))\" y2=\"\(f(top + plotH + 4))\" stroke=\"black\"/>"
             s += "<text x=\"\(f(x))\" y=\"\(f(top + plotH + 18))\" text-anchor=\"middle\">\(esc(text))</text>\n"
         }
@@ -72,6 +72,14 @@ public enum ForecastPlot {
         }
         s += "</svg>\n"
         return s
+    }
+
+    /// The label of x index `i`: its text, or past the labelled range "last+k" (k steps after the
+    /// last label), or the index itself when there are no labels.
+    static func label(x i: Int, _ xLabels: [String]) -> String {
+        if i < xLabels.count, !xLabels[i].isEmpty { return xLabels[i] }
+        if i >= xLabels.count, let last = xLabels.last, !last.isEmpty { return "\(last)+\(i - xLabels.count + 1)" }
+        return String(i)
     }
 
     /// About `count` round tick values covering [lo, hi].
