@@ -16,12 +16,14 @@ struct TaskDefaults {
     static let classifier = TaskDefaults(batchSize: 16, lr: 2e-3, minFreq: 2, patience: 6, ema: 0.998)
 }
 
-/// Training flags shared by `classify train` and `tag train` (the names of `recurrent train`'s).
+/// Training flags shared by `classify train`, `tag train`, `generate train` and `forecast train`
+/// (the names of `recurrent train`'s); `--min-freq`, `--max-vocab` and `--lowercase` apply to the
+/// tools with a vocabulary (`generate` uses `--lowercase` only).
 /// Flags whose default differs per tool are optional here and resolved with `TaskDefaults`.
 struct TaskTrainingFlags: ParsableArguments {
-    @Option(name: .customLong("batch-size"), help: "Sequences per step (default: classify 16, tag 32).") var batchSizeFlag: Int?
+    @Option(name: .customLong("batch-size"), help: "Sequences per step (default: classify 16; tag, generate, forecast 32).") var batchSizeFlag: Int?
     @Option(help: "Optimizer: sgd, rmsprop or adam.") var optimizer = "adam"
-    @Option(name: .customLong("lr"), help: "Learning rate (default: classify 0.002, tag 0.001).") var lrFlag: Float?
+    @Option(name: .customLong("lr"), help: "Learning rate (default: tag 0.001; classify, generate, forecast 0.002).") var lrFlag: Float?
     @Option(help: "Momentum (sgd, rmsprop).") var momentum: Float = 0
     @Option(name: .customLong("weight-decay"), help: "L2 weight decay.") var weightDecay: Float = 0
     @Option(name: .customLong("lr-decay-rate"), help: "Multiply the learning rate by this after every epoch (1 = constant).") var lrDecayRate: Float = 1
@@ -32,7 +34,7 @@ struct TaskTrainingFlags: ParsableArguments {
     @Option(help: "Stop after this many steps.") var steps: Int?
     @Option(help: "Stop after this many epochs (default 20 when no limit is given).") var epochs: Double?
     @Option(help: "Stop after this many minutes of training.") var minutes: Double?
-    @Option(name: .customLong("patience"), help: "Stop after this many validations in a row without a better validation accuracy (0 = never; default: classify 6, tag 3).") var patienceFlag: Int?
+    @Option(name: .customLong("patience"), help: "Stop after this many validations in a row without a better validation accuracy (0 = never; default: classify 6, tag 3, generate 4, forecast 5; generate and forecast validate by loss / RMSE).") var patienceFlag: Int?
     @Option(name: .customLong("eval-every"), help: "Validate (and save when better) every this many steps (default: every epoch).") var evalEvery: Int?
     @Option(name: .customLong("min-freq"), help: "Tokens seen fewer times in training become <unk> (default: classify 2, tag 1).") var minFreqFlag: Int?
     @Option(name: .customLong("max-vocab"), help: "At most this many vocabulary entries, <pad> and <unk> included.") var maxVocab: Int?

@@ -7,13 +7,12 @@
 extension TaskCheckpoint {
     public static func save(_ model: Forecaster, to path: String, extra: [String: String] = [:]) throws {
         let c = model.config
-        var meta = extra
-        for (k, v) in [
+        let architecture = [
             "model": "forecaster", "cell": c.cell.rawValue, "num_layers": String(c.numLayers), "hidden_size": String(c.hiddenSize),
             "window": String(c.window), "horizon": String(c.horizon), "mode": c.mode.rawValue, "normalize": c.normalization.rawValue,
             "series_mean": String(c.seriesScale.mean), "series_std": String(c.seriesScale.scale),
-        ] { meta[k] = v }
-        try SafeTensors.write(model.namedParameters.map { ($0.0, $0.1.value) }, metadata: meta, to: path)
+        ]
+        try write(model.namedParameters, architecture: architecture, extra: extra, to: path)
     }
 
     /// The model and the checkpoint's whole metadata (for the CLI's stored settings).

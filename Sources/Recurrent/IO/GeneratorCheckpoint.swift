@@ -5,13 +5,12 @@
 extension TaskCheckpoint {
     public static func save(_ model: ConditionalGenerator, to path: String, extra: [String: String] = [:]) throws {
         let c = model.config
-        var meta = extra
-        for (k, v) in [
+        let architecture = [
             "model": "conditional-generator", "cell": c.cell.rawValue, "num_layers": String(c.numLayers),
             "hidden_size": String(c.hiddenSize), "embedding_size": String(c.embeddingSize),
             "condition_size": String(c.conditionSize), "vocab": c.vocabulary.json, "conditions": jsonArray(c.conditions),
-        ] { meta[k] = v }
-        try SafeTensors.write(model.namedParameters.map { ($0.0, $0.1.value) }, metadata: meta, to: path)
+        ]
+        try write(model.namedParameters, architecture: architecture, extra: extra, to: path)
     }
 
     public static func loadGenerator(path: String) throws -> ConditionalGenerator {
