@@ -19,15 +19,18 @@ struct SeriesOptions: ParsableArguments {
     @Option(help: "CSV file with a header row (CRLF or LF; quoted fields allowed).") var data: String
     @Option(help: "The column to forecast (default: train: the last column; eval/predict: the checkpoint's).") var column: String?
     @Option(name: .customLong("date-column"), help: "A column of labels (dates) for the output CSV and the plot (default: eval/predict: the checkpoint's).") var dateColumn: String?
-    @Option(help: "Empty or NA values: error (stop and name the line), drop (leave the row out) or previous (repeat the last value).") var missing = "error"
+    @Option(help: "Empty or NA values: error (stop and name the line), drop (leave the row out) or previous (repeat the last value) (default: train: error; eval/predict: the checkpoint's).") var missing: String?
 
     func validate() throws {
-        if MissingValues(rawValue: missing) == nil { throw ValidationError("--missing must be error, drop or previous, got '\(missing)'") }
+        if let m = missing, MissingValues(rawValue: m) == nil { throw ValidationError("--missing must be error, drop or previous, got '\(m)'") }
     }
 
-    func read(defaultColumn: String? = nil, defaultDateColumn: String? = nil) throws -> TimeSeries {
+    /// The policy in force: the flag, else `stored` (a checkpoint's), else `error`.
+    func missingValues(stored: String? = nil) -> MissingValues { MissingValues(rawValue: missing ?? stored ?? "error") ?? .error }
+
+    func read(defaultColumn: String? = nil, defaultDateColumn: String? = nil, defaultMissing: String? = nil) throws -> TimeSeries {
         try TimeSeriesCSV.read(path: data, column: column ?? defaultColumn, dateColumn: dateColumn ?? defaultDateColumn,
-                               missing: MissingValues(rawValue: missing) ?? .error)
+                               missing: missingValues(stored: defaultMissing))
     }
 }
 
@@ -113,7 +116,7 @@ struct ForecastTrain: ParsableCommand {
                 var extra = training.metadata(.forecaster).merging([
                     "step": String(step), "valid_rmse": String(-score), "column": s.column, "season": String(season),
                     "test_fraction": String(testFraction), "valid_fraction": String(validFraction), "dropout": String(dropout),
-                    "missing": series.missing,
+                    "missing": series.missingValues().rawValue,
                 ]) { $1 }
                 if let d = series.dateColumn { extra["date_column"] = d }
                 try TaskCheckpoint.save(model, to: output, extra: extra)
@@ -134,7 +137,7 @@ struct LoadedForecast {
     init(checkpoint: String, series options: SeriesOptions, testFraction: Double?, season seasonFlag: Int?) throws {
         let (model, meta) = try TaskCheckpoint.loadForecaster(path: checkpoint)
         self.model = model
-        series = try options.read(defaultColumn: meta["column"], defaultDateColumn: meta["date_column"])
+        series = try options.read(defaultColumn: meta["column"], defaultDateColumn: meta["date_column"], defaultMissing: meta["missing"])
         let test = testFraction ?? meta["test_fraction"].flatMap(Double.init) ?? 0.2
         split = SeriesSplit(count: series.values.count, testFraction: test, validFraction: 0)
         season = seasonFlag ?? meta["season"].flatMap(Int.init) ?? 1
