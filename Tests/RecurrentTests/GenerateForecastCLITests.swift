@@ -107,6 +107,12 @@ import Testing
         expectCleanError(try CLI.run(["forecast", "predict", "--checkpoint", model, "--data", short, "--output", csv]), mentions: "short.csv")
         #expect(!FileManager.default.fileExists(atPath: csv))
         expectCleanError(try CLI.run(["forecast", "eval", "--checkpoint", model, "--data", good, "--season", "59"]), mentions: "--season 59")
+        // --missing is saved: eval accepts the gaps training accepted, unless told otherwise.
+        let gaps = try write(dir, "gaps.csv", "Month,Value\n" + (0..<30).map { "\($0),\($0 % 7 == 3 ? "" : String($0 % 5))" }.joined(separator: "\n"))
+        let filled = dir.appendingPathComponent("filled.safetensors").path
+        #expect(try CLI.run(["forecast", "train", "--data", gaps, "--missing", "previous", "--output", filled, "--steps", "1"] + Self.tinyForecast).status == 0)
+        #expect(try CLI.run(["forecast", "eval", "--checkpoint", filled, "--data", gaps]).status == 0)
+        expectCleanError(try CLI.run(["forecast", "eval", "--checkpoint", filled, "--data", gaps, "--missing", "error"]), mentions: "gaps.csv:5:")
     }
 
     @Test func generateBadInput() throws {
