@@ -16,12 +16,14 @@ struct TaskDefaults {
     static let classifier = TaskDefaults(batchSize: 16, lr: 2e-3, minFreq: 2, patience: 6, ema: 0.998)
 }
 
-/// Training flags shared by `classify train` and `tag train` (the names of `recurrent train`'s).
+/// Training flags shared by `classify train`, `tag train`, `generate train` and `forecast train`
+/// (the names of `recurrent train`'s); `--min-freq`, `--max-vocab` and `--lowercase` apply to the
+/// tools with a vocabulary (`generate` uses `--lowercase` only).
 /// Flags whose default differs per tool are optional here and resolved with `TaskDefaults`.
 struct TaskTrainingFlags: ParsableArguments {
-    @Option(name: .customLong("batch-size"), help: "Sequences per step (default: classify 16, tag 32).") var batchSizeFlag: Int?
+    @Option(name: .customLong("batch-size"), help: "Sequences per step (default: classify 16; tag, generate, forecast 32).") var batchSizeFlag: Int?
     @Option(help: "Optimizer: sgd, rmsprop or adam.") var optimizer = "adam"
-    @Option(name: .customLong("lr"), help: "Learning rate (default: classify 0.002, tag 0.001).") var lrFlag: Float?
+    @Option(name: .customLong("lr"), help: "Learning rate (default: tag 0.001; classify, generate, forecast 0.002).") var lrFlag: Float?
     @Option(help: "Momentum (sgd, rmsprop).") var momentum: Float = 0
     @Option(name: .customLong("weight-decay"), help: "L2 weight decay.") var weightDecay: Float = 0
     @Option(name: .customLong("lr-decay-rate"), help: "Multiply the learning rate by this after every epoch (1 = constant).") var lrDecayRate: Float = 1
@@ -32,7 +34,7 @@ struct TaskTrainingFlags: ParsableArguments {
     @Option(help: "Stop after this many steps.") var steps: Int?
     @Option(help: "Stop after this many epochs (default 20 when no limit is given).") var epochs: Double?
     @Option(help: "Stop after this many minutes of training.") var minutes: Double?
-    @Option(name: .customLong("patience"), help: "Stop after this many validations in a row without a better validation accuracy (0 = never; default: classify 6, tag 3).") var patienceFlag: Int?
+    @Option(name: .customLong("patience"), help: "Stop after this many validations in a row without a better validation accuracy (0 = never; default: classify 6, tag 3, generate 4, forecast 5; generate and forecast validate by loss / RMSE).") var patienceFlag: Int?
     @Option(name: .customLong("eval-every"), help: "Validate (and save when better) every this many steps (default: every epoch).") var evalEvery: Int?
     @Option(name: .customLong("min-freq"), help: "Tokens seen fewer times in training become <unk> (default: classify 2, tag 1).") var minFreqFlag: Int?
     @Option(name: .customLong("max-vocab"), help: "At most this many vocabulary entries, <pad> and <unk> included.") var maxVocab: Int?
@@ -149,11 +151,27 @@ func readInputLines(_ path: String?, encoding: TextEncoding) throws -> [TextLine
     return try TextLines.split([UInt8](data), name: "standard input", encoding: encoding)
 }
 
+/// What the validation score of a task is. The trainer maximises its score, so a loss is passed
+/// to it negated (`validate` returns −loss) and shown positive again.
+enum ValidationMetric {
+    case accuracy
+    case loss
+    case rmse
+
+    func show(_ score: Double) -> String {
+        switch self {
+        case .accuracy: return "val acc \(Format.fixed(score))"
+        case .loss: return "val loss \(Format.fixed(-score))"
+        case .rmse: return "val rmse \(Format.fixed(-score))"
+        }
+    }
+}
+
 /// A progress line for the sequence tasks.
-func taskProgressLine(_ p: TaskProgress, accuracy: Double?, unit: String) -> String {
+func taskProgressLine(_ p: TaskProgress, accuracy: Double?, unit: String, metric: ValidationMetric = .accuracy) -> String {
     var parts = ["step \(p.step)", "epoch \(Format.fixed(p.epoch, 2))"]
     parts.append("train \(p.trainLoss.isFinite ? Format.fixed(p.trainLoss) : "-")")
-    if let accuracy { parts.append("val acc \(Format.fixed(accuracy))") } else if let b = p.bestAccuracy { parts.append("best val acc \(Format.fixed(b))") }
+    if let accuracy { parts.append(metric.show(accuracy)) } else if let b = p.bestAccuracy { parts.append("best " + metric.show(b)) }
     parts.append("lr \(String(format: "%.2e", Double(p.learningRate)))")
     parts.append("|g| \(String(format: "%.2f", Double(p.gradNorm)))")
     parts.append("\(Format.grouped(p.examplesPerSecond)) \(unit)/s")
@@ -164,7 +182,7 @@ func taskProgressLine(_ p: TaskProgress, accuracy: Double?, unit: String) -> Str
 /// Runs a task trainer with the progress-line conventions of `recurrent train`; `save` is called on
 /// every improvement, and the training state for `--resume` is written beside `output` at every
 /// validation.
-func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: String,
+func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: String, metric: ValidationMetric = .accuracy,
                     step: ([Int], inout SeededRNG) -> Float, validate: () -> Double, save: (Int, Double) throws -> Void) throws {
     var lastPrint = Date()
     var liveLine = false
@@ -175,7 +193,7 @@ func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: S
             let interval = Console.isTerminal ? 0.2 : 10
             if !quiet, now.timeIntervalSince(lastPrint) >= interval {
                 lastPrint = now
-                let line = taskProgressLine(p, accuracy: nil, unit: unit)
+                let line = taskProgressLine(p, accuracy: nil, unit: unit, metric: metric)
                 if Console.isTerminal { Console.write("\r\u{1B}[K" + line); liveLine = true } else { Console.line(line) }
             }
         case .validation(let p, let accuracy, let improved):
@@ -184,7 +202,7 @@ func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: S
             let (tensors, meta) = trainer.trainingState()
             try SafeTensors.write(tensors, metadata: meta, to: CharLMCheckpoint.trainingStatePath(for: output))
             if liveLine { Console.write("\r\u{1B}[K"); liveLine = false }
-            Console.line(taskProgressLine(p, accuracy: accuracy, unit: unit) + note)
+            Console.line(taskProgressLine(p, accuracy: accuracy, unit: unit, metric: metric) + note)
         }
     }
     if liveLine { Console.write("\r\u{1B}[K") }

@@ -97,6 +97,12 @@ public enum TaskCheckpoint {
 
     // MARK: Shared
 
+    /// Writes the tensors of `named` with the `architecture` metadata over `extra` (the
+    /// architecture keys win), atomically.
+    static func write(_ named: [(String, Parameter)], architecture: [String: String], extra: [String: String], to path: String) throws {
+        try SafeTensors.write(named.map { ($0.0, $0.1.value) }, metadata: extra.merging(architecture) { $1 }, to: path)
+    }
+
     static func assign(_ file: SafeTensorsFile, to named: [(String, Parameter)], path: String) throws {
         for (name, p) in named {
             guard let t = file.tensors[name] else { throw RecurrentError("\(path): the checkpoint lacks tensor \(name) (shape \(p.shape))") }

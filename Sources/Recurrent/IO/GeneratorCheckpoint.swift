@@ -1,0 +1,36 @@
+/// Checkpoints of the conditional generator: the `state_dict` of the module documented on
+/// `ConditionalGenerator` and `__metadata__` with model = "conditional-generator", cell,
+/// num_layers, hidden_size, embedding_size, condition_size, vocab (JSON array: `<pad>`, `<unk>`,
+/// `<sos>`, `<eos>`, characters) and conditions (JSON array). Written atomically.
+extension TaskCheckpoint {
+    public static func save(_ model: ConditionalGenerator, to path: String, extra: [String: String] = [:]) throws {
+        let c = model.config
+        let architecture = [
+            "model": "conditional-generator", "cell": c.cell.rawValue, "num_layers": String(c.numLayers),
+            "hidden_size": String(c.hiddenSize), "embedding_size": String(c.embeddingSize),
+            "condition_size": String(c.conditionSize), "vocab": c.vocabulary.json, "conditions": jsonArray(c.conditions),
+        ]
+        try write(model.namedParameters, architecture: architecture, extra: extra, to: path)
+    }
+
+    public static func loadGenerator(path: String) throws -> ConditionalGenerator {
+        let file = try SafeTensors.read(path: path)
+        let m = Meta(file: file, path: path, kind: "conditional-generator")
+        try m.expectModel()
+        let vocabulary = try TokenVocabulary(json: try m.string("vocab"), source: "\(path) (metadata vocab)")
+        guard vocabulary.count > 4, vocabulary.tokens[2] == GeneratorConfig.sos, vocabulary.tokens[3] == GeneratorConfig.eos else {
+            throw RecurrentError("\(path): metadata vocab must start with <pad>, <unk>, <sos>, <eos> and hold characters")
+        }
+        let conditions = try parseJSONStringArray(try m.string("conditions"), source: "\(path) (metadata conditions)")
+        guard !conditions.isEmpty, Set(conditions).count == conditions.count else {
+            throw RecurrentError("\(path): metadata conditions must be distinct and not empty")
+        }
+        let config = GeneratorConfig(cell: try m.cell(), vocabulary: vocabulary, conditions: conditions,
+                                     embeddingSize: try m.positive("embedding_size"), conditionSize: try m.positive("condition_size"),
+                                     hiddenSize: try m.positive("hidden_size"), numLayers: try m.positive("num_layers"))
+        var rng = SeededRNG(seed: 0)
+        let model = ConditionalGenerator(config: config, rng: &rng)
+        try assign(file, to: model.namedParameters, path: path)
+        return model
+    }
+}
