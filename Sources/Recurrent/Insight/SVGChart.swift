@@ -1,0 +1,228 @@
+import Foundation
+
+/// One named series of (x, y) points. Points whose y is not finite (or ≤ 0 on a log axis) break
+/// the line; they are not drawn.
+public struct ChartSeries: Sendable {
+    public var name: String
+    public var points: [(x: Double, y: Double)]
+    public init(name: String, points: [(x: Double, y: Double)]) {
+        self.name = name
+        self.points = points
+    }
+}
+
+/// The look of series number `i`: a colour from `HTMLPage.palette`, a dash pattern and a marker,
+/// all three different for the first eight series, so the chart reads in grey or for a reader who
+/// does not tell the colours apart.
+struct SeriesStyle {
+    static let dashes = ["", "7 4", "2 3", "10 3 2 3", "4 4", "1 4", "12 4", "6 2 2 2 2 2"]
+    static let markers = ["circle", "square", "triangle", "diamond", "cross", "plus", "triangle-down", "bar"]
+    let colour: String
+    let dash: String
+    let marker: String
+
+    init(_ i: Int) {
+        colour = HTMLPage.palette[i % HTMLPage.palette.count]
+        dash = Self.dashes[i % Self.dashes.count]
+        marker = Self.markers[(i / Self.dashes.count + i) % Self.markers.count]
+    }
+
+    /// An SVG marker centred on (x, y).
+    func markerSVG(_ x: Double, _ y: Double, size r: Double = 4) -> String {
+        let p = { (v: Double) in SVG.n(v) }
+        switch marker {
+        case "circle": return "<circle cx=\"\(p(x))\" cy=\"\(p(y))\" r=\"\(p(r))\" fill=\"\(colour)\"/>"
+        case "square": return "<rect x=\"\(p(x - r))\" y=\"\(p(y - r))\" width=\"\(p(2 * r))\" height=\"\(p(2 * r))\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.5\"/>"
+        case "triangle": return "<path d=\"M\(p(x)) \(p(y - r))L\(p(x + r)) \(p(y + r))L\(p(x - r)) \(p(y + r))Z\" fill=\"\(colour)\"/>"
+        case "triangle-down": return "<path d=\"M\(p(x)) \(p(y + r))L\(p(x + r)) \(p(y - r))L\(p(x - r)) \(p(y - r))Z\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.5\"/>"
+        case "diamond": return "<path d=\"M\(p(x)) \(p(y - r))L\(p(x + r)) \(p(y))L\(p(x)) \(p(y + r))L\(p(x - r)) \(p(y))Z\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.5\"/>"
+        case "cross": return "<path d=\"M\(p(x - r)) \(p(y - r))L\(p(x + r)) \(p(y + r))M\(p(x - r)) \(p(y + r))L\(p(x + r)) \(p(y - r))\" stroke=\"\(colour)\" stroke-width=\"2\"/>"
+        case "plus": return "<path d=\"M\(p(x - r)) \(p(y))L\(p(x + r)) \(p(y))M\(p(x)) \(p(y - r))L\(p(x)) \(p(y + r))\" stroke=\"\(colour)\" stroke-width=\"2\"/>"
+        default: return "<rect x=\"\(p(x - r))\" y=\"\(p(y - r / 2))\" width=\"\(p(2 * r))\" height=\"\(p(r))\" fill=\"\(colour)\"/>"
+        }
+    }
+}
+
+/// Small helpers shared by the chart writers.
+enum SVG {
+    /// A coordinate with at most two decimals.
+    static func n(_ v: Double) -> String {
+        let r = (v * 100).rounded() / 100
+        return r == r.rounded() ? String(Int(r)) : String(r)
+    }
+
+    /// Tick label: short, plain for ordinary magnitudes, scientific otherwise.
+    static func label(_ v: Double) -> String {
+        if v == 0 { return "0" }
+        let a = abs(v)
+        if a >= 1e5 || a < 1e-3 { return String(format: "%.0e", v) }
+        if a >= 100 || v == v.rounded() { return String(format: "%.0f", v) }
+        if a >= 1 { return String(format: "%.1f", v) }
+        return String(format: "%.3g", v)
+    }
+
+    /// About `count` round tick values covering [lo, hi].
+    static func ticks(_ lo: Double, _ hi: Double, count: Int = 5) -> [Double] {
+        guard hi > lo, lo.isFinite, hi.isFinite else { return [lo] }
+        let raw = (hi - lo) / Double(count)
+        let mag = pow(10, floor(log10(raw)))
+        let step = [1.0, 2, 2.5, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
+        var out: [Double] = []
+        var t = ceil(lo / step) * step
+        while t <= hi + step * 1e-9 { out.append(abs(t) < step * 1e-9 ? 0 : t); t += step }
+        return out
+    }
+}
+
+/// A line chart as standalone SVG: axes with ticks, optional log-scale y, one polyline per series
+/// with markers at up to 12 points, and a legend. Each series' group carries `data-n` (its
+/// number of drawn points), which `HTMLPage` counts into the `data-ready` marker.
+public struct LineChart: Sendable {
+    public var title: String
+    public var xLabel: String
+    public var yLabel: String
+    public var logY = false
+    /// Draw the x axis from high to low (for "steps back in time").
+    public var reverseX = false
+    public var series: [ChartSeries]
+    public var width = 720.0
+    public var height = 400.0
+
+    public init(title: String, xLabel: String, yLabel: String, logY: Bool = false, series: [ChartSeries]) {
+        self.title = title
+        self.xLabel = xLabel
+        self.yLabel = yLabel
+        self.logY = logY
+        self.series = series
+    }
+
+    /// The drawable points of a series (finite; positive on a log axis).
+    func drawable(_ s: ChartSeries) -> [(x: Double, y: Double)] {
+        s.points.filter { $0.x.isFinite && $0.y.isFinite && (!logY || $0.y > 0) }
+    }
+
+    public func svg() -> String {
+        let left = 70.0, right = 20.0, top = 34.0
+        let plotW = width - left - right, plotH = height - top - 48
+        let totalH = height + 18 * Double(series.count) + 12
+        let all = series.flatMap(drawable)
+        var xlo = all.map(\.x).min() ?? 0, xhi = all.map(\.x).max() ?? 1
+        if xhi <= xlo { xhi = xlo + 1 }
+        var ylo: Double, yhi: Double
+        var yTicks: [Double]
+        if logY {
+            let ly = all.map { log10($0.y) }
+            ylo = floor(ly.min() ?? -1); yhi = ceil(ly.max() ?? 1)
+            if yhi <= ylo { yhi = ylo + 1 }
+            let span = Int(yhi - ylo)
+            let every = max(1, Int((Double(span) / 8).rounded(.up)))
+            let first = Int((ylo / Double(every)).rounded(.up)) * every
+            yTicks = stride(from: first, through: Int(yhi), by: every).map(Double.init)
+        } else {
+            ylo = all.map(\.y).min() ?? 0; yhi = all.map(\.y).max() ?? 1
+            if yhi <= ylo { yhi = ylo + 1; ylo -= 1 }
+            let pad = (yhi - ylo) * 0.05
+            ylo -= pad; yhi += pad
+            yTicks = SVG.ticks(ylo, yhi)
+        }
+        let xTicks = SVG.ticks(xlo, xhi)
+        if reverseX { swap(&xlo, &xhi) }
+        func px(_ x: Double) -> Double { left + (x - xlo) / (xhi - xlo) * plotW }
+        func py(_ y: Double) -> Double {
+            let v = logY ? log10(y) : y
+            return top + (1 - (v - ylo) / (yhi - ylo)) * plotH
+        }
+        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 \(SVG.n(width)) \(SVG.n(totalH))\" width=\"\(SVG.n(width))\" height=\"\(SVG.n(totalH))\" role=\"img\" aria-label=\"\(HTMLPage.escape(title))\">\n"
+        s += "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n"
+        s += "<text x=\"\(SVG.n(left))\" y=\"20\" font-weight=\"bold\">\(HTMLPage.escape(title))</text>\n"
+        for t in yTicks {
+            let y = py(logY ? pow(10, t) : t)
+            s += "<line class=\"grid\" x1=\"\(SVG.n(left))\" x2=\"\(SVG.n(left + plotW))\" y1=\"\(SVG.n(y))\" y2=\"\(SVG.n(y))\"/>"
+            let text = logY ? (t == 0 ? "1" : "1e\(Int(t))") : SVG.label(t)
+            s += "<text x=\"\(SVG.n(left - 6))\" y=\"\(SVG.n(y + 4))\" text-anchor=\"end\">\(text)</text>\n"
+        }
+        for t in xTicks {
+            let x = px(t)
+            s += "<line class=\"grid\" x1=\"\(SVG.n(x))\" x2=\"\(SVG.n(x))\" y1=\"\(SVG.n(top))\" y2=\"\(SVG.n(top + plotH))\"/>"
+            s += "<text x=\"\(SVG.n(x))\" y=\"\(SVG.n(top + plotH + 16))\" text-anchor=\"middle\">\(SVG.label(t))</text>\n"
+        }
+        s += "<path class=\"axis\" fill=\"none\" d=\"M\(SVG.n(left)) \(SVG.n(top))V\(SVG.n(top + plotH))H\(SVG.n(left + plotW))\"/>\n"
+        s += "<text x=\"\(SVG.n(left + plotW / 2))\" y=\"\(SVG.n(top + plotH + 34))\" text-anchor=\"middle\">\(HTMLPage.escape(xLabel))</text>\n"
+        s += "<text transform=\"translate(16 \(SVG.n(top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\">\(HTMLPage.escape(yLabel + (logY ? " (log scale)" : "")))</text>\n"
+        for (i, ser) in series.enumerated() {
+            let style = SeriesStyle(i)
+            let pts = drawable(ser)
+            s += "<g data-n=\"\(pts.count)\"><title>\(HTMLPage.escape(ser.name))</title>"
+            // One polyline per run of consecutive drawable points.
+            var run: [String] = []
+            func flush() {
+                if run.count > 1 {
+                    s += "<polyline fill=\"none\" stroke=\"\(style.colour)\" stroke-width=\"2\"" + (style.dash.isEmpty ? "" : " stroke-dasharray=\"\(style.dash)\"") + " points=\"\(run.joined(separator: " "))\"/>"
+                }
+                run = []
+            }
+            for p in ser.points {
+                if p.x.isFinite && p.y.isFinite && (!logY || p.y > 0) { run.append("\(SVG.n(px(p.x))),\(SVG.n(py(p.y)))") } else { flush() }
+            }
+            flush()
+            let every = max(1, pts.count / 12)
+            for (k, p) in pts.enumerated() where k % every == 0 || pts.count == 1 { s += style.markerSVG(px(p.x), py(p.y)) }
+            s += "</g>\n"
+            // Legend entry.
+            let ly = top + plotH + 52 + 18 * Double(i)
+            s += "<line x1=\"\(SVG.n(left))\" x2=\"\(SVG.n(left + 36))\" y1=\"\(SVG.n(ly))\" y2=\"\(SVG.n(ly))\" stroke=\"\(style.colour)\" stroke-width=\"2\"" + (style.dash.isEmpty ? "" : " stroke-dasharray=\"\(style.dash)\"") + "/>"
+            s += style.markerSVG(left + 18, ly)
+            s += "<text x=\"\(SVG.n(left + 44))\" y=\"\(SVG.n(ly + 4))\">\(HTMLPage.escape(ser.name))</text>\n"
+        }
+        return s + "</svg>\n"
+    }
+}
+
+/// A scatter plot on the unit square (both axes 0…1), markers only, with a legend; used for the
+/// gate-saturation plots of Karpathy, Johnson and Fei-Fei (2015).
+public struct ScatterChart: Sendable {
+    public var title: String
+    public var xLabel: String
+    public var yLabel: String
+    public var series: [ChartSeries]
+    public var size = 340.0
+
+    public init(title: String, xLabel: String, yLabel: String, series: [ChartSeries]) {
+        self.title = title
+        self.xLabel = xLabel
+        self.yLabel = yLabel
+        self.series = series
+    }
+
+    public func svg() -> String {
+        let left = 52.0, top = 30.0, plot = size - left - 16
+        let totalH = top + plot + 44 + 18 * Double(series.count)
+        func px(_ x: Double) -> Double { left + x * plot }
+        func py(_ y: Double) -> Double { top + (1 - y) * plot }
+        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 \(SVG.n(size)) \(SVG.n(totalH))\" width=\"\(SVG.n(size))\" height=\"\(SVG.n(totalH))\" role=\"img\" aria-label=\"\(HTMLPage.escape(title))\">\n"
+        s += "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n"
+        s += "<text x=\"\(SVG.n(left))\" y=\"18\" font-weight=\"bold\">\(HTMLPage.escape(title))</text>\n"
+        for t in [0.0, 0.25, 0.5, 0.75, 1.0] {
+            s += "<line class=\"grid\" x1=\"\(SVG.n(px(0)))\" x2=\"\(SVG.n(px(1)))\" y1=\"\(SVG.n(py(t)))\" y2=\"\(SVG.n(py(t)))\"/>"
+            s += "<line class=\"grid\" x1=\"\(SVG.n(px(t)))\" x2=\"\(SVG.n(px(t)))\" y1=\"\(SVG.n(py(0)))\" y2=\"\(SVG.n(py(1)))\"/>"
+            s += "<text x=\"\(SVG.n(left - 5))\" y=\"\(SVG.n(py(t) + 4))\" text-anchor=\"end\">\(SVG.label(t))</text>"
+            s += "<text x=\"\(SVG.n(px(t)))\" y=\"\(SVG.n(py(0) + 15))\" text-anchor=\"middle\">\(SVG.label(t))</text>\n"
+        }
+        // The diagonal x + y = 1: points on it are always saturated one way or the other.
+        s += "<line x1=\"\(SVG.n(px(0)))\" y1=\"\(SVG.n(py(1)))\" x2=\"\(SVG.n(px(1)))\" y2=\"\(SVG.n(py(0)))\" stroke=\"#999\" stroke-dasharray=\"3 3\"/>\n"
+        s += "<path class=\"axis\" fill=\"none\" d=\"M\(SVG.n(px(0))) \(SVG.n(py(1)))V\(SVG.n(py(0)))H\(SVG.n(px(1)))\"/>\n"
+        s += "<text x=\"\(SVG.n(px(0.5)))\" y=\"\(SVG.n(py(0) + 32))\" text-anchor=\"middle\">\(HTMLPage.escape(xLabel))</text>\n"
+        s += "<text transform=\"translate(14 \(SVG.n(py(0.5)))) rotate(-90)\" text-anchor=\"middle\">\(HTMLPage.escape(yLabel))</text>\n"
+        for (i, ser) in series.enumerated() {
+            let style = SeriesStyle(i)
+            let pts = ser.points.filter { $0.x.isFinite && $0.y.isFinite }
+            s += "<g data-n=\"\(pts.count)\" opacity=\"0.8\"><title>\(HTMLPage.escape(ser.name))</title>"
+            for p in pts { s += style.markerSVG(px(p.x), py(p.y), size: 3.5) }
+            s += "</g>\n"
+            let ly = py(0) + 52 + 18 * Double(i)
+            s += style.markerSVG(left + 8, ly - 4)
+            s += "<text x=\"\(SVG.n(left + 20))\" y=\"\(SVG.n(ly))\">\(HTMLPage.escape(ser.name))</text>\n"
+        }
+        return s + "</svg>\n"
+    }
+}
