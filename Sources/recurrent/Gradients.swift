@@ -66,7 +66,8 @@ struct Gradients: ParsableCommand {
             curves = GradientFlow.measure(model: model, windows: windows)
             description = "Checkpoint \(checkpoint) (\(model.config.cell.cliName) \(model.config.numLayers)×\(model.config.hiddenSize)); "
                 + "loss_T = cross-entropy of the character after step T = \(length), mean over \(windows.count) windows of "
-                + (text.map { "\($0)" } ?? "random characters") + "; one curve per layer."
+                + (text.map { "\($0)" } ?? "random characters") + "; one curve per layer. For a lower layer the curve is the gradient "
+                + "on the state it carries from step t to t+1 (not the path into the layer above at step t), so it is 0 at t = T."
         } else {
             for setup in setups() { curves.append(GradientFlow.measure(setup)) }
             if explodeScale > 0 && cell.isEmpty && `init`.isEmpty {

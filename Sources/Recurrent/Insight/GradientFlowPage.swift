@@ -3,6 +3,11 @@ import Foundation
 extension GradientFlow {
     /// The curves of a char-LM checkpoint, one per layer: loss_T is the cross-entropy of the
     /// character after step T, averaged over `windows` (each T+1 tokens: T inputs and the target).
+    ///
+    /// For the top layer the curve is the full ‖∂loss_T/∂h_t‖. For a lower layer l it is the
+    /// gradient on the state that layer l carries from step t to t+1 (what `backward` returns as
+    /// the initial-state gradient), which leaves out the path from h_t^(l) into layer l+1 at the
+    /// same step t; so at t = T it is 0 (not drawn on the log scale).
     public static func measure(model: CharLM, windows: [[Int32]]) -> [Curve] {
         precondition(!windows.isEmpty && windows.allSatisfy { $0.count == windows[0].count && $0.count >= 2 }, "windows of equal length ≥ 2")
         let S = windows.count, T = windows[0].count - 1, H = model.config.hiddenSize
