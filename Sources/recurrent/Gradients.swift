@@ -25,6 +25,7 @@ struct Gradients: ParsableCommand {
     @Option(help: "Sequence length T.") var length = 100
     @Option(help: "Sequences averaged over.") var sequences = 4
     @Option(name: .customLong("identity-scale"), help: "The scale of the identity initialisation.") var identityScale: Float = 1
+    @Option(name: .customLong("forget-bias"), help: "LSTM forget-gate bias (in the standard comparison, an extra LSTM curve; default 1).") var forgetBias: Float?
     @Option(name: .customLong("explode-scale"), help: "The exploding case: rnn-relu with weight_hh = this × I (0 = leave it out).") var explodeScale: Float = 1.1
     @Option(help: "The clip_grad_norm_ threshold shown on the exploding case.") var clip: Float = 5
     @Option(help: "The HTML page to write.") var output: String?
@@ -46,6 +47,7 @@ struct Gradients: ParsableCommand {
         if hidden > 4096 || length > 10_000 || sequences > 256 { throw ValidationError("--hidden ≤ 4096, --length ≤ 10000 and --sequences ≤ 256, please") }
         if !(identityScale > 0) || !identityScale.isFinite { throw ValidationError("--identity-scale must be greater than 0, got \(identityScale)") }
         if !(explodeScale >= 0) || !explodeScale.isFinite { throw ValidationError("--explode-scale must be 0 (off) or positive, got \(explodeScale)") }
+        if let f = forgetBias, !f.isFinite { throw ValidationError("--forget-bias must be a finite number") }
         if !(clip > 0) || !clip.isFinite { throw ValidationError("--clip must be greater than 0, got \(clip)") }
         if output == nil && !json { throw ValidationError("--output: give --output PAGE.html, --json, or both") }
         if checkpoint == nil && text != nil { throw ValidationError("--text needs --checkpoint") }
@@ -113,15 +115,28 @@ struct Gradients: ParsableCommand {
         return s
     }
 
+    /// The standard comparison's extra LSTM: forget bias --forget-bias (default 1, as Jozefowicz et al. 2015 advise).
+    func lstmWithForgetBias() -> GradientFlow.Setup {
+        var s = baseSetup(.lstm, .pytorchDefault)
+        s.forgetBias = forgetBias ?? 1
+        return s
+    }
+
     /// The cross product of --cell and --init, or the standard comparison when neither is given.
     func setups() -> [GradientFlow.Setup] {
         if cell.isEmpty && `init`.isEmpty {
             return GradientFlow.Cell.allCases.map { baseSetup($0, .pytorchDefault) }
-                + [baseSetup(.rnnTanh, .orthogonal), baseSetup(.rnnTanh, .identity), baseSetup(.rnnRelu, .identity)]
+                + [lstmWithForgetBias(), baseSetup(.rnnTanh, .orthogonal), baseSetup(.rnnTanh, .identity), baseSetup(.rnnRelu, .identity)]
         }
         let cells = cell.isEmpty ? GradientFlow.Cell.allCases : cell.compactMap { GradientFlow.Cell(rawValue: $0.lowercased()) }
         let inits = `init`.isEmpty ? [.pytorchDefault] : `init`.compactMap { GradientFlow.Init(rawValue: $0.lowercased()) }
-        return cells.flatMap { c in inits.map { baseSetup(c, $0) } }
+        return cells.flatMap { c in
+            inits.map { i in
+                var s = baseSetup(c, i)
+                if c == .lstm { s.forgetBias = forgetBias }
+                return s
+            }
+        }
     }
 
     /// --sequences windows of T+1 characters, evenly spaced through --text (or random characters).

@@ -80,6 +80,8 @@ public enum GradientFlow {
         public var sequences = 4
         /// The gain of `identity` (and a factor on the orthogonal blocks).
         public var scale: Float = 1
+        /// LSTM only: the forget gate's bias (bias_ih's f block; bias_hh's f block set to 0), nil to keep the init's.
+        public var forgetBias: Float?
         public var seed: UInt64 = 1
 
         public init(cell: Cell, initialisation: Init) {
@@ -90,7 +92,8 @@ public enum GradientFlow {
         /// "rnn-tanh, default init" style label.
         public var label: String {
             let scaleNote = (initialisation == .pytorchDefault || scale == 1) ? "" : " × \(scale)"
-            return "\(cell.rawValue), \(initialisation.rawValue)\(scaleNote)"
+            let biasNote = forgetBias.map { " forget bias \($0)" } ?? ""
+            return "\(cell.rawValue), \(initialisation.rawValue)\(scaleNote)\(biasNote)"
         }
     }
 
@@ -114,6 +117,11 @@ public enum GradientFlow {
                 } else if p.name.hasPrefix("bias") {
                     p.value.zero()
                 }
+            }
+        }
+        if let fb = setup.forgetBias, setup.cell == .lstm {
+            for p in layer.parameters where p.name.hasPrefix("bias") {
+                for j in H..<(2 * H) { p.value.data[j] = p.name.hasPrefix("bias_ih") ? fb : 0 }
             }
         }
         return layer

@@ -120,7 +120,10 @@ public struct LineChart: Sendable {
             yTicks = stride(from: first, through: Int(yhi), by: every).map(Double.init)
         } else {
             ylo = all.map(\.y).min() ?? 0; yhi = all.map(\.y).max() ?? 1
-            if yhi <= ylo { yhi = ylo + 1; ylo -= 1 }
+            if yhi <= ylo {
+                let d = ylo != 0 ? abs(ylo) * 0.1 : 1  // a constant series: a band around it
+                yhi = ylo + d; ylo -= d
+            }
             let pad = (yhi - ylo) * 0.05
             ylo -= pad; yhi += pad
             yTicks = SVG.ticks(ylo, yhi)
