@@ -55,18 +55,22 @@ public enum GradientFlow {
             self.parameterGradientNorm = parameterGradientNorm
         }
 
-        /// The mean factor per step back: (norm at t = 1 / norm at t = T)^(1/(T−1)); nil when
-        /// the curve reaches 0 (or is not finite).
+        /// The first step back with a positive norm: 0, except for a lower layer of a stack, whose
+        /// state-carried gradient is 0 at t = T (see `measure(model:windows:)`).
+        var start: Int? { norms.firstIndex { $0 > 0 && $0.isFinite } }
+
+        /// The mean factor per step back, from the first positive norm (normally t = T) to t = 1:
+        /// (norm at t = 1 / norm at the start)^(1/steps between); nil when the curve reaches 0.
         public var factorPerStep: Double? {
-            guard norms.count > 1, let first = norms.first, let last = norms.last, first > 0, last > 0,
-                  first.isFinite, last.isFinite else { return nil }
-            return pow(last / first, 1 / Double(norms.count - 1))
+            guard let i = start, norms.count - 1 > i, let last = norms.last, last > 0, last.isFinite else { return nil }
+            return pow(last / norms[i], 1 / Double(norms.count - 1 - i))
         }
 
-        /// The first number of steps back at which the norm is below `fraction` of the norm at T.
+        /// The first number of steps back at which the norm is below `fraction` of the first
+        /// positive norm (normally the one at t = T).
         public func stepsBelow(_ fraction: Double) -> Int? {
-            guard let first = norms.first else { return nil }
-            return norms.firstIndex { $0 < fraction * first }
+            guard let i = start else { return nil }
+            return norms[i...].firstIndex { $0 < fraction * norms[i] }
         }
     }
 
