@@ -80,8 +80,9 @@ enum Browser {
     }
 
     /// The DOM of `path` after its scripts ran (`--virtual-time-budget` lets timers fire).
-    static func load(_ path: String, budgetMs: Int = 3000) throws -> Page {
-        let r = try run(["--virtual-time-budget=\(budgetMs)", "--dump-dom", URL(fileURLWithPath: path).absoluteString])
+    static func load(_ path: String, fragment: String? = nil, budgetMs: Int = 3000) throws -> Page {
+        let url = URL(fileURLWithPath: path).absoluteString + (fragment.map { "#" + $0 } ?? "")
+        let r = try run(["--virtual-time-budget=\(budgetMs)", "--dump-dom", url])
         return Page(dom: r.stdout, stderr: r.stderr, seconds: r.seconds)
     }
 

@@ -135,16 +135,19 @@ enum InsightRun {
         let p = try InsightRun.made.get()
         // Minimum points: 20 steps of 5 step-series + 2 validations; 3 curves of 12; 2 layers of 20 minus the lower
         // layer's zero at t = T; 3 coloured blocks of 1,000 characters.
-        let pages: [(String, String, Int)] = [
-            ("report", p.report + "/index.html", 20), ("gradients", p.gradients, 30),
-            ("gradients --checkpoint", p.gradientsCheckpoint, 39), ("visualize", p.visualize, 3000),
+        // The last entry reloads the activation page with #selftest: the page hovers its first
+        // character and switches units and pickers, so those code paths run in the browser too.
+        let pages: [(String, String, Int, String?)] = [
+            ("report", p.report + "/index.html", 20, nil), ("gradients", p.gradients, 30, nil),
+            ("gradients --checkpoint", p.gradientsCheckpoint, 39, nil), ("visualize", p.visualize, 3000, nil),
+            ("visualize #selftest", p.visualize, 3000, "selftest"),
         ]
         nonisolated(unsafe) var loaded = [Browser.Page?](repeating: nil, count: pages.count)
         nonisolated(unsafe) var failures = [Error?](repeating: nil, count: pages.count)
         DispatchQueue.concurrentPerform(iterations: pages.count) { i in
-            do { loaded[i] = try Browser.load(pages[i].1) } catch { failures[i] = error }
+            do { loaded[i] = try Browser.load(pages[i].1, fragment: pages[i].3) } catch { failures[i] = error }
         }
-        for (i, (name, _, minimum)) in pages.enumerated() {
+        for (i, (name, _, minimum, _)) in pages.enumerated() {
             if let e = failures[i] { Issue.record("\(name): \(e)"); continue }
             guard let page = loaded[i] else { continue }
             Browser.expectRendered(page, minimumPoints: minimum, name)
@@ -152,6 +155,9 @@ enum InsightRun {
         let vis = try #require(loaded[3])
         #expect(vis.ready?.contains("64 units; 5000 characters") == true, "\(vis.ready ?? "no data-ready")")
         #expect(Int(vis.attribute("data-load-ms") ?? "") != nil)
+        let selftest = try #require(loaded[4])
+        // Tooltip: header, unit value, "guesses:", 5 guesses, the actual next character.
+        #expect(selftest.attribute("data-selftest")?.hasPrefix("tooltip 9 lines") == true, "\(selftest.attribute("data-selftest") ?? "none")")
         let png = p.dir.appendingPathComponent("vis.png").path
         #expect(try Browser.screenshot(p.visualize, to: png) > 10_000)
     }

@@ -155,6 +155,10 @@ extension ActivationAnalysis {
     for(var b=0;b<Math.min(3,blocks.length);b++)draw(blocks[b]);
     if(io)blocks.forEach(function(b){io.observe(b);});else blocks.forEach(draw);
     document.documentElement.setAttribute('data-load-ms',String(Math.round(performance.now())));
+    if(location.hash==='#selftest'){var first=blocks.length?blocks[0].firstChild:null;
+    if(first)first.dispatchEvent(new MouseEvent('mouseover',{bubbles:true,clientX:10,clientY:10}));var lines=tip.textContent.split('\\n').length;
+    select(D.series.length-1);K.onchange();L.onchange();
+    document.documentElement.setAttribute('data-selftest','tooltip '+lines+' lines; selected '+current);}
     document.documentElement.setAttribute('data-ready',coloured+' points; '+D.series.length+' units; '+chars.length+' characters');
     })();
     """
