@@ -73,14 +73,7 @@ public final class TensorBoardWriter {
 
     /// Creates `directory` (one level) when missing and opens a new event file in it.
     public init(directory: String, wallTime: Double = Date().timeIntervalSince1970) throws {
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) {
-            guard isDir.boolValue else { throw RecurrentError("--tensorboard \(directory): is a file, expected a folder") }
-        } else {
-            do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false) } catch {
-                throw RecurrentError("--tensorboard \(directory): cannot create the folder (\(error.localizedDescription))")
-            }
-        }
+        try OutputFolder.ensure(directory, flag: "--tensorboard")
         let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost"
         path = URL(fileURLWithPath: directory).appendingPathComponent("events.out.tfevents.\(Int(wallTime)).\(host).\(getpid())").path
         guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {

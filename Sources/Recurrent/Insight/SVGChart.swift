@@ -61,6 +61,14 @@ enum SVG {
         return String(format: "%.3g", v)
     }
 
+    /// The opening `<svg>` tag (class "chart", labelled with the title), a white background and the
+    /// title in bold at (titleX, titleY).
+    static func open(width: Double, height: Double, title: String, titleX: Double, titleY: Double) -> String {
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 \(n(width)) \(n(height))\" width=\"\(n(width))\" height=\"\(n(height))\" role=\"img\" aria-label=\"\(HTMLPage.escape(title))\">\n"
+            + "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n"
+            + "<text x=\"\(n(titleX))\" y=\"\(n(titleY))\" font-weight=\"bold\">\(HTMLPage.escape(title))</text>\n"
+    }
+
     /// About `count` round tick values covering [lo, hi].
     static func ticks(_ lo: Double, _ hi: Double, count: Int = 5) -> [Double] {
         guard hi > lo, lo.isFinite, hi.isFinite else { return [lo] }
@@ -135,9 +143,7 @@ public struct LineChart: Sendable {
             let v = logY ? log10(y) : y
             return top + (1 - (v - ylo) / (yhi - ylo)) * plotH
         }
-        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 \(SVG.n(width)) \(SVG.n(totalH))\" width=\"\(SVG.n(width))\" height=\"\(SVG.n(totalH))\" role=\"img\" aria-label=\"\(HTMLPage.escape(title))\">\n"
-        s += "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n"
-        s += "<text x=\"\(SVG.n(left))\" y=\"20\" font-weight=\"bold\">\(HTMLPage.escape(title))</text>\n"
+        var s = SVG.open(width: width, height: totalH, title: title, titleX: left, titleY: 20)
         for t in yTicks {
             let y = py(logY ? pow(10, t) : t)
             s += "<line class=\"grid\" x1=\"\(SVG.n(left))\" x2=\"\(SVG.n(left + plotW))\" y1=\"\(SVG.n(y))\" y2=\"\(SVG.n(y))\"/>"
@@ -202,9 +208,7 @@ public struct ScatterChart: Sendable {
         let totalH = top + plot + 44 + 18 * Double(series.count)
         func px(_ x: Double) -> Double { left + x * plot }
         func py(_ y: Double) -> Double { top + (1 - y) * plot }
-        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 \(SVG.n(size)) \(SVG.n(totalH))\" width=\"\(SVG.n(size))\" height=\"\(SVG.n(totalH))\" role=\"img\" aria-label=\"\(HTMLPage.escape(title))\">\n"
-        s += "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n"
-        s += "<text x=\"\(SVG.n(left))\" y=\"18\" font-weight=\"bold\">\(HTMLPage.escape(title))</text>\n"
+        var s = SVG.open(width: size, height: totalH, title: title, titleX: left, titleY: 18)
         for t in [0.0, 0.25, 0.5, 0.75, 1.0] {
             s += "<line class=\"grid\" x1=\"\(SVG.n(px(0)))\" x2=\"\(SVG.n(px(1)))\" y1=\"\(SVG.n(py(t)))\" y2=\"\(SVG.n(py(t)))\"/>"
             s += "<line class=\"grid\" x1=\"\(SVG.n(px(t)))\" x2=\"\(SVG.n(px(t)))\" y1=\"\(SVG.n(py(0)))\" y2=\"\(SVG.n(py(1)))\"/>"

@@ -31,14 +31,7 @@ public final class TrainingReport {
 
     /// The folder is created (one level) when missing.
     public init(directory: String, title: String) throws {
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) {
-            guard isDir.boolValue else { throw RecurrentError("--report \(directory): is a file, expected a folder") }
-        } else {
-            do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false) } catch {
-                throw RecurrentError("--report \(directory): cannot create the folder (\(error.localizedDescription))")
-            }
-        }
+        try OutputFolder.ensure(directory, flag: "--report")
         self.directory = directory
         self.title = title
     }
