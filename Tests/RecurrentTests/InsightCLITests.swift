@@ -99,6 +99,15 @@ enum InsightRun {
         #expect(html.contains("64 of 64 units stored"))
     }
 
+    @Test func helpWorks() throws {
+        for sub in ["gradients", "visualize"] {
+            let r = try CLI.run([sub, "--help"])
+            #expect(r.status == 0 && r.stdout.contains("USAGE") && r.stdout.contains("--output"))
+        }
+        let r = try CLI.run(["train", "--help"])
+        #expect(r.stdout.contains("--report") && r.stdout.contains("--tensorboard"))
+    }
+
     @Test func badInputGivesOneCleanError() throws {
         let dir = CLI.tempDir()
         let run = try InsightRun.made.get()
