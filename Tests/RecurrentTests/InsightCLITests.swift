@@ -61,7 +61,8 @@ enum InsightRun {
     @Test func trainWritesReportAndEvents() throws {
         let p = try InsightRun.made.get()
         let files = try FileManager.default.contentsOfDirectory(atPath: p.report)
-        for name in ["index.html", "loss-steps.svg", "loss-time.svg", "learning-rate.svg", "grad-norm.svg", "speed.svg"] {
+        for name in ["index.html", "loss-steps.svg", "loss-time.svg", "learning-rate-steps.svg", "learning-rate-time.svg",
+                     "grad-norm-steps.svg", "grad-norm-time.svg", "speed-steps.svg", "speed-time.svg"] {
             #expect(files.contains(name), "\(name) missing from \(files)")
         }
         #expect(!files.contains { $0.hasPrefix(".") }, "temporary files left: \(files)")

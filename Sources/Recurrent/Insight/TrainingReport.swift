@@ -1,9 +1,9 @@
 import Foundation
 
 /// The training-curves report that `recurrent train --report DIR` keeps up to date: `index.html`
-/// and one SVG per chart (train and validation loss against steps and against time, learning
-/// rate, gradient norm, characters per second), with the samples taken at each evaluation beside
-/// the curves. Every file is rewritten atomically at each evaluation, so a browser reloading the
+/// and one SVG per chart (train and validation loss, learning rate, gradient norm, characters per
+/// second, each against steps and against time; the page switches between the two), with the
+/// samples taken at each evaluation beside the curves. Every file is rewritten atomically at each evaluation, so a browser reloading the
 /// page never sees half a file.
 public final class TrainingReport {
     public struct StepRecord: Sendable {
@@ -57,28 +57,30 @@ public final class TrainingReport {
         }
     }
 
-    /// The charts as (file name, SVG).
+    /// The charts as (file name, SVG): every metric against steps (`*-steps.svg`) and against
+    /// seconds (`*-time.svg`).
     public func charts() -> [(String, String)] {
-        let train = { (x: KeyPath<StepRecord, Double>) in self.thin(self.steps.map { ($0[keyPath: x], $0.trainLoss) }) }
-        let stepX = \StepRecord.stepDouble, timeX = \StepRecord.seconds
-        let val = { (time: Bool) in self.evaluations.map { (time ? $0.seconds : Double($0.step), $0.validationLoss) } }
-        func chart(_ title: String, _ x: String, _ y: String, log: Bool = false, _ series: [ChartSeries]) -> String {
-            LineChart(title: title, xLabel: x, yLabel: y, logY: log, series: series).svg()
-        }
-        return [
-            ("loss-steps.svg", chart("Loss against steps", "step", "cross-entropy (nats/char)",
-                                     [ChartSeries(name: "train (per step; bucket means when long)", points: train(stepX)),
-                                      ChartSeries(name: "validation", points: val(false))])),
-            ("loss-time.svg", chart("Loss against time", "seconds", "cross-entropy (nats/char)",
-                                    [ChartSeries(name: "train (per step; bucket means when long)", points: train(timeX)),
-                                     ChartSeries(name: "validation", points: val(true))])),
-            ("learning-rate.svg", chart("Learning rate", "step", "learning rate",
-                                        [ChartSeries(name: "learning rate", points: thin(steps.map { ($0.stepDouble, $0.learningRate) }))])),
-            ("grad-norm.svg", chart("Gradient norm (before clipping)", "step", "global L2 norm", log: true,
-                                    [ChartSeries(name: "gradient norm", points: thin(steps.map { ($0.stepDouble, $0.gradNorm) }))])),
-            ("speed.svg", chart("Speed", "seconds", "characters per second",
-                                [ChartSeries(name: "characters/s (mean since the start)", points: thin(steps.map { ($0.seconds, $0.charsPerSecond) }))])),
+        struct Metric { var file: String; var title: String; var y: String; var log = false; var series: [(String, KeyPath<StepRecord, Double>)] }
+        let metrics = [
+            Metric(file: "loss", title: "Loss", y: "cross-entropy (nats/char)", series: [("train (per step; bucket means when long)", \.trainLoss)]),
+            Metric(file: "learning-rate", title: "Learning rate", y: "learning rate", series: [("learning rate", \.learningRate)]),
+            Metric(file: "grad-norm", title: "Gradient norm (before clipping)", y: "global L2 norm", log: true, series: [("gradient norm", \.gradNorm)]),
+            Metric(file: "speed", title: "Speed", y: "characters per second", series: [("characters/s (mean since the start)", \.charsPerSecond)]),
         ]
+        var out: [(String, String)] = []
+        for m in metrics {
+            for byTime in [false, true] {
+                let x: KeyPath<StepRecord, Double> = byTime ? \.seconds : \.stepDouble
+                var series = m.series.map { name, y in ChartSeries(name: name, points: thin(steps.map { ($0[keyPath: x], $0[keyPath: y]) })) }
+                if m.file == "loss" {
+                    series.append(ChartSeries(name: "validation", points: evaluations.map { (byTime ? $0.seconds : Double($0.step), $0.validationLoss) }))
+                }
+                let chart = LineChart(title: "\(m.title) against \(byTime ? "time" : "steps")", xLabel: byTime ? "seconds" : "step",
+                                      yLabel: m.y, logY: m.log, series: series)
+                out.append(("\(m.file)-\(byTime ? "time" : "steps").svg", chart.svg()))
+            }
+        }
+        return out
     }
 
     /// The HTML page, the charts inline.
@@ -90,8 +92,10 @@ public final class TrainingReport {
             if let best { body += "; best validation loss \(String(format: "%.4f", best)) nats/char (\(String(format: "%.3f", best / log(2))) bits/char)" }
             body += "; rewritten at each evaluation.</p>\n"
         }
+        body += "<p class=\"noprint\">x axis: <label><input type=\"radio\" name=\"x\" value=\"steps\" checked> steps</label> "
+        body += "<label><input type=\"radio\" name=\"x\" value=\"time\"> time</label></p>\n"
         body += "<div class=\"report\"><div class=\"curves\">"
-        for (_, svg) in charts() { body += svg }
+        for (name, svg) in charts() { body += "<div class=\"\(name.hasSuffix("-time.svg") ? "by-time" : "by-steps")\">\(svg)</div>" }
         body += "</div>\n<div class=\"samples\"><h2>Samples at each evaluation</h2>\n"
         for e in evaluations.reversed() {
             body += "<div class=\"sample\"><b>step \(e.step)</b> (\(String(format: "%.0f", e.seconds)) s), validation \(String(format: "%.4f", e.validationLoss))"
@@ -102,9 +106,11 @@ public final class TrainingReport {
         .report{display:flex;gap:1em;align-items:flex-start}.curves{flex:0 0 auto;max-width:740px}.samples{flex:1 1 300px;min-width:260px}
         .sample pre{white-space:pre-wrap;background:#f6f6f6;border:1px solid #ddd;padding:.4em;margin:.2em 0 .8em;max-height:16em;overflow:auto}
         @media (max-width:1100px){.report{flex-direction:column}}
+        .by-time{display:none}body.time .by-time{display:block}body.time .by-steps{display:none}
         @media print{.report{display:block}.sample pre{max-height:none;overflow:visible}}
         """
-        return HTMLPage.render(title: "Training report", body: body, css: css)
+        let script = "document.querySelectorAll('input[name=x]').forEach(function(r){r.onchange=function(){document.body.classList.toggle('time',r.value==='time'&&r.checked);};});"
+        return HTMLPage.render(title: "Training report", body: body, script: script, css: css)
     }
 
     /// Writes index.html and the SVGs, each atomically.
