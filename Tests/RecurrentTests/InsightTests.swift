@@ -144,3 +144,40 @@ import Testing
         #expect(html.contains("data-n=\"1\""))  // the second: zeros are not drawn on a log axis
     }
 }
+
+@Suite struct ActivationAnalysisTests {
+    /// Every cell kind: series and gate counts, correlations from the running sums equal Pearson's r
+    /// on the stored values, values equal a plain forward pass, top-5 probabilities sorted and ≤ 1.
+    @Test(arguments: CellKind.allCases)
+    func analysisMatchesDirectComputation(kind: CellKind) throws {
+        let text = Array("He said \"go (now)\" and left.\nShe [waited].\n".unicodeScalars) + Array("ab (c) \"d\" e\n".unicodeScalars)
+        let vocab = CharVocabulary(text: text)
+        var rng = SeededRNG(seed: 4)
+        let model = CharLM(config: CharLMConfig(cell: kind, vocabulary: vocab, embeddingSize: 5, hiddenSize: 6, numLayers: 2), rng: &rng)
+        let tokens = try vocab.encode(text, source: "t")
+        let a = ActivationAnalysis.run(model: model, tokens: tokens, text: text, storedUnits: 1000, chunk: 7)
+        let K = kind.hasCellState ? 2 : 1
+        #expect(a.series.count == 2 * K * 6 && a.stored.count == a.series.count)
+        #expect(a.gates.count == 2 * ActivationAnalysis.countedGates(kind).count)
+        for g in a.gates { for (l, r) in zip(g.left, g.right) { #expect(l >= 0 && r >= 0 && l + r <= 1) } }
+        // The top layer's hidden states from one plain forward pass over the whole text.
+        var frng = SeededRNG(seed: 0)
+        let (y, _, _) = model.rnn.forward(model.embedding.forward(tokens, shape: [1, tokens.count]), state: nil, mode: .inference, rng: &frng)
+        let props = TextProperty.allCases.map { $0.values(text) }
+        for (i, s) in a.stored.enumerated() {
+            let item = a.series[s]
+            for (p, values) in props.enumerated() {
+                #expect(abs(item.correlations[p] - InsightStatistics.pearson(a.values[i], values)) < 1e-6)
+            }
+            if item.layer == 1 && !item.isCell {
+                for t in 0..<tokens.count { #expect(abs(a.values[i][t] - y.data[t * 6 + item.unit]) < 1e-5) }
+            }
+        }
+        for t in 0..<tokens.count {
+            let p = Array(a.topProbabilities[t * 5..<t * 5 + 5])
+            #expect(p == p.sorted(by: >) && p[0] <= 1 && p[4] > 0)
+        }
+        let html = a.page(title: "test")
+        #expect(html.contains("data-s=\"0\"") && html.contains("var VALUES=["))
+    }
+}
