@@ -128,6 +128,17 @@ import Testing
         #expect(abs(batched[6] / direct - 1) < 1e-4, "\(batched[6]) vs \(direct)")
     }
 
+    /// Splitting the rows into passes (as long sequences do to bound memory) changes nothing.
+    @Test func passesGiveTheSameCurves() {
+        var setup = GradientFlow.Setup(cell: .gru, initialisation: .pytorchDefault)
+        setup.hidden = 5; setup.input = 3; setup.length = 9; setup.sequences = 2
+        let layer = GradientFlow.makeLayer(setup)
+        let (x, u) = GradientFlow.probes(sequences: 2, length: 9, input: 3, hidden: 5, seed: 3)
+        let one = GradientFlow.hiddenGradientNorms(layer: layer, x: x, dFinal: u)
+        let many = GradientFlow.hiddenGradientNorms(layer: layer, x: x, dFinal: u, rowsPerPass: 3)
+        for k in 0..<9 { #expect(abs(one[0][k] - many[0][k]) <= 1e-6 * one[0][k]) }
+    }
+
     @Test func pageAndJSON() throws {
         let curves = [GradientFlow.Curve(name: "a <b>", norms: [1, 0.5, 0.25], parameterGradientNorm: 2),
                       GradientFlow.Curve(name: "zero", norms: [1, 0, 0])]

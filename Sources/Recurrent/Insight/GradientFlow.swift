@@ -6,7 +6,8 @@ import Foundation
 /// comes from one batched pass: for each sequence q and each start s ∈ 0…T, a row starts from the
 /// reference forward pass's state h_s (and c_s) and reads x[s+1 … T] (lengths T − s, as
 /// `pack_padded_sequence`), so its final state is h_T and the gradient `backward` returns on its
-/// initial state is exactly ∂loss_T/∂h_s. Cost: (T+1)·S rows of T steps, O(S·T²·H²).
+/// initial state is exactly ∂loss_T/∂h_s. Cost: (T+1)·S rows of T steps, O(S·T²·H²), in passes
+/// of rows that keep memory near 128 MiB.
 ///
 /// The loss is loss_T = Σ_q u_q·h_T (u_q a random unit vector per sequence), so ‖∂loss_T/∂h_T‖ = 1
 /// and every curve starts at 1. With a checkpoint it is the char-LM's cross-entropy of the
@@ -164,6 +165,11 @@ public enum GradientFlow {
     ///
     /// - Returns: [l][k] = mean over the S sequences of ‖∂loss/∂h_{T−k}^(l)‖, k = 0 … T−1.
     public static func hiddenGradientNorms(layer: RecurrentLayer, x: Tensor, dFinal: Tensor) -> [[Double]] {
+        hiddenGradientNorms(layer: layer, x: x, dFinal: dFinal, rowsPerPass: nil)
+    }
+
+    /// `rowsPerPass` overrides the memory-based size of a pass (tests).
+    static func hiddenGradientNorms(layer: RecurrentLayer, x: Tensor, dFinal: Tensor, rowsPerPass: Int?) -> [[Double]] {
         precondition(!layer.bidirectional, "gradient flow is measured on unidirectional stacks")
         let S = x.shape[0], T = x.shape[1], D = x.shape[2], H = layer.hiddenSize, L = layer.numLayers
         precondition(dFinal.shape == [S, H], "dFinal must be (\(S),\(H))")
@@ -174,47 +180,50 @@ public enum GradientFlow {
         // 1. The reference pass: h_s (and c_s) of every layer at every s.
         let (_, _, refCache) = layer.forward(x, state: nil, mode: .training, rng: &rng)
         guard let ref = refCache else { preconditionFailure("training forward returns a cache") }
-        // 2. Row q·(T+1) + s: state after s steps, then x[q, s..<T], length T − s.
+        // 2. Row g = q·(T+1) + s: the state after s steps, then x[q, s..<T], length T − s. The rows
+        //    run in passes of at most `perPass`, which bounds memory at about 128 MiB of floats
+        //    (cache, gradients and inputs ≈ (T+1)·(8·H·L + D) floats per row).
         let rows = S * (T + 1)
-        var xs = Tensor(shape: [rows, T, D])
-        var initial = RecurrentState.zeros(kind: layer.kind, layers: L, batch: rows, hidden: H)
-        var lengths = [Int](repeating: 0, count: rows)
-        var dState = RecurrentState.zeros(kind: layer.kind, layers: L, batch: rows, hidden: H)
-        for q in 0..<S {
-            for s in 0...T {
-                let row = q * (T + 1) + s
-                lengths[row] = T - s
+        let perPass = rowsPerPass ?? max(1, min(rows, (32 << 20) / max(1, (T + 1) * (8 * H * L + D))))
+        var out = [[Double]](repeating: [Double](repeating: 0, count: T), count: L)
+        let saved = layer.parameters.map(\.grad)
+        defer { for (p, g) in zip(layer.parameters, saved) { p.grad = g } }
+        for g0 in stride(from: 0, to: rows, by: perPass) {
+            let n = min(perPass, rows - g0)
+            var xs = Tensor(shape: [n, T, D])
+            var initial = RecurrentState.zeros(kind: layer.kind, layers: L, batch: n, hidden: H)
+            var lengths = [Int](repeating: 0, count: n)
+            var dState = RecurrentState.zeros(kind: layer.kind, layers: L, batch: n, hidden: H)
+            for b in 0..<n {
+                let q = (g0 + b) / (T + 1), s = (g0 + b) % (T + 1)
+                lengths[b] = T - s
                 for t in 0..<(T - s) {
-                    for d in 0..<D { xs.data[(row * T + t) * D + d] = x.data[(q * T + s + t) * D + d] }
+                    for d in 0..<D { xs.data[(b * T + t) * D + d] = x.data[(q * T + s + t) * D + d] }
                 }
-                for j in 0..<H { dState.hidden.data[((L - 1) * rows + row) * H + j] = dFinal.data[q * H + j] }
+                for j in 0..<H { dState.hidden.data[((L - 1) * n + b) * H + j] = dFinal.data[q * H + j] }
             }
-        }
-        for l in 0..<L {
-            ref.withTrace(layer: l) { hiddens, cells, _ in
-                for q in 0..<S {
-                    for s in 0...T {
-                        let row = q * (T + 1) + s, src = (s * S + q) * H, dst = (l * rows + row) * H
+            for l in 0..<L {
+                ref.withTrace(layer: l) { hiddens, cells, _ in
+                    for b in 0..<n {
+                        let q = (g0 + b) / (T + 1), s = (g0 + b) % (T + 1)
+                        let src = (s * S + q) * H, dst = (l * n + b) * H
                         for j in 0..<H { initial.hidden.data[dst + j] = hiddens[src + j] }
                         if let cells { for j in 0..<H { initial.cell?.data[dst + j] = cells[src + j] } }
                     }
                 }
             }
-        }
-        // 3. One forward and backward pass over all rows; read the gradient on each initial state.
-        let (_, _, cacheOrNil) = layer.forward(xs, state: initial, mode: .training, rng: &rng, lengths: lengths)
-        guard let cache = cacheOrNil else { preconditionFailure("training forward returns a cache") }
-        let saved = layer.parameters.map(\.grad)
-        let (_, dInitial) = layer.backward(dOutput: nil, dState: dState, cache: cache)
-        for (p, g) in zip(layer.parameters, saved) { p.grad = g }
-        var out = [[Double]](repeating: [Double](repeating: 0, count: T), count: L)
-        for l in 0..<L {
-            for q in 0..<S {
-                for k in 0..<T {
-                    let row = q * (T + 1) + (T - k), base = (l * rows + row) * H
-                    var n = 0.0
-                    for j in 0..<H { let v = Double(dInitial.hidden.data[base + j]); n += v * v }
-                    out[l][k] += n.squareRoot() / Double(S)
+            // 3. One forward and backward pass over the rows; read the gradient on each initial state.
+            let (_, _, cacheOrNil) = layer.forward(xs, state: initial, mode: .training, rng: &rng, lengths: lengths)
+            guard let cache = cacheOrNil else { preconditionFailure("training forward returns a cache") }
+            let (_, dInitial) = layer.backward(dOutput: nil, dState: dState, cache: cache)
+            for b in 0..<n {
+                let s = (g0 + b) % (T + 1)
+                guard s >= 1 else { continue }  // t = 0 is not reported
+                for l in 0..<L {
+                    let base = (l * n + b) * H
+                    var sum = 0.0
+                    for j in 0..<H { let v = Double(dInitial.hidden.data[base + j]); sum += v * v }
+                    out[l][T - s] += sum.squareRoot() / Double(S)
                 }
             }
         }

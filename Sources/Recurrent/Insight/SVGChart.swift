@@ -69,6 +69,13 @@ enum SVG {
             + "<text x=\"\(n(titleX))\" y=\"\(n(titleY))\" font-weight=\"bold\">\(HTMLPage.escape(title))</text>\n"
     }
 
+    /// Label of the log-axis tick 10^e: plain for 0.001 … 10⁴, "1e-7" style otherwise.
+    static func logLabel(_ e: Double) -> String {
+        let v = pow(10, e)
+        if e >= -3 && e <= 4 { return SVG.label((v * 1000).rounded() / 1000) }
+        return e == e.rounded() ? "1e\(Int(e))" : String(format: "%.0e", v)
+    }
+
     /// About `count` round tick values covering [lo, hi].
     static func ticks(_ lo: Double, _ hi: Double, count: Int = 5) -> [Double] {
         guard hi > lo, lo.isFinite, hi.isFinite else { return [lo] }
@@ -120,12 +127,15 @@ public struct LineChart: Sendable {
         var yTicks: [Double]
         if logY {
             let ly = all.map { log10($0.y) }
-            ylo = floor(ly.min() ?? -1); yhi = ceil(ly.max() ?? 1)
+            ylo = floor((ly.min() ?? -1) + 1e-6); yhi = ceil((ly.max() ?? 1) - 1e-6)
             if yhi <= ylo { yhi = ylo + 1 }
             let span = Int(yhi - ylo)
             let every = max(1, Int((Double(span) / 8).rounded(.up)))
             let first = Int((ylo / Double(every)).rounded(.up)) * every
             yTicks = stride(from: first, through: Int(yhi), by: every).map(Double.init)
+            if span <= 2 {  // few decades: also 2× and 5× each power of ten
+                yTicks = (Int(ylo)..<Int(yhi)).flatMap { e in [1.0, 2, 5].map { log10($0) + Double(e) } } + [yhi]
+            }
         } else {
             ylo = all.map(\.y).min() ?? 0; yhi = all.map(\.y).max() ?? 1
             if yhi <= ylo {
@@ -147,7 +157,7 @@ public struct LineChart: Sendable {
         for t in yTicks {
             let y = py(logY ? pow(10, t) : t)
             s += "<line class=\"grid\" x1=\"\(SVG.n(left))\" x2=\"\(SVG.n(left + plotW))\" y1=\"\(SVG.n(y))\" y2=\"\(SVG.n(y))\"/>"
-            let text = logY ? (t == 0 ? "1" : "1e\(Int(t))") : SVG.label(t)
+            let text = logY ? SVG.logLabel(t) : SVG.label(t)
             s += "<text x=\"\(SVG.n(left - 6))\" y=\"\(SVG.n(y + 4))\" text-anchor=\"end\">\(text)</text>\n"
         }
         for t in xTicks {
