@@ -100,6 +100,18 @@ enum InsightRun {
         #expect(html.contains("64 of 64 units stored"))
     }
 
+    /// Self-contained: nothing is fetched (the only URL is the SVG namespace).
+    @Test func pagesNeedNoNetwork() throws {
+        let p = try InsightRun.made.get()
+        for path in [p.report + "/index.html", p.gradients, p.gradientsCheckpoint, p.visualize] {
+            let html = try String(contentsOfFile: path, encoding: .utf8)
+            let urls = html.components(separatedBy: "http").count - 1
+            let namespaces = html.components(separatedBy: "http://www.w3.org/2000/svg").count - 1
+            #expect(urls == namespaces, "\(path) refers to the network")
+            #expect(html.contains("@media print"))
+        }
+    }
+
     @Test func helpWorks() throws {
         for sub in ["gradients", "visualize"] {
             let r = try CLI.run([sub, "--help"])

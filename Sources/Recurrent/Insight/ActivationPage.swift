@@ -10,7 +10,7 @@ import Foundation
 /// picked; the top-5 guesses are two base64 strings (indices as bytes, or 2 bytes when V > 256;
 /// probabilities as round(255·p)), decoded at the first hover. The text is laid out as plain text
 /// in blocks of 1,000 characters, and a block is split into coloured characters only when it
-/// scrolls near the view (IntersectionObserver). Page size ≈ 1.33·N·(units + 10) bytes + the text.
+/// scrolls near the view (IntersectionObserver), or when the page is printed. Page size ≈ 1.33·N·(units + 10) bytes + the text.
 extension ActivationAnalysis {
     /// The scale of series `s`'s quantisation (values beyond it are clamped).
     func scale(of s: Int, values v: [Float]) -> Float {
@@ -151,6 +151,7 @@ extension ActivationAnalysis {
     if(i+1<chars.length)lines.push('actual next: '+show(chars[i+1]));
     tip.textContent=lines.join('\\n');tip.style.display='block';tip.style.left=Math.min(e.clientX+14,window.innerWidth-260)+'px';tip.style.top=(e.clientY+14)+'px';});
     box.addEventListener('mouseout',function(){tip.style.display='none';});
+    window.addEventListener('beforeprint',function(){blocks.forEach(function(b){if(b._drawn!==current)draw(b);});});
     select(0);
     for(var b=0;b<Math.min(3,blocks.length);b++)draw(blocks[b]);
     if(io)blocks.forEach(function(b){io.observe(b);});else blocks.forEach(draw);
