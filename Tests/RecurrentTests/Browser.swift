@@ -56,11 +56,12 @@ enum Browser {
 
     static func run(_ args: [String]) throws -> (stdout: String, stderr: String, seconds: Double) {
         guard let exe = executable else { throw Failure.missing }
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-chromium-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: profile) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
         p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
-                       "--user-data-dir=\(FileManager.default.temporaryDirectory.path)/recurrent-chromium-\(UUID().uuidString)",
-                       "--enable-logging=stderr", "--v=0"] + args
+                       "--user-data-dir=\(profile.path)", "--enable-logging=stderr", "--v=0"] + args
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
