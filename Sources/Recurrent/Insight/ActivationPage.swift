@@ -158,8 +158,9 @@ extension ActivationAnalysis {
     document.documentElement.setAttribute('data-load-ms',String(Math.round(performance.now())));
     if(location.hash==='#selftest'){var first=blocks.length?blocks[0].firstChild:null;
     if(first)first.dispatchEvent(new MouseEvent('mouseover',{bubbles:true,clientX:10,clientY:10}));var lines=tip.textContent.split('\\n').length;
-    select(D.series.length-1);K.onchange();L.onchange();
-    document.documentElement.setAttribute('data-selftest','tooltip '+lines+' lines; selected '+current);}
+    var t0=performance.now();select(D.series.length-1);blocks.forEach(function(b){if(b._drawn>=0&&b._drawn!==current)draw(b);});
+    var switchMs=performance.now()-t0;K.onchange();L.onchange();
+    document.documentElement.setAttribute('data-selftest','tooltip '+lines+' lines; selected '+current+'; unit switch '+switchMs.toFixed(1)+' ms');}
     document.documentElement.setAttribute('data-ready',coloured+' points; '+D.series.length+' units; '+chars.length+' characters');
     })();
     """
