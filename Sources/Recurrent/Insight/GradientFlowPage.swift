@@ -58,8 +58,11 @@ extension GradientFlow {
                               series: curves.map { c in ChartSeries(name: c.name, points: c.norms.enumerated().map { (Double($0.offset), $0.element) }) })
         chart.width = 860
         chart.height = 480
+        var zoom = chart
+        zoom.title = "The same, from 1 down to 10⁻⁶ (points below are not drawn)"
+        zoom.yMin = 1e-6
         var body = "<h1>Gradient flow through time</h1>\n<p class=\"note\">\(HTMLPage.escape(description))</p>\n"
-        body += chart.svg()
+        body += chart.svg() + zoom.svg()
         body += "<h2>Summary</h2>\n<table><tr><th>curve</th><th>factor per step</th><th>steps back to 10⁻³</th><th>steps back to 10⁻⁶</th><th>parameter gradient norm</th></tr>\n"
         func f(_ v: Double?, _ fmt: String = "%.3g") -> String { v.map { $0.isFinite ? String(format: fmt, $0) : "∞" } ?? "–" }
         for c in curves {

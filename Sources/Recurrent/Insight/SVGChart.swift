@@ -100,6 +100,8 @@ public struct LineChart: Sendable {
     /// Draw the x axis from high to low (for "steps back in time").
     public var reverseX = false
     public var series: [ChartSeries]
+    /// Points below this are not drawn (a zoomed view of a log axis); nil draws everything.
+    public var yMin: Double?
     public var width = 720.0
     public var height = 400.0
 
@@ -113,7 +115,11 @@ public struct LineChart: Sendable {
 
     /// The drawable points of a series (finite; positive on a log axis).
     func drawable(_ s: ChartSeries) -> [(x: Double, y: Double)] {
-        s.points.filter { $0.x.isFinite && $0.y.isFinite && (!logY || $0.y > 0) }
+        s.points.filter(isDrawable)
+    }
+
+    func isDrawable(_ p: (x: Double, y: Double)) -> Bool {
+        p.x.isFinite && p.y.isFinite && (!logY || p.y > 0) && p.y >= (yMin ?? -.infinity)
     }
 
     public func svg() -> String {
@@ -130,7 +136,7 @@ public struct LineChart: Sendable {
             ylo = floor((ly.min() ?? -1) + 1e-6); yhi = ceil((ly.max() ?? 1) - 1e-6)
             if yhi <= ylo { yhi = ylo + 1 }
             let span = Int(yhi - ylo)
-            let every = max(1, Int((Double(span) / 8).rounded(.up)))
+            let every = [1, 2, 5, 10, 20, 50, 100, 200, 500].first { span <= 8 * $0 } ?? 1000
             let first = Int((ylo / Double(every)).rounded(.up)) * every
             yTicks = stride(from: first, through: Int(yhi), by: every).map(Double.init)
             if span <= 2 {  // few decades: also 2× and 5× each power of ten
@@ -181,7 +187,7 @@ public struct LineChart: Sendable {
                 run = []
             }
             for p in ser.points {
-                if p.x.isFinite && p.y.isFinite && (!logY || p.y > 0) { run.append("\(SVG.n(px(p.x))),\(SVG.n(py(p.y)))") } else { flush() }
+                if isDrawable(p) { run.append("\(SVG.n(px(p.x))),\(SVG.n(py(p.y)))") } else { flush() }
             }
             flush()
             let every = max(1, pts.count / 12)
