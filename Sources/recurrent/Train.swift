@@ -59,6 +59,9 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("init-from"), help: "Start from this checkpoint's weights (its architecture and vocabulary).") var initFrom: String?
     @Option(help: "Resume from this checkpoint and the training state saved beside it.") var resume: String?
 
+    @Option(help: "Keep an HTML report of the training curves and samples in this folder (index.html and SVGs, rewritten at each evaluation).") var report: String?
+    @Option(help: "Write TensorBoard event files (scalars, and samples as text) into this folder.") var tensorboard: String?
+
     @Option(help: "Random seed.") var seed: UInt64 = 123
     @Flag(help: "Print only validation lines and the summary.") var quiet = false
     @OptionGroup var compute: ComputeOptions
@@ -94,6 +97,8 @@ struct Train: ParsableCommand {
         if evalEvery < 1 { throw ValidationError("--eval-every must be a positive integer, got \(evalEvery)") }
         if initFrom != nil && resume != nil { throw ValidationError("--init-from and --resume cannot be combined: --resume already loads the weights") }
         if output.isEmpty { throw ValidationError("--output must name a file") }
+        if report?.isEmpty == true { throw ValidationError("--report must name a folder") }
+        if tensorboard?.isEmpty == true { throw ValidationError("--tensorboard must name a folder") }
     }
 
     func run() throws {
@@ -171,6 +176,9 @@ struct Train: ParsableCommand {
         Console.line("model: \(model.config.cell.cliName) \(model.config.numLayers)×\(model.config.hiddenSize), embedding \(model.config.embeddingSize), vocabulary \(v), \(Format.grouped(Double(model.parameterCount))) parameters; kernels \(GEMM.isa), \(Threading.count) thread\(Threading.count == 1 ? "" : "s")")
         Console.line("data: \(Format.grouped(Double(trainTokens.count))) training characters (\(trainer.train.batchesPerEpoch) steps per epoch), \(Format.grouped(Double(valTokens.count))) validation characters")
 
+        let monitor = try TrainingMonitor(report: report, tensorboard: tensorboard, model: model, trainTokens: trainTokens,
+                                          title: "\(model.config.cell.cliName) \(model.config.numLayers)×\(model.config.hiddenSize) on \(data), "
+                                              + "batch \(batchSize) × \(seqLen), \(optimizer) lr \(lr), run \(runID)", seed: seed)
         var saved = false
         var lastPrint = Date.distantPast
         var liveLine = false
@@ -186,6 +194,7 @@ struct Train: ParsableCommand {
             guard failure == nil else { return }
             switch event {
             case .progress(let p):
+                monitor.record(p)
                 let now = Date()
                 let interval = Console.isTerminal ? 0.2 : 10
                 if !quiet, now.timeIntervalSince(lastPrint) >= interval {
@@ -198,12 +207,14 @@ struct Train: ParsableCommand {
                 if improved {
                     do { try save(step: p.step); note = "  saved \(output)" } catch { failure = error }
                 }
+                do { try monitor.evaluated(p, validationLoss: val) } catch { failure = error }
                 if liveLine { Console.write("\r\u{1B}[K"); liveLine = false }
                 Console.line(progressLine(p, val: val) + note)
             }
         }
         if liveLine { Console.write("\r\u{1B}[K") }
         if let failure { throw failure }
+        try monitor.finish()
         if trainer.validation == nil {
             try save(step: trainer.step)
             Console.line("saved \(output) (no validation split)")

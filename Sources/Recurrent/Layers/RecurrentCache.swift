@@ -93,3 +93,27 @@ final class LayerCache {
     /// Offset of the final state.
     var finalOffset: Int { reverse ? 0 : steps * slot }
 }
+
+extension RecurrentCache {
+    /// Read access to what a forward pass computed, for diagnostics (`Insight`): layer `l`'s
+    /// forward-direction values, time-major (B batch, T time, H hidden, G gates):
+    ///
+    ///     hiddens (T+1,B,H)   slot 0 the initial state, slot t+1 the output at time t
+    ///     cells   (T+1,B,H)   LSTM only, slots as hiddens
+    ///     gates   (T,B,G·H)   LSTM σi σf tanh g σo, GRU r z n (post-activation); nil for RNN
+    ///
+    /// - Precondition: the cache is not consumed and layer `l` runs forward (index l·R).
+    func withTrace<Result>(layer l: Int, directions R: Int = 1,
+                           _ body: (_ hiddens: UnsafeBufferPointer<Float>, _ cells: UnsafeBufferPointer<Float>?,
+                                    _ gates: UnsafeBufferPointer<Float>?) -> Result) -> Result {
+        precondition(!consumed, "the cache was consumed by a backward pass")
+        let lc = layers[l * R]
+        precondition(!lc.reverse, "traces read the forward direction")
+        let T = steps
+        return withExtendedLifetime(lc) {
+            body(UnsafeBufferPointer(start: lc.hiddens.pointer, count: (T + 1) * lc.slot),
+                 lc.cells.map { UnsafeBufferPointer(start: $0.pointer, count: (T + 1) * lc.slot) },
+                 lc.gates.map { UnsafeBufferPointer(start: $0.pointer, count: $0.count) })
+        }
+    }
+}

@@ -58,6 +58,8 @@ public struct TrainingProgress: Sendable {
     public var step: Int
     public var epoch: Double
     public var trainLoss: Double
+    /// The loss of the latest step alone (nan before the first step).
+    public var stepLoss: Double = .nan
     public var learningRate: Float
     public var gradNorm: Float
     public var charsPerSecond: Double
@@ -154,6 +156,7 @@ public final class CharLMTrainer {
         let startStep = step
         var lossSum = 0.0, lossCount = 0
         var lastNorm: Float = 0
+        var lastLoss = Double.nan
         let params = model.parameters
         let perEpoch = train.batchesPerEpoch
 
@@ -171,7 +174,7 @@ public final class CharLMTrainer {
             }
             return TrainingProgress(
                 step: step, epoch: Double(epoch) + Double(batchInEpoch) / Double(perEpoch),
-                trainLoss: lossCount > 0 ? lossSum / Double(lossCount) : .nan,
+                trainLoss: lossCount > 0 ? lossSum / Double(lossCount) : .nan, stepLoss: lastLoss,
                 learningRate: optimizer.learningRate, gradNorm: lastNorm,
                 charsPerSecond: elapsed > 0 ? done * charsPerStep / elapsed : 0,
                 elapsedSeconds: elapsed, etaSeconds: eta, bestValLoss: bestValLoss)
@@ -217,6 +220,7 @@ public final class CharLMTrainer {
             batchInEpoch += 1
             lossSum += Double(loss)
             lossCount += 1
+            lastLoss = Double(loss)
             onEvent(.progress(progress()))
             if options.evalEvery > 0, step % options.evalEvery == 0 {
                 evaluate()

@@ -1,0 +1,249 @@
+import Foundation
+
+/// How far back in time a gradient survives: ‖∂loss_T/∂h_t‖ for t = T … 1.
+///
+/// Measured with the real `RecurrentLayer` backward pass. The gradient on every earlier state
+/// comes from one batched pass: for each sequence q and each start s ∈ 0…T, a row starts from the
+/// reference forward pass's state h_s (and c_s) and reads x[s+1 … T] (lengths T − s, as
+/// `pack_padded_sequence`), so its final state is h_T and the gradient `backward` returns on its
+/// initial state is exactly ∂loss_T/∂h_s. Cost: (T+1)·S rows of T steps, O(S·T²·H²), in passes
+/// of rows that keep memory near 128 MiB.
+///
+/// The loss is loss_T = Σ_q u_q·h_T (u_q a random unit vector per sequence), so ‖∂loss_T/∂h_T‖ = 1
+/// and every curve starts at 1. With a checkpoint it is the char-LM's cross-entropy of the
+/// character after step T instead.
+///
+/// The sigmoid RNN, h_t = σ(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh), is not a PyTorch cell; it is
+/// computed here by a plain loop (`elmanNorms`) on the weights of an `rnn_tanh` layer, only for
+/// this comparison. The same loop with tanh agrees with the real layer (see the tests).
+public enum GradientFlow {
+    /// The recurrent weights' initialisation.
+    public enum Init: String, CaseIterable, Sendable {
+        /// PyTorch's U(−1/√H, 1/√H) for every weight and bias.
+        case pytorchDefault = "default"
+        /// weight_hh: each (H,H) gate block orthogonal (`Initializer.orthogonal`), bias_hh 0.
+        case orthogonal
+        /// weight_hh: each gate block `scale`·I, both biases 0 (Le, Jaitly and Hinton 2015, "IRNN").
+        case identity
+    }
+
+    /// The cells compared: PyTorch's four and the diagnostic-only sigmoid RNN.
+    public enum Cell: String, CaseIterable, Sendable {
+        case rnnTanh = "rnn-tanh", rnnSigmoid = "rnn-sigmoid", rnnRelu = "rnn-relu", lstm, gru
+
+        /// The layer that holds the weights (the sigmoid RNN borrows an rnn_tanh layer's).
+        var kind: CellKind {
+            switch self {
+            case .rnnTanh, .rnnSigmoid: return .rnnTanh
+            case .rnnRelu: return .rnnRelu
+            case .lstm: return .lstm
+            case .gru: return .gru
+            }
+        }
+    }
+
+    /// One measured curve.
+    public struct Curve: Sendable {
+        public var name: String
+        /// norms[k] = mean over sequences of ‖∂loss_T/∂h_{T−k}‖, k = 0 … T−1 (t = T … 1).
+        public var norms: [Double]
+        /// Global L2 norm of the parameter gradients of the same loss (what clip_grad_norm_ sees).
+        public var parameterGradientNorm: Double?
+
+        public init(name: String, norms: [Double], parameterGradientNorm: Double? = nil) {
+            self.name = name
+            self.norms = norms
+            self.parameterGradientNorm = parameterGradientNorm
+        }
+
+        /// The first step back with a positive norm: 0, except for a lower layer of a stack, whose
+        /// state-carried gradient is 0 at t = T (see `measure(model:windows:)`).
+        var start: Int? { norms.firstIndex { $0 > 0 && $0.isFinite } }
+
+        /// The mean factor per step back, from the first positive norm (normally t = T) to t = 1:
+        /// (norm at t = 1 / norm at the start)^(1/steps between); nil when the curve reaches 0.
+        public var factorPerStep: Double? {
+            guard let i = start, norms.count - 1 > i, let last = norms.last, last > 0, last.isFinite else { return nil }
+            return pow(last / norms[i], 1 / Double(norms.count - 1 - i))
+        }
+
+        /// The first number of steps back at which the norm is below `fraction` of the first
+        /// positive norm (normally the one at t = T).
+        public func stepsBelow(_ fraction: Double) -> Int? {
+            guard let i = start else { return nil }
+            return norms[i...].firstIndex { $0 < fraction * norms[i] }
+        }
+    }
+
+    /// What to measure for a synthetic layer.
+    public struct Setup: Sendable {
+        public var cell: Cell
+        public var initialisation: Init
+        public var hidden = 64
+        public var input = 16
+        public var length = 100
+        public var sequences = 4
+        /// The gain of `identity` (and a factor on the orthogonal blocks).
+        public var scale: Float = 1
+        /// LSTM only: the forget gate's bias (bias_ih's f block; bias_hh's f block set to 0), nil to keep the init's.
+        public var forgetBias: Float?
+        public var seed: UInt64 = 1
+
+        public init(cell: Cell, initialisation: Init) {
+            self.cell = cell
+            self.initialisation = initialisation
+        }
+
+        /// "rnn-tanh, default init" style label.
+        public var label: String {
+            let scaleNote = (initialisation == .pytorchDefault || scale == 1) ? "" : " × \(scale)"
+            let biasNote = forgetBias.map { " forget bias \($0)" } ?? ""
+            return "\(cell.rawValue), \(initialisation.rawValue)\(scaleNote)\(biasNote)"
+        }
+    }
+
+    /// A single-layer stack with the setup's initialisation (input weights PyTorch's default).
+    public static func makeLayer(_ setup: Setup) -> RecurrentLayer {
+        var rng = SeededRNG(seed: setup.seed)
+        let layer = RecurrentLayer(kind: setup.cell.kind, inputSize: setup.input, hiddenSize: setup.hidden, numLayers: 1, rng: &rng)
+        let H = setup.hidden, G = setup.cell.kind.gateCount
+        switch setup.initialisation {
+        case .pytorchDefault:
+            break
+        case .orthogonal:
+            Initialization.apply(kind: setup.cell.kind, hiddenSize: H, parameters: layer.parameters.filter { $0.name.hasPrefix("weight_hh") || $0.name.hasPrefix("bias_hh") },
+                                 input: .pytorchDefault, recurrent: .orthogonal, forgetBias: nil, rng: &rng)
+            if setup.scale != 1 { for p in layer.parameters where p.name.hasPrefix("weight_hh") { for i in 0..<p.value.count { p.value.data[i] *= setup.scale } } }
+        case .identity:
+            for p in layer.parameters {
+                if p.name.hasPrefix("weight_hh") {
+                    p.value.zero()
+                    for g in 0..<G { for j in 0..<H { p.value.data[(g * H + j) * H + j] = setup.scale } }
+                } else if p.name.hasPrefix("bias") {
+                    p.value.zero()
+                }
+            }
+        }
+        if let fb = setup.forgetBias, setup.cell == .lstm {
+            for p in layer.parameters where p.name.hasPrefix("bias") {
+                for j in H..<(2 * H) { p.value.data[j] = p.name.hasPrefix("bias_ih") ? fb : 0 }
+            }
+        }
+        return layer
+    }
+
+    /// Random inputs x (S,T,D) ~ N(0, 1) and unit directions u (S,H), from the setup's seed.
+    static func probes(sequences S: Int, length T: Int, input D: Int, hidden H: Int, seed: UInt64) -> (x: Tensor, u: Tensor) {
+        var rng = SeededRNG(seed: seed &+ 0x9e37)
+        var x = Tensor(shape: [S, T, D])
+        for i in 0..<x.count { x.data[i] = rng.normal() }
+        var u = Tensor(shape: [S, H])
+        for q in 0..<S {
+            var n: Float = 0
+            for j in 0..<H { let v = rng.normal(); u.data[q * H + j] = v; n += v * v }
+            for j in 0..<H { u.data[q * H + j] /= n.squareRoot() }
+        }
+        return (x, u)
+    }
+
+    /// Measures one synthetic setup (and the parameter-gradient norm of the same loss).
+    public static func measure(_ setup: Setup) -> Curve {
+        let layer = makeLayer(setup)
+        let (x, u) = probes(sequences: setup.sequences, length: setup.length, input: setup.input, hidden: setup.hidden, seed: setup.seed)
+        let norms: [Double]
+        if setup.cell == .rnnSigmoid {
+            norms = elmanNorms(layer: layer, x: x, dFinal: u, activation: .sigmoid)
+        } else {
+            norms = hiddenGradientNorms(layer: layer, x: x, dFinal: u)[0]
+        }
+        return Curve(name: setup.label, norms: norms,
+                     parameterGradientNorm: setup.cell == .rnnSigmoid ? nil : parameterGradientNorm(layer: layer, x: x, dFinal: u))
+    }
+
+    /// ‖∂loss/∂h_t^(l)‖ for every layer l of `layer` (unidirectional), where ∂loss/∂h_T of the top
+    /// layer is `dFinal` (S,H) and the run starts from zeros.
+    ///
+    /// - Returns: [l][k] = mean over the S sequences of ‖∂loss/∂h_{T−k}^(l)‖, k = 0 … T−1.
+    public static func hiddenGradientNorms(layer: RecurrentLayer, x: Tensor, dFinal: Tensor) -> [[Double]] {
+        hiddenGradientNorms(layer: layer, x: x, dFinal: dFinal, rowsPerPass: nil)
+    }
+
+    /// `rowsPerPass` overrides the memory-based size of a pass (tests).
+    static func hiddenGradientNorms(layer: RecurrentLayer, x: Tensor, dFinal: Tensor, rowsPerPass: Int?) -> [[Double]] {
+        precondition(!layer.bidirectional, "gradient flow is measured on unidirectional stacks")
+        let S = x.shape[0], T = x.shape[1], D = x.shape[2], H = layer.hiddenSize, L = layer.numLayers
+        precondition(dFinal.shape == [S, H], "dFinal must be (\(S),\(H))")
+        var rng = SeededRNG(seed: 0)
+        let savedDropout = layer.dropout
+        layer.dropout = 0
+        defer { layer.dropout = savedDropout }
+        // 1. The reference pass: h_s (and c_s) of every layer at every s.
+        let (_, _, refCache) = layer.forward(x, state: nil, mode: .training, rng: &rng)
+        guard let ref = refCache else { preconditionFailure("training forward returns a cache") }
+        // 2. Row g = q·(T+1) + s: the state after s steps, then x[q, s..<T], length T − s. The rows
+        //    run in passes of at most `perPass`, which bounds memory at about 128 MiB of floats
+        //    (cache, gradients and inputs ≈ (T+1)·(8·H·L + D) floats per row).
+        let rows = S * (T + 1)
+        let perPass = rowsPerPass ?? max(1, min(rows, (32 << 20) / max(1, (T + 1) * (8 * H * L + D))))
+        var out = [[Double]](repeating: [Double](repeating: 0, count: T), count: L)
+        let saved = layer.parameters.map(\.grad)
+        defer { for (p, g) in zip(layer.parameters, saved) { p.grad = g } }
+        for g0 in stride(from: 0, to: rows, by: perPass) {
+            let n = min(perPass, rows - g0)
+            var xs = Tensor(shape: [n, T, D])
+            var initial = RecurrentState.zeros(kind: layer.kind, layers: L, batch: n, hidden: H)
+            var lengths = [Int](repeating: 0, count: n)
+            var dState = RecurrentState.zeros(kind: layer.kind, layers: L, batch: n, hidden: H)
+            for b in 0..<n {
+                let q = (g0 + b) / (T + 1), s = (g0 + b) % (T + 1)
+                lengths[b] = T - s
+                for t in 0..<(T - s) {
+                    for d in 0..<D { xs.data[(b * T + t) * D + d] = x.data[(q * T + s + t) * D + d] }
+                }
+                for j in 0..<H { dState.hidden.data[((L - 1) * n + b) * H + j] = dFinal.data[q * H + j] }
+            }
+            for l in 0..<L {
+                ref.withTrace(layer: l) { hiddens, cells, _ in
+                    for b in 0..<n {
+                        let q = (g0 + b) / (T + 1), s = (g0 + b) % (T + 1)
+                        let src = (s * S + q) * H, dst = (l * n + b) * H
+                        for j in 0..<H { initial.hidden.data[dst + j] = hiddens[src + j] }
+                        if let cells { for j in 0..<H { initial.cell?.data[dst + j] = cells[src + j] } }
+                    }
+                }
+            }
+            // 3. One forward and backward pass over the rows; read the gradient on each initial state.
+            let (_, _, cacheOrNil) = layer.forward(xs, state: initial, mode: .training, rng: &rng, lengths: lengths)
+            guard let cache = cacheOrNil else { preconditionFailure("training forward returns a cache") }
+            let (_, dInitial) = layer.backward(dOutput: nil, dState: dState, cache: cache)
+            for b in 0..<n {
+                let s = (g0 + b) % (T + 1)
+                guard s >= 1 else { continue }  // t = 0 is not reported
+                for l in 0..<L {
+                    let base = (l * n + b) * H
+                    var sum = 0.0
+                    for j in 0..<H { let v = Double(dInitial.hidden.data[base + j]); sum += v * v }
+                    out[l][T - s] += sum.squareRoot() / Double(S)
+                }
+            }
+        }
+        return out
+    }
+
+    /// The global gradient norm of the parameters for the loss whose ∂/∂h_T (top layer) is `dFinal`.
+    /// Leaves the parameters' `grad` as it found them.
+    public static func parameterGradientNorm(layer: RecurrentLayer, x: Tensor, dFinal: Tensor) -> Double {
+        let S = x.shape[0], H = layer.hiddenSize, L = layer.numLayers
+        var rng = SeededRNG(seed: 0)
+        let saved = layer.parameters.map(\.grad)
+        layer.zeroGrad()
+        let (_, _, cacheOrNil) = layer.forward(x, state: nil, mode: .training, rng: &rng)
+        guard let cache = cacheOrNil else { preconditionFailure("training forward returns a cache") }
+        var dState = RecurrentState.zeros(kind: layer.kind, layers: L, batch: S, hidden: H)
+        for i in 0..<(S * H) { dState.hidden.data[(L - 1) * S * H + i] = dFinal.data[i] }
+        _ = layer.backward(dOutput: nil, dState: dState, cache: cache)
+        let norm = Double(GradientClipping.globalNorm(layer.parameters))
+        for (p, g) in zip(layer.parameters, saved) { p.grad = g }
+        return norm
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+
+/// The training-curves report that `recurrent train --report DIR` keeps up to date: `index.html`
+/// and one SVG per chart (train and validation loss, learning rate, gradient norm, characters per
+/// second, each against steps and against time; the page switches between the two), with the
+/// samples taken at each evaluation beside the curves. Every file is rewritten atomically at each evaluation, so a browser reloading the
+/// page never sees half a file.
+public final class TrainingReport {
+    public struct StepRecord: Sendable {
+        public var step: Int
+        public var seconds: Double
+        public var trainLoss: Double
+        public var learningRate: Double
+        public var gradNorm: Double
+        public var charsPerSecond: Double
+    }
+
+    public struct Evaluation: Sendable {
+        public var step: Int
+        public var seconds: Double
+        public var validationLoss: Double
+        public var sample: String
+    }
+
+    public let directory: String
+    public let title: String
+    public private(set) var steps: [StepRecord] = []
+    public private(set) var evaluations: [Evaluation] = []
+    /// Charts draw at most this many points per series (bucket means beyond it).
+    public var maxPoints = 1500
+
+    /// The folder is created (one level) when missing.
+    public init(directory: String, title: String) throws {
+        try OutputFolder.ensure(directory, flag: "--report")
+        self.directory = directory
+        self.title = title
+    }
+
+    public func record(_ p: TrainingProgress) {
+        steps.append(StepRecord(step: p.step, seconds: p.elapsedSeconds, trainLoss: p.stepLoss, learningRate: Double(p.learningRate),
+                                gradNorm: Double(p.gradNorm), charsPerSecond: p.charsPerSecond))
+    }
+
+    /// Adds an evaluation and rewrites every file.
+    public func evaluated(_ p: TrainingProgress, validationLoss: Double, sample: String) throws {
+        evaluations.append(Evaluation(step: p.step, seconds: p.elapsedSeconds, validationLoss: validationLoss, sample: sample))
+        try write()
+    }
+
+    /// `values` thinned to at most `maxPoints` by averaging consecutive buckets.
+    func thin(_ values: [(x: Double, y: Double)]) -> [(x: Double, y: Double)] {
+        guard values.count > maxPoints else { return values }
+        let per = (values.count + maxPoints - 1) / maxPoints
+        return stride(from: 0, to: values.count, by: per).map { i in
+            let bucket = values[i..<min(i + per, values.count)]
+            return (bucket.map(\.x).reduce(0, +) / Double(bucket.count), bucket.map(\.y).reduce(0, +) / Double(bucket.count))
+        }
+    }
+
+    /// The charts as (file name, SVG): every metric against steps (`*-steps.svg`) and against
+    /// seconds (`*-time.svg`).
+    public func charts() -> [(String, String)] {
+        struct Metric { var file: String; var title: String; var y: String; var log = false; var series: [(String, KeyPath<StepRecord, Double>)] }
+        let metrics = [
+            Metric(file: "loss", title: "Loss", y: "cross-entropy (nats/char)", series: [("train (per step; bucket means when long)", \.trainLoss)]),
+            Metric(file: "learning-rate", title: "Learning rate", y: "learning rate", series: [("learning rate", \.learningRate)]),
+            Metric(file: "grad-norm", title: "Gradient norm (before clipping)", y: "global L2 norm", log: true, series: [("gradient norm", \.gradNorm)]),
+            Metric(file: "speed", title: "Speed", y: "characters per second", series: [("characters/s (mean since the start)", \.charsPerSecond)]),
+        ]
+        var out: [(String, String)] = []
+        for m in metrics {
+            for byTime in [false, true] {
+                let x: KeyPath<StepRecord, Double> = byTime ? \.seconds : \.stepDouble
+                var series = m.series.map { name, y in ChartSeries(name: name, points: thin(steps.map { ($0[keyPath: x], $0[keyPath: y]) })) }
+                if m.file == "loss" {
+                    series.append(ChartSeries(name: "validation", points: evaluations.map { (byTime ? $0.seconds : Double($0.step), $0.validationLoss) }))
+                }
+                let chart = LineChart(title: "\(m.title) against \(byTime ? "time" : "steps")", xLabel: byTime ? "seconds" : "step",
+                                      yLabel: m.y, logY: m.log, series: series)
+                out.append(("\(m.file)-\(byTime ? "time" : "steps").svg", chart.svg()))
+            }
+        }
+        return out
+    }
+
+    /// The HTML page, the charts inline.
+    public func page() -> String {
+        var body = "<h1>Training report</h1>\n<p class=\"note\">\(HTMLPage.escape(title))</p>\n"
+        if let last = steps.last {
+            let best = evaluations.map(\.validationLoss).min()
+            body += "<p>Step \(last.step), \(String(format: "%.0f", last.seconds)) s"
+            if let best { body += "; best validation loss \(String(format: "%.4f", best)) nats/char (\(String(format: "%.3f", best / log(2))) bits/char)" }
+            body += "; rewritten at each evaluation.</p>\n"
+        }
+        body += "<p class=\"noprint\">x axis: <label><input type=\"radio\" name=\"x\" value=\"steps\" checked> steps</label> "
+        body += "<label><input type=\"radio\" name=\"x\" value=\"time\"> time</label></p>\n"
+        body += "<div class=\"report\"><div class=\"curves\">"
+        for (name, svg) in charts() { body += "<div class=\"\(name.hasSuffix("-time.svg") ? "by-time" : "by-steps")\">\(svg)</div>" }
+        body += "</div>\n<div class=\"samples\"><h2>Samples at each evaluation</h2>\n"
+        for e in evaluations.reversed() {
+            body += "<div class=\"sample\"><b>step \(e.step)</b> (\(String(format: "%.0f", e.seconds)) s), validation \(String(format: "%.4f", e.validationLoss))"
+            body += "<pre>\(HTMLPage.escape(e.sample))</pre></div>\n"
+        }
+        body += "</div></div>\n"
+        let css = """
+        .report{display:flex;gap:1em;align-items:flex-start}.curves{flex:0 0 auto;max-width:740px}.samples{flex:1 1 300px;min-width:260px}
+        .sample pre{white-space:pre-wrap;background:#f6f6f6;border:1px solid #ddd;padding:.4em;margin:.2em 0 .8em;max-height:16em;overflow:auto}
+        @media (max-width:1100px){.report{flex-direction:column}}
+        .by-time{display:none}body.time .by-time{display:block}body.time .by-steps{display:none}
+        @media print{.report{display:block}.sample pre{max-height:none;overflow:visible}}
+        """
+        let script = "document.querySelectorAll('input[name=x]').forEach(function(r){r.onchange=function(){document.body.classList.toggle('time',r.value==='time'&&r.checked);};});"
+        return HTMLPage.render(title: "Training report", body: body, script: script, css: css)
+    }
+
+    /// Writes index.html and the SVGs, each atomically.
+    public func write() throws {
+        let dir = URL(fileURLWithPath: directory)
+        for (name, svg) in charts() {
+            try AtomicFile.write(Data(("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n" + svg).utf8), to: dir.appendingPathComponent(name).path)
+        }
+        try HTMLPage.write(page(), to: dir.appendingPathComponent("index.html").path)
+    }
+}
+
+extension TrainingReport.StepRecord {
+    var stepDouble: Double { Double(step) }
+}

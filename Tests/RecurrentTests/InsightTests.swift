@@ -1,0 +1,194 @@
+import Foundation
+import Testing
+@testable import Recurrent
+
+@Suite struct InsightStatisticsTests {
+    @Test func pearsonKnownValues() {
+        #expect(abs(InsightStatistics.pearson([1, 2, 3, 4], [3, 5, 7, 9]) - 1) < 1e-12)
+        #expect(abs(InsightStatistics.pearson([1, 2, 3, 4], [4, 3, 2, 1]) + 1) < 1e-12)
+        // dx = dy = (−1.5, ∓0.5, ±0.5, 1.5): Σdxdy = 4, Σdx² = Σdy² = 5, r = 0.8.
+        #expect(abs(InsightStatistics.pearson([1, 2, 3, 4], [1, 3, 2, 4]) - 0.8) < 1e-12)
+        #expect(InsightStatistics.pearson([1, 1, 1], [1, 2, 3]) == 0)
+        #expect(InsightStatistics.pearson([], []) == 0)
+    }
+
+    /// A synthetic "unit" that is the quote indicator plus noise of known size: r = 1/√(1 + σ²/p(1−p)).
+    @Test func unitTrackingQuotesIsFound() {
+        let text = Array(String(repeating: "he said \"go home\" and left. ", count: 200).unicodeScalars)
+        let quotes = TextProperty.insideQuotes.values(text)
+        let p = Double(quotes.reduce(0, +)) / Double(quotes.count)
+        var rng = SeededRNG(seed: 3)
+        let sigma: Float = 0.3
+        let unit = quotes.map { $0 + sigma * rng.normal() }
+        let expected = 1 / (1 + Double(sigma * sigma) / (p * (1 - p))).squareRoot()
+        let r = InsightStatistics.pearson(unit, quotes)
+        #expect(abs(r - expected) < 0.02, "r \(r), expected \(expected)")
+        #expect(abs(InsightStatistics.pearson(unit, TextProperty.vowel.values(text))) < 0.3)
+    }
+
+    @Test func textProperties() {
+        let text = Array("ab \"c(d)\"\nxe".unicodeScalars)
+        #expect(TextProperty.insideQuotes.values(text) == [0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0])
+        #expect(TextProperty.bracketDepth.values(text) == [0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0])
+        #expect(TextProperty.positionInLine.values(text) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2])
+        #expect(TextProperty.wordStart.values(text) == [1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0])
+        #expect(TextProperty.vowel.values(text) == [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+    }
+
+    @Test func saturationFractions() {
+        let s = InsightStatistics.saturation([0.05, 0.5, 0.95, 0.92, 0.0, 0.1, 0.9, 0.3])
+        #expect(s.left == 2.0 / 8 && s.right == 2.0 / 8)
+        let strided: [Float] = [0.0, 1, 0.95, 1, 0.5, 1]
+        let t = strided.withUnsafeBufferPointer { InsightStatistics.saturation($0, stride: 2) }
+        #expect(abs(t.left - 1.0 / 3) < 1e-12 && abs(t.right - 1.0 / 3) < 1e-12)
+    }
+}
+
+@Suite struct GradientFlowTests {
+    /// A one-layer RNN with W_ih = 0, W_hh = w·I and the given bias on b_ih.
+    func diagonalRNN(_ kind: CellKind, hidden H: Int, w: Float, bias: Float) -> RecurrentLayer {
+        var rng = SeededRNG(seed: 1)
+        let layer = RecurrentLayer(kind: kind, inputSize: 3, hiddenSize: H, numLayers: 1, rng: &rng)
+        layer.parameters[0].value.zero()
+        layer.parameters[1].value.zero()
+        for j in 0..<H { layer.parameters[1].value.data[j * H + j] = w }
+        for j in 0..<H { layer.parameters[2].value.data[j] = bias }
+        layer.parameters[3].value.zero()
+        return layer
+    }
+
+    func probes(_ S: Int, _ T: Int, _ H: Int) -> (Tensor, Tensor) { GradientFlow.probes(sequences: S, length: T, input: 3, hidden: H, seed: 5) }
+
+    /// relu(h + b) with h, b > 0 is linear with slope 1, so with W_hh = I the gradient keeps its norm.
+    @Test func identityLinearRNNKeepsTheNorm() {
+        let T = 20, H = 6
+        let layer = diagonalRNN(.rnnRelu, hidden: H, w: 1, bias: 0.5)
+        let (x, u) = probes(3, T, H)
+        let norms = GradientFlow.hiddenGradientNorms(layer: layer, x: x, dFinal: u)[0]
+        #expect(norms.count == T)
+        for n in norms { #expect(abs(n - 1) < 1e-5) }
+    }
+
+    /// tanh with W_hh = εI, no input and no bias stays at h = 0, where tanh' = 1: the norm is ε^(T−t).
+    @Test func smallTanhWeightsVanishGeometrically() {
+        let T = 12, H = 5
+        let eps: Float = 0.5
+        let layer = diagonalRNN(.rnnTanh, hidden: H, w: eps, bias: 0)
+        let (x, u) = probes(2, T, H)
+        let norms = GradientFlow.hiddenGradientNorms(layer: layer, x: x, dFinal: u)[0]
+        for (k, n) in norms.enumerated() { #expect(abs(n / pow(Double(eps), Double(k)) - 1) < 1e-4, "k \(k): \(n)") }
+        let curve = GradientFlow.Curve(name: "t", norms: norms)
+        #expect(abs((curve.factorPerStep ?? 0) - Double(eps)) < 1e-4)
+        #expect(curve.stepsBelow(1e-3) == 10)  // 0.5^10 ≈ 9.8e-4
+    }
+
+    /// The sigmoid RNN with W_hh = εI and no input settles at h* = σ(ε h*), where each step back
+    /// multiplies the gradient by ε·h*(1 − h*).
+    @Test func sigmoidRateMatchesTheFixedPoint() {
+        let T = 30, H = 4
+        let eps: Float = 0.8
+        let layer = diagonalRNN(.rnnTanh, hidden: H, w: eps, bias: 0)
+        let (x, u) = probes(1, T, H)
+        let norms = GradientFlow.elmanNorms(layer: layer, x: x, dFinal: u, activation: .sigmoid)
+        var h = 0.5
+        for _ in 0..<200 { h = 1 / (1 + exp(-Double(eps) * h)) }
+        let rate = Double(eps) * h * (1 - h)
+        #expect(abs(norms[1] / norms[0] - rate) < 1e-6)
+        #expect(abs(norms[2] / norms[1] - rate) < 1e-6)
+    }
+
+    /// The plain-loop reference with tanh agrees with the real layer's backward on random weights.
+    @Test func plainLoopAgreesWithTheLayer() {
+        var setup = GradientFlow.Setup(cell: .rnnTanh, initialisation: .orthogonal)
+        setup.hidden = 8; setup.input = 3; setup.length = 15; setup.sequences = 2
+        let layer = GradientFlow.makeLayer(setup)
+        let (x, u) = GradientFlow.probes(sequences: 2, length: 15, input: 3, hidden: 8, seed: 9)
+        let a = GradientFlow.hiddenGradientNorms(layer: layer, x: x, dFinal: u)[0]
+        let b = GradientFlow.elmanNorms(layer: layer, x: x, dFinal: u, activation: .tanh)
+        for k in 0..<15 { #expect(abs(a[k] / b[k] - 1) < 1e-3, "k \(k): \(a[k]) vs \(b[k])") }
+    }
+
+    /// The batched measurement of an LSTM agrees with a direct backward over the last s steps.
+    @Test func lstmBatchedMatchesDirect() {
+        var setup = GradientFlow.Setup(cell: .lstm, initialisation: .pytorchDefault)
+        setup.hidden = 6; setup.input = 3; setup.length = 7; setup.sequences = 1
+        let layer = GradientFlow.makeLayer(setup)
+        let (x, u) = GradientFlow.probes(sequences: 1, length: 7, input: 3, hidden: 6, seed: 2)
+        let batched = GradientFlow.hiddenGradientNorms(layer: layer, x: x, dFinal: u)[0]
+        // Direct: ∂loss/∂h_0 from a plain backward over all 7 steps equals the curve one step past t = 1,
+        // so compare t = 1 with a direct run over steps 2…7 from the state after step 1.
+        var rng = SeededRNG(seed: 0)
+        let first = layer.forward(Tensor(shape: [1, 1, 3], data: Array(x.data[0..<3])), state: nil, mode: .inference, rng: &rng).state
+        let rest = Tensor(shape: [1, 6, 3], data: Array(x.data[3...]))
+        let (_, _, cache) = layer.forward(rest, state: first, mode: .training, rng: &rng)
+        var dState = RecurrentState.zeros(kind: .lstm, layers: 1, batch: 1, hidden: 6)
+        dState.hidden = Tensor(shape: [1, 1, 6], data: u.data)
+        let (_, dInit) = layer.backward(dOutput: nil, dState: dState, cache: cache!)
+        let direct = dInit.hidden.data.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        #expect(abs(batched[6] / direct - 1) < 1e-4, "\(batched[6]) vs \(direct)")
+    }
+
+    /// Splitting the rows into passes (as long sequences do to bound memory) changes nothing.
+    @Test func passesGiveTheSameCurves() {
+        var setup = GradientFlow.Setup(cell: .gru, initialisation: .pytorchDefault)
+        setup.hidden = 5; setup.input = 3; setup.length = 9; setup.sequences = 2
+        let layer = GradientFlow.makeLayer(setup)
+        let (x, u) = GradientFlow.probes(sequences: 2, length: 9, input: 3, hidden: 5, seed: 3)
+        let one = GradientFlow.hiddenGradientNorms(layer: layer, x: x, dFinal: u)
+        let many = GradientFlow.hiddenGradientNorms(layer: layer, x: x, dFinal: u, rowsPerPass: 3)
+        for k in 0..<9 { #expect(abs(one[0][k] - many[0][k]) <= 1e-6 * one[0][k]) }
+    }
+
+    @Test func pageAndJSON() throws {
+        let curves = [GradientFlow.Curve(name: "a <b>", norms: [1, 0.5, 0.25], parameterGradientNorm: 2),
+                      GradientFlow.Curve(name: "zero", norms: [1, 0, 0])]
+        let json = GradientFlow.json(curves, meta: [("length", "3")])
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let list = try #require(obj["curves"] as? [[String: Any]])
+        #expect(list.count == 2)
+        #expect((list[0]["norms"] as? [Double]) == [1, 0.5, 0.25])
+        #expect(abs((list[0]["factor_per_step"] as? Double ?? 0) - 0.5) < 1e-9)
+        #expect(list[1]["factor_per_step"] is NSNull)
+        let html = GradientFlow.page(curves, description: "d", clipNote: nil)
+        #expect(html.contains("a &lt;b&gt;"))
+        #expect(html.contains("data-n=\"3\""))  // the first series: 3 drawable points
+        #expect(html.contains("data-n=\"1\""))  // the second: zeros are not drawn on a log axis
+    }
+}
+
+@Suite struct ActivationAnalysisTests {
+    /// Every cell kind: series and gate counts, correlations from the running sums equal Pearson's r
+    /// on the stored values, values equal a plain forward pass, top-5 probabilities sorted and ≤ 1.
+    @Test(arguments: CellKind.allCases)
+    func analysisMatchesDirectComputation(kind: CellKind) throws {
+        let text = Array("He said \"go (now)\" and left.\nShe [waited].\n".unicodeScalars) + Array("ab (c) \"d\" e\n".unicodeScalars)
+        let vocab = CharVocabulary(text: text)
+        var rng = SeededRNG(seed: 4)
+        let model = CharLM(config: CharLMConfig(cell: kind, vocabulary: vocab, embeddingSize: 5, hiddenSize: 6, numLayers: 2), rng: &rng)
+        let tokens = try vocab.encode(text, source: "t")
+        let a = ActivationAnalysis.run(model: model, tokens: tokens, text: text, storedUnits: 1000, chunk: 7)
+        let K = kind.hasCellState ? 2 : 1
+        #expect(a.series.count == 2 * K * 6 && a.stored.count == a.series.count)
+        #expect(a.gates.count == 2 * ActivationAnalysis.countedGates(kind).count)
+        for g in a.gates { for (l, r) in zip(g.left, g.right) { #expect(l >= 0 && r >= 0 && l + r <= 1) } }
+        // The top layer's hidden states from one plain forward pass over the whole text.
+        var frng = SeededRNG(seed: 0)
+        let (y, _, _) = model.rnn.forward(model.embedding.forward(tokens, shape: [1, tokens.count]), state: nil, mode: .inference, rng: &frng)
+        let props = TextProperty.allCases.map { $0.values(text) }
+        for (i, s) in a.stored.enumerated() {
+            let item = a.series[s]
+            for (p, values) in props.enumerated() {
+                #expect(abs(item.correlations[p] - InsightStatistics.pearson(a.values[i], values)) < 1e-6)
+            }
+            if item.layer == 1 && !item.isCell {
+                for t in 0..<tokens.count { #expect(abs(a.values[i][t] - y.data[t * 6 + item.unit]) < 1e-5) }
+            }
+        }
+        for t in 0..<tokens.count {
+            let p = Array(a.topProbabilities[t * 5..<t * 5 + 5])
+            #expect(p == p.sorted(by: >) && p[0] <= 1 && p[4] > 0)
+        }
+        let html = a.page(title: "test")
+        #expect(html.contains("data-s=\"0\"") && html.contains("var VALUES=["))
+    }
+}
