@@ -133,10 +133,10 @@ func readInputLines(_ path: String?, encoding: TextEncoding) throws -> [TextLine
 }
 
 /// A progress line for the sequence tasks.
-func taskProgressLine(_ p: TaskProgress, accuracy: Double?, unit: String) -> String {
+func taskProgressLine(_ p: TaskProgress, accuracy: Double?, unit: String, metric: String = "acc") -> String {
     var parts = ["step \(p.step)", "epoch \(Format.fixed(p.epoch, 2))"]
     parts.append("train \(p.trainLoss.isFinite ? Format.fixed(p.trainLoss) : "-")")
-    if let accuracy { parts.append("val acc \(Format.fixed(accuracy))") } else if let b = p.bestAccuracy { parts.append("best val acc \(Format.fixed(b))") }
+    if let accuracy { parts.append("val \(metric) \(Format.fixed(accuracy))") } else if let b = p.bestAccuracy { parts.append("best val \(metric) \(Format.fixed(b))") }
     parts.append("lr \(String(format: "%.2e", Double(p.learningRate)))")
     parts.append("|g| \(String(format: "%.2f", Double(p.gradNorm)))")
     parts.append("\(Format.grouped(p.examplesPerSecond)) \(unit)/s")
@@ -145,9 +145,10 @@ func taskProgressLine(_ p: TaskProgress, accuracy: Double?, unit: String) -> Str
 }
 
 /// Runs a task trainer with the progress-line conventions of `recurrent train`; `save` is called on
-/// every improvement.
-func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: String,
-                    step: ([Int], inout SeededRNG) -> Float, validate: () -> Double, save: (Int, Double) throws -> Void) throws {
+/// every improvement. `metric` names the validation score in the lines; `note` adds to validation lines.
+func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: String, metric: String = "acc",
+                    step: ([Int], inout SeededRNG) -> Float, validate: () -> Double, note: () -> String = { "" },
+                    save: (Int, Double) throws -> Void) throws {
     var lastPrint = Date()
     var liveLine = false
     try trainer.run(step: step, validate: validate) { event in
@@ -157,14 +158,14 @@ func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: S
             let interval = Console.isTerminal ? 0.2 : 10
             if !quiet, now.timeIntervalSince(lastPrint) >= interval {
                 lastPrint = now
-                let line = taskProgressLine(p, accuracy: nil, unit: unit)
+                let line = taskProgressLine(p, accuracy: nil, unit: unit, metric: metric)
                 if Console.isTerminal { Console.write("\r\u{1B}[K" + line); liveLine = true } else { Console.line(line) }
             }
         case .validation(let p, let accuracy, let improved):
-            var note = ""
-            if improved { try save(p.step, accuracy); note = "  saved \(output)" }
+            var saved = ""
+            if improved { try save(p.step, accuracy); saved = "  saved \(output)" }
             if liveLine { Console.write("\r\u{1B}[K"); liveLine = false }
-            Console.line(taskProgressLine(p, accuracy: accuracy, unit: unit) + note)
+            Console.line(taskProgressLine(p, accuracy: accuracy, unit: unit, metric: metric) + note() + saved)
         }
     }
     if liveLine { Console.write("\r\u{1B}[K") }
