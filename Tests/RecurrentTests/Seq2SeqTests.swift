@@ -116,6 +116,12 @@ import Testing
         #expect(model.greedy([data[4]], maxLength: 8) == [greedy[4]])
     }
 
+    @Test func topIndicesKeepsTheLargestWithLowIndicesOnTies() {
+        #expect(Seq2Seq.topIndices([0.1, 0.5, 0.3, 0.5, -1], 3) == [1, 3, 2])
+        #expect(Seq2Seq.topIndices([2, 2, 2], 2) == [0, 1])
+        #expect(Seq2Seq.topIndices([1], 4) == [0])
+    }
+
     @Test func beamOneIsGreedyOnAnUntrainedModelToo() {
         let model = Self.makeModel(attention: .bahdanau, bidirectional: true, seed: 11)
         let greedy = model.greedy(Self.sources, maxLength: 6)

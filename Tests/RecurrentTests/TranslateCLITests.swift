@@ -6,11 +6,9 @@ import Testing
 @Suite(.serialized) struct TranslateCLITests {
     static let tinyModel = ["--hidden", "16", "--embedding", "8", "--quiet", "--threads", "1"]
 
-    func write(_ dir: URL, _ name: String, _ text: String) throws -> String {
-        let url = dir.appendingPathComponent(name)
-        try Data(text.utf8).write(to: url)
-        return url.path
-    }
+    /// The file and shell helpers of the classify/tag CLI tests.
+    let helpers = SequenceCLITests()
+    func write(_ dir: URL, _ name: String, _ text: String) throws -> String { try helpers.write(dir, name, text) }
 
     /// 24 pairs "X is Y ." → "x est y .", CRLF, an extra column and no final newline.
     static var pairs: String {
@@ -61,20 +59,8 @@ import Testing
         #expect(lines.count == 3 && lines[2].isEmpty, "\(r.stdout)")
         let beam = try CLI.run(["translate", "run", "--checkpoint", model, "--beam", "1", "He is cold.", "she is happy ."])
         #expect(beam.stdout == r.stdout)
-        let piped = try shell("printf 'He is cold.\\r\\nshe is happy .' | '\(CLI.binary)' translate --checkpoint '\(model)'")
+        let piped = try helpers.shell("printf 'He is cold.\\r\\nshe is happy .' | '\(CLI.binary)' translate --checkpoint '\(model)'")
         #expect(piped == r.stdout)
-    }
-
-    func shell(_ command: String) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", command]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
     }
 
     @Test func badInput() throws {

@@ -64,7 +64,7 @@ extension Seq2Seq {
                 let row = Array(logits.data[h * V ..< (h + 1) * V])
                 let top = row.max() ?? 0
                 let logSum = Double(top) + log(row.reduce(0.0) { $0 + exp(Double($1 - top)) })
-                let best = row.indices.sorted { row[$0] != row[$1] ? row[$0] > row[$1] : $0 < $1 }.prefix(beam)
+                let best = Self.topIndices(row, beam)
                 for w in best { candidates.append((h, Int32(w), live[h].logProbability + Double(row[w]) - logSum)) }
             }
             candidates.sort { $0.logProbability != $1.logProbability ? $0.logProbability > $1.logProbability
@@ -88,6 +88,19 @@ extension Seq2Seq {
         var best = 0
         for i in finished.indices where finished[i].score > finished[best].score { best = i }
         return finished.isEmpty ? [] : finished[best].words
+    }
+
+    /// The indices of the `k` largest values, largest first (ties: lower index first), in O(n·k).
+    static func topIndices(_ values: [Float], _ k: Int) -> [Int] {
+        var top: [Int] = []
+        for i in values.indices {
+            if top.count == k, let last = top.last, values[i] <= values[last] { continue }
+            var j = top.count
+            while j > 0 && values[top[j - 1]] < values[i] { j -= 1 }
+            top.insert(i, at: j)
+            if top.count > k { top.removeLast() }
+        }
+        return top
     }
 
     /// The given batch rows of a state (L,B,H) → (L,rows,H).
