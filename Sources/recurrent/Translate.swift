@@ -159,29 +159,6 @@ struct TranslateTrain: ParsableCommand {
     }
 }
 
-/// The teacher-forcing ratio over training (`--teacher-forcing*` flags).
-///
-///     none:         r(s) = start
-///     linear:       r(s) = start + (floor − start)·min(1, s/steps)
-///     exponential:  r(s) = floor + (start − floor)·0.01^(s/steps)   (1% of the gap left at `steps`)
-/// The floor never raises the ratio above `start`.
-struct TeacherForcing {
-    enum Decay: String { case none, linear, exponential }
-    var start: Float
-    var floor: Float
-    var decay: Decay
-    var steps: Int
-
-    func ratio(step: Int) -> Float {
-        let low = min(floor, start), x = Float(step) / Float(max(steps, 1))
-        switch decay {
-        case .none: return start
-        case .linear: return start + (low - start) * min(1, x)
-        case .exponential: return low + (start - low) * Float(pow(0.01, Double(x)))
-        }
-    }
-}
-
 /// Batched scoring shared by `translate train` and `translate eval`.
 enum TranslationEvaluation {
     /// Mean teacher-forced cross-entropy over all target words (+ <eos>), in batches of 64.

@@ -116,6 +116,16 @@ import Testing
         #expect(model.greedy([data[4]], maxLength: 8) == [greedy[4]])
     }
 
+    @Test func teacherForcingSchedules() {
+        #expect(TeacherForcing(start: 0.7).ratio(step: 10_000) == 0.7)
+        let linear = TeacherForcing(start: 1, floor: 0.2, decay: .linear, steps: 100)
+        #expect(linear.ratio(step: 0) == 1 && abs(linear.ratio(step: 50) - 0.6) < 1e-6 && abs(linear.ratio(step: 500) - 0.2) < 1e-6)
+        let exponential = TeacherForcing(start: 1, floor: 0, decay: .exponential, steps: 100)
+        #expect(abs(exponential.ratio(step: 50) - 0.1) < 1e-6 && abs(exponential.ratio(step: 100) - 0.01) < 1e-6)
+        // A floor above the start never raises the ratio.
+        #expect(TeacherForcing(start: 0.3, floor: 0.8, decay: .linear, steps: 10).ratio(step: 20) == 0.3)
+    }
+
     @Test func topIndicesKeepsTheLargestWithLowIndicesOnTies() {
         #expect(Seq2Seq.topIndices([0.1, 0.5, 0.3, 0.5, -1], 3) == [1, 3, 2])
         #expect(Seq2Seq.topIndices([2, 2, 2], 2) == [0, 1])
