@@ -73,7 +73,6 @@ public final class Seq2Seq: ParameterizedModule {
     public let out: Linear
 
     public init(config c: Seq2SeqConfig, rng: inout SeededRNG) {
-        precondition(c.cell == .lstm || c.cell == .gru || c.cell == .rnnTanh || c.cell == .rnnRelu)
         config = c
         let H = c.hiddenSize, K = c.keySize
         encoderEmbedding = Embedding(count: c.source.count, dimension: c.embeddingSize, rng: &rng)
