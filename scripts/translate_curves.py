@@ -49,7 +49,7 @@ def main():
     parts += panel(60, 40, 290, 220, series, "valid_loss", "validation loss (teacher-forced, nats/word)", steps_max)
     parts += panel(440, 40, 290, 220, series, "valid_bleu", "validation BLEU (greedy)", steps_max)
     for i, (label, _) in enumerate(series):
-        x = 60 + i * 200
+        x = 60 + i * 170
         parts.append(f'<line x1="{x}" x2="{x + 24}" y1="{H - 14}" y2="{H - 14}" stroke="{COLORS[i % len(COLORS)]}" stroke-width="3"/>')
         parts.append(f'<text x="{x + 30}" y="{H - 10}" font-size="12">{label}</text>')
     parts.append("</svg>")

@@ -43,6 +43,17 @@ struct TranslatePairOptions: ParsableArguments {
     }
 }
 
+/// How `translate eval` and `translate run` decode.
+struct TranslateDecodingOptions: ParsableArguments {
+    @Option(help: "Beam width (1 = greedy).") var beam = 1
+    @Option(name: .customLong("max-length"), help: "Longest translation (words).") var maxLength = 20
+
+    func validate() throws {
+        if beam < 1 { throw ValidationError("--beam must be a positive integer, got \(beam)") }
+        if maxLength < 1 { throw ValidationError("--max-length must be a positive integer, got \(maxLength)") }
+    }
+}
+
 struct TranslateTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
@@ -187,8 +198,7 @@ struct TranslateEval: ParsableCommand {
     @Option(help: "Pairs file (source<TAB>target).") var pairs: String
     @Option(help: "Which pairs to score: test (the held-out part of the training split, rebuilt from the checkpoint's filter and split seed), valid, train, or all (every pair of the file, unfiltered).")
     var part = "test"
-    @Option(help: "Beam width (1 = greedy).") var beam = 1
-    @Option(name: .customLong("max-length"), help: "Longest translation (words).") var maxLength = 20
+    @OptionGroup var decoding: TranslateDecodingOptions
     @Option(help: "Text encoding of the pairs file: utf8 or latin1.") var encoding = "utf8"
     @Option(help: "Also write source<TAB>reference<TAB>hypothesis lines to this file.") var dump: String?
     @Flag(help: "Print one JSON object: bleu (0–100), pairs, beam, part.") var json = false
@@ -196,8 +206,6 @@ struct TranslateEval: ParsableCommand {
 
     func validate() throws {
         if !["test", "valid", "train", "all"].contains(part) { throw ValidationError("--part must be test, valid, train or all, got '\(part)'") }
-        if beam < 1 { throw ValidationError("--beam must be a positive integer, got \(beam)") }
-        if maxLength < 1 { throw ValidationError("--max-length must be a positive integer, got \(maxLength)") }
         _ = try parseEncoding(encoding)
     }
 
@@ -216,7 +224,8 @@ struct TranslateEval: ParsableCommand {
             selected = (part == "test" ? split.test : part == "valid" ? split.valid : split.train).map { all[$0] }
         }
         if selected.isEmpty { throw RecurrentError("\(pairs): the \(part) part is empty (the checkpoint's split has no such pairs)") }
-        let hypotheses = model.translate(selected.map(\.source), beam: beam, maxLength: maxLength).map { $0.joined(separator: " ") }
+        let beam = decoding.beam
+        let hypotheses = model.translate(selected.map(\.source), beam: beam, maxLength: decoding.maxLength).map { $0.joined(separator: " ") }
         let references = selected.map { $0.target.joined(separator: " ") }
         let bleu = BLEU.corpus(hypotheses: hypotheses, references: references)
         if let dump {
@@ -237,22 +246,16 @@ struct TranslateRun: ParsableCommand {
         abstract: "Translate sentences given as arguments, or one per line from standard input (the default subcommand: `recurrent translate --checkpoint M \"i am cold .\"`).")
 
     @Option(help: "Translator checkpoint from translate train.") var checkpoint: String
-    @Option(help: "Beam width (1 = greedy).") var beam = 1
-    @Option(name: .customLong("max-length"), help: "Longest translation (words).") var maxLength = 20
+    @OptionGroup var decoding: TranslateDecodingOptions
     @Argument(help: "Sentences to translate (default: standard input, one per line).") var text: [String] = []
     @OptionGroup var compute: ComputeOptions
-
-    func validate() throws {
-        if beam < 1 { throw ValidationError("--beam must be a positive integer, got \(beam)") }
-        if maxLength < 1 { throw ValidationError("--max-length must be a positive integer, got \(maxLength)") }
-    }
 
     func run() throws {
         compute.apply()
         let (model, _) = try TaskCheckpoint.loadSeq2Seq(path: checkpoint)
         let sentences = text.isEmpty ? try readInputLines(nil, encoding: .utf8).map(\.text) : text
         let words = sentences.map(TranslationData.words)
-        let out = model.translate(words, beam: beam, maxLength: maxLength)
+        let out = model.translate(words, beam: decoding.beam, maxLength: decoding.maxLength)
         Console.write(out.map { $0.joined(separator: " ") + "\n" }.joined())
     }
 }
