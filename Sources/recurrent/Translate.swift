@@ -115,7 +115,7 @@ struct TranslateTrain: ParsableCommand {
                                                                testFraction: testFraction, validFraction: valid == nil ? validFraction : 0)
         let split = TranslationData.split(count: all.count, testFraction: testFraction, validFraction: settings.validFraction, seed: splitSeed)
         let trainSet = split.train.map { all[$0] }
-        let validSet = try valid.map { try TranslationData.read(path: $0, encoding: encoding) } ?? split.valid.map { all[$0] }
+        let validSet = try valid.map { try TranslationData.read(path: $0, filter: filter, reverse: data.reverse, encoding: encoding) } ?? split.valid.map { all[$0] }
         if trainSet.isEmpty { throw RecurrentError("\(pairs): no training pairs left after holding out test and validation pairs") }
         if validSet.isEmpty { throw RecurrentError("\(pairs): no validation pairs; raise --valid-fraction or give --valid") }
 

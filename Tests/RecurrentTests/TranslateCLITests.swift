@@ -63,6 +63,19 @@ import Testing
         #expect(piped == r.stdout)
     }
 
+    @Test func validFileGoesThroughReverseAndFilter() throws {
+        let dir = CLI.tempDir()
+        let data = try write(dir, "pairs.tsv", Self.pairs)
+        let valid = try write(dir, "valid.tsv", "He is cold.\tIl est froid.\nShe is here.\tElle est ici.\nIt is a very long sentence indeed.\tx y\n")
+        let model = dir.appendingPathComponent("r.safetensors").path
+        let t = try CLI.run(["translate", "train", "--pairs", data, "--valid", valid, "--reverse", "--max-words", "4", "--output", model,
+                             "--steps", "2"] + Self.tinyModel)
+        #expect(t.status == 0, "\(t.stderr)")
+        #expect(t.stdout.contains("22 training, 2 validation, 2 held out"), "\(t.stdout)")
+        let r = try CLI.run(["translate", "--checkpoint", model, "il est froid ."])
+        #expect(r.status == 0 && r.stdout.split(separator: "\n").count == 1, "\(r.stdout) \(r.stderr)")
+    }
+
     @Test func badInput() throws {
         let dir = CLI.tempDir()
         let out = dir.appendingPathComponent("never.safetensors").path
