@@ -88,7 +88,7 @@ public enum BLEU {
         return s.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
     }
 
-    nonisolated(unsafe) private static let rules: [(NSRegularExpression, String)] = [
+    private static let rules: [(NSRegularExpression, String)] = [
         (#"([\{-\~\[-\` -\&\(-\+\:-\@\/])"#, " $1 "),
         (#"([^0-9])([\.,])"#, "$1 $2 "),
         (#"([\.,])([^0-9])"#, " $1 $2"),

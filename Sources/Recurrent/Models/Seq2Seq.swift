@@ -147,7 +147,7 @@ public final class Seq2Seq: ParameterizedModule {
     /// and the step's cache.
     func decoderStep(_ tokens: [Int32], state: RecurrentState, memory: AttentionMemory, mode: ForwardMode,
                      rng: inout SeededRNG) -> (logits: Tensor, state: RecurrentState, step: Step) {
-        let B = tokens.count, E = config.embeddingSize, H = config.hiddenSize, K = config.keySize
+        let B = tokens.count, H = config.hiddenSize, K = config.keySize
         var x = decoderEmbedding.forward(tokens, shape: [B])
         var mask: [Float]?
         if mode == .training && config.dropout > 0 { (x, mask) = Dropout.forward(x, p: config.dropout, rng: &rng) }
