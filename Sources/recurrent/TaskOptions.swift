@@ -155,12 +155,14 @@ func readInputLines(_ path: String?, encoding: TextEncoding) throws -> [TextLine
 /// to it negated (`validate` returns −loss) and shown positive again.
 enum ValidationMetric {
     case accuracy
+    case bleu
     case loss
     case rmse
 
     func show(_ score: Double) -> String {
         switch self {
         case .accuracy: return "val acc \(Format.fixed(score))"
+        case .bleu: return "val bleu \(Format.fixed(score))"
         case .loss: return "val loss \(Format.fixed(-score))"
         case .rmse: return "val rmse \(Format.fixed(-score))"
         }
@@ -181,9 +183,10 @@ func taskProgressLine(_ p: TaskProgress, accuracy: Double?, unit: String, metric
 
 /// Runs a task trainer with the progress-line conventions of `recurrent train`; `save` is called on
 /// every improvement, and the training state for `--resume` is written beside `output` at every
-/// validation.
+/// validation. `note` adds to validation lines.
 func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: String, metric: ValidationMetric = .accuracy,
-                    step: ([Int], inout SeededRNG) -> Float, validate: () -> Double, save: (Int, Double) throws -> Void) throws {
+                    step: ([Int], inout SeededRNG) -> Float, validate: () -> Double, note: () -> String = { "" },
+                    save: (Int, Double) throws -> Void) throws {
     var lastPrint = Date()
     var liveLine = false
     try trainer.run(step: step, validate: validate) { event in
@@ -197,12 +200,12 @@ func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: S
                 if Console.isTerminal { Console.write("\r\u{1B}[K" + line); liveLine = true } else { Console.line(line) }
             }
         case .validation(let p, let accuracy, let improved):
-            var note = ""
-            if improved { try save(p.step, accuracy); note = "  saved \(output)" }
+            var saved = ""
+            if improved { try save(p.step, accuracy); saved = "  saved \(output)" }
             let (tensors, meta) = trainer.trainingState()
             try SafeTensors.write(tensors, metadata: meta, to: CharLMCheckpoint.trainingStatePath(for: output))
             if liveLine { Console.write("\r\u{1B}[K"); liveLine = false }
-            Console.line(taskProgressLine(p, accuracy: accuracy, unit: unit, metric: metric) + note)
+            Console.line(taskProgressLine(p, accuracy: accuracy, unit: unit, metric: metric) + note() + saved)
         }
     }
     if liveLine { Console.write("\r\u{1B}[K") }

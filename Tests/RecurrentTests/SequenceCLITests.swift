@@ -170,18 +170,21 @@ import Testing
     /// `--resume` continues exactly, for every task trainer: 4 steps, then 4 more resumed, give the
     /// weights, optimizer state and weight average of 8 uninterrupted steps (with dropout, word
     /// dropout and averaging on).
-    @Test func classifyAndTagResumeExactly() throws {
+    @Test func taskTrainersResumeExactly() throws {
         let dir = CLI.tempDir()
         let tsv = try write(dir, "train.tsv", Self.sentences)
         let conllu = try write(dir, "train.conllu", Self.conllu)
         let series = try write(dir, "series.csv", GenerateForecastCLITests.seriesCSV)
         let names = try write(dir, "names.tsv", (0..<20).map { "\($0 % 2 == 0 ? "A" : "B")\t\($0 % 2 == 0 ? "an" : "bo")\(String(repeating: "a", count: $0 % 5))\n" }.joined())
+        let pairs = try write(dir, "pairs.tsv", TranslateCLITests.pairs)
         let common = ["--batch-size", "2", "--eval-every", "2", "--patience", "0", "--quiet", "--threads", "1"]
         for (tool, data, extra) in [("classify", tsv, ["--valid", tsv, "--dropout", "0.3", "--ema", "0.9", "--ensemble", "1", "--hidden", "8", "--embedding", "8"]),
                                     ("tag", conllu, ["--valid", conllu, "--dropout", "0.3", "--hidden", "8", "--embedding", "8"]),
                                     ("forecast", series, ["--column", "Value"] + GenerateForecastCLITests.tinyForecast),
-                                    ("generate", names, ["--hidden", "8"])] {
-            let flags = [tool, "train", tool == "classify" || tool == "tag" ? "--train" : "--data", data] + common + extra
+                                    ("generate", names, ["--hidden", "8"]),
+                                    ("translate", pairs, ["--hidden", "8", "--embedding", "8", "--teacher-forcing", "0.5", "--dropout", "0.2"])] {
+            let dataFlag = ["classify": "--train", "tag": "--train", "translate": "--pairs"][tool] ?? "--data"
+            let flags = [tool, "train", dataFlag, data] + common + extra
             let whole = dir.appendingPathComponent("\(tool)-whole.safetensors").path
             let split = dir.appendingPathComponent("\(tool)-split.safetensors").path
             let w = try CLI.run(flags + ["--output", whole, "--steps", "8"])

@@ -1,0 +1,73 @@
+/// Translator checkpoints: one safetensors file with the `state_dict` of the PyTorch module
+/// documented on `Seq2Seq` (encoder_embedding.weight, encoder.weight_ih_l0, …, out.bias) and
+/// `__metadata__`:
+///
+///     model = "seq2seq", cell, attention (none|bahdanau|luong), num_layers, hidden_size,
+///     embedding_size, bidirectional, source_vocab, target_vocab (JSON arrays, <pad> <unk> <sos> <eos> first),
+///     and the data settings that rebuild the held-out split: max_words, prefixes (JSON array),
+///     reverse, split_seed, test_fraction, valid_fraction
+///
+/// Written atomically (`SafeTensors.write`).
+extension TaskCheckpoint {
+    /// How the training pairs were chosen and split (so `translate eval` can rebuild the test part).
+    public struct TranslationDataSettings: Sendable, Equatable {
+        public var filter: TranslationFilter
+        public var reverse: Bool
+        public var splitSeed: UInt64
+        public var testFraction: Double
+        public var validFraction: Double
+
+        public init(filter: TranslationFilter, reverse: Bool, splitSeed: UInt64, testFraction: Double, validFraction: Double) {
+            self.filter = filter
+            self.reverse = reverse
+            self.splitSeed = splitSeed
+            self.testFraction = testFraction
+            self.validFraction = validFraction
+        }
+
+        var metadata: [String: String] {
+            ["max_words": filter.maxWords.map(String.init) ?? "none", "prefixes": jsonArray(filter.prefixes), "reverse": String(reverse),
+             "split_seed": String(splitSeed), "test_fraction": String(testFraction), "valid_fraction": String(validFraction)]
+        }
+    }
+
+    public static func save(_ model: Seq2Seq, data: TranslationDataSettings, to path: String, extra: [String: String] = [:]) throws {
+        let c = model.config
+        var meta = extra
+        for (k, v) in [
+            "model": "seq2seq", "cell": c.cell.rawValue, "attention": c.attention.rawValue, "num_layers": String(c.numLayers),
+            "hidden_size": String(c.hiddenSize), "embedding_size": String(c.embeddingSize), "bidirectional": String(c.bidirectional),
+            "source_vocab": c.source.json, "target_vocab": c.target.json,
+        ] { meta[k] = v }
+        for (k, v) in data.metadata { meta[k] = v }
+        try SafeTensors.write(model.namedParameters.map { ($0.0, $0.1.value) }, metadata: meta, to: path)
+    }
+
+    public static func loadSeq2Seq(path: String) throws -> (model: Seq2Seq, data: TranslationDataSettings) {
+        let file = try SafeTensors.read(path: path)
+        let m = Meta(file: file, path: path, kind: "seq2seq")
+        try m.expectModel()
+        var vocabularies: [TokenVocabulary] = []
+        for key in ["source_vocab", "target_vocab"] {
+            let v = try TokenVocabulary(json: try m.string(key), source: "\(path) (metadata \(key))")
+            guard TranslationVocabulary.isValid(v) else { throw RecurrentError("\(path): metadata \(key) must start with <pad>, <unk>, <sos>, <eos>") }
+            vocabularies.append(v)
+        }
+        let config = Seq2SeqConfig(cell: try m.cell(), attention: try m.enumValue("attention", AttentionKind.init(rawValue:)),
+                                   source: vocabularies[0], target: vocabularies[1], embeddingSize: try m.positive("embedding_size"),
+                                   hiddenSize: try m.positive("hidden_size"), numLayers: try m.positive("num_layers"),
+                                   bidirectional: try m.bool("bidirectional"))
+        var rng = SeededRNG(seed: 0)
+        let model = Seq2Seq(config: config, rng: &rng)
+        try assign(file, to: model.namedParameters, path: path)
+        let maxWords = try m.string("max_words")
+        let filter = TranslationFilter(maxWords: Int(maxWords),
+                                       prefixes: try parseJSONStringArray(try m.string("prefixes"), source: "\(path) (metadata prefixes)"))
+        guard let seed = UInt64(try m.string("split_seed")), let test = Double(try m.string("test_fraction")),
+              let valid = Double(try m.string("valid_fraction")) else {
+            throw RecurrentError("\(path): metadata split_seed, test_fraction or valid_fraction is not a number")
+        }
+        return (model, TranslationDataSettings(filter: filter, reverse: try m.bool("reverse"), splitSeed: seed,
+                                               testFraction: test, validFraction: valid))
+    }
+}
