@@ -25,7 +25,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Hidden units (also the embedding width, as in torch_ref.py).") var hidden = 512
     @Option(name: .customLong("batch-size"), help: "Streams per step.") var batchSize = 64
     @Option(name: .customLong("seq-len"), help: "Steps per chunk.") var seqLen = 100
-    @Option(help: "What to time: train, eval or sample.") var mode = "train"
+    @Option(help: "What to time: train, eval, sample, or gemm (the matrix products alone, GFLOP/s).") var mode = "train"
     @Option(help: "Minimum timed seconds per repeat (train, eval).") var seconds: Double = 5
     @Option(help: "Timed repeats (median and spread over these).") var repeats = 3
     @Option(help: "Untimed warm-up iterations.") var warmup = 2
@@ -51,7 +51,7 @@ struct Bench: ParsableCommand {
             throw ValidationError("--config must be one of \(Bench.presets.keys.sorted().joined(separator: ", ")), got '\(c)'")
         }
         if CellKind(name: cell) == nil { throw ValidationError("--cell must be lstm, gru, rnn-tanh or rnn-relu, got '\(cell)'") }
-        if !["train", "eval", "sample"].contains(mode) { throw ValidationError("--mode must be train, eval or sample, got '\(mode)'") }
+        if !["train", "eval", "sample", "gemm"].contains(mode) { throw ValidationError("--mode must be train, eval, sample or gemm, got '\(mode)'") }
         for (name, v) in [("--layers", layers), ("--hidden", hidden), ("--batch-size", batchSize), ("--seq-len", seqLen),
                           ("--repeats", repeats), ("--sample-length", sampleLength)] where v < 1 {
             throw ValidationError("\(name) must be a positive integer, got \(v)")
@@ -63,6 +63,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         compute.apply()
+        if mode == "gemm" && config == nil { runGEMM(); return }
         var cellName = cell, H = hidden, B = batchSize, T = seqLen, what = mode
         if let c = config, let p = Bench.presets[c] {
             (cellName, H, B, T, what) = (p.cell, p.hidden, p.batch, p.seq, p.mode)
