@@ -213,7 +213,7 @@ struct ForecastPredict: ParsableCommand {
     func run() throws {
         compute.apply()
         try ensureWritable(output)
-        if let svg { try ensureWritable(svg) }
+        if let svg { try ensureWritable(svg, flag: "--svg") }
         let loaded = try LoadedForecast(checkpoint: checkpoint, series: series, testFraction: testFraction, season: nil)
         let values = loaded.series.values, n = values.count, H = loaded.model.config.horizon, N = loaded.model.config.window
         let start = max(loaded.split.testStart, N)

@@ -159,17 +159,17 @@ struct TaskTrainingFlags: ParsableArguments {
     }
 }
 
-/// Fails before any work when the checkpoint could not be written at the end.
-func ensureWritable(_ path: String) throws {
-    if path.isEmpty { throw RecurrentError("--output must name a file") }
+/// Fails before any work when the checkpoint (or the file of `flag`) could not be written at the end.
+func ensureWritable(_ path: String, flag: String = "--output") throws {
+    if path.isEmpty { throw RecurrentError("\(flag) must name a file") }
     let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
     var isDir: ObjCBool = false
     guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-        throw RecurrentError("--output \(path): the folder \(dir) does not exist")
+        throw RecurrentError("\(flag) \(path): the folder \(dir) does not exist")
     }
-    guard FileManager.default.isWritableFile(atPath: dir) else { throw RecurrentError("--output \(path): the folder \(dir) is not writable") }
+    guard FileManager.default.isWritableFile(atPath: dir) else { throw RecurrentError("\(flag) \(path): the folder \(dir) is not writable") }
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
-        throw RecurrentError("--output \(path): is a folder, expected a file name")
+        throw RecurrentError("\(flag) \(path): is a folder, expected a file name")
     }
 }
 

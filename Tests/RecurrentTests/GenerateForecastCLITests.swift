@@ -105,6 +105,9 @@ import Testing
         expectCleanError(try CLI.run(["forecast", "eval", "--checkpoint", model, "--data", short]), mentions: "short.csv: 2 values, but the model's window is 6")
         let csv = dir.appendingPathComponent("p.csv").path
         expectCleanError(try CLI.run(["forecast", "predict", "--checkpoint", model, "--data", short, "--output", csv]), mentions: "short.csv")
+        expectCleanError(try CLI.run(["forecast", "predict", "--checkpoint", model, "--data", good, "--output", csv, "--svg", dir.path]),
+                         mentions: "--svg \(dir.path): is a folder")
+        #expect(!FileManager.default.fileExists(atPath: csv))
         #expect(!FileManager.default.fileExists(atPath: csv))
         expectCleanError(try CLI.run(["forecast", "eval", "--checkpoint", model, "--data", good, "--season", "59"]), mentions: "--season 59")
         // --missing is saved: eval accepts the gaps training accepted, unless told otherwise.
