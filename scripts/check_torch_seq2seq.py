@@ -76,7 +76,9 @@ class Seq2Seq(nn.Module):
             y = y[:, 0]
             if self.kind == "luong":
                 y = torch.tanh(self.combine(torch.cat((self.attention(y, enc, mask), y), 1)))
-            word = int(self.out(y).argmax(1))
+            logits = self.out(y)
+            logits[:, [0, 2]] = float("-inf")  # never <pad> or <sos>, as translate's decoding
+            word = int(logits.argmax(1))
             if word == 3:  # <eos>
                 break
             out.append(word)

@@ -88,7 +88,10 @@ struct ForecastTrain: ParsableCommand {
         let values = s.values, n = values.count
         let split = SeriesSplit(count: n, testFraction: testFraction, validFraction: validFraction)
         if window + horizon > split.validStart {
-            throw RecurrentError("--window \(window): \(s.source) has \(n) values, of which the training part holds \(split.validStart); it needs more than --window + --horizon = \(window + horizon) (lower --window or the fractions)")
+            throw RecurrentError("--window \(window)\(horizon > 1 ? " --horizon \(horizon)" : ""): \(s.source) has \(n) values, of which the training part holds \(split.validStart); it needs more than --window + --horizon = \(window + horizon) (lower --window or the fractions)")
+        }
+        if season > split.testStart {
+            throw RecurrentError("--season \(season): \(s.source) has \(split.testStart) values before the test part; the seasonal-naive baseline needs a full season of them")
         }
         let trainOrigins = SeriesSplit.origins(in: split.trainPart, window: window, horizon: horizon)
         let validOrigins = SeriesSplit.origins(in: split.validPart, window: window, horizon: horizon)
@@ -210,7 +213,7 @@ struct ForecastPredict: ParsableCommand {
     func run() throws {
         compute.apply()
         try ensureWritable(output)
-        if let svg { try ensureWritable(svg) }
+        if let svg { try ensureWritable(svg, flag: "--svg") }
         let loaded = try LoadedForecast(checkpoint: checkpoint, series: series, testFraction: testFraction, season: nil)
         let values = loaded.series.values, n = values.count, H = loaded.model.config.horizon, N = loaded.model.config.window
         let start = max(loaded.split.testStart, N)

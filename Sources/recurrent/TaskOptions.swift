@@ -25,12 +25,21 @@ struct TaskTrainingFlags: ParsableArguments {
     @Option(help: "Optimizer: sgd, rmsprop or adam.") var optimizer = "adam"
     @Option(name: .customLong("lr"), help: "Learning rate (default: tag 0.001; classify, generate, forecast 0.002).") var lrFlag: Float?
     @Option(help: "Momentum (sgd, rmsprop).") var momentum: Float = 0
+    @Flag(help: "Nesterov momentum (sgd).") var nesterov = false
     @Option(name: .customLong("weight-decay"), help: "L2 weight decay.") var weightDecay: Float = 0
-    @Option(name: .customLong("lr-decay-rate"), help: "Multiply the learning rate by this after every epoch (1 = constant).") var lrDecayRate: Float = 1
+    @Option(help: "Adam's beta1.") var beta1: Float = 0.9
+    @Option(help: "Adam's beta2.") var beta2: Float = 0.999
+    @Option(help: "RMSprop's smoothing constant.") var alpha: Float = 0.99
+    @Option(help: "The optimizer's epsilon.") var eps: Float = 1e-8
+    @Option(name: .customLong("lr-decay"), help: "Learning-rate decay: none, step or exponential (per epoch) (default: exponential when --lr-decay-rate is below 1, else none).") var lrDecay: String?
+    @Option(name: .customLong("lr-decay-rate"), help: "Decay factor gamma (default: 0.97 with --lr-decay step or exponential, else 1 = constant).") var lrDecayRateFlag: Float?
+    @Option(name: .customLong("lr-decay-every"), help: "Epochs between decays (step decay).") var lrDecayEvery = 1
+    @Option(name: .customLong("lr-decay-after"), help: "Epochs before decay starts.") var lrDecayAfter = 0
     @Option(name: .customLong("lr-plateau-factor"), help: "Multiply the learning rate by this after --lr-plateau-patience validations without a better accuracy (1 = off; ReduceLROnPlateau).") var lrPlateauFactor: Float = 1
     @Option(name: .customLong("lr-plateau-patience"), help: "Validations without improvement before --lr-plateau-factor applies.") var lrPlateauPatience = 1
     @Option(name: .customLong("ema"), help: "Validate and save an exponential moving average of the weights with this decay per step (0 = off; default: classify 0.998, tag 0).") var emaFlag: Float?
     @Option(help: "Clip the gradients' global L2 norm to this (0 = off).") var clip: Float = 5
+    @Option(name: .customLong("clip-value"), help: "Clamp every gradient element to ±this (0 = off).") var clipValue: Float = 0
     @Option(help: "Stop after this many steps.") var steps: Int?
     @Option(help: "Stop after this many epochs (default 20 when no limit is given).") var epochs: Double?
     @Option(help: "Stop after this many minutes of training.") var minutes: Double?
@@ -52,12 +61,21 @@ struct TaskTrainingFlags: ParsableArguments {
         if OptimizerSettings.Kind(rawValue: optimizer) == nil { throw ValidationError("--optimizer must be sgd, rmsprop or adam, got '\(optimizer)'") }
         if !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be greater than 0, got \(lr)") }
         if !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        if nesterov && !(momentum > 0) { throw ValidationError("--nesterov needs --momentum greater than 0") }
         if !(weightDecay >= 0) { throw ValidationError("--weight-decay must be zero or more, got \(weightDecay)") }
+        if !(beta1 >= 0 && beta1 < 1) { throw ValidationError("--beta1 must be in [0, 1), got \(beta1)") }
+        if !(beta2 >= 0 && beta2 < 1) { throw ValidationError("--beta2 must be in [0, 1), got \(beta2)") }
+        if !(alpha >= 0 && alpha < 1) { throw ValidationError("--alpha must be in [0, 1), got \(alpha)") }
+        if !(eps > 0) { throw ValidationError("--eps must be greater than 0, got \(eps)") }
+        if let d = lrDecay, !["none", "step", "exponential", "exp"].contains(d) { throw ValidationError("--lr-decay must be none, step or exponential, got '\(d)'") }
         if !(lrDecayRate > 0 && lrDecayRate <= 1) { throw ValidationError("--lr-decay-rate must be in (0, 1], got \(lrDecayRate)") }
+        if lrDecayEvery < 1 { throw ValidationError("--lr-decay-every must be a positive integer, got \(lrDecayEvery)") }
+        if lrDecayAfter < 0 { throw ValidationError("--lr-decay-after must be zero or more, got \(lrDecayAfter)") }
         if !(lrPlateauFactor > 0 && lrPlateauFactor <= 1) { throw ValidationError("--lr-plateau-factor must be in (0, 1], got \(lrPlateauFactor)") }
         if lrPlateauPatience < 1 { throw ValidationError("--lr-plateau-patience must be a positive integer, got \(lrPlateauPatience)") }
         if !(ema >= 0 && ema < 1) { throw ValidationError("--ema must be in [0, 1), got \(ema)") }
         if !(clip >= 0) || !clip.isFinite { throw ValidationError("--clip must be zero (off) or positive, got \(clip)") }
+        if !(clipValue >= 0) || !clipValue.isFinite { throw ValidationError("--clip-value must be zero (off) or positive, got \(clipValue)") }
         if let s = steps, s < 1 { throw ValidationError("--steps must be a positive integer, got \(s)") }
         if let e = epochs, !(e > 0) || !e.isFinite { throw ValidationError("--epochs must be greater than 0, got \(e)") }
         if let m = minutes, !(m > 0) || !m.isFinite { throw ValidationError("--minutes must be greater than 0, got \(m)") }
@@ -81,6 +99,18 @@ struct TaskTrainingFlags: ParsableArguments {
         Console.line("resumed \(resume) at step \(trainer.step), epoch \(Format.fixed(trainer.epoch, 2))")
     }
 
+    /// 0.97 with an explicit --lr-decay (as `recurrent train`), else 1 (constant).
+    var lrDecayRate: Float { lrDecayRateFlag ?? ((lrDecay ?? "none") == "none" ? 1 : 0.97) }
+
+    /// --lr-decay as given; without it, a --lr-decay-rate below 1 decays exponentially.
+    var schedule: LearningRateSchedule {
+        switch lrDecay ?? (lrDecayRate < 1 ? "exponential" : "none") {
+        case "step": return .step(every: lrDecayEvery, gamma: lrDecayRate)
+        case "exponential", "exp": return .exponential(gamma: lrDecayRate)
+        default: return .constant
+        }
+    }
+
     func batchSize(_ d: TaskDefaults) -> Int { batchSizeFlag ?? d.batchSize }
     func lr(_ d: TaskDefaults) -> Float { lrFlag ?? d.lr }
     func minFreq(_ d: TaskDefaults) -> Int { minFreqFlag ?? d.minFreq }
@@ -91,7 +121,10 @@ struct TaskTrainingFlags: ParsableArguments {
     func metadata(_ d: TaskDefaults) -> [String: String] {
         let lr = lr(d), batchSize = batchSize(d), minFreq = minFreq(d), ema = ema(d)
         var m = ["optimizer": optimizer, "lr": String(lr), "batch_size": String(batchSize), "clip": String(clip),
-                 "weight_decay": String(weightDecay), "lr_decay_rate": String(lrDecayRate), "lr_plateau_factor": String(lrPlateauFactor), "ema": String(ema), "min_freq": String(minFreq), "seed": String(seed)]
+                 "weight_decay": String(weightDecay), "lr_decay_rate": String(lrDecayRate),
+                 "lr_decay": lrDecay ?? (lrDecayRate < 1 ? "exponential" : "none"), "lr_decay_every": String(lrDecayEvery),
+                 "lr_decay_after": String(lrDecayAfter), "clip_value": String(clipValue), "momentum": String(momentum), "nesterov": String(nesterov),
+                 "beta1": String(beta1), "beta2": String(beta2), "alpha": String(alpha), "eps": String(eps), "lr_plateau_factor": String(lrPlateauFactor), "ema": String(ema), "min_freq": String(minFreq), "seed": String(seed)]
         if let v = maxVocab { m["max_vocab"] = String(v) }
         return m
     }
@@ -103,12 +136,19 @@ struct TaskTrainingFlags: ParsableArguments {
         o.optimizer.kind = OptimizerSettings.Kind(rawValue: optimizer) ?? .adam
         o.optimizer.learningRate = lr
         o.optimizer.momentum = momentum
+        o.optimizer.nesterov = nesterov
         o.optimizer.weightDecay = weightDecay
-        o.schedule = lrDecayRate < 1 ? .exponential(gamma: lrDecayRate) : .constant
+        o.optimizer.beta1 = beta1
+        o.optimizer.beta2 = beta2
+        o.optimizer.alpha = alpha
+        o.optimizer.eps = eps
+        o.schedule = schedule
+        o.decayAfterEpochs = lrDecayAfter
         o.plateauFactor = lrPlateauFactor
         o.plateauPatience = lrPlateauPatience
         o.emaDecay = ema
         o.clipNorm = clip
+        o.clipValue = clipValue
         o.maxSteps = steps
         o.maxEpochs = epochs ?? ((steps == nil && minutes == nil) ? 20 : nil)
         o.maxSeconds = minutes.map { $0 * 60 }
@@ -119,17 +159,17 @@ struct TaskTrainingFlags: ParsableArguments {
     }
 }
 
-/// Fails before any work when the checkpoint could not be written at the end.
-func ensureWritable(_ path: String) throws {
-    if path.isEmpty { throw RecurrentError("--output must name a file") }
+/// Fails before any work when the checkpoint (or the file of `flag`) could not be written at the end.
+func ensureWritable(_ path: String, flag: String = "--output") throws {
+    if path.isEmpty { throw RecurrentError("\(flag) must name a file") }
     let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
     var isDir: ObjCBool = false
     guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-        throw RecurrentError("--output \(path): the folder \(dir) does not exist")
+        throw RecurrentError("\(flag) \(path): the folder \(dir) does not exist")
     }
-    guard FileManager.default.isWritableFile(atPath: dir) else { throw RecurrentError("--output \(path): the folder \(dir) is not writable") }
+    guard FileManager.default.isWritableFile(atPath: dir) else { throw RecurrentError("\(flag) \(path): the folder \(dir) is not writable") }
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
-        throw RecurrentError("--output \(path): is a folder, expected a file name")
+        throw RecurrentError("\(flag) \(path): is a folder, expected a file name")
     }
 }
 
@@ -169,15 +209,15 @@ enum ValidationMetric {
     }
 }
 
-/// A progress line for the sequence tasks.
+/// A progress line for the sequence tasks, laid out as `recurrent train`'s.
 func taskProgressLine(_ p: TaskProgress, accuracy: Double?, unit: String, metric: ValidationMetric = .accuracy) -> String {
-    var parts = ["step \(p.step)", "epoch \(Format.fixed(p.epoch, 2))"]
+    var parts = ["step \(p.step)", "epoch \(Format.fixed(p.epoch, 2))", "time \(Format.duration(p.elapsedSeconds))"]
     parts.append("train \(p.trainLoss.isFinite ? Format.fixed(p.trainLoss) : "-")")
     if let accuracy { parts.append(metric.show(accuracy)) } else if let b = p.bestAccuracy { parts.append("best " + metric.show(b)) }
     parts.append("lr \(String(format: "%.2e", Double(p.learningRate)))")
     parts.append("|g| \(String(format: "%.2f", Double(p.gradNorm)))")
     parts.append("\(Format.grouped(p.examplesPerSecond)) \(unit)/s")
-    parts.append(Format.duration(p.elapsedSeconds))
+    parts.append("ETA \(p.etaSeconds.map(Format.duration) ?? "?")")
     return parts.joined(separator: "  ")
 }
 

@@ -107,7 +107,7 @@ struct TranslateTrain: ParsableCommand {
         compute.apply()
         let started = Date()
         try ensureWritable(output)
-        if let log { try ensureWritable(log) }
+        if let log { try ensureWritable(log, flag: "--log") }
         let filter = try data.filter()
         let encoding = try parseEncoding(data.encoding)
         let all = try TranslationData.read(path: pairs, filter: filter, reverse: data.reverse, encoding: encoding)
@@ -213,7 +213,7 @@ struct TranslateEval: ParsableCommand {
     func run() throws {
         compute.apply()
         let (model, settings) = try TaskCheckpoint.loadSeq2Seq(path: checkpoint)
-        if let dump { try ensureWritable(dump) }
+        if let dump { try ensureWritable(dump, flag: "--dump") }
         let enc = try parseEncoding(encoding)
         var selected: [TranslationPair]
         if part == "all" {
@@ -249,12 +249,15 @@ struct TranslateRun: ParsableCommand {
     @Option(help: "Translator checkpoint from translate train.") var checkpoint: String
     @OptionGroup var decoding: TranslateDecodingOptions
     @Argument(help: "Sentences to translate (default: standard input, one per line).") var text: [String] = []
+    @Option(help: "Text encoding of standard input: utf8 or latin1.") var encoding = "utf8"
     @OptionGroup var compute: ComputeOptions
+
+    func validate() throws { _ = try parseEncoding(encoding) }
 
     func run() throws {
         compute.apply()
         let (model, _) = try TaskCheckpoint.loadSeq2Seq(path: checkpoint)
-        let sentences = text.isEmpty ? try readInputLines(nil, encoding: .utf8).map(\.text) : text
+        let sentences = text.isEmpty ? try readInputLines(nil, encoding: try parseEncoding(encoding)).map(\.text) : text
         let words = sentences.map(TranslationData.words)
         let out = model.translate(words, beam: decoding.beam, maxLength: decoding.maxLength)
         Console.write(out.map { $0.joined(separator: " ") + "\n" }.joined())

@@ -105,6 +105,9 @@ import Testing
         expectCleanError(try CLI.run(["forecast", "eval", "--checkpoint", model, "--data", short]), mentions: "short.csv: 2 values, but the model's window is 6")
         let csv = dir.appendingPathComponent("p.csv").path
         expectCleanError(try CLI.run(["forecast", "predict", "--checkpoint", model, "--data", short, "--output", csv]), mentions: "short.csv")
+        expectCleanError(try CLI.run(["forecast", "predict", "--checkpoint", model, "--data", good, "--output", csv, "--svg", dir.path]),
+                         mentions: "--svg \(dir.path): is a folder")
+        #expect(!FileManager.default.fileExists(atPath: csv))
         #expect(!FileManager.default.fileExists(atPath: csv))
         expectCleanError(try CLI.run(["forecast", "eval", "--checkpoint", model, "--data", good, "--season", "59"]), mentions: "--season 59")
         // --missing is saved: eval accepts the gaps training accepted, unless told otherwise.
@@ -132,5 +135,71 @@ import Testing
         expectCleanError(try CLI.run(["generate", "--checkpoint", model, "--condition", "Alpha", "--prime", "z"]), mentions: "--prime 'z'")
         expectCleanError(try CLI.run(["generate", "--checkpoint", model, "--condition", "Alpha", "--count", "0"]), mentions: "--count")
         expectCleanError(try CLI.run(["forecast", "eval", "--checkpoint", model, "--data", tsv]), mentions: "expected a forecaster checkpoint")
+    }
+
+    /// The optimiser, learning-rate, clipping and run flags of `recurrent train` (issue 5: every
+    /// `... train` takes them where they apply).
+    static let trainFlags = ["--optimizer", "--lr", "--momentum", "--nesterov", "--weight-decay", "--beta1", "--beta2", "--alpha", "--eps",
+                             "--lr-decay", "--lr-decay-rate", "--lr-decay-every", "--lr-decay-after", "--clip", "--clip-value",
+                             "--steps", "--epochs", "--minutes", "--eval-every", "--output", "--resume", "--seed", "--quiet", "--threads"]
+
+    /// Whether a --help text lists `flag` as an option of its own.
+    static func lists(_ help: String, _ flag: String) -> Bool { help.contains("\n  \(flag) ") || help.contains("\n  \(flag)\n") }
+
+    @Test func taskTrainersTakeTheTrainingFlagsOfTrain() throws {
+        let train = try CLI.run(["train", "--help"])
+        for flag in Self.trainFlags { #expect(Self.lists(train.stdout, flag), "train \(flag)") }
+        for tool in ["translate", "generate", "forecast", "classify", "tag"] {
+            let help = try CLI.run([tool, "train", "--help"])
+            for flag in Self.trainFlags { #expect(Self.lists(help.stdout, flag), "\(tool) train \(flag)") }
+        }
+        // They act: step decay after one epoch halves the rate at the third epoch; element clipping is on.
+        let dir = CLI.tempDir()
+        let data = try write(dir, "series.csv", Self.seriesCSV)
+        let model = dir.appendingPathComponent("f.safetensors").path
+        let r = try CLI.run(["forecast", "train", "--data", data, "--output", model, "--epochs", "3", "--patience", "0", "--lr", "0.01",
+                             "--optimizer", "sgd", "--momentum", "0.9", "--nesterov", "--lr-decay", "step", "--lr-decay-rate", "0.5",
+                             "--lr-decay-after", "1", "--clip-value", "0.01"] + Self.tinyForecast)
+        #expect(r.status == 0, "\(r.stderr)")
+        let rates = r.stdout.split(separator: "\n").filter { $0.contains("val rmse") }.compactMap { $0.components(separatedBy: "  lr ").last?.prefix(8) }
+        #expect(rates == ["1.00e-02", "1.00e-02", "5.00e-03"], "\(r.stdout)")
+        // The same progress line as `recurrent train`: the same fields in the same order.
+        func fields(_ line: Substring) -> [String] {
+            line.components(separatedBy: "  ").map { $0.hasSuffix("/s") ? "rate" : String($0.split(separator: " ").first ?? "") }
+        }
+        let text = try write(dir, "text.txt", String(repeating: "abcdefgh ", count: 60))
+        let lm = try CLI.run(["train", "--data", text, "--output", dir.appendingPathComponent("lm.safetensors").path, "--hidden", "4", "--embedding", "4",
+                              "--layers", "1", "--batch-size", "2", "--seq-len", "8", "--steps", "2", "--eval-every", "2", "--threads", "1"])
+        let lmLine = try #require(lm.stdout.split(separator: "\n").first { $0.contains("  val ") && $0.hasPrefix("step 2 ") })
+        let taskLine = try #require(r.stdout.split(separator: "\n").first { $0.contains("  val rmse ") })
+        #expect(fields(lmLine).prefix(9) == fields(taskLine).prefix(9), "\(lmLine)\n\(taskLine)")
+        #expect(fields(taskLine).prefix(9) == ["step", "epoch", "time", "train", "val", "lr", "|g|", "rate", "ETA"])
+        let meta = try SafeTensors.read(path: model).metadata
+        #expect(meta["lr_decay"] == "step" && meta["clip_value"] == "0.01" && meta["nesterov"] == "true" && meta["lr_decay_after"] == "1")
+        expectCleanError(try CLI.run(["forecast", "train", "--data", data, "--nesterov"]), mentions: "--nesterov needs --momentum")
+        expectCleanError(try CLI.run(["generate", "train", "--data", data, "--lr-decay", "cosine"]), mentions: "--lr-decay must be none, step or exponential")
+    }
+
+    @Test func forecastTrainNamesHorizonAndSeasonThatDoNotFit() throws {
+        let dir = CLI.tempDir()
+        let out = dir.appendingPathComponent("never.safetensors").path
+        let good = try write(dir, "good.csv", Self.seriesCSV)
+        try expectFails(["forecast", "train", "--data", good, "--window", "6", "--horizon", "1000"], mentions: "--horizon 1000", output: out)
+        // 60 values, 12 tested: a season of 49 cannot be scored by forecast eval, so training refuses it.
+        try expectFails(["forecast", "train", "--data", good, "--window", "6", "--season", "49"], mentions: "--season 49", output: out)
+    }
+
+    @Test func generateRunsLargeCountsInBoundedBatches() throws {
+        let dir = CLI.tempDir()
+        let tsv = try write(dir, "pairs.tsv", "Alpha\tanna\nBeta\tbob\nAlpha\tanita\nBeta\tbert\n")
+        let model = dir.appendingPathComponent("g.safetensors").path
+        #expect(try CLI.run(["generate", "train", "--data", tsv, "--output", model, "--hidden", "4", "--steps", "1", "--valid-fraction", "0.5", "--quiet"]).status == 0)
+        let args = ["generate", "--checkpoint", model, "--condition", "Alpha", "--max-length", "3", "--seed", "5", "--threads", "1"]
+        let many = try CLI.run(args + ["--count", "2500"]), batch = try CLI.run(args + ["--count", "1000"])
+        #expect(many.status == 0, "\(many.stderr)")
+        let lines = many.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        #expect(lines.count == 2500)
+        // Sampled 1,000 at a time (memory stays bounded for any --count): the first batch is --count 1000's.
+        #expect(many.stdout.hasPrefix(batch.stdout) && batch.stdout.split(separator: "\n", omittingEmptySubsequences: false).count == 1001)
     }
 }

@@ -137,4 +137,19 @@ import Testing
         let greedy = model.greedy(Self.sources, maxLength: 6)
         for (i, s) in Self.sources.enumerated() { #expect(model.beamSearch(s, beam: 1, maxLength: 6) == greedy[i]) }
     }
+
+    @Test func decodingNeverEmitsPadOrSos() {
+        // An output bias that ranks <sos> and <pad> first, as an undertrained model can.
+        let model = Self.makeModel(attention: .bahdanau, seed: 3)
+        model.out.bias.value.data[Int(TranslationVocabulary.sosIndex)] = 50
+        model.out.bias.value.data[Int(TranslationVocabulary.padIndex)] = 40
+        let special: Set<Int32> = [TranslationVocabulary.padIndex, TranslationVocabulary.sosIndex]
+        for y in model.greedy(Self.sources, maxLength: 5) { #expect(y.allSatisfy { !special.contains($0) }) }
+        for s in Self.sources {
+            for k in [1, 3, model.config.target.count] {
+                let y = model.beamSearch(s, beam: k, maxLength: 5)
+                #expect(y.allSatisfy { !special.contains($0) })
+            }
+        }
+    }
 }

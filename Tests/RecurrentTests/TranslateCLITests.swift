@@ -107,4 +107,36 @@ import Testing
         expectCleanError(try CLI.run(["translate", "eval", "--checkpoint", model, "--pairs", try write(dir, "bad.tsv", "x\t\n")]),
                          mentions: "bad.tsv:1: the target side is empty")
     }
+
+    @Test func errorsNameTheFlagOfTheFileAndStdinTakesAnEncoding() throws {
+        let dir = CLI.tempDir()
+        let good = try write(dir, "good.tsv", Self.pairs)
+        let model = dir.appendingPathComponent("m.safetensors").path
+        let missing = dir.appendingPathComponent("no/dir/x.csv").path
+        let r = try CLI.run(["translate", "train", "--pairs", good, "--output", model, "--log", missing, "--steps", "1"] + Self.tinyModel)
+        expectCleanError(r, mentions: "--log \(missing): the folder")
+        #expect(!FileManager.default.fileExists(atPath: model))
+        #expect(try CLI.run(["translate", "train", "--pairs", good, "--output", model, "--steps", "1"] + Self.tinyModel).status == 0)
+        expectCleanError(try CLI.run(["translate", "eval", "--checkpoint", model, "--pairs", good, "--dump", dir.path]), mentions: "--dump \(dir.path): is a folder")
+        // Latin-1 on standard input: the error's advice (--encoding latin1) works.
+        let input = dir.appendingPathComponent("latin1.txt")
+        try Data([0x69, 0x20, 0x61, 0x6D, 0x20, 0x63, 0x61, 0x66, 0xE9, 0x0A]).write(to: input)  // "i am café" in Latin-1
+        func translate(_ extra: [String]) throws -> CLI.Result {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: CLI.binary)
+            p.arguments = ["translate", "--checkpoint", model] + extra
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out
+            p.standardError = err
+            p.standardInput = try FileHandle(forReadingFrom: input)
+            try p.run()
+            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return CLI.Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        }
+        expectCleanError(try translate([]), mentions: "standard input:1: invalid UTF-8")
+        let ok = try translate(["--encoding", "latin1"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.split(separator: "\n").count == 1)
+    }
 }

@@ -2,8 +2,19 @@ import Foundation
 
 /// Decoding with a trained `Seq2Seq`: greedy (batched over sentences) and beam search (one
 /// sentence at a time, batched over its hypotheses). Both start from `<sos>`, stop a sentence at
-/// `<eos>` (not part of the output) or after `maxLength` words.
+/// `<eos>` (not part of the output) or after `maxLength` words. Neither ever emits `<pad>` or
+/// `<sos>`: their scores are set to −∞ before choosing (an undertrained model can rank them first).
 extension Seq2Seq {
+    /// Indices a translation never contains.
+    static let neverEmitted = [TranslationVocabulary.padIndex, TranslationVocabulary.sosIndex]
+
+    /// Sets the scores of `neverEmitted` words to −∞ in every row of (rows, V) logits.
+    static func maskNeverEmitted(_ logits: inout Tensor, width V: Int) {
+        for r in 0..<(logits.data.count / V) {
+            for w in neverEmitted { logits.data[r * V + Int(w)] = -.infinity }
+        }
+    }
+
     /// The argmax word at every step, for all `sources` (word indices, without `<eos>`) at once.
     public func greedy(_ sources: [[Int32]], maxLength: Int) -> [[Int32]] {
         if sources.isEmpty { return [] }
@@ -15,7 +26,9 @@ extension Seq2Seq {
         var output = [[Int32]](repeating: [], count: B)
         var done = [Bool](repeating: false, count: B)
         for _ in 0..<maxLength {
-            let (logits, next, _) = decoderStep(tokens, state: state, memory: encoded.memory, mode: .inference, rng: &rng)
+            let (raw, next, _) = decoderStep(tokens, state: state, memory: encoded.memory, mode: .inference, rng: &rng)
+            var logits = raw
+            Self.maskNeverEmitted(&logits, width: V)
             state = next
             for b in 0..<B {
                 let w = Self.argmax(logits.data, row: b, width: V)
@@ -58,14 +71,16 @@ extension Seq2Seq {
             let n = live.count
             let memory = encoded.memory.rows([Int](repeating: 0, count: n))
             let tokens = live.map { $0.words.last ?? TranslationVocabulary.sosIndex }
-            let (logits, next, _) = decoderStep(tokens, state: state, memory: memory, mode: .inference, rng: &rng)
+            let (raw, next, _) = decoderStep(tokens, state: state, memory: memory, mode: .inference, rng: &rng)
+            var logits = raw
+            Self.maskNeverEmitted(&logits, width: V)
             var candidates: [(from: Int, word: Int32, logProbability: Double)] = []
             for h in 0..<n {
                 let row = Array(logits.data[h * V ..< (h + 1) * V])
                 let top = row.max() ?? 0
                 let logSum = Double(top) + log(row.reduce(0.0) { $0 + exp(Double($1 - top)) })
                 let best = Self.topIndices(row, beam)
-                for w in best { candidates.append((h, Int32(w), live[h].logProbability + Double(row[w]) - logSum)) }
+                for w in best where row[w] > -.infinity { candidates.append((h, Int32(w), live[h].logProbability + Double(row[w]) - logSum)) }
             }
             candidates.sort { $0.logProbability != $1.logProbability ? $0.logProbability > $1.logProbability
                 : ($0.from, $0.word) < ($1.from, $1.word) }

@@ -10,6 +10,8 @@ public struct TaskTrainingOptions: Sendable {
         return o
     }()
     public var schedule: LearningRateSchedule = .constant
+    /// Epochs before `schedule` starts to decay the rate (char-rnn's learning_rate_decay_after).
+    public var decayAfterEpochs = 0
     /// Reduce-on-plateau (as `ReduceLROnPlateau(mode="max")` on the validation accuracy): after
     /// `plateauPatience` validations in a row without a better accuracy, the rate is multiplied by
     /// `plateauFactor` (1 = off); the multiplier applies on top of `schedule`.
@@ -19,8 +21,9 @@ public struct TaskTrainingOptions: Sendable {
     /// `avg = d·avg + (1−d)·w` with `d = min(emaDecay, (1+step)/(10+step))`; validation, saving
     /// and early stopping then use the averaged weights, training continues on the raw ones.
     public var emaDecay: Float = 0
-    /// Global-norm clipping (0 = off).
+    /// Global-norm clipping (0 = off) and element clipping (0 = off; applied first, as `recurrent train`).
     public var clipNorm: Float = 5
+    public var clipValue: Float = 0
     /// Stop at whichever limit comes first (nil = no limit from that one).
     public var maxSteps: Int?
     public var maxEpochs: Double?
@@ -52,6 +55,9 @@ public struct TaskProgress: Sendable {
     public var gradNorm: Float
     public var examplesPerSecond: Double
     public var elapsedSeconds: Double
+    /// Estimated seconds left, from whichever of --steps, --epochs, --minutes ends the run first
+    /// (nil when unknown; early stopping by patience may end it sooner).
+    public var etaSeconds: Double? = nil
     public var bestAccuracy: Double?
 }
 
@@ -116,13 +122,23 @@ public final class TaskTrainer {
         var lossSum = 0.0, lossCount = 0
         var lastNorm: Float = 0
 
+        let startStep = step
         func progress() -> TaskProgress {
             let elapsed = Date().timeIntervalSince(start)
+            let done = Double(step - startStep), secPerStep = done > 0 ? elapsed / done : 0
+            var eta: Double?
+            if done > 0 {
+                var candidates: [Double] = []
+                if let s = options.maxSteps { candidates.append(Double(max(0, s - step)) * secPerStep) }
+                if let e = options.maxEpochs { candidates.append(max(0, e - epoch) * Double(max(loop.plan.count, 1)) * secPerStep) }
+                if let m = options.maxSeconds { candidates.append(max(0, m - elapsed)) }
+                eta = candidates.min()
+            }
             return TaskProgress(step: step, epoch: epoch,
                                 trainLoss: lossCount > 0 ? lossSum / Double(lossCount) : .nan,
                                 learningRate: optimizer.learningRate, gradNorm: lastNorm,
                                 examplesPerSecond: elapsed > 0 ? Double(examples) / elapsed : 0,
-                                elapsedSeconds: elapsed, bestAccuracy: bestAccuracy)
+                                elapsedSeconds: elapsed, etaSeconds: eta, bestAccuracy: bestAccuracy)
         }
         func limitReached() -> Bool {
             if let s = options.maxSteps, step >= s { stopReason = "steps"; return true }
@@ -169,10 +185,12 @@ public final class TaskTrainer {
                 loop.plan = BatchPlan.batches(lengths: lengths, batchSize: options.batchSize, poolBatches: options.poolBatches, rng: &loop.rng)
                 if limitReached() { break }
             }
-            optimizer.learningRate = options.schedule.rate(base: options.optimizer.learningRate, epoch: loop.epoch) * loop.plateauScale
+            optimizer.learningRate = options.schedule.rate(base: options.optimizer.learningRate,
+                                                            epoch: max(0, loop.epoch - options.decayAfterEpochs)) * loop.plateauScale
             let batch = loop.plan[loop.position]
             for p in parameters { p.grad.zero() }
             let loss = trainStep(batch, &loop.rng)
+            if options.clipValue > 0 { GradientClipping.clipValue(parameters, value: options.clipValue) }
             lastNorm = options.clipNorm > 0 ? GradientClipping.clipNorm(parameters, maxNorm: options.clipNorm)
                 : GradientClipping.globalNorm(parameters)
             optimizer.step(parameters)
