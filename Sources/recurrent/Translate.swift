@@ -259,7 +259,14 @@ struct TranslateRun: ParsableCommand {
         let (model, _) = try TaskCheckpoint.loadSeq2Seq(path: checkpoint)
         let sentences = text.isEmpty ? try readInputLines(nil, encoding: try parseEncoding(encoding)).map(\.text) : text
         let words = sentences.map(TranslationData.words)
-        let out = model.translate(words, beam: decoding.beam, maxLength: decoding.maxLength)
-        Console.write(out.map { $0.joined(separator: " ") + "\n" }.joined())
+        if let empty = words.firstIndex(where: \.isEmpty), !text.isEmpty {
+            throw RecurrentError("sentence \(empty + 1) given to translate is empty; give words to translate")
+        }
+        // Blank lines of standard input stay blank lines of the output, so lines keep lining up.
+        let filled = words.indices.filter { !words[$0].isEmpty }
+        let translated = model.translate(filled.map { words[$0] }, beam: decoding.beam, maxLength: decoding.maxLength)
+        var out = [String](repeating: "", count: words.count)
+        for (i, t) in zip(filled, translated) { out[i] = t.joined(separator: " ") }
+        Console.write(out.map { $0 + "\n" }.joined())
     }
 }

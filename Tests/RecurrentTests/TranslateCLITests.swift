@@ -104,6 +104,11 @@ import Testing
         expectCleanError(try CLI.run(["translate", "--checkpoint", model, "--beam", "0", "a"]), mentions: "--beam")
         expectCleanError(try CLI.run(["translate", "eval", "--checkpoint", model, "--pairs", good, "--part", "dev"]), mentions: "--part")
         expectCleanError(try CLI.run(["translate", "--checkpoint", good, "a"]), mentions: "good.tsv")
+        expectCleanError(try CLI.run(["translate", "--checkpoint", model, "i am cold .", " "]), mentions: "sentence 2 given to translate is empty")
+        expectCleanError(try CLI.run(["translate", "--checkpoint", dir.path, "a"]), mentions: "is a folder, expected a safetensors file")
+        // Blank lines of standard input stay blank in the output.
+        let piped = try CLI.run(["translate", "--checkpoint", model], stdin: "he is cold .\n\nshe is here .\n")
+        #expect(piped.status == 0 && piped.stdout.split(separator: "\n", omittingEmptySubsequences: false).count == 4 && piped.stdout.contains("\n\n"), "[\(piped.stdout)] [\(piped.stderr)]")
         expectCleanError(try CLI.run(["translate", "eval", "--checkpoint", model, "--pairs", try write(dir, "bad.tsv", "x\t\n")]),
                          mentions: "bad.tsv:1: the target side is empty")
     }

@@ -32,9 +32,11 @@ public enum SafeTensors {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            if !FileManager.default.fileExists(atPath: path) {
+            var isFolder: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) {
                 throw RecurrentError("\(path): no such file")
             }
+            if isFolder.boolValue { throw RecurrentError("\(path): is a folder, expected a safetensors file") }
             throw RecurrentError("\(path): cannot read the file")
         }
         return try decode(data, name: path)
