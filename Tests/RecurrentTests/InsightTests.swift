@@ -192,3 +192,17 @@ import Testing
         #expect(html.contains("data-s=\"0\"") && html.contains("var VALUES=["))
     }
 }
+
+@Suite struct SeriesStyleTests {
+    /// The standard gradients chart has 11 curves: no two may look alike but for one attribute.
+    @Test func stylesDifferInTwoOfThree() {
+        let styles = (0..<32).map { SeriesStyle($0) }
+        for i in styles.indices {
+            for j in styles.indices where j > i {
+                let a = styles[i], b = styles[j]
+                let differences = (a.colour != b.colour ? 1 : 0) + (a.dash != b.dash ? 1 : 0) + (a.marker != b.marker ? 1 : 0)
+                #expect(differences >= 2, "series \(i) and \(j) differ in \(differences) of colour, dash, marker")
+            }
+        }
+    }
+}

@@ -12,8 +12,9 @@ public struct ChartSeries: Sendable {
 }
 
 /// The look of series number `i`: a colour from `HTMLPage.palette`, a dash pattern and a marker,
-/// all three different for the first eight series, so the chart reads in grey or for a reader who
-/// does not tell the colours apart.
+/// all three different for the first eight series, and any two of the first 32 differing in at
+/// least two of the three, so the chart reads in grey or for a reader who does not tell the
+/// colours apart.
 struct SeriesStyle {
     static let dashes = ["", "7 4", "2 3", "10 3 2 3", "4 4", "1 4", "12 4", "6 2 2 2 2 2"]
     static let markers = ["circle", "square", "triangle", "diamond", "cross", "plus", "triangle-down", "bar"]
@@ -23,8 +24,8 @@ struct SeriesStyle {
 
     init(_ i: Int) {
         colour = HTMLPage.palette[i % HTMLPage.palette.count]
-        dash = Self.dashes[i % Self.dashes.count]
-        marker = Self.markers[(i / Self.dashes.count + i) % Self.markers.count]
+        dash = Self.dashes[(i + i / 8) % Self.dashes.count]
+        marker = Self.markers[(i + 2 * (i / 8)) % Self.markers.count]
     }
 
     /// An SVG marker centred on (x, y).
