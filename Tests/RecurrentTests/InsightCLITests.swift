@@ -172,6 +172,9 @@ enum InsightRun {
                          mentions: "--report")
         expectCleanError(try CLI.run(["train", "--data", run.text, "--steps", "1", "--output", ckpt, "--tensorboard", empty]),
                          mentions: "--tensorboard")
+        // A folder that exists but cannot be written (even by root): fails before training, naming the flag.
+        expectCleanError(try CLI.run(["train", "--data", run.text, "--steps", "1", "--output", ckpt, "--report", "/proc"]),
+                         mentions: "--report")
         #expect(!FileManager.default.fileExists(atPath: ckpt))
         #expect((try FileManager.default.contentsOfDirectory(atPath: dir.path)).sorted() == ["empty.txt", "foreign.txt"])
     }

@@ -35,14 +35,16 @@ public final class TrainingReport {
 
     static let historyFile = "history.json"
 
-    /// The folder is created (one level) when missing. With `resumingAt`, the history of the run
-    /// being resumed (`history.json`, when the folder has one) is kept up to and including that
-    /// step; later records, which the resumed run repeats, are dropped.
+    /// The folder is created (one level) when missing, and `history.json` written at once, so a
+    /// folder that cannot be written fails before training starts. With `resumingAt`, the history
+    /// of the run being resumed (`history.json`, when the folder has one) is kept up to and
+    /// including that step; later records, which the resumed run repeats, are dropped.
     public init(directory: String, title: String, resumingAt resumedStep: Int? = nil) throws {
         try OutputFolder.ensure(directory, flag: "--report")
         self.directory = directory
         self.title = title
         if let resumedStep { try loadHistory(upTo: resumedStep) }
+        do { try writeHistory() } catch { throw RecurrentError("--report \(directory): \(error)") }
     }
 
     public func record(_ p: TrainingProgress) {
@@ -65,6 +67,10 @@ public final class TrainingReport {
             "{\"step\":\($0.step),\"seconds\":\(num($0.seconds)),\"validation\":\(num($0.validationLoss)),\"sample\":\(HTMLPage.jsString($0.sample))}"
         }
         return "{\"steps\":[\n" + rows.joined(separator: ",\n") + "],\n\"evaluations\":[\n" + evals.joined(separator: ",\n") + "]}\n"
+    }
+
+    func writeHistory() throws {
+        try AtomicFile.write(Data(historyJSON().utf8), to: URL(fileURLWithPath: directory).appendingPathComponent(Self.historyFile).path)
     }
 
     /// Reads `history.json` (if any) and keeps what happened up to `step`.
@@ -157,7 +163,7 @@ public final class TrainingReport {
     /// Writes index.html, the SVGs and history.json, each atomically.
     public func write() throws {
         let dir = URL(fileURLWithPath: directory)
-        try AtomicFile.write(Data(historyJSON().utf8), to: dir.appendingPathComponent(Self.historyFile).path)
+        try writeHistory()
         for (name, svg) in charts() {
             try AtomicFile.write(Data(("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n" + svg).utf8), to: dir.appendingPathComponent(name).path)
         }
