@@ -82,6 +82,23 @@ import Testing
         #expect(curve.stepsBelow(1e-3) == 10)  // 0.5^10 ≈ 9.8e-4
     }
 
+    /// relu with W_hh = 3I: the states leave Float's range after about 81 steps (3⁸¹ > 3.4e38), and the
+    /// gradients through them (0 here, from NaN states) must not read as "below 10⁻³".
+    @Test func overflowIsNotVanishing() {
+        let T = 120, H = 4
+        let layer = diagonalRNN(.rnnRelu, hidden: H, w: 3, bias: 0.5)
+        let (x, u) = probes(1, T, H)
+        let overflow = GradientFlow.forwardOverflowStep(layer: layer, x: x)
+        #expect((75...90).contains(overflow ?? 0), "forward overflow at \(overflow ?? -1)")
+        let curve = GradientFlow.Curve(name: "relu 3I", norms: GradientFlow.hiddenGradientNorms(layer: layer, x: x, dFinal: u)[0], forwardOverflow: overflow)
+        #expect(curve.stepsBelow(1e-3) == nil && curve.factorPerStep == nil)
+        #expect(GradientFlow.json([curve], meta: []).contains("\"forward_overflow_step\": \(overflow ?? -1)"))
+        #expect(GradientFlow.forwardOverflowStep(layer: diagonalRNN(.rnnRelu, hidden: H, w: 1, bias: 0.5), x: x) == nil)
+        // A gradient that overflows on its own: nothing after the first inf counts.
+        let exploding = GradientFlow.Curve(name: "e", norms: [1, 1e20, .infinity, .nan, 0, 0])
+        #expect(exploding.overflowStep == 2 && exploding.stepsBelow(1e-3) == nil)
+    }
+
     /// The sigmoid RNN with W_hh = εI and no input settles at h* = σ(ε h*), where each step back
     /// multiplies the gradient by ε·h*(1 − h*).
     @Test func sigmoidRateMatchesTheFixedPoint() {
