@@ -61,7 +61,8 @@ enum Browser {
         defer { try? FileManager.default.removeItem(at: profile) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
+        // --no-sandbox: CI runs as root; --disable-dev-shm-usage: containers give /dev/shm only 64 MB.
+        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions",
                        "--user-data-dir=\(profile.path)", "--enable-logging=stderr", "--v=0"] + args
         let out = Pipe(), err = Pipe()
         p.standardOutput = out

@@ -126,6 +126,19 @@ enum InsightRun {
         #expect(html.contains("64 of 64 units stored"))
     }
 
+    /// A text too short for any property to vary: no unit is said to track one.
+    @Test func visualizeClaimsNothingOnAOneCharacterText() throws {
+        let p = try InsightRun.made.get()
+        let dir = CLI.tempDir()
+        let text = dir.appendingPathComponent("one.txt").path, page = dir.appendingPathComponent("one.html").path
+        try "H".write(toFile: text, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["visualize", "--checkpoint", p.model, "--text", text, "--output", page, "--threads", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(!r.stdout.contains("(r =") && r.stdout.contains("no unit tracks"), "\(r.stdout)")
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        #expect(!html.contains("tracks inside quotes") && !html.contains("<td>inside quotes</td><td class=\"num\">"))
+    }
+
     /// Self-contained: nothing is fetched (the only URL is the SVG namespace).
     @Test func pagesNeedNoNetwork() throws {
         let p = try InsightRun.made.get()
