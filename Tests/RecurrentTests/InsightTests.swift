@@ -210,7 +210,17 @@ import Testing
     }
 }
 
-@Suite struct SeriesStyleTests {
+@Suite struct ChartTests {
+    /// A learning rate read back from a resumed report's history can differ from the new run's by
+    /// one ulp; the chart must draw it as constant, not step through the gap (which never ends).
+    @Test func nearlyConstantSeriesDraws() {
+        #expect(SVG.ticks(0.002, 0.002.nextUp).count == 1)
+        let chart = LineChart(title: "lr", xLabel: "step", yLabel: "lr",
+                              series: [ChartSeries(name: "lr", points: [(1, 0.002), (2, 0.002.nextUp), (3, 0.002)])])
+        let svg = chart.svg()
+        #expect(svg.contains("data-n=\"3\"") && svg.components(separatedBy: "class=\"grid\"").count > 4)
+    }
+
     /// The standard gradients chart has 11 curves: no two may look alike but for one attribute.
     @Test func stylesDifferInTwoOfThree() {
         let styles = (0..<32).map { SeriesStyle($0) }

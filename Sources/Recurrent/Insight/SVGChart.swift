@@ -77,9 +77,10 @@ enum SVG {
         return e == e.rounded() ? "1e\(Int(e))" : String(format: "%.0e", v)
     }
 
-    /// About `count` round tick values covering [lo, hi].
+    /// About `count` round tick values covering [lo, hi]; just lo when the span is below what a
+    /// Double can step through (say 0.002 … 0.002 + 1 ulp), where adding the step would not move.
     static func ticks(_ lo: Double, _ hi: Double, count: Int = 5) -> [Double] {
-        guard hi > lo, lo.isFinite, hi.isFinite else { return [lo] }
+        guard hi > lo, lo.isFinite, hi.isFinite, hi - lo > 1e-12 * max(abs(lo), abs(hi)) else { return [lo] }
         let raw = (hi - lo) / Double(count)
         let mag = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 2.5, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
@@ -145,7 +146,7 @@ public struct LineChart: Sendable {
             }
         } else {
             ylo = all.map(\.y).min() ?? 0; yhi = all.map(\.y).max() ?? 1
-            if yhi <= ylo {
+            if yhi - ylo <= 1e-9 * max(abs(ylo), abs(yhi)) {  // constant, or equal but for rounding
                 let d = ylo != 0 ? abs(ylo) * 0.1 : 1  // a constant series: a band around it
                 yhi = ylo + d; ylo -= d
             }
