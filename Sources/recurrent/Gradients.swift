@@ -78,9 +78,10 @@ struct Gradients: ParsableCommand {
                 let exploding = GradientFlow.measure(setup)
                 let total = exploding.parameterGradientNorm ?? 0
                 let coef = min(1, Double(clip) / (total + 1e-6))
-                curves.append(GradientFlow.Curve(name: "\(setup.label) (exploding)", norms: exploding.norms, parameterGradientNorm: total))
+                curves.append(GradientFlow.Curve(name: "\(setup.label) (exploding)", norms: exploding.norms, parameterGradientNorm: total,
+                                                 forwardOverflow: exploding.forwardOverflow))
                 curves.append(GradientFlow.Curve(name: "\(setup.label) after clip_grad_norm_(\(clip))", norms: exploding.norms.map { $0 * coef },
-                                                 parameterGradientNorm: total * coef))
+                                                 parameterGradientNorm: total * coef, forwardOverflow: exploding.forwardOverflow))
                 clipNote = "The exploding case (\(setup.label)): the parameter gradient's global norm is \(String(format: "%.4g", total)); "
                     + "clip_grad_norm_(\(clip)) multiplies every gradient by \(String(format: "%.4g", coef)), so the whole curve moves down by that factor "
                     + "and keeps its shape: clipping bounds the size of the update, not the imbalance between recent and distant steps."
@@ -97,7 +98,9 @@ struct Gradients: ParsableCommand {
         } else {
             for c in curves {
                 let factor = c.factorPerStep.map { String(format: "%.4f", $0) } ?? "-"
-                let below = c.stepsBelow(1e-3).map { "below 1e-3 after \($0) steps" } ?? "never below 1e-3"
+                let below = c.forwardOverflow.map { "the forward pass leaves Float's range at step \($0): not a measurement" }
+                    ?? c.stepsBelow(1e-3).map { "below 1e-3 after \($0) steps" }
+                    ?? c.overflowStep.map { "overflows Float after \($0) steps" } ?? "never below 1e-3"
                 Console.line("\(c.name): factor per step \(factor), \(below)")
             }
             if let output { Console.line("wrote \(output)") }

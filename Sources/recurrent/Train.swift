@@ -178,7 +178,8 @@ struct Train: ParsableCommand {
 
         let monitor = try TrainingMonitor(report: report, tensorboard: tensorboard, model: model, trainTokens: trainTokens,
                                           title: "\(model.config.cell.cliName) \(model.config.numLayers)×\(model.config.hiddenSize) on \(data), "
-                                              + "batch \(batchSize) × \(seqLen), \(optimizer) lr \(lr), run \(runID)", seed: seed)
+                                              + "batch \(batchSize) × \(seqLen), \(optimizer) lr \(lr), run \(runID)", seed: seed,
+                                          resumedStep: resumeState == nil ? nil : trainer.step)
         var saved = false
         var lastPrint = Date.distantPast
         var liveLine = false

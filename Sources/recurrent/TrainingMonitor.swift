@@ -12,8 +12,9 @@ final class TrainingMonitor {
     let seed: UInt64
 
     /// Creates the folders and files before training starts, so bad paths fail at once.
-    init(report: String?, tensorboard: String?, model: CharLM, trainTokens: [Int32], title: String, seed: UInt64) throws {
-        self.report = try report.map { try TrainingReport(directory: $0, title: title) }
+    /// `resumedStep`: the step a resumed run starts from; the report continues the history it finds.
+    init(report: String?, tensorboard: String?, model: CharLM, trainTokens: [Int32], title: String, seed: UInt64, resumedStep: Int? = nil) throws {
+        self.report = try report.map { try TrainingReport(directory: $0, title: title, resumingAt: resumedStep) }
         self.events = try tensorboard.map { try TensorBoardWriter(directory: $0) }
         self.model = model
         self.prime = trainTokens.first ?? 0

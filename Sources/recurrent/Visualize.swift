@@ -40,7 +40,9 @@ struct Visualize: ParsableCommand {
         let html = analysis.page(title: title)
         try HTMLPage.write(html, to: output)
         Console.line("wrote \(output): \(Format.grouped(Double(html.utf8.count))) bytes, \(analysis.stored.count) of \(analysis.series.count) units stored; analysis \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
-        for s in analysis.stored.prefix(5) {
+        let tracking = analysis.stored.prefix(5).filter { analysis.series[$0].best.r != 0 }
+        if tracking.isEmpty { Console.line("  no unit tracks any of the properties (none varies in this text, or no unit does)") }
+        for s in tracking {
             let b = analysis.series[s].best
             Console.line("  \(analysis.series[s].label) tracks \(b.property.rawValue) (r = \(String(format: "%.2f", b.r)))")
         }

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 
 /// Loads pages in a real headless Chromium and reads back what the page wrote into its DOM:
-/// `data-ready` (set when rendering finished), `data-error` (set by window.onerror), and
+/// `data-ready` (set when rendering finished), `data-error` (set by window.onerror), `data-charts`
+/// (charts on the page, and how many are empty), and
 /// `data-load-ms` (the interactive pages' own measurement of their load).
 ///
 /// The browser tests skip only when `RECURRENT_BROWSER_TESTS` is unset AND no Chromium is
@@ -60,7 +61,8 @@ enum Browser {
         defer { try? FileManager.default.removeItem(at: profile) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
+        // --no-sandbox: CI runs as root; --disable-dev-shm-usage: containers give /dev/shm only 64 MB.
+        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions",
                        "--user-data-dir=\(profile.path)", "--enable-logging=stderr", "--v=0"] + args
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
@@ -101,5 +103,7 @@ enum Browser {
         let ready = page.ready ?? ""
         let points = Int(ready.split(separator: " ").first ?? "") ?? 0
         #expect(points >= minimumPoints, "\(name): data-ready is '\(ready)', expected at least \(minimumPoints)", sourceLocation: sourceLocation)
+        let charts = page.attribute("data-charts") ?? ""
+        #expect(charts.hasSuffix(" charts, 0 empty"), "\(name): data-charts is '\(charts)', expected every chart to have data", sourceLocation: sourceLocation)
     }
 }

@@ -82,6 +82,23 @@ import Testing
         #expect(curve.stepsBelow(1e-3) == 10)  // 0.5^10 ≈ 9.8e-4
     }
 
+    /// relu with W_hh = 3I: the states leave Float's range after about 81 steps (3⁸¹ > 3.4e38), and the
+    /// gradients through them (0 here, from NaN states) must not read as "below 10⁻³".
+    @Test func overflowIsNotVanishing() {
+        let T = 120, H = 4
+        let layer = diagonalRNN(.rnnRelu, hidden: H, w: 3, bias: 0.5)
+        let (x, u) = probes(1, T, H)
+        let overflow = GradientFlow.forwardOverflowStep(layer: layer, x: x)
+        #expect((75...90).contains(overflow ?? 0), "forward overflow at \(overflow ?? -1)")
+        let curve = GradientFlow.Curve(name: "relu 3I", norms: GradientFlow.hiddenGradientNorms(layer: layer, x: x, dFinal: u)[0], forwardOverflow: overflow)
+        #expect(curve.stepsBelow(1e-3) == nil && curve.factorPerStep == nil)
+        #expect(GradientFlow.json([curve], meta: []).contains("\"forward_overflow_step\": \(overflow ?? -1)"))
+        #expect(GradientFlow.forwardOverflowStep(layer: diagonalRNN(.rnnRelu, hidden: H, w: 1, bias: 0.5), x: x) == nil)
+        // A gradient that overflows on its own: nothing after the first inf counts.
+        let exploding = GradientFlow.Curve(name: "e", norms: [1, 1e20, .infinity, .nan, 0, 0])
+        #expect(exploding.overflowStep == 2 && exploding.stepsBelow(1e-3) == nil)
+    }
+
     /// The sigmoid RNN with W_hh = εI and no input settles at h* = σ(ε h*), where each step back
     /// multiplies the gradient by ε·h*(1 − h*).
     @Test func sigmoidRateMatchesTheFixedPoint() {
@@ -190,5 +207,29 @@ import Testing
         }
         let html = a.page(title: "test")
         #expect(html.contains("data-s=\"0\"") && html.contains("var VALUES=["))
+    }
+}
+
+@Suite struct ChartTests {
+    /// A learning rate read back from a resumed report's history can differ from the new run's by
+    /// one ulp; the chart must draw it as constant, not step through the gap (which never ends).
+    @Test func nearlyConstantSeriesDraws() {
+        #expect(SVG.ticks(0.002, 0.002.nextUp).count == 1)
+        let chart = LineChart(title: "lr", xLabel: "step", yLabel: "lr",
+                              series: [ChartSeries(name: "lr", points: [(1, 0.002), (2, 0.002.nextUp), (3, 0.002)])])
+        let svg = chart.svg()
+        #expect(svg.contains("data-n=\"3\"") && svg.components(separatedBy: "class=\"grid\"").count > 4)
+    }
+
+    /// The standard gradients chart has 11 curves: no two may look alike but for one attribute.
+    @Test func stylesDifferInTwoOfThree() {
+        let styles = (0..<32).map { SeriesStyle($0) }
+        for i in styles.indices {
+            for j in styles.indices where j > i {
+                let a = styles[i], b = styles[j]
+                let differences = (a.colour != b.colour ? 1 : 0) + (a.dash != b.dash ? 1 : 0) + (a.marker != b.marker ? 1 : 0)
+                #expect(differences >= 2, "series \(i) and \(j) differ in \(differences) of colour, dash, marker")
+            }
+        }
     }
 }

@@ -84,7 +84,8 @@ extension ActivationAnalysis {
         h += "</table>\n<h2>Most interpretable units</h2>\n<table id=\"ranked\"><tr><th>#</th><th>unit</th><th>tracks</th><th>r</th></tr>\n"
         for (i, s) in stored.prefix(20).enumerated() {
             let b = series[s].best
-            h += "<tr data-s=\"\(i)\" class=\"pick\"><td class=\"num\">\(i + 1)</td><td>\(series[s].label)</td><td>\(b.property.rawValue)</td><td class=\"num\">\(String(format: "%+.2f", b.r))</td></tr>\n"
+            let tracks = b.r == 0 ? "<span class=\"note\">nothing</span>" : b.property.rawValue
+            h += "<tr data-s=\"\(i)\" class=\"pick\"><td class=\"num\">\(i + 1)</td><td>\(series[s].label)</td><td>\(tracks)</td><td class=\"num\">\(String(format: "%+.2f", b.r))</td></tr>\n"
         }
         return h + "</table>\n"
     }

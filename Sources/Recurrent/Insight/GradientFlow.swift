@@ -49,11 +49,15 @@ public enum GradientFlow {
         public var norms: [Double]
         /// Global L2 norm of the parameter gradients of the same loss (what clip_grad_norm_ sees).
         public var parameterGradientNorm: Double?
+        /// The first step t at which the forward pass's states left Float's range (inf or NaN), if
+        /// they did: the loss and every gradient through those states measure nothing.
+        public var forwardOverflow: Int?
 
-        public init(name: String, norms: [Double], parameterGradientNorm: Double? = nil) {
+        public init(name: String, norms: [Double], parameterGradientNorm: Double? = nil, forwardOverflow: Int? = nil) {
             self.name = name
             self.norms = norms
             self.parameterGradientNorm = parameterGradientNorm
+            self.forwardOverflow = forwardOverflow
         }
 
         /// The first step back with a positive norm: 0, except for a lower layer of a stack, whose
@@ -63,15 +67,23 @@ public enum GradientFlow {
         /// The mean factor per step back, from the first positive norm (normally t = T) to t = 1:
         /// (norm at t = 1 / norm at the start)^(1/steps between); nil when the curve reaches 0.
         public var factorPerStep: Double? {
-            guard let i = start, norms.count - 1 > i, let last = norms.last, last > 0, last.isFinite else { return nil }
+            guard forwardOverflow == nil, let i = start, norms.count - 1 > i, let last = norms.last, last > 0, last.isFinite else { return nil }
             return pow(last / norms[i], 1 / Double(norms.count - 1 - i))
         }
 
         /// The first number of steps back at which the norm is below `fraction` of the first
-        /// positive norm (normally the one at t = T).
+        /// positive norm (normally the one at t = T), before any overflow (after it the numbers
+        /// are inf/NaN and then 0, which measure nothing).
         public func stepsBelow(_ fraction: Double) -> Int? {
+            guard forwardOverflow == nil, let i = start else { return nil }
+            return norms[i..<(overflowStep ?? norms.count)].firstIndex { $0 < fraction * norms[i] }
+        }
+
+        /// The first number of steps back at which the norm is no longer finite: an exploding
+        /// gradient beyond Float's range.
+        public var overflowStep: Int? {
             guard let i = start else { return nil }
-            return norms[i...].firstIndex { $0 < fraction * norms[i] }
+            return norms[i...].firstIndex { !$0.isFinite }
         }
     }
 
@@ -157,7 +169,33 @@ public enum GradientFlow {
             norms = hiddenGradientNorms(layer: layer, x: x, dFinal: u)[0]
         }
         return Curve(name: setup.label, norms: norms,
-                     parameterGradientNorm: setup.cell == .rnnSigmoid ? nil : parameterGradientNorm(layer: layer, x: x, dFinal: u))
+                     parameterGradientNorm: setup.cell == .rnnSigmoid ? nil : parameterGradientNorm(layer: layer, x: x, dFinal: u),
+                     forwardOverflow: setup.cell == .rnnSigmoid ? nil : forwardOverflowStep(layer: layer, x: x))
+    }
+
+    /// The first step s (1 … T) after which a state of `layer`'s forward pass over `x` from zeros
+    /// is not finite (it left Float's range), or nil when every state is finite.
+    public static func forwardOverflowStep(layer: RecurrentLayer, x: Tensor) -> Int? {
+        let S = x.shape[0], T = x.shape[1], H = layer.hiddenSize
+        var rng = SeededRNG(seed: 0)
+        let savedDropout = layer.dropout
+        layer.dropout = 0
+        defer { layer.dropout = savedDropout }
+        let (_, _, cacheOrNil) = layer.forward(x, state: nil, mode: .training, rng: &rng)
+        guard let cache = cacheOrNil, T > 0 else { return nil }
+        var first: Int?
+        for l in 0..<layer.numLayers {
+            cache.withTrace(layer: l) { hiddens, cells, _ in
+                for s in 1...T where s < (first ?? T + 1) {
+                    let r = s * S * H ..< (s + 1) * S * H
+                    if hiddens[r].contains(where: { !$0.isFinite }) || (cells?[r].contains { !$0.isFinite } ?? false) {
+                        first = s
+                        break
+                    }
+                }
+            }
+        }
+        return first
     }
 
     /// ‖∂loss/∂h_t^(l)‖ for every layer l of `layer` (unidirectional), where ∂loss/∂h_T of the top

@@ -26,14 +26,16 @@ extension GradientFlow {
         for i in 0..<dFinal.count { dFinal.data[i] *= Float(S) }  // per-sequence loss, not the batch mean
         let perLayer = hiddenGradientNorms(layer: model.rnn, x: x, dFinal: dFinal)
         let pnorm = parameterGradientNorm(layer: model.rnn, x: x, dFinal: dFinal)
+        let overflow = forwardOverflowStep(layer: model.rnn, x: x)
         return perLayer.enumerated().map { l, norms in
             Curve(name: "checkpoint \(model.config.cell.cliName) layer \(l + 1) of \(model.config.numLayers)", norms: norms,
-                  parameterGradientNorm: l == perLayer.count - 1 ? pnorm : nil)
+                  parameterGradientNorm: l == perLayer.count - 1 ? pnorm : nil, forwardOverflow: overflow)
         }
     }
 
     /// The curves as JSON: `{"length": T, …meta, "curves": [{"name", "norms" (t = T … 1),
-    /// "factor_per_step", "steps_to_1e-3", "steps_to_1e-6", "parameter_gradient_norm"}]}`.
+    /// "factor_per_step", "steps_to_1e-3", "steps_to_1e-6", "steps_to_overflow" (the gradient's),
+    /// "forward_overflow_step" (the states'; then nothing is measured), "parameter_gradient_norm"}]}`.
     public static func json(_ curves: [Curve], meta: [(String, String)]) -> String {
         func num(_ v: Double?) -> String {
             guard let v, v.isFinite else { return "null" }
@@ -44,6 +46,7 @@ extension GradientFlow {
         s += curves.map { c in
             "    {\"name\": \(HTMLPage.jsString(c.name)), \"factor_per_step\": \(num(c.factorPerStep)), "
                 + "\"steps_to_1e-3\": \(int(c.stepsBelow(1e-3))), \"steps_to_1e-6\": \(int(c.stepsBelow(1e-6))), "
+                + "\"steps_to_overflow\": \(int(c.overflowStep)), \"forward_overflow_step\": \(int(c.forwardOverflow)), "
                 + "\"parameter_gradient_norm\": \(num(c.parameterGradientNorm)),\n     \"norms\": ["
                 + c.norms.map { num($0) }.joined(separator: ", ") + "]}"
         }.joined(separator: ",\n")
@@ -67,7 +70,8 @@ extension GradientFlow {
         func f(_ v: Double?, _ fmt: String = "%.3g") -> String { v.map { $0.isFinite ? String(format: fmt, $0) : "∞" } ?? "–" }
         for c in curves {
             body += "<tr><td>\(HTMLPage.escape(c.name))</td><td class=\"num\">\(f(c.factorPerStep, "%.4f"))</td>"
-            body += "<td class=\"num\">\(c.stepsBelow(1e-3).map(String.init) ?? "never")</td><td class=\"num\">\(c.stepsBelow(1e-6).map(String.init) ?? "never")</td>"
+            let never = c.forwardOverflow.map { "– (forward overflows at t = \($0))" } ?? c.overflowStep.map { "never (overflows after \($0))" } ?? "never"
+            body += "<td class=\"num\">\(c.stepsBelow(1e-3).map(String.init) ?? never)</td><td class=\"num\">\(c.stepsBelow(1e-6).map(String.init) ?? never)</td>"
             body += "<td class=\"num\">\(f(c.parameterGradientNorm))</td></tr>\n"
         }
         body += "</table>\n"

@@ -5,6 +5,7 @@ import Foundation
 ///
 ///     <html data-ready="N points">   set after the page rendered: N = chart points it drew
 ///     <html data-error="message">    set by window.onerror / unhandled rejections
+///     <html data-charts="C charts, E empty">   every page: its SVG charts, and those with no point drawn
 ///
 /// Pages of static SVG charts get `data-ready` from the shell's closing script, which counts the
 /// `data-n` attributes that `LineChart` / `ScatterChart` put on each series; interactive pages pass
@@ -77,6 +78,14 @@ public enum HTMLPage {
     document.documentElement.setAttribute('data-ready',n+' points');})();
     """
 
+    /// Runs on every page, before the page's own script: counts the `svg.chart`s and the empty ones
+    /// (no drawable point in any series), so a test can tell a chart without data from a page with many.
+    static let countCharts = """
+    (function(){var c=0,e=0;document.querySelectorAll('svg.chart').forEach(function(s){var k=0;
+    s.querySelectorAll('[data-n]').forEach(function(g){k+=Number(g.getAttribute('data-n'))||0;});c++;if(!k)e++;});
+    document.documentElement.setAttribute('data-charts',c+' charts, '+e+' empty');})();
+    """
+
     /// The whole page.
     ///
     /// - Parameters:
@@ -91,6 +100,7 @@ public enum HTMLPage {
         page += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         page += "<title>\(escape(title))</title>\n<script>\n\(errorTrap)\n</script>\n"
         page += "<style>\n\(css)\n\(extraCSS)\n</style>\n</head>\n<body>\n\(body)\n"
+        page += "<script>\n\(countCharts)\n</script>\n"
         page += "<script>\n\(script)\n\(setsReadyItself ? "" : countPoints)\n</script>\n</body>\n</html>\n"
         return page
     }

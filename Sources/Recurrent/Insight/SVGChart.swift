@@ -12,8 +12,9 @@ public struct ChartSeries: Sendable {
 }
 
 /// The look of series number `i`: a colour from `HTMLPage.palette`, a dash pattern and a marker,
-/// all three different for the first eight series, so the chart reads in grey or for a reader who
-/// does not tell the colours apart.
+/// all three different for the first eight series, and any two of the first 32 differing in at
+/// least two of the three, so the chart reads in grey or for a reader who does not tell the
+/// colours apart.
 struct SeriesStyle {
     static let dashes = ["", "7 4", "2 3", "10 3 2 3", "4 4", "1 4", "12 4", "6 2 2 2 2 2"]
     static let markers = ["circle", "square", "triangle", "diamond", "cross", "plus", "triangle-down", "bar"]
@@ -23,8 +24,8 @@ struct SeriesStyle {
 
     init(_ i: Int) {
         colour = HTMLPage.palette[i % HTMLPage.palette.count]
-        dash = Self.dashes[i % Self.dashes.count]
-        marker = Self.markers[(i / Self.dashes.count + i) % Self.markers.count]
+        dash = Self.dashes[(i + i / 8) % Self.dashes.count]
+        marker = Self.markers[(i + 2 * (i / 8)) % Self.markers.count]
     }
 
     /// An SVG marker centred on (x, y).
@@ -76,9 +77,10 @@ enum SVG {
         return e == e.rounded() ? "1e\(Int(e))" : String(format: "%.0e", v)
     }
 
-    /// About `count` round tick values covering [lo, hi].
+    /// About `count` round tick values covering [lo, hi]; just lo when the span is below what a
+    /// Double can step through (say 0.002 … 0.002 + 1 ulp), where adding the step would not move.
     static func ticks(_ lo: Double, _ hi: Double, count: Int = 5) -> [Double] {
-        guard hi > lo, lo.isFinite, hi.isFinite else { return [lo] }
+        guard hi > lo, lo.isFinite, hi.isFinite, hi - lo > 1e-12 * max(abs(lo), abs(hi)) else { return [lo] }
         let raw = (hi - lo) / Double(count)
         let mag = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 2.5, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
@@ -144,7 +146,7 @@ public struct LineChart: Sendable {
             }
         } else {
             ylo = all.map(\.y).min() ?? 0; yhi = all.map(\.y).max() ?? 1
-            if yhi <= ylo {
+            if yhi - ylo <= 1e-9 * max(abs(ylo), abs(yhi)) {  // constant, or equal but for rounding
                 let d = ylo != 0 ? abs(ylo) * 0.1 : 1  // a constant series: a band around it
                 yhi = ylo + d; ylo -= d
             }

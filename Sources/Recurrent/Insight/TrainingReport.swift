@@ -4,7 +4,8 @@ import Foundation
 /// and one SVG per chart (train and validation loss, learning rate, gradient norm, characters per
 /// second, each against steps and against time; the page switches between the two), with the
 /// samples taken at each evaluation beside the curves. Every file is rewritten atomically at each evaluation, so a browser reloading the
-/// page never sees half a file.
+/// page never sees half a file. The numbers behind the page are kept in `history.json`, so a run
+/// resumed into the same folder continues the curves instead of starting them again.
 public final class TrainingReport {
     public struct StepRecord: Sendable {
         public var step: Int
@@ -29,22 +30,68 @@ public final class TrainingReport {
     /// Charts draw at most this many points per series (bucket means beyond it).
     public var maxPoints = 1500
 
-    /// The folder is created (one level) when missing.
-    public init(directory: String, title: String) throws {
+    /// Seconds of the earlier run(s) a resumed run continues from (added to its elapsed time).
+    public private(set) var secondsBefore = 0.0
+
+    static let historyFile = "history.json"
+
+    /// The folder is created (one level) when missing, and `history.json` written at once, so a
+    /// folder that cannot be written fails before training starts. With `resumingAt`, the history
+    /// of the run being resumed (`history.json`, when the folder has one) is kept up to and
+    /// including that step; later records, which the resumed run repeats, are dropped.
+    public init(directory: String, title: String, resumingAt resumedStep: Int? = nil) throws {
         try OutputFolder.ensure(directory, flag: "--report")
         self.directory = directory
         self.title = title
+        if let resumedStep { try loadHistory(upTo: resumedStep) }
+        do { try writeHistory() } catch { throw RecurrentError("--report \(directory): \(error)") }
     }
 
     public func record(_ p: TrainingProgress) {
-        steps.append(StepRecord(step: p.step, seconds: p.elapsedSeconds, trainLoss: p.stepLoss, learningRate: Double(p.learningRate),
+        steps.append(StepRecord(step: p.step, seconds: secondsBefore + p.elapsedSeconds, trainLoss: p.stepLoss, learningRate: Double(p.learningRate),
                                 gradNorm: Double(p.gradNorm), charsPerSecond: p.charsPerSecond))
     }
 
     /// Adds an evaluation and rewrites every file.
     public func evaluated(_ p: TrainingProgress, validationLoss: Double, sample: String) throws {
-        evaluations.append(Evaluation(step: p.step, seconds: p.elapsedSeconds, validationLoss: validationLoss, sample: sample))
+        evaluations.append(Evaluation(step: p.step, seconds: secondsBefore + p.elapsedSeconds, validationLoss: validationLoss, sample: sample))
         try write()
+    }
+
+    /// `history.json`: `{"steps": [[step, seconds, train loss, learning rate, gradient norm, chars/s], …],
+    /// "evaluations": [{"step", "seconds", "validation", "sample"}, …]}`, non-finite numbers as null.
+    func historyJSON() -> String {
+        func num(_ v: Double) -> String { v.isFinite ? String(v) : "null" }
+        let rows = steps.map { "[\($0.step),\(num($0.seconds)),\(num($0.trainLoss)),\(num($0.learningRate)),\(num($0.gradNorm)),\(num($0.charsPerSecond))]" }
+        let evals = evaluations.map {
+            "{\"step\":\($0.step),\"seconds\":\(num($0.seconds)),\"validation\":\(num($0.validationLoss)),\"sample\":\(HTMLPage.jsString($0.sample))}"
+        }
+        return "{\"steps\":[\n" + rows.joined(separator: ",\n") + "],\n\"evaluations\":[\n" + evals.joined(separator: ",\n") + "]}\n"
+    }
+
+    func writeHistory() throws {
+        try AtomicFile.write(Data(historyJSON().utf8), to: URL(fileURLWithPath: directory).appendingPathComponent(Self.historyFile).path)
+    }
+
+    /// Reads `history.json` (if any) and keeps what happened up to `step`.
+    func loadHistory(upTo step: Int) throws {
+        let path = URL(fileURLWithPath: directory).appendingPathComponent(Self.historyFile).path
+        guard let data = FileManager.default.contents(atPath: path) else { return }
+        func num(_ v: Any?) -> Double { (v as? NSNumber)?.doubleValue ?? .nan }
+        guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let rows = obj["steps"] as? [[Any]], let evals = obj["evaluations"] as? [[String: Any]] else {
+            throw RecurrentError("--report \(directory): \(path) is not a report history; remove it, or report into another folder")
+        }
+        steps = rows.compactMap { r in
+            guard r.count == 6, let s = (r[0] as? NSNumber)?.intValue, s <= step else { return nil }
+            return StepRecord(step: s, seconds: num(r[1]), trainLoss: num(r[2]), learningRate: num(r[3]), gradNorm: num(r[4]), charsPerSecond: num(r[5]))
+        }
+        evaluations = evals.compactMap { e in
+            guard let s = (e["step"] as? NSNumber)?.intValue, s <= step else { return nil }
+            return Evaluation(step: s, seconds: num(e["seconds"]), validationLoss: num(e["validation"]), sample: e["sample"] as? String ?? "")
+        }
+        secondsBefore = max(steps.last.map(\.seconds) ?? 0, evaluations.last.map(\.seconds) ?? 0)
+        if !secondsBefore.isFinite { secondsBefore = 0 }
     }
 
     /// `values` thinned to at most `maxPoints` by averaging consecutive buckets.
@@ -113,9 +160,10 @@ public final class TrainingReport {
         return HTMLPage.render(title: "Training report", body: body, script: script, css: css)
     }
 
-    /// Writes index.html and the SVGs, each atomically.
+    /// Writes index.html, the SVGs and history.json, each atomically.
     public func write() throws {
         let dir = URL(fileURLWithPath: directory)
+        try writeHistory()
         for (name, svg) in charts() {
             try AtomicFile.write(Data(("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n" + svg).utf8), to: dir.appendingPathComponent(name).path)
         }
