@@ -56,7 +56,7 @@ struct Gradients: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        if let output { try checkOutputFolder(output, flag: "--output") }
+        if let output { try ensureWritable(output) }
         var curves: [GradientFlow.Curve] = []
         var clipNote: String?
         var description: String
@@ -158,17 +158,5 @@ struct Gradients: ParsableCommand {
             let start = sequences == 1 ? 0 : room * q / (sequences - 1)
             return Array(tokens[start...(start + length)])
         }
-    }
-}
-
-/// Fails before any work when `path`'s folder is missing (or `path` is a folder).
-func checkOutputFolder(_ path: String, flag: String) throws {
-    let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
-    var isDir: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-        throw RecurrentError("\(flag) \(path): the folder \(dir) does not exist")
-    }
-    if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
-        throw RecurrentError("\(flag) \(path): is a folder, expected a file name")
     }
 }
