@@ -70,3 +70,22 @@ func jsonObject(_ pairs: [(String, Any)]) -> String {
     }
     return "{" + body.joined(separator: ", ") + "}"
 }
+
+extension OptimizerSettings {
+    /// The optimiser flags shared by `train` and the task trainers (`--optimizer`, `--lr`,
+    /// `--momentum`, `--nesterov`, `--weight-decay`, `--beta1`, `--beta2`, `--alpha`, `--eps`).
+    static func fromFlags(_ name: String, lr: Float, momentum: Float, nesterov: Bool, weightDecay: Float,
+                          beta1: Float, beta2: Float, alpha: Float, eps: Float) -> OptimizerSettings {
+        var o = OptimizerSettings()
+        o.kind = Kind(rawValue: name) ?? .adam
+        o.learningRate = lr
+        o.momentum = momentum
+        o.nesterov = nesterov
+        o.weightDecay = weightDecay
+        o.beta1 = beta1
+        o.beta2 = beta2
+        o.alpha = alpha
+        o.eps = eps
+        return o
+    }
+}

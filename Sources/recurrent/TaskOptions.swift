@@ -133,15 +133,8 @@ struct TaskTrainingFlags: ParsableArguments {
         let lr = lr(d), batchSize = batchSize(d), patience = patience(d), ema = ema(d)
         var o = TaskTrainingOptions()
         o.batchSize = batchSize
-        o.optimizer.kind = OptimizerSettings.Kind(rawValue: optimizer) ?? .adam
-        o.optimizer.learningRate = lr
-        o.optimizer.momentum = momentum
-        o.optimizer.nesterov = nesterov
-        o.optimizer.weightDecay = weightDecay
-        o.optimizer.beta1 = beta1
-        o.optimizer.beta2 = beta2
-        o.optimizer.alpha = alpha
-        o.optimizer.eps = eps
+        o.optimizer = .fromFlags(optimizer, lr: lr, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay,
+                                 beta1: beta1, beta2: beta2, alpha: alpha, eps: eps)
         o.schedule = schedule
         o.decayAfterEpochs = lrDecayAfter
         o.plateauFactor = lrPlateauFactor

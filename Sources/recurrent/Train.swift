@@ -139,15 +139,8 @@ struct Train: ParsableCommand {
         var options = CharLMTrainingOptions()
         options.batchSize = batchSize
         options.seqLen = seqLen
-        options.optimizer.kind = OptimizerSettings.Kind(rawValue: optimizer) ?? .adam
-        options.optimizer.learningRate = lr
-        options.optimizer.momentum = momentum
-        options.optimizer.nesterov = nesterov
-        options.optimizer.weightDecay = weightDecay
-        options.optimizer.beta1 = beta1
-        options.optimizer.beta2 = beta2
-        options.optimizer.alpha = alpha
-        options.optimizer.eps = eps
+        options.optimizer = .fromFlags(optimizer, lr: lr, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay,
+                                       beta1: beta1, beta2: beta2, alpha: alpha, eps: eps)
         switch lrDecay {
         case "step": options.schedule = .step(every: lrDecayEvery, gamma: lrDecayRate)
         case "exponential", "exp": options.schedule = .exponential(gamma: lrDecayRate)
