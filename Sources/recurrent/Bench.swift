@@ -30,6 +30,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed repeats (median and spread over these).") var repeats = 3
     @Option(help: "Untimed warm-up iterations.") var warmup = 2
     @Option(help: "Text to train on (default: generated text, 65 characters).") var data: String?
+    @Option(help: "Time a trained char-LM checkpoint instead of a freshly initialised model (its cell, size and vocabulary replace --cell/--layers/--hidden; --data must use only its characters). With --bf16/--int8 the reported loss change is then meaningful.") var checkpoint: String?
     @Option(name: .customLong("sample-length"), help: "Characters per sampling run.") var sampleLength = 2000
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "Random seed.") var seed: UInt64 = 1234
@@ -68,17 +69,26 @@ struct Bench: ParsableCommand {
         if let c = config, let p = Bench.presets[c] {
             (cellName, H, B, T, what) = (p.cell, p.hidden, p.batch, p.seq, p.mode)
         }
-        let kind = CellKind(name: cellName) ?? .lstm
+        var kind = CellKind(name: cellName) ?? .lstm
         let text: [Unicode.Scalar]
         if let path = data {
             text = try TextFile.read(path: path)
         } else {
             text = Bench.generatedText(count: 1_115_394, seed: seed)
         }
-        let vocab = CharVocabulary(text: text)
-        let tokens = try vocab.encode(text, source: data ?? "generated text")
         var rng = SeededRNG(seed: seed)
-        let model = CharLM(config: CharLMConfig(cell: kind, vocabulary: vocab, embeddingSize: H, hiddenSize: H, numLayers: layers), rng: &rng)
+        let model: CharLM
+        if let checkpoint {
+            // A trained model: its architecture and vocabulary; the text must use only its characters.
+            model = try CharLMCheckpoint.load(path: checkpoint)
+            (kind, H) = (model.config.cell, model.config.hiddenSize)
+        } else {
+            model = CharLM(config: CharLMConfig(cell: kind, vocabulary: CharVocabulary(text: text), embeddingSize: H, hiddenSize: H,
+                                                numLayers: layers), rng: &rng)
+        }
+        let vocab = model.config.vocabulary
+        let layers = model.config.numLayers
+        let tokens = try vocab.encode(text, source: data ?? "generated text")
 
         let units: Double
         var step: () -> Void
@@ -91,7 +101,8 @@ struct Bench: ParsableCommand {
             let sampler = CharSampler(model: model, settings: SamplingSettings(temperature: 0.8), seed: seed, precision: precision)
             if precision != .float32 {
                 // The loss of a text through the stepper both ways (the reduced precision's cost).
-                let text = Array(tokens.prefix(4000))
+                // (the text's last 4,000 characters: the validation part of a `train --val-fraction` run)
+                let text = Array(tokens.suffix(4000))
                 let exact = CharLMStepper(model: model).evaluate(tokens: text).loss
                 let reduced = CharLMStepper(model: model, precision: precision).evaluate(tokens: text).loss
                 lossNote = String(format: "loss over %d characters: float32 %.5f, %@ %.5f nats/char (Δ %+.5f)",

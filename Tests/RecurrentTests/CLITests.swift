@@ -142,6 +142,31 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
         #expect(r.stdout.contains("step 40"))
     }
 
+    /// `bench` on a trained checkpoint: sampling with int8 weights reports its speed and the loss
+    /// change against float32 on the text's end; a text with characters the model lacks is a clean error.
+    @Test func benchTimesATrainedCheckpoint() throws {
+        let dir = CLI.tempDir()
+        let textPath = dir.appendingPathComponent("text.txt").path
+        try String(repeating: "abcabcabd 가나다\n", count: 400).write(toFile: textPath, atomically: true, encoding: .utf8)
+        let model = dir.appendingPathComponent("m.safetensors").path
+        let t = try CLI.run(["train", "--data", textPath, "--hidden", "16", "--embedding", "8", "--layers", "2", "--batch-size", "4",
+                             "--seq-len", "16", "--steps", "20", "--val-fraction", "0.1", "--output", model, "--threads", "1", "--lr", "0.01"])
+        #expect(t.status == 0, "\(t.stderr)")
+        for mode in ["sample", "eval"] {
+            let r = try CLI.run(["bench", "--mode", mode, "--checkpoint", model, "--data", textPath, "--int8", "--sample-length", "40",
+                                 "--batch-size", "2", "--seq-len", "8", "--seconds", "0.05", "--repeats", "1", "--warmup", "0", "--json", "--threads", "1"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            #expect((json?["chars_per_second"] as? Double ?? 0) > 0, "\(r.stdout)")
+            #expect(json?["hidden"] as? Int == 16 && json?["layers"] as? Int == 2, "the checkpoint's architecture: \(r.stdout)")
+        }
+        let plain = try CLI.run(["bench", "--mode", "sample", "--checkpoint", model, "--data", textPath, "--int8", "--sample-length", "40", "--repeats", "1"])
+        #expect(plain.stdout.contains("loss over 3999 characters: float32"), "\(plain.stdout)")
+        let other = dir.appendingPathComponent("other.txt").path
+        try "xyz\n".write(toFile: other, atomically: true, encoding: .utf8)
+        expectCleanError(try CLI.run(["bench", "--mode", "sample", "--checkpoint", model, "--data", other]), mentions: "other.txt")
+    }
+
     @Test func resumeContinuesExactly() throws {
         // 20 steps in one go == 10 steps, then resume for 10 more (no validation split, so the
         // checkpoint and its training state are written at the end of each run).
