@@ -154,7 +154,8 @@ struct Bench: ParsableCommand {
         let sorted = rates.sorted()
         let median = sorted[sorted.count / 2]
         let rss = Bench.peakResidentBytes()
-        let flopsPerChar = Bench.flopsPerCharacter(kind: kind, layers: layers, hidden: H, vocabulary: vocab.count, train: what == "train")
+        let flopsPerChar = Bench.flopsPerCharacter(kind: kind, layers: layers, hidden: H, embedding: model.config.embeddingSize,
+                                                   vocabulary: vocab.count, train: what == "train")
         let gflops = median * flopsPerChar / 1e9
         let peak = Bench.machinePeakGFLOPS(threads: Threading.count)
         let name = config ?? "\(kind.cliName)\(H)-\(what)"
@@ -191,9 +192,10 @@ struct Bench: ParsableCommand {
 
     /// Multiply-adds ×2 per character: the recurrent layers' input and recurrent products, the
     /// head, and (training) twice that again for the backward products.
-    static func flopsPerCharacter(kind: CellKind, layers: Int, hidden H: Int, vocabulary V: Int, train: Bool) -> Double {
+    /// The first layer's input is the embedding (E wide; E = H in the presets, as in torch_ref.py).
+    static func flopsPerCharacter(kind: CellKind, layers: Int, hidden H: Int, embedding E: Int, vocabulary V: Int, train: Bool) -> Double {
         let G = Double(kind.gateCount), h = Double(H)
-        let forward = Double(layers) * 2 * G * h * (h + h) + 2 * h * Double(V)
+        let forward = 2 * G * h * (Double(E) + h) + Double(layers - 1) * 2 * G * h * (h + h) + 2 * h * Double(V)
         return train ? 3 * forward : forward
     }
 

@@ -141,7 +141,7 @@ struct ClassifyTrain: ParsableCommand {
                                       dropout: dropout, embeddingDropout: embeddingDropout, outputDropout: outputDropout)
         let trainX = trainTokens.map { vocab.encode($0) }
         let trainY = trainSet.map { labelIndex[$0.label] ?? 0 }
-        let validX = validSet.map { config.vocabulary.encode(tokenization.tokens($0.text, lowercase: config.lowercase)) }
+        let validX = validSet.map { config.encode($0.text) }
         let validY = validSet.map { Int(labelIndex[$0.label] ?? 0) }
         Console.line("data: \(trainSet.count) training and \(validSet.count) validation examples")
 

@@ -74,6 +74,20 @@ func jsonObject(_ pairs: [(String, Any)]) -> String {
 extension OptimizerSettings {
     /// The optimiser flags shared by `train` and the task trainers (`--optimizer`, `--lr`,
     /// `--momentum`, `--nesterov`, `--weight-decay`, `--beta1`, `--beta2`, `--alpha`, `--eps`).
+    /// Range checks of the same flags, with the messages `validate()` shows.
+    static func checkFlags(_ name: String, lr: Float, momentum: Float, nesterov: Bool, weightDecay: Float,
+                           beta1: Float, beta2: Float, alpha: Float, eps: Float) throws {
+        if Kind(rawValue: name) == nil { throw ValidationError("--optimizer must be sgd, rmsprop or adam, got '\(name)'") }
+        if !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be greater than 0, got \(lr)") }
+        if !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        if nesterov && !(momentum > 0) { throw ValidationError("--nesterov needs --momentum greater than 0") }
+        if !(weightDecay >= 0) { throw ValidationError("--weight-decay must be zero or more, got \(weightDecay)") }
+        if !(beta1 >= 0 && beta1 < 1) { throw ValidationError("--beta1 must be in [0, 1), got \(beta1)") }
+        if !(beta2 >= 0 && beta2 < 1) { throw ValidationError("--beta2 must be in [0, 1), got \(beta2)") }
+        if !(alpha >= 0 && alpha < 1) { throw ValidationError("--alpha must be in [0, 1), got \(alpha)") }
+        if !(eps > 0) { throw ValidationError("--eps must be greater than 0, got \(eps)") }
+    }
+
     static func fromFlags(_ name: String, lr: Float, momentum: Float, nesterov: Bool, weightDecay: Float,
                           beta1: Float, beta2: Float, alpha: Float, eps: Float) -> OptimizerSettings {
         var o = OptimizerSettings()

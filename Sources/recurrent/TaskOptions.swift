@@ -58,15 +58,8 @@ struct TaskTrainingFlags: ParsableArguments {
             throw ValidationError("\(name) must be a positive integer, got \(value)")
         }
         if let m = maxVocab, m < 3 { throw ValidationError("--max-vocab must be at least 3 (<pad>, <unk> and one token), got \(m)") }
-        if OptimizerSettings.Kind(rawValue: optimizer) == nil { throw ValidationError("--optimizer must be sgd, rmsprop or adam, got '\(optimizer)'") }
-        if !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be greater than 0, got \(lr)") }
-        if !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
-        if nesterov && !(momentum > 0) { throw ValidationError("--nesterov needs --momentum greater than 0") }
-        if !(weightDecay >= 0) { throw ValidationError("--weight-decay must be zero or more, got \(weightDecay)") }
-        if !(beta1 >= 0 && beta1 < 1) { throw ValidationError("--beta1 must be in [0, 1), got \(beta1)") }
-        if !(beta2 >= 0 && beta2 < 1) { throw ValidationError("--beta2 must be in [0, 1), got \(beta2)") }
-        if !(alpha >= 0 && alpha < 1) { throw ValidationError("--alpha must be in [0, 1), got \(alpha)") }
-        if !(eps > 0) { throw ValidationError("--eps must be greater than 0, got \(eps)") }
+        try OptimizerSettings.checkFlags(optimizer, lr: lr, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay,
+                                         beta1: beta1, beta2: beta2, alpha: alpha, eps: eps)
         if let d = lrDecay, !["none", "step", "exponential", "exp"].contains(d) { throw ValidationError("--lr-decay must be none, step or exponential, got '\(d)'") }
         if !(lrDecayRate > 0 && lrDecayRate <= 1) { throw ValidationError("--lr-decay-rate must be in (0, 1], got \(lrDecayRate)") }
         if lrDecayEvery < 1 { throw ValidationError("--lr-decay-every must be a positive integer, got \(lrDecayEvery)") }

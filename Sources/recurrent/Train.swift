@@ -74,15 +74,8 @@ struct Train: ParsableCommand {
         }
         if !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
         if !(valFraction >= 0 && valFraction < 1) { throw ValidationError("--val-fraction must be in [0, 1), got \(valFraction)") }
-        if OptimizerSettings.Kind(rawValue: optimizer) == nil { throw ValidationError("--optimizer must be sgd, rmsprop or adam, got '\(optimizer)'") }
-        if !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be greater than 0, got \(lr)") }
-        if !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
-        if nesterov && !(momentum > 0) { throw ValidationError("--nesterov needs --momentum greater than 0") }
-        if !(weightDecay >= 0) { throw ValidationError("--weight-decay must be zero or more, got \(weightDecay)") }
-        if !(beta1 >= 0 && beta1 < 1) { throw ValidationError("--beta1 must be in [0, 1), got \(beta1)") }
-        if !(beta2 >= 0 && beta2 < 1) { throw ValidationError("--beta2 must be in [0, 1), got \(beta2)") }
-        if !(alpha >= 0 && alpha < 1) { throw ValidationError("--alpha must be in [0, 1), got \(alpha)") }
-        if !(eps > 0) { throw ValidationError("--eps must be greater than 0, got \(eps)") }
+        try OptimizerSettings.checkFlags(optimizer, lr: lr, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay,
+                                         beta1: beta1, beta2: beta2, alpha: alpha, eps: eps)
         if !["none", "step", "exponential", "exp"].contains(lrDecay) { throw ValidationError("--lr-decay must be none, step or exponential, got '\(lrDecay)'") }
         if !(lrDecayRate > 0 && lrDecayRate <= 1) { throw ValidationError("--lr-decay-rate must be in (0, 1], got \(lrDecayRate)") }
         if lrDecayAfter < 0 { throw ValidationError("--lr-decay-after must be zero or more, got \(lrDecayAfter)") }

@@ -39,6 +39,13 @@ public struct ClassifierConfig: Sendable, Equatable {
     }
 }
 
+extension ClassifierConfig {
+    /// Token indices of a sentence under this configuration's tokenisation (unknown tokens → `<unk>`).
+    public func encode(_ text: String) -> [Int32] {
+        vocabulary.encode(level.tokens(text, lowercase: lowercase))
+    }
+}
+
 /// A many-to-one sentence classifier with the layout of this PyTorch module (its `state_dict`
 /// names are the checkpoint's tensor names):
 ///
@@ -101,9 +108,7 @@ public final class TextClassifier: ParameterizedModule {
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
 
     /// Token indices of a sentence (unknown tokens → `<unk>`).
-    public func encode(_ text: String) -> [Int32] {
-        config.vocabulary.encode(config.level.tokens(text, lowercase: config.lowercase))
-    }
+    public func encode(_ text: String) -> [Int32] { config.encode(text) }
 
     /// Logits (B,C) without gradients (no dropout).
     public func logits(_ batch: PaddedBatch) -> Tensor {
