@@ -60,41 +60,53 @@ static void gemv_bf16_generic(const void *wv, long K, int nv, const float *x, co
     for (int i = 0; i < n; i++) out[i] = acc[i];
 }
 
-static void gemv_i8_generic(const void *wv, long K, int nv, const float *x, const float *init, float *out) {
-    const float *scale = wv;
+// int8 blocks (see gemv_internal.h): exact int32 sums of (q(x_k) + 128) * w_ik, started from the
+// block's offsets (-128 * the row's weight sum), so the sum is q(x) . w. Then one rounding step,
+// out = fma(float(sum), scale_i * xs, init_i), written the same way in every path: the result is
+// bitwise the same on every ISA and thread.
+static void gemv_q8_generic(const void *wv, long K, int nv, const uint8_t *xq, float xs, const float *init, float *out) {
     int n = nv * 16;
-    const int8_t *w = (const int8_t *)(scale + n);
-    float acc[RC_GEMV_MAX_NV * 16] = {0};
-    for (long k = 0; k < K; k++) {
-        float xk = x[k];
-        const int8_t *wk = w + k * n;
-        for (int i = 0; i < n; i++) acc[i] += (float)wk[i] * xk;
+    const float *scale = wv;
+    const int32_t *off = (const int32_t *)(scale + n);
+    const int8_t *w = (const int8_t *)(off + n);
+    long K4 = (K + 3) / 4;
+    int32_t acc[RC_GEMV_MAX_NV * 16];
+    for (int i = 0; i < n; i++) acc[i] = off[i];
+    for (long k4 = 0; k4 < K4; k4++) {
+        const int8_t *wk = w + k4 * n * 4;
+        int32_t x0 = xq[4 * k4], x1 = xq[4 * k4 + 1], x2 = xq[4 * k4 + 2], x3 = xq[4 * k4 + 3];
+        for (int i = 0; i < n; i++)
+            acc[i] += x0 * wk[4 * i] + x1 * wk[4 * i + 1] + x2 * wk[4 * i + 2] + x3 * wk[4 * i + 3];
     }
-    for (int i = 0; i < n; i++) out[i] = init[i] + scale[i] * acc[i];
+    for (int i = 0; i < n; i++) out[i] = fmaf((float)acc[i], scale[i] * xs, init[i]);
+}
+
+float rc_quantize_u8(const float *x, long K, uint8_t *xq) {
+    float m = 0, poison = 0;
+    for (long k = 0; k < K; k++) {
+        float a = fabsf(x[k]);
+        m = a > m ? a : m;
+        poison += x[k] * 0.0f;          // NaN if any x is NaN or infinite
+    }
+    long K4 = (K + 3) / 4;
+    memset(xq + K, 128, (size_t)(K4 * 4 - K));
+    if (!(m > 0) || poison != 0.0f) {   // all zero, or not finite: the scale carries it (0 or NaN)
+        memset(xq, 128, (size_t)K);
+        return m > 0 ? NAN : 0.0f;
+    }
+    float inv = 127.0f / m;
+    for (long k = 0; k < K; k++) {
+        float q = nearbyintf(x[k] * inv);
+        q = q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q;
+        xq[k] = (uint8_t)((int)q + 128);
+    }
+    return m / 127.0f;
 }
 
 #if defined(__x86_64__)
 // ---------------------------------------------------------------- AVX2 + FMA
 
 #define RC_AVX2 __attribute__((target("avx2,fma")))
-
-#define DEF_I8_AVX2(NV)                                                                         \
-    static inline __attribute__((always_inline)) RC_AVX2 void i8_avx2_##NV(                       \
-        const float *scale, const int8_t *w, long K, const float *x, const float *init, float *out) { \
-        __m256 acc[2 * NV];                                                                      \
-        for (int v = 0; v < 2 * NV; v++) acc[v] = _mm256_setzero_ps();                           \
-        for (long k = 0; k < K; k++) {                                                           \
-            __m256 xb = _mm256_broadcast_ss(x + k);                                              \
-            const int8_t *wk = w + k * NV * 16;                                                  \
-            for (int v = 0; v < 2 * NV; v++) {                                                   \
-                __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(wk + 8 * v)))); \
-                acc[v] = _mm256_fmadd_ps(q, xb, acc[v]);                                         \
-            }                                                                                    \
-        }                                                                                        \
-        for (int v = 0; v < 2 * NV; v++)                                                         \
-            _mm256_storeu_ps(out + 8 * v, _mm256_fmadd_ps(acc[v], _mm256_loadu_ps(scale + 8 * v), _mm256_loadu_ps(init + 8 * v))); \
-    }
-
 
 #define DEF_F32_AVX2(NV)                                                                        \
     static inline __attribute__((always_inline)) RC_AVX2 void f32_avx2_##NV(                      \
@@ -149,20 +161,6 @@ RC_AVX2 static void gemv_f32_avx2(const void *wv, long K, int nv, const float *x
         for (int v = 0; v < 2 * NV; v++) _mm256_storeu_ps(out + 8 * v, acc[v]);                  \
     }
 DEF_BF16_AVX2(1) DEF_BF16_AVX2(2) DEF_BF16_AVX2(3) DEF_BF16_AVX2(4)
-
-DEF_I8_AVX2(1) DEF_I8_AVX2(2) DEF_I8_AVX2(3) DEF_I8_AVX2(4)
-
-RC_AVX2 static void gemv_i8_avx2(const void *wv, long K, int nv, const float *x, const float *init, float *out) {
-    const float *scale = wv;
-    const int8_t *w = (const int8_t *)(scale + nv * 16);
-    switch (nv) {
-    case 1: i8_avx2_1(scale, w, K, x, init, out); return;
-    case 2: i8_avx2_2(scale, w, K, x, init, out); return;
-    case 3: i8_avx2_3(scale, w, K, x, init, out); return;
-    case 4: i8_avx2_4(scale, w, K, x, init, out); return;
-    default: gemv_i8_generic(wv, K, nv, x, init, out); return;
-    }
-}
 
 RC_AVX2 static void gemv_bf16_avx2(const void *wv, long K, int nv, const float *x, const float *init, float *out) {
     const uint32_t *w = wv;
@@ -237,44 +235,55 @@ RC_AVX512 static void gemv_f32_avx512(const void *wv, long K, int nv, const floa
     }
 DEF_BF16_AVX512(1) DEF_BF16_AVX512(2) DEF_BF16_AVX512(3) DEF_BF16_AVX512(4)
 
-// Two accumulator sets (even and odd k) so the conversions of one k overlap the FMAs of the other.
-#define DEF_I8_AVX512(NV)                                                                       \
-    static inline __attribute__((always_inline)) RC_AVX512 void i8_avx512_##NV(                   \
-        const float *scale, const int8_t *w, long K, const float *x, const float *init, float *out) { \
-        __m512 a0[NV], a1[NV];                                                                   \
-        for (int v = 0; v < NV; v++) { a0[v] = _mm512_setzero_ps(); a1[v] = _mm512_setzero_ps(); } \
-        long k = 0;                                                                              \
-        for (; k + 1 < K; k += 2) {                                                              \
-            __m512 x0 = _mm512_set1_ps(x[k]), x1 = _mm512_set1_ps(x[k + 1]);                     \
-            const int8_t *wk = w + k * NV * 16;                                                  \
+// int8 with VNNI: one vpdpbusd adds 4 k of 16 rows (64 multiply-adds). Two accumulator sets
+// (even and odd groups of k) keep 2·NV independent chains; integer sums, so their order is free.
+#define RC_VNNI __attribute__((target("avx512f,avx512vnni")))
+#define DEF_Q8_VNNI(NV)                                                                         \
+    static inline __attribute__((always_inline)) RC_VNNI void q8_vnni_##NV(                       \
+        const float *scale, const int32_t *off, const int8_t *w, long K4, const uint8_t *xq, float xs, \
+        const float *init, float *out) {                                                         \
+        __m512i a0[NV], a1[NV];                                                                  \
+        for (int v = 0; v < NV; v++) { a0[v] = _mm512_loadu_si512(off + 16 * v); a1[v] = _mm512_setzero_si512(); } \
+        long k4 = 0;                                                                             \
+        for (; k4 + 1 < K4; k4 += 2) {                                                           \
+            int32_t u0, u1;                                                                      \
+            memcpy(&u0, xq + 4 * k4, 4); memcpy(&u1, xq + 4 * k4 + 4, 4);                        \
+            __m512i x0 = _mm512_set1_epi32(u0), x1 = _mm512_set1_epi32(u1);                      \
+            const int8_t *wk = w + k4 * NV * 64;                                                 \
             for (int v = 0; v < NV; v++) {                                                       \
-                __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(wk + 16 * v)))); \
-                __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(wk + NV * 16 + 16 * v)))); \
-                a0[v] = _mm512_fmadd_ps(q0, x0, a0[v]);                                          \
-                a1[v] = _mm512_fmadd_ps(q1, x1, a1[v]);                                          \
+                a0[v] = _mm512_dpbusd_epi32(a0[v], x0, _mm512_load_si512((const void *)(wk + 64 * v))); \
+                a1[v] = _mm512_dpbusd_epi32(a1[v], x1, _mm512_load_si512((const void *)(wk + NV * 64 + 64 * v))); \
             }                                                                                    \
         }                                                                                        \
-        if (k < K) {                                                                             \
-            __m512 x0 = _mm512_set1_ps(x[k]);                                                    \
-            const int8_t *wk = w + k * NV * 16;                                                  \
+        if (k4 < K4) {                                                                           \
+            int32_t u0;                                                                          \
+            memcpy(&u0, xq + 4 * k4, 4);                                                         \
+            __m512i x0 = _mm512_set1_epi32(u0);                                                  \
+            const int8_t *wk = w + k4 * NV * 64;                                                 \
             for (int v = 0; v < NV; v++)                                                         \
-                a0[v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(wk + 16 * v)))), x0, a0[v]); \
+                a0[v] = _mm512_dpbusd_epi32(a0[v], x0, _mm512_load_si512((const void *)(wk + 64 * v))); \
         }                                                                                        \
-        for (int v = 0; v < NV; v++)                                                             \
-            _mm512_storeu_ps(out + 16 * v, _mm512_fmadd_ps(_mm512_add_ps(a0[v], a1[v]),          \
-                             _mm512_loadu_ps(scale + 16 * v), _mm512_loadu_ps(init + 16 * v)));  \
+        __m512 vs = _mm512_set1_ps(xs);                                                          \
+        for (int v = 0; v < NV; v++) {                                                           \
+            __m512 sum = _mm512_cvtepi32_ps(_mm512_add_epi32(a0[v], a1[v]));                     \
+            __m512 sc = _mm512_mul_ps(_mm512_loadu_ps(scale + 16 * v), vs);                      \
+            _mm512_storeu_ps(out + 16 * v, _mm512_fmadd_ps(sum, sc, _mm512_loadu_ps(init + 16 * v))); \
+        }                                                                                        \
     }
-DEF_I8_AVX512(1) DEF_I8_AVX512(2) DEF_I8_AVX512(3) DEF_I8_AVX512(4)
+DEF_Q8_VNNI(1) DEF_Q8_VNNI(2) DEF_Q8_VNNI(3) DEF_Q8_VNNI(4)
 
-RC_AVX512 static void gemv_i8_avx512(const void *wv, long K, int nv, const float *x, const float *init, float *out) {
+RC_VNNI static void gemv_q8_vnni(const void *wv, long K, int nv, const uint8_t *xq, float xs, const float *init, float *out) {
+    int n = nv * 16;
     const float *scale = wv;
-    const int8_t *w = (const int8_t *)(scale + nv * 16);
+    const int32_t *off = (const int32_t *)(scale + n);
+    const int8_t *w = (const int8_t *)(off + n);
+    long K4 = (K + 3) / 4;
     switch (nv) {
-    case 1: i8_avx512_1(scale, w, K, x, init, out); return;
-    case 2: i8_avx512_2(scale, w, K, x, init, out); return;
-    case 3: i8_avx512_3(scale, w, K, x, init, out); return;
-    case 4: i8_avx512_4(scale, w, K, x, init, out); return;
-    default: gemv_i8_generic(wv, K, nv, x, init, out); return;
+    case 1: q8_vnni_1(scale, off, w, K4, xq, xs, init, out); return;
+    case 2: q8_vnni_2(scale, off, w, K4, xq, xs, init, out); return;
+    case 3: q8_vnni_3(scale, off, w, K4, xq, xs, init, out); return;
+    case 4: q8_vnni_4(scale, off, w, K4, xq, xs, init, out); return;
+    default: gemv_q8_generic(wv, K, nv, xq, xs, init, out); return;
     }
 }
 
@@ -295,17 +304,29 @@ RC_AVX512 static void gemv_bf16_avx512(const void *wv, long K, int nv, const flo
 rc_gemv_fn rc_gemv_kernel(int isa, int precision) {
 #if defined(__x86_64__)
     if (isa == RC_ISA_AVX512)
-        return precision == RC_PREC_BF16 ? gemv_bf16_avx512 : precision == RC_PREC_INT8 ? gemv_i8_avx512 : gemv_f32_avx512;
+        return precision == RC_PREC_BF16 ? gemv_bf16_avx512 : gemv_f32_avx512;
     if (isa == RC_ISA_AVX2)
-        return precision == RC_PREC_BF16 ? gemv_bf16_avx2 : precision == RC_PREC_INT8 ? gemv_i8_avx2 : gemv_f32_avx2;
+        return precision == RC_PREC_BF16 ? gemv_bf16_avx2 : gemv_f32_avx2;
 #endif
     (void)isa;
-    return precision == RC_PREC_BF16 ? gemv_bf16_generic : precision == RC_PREC_INT8 ? gemv_i8_generic : gemv_f32_generic;
+    return precision == RC_PREC_BF16 ? gemv_bf16_generic : gemv_f32_generic;
+}
+
+rc_gemv_q8_fn rc_gemv_q8_kernel(int isa) {
+#if defined(__x86_64__)
+    if (isa == RC_ISA_AVX512 && __builtin_cpu_supports("avx512vnni")) return gemv_q8_vnni;
+#endif
+    (void)isa;
+    return gemv_q8_generic;
+}
+
+const char *rc_gemv_q8_name(int isa) {
+    return rc_gemv_q8_kernel(isa) == gemv_q8_generic ? "generic" : "avx512-vnni";
 }
 
 long rc_gemv_block_bytes(int nv, long K, int precision) {
     long n = (long)nv * 16;
-    if (precision == RC_PREC_INT8) return n * 4 + (K * n + 63) / 64 * 64;
+    if (precision == RC_PREC_INT8) return n * 8 + (K + 3) / 4 * n * 4;
     return precision == RC_PREC_BF16 ? (K + 1) / 2 * n * 4 : K * n * 4;
 }
 
@@ -314,14 +335,24 @@ void rc_gemv_pack_rows(const float *W, long ldw, long col0, long K, const long *
     long n = (long)nv * 16;
     if (precision == RC_PREC_INT8) {
         float *scale = dst;
-        int8_t *d = (int8_t *)(scale + n);
+        int32_t *off = (int32_t *)(scale + n);
+        int8_t *d = (int8_t *)(off + n);
+        long K4 = (K + 3) / 4;
+        memset(d, 0, (size_t)(K4 * n * 4));
         for (long i = 0; i < n; i++) {
             const float *row = rowmap[i] >= 0 ? W + rowmap[i] * ldw + col0 : NULL;
             float m = 0;
             for (long k = 0; row && k < K; k++) m = fabsf(row[k]) > m ? fabsf(row[k]) : m;
             float sc = m > 0 ? m / 127.0f : 0.0f;
             scale[i] = sc;
-            for (long k = 0; k < K; k++) d[k * n + i] = (int8_t)(row && sc > 0 ? lrintf(row[k] / sc) : 0);
+            int32_t sum = 0;
+            for (long k = 0; row && sc > 0 && k < K; k++) {
+                long q = lrintf(row[k] / sc);
+                q = q > 127 ? 127 : q < -127 ? -127 : q;
+                d[(k / 4) * n * 4 + i * 4 + k % 4] = (int8_t)q;
+                sum += (int32_t)q;
+            }
+            off[i] = -128 * sum;
         }
         return;
     }
@@ -373,7 +404,15 @@ int rc_gemv_isa(const char *isa, int precision, const void *packed, long rows, l
     int nv = (int)((rows + 15) / 16);
     float in[RC_GEMV_MAX_NV * 16] = {0}, out[RC_GEMV_MAX_NV * 16];
     memcpy(in, init, (size_t)rows * sizeof(float));
-    rc_gemv_kernel(i, precision)(packed, K, nv, x, in, out);
+    if (precision == RC_PREC_INT8) {
+        uint8_t *xq = malloc((size_t)((K + 3) / 4 * 4));
+        if (!xq) return -1;
+        float xs = rc_quantize_u8(x, K, xq);
+        rc_gemv_q8_kernel(i)(packed, K, nv, xq, xs, in, out);
+        free(xq);
+    } else {
+        rc_gemv_kernel(i, precision)(packed, K, nv, x, in, out);
+    }
     memcpy(y, out, (size_t)rows * sizeof(float));
     return 0;
 }

@@ -8,8 +8,18 @@
 /// out[nv*16] = init[nv*16] + W x over a packed block (see rc_gemv_pack_rows). init may alias out.
 /// f32 blocks: element (k, i) at w[k*nv*16 + i]. bf16 blocks: 32-bit word (kp, i) at
 /// w[kp*nv*16 + i] holds rows i's k = 2kp (low half) and 2kp+1 (high half), K padded to even.
-/// int8 blocks: nv*16 float row scales, then int8 element (k, i) at byte k*nv*16 + i.
+/// int8 blocks use rc_gemv_q8_fn instead.
 typedef void (*rc_gemv_fn)(const void *w, long K, int nv, const float *x, const float *init, float *out);
+
+/// int8 blocks: nv*16 float row scales s_i (absmax / 127), nv*16 int32 offsets (-128 times the
+/// row's sum of int8 weights), then the int8 weights in groups of four k: weight (k, i) at byte
+/// (k/4)*nv*64 + 4i + k%4, K padded to a multiple of 4 with zeros. x comes quantised by
+/// rc_quantize_u8 (xq, scale xs). out = fma(float(offset_i + sum_k xq_k w_ik), s_i * xs, init_i),
+/// with an exact integer sum, so every ISA gives the same bits.
+typedef void (*rc_gemv_q8_fn)(const void *w, long K, int nv, const uint8_t *xq, float xs, const float *init, float *out);
+
+/// The int8 kernel for an ISA (AVX-512 VNNI when the CPU has it, else portable C).
+rc_gemv_q8_fn rc_gemv_q8_kernel(int isa);
 
 /// The kernel for an ISA (RC_ISA_*) and precision (RC_PREC_*).
 rc_gemv_fn rc_gemv_kernel(int isa, int precision);

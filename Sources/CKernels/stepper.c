@@ -38,9 +38,19 @@ typedef struct {
     float *c;            // LSTM cell (Hp floats), else NULL
 } rc_step_layer;
 
+/// A thread's int8 copies of a phase's inputs (int8 precision only): x (layer input or head
+/// input) and h (the layer's previous hidden state), each quantised once per phase per thread.
+typedef struct {
+    uint8_t *x, *h;
+    float xs, hs;
+} rc_step_quant;
+
 struct rc_stepper {
     int cell, L, V, E, H, G, ub, nv, nb, Hp, precision, isa;
     rc_gemv_fn gemv;
+    rc_gemv_q8_fn q8;
+    uint8_t *qbuf;       // int8: RC_STEP_MAX_THREADS x 2 x Kq bytes
+    rc_step_quant quant[RC_STEP_MAX_THREADS];
     float *emb;          // V x E, until layer 0 is set
     float *table;        // V x (nb*nv*16)
     int head_nb;
@@ -81,6 +91,8 @@ static long now_ns(void) {
 // ---------------------------------------------------------------- construction
 
 rc_stepper *rc_stepper_new(int cell, int layers, int vocab, int embed, int hidden, int precision, int isa) {
+    // int8 sums stay exact in int32 for K <= 16384 (16384 · 255 · 127 < 2^31).
+    if (precision == RC_PREC_INT8 && hidden > 16384) return NULL;
     if (cell < 0 || cell > 3 || (long)hidden > 16L * 65535 || vocab > 64 * 65535 || layers < 1 || layers > RC_STEP_MAX_LAYERS || vocab < 1 || embed < 1 || hidden < 1)
         return NULL;
     rc_stepper *s = aligned(sizeof(rc_stepper));
@@ -94,6 +106,16 @@ rc_stepper *rc_stepper_new(int cell, int layers, int vocab, int embed, int hidde
         s->isa = isa < 0 ? best : (isa > detected ? detected : isa);
     }
     s->gemv = rc_gemv_kernel(s->isa, s->precision);
+    s->q8 = rc_gemv_q8_kernel(s->isa);
+    if (s->precision == RC_PREC_INT8) {
+        long kq = ((long)hidden + 63) / 64 * 64;
+        s->qbuf = aligned((size_t)RC_STEP_MAX_THREADS * 2 * kq);
+        if (!s->qbuf) { free(s); return NULL; }
+        for (int t = 0; t < RC_STEP_MAX_THREADS; t++) {
+            s->quant[t].x = s->qbuf + (size_t)t * 2 * kq;
+            s->quant[t].h = s->quant[t].x + kq;
+        }
+    }
     s->G = cell == RC_CELL_LSTM ? 4 : cell == RC_CELL_GRU ? 3 : 1;
     s->ub = s->G == 1 ? 4 : 1;                    // nv = 4 (LSTM, RNN) or 3 (GRU) vectors per block
     s->nv = s->G * s->ub;
@@ -230,7 +252,7 @@ long rc_stepper_weight_bytes(const rc_stepper *s) {
 static void relu_inplace(float *x, long n) { for (long i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0; }
 
 /// Gates of block b of layer l, then the cell update of its units into h[next parity] (and c).
-static void run_layer_block(rc_stepper *s, int l, int b) {
+static void run_layer_block(rc_stepper *s, int l, int b, const rc_step_quant *q) {
     rc_step_layer *ly = &s->layer[l];
     int n = s->nv * 16, bu = s->ub * 16;
     const float *hprev = ly->h[s->parity];
@@ -239,14 +261,16 @@ static void run_layer_block(rc_stepper *s, int l, int b) {
     _Alignas(64) float a[RC_GEMV_MAX_NV * 16], g[RC_GEMV_MAX_NV * 16];
     const float *xinit = l == 0 ? s->table + ((long)s->token * s->nb + b) * n : ly->init + (long)b * n;
     if (l > 0) {
-        s->gemv(blk, ly->D, s->nv, s->layer[l - 1].h[s->parity ^ 1], xinit, a);
+        if (q) s->q8(blk, ly->D, s->nv, q->x, q->xs, xinit, a);
+        else s->gemv(blk, ly->D, s->nv, s->layer[l - 1].h[s->parity ^ 1], xinit, a);
         xinit = a;
     }
     if (s->cell == RC_CELL_GRU) {
         // a = (x-part r, z, n_x); g = (r, z, W_hn h + b_hn)
         memcpy(g, xinit, 2 * 16 * sizeof(float));
         memcpy(g + 32, ly->bhn + (long)b * 16, 16 * sizeof(float));
-        s->gemv(blk + ly->x_bytes, s->H, s->nv, hprev, g, g);
+        if (q) s->q8(blk + ly->x_bytes, s->H, s->nv, q->h, q->hs, g, g);
+        else s->gemv(blk + ly->x_bytes, s->H, s->nv, hprev, g, g);
         rc_sigmoid(g, 32);
         float nn[16];
         for (int j = 0; j < 16; j++) nn[j] = xinit[32 + j] + g[j] * g[32 + j];
@@ -255,7 +279,8 @@ static void run_layer_block(rc_stepper *s, int l, int b) {
         for (int j = 0; j < 16; j++) hnext[j] = (1 - g[16 + j]) * nn[j] + g[16 + j] * hp[j];
         return;
     }
-    s->gemv(blk + ly->x_bytes, s->H, s->nv, hprev, xinit, g);
+    if (q) s->q8(blk + ly->x_bytes, s->H, s->nv, q->h, q->hs, xinit, g);
+    else s->gemv(blk + ly->x_bytes, s->H, s->nv, hprev, xinit, g);
     if (s->cell == RC_CELL_LSTM) {
         float *c = ly->c + (long)b * bu;
         rc_sigmoid(g, 2 * bu);                 // i, f
@@ -276,9 +301,23 @@ static void run_layer_block(rc_stepper *s, int l, int b) {
     }
 }
 
-static void run_head_block(rc_stepper *s, int b) {
+static void run_head_block(rc_stepper *s, int b, const rc_step_quant *q) {
+    const unsigned char *w = s->head_w + s->head_off[b];
+    if (q) {
+        s->q8(w, s->H, s->head_nv[b], q->x, q->xs, s->head_b + 64L * b, s->logits + 64L * b);
+        return;
+    }
     const float *h = s->layer[s->L - 1].h[s->parity ^ 1];
-    s->gemv(s->head_w + s->head_off[b], s->H, s->head_nv[b], h, s->head_b + 64L * b, s->logits + 64L * b);
+    s->gemv(w, s->H, s->head_nv[b], h, s->head_b + 64L * b, s->logits + 64L * b);
+}
+
+/// int8: this thread's quantised inputs of phase p (layer p, or the head when p == L).
+static const rc_step_quant *quantize_phase(rc_stepper *s, int p, int tid) {
+    if (s->precision != RC_PREC_INT8) return NULL;
+    rc_step_quant *q = &s->quant[tid];
+    if (p > 0) q->xs = rc_quantize_u8(s->layer[p - 1].h[s->parity ^ 1], s->H, q->x);
+    if (p < s->L) q->hs = rc_quantize_u8(s->layer[p].h[s->parity], s->H, q->h);
+    return q;
 }
 
 static int phase_blocks(const rc_stepper *s, int p) { return p < s->L ? s->nb : s->head_nb; }
@@ -318,6 +357,8 @@ static void run_step(rc_stepper *s, uint32_t tag, int tid) {
             }
         }
         uint64_t c = atomic_load(&s->claim[p]);
+        const rc_step_quant *q = NULL;
+        int quantized = 0;
         for (;;) {
             if ((c >> 32) != tag) return;
             uint32_t front = (uint32_t)(c >> 16) & 0xffffu, back = (uint32_t)c & 0xffffu;
@@ -325,7 +366,8 @@ static void run_step(rc_stepper *s, uint32_t tag, int tid) {
             uint64_t next = from_back ? c - 1 : c + (1u << 16);
             if (atomic_compare_exchange_weak(&s->claim[p], &c, next)) {
                 int b = (int)(from_back ? back - 1 : front);
-                if (p < s->L) run_layer_block(s, p, b); else run_head_block(s, b);
+                if (!quantized) { q = quantize_phase(s, p, tid); quantized = 1; }
+                if (p < s->L) run_layer_block(s, p, b, q); else run_head_block(s, b, q);
                 atomic_fetch_add_explicit(&s->done[p], 1, memory_order_acq_rel);
                 c = atomic_load(&s->claim[p]);
             }
@@ -426,6 +468,6 @@ void rc_stepper_free(rc_stepper *s) {
         }
     }
     free(s->layer); free(s->emb); free(s->table); free(s->head_off); free(s->head_nv);
-    free(s->head_w); free(s->head_b); free(s->logits);
+    free(s->head_w); free(s->head_b); free(s->logits); free(s->qbuf);
     free(s);
 }

@@ -84,6 +84,50 @@ struct StepperTests {
         }
     }
 
+    /// int8 sums are exact integers, so every ISA path (VNNI or portable C) and any thread count
+    /// give the same bits; and they are those of a plain scalar model of the arithmetic.
+    @Test func int8IsBitwiseTheSameOnEveryPath() {
+        for kind in CellKind.allCases {
+            let m = Self.model(kind, layers: 2, hidden: 70, embedding: 12, vocabulary: 19, seed: 21)
+            var reference: [[Float]] = []
+            for isa in Self.isas {
+                for threads in [1, 2] {
+                    let s = CharLMStepper(model: m, precision: .int8, isa: isa)
+                    s.threads = threads
+                    let run = (0..<25).map { Array(s.step(token: Int32(($0 * 5 + 1) % 19))) }
+                    if reference.isEmpty { reference = run } else {
+                        #expect(run == reference, "\(kind) \(isa) \(threads) threads differs")
+                    }
+                }
+            }
+        }
+        // The kernel against the arithmetic written out: q = round(x·127/max|x|), W likewise per
+        // row, y = init + float(Σ q_x q_w) · (s_row · s_x).
+        var rng = SeededRNG(seed: 5)
+        let rows = 37, k = 29
+        let w = (0..<rows * k).map { _ in rng.uniform(-1, 1) }
+        let x = (0..<k).map { _ in rng.uniform(-2, 2) }
+        let initial = (0..<rows).map { _ in rng.uniform(-1, 1) }
+        let xmax = x.map(abs).max()!, xs = xmax / 127, inv = 127 / xmax
+        let qx = x.map { max(-127, min(127, ($0 * inv).rounded(.toNearestOrEven))) }
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: rc_gemv_packed_bytes(rows, k, Int32(RC_PREC_INT8)), alignment: 64)
+        defer { packed.deallocate() }
+        rc_gemv_pack(w, rows, k, k, Int32(RC_PREC_INT8), packed)
+        var expected = [Float](repeating: 0, count: rows)
+        for r in 0..<rows {
+            let row = w[(r * k)..<(r * k + k)]
+            let sw = row.map(abs).max()! / 127
+            var sum = 0
+            for (j, v) in row.enumerated() { sum += Int(max(-127, min(127, (v / sw).rounded(.toNearestOrEven)))) * Int(qx[j]) }
+            expected[r] = initial[r].addingProduct(Float(sum), sw * xs)
+        }
+        for isa in Self.isas {
+            var y = [Float](repeating: .nan, count: rows)
+            #expect(rc_gemv_isa(isa, Int32(RC_PREC_INT8), packed, rows, k, x, initial, &y) == 0)
+            #expect(y == expected, "\(isa): int8 kernel differs from the written-out arithmetic")
+        }
+    }
+
     @Test func samplerIsDeterministicAndMatchesEvaluate() {
         let m = Self.model(.gru, layers: 2, hidden: 48, embedding: 16, vocabulary: 20, seed: 5)
         func run() -> [Int32] {

@@ -10,8 +10,9 @@ extern "C" {
 // See Sources/CKernels/README-gemv.md.
 
 /// Weight precision of packed panels.
-/// F32: exact. BF16: weights rounded to bfloat16. INT8: weights as int8 with one float scale per
-/// row (symmetric, absmax / 127). Activations stay float32 in all three.
+/// F32: exact. BF16: weights rounded to bfloat16 (activations stay float32). INT8: weights as int8
+/// with one float scale per row (symmetric, absmax / 127) and each input vector quantised to int8
+/// with its own scale (absmax / 127); exact integer sums (AVX-512 VNNI where the CPU has it).
 enum { RC_PREC_F32 = 0, RC_PREC_BF16 = 1, RC_PREC_INT8 = 2 };
 
 // ---------------------------------------------------------------- GEMV (test hooks)
@@ -25,6 +26,12 @@ void rc_gemv_pack(const float *W, long rows, long ldw, long K, int precision, vo
 /// current one). Returns -1 (and does nothing) if this CPU lacks it. init may alias y.
 int rc_gemv_isa(const char *isa, int precision, const void *packed, long rows, long K,
                 const float *x, const float *init, float *y);
+/// Quantises x[K] to xq[(K+3)/4*4] bytes q_k + 128, q_k = round(x_k / xs) in [-127, 127], padding
+/// with 128; returns xs = max|x| / 127 (0 for a zero vector, NaN if x has a NaN or infinity).
+float rc_quantize_u8(const float *x, long K, unsigned char *xq);
+/// The int8 kernel the stepper uses for an ISA index (0 generic, 1 avx2, 2 avx512):
+/// "avx512-vnni" or "generic".
+const char *rc_gemv_q8_name(int isa);
 /// The naive double-precision loop: y = init + W x.
 void rc_gemv_reference(const float *W, long rows, long ldw, long K, const float *x,
                        const float *init, float *y);

@@ -25,8 +25,11 @@ public final class CharLMStepper {
         case float32
         /// Weights rounded to bfloat16 (activations stay float32): half the bytes per step.
         case bfloat16
-        /// Weights as int8 with one float scale per row (absmax / 127; activations stay float32):
-        /// a quarter of the bytes per step. Check the loss (`evaluate`) before relying on it.
+        /// Weights as int8 with one float scale per row (absmax / 127), and each layer's inputs
+        /// quantised to int8 per step with their own scale (absmax / 127); exact integer sums
+        /// (AVX-512 VNNI where the CPU has it), so every ISA and thread count gives the same bits.
+        /// A quarter of the bytes per step. Hidden size at most 16,384. Check the loss
+        /// (`evaluate`) before relying on it.
         case int8
     }
 
@@ -74,7 +77,9 @@ public final class CharLMStepper {
         }
         guard let h = rc_stepper_new(cell, Int32(c.numLayers), Int32(c.vocabulary.count), Int32(c.embeddingSize),
                                      Int32(c.hiddenSize), prec, isaIndex) else {
-            fatalError("CharLMStepper: cannot allocate the packed weights")
+            fatalError(precision == .int8 && c.hiddenSize > 16384
+                       ? "CharLMStepper: int8 needs a hidden size of at most 16384"
+                       : "CharLMStepper: cannot allocate the packed weights")
         }
         handle = h
         scratch = .allocate(capacity: 2 * max(vocabularyCount, 1))
