@@ -106,7 +106,7 @@ int rc_isa_supported(const char *name) {
 // Per-thread packing buffers, grown on demand and reused (no allocation per call in steady
 // state); freed by a thread-specific-data destructor when the thread exits.
 typedef struct { float *p; size_t cap; } buf_t;
-static __thread buf_t tl_bufA, tl_bufB;
+static __thread buf_t tl_bufA, tl_bufB, tl_bufK;   // K: partial sums of K-split products
 static pthread_key_t buf_key;
 static pthread_once_t buf_key_once = PTHREAD_ONCE_INIT;
 
@@ -114,8 +114,9 @@ static void buf_release(void *unused) {
     (void)unused;
     free(tl_bufA.p);
     free(tl_bufB.p);
-    tl_bufA.p = tl_bufB.p = NULL;
-    tl_bufA.cap = tl_bufB.cap = 0;
+    free(tl_bufK.p);
+    tl_bufA.p = tl_bufB.p = tl_bufK.p = NULL;
+    tl_bufA.cap = tl_bufB.cap = tl_bufK.cap = 0;
 }
 
 static void buf_make_key(void) { pthread_key_create(&buf_key, buf_release); }
@@ -315,6 +316,63 @@ static void job_part(void *arg, int part) {
     }
 }
 
+// K-split products. When K is large against M and N (the weight gradients: dPreᵀ·x over all T·B
+// rows), splitting M or N between threads makes every thread pack the whole of the other operand,
+// which costs as much as the multiply-adds saved. Such products are cut into S slices of K
+// instead (S from the shape alone, never from the thread count): slice 0 accumulates into C with
+// beta, slice s > 0 into its own buffer, then C += buffer 1, 2, … in order. Total packing is then
+// what one thread would do, and the result is the same for any thread count.
+#define RC_KSPLIT_MAX_FLOATS (1L << 20)   // (S-1)·M·N floats of buffers at most (4 MB)
+
+static int ksplit_slices(long M, long N, long K) {
+    long big = M > N ? M : N;
+    if ((double)M * (double)N * (double)K < (double)RC_PARALLEL_MIN_FLOPS * 4) return 1;
+    long s = K / (2 * big);
+    if (s > 4) s = 4;
+    while (s > 1 && (s - 1) * M * N > RC_KSPLIT_MAX_FLOATS) s--;
+    return s < 2 ? 1 : (int)s;
+}
+
+typedef struct {
+    const rc_isa_desc *d;
+    int transA, transB, slices;
+    long M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C, *tmp;
+} kjob_t;
+
+static void kjob_part(void *arg, int part) {
+    const kjob_t *j = (const kjob_t *)arg;
+    long k0 = j->K * part / j->slices, k1 = j->K * (part + 1) / j->slices;
+    const float *A = j->transA ? j->A + k0 * j->lda : j->A + k0;
+    const float *B = j->transB ? j->B + k0 : j->B + k0 * j->ldb;
+    if (part == 0)
+        rc_sgemm_serial(j->d, j->transA, j->transB, j->M, j->N, k1 - k0, j->alpha, A, j->lda, B, j->ldb, j->beta, j->C, j->ldc);
+    else
+        rc_sgemm_serial(j->d, j->transA, j->transB, j->M, j->N, k1 - k0, j->alpha, A, j->lda, B, j->ldb, 0.0f,
+                        j->tmp + (part - 1) * j->M * j->N, j->N);
+}
+
+/// Runs a K-split product (see above); returns 0 if the buffers cannot be had.
+static int sgemm_ksplit(const rc_isa_desc *d, int nthreads, int slices, int transA, int transB, long M, long N, long K,
+                        float alpha, const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+    float *tmp = buf_get(&tl_bufK, (size_t)((slices - 1) * M * N));
+    if (!tmp) return 0;
+    kjob_t j = { d, transA, transB, slices, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C, tmp };
+    if (nthreads < 2 || !rc_pool_run(slices, nthreads, kjob_part, &j))
+        for (int p = 0; p < slices; p++) kjob_part(&j, p);
+    for (int p = 1; p < slices; p++) {
+        const float *t = tmp + (p - 1) * M * N;
+        for (long i = 0; i < M; i++) {
+            float *c = C + i * ldc;
+            const float *u = t + i * N;
+            for (long jj = 0; jj < N; jj++) c[jj] += u[jj];
+        }
+    }
+    return 1;
+}
+
 static void scale_c(long M, long N, float beta, float *C, long ldc) {
     for (long i = 0; i < M; i++) {
         float *c = C + i * ldc;
@@ -328,6 +386,8 @@ static void sgemm_with(const rc_isa_desc *d, int nthreads, int transA, int trans
                        float beta, float *C, long ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { scale_c(M, N, beta, C, ldc); return; }
+    int slices = ksplit_slices(M, N, K);
+    if (slices > 1 && sgemm_ksplit(d, nthreads, slices, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
     if (nthreads > 1 && (double)M * (double)N * (double)K >= (double)RC_PARALLEL_MIN_FLOPS) {
         job_t j = { d, transA, transB, 0, 0, M, N, K, lda, ldb, ldc, 0, 0, alpha, beta, A, B, C };
         long nunits = (N + d->nr - 1) / d->nr, munits = (M + d->mr - 1) / d->mr;

@@ -25,7 +25,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Hidden units (also the embedding width, as in torch_ref.py).") var hidden = 512
     @Option(name: .customLong("batch-size"), help: "Streams per step.") var batchSize = 64
     @Option(name: .customLong("seq-len"), help: "Steps per chunk.") var seqLen = 100
-    @Option(help: "What to time: train, eval, sample, or gemm (the matrix products alone, GFLOP/s).") var mode = "train"
+    @Option(help: "What to time: train, eval, sample, gemm (the matrix products alone, GFLOP/s) or peak (an FMA loop on every thread: the ceiling as measured now).") var mode = "train"
     @Option(help: "Minimum timed seconds per repeat (train, eval).") var seconds: Double = 5
     @Option(help: "Timed repeats (median and spread over these).") var repeats = 3
     @Option(help: "Untimed warm-up iterations.") var warmup = 2
@@ -38,6 +38,8 @@ struct Bench: ParsableCommand {
     var bf16 = false
     @Flag(help: "Sample with int8 weights (--mode sample); also reports the loss change against float32.")
     var int8 = false
+    @Option(name: .customLong("shape"), help: "With --mode gemm: time this product instead of the lstm512 set, as MxNxK with optional :t (transposed A) and :t (transposed B), e.g. 2048x512x6400:t:n. Repeatable.")
+    var shapes: [String] = []
     @OptionGroup var compute: ComputeOptions
 
     static let presets: [String: (cell: String, hidden: Int, batch: Int, seq: Int, mode: String)] = [
@@ -52,12 +54,15 @@ struct Bench: ParsableCommand {
             throw ValidationError("--config must be one of \(Bench.presets.keys.sorted().joined(separator: ", ")), got '\(c)'")
         }
         if CellKind(name: cell) == nil { throw ValidationError("--cell must be lstm, gru, rnn-tanh or rnn-relu, got '\(cell)'") }
-        if !["train", "eval", "sample", "gemm"].contains(mode) { throw ValidationError("--mode must be train, eval, sample or gemm, got '\(mode)'") }
+        if !["train", "eval", "sample", "gemm", "peak"].contains(mode) { throw ValidationError("--mode must be train, eval, sample, gemm or peak, got '\(mode)'") }
         for (name, v) in [("--layers", layers), ("--hidden", hidden), ("--batch-size", batchSize), ("--seq-len", seqLen),
                           ("--repeats", repeats), ("--sample-length", sampleLength)] where v < 1 {
             throw ValidationError("\(name) must be a positive integer, got \(v)")
         }
         if bf16 && int8 { throw ValidationError("--bf16 and --int8 are exclusive") }
+        for s in shapes where Bench.parseShape(s) == nil {
+            throw ValidationError("--shape must be MxNxK with optional :t or :n for A and B (e.g. 2048x512x6400:t:n), got '\(s)'")
+        }
         if warmup < 0 { throw ValidationError("--warmup must be zero or more, got \(warmup)") }
         if !(seconds > 0) { throw ValidationError("--seconds must be greater than 0, got \(seconds)") }
     }
@@ -65,6 +70,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         compute.apply()
         if mode == "gemm" && config == nil { runGEMM(); return }
+        if mode == "peak" && config == nil { runPeak(); return }
         var cellName = cell, H = hidden, B = batchSize, T = seqLen, what = mode
         if let c = config, let p = Bench.presets[c] {
             (cellName, H, B, T, what) = (p.cell, p.hidden, p.batch, p.seq, p.mode)

@@ -25,6 +25,10 @@ void rc_sgemm_reference(int transA, int transB, long M, long N, long K, float al
 /// The environment variable RECURRENT_ISA=generic|avx2|avx512 (read once) can force a lower path.
 const char *rc_kernel_isa(void);
 
+/// Runs n iterations of an FMA loop (independent chains, registers only) on the calling thread with
+/// the current ISA path; returns the floating-point operations done (2 per multiply-add lane).
+double rc_fma_loop(long n);
+
 /// Forces the ISA path ("generic", "avx2", "avx512"); NULL restores the default (CPU detection
 /// and RECURRENT_ISA). Returns 0 on success, -1 if the name is unknown or the CPU lacks it.
 /// Meant for tests; do not call while other threads are inside rc_sgemm.

@@ -1,4 +1,5 @@
 import CKernels
+import Dispatch
 
 /// Matrix products used by every layer. Row-major, BLAS-like contract:
 ///
@@ -33,6 +34,21 @@ public enum GEMM {
     }
 
     /// Floats that `pack` needs for a k×n right operand.
+    /// Runs n iterations of an FMA loop on the calling thread (the current ISA path, registers
+    /// only) and returns the floating-point operations done: the benchmark's ceiling probe.
+    public static func fmaLoop(_ n: Int) -> Double { rc_fma_loop(n) }
+
+    /// `fmaLoop(n)` on every thread of the pool at once (`Threading.count`): GFLOP/s of the round.
+    public static func fmaLoopRate(_ n: Int) -> Double {
+        let threads = Threading.count
+        let flops = UnsafeMutablePointer<Double>.allocate(capacity: threads)
+        defer { flops.deallocate() }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        Threading.parallel(threads) { part in flops[part] = rc_fma_loop(n) }
+        let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        return (0..<threads).reduce(0) { $0 + flops[$1] } / dt / 1e9
+    }
+
     public static func packedCount(k: Int, n: Int) -> Int { rc_packed_b_floats(k, n) }
 
     /// Lays out op(B) (k×n; B is n×k when `transB`) once in the micro-kernel's panel format, for
