@@ -106,7 +106,7 @@ int rc_isa_supported(const char *name) {
 // Per-thread packing buffers, grown on demand and reused (no allocation per call in steady
 // state); freed by a thread-specific-data destructor when the thread exits.
 typedef struct { float *p; size_t cap; } buf_t;
-static __thread buf_t tl_bufA, tl_bufB, tl_bufK;   // K: partial sums of K-split products
+static __thread buf_t tl_bufA, tl_bufB, tl_bufK, tl_bufP;   // K: partial sums of K-split products; P: shared packed B
 static pthread_key_t buf_key;
 static pthread_once_t buf_key_once = PTHREAD_ONCE_INIT;
 
@@ -115,8 +115,9 @@ static void buf_release(void *unused) {
     free(tl_bufA.p);
     free(tl_bufB.p);
     free(tl_bufK.p);
-    tl_bufA.p = tl_bufB.p = tl_bufK.p = NULL;
-    tl_bufA.cap = tl_bufB.cap = tl_bufK.cap = 0;
+    free(tl_bufP.p);
+    tl_bufA.p = tl_bufB.p = tl_bufK.p = tl_bufP.p = NULL;
+    tl_bufA.cap = tl_bufB.cap = tl_bufK.cap = tl_bufP.cap = 0;
 }
 
 static void buf_make_key(void) { pthread_key_create(&buf_key, buf_release); }
@@ -158,6 +159,10 @@ static void pack_a(rc_transpose8_fn t8, int transA, const float *A, long lda, lo
             }
         } else {
             // A(i,k) = A[(pc+k)*lda + ic+i]: contiguous in i
+            if (m == 8 && mr == 8) {   // the common full panel: one 32-byte copy per k
+                for (long k = 0; k < kc; k++) memcpy(d + k * 8, A + (pc + k) * lda + ic + ir, 8 * sizeof(float));
+                continue;
+            }
             for (long k = 0; k < kc; k++) {
                 const float *s = A + (pc + k) * lda + ic + ir;
                 float *dk = d + k * mr;
@@ -263,6 +268,51 @@ void rc_sgemm_serial(const rc_isa_desc *d, int transA, int transB, long M, long 
     }
 }
 
+/// rc_sgemm_serial with op(B) already packed (rc_pack_b_all layout: per KC block of rows, every
+/// NR-wide panel over N) and alpha = 1: the same loop nest and K blocking, so the same sums; only
+/// the packing of B is skipped. Used by the threaded driver, whose chunks of rows share one packed B.
+static void sgemm_serial_prepacked(const rc_isa_desc *d, int transA, long M, long N, long K, const float *A, long lda,
+                                   const float *Bp, float beta, float *C, long ldc) {
+    const int mr = d->mr, nr = d->nr;
+    long npad = (N + nr - 1) / nr * nr;
+    long KC = balanced(K, d->kc, 1), MC = balanced(M, d->mc, mr), NC = balanced(N, d->nc, nr);
+    float *bufA = buf_get(&tl_bufA, (size_t)(KC * MC));
+    if (!bufA) {
+        for (long i = 0; i < M; i++)
+            for (long j = 0; j < N; j++) {
+                float acc = 0;
+                for (long pc = 0; pc < K; pc += KC) {
+                    long kc = K - pc < KC ? K - pc : KC;
+                    const float *panel = Bp + pc * npad + (j / nr) * nr * kc;
+                    for (long k = 0; k < kc; k++) acc += at(A, lda, transA, i, pc + k) * panel[k * nr + j % nr];
+                }
+                C[i * ldc + j] = acc + (beta == 0.0f ? 0.0f : beta * C[i * ldc + j]);
+            }
+        return;
+    }
+    for (long jc = 0; jc < N; jc += NC) {
+        long nc = N - jc < NC ? N - jc : NC;
+        for (long pc = 0; pc < K; pc += KC) {
+            long kc = K - pc < KC ? K - pc : KC;
+            float b_eff = pc == 0 ? beta : 1.0f;
+            const float *block = Bp + pc * npad + jc * kc;   // panels jc.. of this K block
+            for (long ic = 0; ic < M; ic += MC) {
+                long mc = M - ic < MC ? M - ic : MC;
+                pack_a(d->transpose8, transA, A, lda, ic, pc, mc, kc, mr, bufA);
+                for (long ir = 0; ir < mc; ir += mr) {
+                    long m = mc - ir < mr ? mc - ir : mr;
+                    const float *ap = bufA + ir * kc;
+                    float *crow = C + (ic + ir) * ldc + jc;
+                    for (long jr = 0; jr < nc; jr += nr) {
+                        long n = nc - jr < nr ? nc - jr : nr;
+                        d->kernel(kc, ap, block + jr * kc, nr, crow + jr, ldc, m, n, 1.0f, b_eff);
+                    }
+                }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------- threading and entry points
 
 static _Atomic int g_threads = 0;   // 0 = not yet initialised
@@ -296,7 +346,29 @@ typedef struct {
     float alpha, beta;
     const float *A, *B;
     float *C;
+    const float *Bp;   // op(B) packed once for all chunks (row splits), or NULL
 } job_t;
+
+/// Packing op(B) for a row-split product, in parallel: item i packs panel group i % groups of
+/// K block i / groups.
+typedef struct {
+    const rc_isa_desc *d;
+    int transB, groups;
+    long N, K, ldb, KC, npad, panels;
+    const float *B;
+    float *Bp;
+} packjob_t;
+
+static void pack_part(void *arg, int item) {
+    const packjob_t *j = (const packjob_t *)arg;
+    long pc = (long)(item / j->groups) * j->KC, g = item % j->groups;
+    if (pc >= j->K) return;
+    long kc = j->K - pc < j->KC ? j->K - pc : j->KC;
+    long p0 = j->panels * g / j->groups, p1 = j->panels * (g + 1) / j->groups;
+    if (p0 >= p1) return;
+    long c0 = p0 * j->d->nr, c1 = p1 * j->d->nr < j->N ? p1 * j->d->nr : j->N;
+    pack_b(j->d->transpose8, j->transB, j->B, j->ldb, pc, c0, kc, c1 - c0, j->d->nr, j->Bp + pc * j->npad + c0 * kc);
+}
 
 static void job_part(void *arg, int part) {
     const job_t *j = (const job_t *)arg;
@@ -311,8 +383,11 @@ static void job_part(void *arg, int part) {
                         B, j->ldb, j->beta, j->C + lo, j->ldc);
     } else {
         const float *A = j->transA ? j->A + lo : j->A + lo * j->lda;
-        rc_sgemm_serial(j->d, j->transA, j->transB, hi - lo, j->N, j->K, j->alpha, A, j->lda,
-                        j->B, j->ldb, j->beta, j->C + lo * j->ldc, j->ldc);
+        if (j->Bp)
+            sgemm_serial_prepacked(j->d, j->transA, hi - lo, j->N, j->K, A, j->lda, j->Bp, j->beta, j->C + lo * j->ldc, j->ldc);
+        else
+            rc_sgemm_serial(j->d, j->transA, j->transB, hi - lo, j->N, j->K, j->alpha, A, j->lda,
+                            j->B, j->ldb, j->beta, j->C + lo * j->ldc, j->ldc);
     }
 }
 
@@ -389,7 +464,7 @@ static void sgemm_with(const rc_isa_desc *d, int nthreads, int transA, int trans
     int slices = ksplit_slices(M, N, K);
     if (slices > 1 && sgemm_ksplit(d, nthreads, slices, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
     if (nthreads > 1 && (double)M * (double)N * (double)K >= (double)RC_PARALLEL_MIN_FLOPS) {
-        job_t j = { d, transA, transB, 0, 0, M, N, K, lda, ldb, ldc, 0, 0, alpha, beta, A, B, C };
+        job_t j = { d, transA, transB, 0, 0, M, N, K, lda, ldb, ldc, 0, 0, alpha, beta, A, B, C, NULL };
         long nunits = (N + d->nr - 1) / d->nr, munits = (M + d->mr - 1) / d->mr;
         // Each chunk packs its own copy of the operand that is not split: splitting N repeats
         // the packing of A (M*K per chunk), splitting M repeats B (K*N). Split the larger side.
@@ -401,7 +476,22 @@ static void sgemm_with(const rc_isa_desc *d, int nthreads, int transA, int trans
         long want = (double)M * (double)N * (double)K >= 67108864.0 ? 4L * nthreads : nthreads;
         int chunks = (int)(want < j.units ? want : j.units);
         j.nparts = chunks;
+        // Row chunks would each pack all of op(B): pack it once, in parallel, and share it.
+        if (chunks > 1 && !splitN && alpha == 1.0f) {
+            long npad = (N + d->nr - 1) / d->nr * d->nr;
+            float *Bp = buf_get(&tl_bufP, (size_t)(K * npad));
+            if (Bp) {
+                long KC = balanced(K, d->kc, 1), panels = npad / d->nr;
+                int groups = (int)(panels < 4L * nthreads ? panels : 4L * nthreads);
+                packjob_t pj = { d, transB, groups, N, K, ldb, KC, npad, panels, B, Bp };
+                int items = (int)((K + KC - 1) / KC) * groups;
+                if (!rc_pool_run(items, nthreads, pack_part, &pj))
+                    for (int i = 0; i < items; i++) pack_part(&pj, i);
+                j.Bp = Bp;
+            }
+        }
         if (chunks > 1 && rc_pool_run(chunks, nthreads, job_part, &j)) return;
+        if (j.Bp) { for (int c = 0; c < chunks; c++) job_part(&j, c); return; }
     }
     rc_sgemm_serial(d, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

@@ -166,6 +166,35 @@ import Testing
         #expect(run(2) == one)
     }
 
+    /// The two split strategies of large products: K slices (long K against M and N, as the weight
+    /// gradients) and row chunks sharing one packed B (alpha = 1). Both must match the reference
+    /// and give the same bits for any thread count.
+    @Test func kSplitAndSharedPackingMatchAndAreDeterministic() {
+        var rng = SeededRNG(seed: 13)
+        let best = Self.isas.last { rc_isa_supported($0) != 0 }!
+        let shapes: [(Int, Int, Int, Bool, Bool)] = [
+            (64, 48, 3000, true, false), (33, 70, 5003, false, true), (130, 65, 2600, true, true),   // K slices
+            (700, 100, 300, false, true), (1000, 96, 200, true, false), (517, 61, 450, false, false), // shared packed B
+        ]
+        for (m, n, k, tA, tB) in shapes {
+            for threads in [1, 2, 3] {
+                _ = Self.check(isa: best, threads: threads, transA: tA, transB: tB, m: m, n: n, k: k,
+                               pad: 2, alpha: 1, beta: threads == 2 ? 0 : 1, rng: &rng)
+            }
+            let a = (0..<m * k).map { _ in rng.uniform(-1, 1) }
+            let b = (0..<k * n).map { _ in rng.uniform(-1, 1) }
+            let c0 = (0..<m * n).map { _ in rng.uniform(-1, 1) }
+            func run(_ threads: Int) -> [Float] {
+                var c = c0
+                _ = rc_sgemm_isa(best, Int32(threads), tA ? 1 : 0, tB ? 1 : 0, m, n, k, 1, a, tA ? m : k, b, tB ? k : n, 1, &c, n)
+                return c
+            }
+            let one = run(1)
+            #expect(run(2) == one, "\(m)x\(n)x\(k): 2 threads differ from 1")
+            #expect(run(3) == one, "\(m)x\(n)x\(k): 3 threads differ from 1")
+        }
+    }
+
     @Test func concurrentCallers() {
         // Several threads calling the threaded GEMM at once: one gets the pool, the others run
         // serially; every result must still match the reference.
