@@ -106,7 +106,7 @@ int rc_isa_supported(const char *name) {
 // Per-thread packing buffers, grown on demand and reused (no allocation per call in steady
 // state); freed by a thread-specific-data destructor when the thread exits.
 typedef struct { float *p; size_t cap; } buf_t;
-static __thread buf_t tl_bufA, tl_bufB, tl_bufK, tl_bufP;   // K: partial sums of K-split products; P: shared packed B
+static __thread buf_t tl_bufA, tl_bufB, tl_bufK, tl_bufP;   // K: partial sums of K-split products; P: the shared B block
 static pthread_key_t buf_key;
 static pthread_once_t buf_key_once = PTHREAD_ONCE_INIT;
 
@@ -268,51 +268,6 @@ void rc_sgemm_serial(const rc_isa_desc *d, int transA, int transB, long M, long 
     }
 }
 
-/// rc_sgemm_serial with op(B) already packed (rc_pack_b_all layout: per KC block of rows, every
-/// NR-wide panel over N) and alpha = 1: the same loop nest and K blocking, so the same sums; only
-/// the packing of B is skipped. Used by the threaded driver, whose chunks of rows share one packed B.
-static void sgemm_serial_prepacked(const rc_isa_desc *d, int transA, long M, long N, long K, const float *A, long lda,
-                                   const float *Bp, float beta, float *C, long ldc) {
-    const int mr = d->mr, nr = d->nr;
-    long npad = (N + nr - 1) / nr * nr;
-    long KC = balanced(K, d->kc, 1), MC = balanced(M, d->mc, mr), NC = balanced(N, d->nc, nr);
-    float *bufA = buf_get(&tl_bufA, (size_t)(KC * MC));
-    if (!bufA) {
-        for (long i = 0; i < M; i++)
-            for (long j = 0; j < N; j++) {
-                float acc = 0;
-                for (long pc = 0; pc < K; pc += KC) {
-                    long kc = K - pc < KC ? K - pc : KC;
-                    const float *panel = Bp + pc * npad + (j / nr) * nr * kc;
-                    for (long k = 0; k < kc; k++) acc += at(A, lda, transA, i, pc + k) * panel[k * nr + j % nr];
-                }
-                C[i * ldc + j] = acc + (beta == 0.0f ? 0.0f : beta * C[i * ldc + j]);
-            }
-        return;
-    }
-    for (long jc = 0; jc < N; jc += NC) {
-        long nc = N - jc < NC ? N - jc : NC;
-        for (long pc = 0; pc < K; pc += KC) {
-            long kc = K - pc < KC ? K - pc : KC;
-            float b_eff = pc == 0 ? beta : 1.0f;
-            const float *block = Bp + pc * npad + jc * kc;   // panels jc.. of this K block
-            for (long ic = 0; ic < M; ic += MC) {
-                long mc = M - ic < MC ? M - ic : MC;
-                pack_a(d->transpose8, transA, A, lda, ic, pc, mc, kc, mr, bufA);
-                for (long ir = 0; ir < mc; ir += mr) {
-                    long m = mc - ir < mr ? mc - ir : mr;
-                    const float *ap = bufA + ir * kc;
-                    float *crow = C + (ic + ir) * ldc + jc;
-                    for (long jr = 0; jr < nc; jr += nr) {
-                        long n = nc - jr < nr ? nc - jr : nr;
-                        d->kernel(kc, ap, block + jr * kc, nr, crow + jr, ldc, m, n, 1.0f, b_eff);
-                    }
-                }
-            }
-        }
-    }
-}
-
 // ---------------------------------------------------------------- threading and entry points
 
 static _Atomic int g_threads = 0;   // 0 = not yet initialised
@@ -346,29 +301,7 @@ typedef struct {
     float alpha, beta;
     const float *A, *B;
     float *C;
-    const float *Bp;   // op(B) packed once for all chunks (row splits), or NULL
 } job_t;
-
-/// Packing op(B) for a row-split product, in parallel: item i packs panel group i % groups of
-/// K block i / groups.
-typedef struct {
-    const rc_isa_desc *d;
-    int transB, groups;
-    long N, K, ldb, KC, npad, panels;
-    const float *B;
-    float *Bp;
-} packjob_t;
-
-static void pack_part(void *arg, int item) {
-    const packjob_t *j = (const packjob_t *)arg;
-    long pc = (long)(item / j->groups) * j->KC, g = item % j->groups;
-    if (pc >= j->K) return;
-    long kc = j->K - pc < j->KC ? j->K - pc : j->KC;
-    long p0 = j->panels * g / j->groups, p1 = j->panels * (g + 1) / j->groups;
-    if (p0 >= p1) return;
-    long c0 = p0 * j->d->nr, c1 = p1 * j->d->nr < j->N ? p1 * j->d->nr : j->N;
-    pack_b(j->d->transpose8, j->transB, j->B, j->ldb, pc, c0, kc, c1 - c0, j->d->nr, j->Bp + pc * j->npad + c0 * kc);
-}
 
 static void job_part(void *arg, int part) {
     const job_t *j = (const job_t *)arg;
@@ -383,26 +316,23 @@ static void job_part(void *arg, int part) {
                         B, j->ldb, j->beta, j->C + lo, j->ldc);
     } else {
         const float *A = j->transA ? j->A + lo : j->A + lo * j->lda;
-        if (j->Bp)
-            sgemm_serial_prepacked(j->d, j->transA, hi - lo, j->N, j->K, A, j->lda, j->Bp, j->beta, j->C + lo * j->ldc, j->ldc);
-        else
-            rc_sgemm_serial(j->d, j->transA, j->transB, hi - lo, j->N, j->K, j->alpha, A, j->lda,
-                            j->B, j->ldb, j->beta, j->C + lo * j->ldc, j->ldc);
+        rc_sgemm_serial(j->d, j->transA, j->transB, hi - lo, j->N, j->K, j->alpha, A, j->lda,
+                        j->B, j->ldb, j->beta, j->C + lo * j->ldc, j->ldc);
     }
 }
 
-// K-split products. When K is large against M and N (the weight gradients: dPreᵀ·x over all T·B
-// rows), splitting M or N between threads makes every thread pack the whole of the other operand,
-// which costs as much as the multiply-adds saved. Such products are cut into S slices of K
-// instead (S from the shape alone, never from the thread count): slice 0 accumulates into C with
-// beta, slice s > 0 into its own buffer, then C += buffer 1, 2, … in order. Total packing is then
-// what one thread would do, and the result is the same for any thread count.
-#define RC_KSPLIT_MAX_FLOATS (1L << 20)   // (S-1)·M·N floats of buffers at most (4 MB)
+// K-split products. When K is long against small M and N (the weight gradients dPreᵀ·x over all
+// T·B rows of the small models, the head's), the product is cut into S slices of K instead of rows
+// (S from the shape alone, never from the thread count): slice 0 accumulates into C with beta,
+// slice s > 0 into its own buffer, then C += buffer 1, 2, … in order. Each thread then packs only
+// its slice of both operands, with one hand-off for the whole product (a row split synchronises
+// once per K block, and has few row tiles to share here). Same result for any thread count.
+#define RC_KSPLIT_MAX_FLOATS (1L << 18)   // (S-1)·M·N floats of buffers at most (1 MB); larger: row split
 
 static int ksplit_slices(long M, long N, long K) {
     long big = M > N ? M : N;
     if ((double)M * (double)N * (double)K < (double)RC_PARALLEL_MIN_FLOPS * 4) return 1;
-    long s = K / (2 * big);
+    long s = K / big;
     if (s > 4) s = 4;
     while (s > 1 && (s - 1) * M * N > RC_KSPLIT_MAX_FLOATS) s--;
     return s < 2 ? 1 : (int)s;
@@ -448,6 +378,91 @@ static int sgemm_ksplit(const rc_isa_desc *d, int nthreads, int slices, int tran
     return 1;
 }
 
+// Row-split products with a shared, blocked B. For each (NC columns, KC depth) block of op(B),
+// the threads first pack it together into one shared buffer, then compute their chunks of rows
+// against it (each packing only its own rows of A). Nothing is packed twice, the buffer is one
+// block (KC x NC), and the loop nest and K blocking are those of rc_sgemm_serial, so the sums
+// are the same for any thread count.
+typedef struct {
+    const rc_isa_desc *d;
+    int transA, transB, groups, chunks;
+    long M, N, K, lda, ldb, ldc, munits;
+    long jc, nc, pc, kc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C, *Bp;
+} sjob_t;
+
+static void sjob_pack(void *arg, int g) {
+    const sjob_t *j = (const sjob_t *)arg;
+    long panels = (j->nc + j->d->nr - 1) / j->d->nr;
+    long p0 = panels * g / j->groups, p1 = panels * (g + 1) / j->groups;
+    if (p0 >= p1) return;
+    long c0 = p0 * j->d->nr, c1 = p1 * j->d->nr < j->nc ? p1 * j->d->nr : j->nc;
+    pack_b(j->d->transpose8, j->transB, j->B, j->ldb, j->pc, j->jc + c0, j->kc, c1 - c0, j->d->nr, j->Bp + c0 * j->kc);
+}
+
+static void sjob_compute(void *arg, int part) {
+    const sjob_t *j = (const sjob_t *)arg;
+    const rc_isa_desc *d = j->d;
+    const int mr = d->mr, nr = d->nr;
+    long lo = j->munits * part / j->chunks * mr, hi = j->munits * (part + 1) / j->chunks * mr;
+    if (hi > j->M) hi = j->M;
+    if (lo >= hi) return;
+    long MC = balanced(j->M, d->mc, mr);
+    float *bufA = buf_get(&tl_bufA, (size_t)(j->kc * MC));
+    float b_eff = j->pc == 0 ? j->beta : 1.0f;
+    for (long ic = lo; ic < hi; ic += MC) {
+        long mc = hi - ic < MC ? hi - ic : MC;
+        if (!bufA) {   // out of memory: the reference loop over this block
+            for (long i = ic; i < ic + mc; i++)
+                for (long jj = 0; jj < j->nc; jj++) {
+                    const float *panel = j->Bp + (jj / nr) * nr * j->kc;
+                    float acc = 0;
+                    for (long k = 0; k < j->kc; k++) acc += at(j->A, j->lda, j->transA, i, j->pc + k) * panel[k * nr + jj % nr];
+                    float *c = j->C + i * j->ldc + j->jc + jj;
+                    *c = j->alpha * acc + (b_eff == 0.0f ? 0.0f : b_eff * *c);
+                }
+            continue;
+        }
+        pack_a(d->transpose8, j->transA, j->A, j->lda, ic, j->pc, mc, j->kc, mr, bufA);
+        for (long ir = 0; ir < mc; ir += mr) {
+            long m = mc - ir < mr ? mc - ir : mr;
+            const float *ap = bufA + ir * j->kc;
+            float *crow = j->C + (ic + ir) * j->ldc + j->jc;
+            for (long jr = 0; jr < j->nc; jr += nr) {
+                long n = j->nc - jr < nr ? j->nc - jr : nr;
+                d->kernel(j->kc, ap, j->Bp + jr * j->kc, nr, crow + jr, j->ldc, m, n, j->alpha, b_eff);
+            }
+        }
+    }
+}
+
+/// Returns 0 (having done nothing) if the shared buffer cannot be had.
+static int sgemm_shared_b(const rc_isa_desc *d, int nthreads, int chunks, int transA, int transB, long M, long N, long K,
+                          float alpha, const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+    long KC = balanced(K, d->kc, 1), NC = balanced(N, d->nc, d->nr);
+    float *Bp = buf_get(&tl_bufP, (size_t)(KC * ((NC + d->nr - 1) / d->nr * d->nr)));
+    if (!Bp) return 0;
+    sjob_t j = { d, transA, transB, 0, chunks, M, N, K, lda, ldb, ldc, (M + d->mr - 1) / d->mr,
+                 0, 0, 0, 0, alpha, beta, A, B, C, Bp };
+    for (long jc = 0; jc < N; jc += NC) {
+        j.jc = jc;
+        j.nc = N - jc < NC ? N - jc : NC;
+        long panels = (j.nc + d->nr - 1) / d->nr;
+        j.groups = (int)(panels < nthreads ? panels : nthreads);
+        for (long pc = 0; pc < K; pc += KC) {
+            j.pc = pc;
+            j.kc = K - pc < KC ? K - pc : KC;
+            if (j.groups < 2 || !rc_pool_run(j.groups, nthreads, sjob_pack, &j))
+                for (int g = 0; g < j.groups; g++) sjob_pack(&j, g);
+            if (!rc_pool_run(chunks, nthreads, sjob_compute, &j))
+                for (int c = 0; c < chunks; c++) sjob_compute(&j, c);
+        }
+    }
+    return 1;
+}
+
 static void scale_c(long M, long N, float beta, float *C, long ldc) {
     for (long i = 0; i < M; i++) {
         float *c = C + i * ldc;
@@ -464,11 +479,11 @@ static void sgemm_with(const rc_isa_desc *d, int nthreads, int transA, int trans
     int slices = ksplit_slices(M, N, K);
     if (slices > 1 && sgemm_ksplit(d, nthreads, slices, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
     if (nthreads > 1 && (double)M * (double)N * (double)K >= (double)RC_PARALLEL_MIN_FLOPS) {
-        job_t j = { d, transA, transB, 0, 0, M, N, K, lda, ldb, ldc, 0, 0, alpha, beta, A, B, C, NULL };
+        job_t j = { d, transA, transB, 0, 0, M, N, K, lda, ldb, ldc, 0, 0, alpha, beta, A, B, C };
         long nunits = (N + d->nr - 1) / d->nr, munits = (M + d->mr - 1) / d->mr;
-        // Each chunk packs its own copy of the operand that is not split: splitting N repeats
-        // the packing of A (M*K per chunk), splitting M repeats B (K*N). Split the larger side.
-        int splitN = (N >= M && nunits >= nthreads) || munits < nthreads;
+        // Rows are split with a shared packed B (nothing packed twice); columns only when there
+        // are too few row tiles, and then each chunk packs all of A.
+        int splitN = munits < 2L * nthreads && nunits >= nthreads;
         if (splitN) { j.splitN = 1; j.unit = d->nr; j.units = nunits; }
         else { j.splitN = 0; j.unit = d->mr; j.units = munits; }
         // Big products get a few chunks per thread, claimed dynamically, so a thread that is
@@ -476,22 +491,11 @@ static void sgemm_with(const rc_isa_desc *d, int nthreads, int transA, int trans
         long want = (double)M * (double)N * (double)K >= 67108864.0 ? 4L * nthreads : nthreads;
         int chunks = (int)(want < j.units ? want : j.units);
         j.nparts = chunks;
-        // Row chunks would each pack all of op(B): pack it once, in parallel, and share it.
-        if (chunks > 1 && !splitN && alpha == 1.0f) {
-            long npad = (N + d->nr - 1) / d->nr * d->nr;
-            float *Bp = buf_get(&tl_bufP, (size_t)(K * npad));
-            if (Bp) {
-                long KC = balanced(K, d->kc, 1), panels = npad / d->nr;
-                int groups = (int)(panels < 4L * nthreads ? panels : 4L * nthreads);
-                packjob_t pj = { d, transB, groups, N, K, ldb, KC, npad, panels, B, Bp };
-                int items = (int)((K + KC - 1) / KC) * groups;
-                if (!rc_pool_run(items, nthreads, pack_part, &pj))
-                    for (int i = 0; i < items; i++) pack_part(&pj, i);
-                j.Bp = Bp;
-            }
-        }
+        // Row splits share one packed block of op(B) (see sgemm_shared_b) instead of each chunk
+        // packing all of it.
+        if (!splitN && chunks > 1 &&
+            sgemm_shared_b(d, nthreads, chunks, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
         if (chunks > 1 && rc_pool_run(chunks, nthreads, job_part, &j)) return;
-        if (j.Bp) { for (int c = 0; c < chunks; c++) job_part(&j, c); return; }
     }
     rc_sgemm_serial(d, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

@@ -42,6 +42,41 @@ public final class Embedding: ParameterizedModule {
         return y
     }
 
+    /// Looks up batch-major `indices` (B·T) into a time-major (T,B,E) buffer, as a recurrent layer
+    /// reads its input: row (t, b) is weight[indices[b·T + t]].
+    func forwardTimeMajor(_ indices: [Int32], batch B: Int, steps T: Int) -> LayerBuffer {
+        precondition(indices.count == B * T, "\(indices.count) indices for \(B)×\(T)")
+        let E = dimension
+        let y = LayerBuffer(T * B * E, zeroed: false)
+        weight.value.data.withUnsafeBufferPointer { w in
+            guard let wp = w.baseAddress else { return }
+            for t in 0..<T {
+                for b in 0..<B {
+                    let v = Int(indices[b * T + t])
+                    precondition(v >= 0 && v < count, "embedding index \(v) outside 0..<\(count)")
+                    (y.pointer + (t * B + b) * E).update(from: wp + v * E, count: E)
+                }
+            }
+        }
+        return y
+    }
+
+    /// `backward` for a time-major (T,B,E) gradient of batch-major `indices` (B·T).
+    func backwardTimeMajor(_ dOutput: LayerBuffer, indices: [Int32], batch B: Int, steps T: Int) {
+        let E = dimension
+        precondition(dOutput.count >= B * T * E && indices.count == B * T, "gradient must hold \(T)×\(B)×\(E)")
+        weight.grad.data.withUnsafeMutableBufferPointer { dw in
+            guard let dwp = dw.baseAddress else { return }
+            for b in 0..<B {
+                for t in 0..<T {
+                    let v = Int(indices[b * T + t])
+                    precondition(v >= 0 && v < count, "embedding index \(v) outside 0..<\(count)")
+                    rc_add_rows(1, E, dOutput.pointer + (t * B + b) * E, E, dwp + v * E)
+                }
+            }
+        }
+    }
+
     /// Accumulates `dOutput` (indices shape + [E]) into the rows of `weight.grad` that were looked up.
     public func backward(_ dOutput: Tensor, indices: [Int32]) {
         let E = dimension

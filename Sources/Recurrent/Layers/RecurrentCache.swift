@@ -27,11 +27,14 @@
 ///
 /// Checked on lstm512 training (2×LSTM 512, B 64, T 100, V 65, `recurrent bench --config lstm512`):
 /// cache 42.7 M floats = 163 MiB; parameters, gradients and Adam's two moments 4·4.27 M floats =
-/// 65 MiB; the char-LM's (B,T,H) output (whose storage then holds its gradient) and the (B·T,V)
-/// logits and their gradient 16 MiB; the process without a model (runtime, text, tokens) 29 MiB:
-/// 273 MiB predicted; peak RSS measured 290 MiB under bench/side_by_side.sh's allocator settings,
-/// 299 MiB with glibc's defaults (the embedding output (B,T,H), freed after the forward pass,
-/// accounts for most of the rest: the allocator keeps that memory). Before: 376 MiB.
+/// 65 MiB; W_hh packed for the per-step products, forward and backward, 2·1.07 M floats = 8 MiB;
+/// the (B·T,V) logits and their gradient 3 MiB; the GEMM's packing blocks about 4 MiB; the process
+/// without a model (runtime, text, tokens) 29–36 MiB: 272–279 MiB predicted at the end of the
+/// forward pass, the peak (`CharLM.trainStep` runs time-major end to end, so no (B,T,·) copy of
+/// the input, outputs or their gradients exists; dy (T·B·H) is taken after the logits, when the
+/// forward pass's transients are gone). Peak RSS measured 291 MiB under bench/side_by_side.sh's
+/// allocator settings (2026-11-29; 300 MiB before the time-major step, 376 MiB before the
+/// consuming backward pass).
 public final class RecurrentCache {
     let batch: Int
     let steps: Int
@@ -54,6 +57,14 @@ public final class RecurrentCache {
         self.lengths = lengths
         self.input = input
     }
+
+    /// The last layer's outputs, time-major (T,B,H), of a one-direction stack (valid until a
+    /// consuming backward pass).
+    var lastOutputs: UnsafePointer<Float> {
+        guard let lc = layers.last else { preconditionFailure("no layer in the cache") }
+        return UnsafePointer(lc.hiddens.pointer + lc.outputOffset)
+    }
+
 }
 
 /// One layer and direction's share of `RecurrentCache`.

@@ -95,8 +95,22 @@ public final class RecurrentLayer: ParameterizedModule {
     public func forward(_ x: Tensor, state: RecurrentState?, mode: ForwardMode, rng: inout SeededRNG,
                         lengths: [Int]? = nil) -> (output: Tensor, state: RecurrentState, cache: RecurrentCache?) {
         precondition(x.shape.count == 3 && x.shape[2] == inputSize, "recurrent layer expects x (B,T,\(inputSize)), got \(x.shape)")
-        let B = x.shape[0], T = x.shape[1], D = inputSize, H = hiddenSize, L = numLayers, R = directionCount
+        let B = x.shape[0], T = x.shape[1], D = inputSize
+        let input = LayerBuffer(T * B * D, zeroed: false)
+        x.data.withUnsafeBufferPointer { xb in
+            if let xp = xb.baseAddress { Tensor.transposeBatchTime(xp, to: input.pointer, outer: B, inner: T, features: D) }
+        }
+        return forward(timeMajor: input, batch: B, steps: T, state: state, mode: mode, rng: &rng, lengths: lengths)
+    }
+
+    /// `forward` with x already time-major (T,B,D) in `input`, which the cache keeps (no copy).
+    /// With `batchMajorOutput` false the returned output is empty: a training caller then reads the
+    /// last layer's (T,B,H) outputs from the cache (`lastOutputs`), without a copy.
+    func forward(timeMajor input: LayerBuffer, batch B: Int, steps T: Int, state: RecurrentState?, mode: ForwardMode,
+                 rng: inout SeededRNG, lengths: [Int]? = nil, batchMajorOutput: Bool = true) -> (output: Tensor, state: RecurrentState, cache: RecurrentCache?) {
+        let D = inputSize, H = hiddenSize, L = numLayers, R = directionCount
         let stateShape = [L * R, B, H]
+        precondition(input.count == T * B * D, "time-major input must hold \(T)·\(B)·\(D) floats")
         if let state {
             precondition(state.hidden.shape == stateShape, "initial hidden state must be \(stateShape), got \(state.hidden.shape)")
             if kind.hasCellState {
@@ -105,10 +119,6 @@ public final class RecurrentLayer: ParameterizedModule {
         }
         if let lengths {
             precondition(lengths.count == B && lengths.allSatisfy { $0 >= 0 && $0 <= T }, "lengths must be \(B) values in 0...\(T)")
-        }
-        let input = LayerBuffer(T * B * D, zeroed: false)
-        x.data.withUnsafeBufferPointer { xb in
-            if let xp = xb.baseAddress { Tensor.transposeBatchTime(xp, to: input.pointer, outer: B, inner: T, features: D) }
         }
         let cache = RecurrentCache(batch: B, steps: T, lengths: lengths, input: input)
         var finalHidden = Tensor(shape: stateShape)
@@ -165,6 +175,10 @@ public final class RecurrentLayer: ParameterizedModule {
             previous = level
             previousOutput = output
         }
+        if !batchMajorOutput {
+            precondition(mode == .training && R == 1 && lengths == nil, "time-major outputs: training, one direction, full lengths")
+            return (Tensor(shape: [0]), RecurrentState(hidden: finalHidden, cell: finalCell), cache)
+        }
         // The last layer's directions, side by side, batch-major; zeros past each length.
         var out = Tensor(shape: [B, T, R * H])
         out.data.withUnsafeMutableBufferPointer { ob in
@@ -194,6 +208,19 @@ public final class RecurrentLayer: ParameterizedModule {
     /// - Returns: dInput (B,T,D) and the gradient on the initial state (L·R,B,H).
     public func backward(dOutput: Tensor?, dState: RecurrentState?, cache: RecurrentCache,
                          consumingCache: Bool = false) -> (dInput: Tensor, dInitialState: RecurrentState) {
+        let (dIn, dInitial) = backwardTimeMajor(dOutput: dOutput, dState: dState, cache: cache, consumingCache: consumingCache)
+        let B = cache.batch, T = cache.steps, D = inputSize
+        var dInput = Tensor(shape: [B, T, D])
+        dInput.data.withUnsafeMutableBufferPointer { p in
+            if let base = p.baseAddress { Tensor.transposeBatchTime(dIn.pointer, to: base, outer: T, inner: B, features: D) }
+        }
+        return (dInput, dInitial)
+    }
+
+    /// `backward` with the input gradient left time-major (T,B,D), as the layer computes it.
+    /// `dOutputTimeMajor` (T,B,R·H), if given, replaces `dOutput`.
+    func backwardTimeMajor(dOutput: Tensor?, dState: RecurrentState?, cache: RecurrentCache,
+                           consumingCache: Bool = false, dOutputTimeMajor: LayerBuffer? = nil) -> (dInput: LayerBuffer, dInitialState: RecurrentState) {
         let B = cache.batch, T = cache.steps, D = inputSize, H = hiddenSize, L = numLayers, R = directionCount
         let stateShape = [L * R, B, H]
         precondition(cache.layers.count == L * R, "the cache does not come from a training forward pass of this layer")
@@ -206,10 +233,11 @@ public final class RecurrentLayer: ParameterizedModule {
         }
         // Gradient on the current layer's stacked outputs, time-major (T,B,R·H). The last layer reads
         // dOutput (B,T,R·H) in place instead (nil: zeros).
-        var dOut: LayerBuffer? = dOutput == nil ? LayerBuffer(T * B * R * H) : nil
+        var dOut: LayerBuffer? = dOutputTimeMajor ?? (dOutput == nil ? LayerBuffer(T * B * R * H) : nil)
+        precondition(dOutputTimeMajor.map { $0.count >= T * B * R * H } ?? true, "time-major dOutput must hold \(T)·\(B)·\(R * H) floats")
         var dInitialHidden = Tensor(shape: stateShape)
         var dInitialCell: Tensor? = kind.hasCellState ? Tensor(shape: stateShape) : nil
-        var dInput = Tensor(shape: [0])
+        var dInput = LayerBuffer(0)
         let dhNext = LayerBuffer(B * H)
         let dcNext = LayerBuffer(B * H)
         for l in (0..<L).reversed() {
@@ -252,16 +280,18 @@ public final class RecurrentLayer: ParameterizedModule {
                     dInitialCell?.data.replaceSubrange(index * B * H ..< (index + 1) * B * H, with: dcNext.array(count: B * H))
                 }
             }
+            if consumingCache {
+                // Layer l's cache is spent (its cells, if any, live on as dIn): free it before
+                // the layer below runs, so peak memory is reached while layer L−1 runs.
+                for r in 0..<R { cache.layers[l * R + r] = LayerCache(kind: kind, batch: 0, steps: 0, hidden: 0, reverse: r == 1) }
+            }
             if l > 0 {
                 if let mask = cache.masks[l - 1] {
                     for i in 0..<dIn.count { dIn.pointer[i] *= mask.pointer[i] }
                 }
                 dOut = dIn
             } else {
-                dInput = Tensor(shape: [B, T, D])
-                dInput.data.withUnsafeMutableBufferPointer { p in
-                    if let base = p.baseAddress { Tensor.transposeBatchTime(dIn.pointer, to: base, outer: T, inner: B, features: D) }
-                }
+                dInput = dIn
             }
         }
         return (dInput, RecurrentState(hidden: dInitialHidden, cell: dInitialCell))

@@ -1,3 +1,4 @@
+import CKernels
 /// The architecture of a character-level language model.
 public struct CharLMConfig: Sendable, Equatable {
     public var cell: CellKind
@@ -79,24 +80,46 @@ public final class CharLM: ParameterizedModule {
     /// Accumulates into every parameter's `.grad`; returns the mean loss and the final state,
     /// which the caller carries into the next chunk.
     public func trainStep(inputs: [Int32], targets: [Int32], batch: Int, steps: Int, state: RecurrentState?, rng: inout SeededRNG) -> (loss: Float, state: RecurrentState) {
-        // The forward pass and the head in their own scope, so the embedding output, the stack's
-        // output, the logits and their gradient are freed before the recurrent backward pass (the
-        // peak of memory); that pass then consumes its cache (gate gradients over the gates).
-        func forwardAndHead() -> (loss: Float, state: RecurrentState, cache: RecurrentCache?, dy: Tensor) {
-            func stack() -> (Tensor, RecurrentState, RecurrentCache?) {
-                rnn.forward(embedding.forward(inputs, shape: [batch, steps]), state: state, mode: .training, rng: &rng)
+        // Time-major throughout (row t·B + b): the embedding is looked up straight into the stack's
+        // input, the head reads the last layer's cached outputs and writes dy in the layout the
+        // backward pass reads, and the embedding gradient is scattered from the time-major dx. So
+        // no (B,T,·) copy of the input, the outputs, dy or dx exists (4·T·B·H floats less traffic,
+        // and T·B·H floats less at the peak of memory, reached at the end of the forward pass).
+        let B = batch, T = steps, H = config.hiddenSize, V = head.outputSize
+        let (_, s, cacheOrNil) = rnn.forward(timeMajor: embedding.forwardTimeMajor(inputs, batch: B, steps: T), batch: B, steps: T,
+                                             state: state, mode: .training, rng: &rng, batchMajorOutput: false)
+        guard let cache = cacheOrNil else { preconditionFailure("a training forward pass returns its cache") }
+        let timeMajorTargets = (0..<(T * B)).map { targets[($0 % B) * T + $0 / B] }
+        let h = cache.lastOutputs
+        // The head on the (T·B, H) outputs: z = h·Wᵀ + b.
+        var z = Tensor(shape: [T * B, V])
+        head.weight.value.data.withUnsafeBufferPointer { w in
+            head.bias.value.data.withUnsafeBufferPointer { bias in
+                z.data.withUnsafeMutableBufferPointer { zb in
+                    guard let wp = w.baseAddress, let bp = bias.baseAddress, let zp = zb.baseAddress else { return }
+                    for r in 0..<(T * B) { (zp + r * V).update(from: bp, count: V) }
+                    GEMM.multiply(transA: false, transB: true, m: T * B, n: V, k: H, a: h, lda: H, b: wp, ldb: H, beta: 1, c: zp, ldc: V)
+                }
             }
-            let (y, s, cache) = stack()
-            var flat = (consume y).reshaped([batch * steps, config.hiddenSize])
-            let z = head.forward(flat)
-            let (loss, dz) = Loss.softmaxCrossEntropy(logits: z, targets: targets)
-            head.backward(dz, overwritingInput: &flat)  // flat becomes dy
-            return (loss, s, cache, flat.reshaped([batch, steps, config.hiddenSize]))
         }
-        let (loss, s, cacheOrNil, dy) = forwardAndHead()
-        guard let cache = cacheOrNil else { return (loss, s) }
-        let (dx, _) = rnn.backward(dOutput: dy, dState: nil, cache: cache, consumingCache: true)
-        embedding.backward(dx, indices: inputs)
+        let (loss, dz) = Loss.softmaxCrossEntropy(logits: z, targets: timeMajorTargets)
+        // dW += dzᵀ·h, db += Σ dz, dy = dz·W (time-major, as the stack's backward reads it).
+        let dy = LayerBuffer(T * B * H, zeroed: false)
+        dz.data.withUnsafeBufferPointer { dzb in
+            head.weight.value.data.withUnsafeBufferPointer { w in
+                head.weight.grad.data.withUnsafeMutableBufferPointer { dw in
+                    head.bias.grad.data.withUnsafeMutableBufferPointer { db in
+                        guard let dzp = dzb.baseAddress, let wp = w.baseAddress, let dwp = dw.baseAddress,
+                              let dbp = db.baseAddress else { return }
+                        GEMM.multiply(transA: true, transB: false, m: V, n: H, k: T * B, a: dzp, lda: V, b: h, ldb: H, beta: 1, c: dwp, ldc: H)
+                        rc_add_rows(T * B, V, dzp, V, dbp)
+                        GEMM.multiply(transA: false, transB: false, m: T * B, n: H, k: V, a: dzp, lda: V, b: wp, ldb: H, beta: 0, c: dy.pointer, ldc: H)
+                    }
+                }
+            }
+        }
+        let (dx, _) = rnn.backwardTimeMajor(dOutput: nil, dState: nil, cache: cache, consumingCache: true, dOutputTimeMajor: dy)
+        embedding.backwardTimeMajor(dx, indices: inputs, batch: B, steps: T)
         return (loss, s)
     }
 }
