@@ -47,8 +47,8 @@ static int run_chunks(uint32_t gen) {
     for (;;) {
         if ((uint32_t)(s >> 32) != gen) return ran;
         uint32_t next = (uint32_t)s;
-        // If a new generation has started meanwhile, pool_nchunks may already be the new job's
-        // value, but then the CAS below fails (the state word changed) and we return above.
+        // If a new generation is being set up, pool_nchunks may already be the new job's value,
+        // but rc_pool_run first sets the state word to generation 0, so the CAS below fails.
         if ((int)next >= atomic_load_explicit(&pool_nchunks, memory_order_relaxed)) return ran;
         if (atomic_compare_exchange_weak(&pool_state, &s, s + 1)) {
             pool_fn(pool_arg, (int)next);
@@ -102,6 +102,12 @@ int rc_pool_run(int nchunks, int nthreads, void (*fn)(void *arg, int chunk), voi
     if (atomic_flag_test_and_set_explicit(&pool_busy, memory_order_acquire)) return 0;
     rc_spawn_workers(&pool_nworkers, helpers, worker_main);
     if (pool_nworkers < helpers) helpers = pool_nworkers;   // fewer helpers is fine (dynamic claiming)
+    // Close the previous generation before touching the job: a worker of that generation that
+    // still holds an old state word (all chunks claimed) compares its chunk index with
+    // pool_nchunks, and must not see the new, larger count while the old word is still current,
+    // or its CAS would claim a chunk that does not exist and count it done in the new job.
+    // Generation 0 is never published, so no worker claims anything until the new word below.
+    atomic_store(&pool_state, 0);
     pool_fn = fn;
     pool_arg = arg;
     atomic_store_explicit(&pool_nchunks, nchunks, memory_order_relaxed);

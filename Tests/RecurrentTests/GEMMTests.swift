@@ -195,6 +195,31 @@ import Testing
         }
     }
 
+    /// Back-to-back pool jobs whose chunk counts alternate (as the shared-B products do: a pack
+    /// job, then a compute job): every chunk runs exactly once, and before its job returns. A
+    /// worker left over from the previous job once claimed a chunk that did not exist and
+    /// counted it done in the next job, which then returned while it still ran.
+    @Test func poolJobsRunEachChunkOnceBeforeReturning() {
+        let saved = Threading.count
+        defer { Threading.count = saved }
+        Threading.count = 2
+        let rounds = 20_000, width = 8
+        let runs = UnsafeMutablePointer<Int32>.allocate(capacity: rounds * width)
+        runs.initialize(repeating: 0, count: rounds * width)
+        defer { runs.deallocate() }
+        // Jobs back to back (checked afterwards), so a late worker overlaps the next job's set-up.
+        for round in 0..<rounds {
+            let n = round % 2 == 0 ? 2 : 7
+            Threading.parallel(n) { i in runs[round * width + i] += 1 }
+        }
+        var bad = 0
+        for round in 0..<rounds {
+            let n = round % 2 == 0 ? 2 : 7
+            for i in 0..<width where runs[round * width + i] != (i < n ? 1 : 0) { bad += 1 }
+        }
+        #expect(bad == 0, "\(bad) chunk slots ran a wrong number of times")
+    }
+
     @Test func concurrentCallers() {
         // Several threads calling the threaded GEMM at once: one gets the pool, the others run
         // serially; every result must still match the reference.
