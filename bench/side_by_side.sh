@@ -49,7 +49,7 @@ for c, t in targets.items():
     p = torch[c]
     ratio = r["chars_per_second"] / p["median"]
     g = r["gflops"]
-    print(f"| {c} | {r['chars_per_second']:,.0f} | {p['median']:,.0f} | {ratio:.2f} | {t} | {g:.0f} | {g / 530:.0%} | {g / min(peaks):.0%}–{g / max(peaks):.0%} | "
+    print(f"| {c} | {r['chars_per_second']:,.0f} | {p['median']:,.0f} | {ratio:.2f} | {t} | {g:.0f} | {g / 530:.0%} | {g / max(peaks):.0%}–{g / min(peaks):.0%} | "
           f"{r['peak_rss_bytes'] / 2**20:.0f} / {p.get('rss_peak_mib', 0):.0f} |")
 variants = torch["sample"]["variants"]
 eager = max(v["median"] for v in variants if v["variant"] == "eager" and v["what"] == "sample")

@@ -23,6 +23,7 @@ typedef struct {
     rc_ukernel_fn kernel;
     rc_unary_fn sigmoid, tanh;
     rc_transpose8_fn transpose8;  // optional SIMD helper for packing (NULL: scalar)
+    const rc_ukernel_fn *edge;    // optional: edge[m] for tiles of m < mr rows (same sums), or NULL
 } rc_isa_desc;
 
 extern const rc_isa_desc rc_desc_generic;

@@ -256,6 +256,7 @@ void rc_sgemm_serial(const rc_isa_desc *d, int transA, int transB, long M, long 
                     long m = mc - ir < mr ? mc - ir : mr;
                     const float *ap = bufA + ir * kc;
                     float *crow = C + (ic + ir) * ldc + jc;
+                    rc_ukernel_fn kernel = m < mr && d->edge ? d->edge[m] : d->kernel;
                     for (long jr = 0; jr < nc; jr += nr) {
                         long n = nc - jr < nr ? nc - jr : nr;
                         if (!direct) kernel(kc, ap, bufB + jr * kc, nr, crow + jr, ldc, m, n, alpha, b_eff);
@@ -587,7 +588,8 @@ void rc_sgemm_packed_single(long M, long N, long K, const float *A, long lda, co
                 const float *bp = block + jr * kc;
                 for (long ir = 0; ir < mc; ir += mr) {
                     long m = mc - ir < mr ? mc - ir : mr;
-                    d->kernel(kc, bufA + ir * kc, bp, nr, C + (ic + ir) * ldc + jr, ldc, m, n, 1.0f, b_eff);
+                    rc_ukernel_fn kern = m < mr && d->edge ? d->edge[m] : d->kernel;
+                    kern(kc, bufA + ir * kc, bp, nr, C + (ic + ir) * ldc + jr, ldc, m, n, 1.0f, b_eff);
                 }
             }
         }

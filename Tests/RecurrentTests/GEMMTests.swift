@@ -220,6 +220,28 @@ import Testing
         #expect(bad == 0, "\(bad) chunk slots ran a wrong number of times")
     }
 
+    /// Edge tiles (fewer rows than the register tile) run their own kernels; each element's sum
+    /// must still be bitwise the one a full tile computes. Rows of a 25-row product (3 full
+    /// tiles and a 1-row edge) against the same rows computed in full 8-row tiles.
+    @Test func edgeTilesGiveTheBitsOfFullTiles() {
+        var rng = SeededRNG(seed: 17)
+        for (m, n, k) in [(25, 100, 130), (13, 48, 7), (31, 200, 64)] {
+            let a = (0..<m * k).map { _ in rng.uniform(-1, 1) }
+            let b = (0..<k * n).map { _ in rng.uniform(-1, 1) }
+            for isa in Self.isas where rc_isa_supported(isa) != 0 {
+                var whole = [Float](repeating: 0, count: m * n)
+                _ = rc_sgemm_isa(isa, 1, 0, 0, m, n, k, 1, a, k, b, n, 0, &whole, n)
+                // Each row r inside an 8-row product whose other rows are copies of it: a full tile.
+                for r in 0..<m {
+                    let rows8 = (0..<8).flatMap { _ in a[(r * k)..<(r * k + k)] }
+                    var c8 = [Float](repeating: 0, count: 8 * n)
+                    _ = rc_sgemm_isa(isa, 1, 0, 0, 8, n, k, 1, rows8, k, b, n, 0, &c8, n)
+                    #expect(Array(c8[0..<n]) == Array(whole[(r * n)..<(r * n + n)]), "\(isa) \(m)x\(n)x\(k): row \(r) differs")
+                }
+            }
+        }
+    }
+
     @Test func concurrentCallers() {
         // Several threads calling the threaded GEMM at once: one gets the pool, the others run
         // serially; every result must still match the reference.
