@@ -131,3 +131,36 @@ int rc_pool_run(int nchunks, int nthreads, void (*fn)(void *arg, int chunk), voi
     atomic_flag_clear_explicit(&pool_busy, memory_order_release);
     return 1;
 }
+
+// ---------------------------------------------------------------- test hook
+
+typedef struct {
+    _Atomic int running;      // chunks inside fn right now
+    _Atomic int ran;          // chunks run in the current job
+    _Atomic int bad_index;    // chunks called with an index >= the job's count
+    int n;
+} stress_t;
+
+static void stress_chunk(void *arg, int chunk) {
+    stress_t *s = arg;
+    atomic_fetch_add(&s->running, 1);
+    if (chunk >= s->n) atomic_fetch_add(&s->bad_index, 1);
+    for (volatile int i = 0; i < (chunk & 3) * 50; i++) {}   // uneven chunk lengths
+    atomic_fetch_add(&s->ran, 1);
+    atomic_fetch_sub(&s->running, 1);
+}
+
+long rc_pool_stress(long rounds, int nthreads) {
+    stress_t s;
+    long violations = 0;
+    for (long r = 0; r < rounds; r++) {
+        atomic_store(&s.running, 0);
+        atomic_store(&s.ran, 0);
+        atomic_store(&s.bad_index, 0);
+        s.n = (r & 1) ? 7 : 2;                  // alternate small and larger jobs, back to back
+        if (!rc_pool_run(s.n, nthreads, stress_chunk, &s)) for (int c = 0; c < s.n; c++) stress_chunk(&s, c);
+        // On return every chunk must have run exactly once and none may still be running.
+        if (atomic_load(&s.running) != 0 || atomic_load(&s.ran) != s.n || atomic_load(&s.bad_index) != 0) violations++;
+    }
+    return violations;
+}

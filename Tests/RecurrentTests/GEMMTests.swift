@@ -220,6 +220,12 @@ import Testing
         #expect(bad == 0, "\(bad) chunk slots ran a wrong number of times")
     }
 
+    /// The same invariant at C speed, where jobs follow each other within nanoseconds (as the
+    /// shared-B products' pack and compute jobs do).
+    @Test func poolJobsBackToBackInC() {
+        #expect(rc_pool_stress(200_000, 2) == 0)
+    }
+
     /// Edge tiles (fewer rows than the register tile) run their own kernels; each element's sum
     /// must still be bitwise the one a full tile computes. Rows of a 25-row product (3 full
     /// tiles and a 1-row edge) against the same rows computed in full 8-row tiles.

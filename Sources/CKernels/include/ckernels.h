@@ -52,6 +52,9 @@ void rc_sgemm_single(int transA, int transB, long M, long N, long K, float alpha
 /// Runs fn(ctx, i) for every i in 0..<n, on the caller and up to rc_get_threads()-1 pool workers,
 /// with one hand-off for the whole call; returns when all have finished. If the pool is busy
 /// (another caller) or only one thread is allowed, everything runs on the caller, in order.
+/// Test hook: `rounds` pool jobs back to back (alternately 2 and 7 chunks) on `nthreads` threads;
+/// returns how many returned with a chunk still running, run twice, skipped or out of range.
+long rc_pool_stress(long rounds, int nthreads);
 /// fn must not call rc_parallel_for itself (a nested call simply runs serially).
 void rc_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx);
 
