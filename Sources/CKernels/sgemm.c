@@ -431,9 +431,10 @@ static void sjob_compute(void *arg, int part) {
             long m = mc - ir < mr ? mc - ir : mr;
             const float *ap = bufA + ir * j->kc;
             float *crow = j->C + (ic + ir) * j->ldc + j->jc;
+            rc_ukernel_fn kernel = m < mr && d->edge ? d->edge[m] : d->kernel;
             for (long jr = 0; jr < j->nc; jr += nr) {
                 long n = j->nc - jr < nr ? j->nc - jr : nr;
-                d->kernel(j->kc, ap, j->Bp + jr * j->kc, nr, crow + jr, j->ldc, m, n, j->alpha, b_eff);
+                kernel(j->kc, ap, j->Bp + jr * j->kc, nr, crow + jr, j->ldc, m, n, j->alpha, b_eff);
             }
         }
     }
