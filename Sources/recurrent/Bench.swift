@@ -36,7 +36,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64 = 1234
     @Flag(help: "Sample with bfloat16 weights (--mode sample); also reports the loss change against float32.")
     var bf16 = false
-    @Flag(help: "Sample with int8 weights (--mode sample); also reports the loss change against float32.")
+    @Flag(help: "Sample with int8 weights and int8 layer inputs (--mode sample); also reports the loss change against float32.")
     var int8 = false
     @Option(name: .customLong("shape"), help: "With --mode gemm: time this product instead of the lstm512 set, as MxNxK with optional :t (transposed A) and :t (transposed B), e.g. 2048x512x6400:t:n. Repeatable.")
     var shapes: [String] = []
