@@ -33,7 +33,6 @@ public enum GEMM {
         rc_sgemm_single(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     }
 
-    /// Floats that `pack` needs for a k×n right operand.
     /// Runs n iterations of an FMA loop on the calling thread (the current ISA path, registers
     /// only) and returns the floating-point operations done: the benchmark's ceiling probe.
     public static func fmaLoop(_ n: Int) -> Double { rc_fma_loop(n) }
@@ -49,6 +48,7 @@ public enum GEMM {
         return (0..<threads).reduce(0) { $0 + flops[$1] } / dt / 1e9
     }
 
+    /// Floats that `pack` needs for a k×n right operand.
     public static func packedCount(k: Int, n: Int) -> Int { rc_packed_b_floats(k, n) }
 
     /// Lays out op(B) (k×n; B is n×k when `transB`) once in the micro-kernel's panel format, for

@@ -35,21 +35,25 @@ public final class Linear: ParameterizedModule {
         precondition(x.shape.last == inputSize, "linear layer expects last dimension \(inputSize), got \(x.shape)")
         let rows = x.count / inputSize
         var y = Tensor(shape: Array(x.shape.dropLast()) + [outputSize])
-        let I = inputSize, O = outputSize
         x.data.withUnsafeBufferPointer { xb in
-            weight.value.data.withUnsafeBufferPointer { wb in
-                bias.value.data.withUnsafeBufferPointer { bb in
-                    y.data.withUnsafeMutableBufferPointer { yb in
-                        guard let xp = xb.baseAddress, let wp = wb.baseAddress, let bp = bb.baseAddress,
-                              let yp = yb.baseAddress else { return }
-                        for r in 0..<rows { (yp + r * O).update(from: bp, count: O) }
-                        GEMM.multiply(transA: false, transB: true, m: rows, n: O, k: I,
-                                      a: xp, lda: I, b: wp, ldb: I, beta: 1, c: yp, ldc: O)
-                    }
-                }
+            y.data.withUnsafeMutableBufferPointer { yb in
+                guard let xp = xb.baseAddress, let yp = yb.baseAddress else { return }
+                forward(rows: rows, input: xp, output: yp)
             }
         }
         return y
+    }
+
+    /// `forward` on raw rows: y (rows, out) = x (rows, in)·Wᵀ + b, both rows contiguous.
+    func forward(rows: Int, input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>) {
+        let I = inputSize, O = outputSize
+        weight.value.data.withUnsafeBufferPointer { wb in
+            bias.value.data.withUnsafeBufferPointer { bb in
+                guard let wp = wb.baseAddress, let bp = bb.baseAddress else { return }
+                for r in 0..<rows { (y + r * O).update(from: bp, count: O) }
+                GEMM.multiply(transA: false, transB: true, m: rows, n: O, k: I, a: x, lda: I, b: wp, ldb: I, beta: 1, c: y, ldc: O)
+            }
+        }
     }
 
     /// Returns dx (..., in) and accumulates the weight and bias gradients, given the forward input.
@@ -60,46 +64,25 @@ public final class Linear: ParameterizedModule {
         var dx = Tensor(shape: input.shape)
         dOutput.data.withUnsafeBufferPointer { dyb in
             input.data.withUnsafeBufferPointer { xb in
-                weight.value.data.withUnsafeBufferPointer { wb in
-                    weight.grad.data.withUnsafeMutableBufferPointer { dwb in
-                        bias.grad.data.withUnsafeMutableBufferPointer { dbb in
-                            dx.data.withUnsafeMutableBufferPointer { dxb in
-                                guard let dyp = dyb.baseAddress, let xp = xb.baseAddress, let wp = wb.baseAddress,
-                                      let dwp = dwb.baseAddress, let dbp = dbb.baseAddress, let dxp = dxb.baseAddress else { return }
-                                GEMM.multiply(transA: true, transB: false, m: O, n: I, k: rows,
-                                              a: dyp, lda: O, b: xp, ldb: I, beta: 1, c: dwp, ldc: I)
-                                rc_add_rows(rows, O, dyp, O, dbp)
-                                GEMM.multiply(transA: false, transB: false, m: rows, n: I, k: O,
-                                              a: dyp, lda: O, b: wp, ldb: I, beta: 0, c: dxp, ldc: I)
-                            }
-                        }
-                    }
+                dx.data.withUnsafeMutableBufferPointer { dxb in
+                    guard let dyp = dyb.baseAddress, let xp = xb.baseAddress, let dxp = dxb.baseAddress else { return }
+                    backward(rows: rows, dOutput: dyp, input: xp, dInput: dxp)
                 }
             }
         }
         return dx
     }
 
-    /// `backward` that writes dx over `input` (same shape) once the weight gradient has used it,
-    /// saving a buffer the size of the input when the caller holds the only reference.
-    func backward(_ dOutput: Tensor, overwritingInput input: inout Tensor) {
+    /// `backward` on raw rows (all contiguous): dW += dyᵀ·x, db += Σ_rows dy, then dx = dy·W.
+    func backward(rows: Int, dOutput dy: UnsafePointer<Float>, input x: UnsafePointer<Float>, dInput dx: UnsafeMutablePointer<Float>) {
         let I = inputSize, O = outputSize
-        let rows = input.count / I
-        precondition(input.shape.last == I && dOutput.count == rows * O, "linear backward: input \(input.shape), gradient \(dOutput.shape)")
-        dOutput.data.withUnsafeBufferPointer { dyb in
-            weight.value.data.withUnsafeBufferPointer { wb in
-                weight.grad.data.withUnsafeMutableBufferPointer { dwb in
-                    bias.grad.data.withUnsafeMutableBufferPointer { dbb in
-                        input.data.withUnsafeMutableBufferPointer { xb in
-                            guard let dyp = dyb.baseAddress, let xp = xb.baseAddress, let wp = wb.baseAddress,
-                                  let dwp = dwb.baseAddress, let dbp = dbb.baseAddress else { return }
-                            GEMM.multiply(transA: true, transB: false, m: O, n: I, k: rows,
-                                          a: dyp, lda: O, b: xp, ldb: I, beta: 1, c: dwp, ldc: I)
-                            rc_add_rows(rows, O, dyp, O, dbp)
-                            GEMM.multiply(transA: false, transB: false, m: rows, n: I, k: O,
-                                          a: dyp, lda: O, b: wp, ldb: I, beta: 0, c: xp, ldc: I)
-                        }
-                    }
+        weight.value.data.withUnsafeBufferPointer { wb in
+            weight.grad.data.withUnsafeMutableBufferPointer { dwb in
+                bias.grad.data.withUnsafeMutableBufferPointer { dbb in
+                    guard let wp = wb.baseAddress, let dwp = dwb.baseAddress, let dbp = dbb.baseAddress else { return }
+                    GEMM.multiply(transA: true, transB: false, m: O, n: I, k: rows, a: dy, lda: O, b: x, ldb: I, beta: 1, c: dwp, ldc: I)
+                    rc_add_rows(rows, O, dy, O, dbp)
+                    GEMM.multiply(transA: false, transB: false, m: rows, n: I, k: O, a: dy, lda: O, b: wp, ldb: I, beta: 0, c: dx, ldc: I)
                 }
             }
         }

@@ -64,7 +64,6 @@ public final class RecurrentCache {
         guard let lc = layers.last else { preconditionFailure("no layer in the cache") }
         return UnsafePointer(lc.hiddens.pointer + lc.outputOffset)
     }
-
 }
 
 /// One layer and direction's share of `RecurrentCache`.

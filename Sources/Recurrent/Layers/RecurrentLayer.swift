@@ -280,11 +280,6 @@ public final class RecurrentLayer: ParameterizedModule {
                     dInitialCell?.data.replaceSubrange(index * B * H ..< (index + 1) * B * H, with: dcNext.array(count: B * H))
                 }
             }
-            if consumingCache {
-                // Layer l's cache is spent (its cells, if any, live on as dIn): free it before
-                // the layer below runs, so peak memory is reached while layer L−1 runs.
-                for r in 0..<R { cache.layers[l * R + r] = LayerCache(kind: kind, batch: 0, steps: 0, hidden: 0, reverse: r == 1) }
-            }
             if l > 0 {
                 if let mask = cache.masks[l - 1] {
                     for i in 0..<dIn.count { dIn.pointer[i] *= mask.pointer[i] }

@@ -1,4 +1,3 @@
-import CKernels
 /// The architecture of a character-level language model.
 public struct CharLMConfig: Sendable, Equatable {
     public var cell: CellKind
@@ -91,32 +90,15 @@ public final class CharLM: ParameterizedModule {
         guard let cache = cacheOrNil else { preconditionFailure("a training forward pass returns its cache") }
         let timeMajorTargets = (0..<(T * B)).map { targets[($0 % B) * T + $0 / B] }
         let h = cache.lastOutputs
-        // The head on the (T·B, H) outputs: z = h·Wᵀ + b.
+        // The head on the (T·B, H) outputs, then dy (time-major, as the stack's backward reads it).
         var z = Tensor(shape: [T * B, V])
-        head.weight.value.data.withUnsafeBufferPointer { w in
-            head.bias.value.data.withUnsafeBufferPointer { bias in
-                z.data.withUnsafeMutableBufferPointer { zb in
-                    guard let wp = w.baseAddress, let bp = bias.baseAddress, let zp = zb.baseAddress else { return }
-                    for r in 0..<(T * B) { (zp + r * V).update(from: bp, count: V) }
-                    GEMM.multiply(transA: false, transB: true, m: T * B, n: V, k: H, a: h, lda: H, b: wp, ldb: H, beta: 1, c: zp, ldc: V)
-                }
-            }
+        z.data.withUnsafeMutableBufferPointer { zb in
+            if let zp = zb.baseAddress { head.forward(rows: T * B, input: h, output: zp) }
         }
         let (loss, dz) = Loss.softmaxCrossEntropy(logits: z, targets: timeMajorTargets)
-        // dW += dzᵀ·h, db += Σ dz, dy = dz·W (time-major, as the stack's backward reads it).
         let dy = LayerBuffer(T * B * H, zeroed: false)
         dz.data.withUnsafeBufferPointer { dzb in
-            head.weight.value.data.withUnsafeBufferPointer { w in
-                head.weight.grad.data.withUnsafeMutableBufferPointer { dw in
-                    head.bias.grad.data.withUnsafeMutableBufferPointer { db in
-                        guard let dzp = dzb.baseAddress, let wp = w.baseAddress, let dwp = dw.baseAddress,
-                              let dbp = db.baseAddress else { return }
-                        GEMM.multiply(transA: true, transB: false, m: V, n: H, k: T * B, a: dzp, lda: V, b: h, ldb: H, beta: 1, c: dwp, ldc: H)
-                        rc_add_rows(T * B, V, dzp, V, dbp)
-                        GEMM.multiply(transA: false, transB: false, m: T * B, n: H, k: V, a: dzp, lda: V, b: wp, ldb: H, beta: 0, c: dy.pointer, ldc: H)
-                    }
-                }
-            }
+            if let dzp = dzb.baseAddress { head.backward(rows: T * B, dOutput: dzp, input: h, dInput: dy.pointer) }
         }
         let (dx, _) = rnn.backwardTimeMajor(dOutput: nil, dState: nil, cache: cache, consumingCache: true, dOutputTimeMajor: dy)
         embedding.backwardTimeMajor(dx, indices: inputs, batch: B, steps: T)
