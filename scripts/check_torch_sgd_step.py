@@ -16,7 +16,9 @@ text = open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding
 vocab = sorted(set(text))
 ids = torch.tensor([vocab.index(c) for c in text])
 worst = 0.0
-for cell, L, E, H, B, T in [("rnn_relu", 3, 5, 7, 2, 30), ("lstm", 1, 9, 13, 3, 17), ("gru", 3, 4, 6, 5, 11), ("rnn_tanh", 2, 8, 8, 1, 100)]:
+# The last three have B·T above the vocabulary (63), so the embedding is folded into layer 0.
+for cell, L, E, H, B, T in [("rnn_relu", 3, 5, 7, 2, 30), ("lstm", 1, 9, 13, 3, 17), ("gru", 3, 4, 6, 5, 11), ("rnn_tanh", 2, 8, 8, 1, 100),
+                           ("lstm", 2, 16, 24, 8, 40), ("gru", 2, 12, 16, 6, 30)]:
     torch.manual_seed(0)
     m = CharLM(len(vocab), E, H, L, cell)
     d = tempfile.mkdtemp()

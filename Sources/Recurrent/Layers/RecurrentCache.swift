@@ -13,7 +13,7 @@
 ///       outputs   (T,B,R·H)      the next layer's input (directions side by side, after dropout)
 ///       mask      (T,B,R·H)      the dropout mask, when dropout applies
 ///
-/// Memory in floats: T·B·D + R·Σ_l [(T+1)·B·H + {LSTM 4TBH + (T+1)BH, GRU 4TBH, RNN 0}]
+/// Memory in floats: T·B·D (none when run on tokens, see `TokenInput`) + R·Σ_l [(T+1)·B·H + {LSTM 4TBH + (T+1)BH, GRU 4TBH, RNN 0}]
 /// + up to 2·(L−1)·T·B·R·H for the stacked outputs and masks. About 6·T·B·H per LSTM layer and
 /// direction, 5·T·B·H for GRU, T·B·H for RNN. The backward pass reads the current parameter
 /// values, so do not update them in between.
@@ -40,8 +40,10 @@ public final class RecurrentCache {
     let steps: Int
     /// Per-sequence lengths (each in 0...T), or nil when every sequence has T steps.
     let lengths: [Int]?
-    /// x time-major (T,B,D).
+    /// x time-major (T,B,D); empty when layer 0 reads `tokens`.
     let input: LayerBuffer
+    /// Layer 0's token ids and embedding, when the stack was run on tokens.
+    let tokens: TokenInput?
     /// Index l·R + r.
     var layers: [LayerCache] = []
     /// Index l, for l < L−1: the stacked outputs (T,B,R·H) when materialised.
@@ -51,11 +53,12 @@ public final class RecurrentCache {
     /// Set by a `backward(…, consumingCache: true)`, which overwrites the gates with gradients.
     var consumed = false
 
-    init(batch: Int, steps: Int, lengths: [Int]?, input: LayerBuffer) {
+    init(batch: Int, steps: Int, lengths: [Int]?, input: LayerBuffer, tokens: TokenInput? = nil) {
         self.batch = batch
         self.steps = steps
         self.lengths = lengths
         self.input = input
+        self.tokens = tokens
     }
 
     /// The last layer's outputs, time-major (T,B,H), of a one-direction stack (valid until a
@@ -125,5 +128,25 @@ extension RecurrentCache {
                  lc.cells.map { UnsafeBufferPointer(start: $0.pointer, count: (T + 1) * lc.slot) },
                  lc.gates.map { UnsafeBufferPointer(start: $0.pointer, count: $0.count) })
         }
+    }
+}
+
+/// Layer 0's input given as token ids looked up in an embedding, x[t,b] = E[tokens[t·B + b]],
+/// instead of as vectors. The stack then folds the embedding into layer 0's input projection:
+/// forward, x·W_ihᵀ is a row of the table E·W_ihᵀ (V, G·H), one product over the vocabulary
+/// instead of over all T·B rows (the same bits); backward, the gate gradients are summed per token
+/// first, so dW_ih, db_ih and the embedding's gradient cost O(V) products instead of O(T·B), and
+/// no (T,B,D) input or input gradient exists. Worth it when V < T·B (a character vocabulary).
+struct TokenInput {
+    /// Token ids, time-major (row t·B + b), each in 0..<embedding.count.
+    let timeMajor: [Int32]
+    /// Its weight is read in forward and backward (unchanged in between); its gradient is accumulated.
+    let embedding: Embedding
+
+    /// Transposes batch-major ids (row b·T + t) to time-major.
+    init(batchMajor ids: [Int32], batch B: Int, steps T: Int, embedding: Embedding) {
+        precondition(ids.count == B * T, "\(ids.count) indices for \(B)×\(T)")
+        timeMajor = (0..<(T * B)).map { ids[($0 % B) * T + $0 / B] }
+        self.embedding = embedding
     }
 }

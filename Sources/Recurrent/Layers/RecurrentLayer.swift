@@ -19,7 +19,9 @@ import CKernels
 ///
 /// Cost: per layer one (T·B × D_in × G·H) input projection before the time loop, one
 /// (B × H × G·H) product per step, and in backward one product per step (dh·W_hh) plus three after
-/// the sweep (dW_ih, dW_hh, dx). Memory: see `RecurrentCache` (≈ 6·T·B·H floats per LSTM layer and
+/// the sweep (dW_ih, dW_hh, dx). Run on token ids (`TokenInput`, what `CharLM` does when its
+/// vocabulary is smaller than a chunk's B·T rows), layer 0's input projection, dW_ih and dx cost
+/// products over the V vocabulary rows instead of the T·B rows. Memory: see `RecurrentCache` (≈ 6·T·B·H floats per LSTM layer and
 /// direction, and O(B·G·H) more in a consuming backward pass).
 ///
 /// Threads: the batch rows are split into `Threading.count` slices that run the whole time loop of
@@ -106,11 +108,22 @@ public final class RecurrentLayer: ParameterizedModule {
     /// `forward` with x already time-major (T,B,D) in `input`, which the cache keeps (no copy).
     /// With `batchMajorOutput` false the returned output is empty: a training caller then reads the
     /// last layer's (T,B,H) outputs from the cache (`lastOutputs`), without a copy.
+    ///
+    /// With `tokens`, layer 0 reads token ids through an embedding instead of `input` (which is then
+    /// ignored, and may be empty): see `TokenInput`.
     func forward(timeMajor input: LayerBuffer, batch B: Int, steps T: Int, state: RecurrentState?, mode: ForwardMode,
-                 rng: inout SeededRNG, lengths: [Int]? = nil, batchMajorOutput: Bool = true) -> (output: Tensor, state: RecurrentState, cache: RecurrentCache?) {
+                 rng: inout SeededRNG, lengths: [Int]? = nil, batchMajorOutput: Bool = true,
+                 tokens: TokenInput? = nil) -> (output: Tensor, state: RecurrentState, cache: RecurrentCache?) {
         let D = inputSize, H = hiddenSize, L = numLayers, R = directionCount
         let stateShape = [L * R, B, H]
-        precondition(input.count == T * B * D, "time-major input must hold \(T)·\(B)·\(D) floats")
+        if let tokens {
+            precondition(tokens.embedding.dimension == D, "the embedding width \(tokens.embedding.dimension) is not the input size \(D)")
+            precondition(tokens.timeMajor.count == T * B, "\(tokens.timeMajor.count) tokens for \(T)·\(B)")
+            let V = tokens.embedding.count
+            precondition(tokens.timeMajor.allSatisfy { $0 >= 0 && Int($0) < V }, "token ids must lie in 0..<\(V)")
+        } else {
+            precondition(input.count == T * B * D, "time-major input must hold \(T)·\(B)·\(D) floats")
+        }
         if let state {
             precondition(state.hidden.shape == stateShape, "initial hidden state must be \(stateShape), got \(state.hidden.shape)")
             if kind.hasCellState {
@@ -120,7 +133,7 @@ public final class RecurrentLayer: ParameterizedModule {
         if let lengths {
             precondition(lengths.count == B && lengths.allSatisfy { $0 >= 0 && $0 <= T }, "lengths must be \(B) values in 0...\(T)")
         }
-        let cache = RecurrentCache(batch: B, steps: T, lengths: lengths, input: input)
+        let cache = RecurrentCache(batch: B, steps: T, lengths: lengths, input: input, tokens: tokens)
         var finalHidden = Tensor(shape: stateShape)
         var finalCell: Tensor? = kind.hasCellState ? Tensor(shape: stateShape) : nil
         // The previous layer's directions and stacked output own what the next layer reads; the
@@ -145,7 +158,7 @@ public final class RecurrentLayer: ParameterizedModule {
                     let layerInput = l == 0 ? UnsafePointer(input.pointer)
                         : Self.stackedInput(previous, previousOutput, batch: B, hidden: H)
                     forwardLayer(index, input: layerInput, inputWidth: l == 0 ? D : R * H, batch: B, steps: T,
-                                 lengths: lengths, cache: lc)
+                                 lengths: lengths, tokens: l == 0 ? tokens : nil, cache: lc)
                 }
                 finalHidden.data.replaceSubrange(index * B * H ..< (index + 1) * B * H,
                                                  with: lc.hiddens.array(offset: lc.finalOffset, count: B * H))
@@ -208,6 +221,7 @@ public final class RecurrentLayer: ParameterizedModule {
     /// - Returns: dInput (B,T,D) and the gradient on the initial state (L·R,B,H).
     public func backward(dOutput: Tensor?, dState: RecurrentState?, cache: RecurrentCache,
                          consumingCache: Bool = false) -> (dInput: Tensor, dInitialState: RecurrentState) {
+        precondition(cache.tokens == nil, "a stack run on tokens sends its input gradient to the embedding: use backwardTimeMajor")
         let (dIn, dInitial) = backwardTimeMajor(dOutput: dOutput, dState: dState, cache: cache, consumingCache: consumingCache)
         let B = cache.batch, T = cache.steps, D = inputSize
         var dInput = Tensor(shape: [B, T, D])
@@ -218,7 +232,8 @@ public final class RecurrentLayer: ParameterizedModule {
     }
 
     /// `backward` with the input gradient left time-major (T,B,D), as the layer computes it.
-    /// `dOutputTimeMajor` (T,B,R·H), if given, replaces `dOutput`.
+    /// `dOutputTimeMajor` (T,B,R·H), if given, replaces `dOutput`. For a cache run on tokens the
+    /// returned input gradient is empty: it was accumulated into the embedding's gradient.
     func backwardTimeMajor(dOutput: Tensor?, dState: RecurrentState?, cache: RecurrentCache,
                            consumingCache: Bool = false, dOutputTimeMajor: LayerBuffer? = nil) -> (dInput: LayerBuffer, dInitialState: RecurrentState) {
         let B = cache.batch, T = cache.steps, D = inputSize, H = hiddenSize, L = numLayers, R = directionCount
@@ -245,7 +260,10 @@ public final class RecurrentLayer: ParameterizedModule {
             // r = 0 overwrites it. A consuming LSTM pass writes it over direction 0's cells, which
             // are spent once that direction's sweep is done (dx is the last product of the layer).
             let spentCells = consumingCache ? cache.layers[l * R].cells : nil
-            let dIn = spentCells.flatMap { $0.count >= T * B * din ? $0 : nil } ?? LayerBuffer(T * B * din, zeroed: false)
+            // Layer 0 over tokens sends its input gradient straight to the embedding (no dx).
+            let tokens = l == 0 ? cache.tokens : nil
+            let dIn = tokens != nil ? LayerBuffer(0)
+                : spentCells.flatMap { $0.count >= T * B * din ? $0 : nil } ?? LayerBuffer(T * B * din, zeroed: false)
             for r in 0..<R {
                 let index = l * R + r
                 dhNext.pointer.update(repeating: 0, count: B * H)
@@ -263,7 +281,7 @@ public final class RecurrentLayer: ParameterizedModule {
                         backwardLayer(index, cache: cache.layers[index], input: input, inputWidth: din, batch: B, steps: T,
                                       lengths: cache.lengths, dOut: up + r * H, dOutStep: step, dOutRow: row,
                                       dhNext: dhNext.pointer, dcNext: dcNext.pointer, dInput: dIn.pointer, accumulate: r > 0,
-                                      inPlace: consumingCache)
+                                      inPlace: consumingCache, tokens: tokens)
                     }
                 }
                 if let dOut {
@@ -348,7 +366,7 @@ public final class RecurrentLayer: ParameterizedModule {
     /// `rc_rnn_forward`; they add the biases). With `lengths`, the kernel runs on the active rows
     /// only and the others copy their state forward.
     private func forwardLayer(_ index: Int, input: UnsafePointer<Float>, inputWidth din: Int, batch B: Int, steps T: Int,
-                              lengths: [Int]?, cache lc: LayerCache) {
+                              lengths: [Int]?, tokens: TokenInput?, cache lc: LayerCache) {
         let H = hiddenSize, GH = kind.gateCount * H
         // h[t-1] for time t is previous + t·B·H, h[t] is outputs + t·B·H (see LayerCache).
         let previous = lc.hiddens.pointer + lc.previousOffset, outputs = lc.hiddens.pointer + lc.outputOffset
@@ -371,8 +389,7 @@ public final class RecurrentLayer: ParameterizedModule {
             switch kind {
             case .rnnTanh, .rnnRelu:
                 // Pre-activations straight into the output block: (T·B, H) = x·W_ihᵀ (biases in the kernel).
-                GEMM.multiply(transA: false, transB: true, m: T * B, n: H, k: din, a: input, lda: din, b: wih, ldb: din,
-                              beta: 0, c: outputs, ldc: H)
+                Self.projectInput(rows: T * B, width: H, input: input, inputWidth: din, tokens: tokens, weight: wih, into: outputs)
                 let relu: Int32 = kind == .rnnRelu ? 1 : 0
                 Threading.parallel(parts) { part in
                     let (b0, n) = RecurrentLayer.slice(part, of: parts, batch: B)
@@ -393,8 +410,7 @@ public final class RecurrentLayer: ParameterizedModule {
             case .lstm:
                 guard let gates = lc.gates?.pointer, let cells = lc.cells?.pointer else { preconditionFailure("LSTM cache") }
                 let cellsPrevious = cells + lc.previousOffset, cellsOut = cells + lc.outputOffset
-                GEMM.multiply(transA: false, transB: true, m: T * B, n: GH, k: din, a: input, lda: din, b: wih, ldb: din,
-                              beta: 0, c: gates, ldc: GH)
+                Self.projectInput(rows: T * B, width: GH, input: input, inputWidth: din, tokens: tokens, weight: wih, into: gates)
                 Threading.parallel(parts) { part in
                     let (b0, n) = RecurrentLayer.slice(part, of: parts, batch: B)
                     for s in 0..<T {
@@ -420,8 +436,7 @@ public final class RecurrentLayer: ParameterizedModule {
                 }
             case .gru:
                 guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer else { preconditionFailure("GRU cache") }
-                GEMM.multiply(transA: false, transB: true, m: T * B, n: GH, k: din, a: input, lda: din, b: wih, ldb: din,
-                              beta: 0, c: gates, ldc: GH)
+                Self.projectInput(rows: T * B, width: GH, input: input, inputWidth: din, tokens: tokens, weight: wih, into: gates)
                 let hh = LayerBuffer(B * GH, zeroed: false)  // W_hh h[t-1], reused every step (row b at b·G·H)
                 Threading.parallel(parts) { part in
                     let (b0, n) = RecurrentLayer.slice(part, of: parts, batch: B)
@@ -449,6 +464,63 @@ public final class RecurrentLayer: ParameterizedModule {
         }
     }
 
+    /// The input projection of all steps at once: `into` (rows, width) = x·W_ihᵀ, with x the
+    /// (rows, D) `input`, or, with `tokens`, the embedding rows of the token ids: then the product
+    /// is taken once over the vocabulary, P = E·W_ihᵀ (V, width), and each row is a copy of
+    /// P[token]. Each element is the same sum over D in the same order either way (the GEMM's sums
+    /// do not depend on M), so both give the same bits; the folded one costs V instead of rows.
+    private static func projectInput(rows: Int, width: Int, input: UnsafePointer<Float>, inputWidth din: Int,
+                                     tokens: TokenInput?, weight wih: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>) {
+        guard let tokens else {
+            GEMM.multiply(transA: false, transB: true, m: rows, n: width, k: din, a: input, lda: din, b: wih, ldb: din,
+                          beta: 0, c: c, ldc: width)
+            return
+        }
+        let V = tokens.embedding.count
+        let table = LayerBuffer(V * width, zeroed: false)
+        tokens.embedding.weight.value.data.withUnsafeBufferPointer { e in
+            guard let ep = e.baseAddress else { preconditionFailure("empty embedding") }
+            GEMM.multiply(transA: false, transB: true, m: V, n: width, k: din, a: ep, lda: din, b: wih, ldb: din,
+                          beta: 0, c: table.pointer, ldc: width)
+        }
+        tokens.timeMajor.withUnsafeBufferPointer { ids in
+            for row in 0..<rows { (c + row * width).update(from: table.pointer + Int(ids[row]) * width, count: width) }
+        }
+    }
+
+    /// Backward of a folded input projection (see `projectInput`): the gate gradients of all rows
+    /// are first summed per token, S[v] = Σ_{rows with token v} dPre[row] (V, G·H), then
+    /// dW_ih += Sᵀ·E, db_ih += Σ_v S[v] and dE += S·W_ih, which are the same sums as
+    /// dPreᵀ·x, Σ rows and the embedding's scatter of dPre·W_ih, grouped by token.
+    private static func foldedInputBackward(rows: Int, width GH: Int, dPre: UnsafePointer<Float>, tokens: TokenInput,
+                                            weight wih: UnsafePointer<Float>, dWeight dwih: UnsafeMutablePointer<Float>,
+                                            dBias dbih: UnsafeMutablePointer<Float>) {
+        let V = tokens.embedding.count, E = tokens.embedding.dimension
+        let sums = LayerBuffer(V * GH)
+        // Columns split across threads; each column's rows are added in row order, so the sums
+        // do not depend on the thread count.
+        let parts = max(1, min(Threading.count, GH / 64))
+        tokens.timeMajor.withUnsafeBufferPointer { ids in
+            Threading.parallel(parts) { part in
+                let j0 = GH * part / parts, w = GH * (part + 1) / parts - j0
+                for row in 0..<rows {
+                    rc_add_rows(1, w, dPre + row * GH + j0, GH, sums.pointer + Int(ids[row]) * GH + j0)
+                }
+            }
+        }
+        rc_add_rows(V, GH, sums.pointer, GH, dbih)
+        tokens.embedding.weight.value.data.withUnsafeBufferPointer { e in
+            guard let ep = e.baseAddress else { preconditionFailure("empty embedding") }
+            GEMM.multiply(transA: true, transB: false, m: GH, n: E, k: V, a: sums.pointer, lda: GH, b: ep, ldb: E,
+                          beta: 1, c: dwih, ldc: E)
+        }
+        tokens.embedding.weight.grad.data.withUnsafeMutableBufferPointer { de in
+            guard let dep = de.baseAddress else { preconditionFailure("empty embedding") }
+            GEMM.multiply(transA: false, transB: false, m: V, n: E, k: GH, a: sums.pointer, lda: GH, b: wih, ldb: E,
+                          beta: 1, c: dep, ldc: E)
+        }
+    }
+
     /// Backward through parameter set `index`, sweeping time opposite to its forward pass.
     ///
     /// In: `dOut` gradient on the outputs, time t batch row b at `dOut + t·dOutStep + b·dOutRow`;
@@ -461,7 +533,7 @@ public final class RecurrentLayer: ParameterizedModule {
     private func backwardLayer(_ index: Int, cache lc: LayerCache, input: UnsafePointer<Float>, inputWidth din: Int,
                                batch B: Int, steps T: Int, lengths: [Int]?, dOut: UnsafePointer<Float>, dOutStep: Int, dOutRow: Int,
                                dhNext: UnsafeMutablePointer<Float>, dcNext: UnsafeMutablePointer<Float>,
-                               dInput: UnsafeMutablePointer<Float>, accumulate: Bool, inPlace: Bool) {
+                               dInput: UnsafeMutablePointer<Float>, accumulate: Bool, inPlace: Bool, tokens: TokenInput?) {
         let H = hiddenSize, GH = kind.gateCount * H
         let previous = lc.hiddens.pointer + lc.previousOffset, outputs = lc.hiddens.pointer + lc.outputOffset
         // Gradients w.r.t. the input-side and hidden-side pre-activations; they differ only for GRU.
@@ -530,18 +602,25 @@ public final class RecurrentLayer: ParameterizedModule {
                         parameters[4 * index + 3].grad.data.withUnsafeMutableBufferPointer { dBhh in
                             guard let dwih = dWih.baseAddress, let dwhh = dWhh.baseAddress,
                                   let dbih = dBih.baseAddress, let dbhh = dBhh.baseAddress else { preconditionFailure("empty gradients") }
-                            GEMM.multiply(transA: true, transB: false, m: GH, n: din, k: T * B, a: dPreBase, lda: GH,
-                                          b: input, ldb: din, beta: 1, c: dwih, ldc: din)
+                            if let tokens {
+                                Self.foldedInputBackward(rows: T * B, width: GH, dPre: dPreBase, tokens: tokens, weight: wih,
+                                                         dWeight: dwih, dBias: dbih)
+                            } else {
+                                GEMM.multiply(transA: true, transB: false, m: GH, n: din, k: T * B, a: dPreBase, lda: GH,
+                                              b: input, ldb: din, beta: 1, c: dwih, ldc: din)
+                                rc_add_rows(T * B, GH, dPreBase, GH, dbih)
+                            }
                             GEMM.multiply(transA: true, transB: false, m: GH, n: H, k: T * B, a: dPreHiddenBase, lda: GH,
                                           b: previous, ldb: H, beta: 1, c: dwhh, ldc: H)
-                            rc_add_rows(T * B, GH, dPreBase, GH, dbih)
                             rc_add_rows(T * B, GH, dPreHiddenBase, GH, dbhh)
                         }
                     }
                 }
             }
-            GEMM.multiply(transA: false, transB: false, m: T * B, n: din, k: GH, a: dPreBase, lda: GH, b: wih, ldb: din,
-                          beta: accumulate ? 1 : 0, c: dInput, ldc: din)
+            if tokens == nil {
+                GEMM.multiply(transA: false, transB: false, m: T * B, n: din, k: GH, a: dPreBase, lda: GH, b: wih, ldb: din,
+                              beta: accumulate ? 1 : 0, c: dInput, ldc: din)
+            }
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 /// The architecture of a character-level language model.
 public struct CharLMConfig: Sendable, Equatable {
     public var cell: CellKind
@@ -63,8 +64,9 @@ public final class CharLM: ParameterizedModule {
 
     /// Logits for every position: inputs (B·T, batch-major) → logits (B·T, V) and the final state.
     public func logits(inputs: [Int32], batch: Int, steps: Int, state: RecurrentState?, rng: inout SeededRNG) -> (logits: Tensor, state: RecurrentState) {
-        let x = embedding.forward(inputs, shape: [batch, steps])
-        let (y, s, _) = rnn.forward(x, state: state, mode: .inference, rng: &rng)
+        let (x, tokens) = stackInput(inputs, batch: batch, steps: steps)
+        let (y, s, _) = rnn.forward(timeMajor: x, batch: batch, steps: steps, state: state, mode: .inference, rng: &rng,
+                                    tokens: tokens)
         let flat = y.reshaped([batch * steps, config.hiddenSize])
         return (head.forward(flat), s)
     }
@@ -85,8 +87,9 @@ public final class CharLM: ParameterizedModule {
         // no (B,T,·) copy of the input, the outputs, dy or dx exists (4·T·B·H floats less traffic,
         // and T·B·H floats less at the peak of memory, reached at the end of the forward pass).
         let B = batch, T = steps, H = config.hiddenSize, V = head.outputSize
-        let (_, s, cacheOrNil) = rnn.forward(timeMajor: embedding.forwardTimeMajor(inputs, batch: B, steps: T), batch: B, steps: T,
-                                             state: state, mode: .training, rng: &rng, batchMajorOutput: false)
+        let (x, tokens) = stackInput(inputs, batch: B, steps: T)
+        let (_, s, cacheOrNil) = rnn.forward(timeMajor: x, batch: B, steps: T, state: state, mode: .training, rng: &rng,
+                                             batchMajorOutput: false, tokens: tokens)
         guard let cache = cacheOrNil else { preconditionFailure("a training forward pass returns its cache") }
         let timeMajorTargets = (0..<(T * B)).map { targets[($0 % B) * T + $0 / B] }
         let h = cache.lastOutputs
@@ -101,7 +104,21 @@ public final class CharLM: ParameterizedModule {
             if let dzp = dzb.baseAddress { head.backward(rows: T * B, dOutput: dzp, input: h, dInput: dy.pointer) }
         }
         let (dx, _) = rnn.backwardTimeMajor(dOutput: nil, dState: nil, cache: cache, consumingCache: true, dOutputTimeMajor: dy)
-        embedding.backwardTimeMajor(dx, indices: inputs, batch: B, steps: T)
+        if tokens == nil { embedding.backwardTimeMajor(dx, indices: inputs, batch: B, steps: T) }
         return (loss, s)
+    }
+
+    /// Whether the embedding is folded into the first layer's input projection (see `TokenInput`):
+    /// when the vocabulary is smaller than the B·T rows of a chunk, as for characters. Off switch
+    /// for comparisons: RECURRENT_NO_FOLD=1 in the environment.
+    static func folds(vocabulary V: Int, rows: Int) -> Bool { V < rows && !foldingDisabled }
+    private static let foldingDisabled = ProcessInfo.processInfo.environment["RECURRENT_NO_FOLD"] == "1"
+
+    /// The stack's input for batch-major `inputs`: token ids to fold, or the looked-up (T,B,E) vectors.
+    private func stackInput(_ inputs: [Int32], batch B: Int, steps T: Int) -> (LayerBuffer, TokenInput?) {
+        if Self.folds(vocabulary: embedding.count, rows: B * T) {
+            return (LayerBuffer(0), TokenInput(batchMajor: inputs, batch: B, steps: T, embedding: embedding))
+        }
+        return (embedding.forwardTimeMajor(inputs, batch: B, steps: T), nil)
     }
 }
