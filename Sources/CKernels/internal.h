@@ -23,8 +23,17 @@ typedef struct {
     rc_ukernel_fn kernel;
     rc_unary_fn sigmoid, tanh;
     rc_transpose8_fn transpose8;  // optional SIMD helper for packing (NULL: scalar)
-    const rc_ukernel_fn *edge;    // optional: edge[m] for tiles of m < mr rows (same sums), or NULL
+    const rc_ukernel_fn *edge;    // optional: edge[m·(vectors+1) + v] for tiles of m ≤ mr rows and v ≤ vectors
+                                  // vectors of nr/vectors columns (same sums), or NULL: `kernel` for all
+    int vectors;                  // with `edge`: vectors per tile row (nr = vectors · vector width)
 } rc_isa_desc;
+
+/// The kernel for an m x n tile (m ≤ mr, n ≤ nr): the narrowest edge kernel that covers it.
+static inline rc_ukernel_fn rc_tile_kernel(const rc_isa_desc *d, long m, long n) {
+    if (!d->edge || (m == d->mr && n == d->nr)) return d->kernel;
+    long width = d->nr / d->vectors, v = (n + width - 1) / width;
+    return d->edge[m * (d->vectors + 1) + v];
+}
 
 extern const rc_isa_desc rc_desc_generic;
 #if defined(__x86_64__)

@@ -69,46 +69,58 @@ T512 static void kernel_avx512(long kc, const float *a, const float *b, long bs,
     }
 }
 
-// Edge tiles: the same kernel for 1..7 rows (the A panel is still MR512 tall), so a ragged last
-// tile of a small M (B = 50 rows split over two threads: 25 = 3·8 + 1) costs its rows, not 8.
-// Each element's sum is the same FMA chain in k order as in kernel_avx512: the same bits.
-#define DEF_EDGE512(ROWS)                                                                                   \
-T512 static void kernel_avx512_rows##ROWS(long kc, const float *a, const float *b, long bs, float *c,      \
-                                          long ldc, long m, long n, float alpha, float beta) {              \
-    __m512 acc[ROWS][NV512];                                                                                \
+// Edge tiles: the same kernel for 1..8 rows and 1..3 vectors of 16 columns (the A panel is still
+// MR512 tall and the B panel NR512 wide), so a ragged last tile costs its rows and columns, not a
+// full 8 x 48: a small M (B = 50 rows split over two threads: 25 = 3·8 + 1) or an N of 256
+// (5·48 + 16: the last panel needs one vector, not three). Each element's sum is the same FMA
+// chain in k order as in kernel_avx512, so the results are the same bits.
+#define DEF_EDGE512(ROWS, NV)                                                                               \
+T512 static void kernel_avx512_##ROWS##x##NV(long kc, const float *a, const float *b, long bs, float *c,   \
+                                             long ldc, long m, long n, float alpha, float beta) {           \
+    __m512 acc[ROWS][NV];                                                                                   \
     for (int i = 0; i < ROWS; i++)                                                                          \
-        for (int v = 0; v < NV512; v++) acc[i][v] = _mm512_setzero_ps();                                    \
+        for (int v = 0; v < NV; v++) acc[i][v] = _mm512_setzero_ps();                                       \
     for (long k = 0; k < kc; k++) {                                                                         \
-        __m512 bv[NV512];                                                                                   \
-        for (int v = 0; v < NV512; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);                               \
+        __m512 bv[NV];                                                                                      \
+        for (int v = 0; v < NV; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);                                   \
         for (int i = 0; i < ROWS; i++) {                                                                    \
             __m512 ai = _mm512_set1_ps(a[i]);                                                               \
-            for (int v = 0; v < NV512; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);              \
+            for (int v = 0; v < NV; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);                 \
         }                                                                                                   \
         a += MR512;                                                                                         \
         b += bs;                                                                                            \
     }                                                                                                       \
-    __mmask16 km[NV512];                                                                                    \
-    for (int v = 0; v < NV512; v++) {                                                                       \
+    __mmask16 km[NV];                                                                                       \
+    for (int v = 0; v < NV; v++) {                                                                          \
         long r = n - 16 * v;                                                                                \
         km[v] = r >= 16 ? (__mmask16)0xffff : r > 0 ? (__mmask16)((1u << r) - 1) : (__mmask16)0;            \
     }                                                                                                       \
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                                           \
     for (int i = 0; i < ROWS && i < m; i++) {                                                               \
         float *ci = c + i * ldc;                                                                            \
-        for (int v = 0; v < NV512; v++) {                                                                   \
+        for (int v = 0; v < NV; v++) {                                                                      \
             __m512 r = _mm512_mul_ps(va, acc[i][v]);                                                        \
             if (beta != 0.0f) r = _mm512_fmadd_ps(va, acc[i][v], _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(km[v], ci + 16 * v))); \
             _mm512_mask_storeu_ps(ci + 16 * v, km[v], r);                                                   \
         }                                                                                                   \
     }                                                                                                       \
 }
-DEF_EDGE512(1) DEF_EDGE512(2) DEF_EDGE512(3) DEF_EDGE512(4) DEF_EDGE512(5) DEF_EDGE512(6) DEF_EDGE512(7)
+#define DEF_EDGE512_ROW(ROWS) DEF_EDGE512(ROWS, 1) DEF_EDGE512(ROWS, 2) DEF_EDGE512(ROWS, 3)
+DEF_EDGE512_ROW(1) DEF_EDGE512_ROW(2) DEF_EDGE512_ROW(3) DEF_EDGE512_ROW(4) DEF_EDGE512_ROW(5) DEF_EDGE512_ROW(6)
+DEF_EDGE512_ROW(7) DEF_EDGE512(8, 1) DEF_EDGE512(8, 2)
 
-static const rc_ukernel_fn edge512[MR512] = {
-    NULL, kernel_avx512_rows1, kernel_avx512_rows2, kernel_avx512_rows3, kernel_avx512_rows4,
-    kernel_avx512_rows5, kernel_avx512_rows6, kernel_avx512_rows7,
+#if MR512 == 8 && NV512 == 3
+/// edge512[m · 4 + nv]: the kernel for m rows (1…8) and nv vectors (1…3); 8 x 3 is the full tile.
+#define EDGE512_ROW(ROWS) NULL, kernel_avx512_##ROWS##x1, kernel_avx512_##ROWS##x2, kernel_avx512_##ROWS##x3,
+static const rc_ukernel_fn edge512[(MR512 + 1) * (NV512 + 1)] = {
+    NULL, NULL, NULL, NULL,
+    EDGE512_ROW(1) EDGE512_ROW(2) EDGE512_ROW(3) EDGE512_ROW(4) EDGE512_ROW(5) EDGE512_ROW(6) EDGE512_ROW(7)
+    NULL, kernel_avx512_8x1, kernel_avx512_8x2, kernel_avx512,
 };
+#define EDGE512_TABLE edge512
+#else
+#define EDGE512_TABLE NULL   // experiments with other tile shapes: full-tile kernel only
+#endif
 
 // ---- activations ----
 
@@ -185,6 +197,6 @@ T512 static void tanh_avx512(float *x, long n) {
 
 const rc_isa_desc rc_desc_avx512 = {
     RC_ISA_AVX512, "avx512", MR512, NR512, 384, MR512 * 16, NR512 * 20, kernel_avx512, sigmoid_avx512, tanh_avx512,
-    rc_transpose8_avx2, edge512,
+    rc_transpose8_avx2, EDGE512_TABLE, NV512,
 };
 #endif

@@ -236,7 +236,6 @@ void rc_sgemm_serial(const rc_isa_desc *d, int transA, int transB, long M, long 
         rc_sgemm_reference(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    rc_ukernel_fn kernel = d->kernel;
     // With few rows, each B panel is used by only a few micro-tiles, so copying B costs more than
     // it saves: a non-transposed B is then read in place (full NR-wide panels; only the ragged
     // last panel is packed, so the kernel never reads past column N). Same arithmetic either way.
@@ -256,9 +255,9 @@ void rc_sgemm_serial(const rc_isa_desc *d, int transA, int transB, long M, long 
                     long m = mc - ir < mr ? mc - ir : mr;
                     const float *ap = bufA + ir * kc;
                     float *crow = C + (ic + ir) * ldc + jc;
-                    rc_ukernel_fn kernel = m < mr && d->edge ? d->edge[m] : d->kernel;
                     for (long jr = 0; jr < nc; jr += nr) {
                         long n = nc - jr < nr ? nc - jr : nr;
+                        rc_ukernel_fn kernel = rc_tile_kernel(d, m, n);
                         if (!direct) kernel(kc, ap, bufB + jr * kc, nr, crow + jr, ldc, m, n, alpha, b_eff);
                         else if (n == nr) kernel(kc, ap, B + pc * ldb + jc + jr, ldb, crow + jr, ldc, m, n, alpha, b_eff);
                         else kernel(kc, ap, bufB, nr, crow + jr, ldc, m, n, alpha, b_eff);
@@ -431,10 +430,9 @@ static void sjob_compute(void *arg, int part) {
             long m = mc - ir < mr ? mc - ir : mr;
             const float *ap = bufA + ir * j->kc;
             float *crow = j->C + (ic + ir) * j->ldc + j->jc;
-            rc_ukernel_fn kernel = m < mr && d->edge ? d->edge[m] : d->kernel;
             for (long jr = 0; jr < j->nc; jr += nr) {
                 long n = j->nc - jr < nr ? j->nc - jr : nr;
-                kernel(j->kc, ap, j->Bp + jr * j->kc, nr, crow + jr, j->ldc, m, n, j->alpha, b_eff);
+                rc_tile_kernel(d, m, n)(j->kc, ap, j->Bp + jr * j->kc, nr, crow + jr, j->ldc, m, n, j->alpha, b_eff);
             }
         }
     }
@@ -589,8 +587,7 @@ void rc_sgemm_packed_single(long M, long N, long K, const float *A, long lda, co
                 const float *bp = block + jr * kc;
                 for (long ir = 0; ir < mc; ir += mr) {
                     long m = mc - ir < mr ? mc - ir : mr;
-                    rc_ukernel_fn kern = m < mr && d->edge ? d->edge[m] : d->kernel;
-                    kern(kc, bufA + ir * kc, bp, nr, C + (ic + ir) * ldc + jr, ldc, m, n, 1.0f, b_eff);
+                    rc_tile_kernel(d, m, n)(kc, bufA + ir * kc, bp, nr, C + (ic + ir) * ldc + jr, ldc, m, n, 1.0f, b_eff);
                 }
             }
         }

@@ -231,7 +231,7 @@ import Testing
     /// tiles and a 1-row edge) against the same rows computed in full 8-row tiles.
     @Test func edgeTilesGiveTheBitsOfFullTiles() {
         var rng = SeededRNG(seed: 17)
-        for (m, n, k) in [(25, 100, 130), (13, 48, 7), (31, 200, 64)] {
+        for (m, n, k) in [(25, 100, 130), (13, 48, 7), (31, 200, 64), (16, 256, 40), (9, 33, 500)] {
             let a = (0..<m * k).map { _ in rng.uniform(-1, 1) }
             let b = (0..<k * n).map { _ in rng.uniform(-1, 1) }
             for isa in Self.isas where rc_isa_supported(isa) != 0 {
@@ -243,6 +243,20 @@ import Testing
                     var c8 = [Float](repeating: 0, count: 8 * n)
                     _ = rc_sgemm_isa(isa, 1, 0, 0, 8, n, k, 1, rows8, k, b, n, 0, &c8, n)
                     #expect(Array(c8[0..<n]) == Array(whole[(r * n)..<(r * n + n)]), "\(isa) \(m)x\(n)x\(k): row \(r) differs")
+                }
+                // Ragged column panels (n = 100 = 2·48 + 4 needs one vector in its last panel, 200 =
+                // 4·48 + 8 one as well): the same bits as in a product wide enough to have no
+                // ragged panel, whose extra columns are random.
+                let wideN = (n + 47) / 48 * 48 + 48
+                var bWide = [Float](repeating: 0, count: k * wideN)
+                for kk in 0..<k {
+                    for j in 0..<wideN { bWide[kk * wideN + j] = j < n ? b[kk * n + j] : rng.uniform(-1, 1) }
+                }
+                var wide = [Float](repeating: 0, count: m * wideN)
+                _ = rc_sgemm_isa(isa, 1, 0, 0, m, wideN, k, 1, a, k, bWide, wideN, 0, &wide, wideN)
+                for r in 0..<m {
+                    #expect(Array(wide[(r * wideN)..<(r * wideN + n)]) == Array(whole[(r * n)..<(r * n + n)]),
+                            "\(isa) \(m)x\(n)x\(k): row \(r) differs from the wide product")
                 }
             }
         }
