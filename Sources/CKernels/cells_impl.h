@@ -35,6 +35,19 @@ CELL_TARGET static void CELL_FN(lstm_forward)(long B, long H, float *gates, cons
     }
 }
 
+// One LSTM unit's backward: reads the gates GI…GO, writes dPre to DI…DO (which may be the gates).
+#define LSTM_BWD_UNIT(GI, GF, GG, GO, DI, DF, DG, DO)                      \
+    float i = GI[j], f = GF[j], g = GG[j], o = GO[j];                      \
+    float tc = cm_tanh(c[j]);                                              \
+    float dh = dOut[j] + dhNext[j];                                        \
+    float dc = dcNext[j] + dh * o * (1.0f - tc * tc);                      \
+    DI[j] = dc * g * i * (1.0f - i);                                       \
+    DF[j] = dc * cPrev[j] * f * (1.0f - f);                                \
+    DG[j] = dc * i * (1.0f - g * g);                                       \
+    DO[j] = dh * tc * o * (1.0f - o);                                      \
+    dcNext[j] = dc * f;                                                    \
+    dhNext[j] = 0.0f;
+
 CELL_TARGET static void CELL_FN(lstm_bwd_row)(long H, const float *restrict gi, const float *restrict gf,
                                               const float *restrict gg, const float *restrict go,
                                               const float *restrict cPrev, const float *restrict c,
@@ -42,18 +55,17 @@ CELL_TARGET static void CELL_FN(lstm_bwd_row)(long H, const float *restrict gi, 
                                               float *restrict dcNext, float *restrict di, float *restrict df,
                                               float *restrict dg, float *restrict dO) {
     CELL_VEC
-    for (long j = 0; j < H; j++) {
-        float i = gi[j], f = gf[j], g = gg[j], o = go[j];
-        float tc = cm_tanh(c[j]);
-        float dh = dOut[j] + dhNext[j];
-        float dc = dcNext[j] + dh * o * (1.0f - tc * tc);
-        di[j] = dc * g * i * (1.0f - i);
-        df[j] = dc * cPrev[j] * f * (1.0f - f);
-        dg[j] = dc * i * (1.0f - g * g);
-        dO[j] = dh * tc * o * (1.0f - o);
-        dcNext[j] = dc * f;
-        dhNext[j] = 0.0f;
-    }
+    for (long j = 0; j < H; j++) { LSTM_BWD_UNIT(gi, gf, gg, go, di, df, dg, dO) }
+}
+
+/// The same with dPre written over the gates (each unit reads its four gates before writing).
+CELL_TARGET static void CELL_FN(lstm_bwd_row_inplace)(long H, float *restrict gi, float *restrict gf,
+                                                      float *restrict gg, float *restrict go,
+                                                      const float *restrict cPrev, const float *restrict c,
+                                                      const float *restrict dOut, float *restrict dhNext,
+                                                      float *restrict dcNext) {
+    CELL_VEC
+    for (long j = 0; j < H; j++) { LSTM_BWD_UNIT(gi, gf, gg, go, gi, gf, gg, go) }
 }
 
 CELL_TARGET static void CELL_FN(lstm_backward)(long B, long H, const float *gates, const float *cPrev, const float *c,
@@ -62,8 +74,12 @@ CELL_TARGET static void CELL_FN(lstm_backward)(long B, long H, const float *gate
     for (long b = 0; b < B; b++) {
         const float *g = gates + b * 4 * H;
         float *d = dPre + b * 4 * H;
-        CELL_FN(lstm_bwd_row)(H, g, g + H, g + 2 * H, g + 3 * H, cPrev + b * H, c + b * H, dOut + b * ldOut,
-                              dhNext + b * H, dcNext + b * H, d, d + H, d + 2 * H, d + 3 * H);
+        if (d == g)
+            CELL_FN(lstm_bwd_row_inplace)(H, d, d + H, d + 2 * H, d + 3 * H, cPrev + b * H, c + b * H, dOut + b * ldOut,
+                                          dhNext + b * H, dcNext + b * H);
+        else
+            CELL_FN(lstm_bwd_row)(H, g, g + H, g + 2 * H, g + 3 * H, cPrev + b * H, c + b * H, dOut + b * ldOut,
+                                  dhNext + b * H, dcNext + b * H, d, d + H, d + 2 * H, d + 3 * H);
     }
 }
 
@@ -94,6 +110,18 @@ CELL_TARGET static void CELL_FN(gru_forward)(long B, long H, float *gates, const
     }
 }
 
+// One GRU unit's backward: reads the gates GR, GZ, GN, writes the input-side dPre to DIR, DIZ, DIN
+// (which may be the gates) and the hidden-side one to dhr, dhz, dhn.
+#define GRU_BWD_UNIT(GR, GZ, GN, DIR, DIZ, DIN)                            \
+    float r = GR[j], z = GZ[j], n = GN[j];                                 \
+    float d = dOut[j] + dhNext[j];                                         \
+    float dn = d * (1.0f - z) * (1.0f - n * n);                            \
+    float dz = d * (hPrev[j] - n) * z * (1.0f - z);                        \
+    float dr = dn * hn[j] * r * (1.0f - r);                                \
+    DIR[j] = dr; DIZ[j] = dz; DIN[j] = dn;                                 \
+    dhr[j] = dr; dhz[j] = dz; dhn[j] = dn * r;                             \
+    dhNext[j] = d * z;
+
 CELL_TARGET static void CELL_FN(gru_bwd_row)(long H, const float *restrict gr, const float *restrict gz,
                                              const float *restrict gn, const float *restrict hn,
                                              const float *restrict hPrev, const float *restrict dOut,
@@ -101,16 +129,17 @@ CELL_TARGET static void CELL_FN(gru_bwd_row)(long H, const float *restrict gr, c
                                              float *restrict din, float *restrict dhr, float *restrict dhz,
                                              float *restrict dhn) {
     CELL_VEC
-    for (long j = 0; j < H; j++) {
-        float r = gr[j], z = gz[j], n = gn[j];
-        float d = dOut[j] + dhNext[j];
-        float dn = d * (1.0f - z) * (1.0f - n * n);
-        float dz = d * (hPrev[j] - n) * z * (1.0f - z);
-        float dr = dn * hn[j] * r * (1.0f - r);
-        dir[j] = dr; diz[j] = dz; din[j] = dn;
-        dhr[j] = dr; dhz[j] = dz; dhn[j] = dn * r;
-        dhNext[j] = d * z;
-    }
+    for (long j = 0; j < H; j++) { GRU_BWD_UNIT(gr, gz, gn, dir, diz, din) }
+}
+
+/// The same with the input-side dPre written over the gates.
+CELL_TARGET static void CELL_FN(gru_bwd_row_inplace)(long H, float *restrict gr, float *restrict gz,
+                                                     float *restrict gn, const float *restrict hn,
+                                                     const float *restrict hPrev, const float *restrict dOut,
+                                                     float *restrict dhNext, float *restrict dhr,
+                                                     float *restrict dhz, float *restrict dhn) {
+    CELL_VEC
+    for (long j = 0; j < H; j++) { GRU_BWD_UNIT(gr, gz, gn, gr, gz, gn) }
 }
 
 CELL_TARGET static void CELL_FN(gru_backward)(long B, long H, const float *gates, const float *hn, const float *hPrev,
@@ -119,8 +148,12 @@ CELL_TARGET static void CELL_FN(gru_backward)(long B, long H, const float *gates
     for (long b = 0; b < B; b++) {
         const float *g = gates + b * 3 * H;
         float *di = dPreInput + b * 3 * H, *dh = dPreHidden + b * 3 * H;
-        CELL_FN(gru_bwd_row)(H, g, g + H, g + 2 * H, hn + b * H, hPrev + b * H, dOut + b * ldOut, dhNext + b * H,
-                             di, di + H, di + 2 * H, dh, dh + H, dh + 2 * H);
+        if (di == g)
+            CELL_FN(gru_bwd_row_inplace)(H, di, di + H, di + 2 * H, hn + b * H, hPrev + b * H, dOut + b * ldOut,
+                                         dhNext + b * H, dh, dh + H, dh + 2 * H);
+        else
+            CELL_FN(gru_bwd_row)(H, g, g + H, g + 2 * H, hn + b * H, hPrev + b * H, dOut + b * ldOut, dhNext + b * H,
+                                 di, di + H, di + 2 * H, dh, dh + H, dh + 2 * H);
     }
 }
 
@@ -243,3 +276,5 @@ static const rc_cells_table CELL_FN(cells_table) = {
 };
 
 #undef CELL_VEC
+#undef LSTM_BWD_UNIT
+#undef GRU_BWD_UNIT

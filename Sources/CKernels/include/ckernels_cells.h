@@ -34,7 +34,8 @@ void rc_lstm_forward(long B, long H, float *gates, const float *bias, const floa
 ///
 /// gates (B,4H) activated; cPrev, c (B,H); dOut: row b at dOut + b·ldOut (H values);
 /// dhNext (B,H) in/out: gradient on h from the step after in, zeros out (the caller adds dPre·W_hh);
-/// dcNext (B,H) in/out: gradient on c in, on cPrev out; dPre (B,4H) out.
+/// dcNext (B,H) in/out: gradient on c in, on cPrev out; dPre (B,4H) out: either apart from gates
+/// or equal to gates (then written over them; the same values).
 void rc_lstm_backward(long B, long H, const float *gates, const float *cPrev, const float *c,
                       const float *dOut, long ldOut, float *dhNext, float *dcNext, float *dPre);
 
@@ -55,7 +56,7 @@ void rc_gru_forward(long B, long H, float *gates, const float *hh, const float *
 ///
 /// gates (B,3H) activated; hn, hPrev (B,H); dOut row b at dOut + b·ldOut; dhNext (B,H) in/out
 /// (out: the direct part of the gradient on hPrev; the caller adds dPreHidden·W_hh);
-/// dPreInput, dPreHidden (B,3H) out.
+/// dPreInput, dPreHidden (B,3H) out; dPreInput may equal gates (then written over them).
 void rc_gru_backward(long B, long H, const float *gates, const float *hn, const float *hPrev,
                      const float *dOut, long ldOut, float *dhNext, float *dPreInput, float *dPreHidden);
 

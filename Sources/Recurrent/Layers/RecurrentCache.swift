@@ -21,9 +21,11 @@
 /// On top of the cache, `RecurrentLayer.backward` needs per layer: the gate gradients G·T·B·H
 /// (GRU: twice), the input gradient T·B·D_in and, for layers below the last, the stacked output
 /// gradient T·B·R·H. With `consumingCache: true` (what `CharLM.trainStep` uses) the gate
-/// gradients overwrite the cached gates through a B·G·H scratch (GRU still needs one G·T·B·H
+/// gradients are written over the cached gates by the cell kernels (GRU still needs one G·T·B·H
 /// buffer for the hidden-side gradients), and an LSTM layer's input gradient overwrites its spent
-/// cells, so the backward pass adds only O(B·G·H) and the last layer's dOutput is read in place.
+/// cells, so the backward pass adds only O(G·H) and the last layer's dOutput is read in place.
+/// Run on tokens (`TokenInput`), layer 0 has no input gradient and the cache no input; its
+/// backward adds V·G·H floats of per-token sums.
 ///
 /// Checked on lstm512 training (2×LSTM 512, B 64, T 100, V 65, `recurrent bench --config lstm512`):
 /// cache 42.7 M floats = 163 MiB; parameters, gradients and Adam's two moments 4·4.27 M floats =

@@ -490,11 +490,11 @@ public final class RecurrentLayer: ParameterizedModule {
 
     /// Backward of a folded input projection (see `projectInput`): the gate gradients of all rows
     /// are first summed per token, S[v] = Σ_{rows with token v} dPre[row] (V, G·H), then
-    /// dW_ih += Sᵀ·E, db_ih += Σ_v S[v] and dE += S·W_ih, which are the same sums as
-    /// dPreᵀ·x, Σ rows and the embedding's scatter of dPre·W_ih, grouped by token.
+    /// dW_ih += Sᵀ·E, rowSum += Σ_v S[v] (the bias gradient) and dE += S·W_ih, which are the same
+    /// sums as dPreᵀ·x, Σ rows and the embedding's scatter of dPre·W_ih, grouped by token.
     private static func foldedInputBackward(rows: Int, width GH: Int, dPre: UnsafePointer<Float>, tokens: TokenInput,
                                             weight wih: UnsafePointer<Float>, dWeight dwih: UnsafeMutablePointer<Float>,
-                                            dBias dbih: UnsafeMutablePointer<Float>) {
+                                            rowSum: UnsafeMutablePointer<Float>) {
         let V = tokens.embedding.count, E = tokens.embedding.dimension
         let sums = LayerBuffer(V * GH)
         // Columns split across threads; each column's rows are added in row order, so the sums
@@ -508,7 +508,7 @@ public final class RecurrentLayer: ParameterizedModule {
                 }
             }
         }
-        rc_add_rows(V, GH, sums.pointer, GH, dbih)
+        rc_add_rows(V, GH, sums.pointer, GH, rowSum)
         tokens.embedding.weight.value.data.withUnsafeBufferPointer { e in
             guard let ep = e.baseAddress else { preconditionFailure("empty embedding") }
             GEMM.multiply(transA: true, transB: false, m: GH, n: E, k: V, a: sums.pointer, lda: GH, b: ep, ldb: E,
@@ -537,13 +537,12 @@ public final class RecurrentLayer: ParameterizedModule {
         let H = hiddenSize, GH = kind.gateCount * H
         let previous = lc.hiddens.pointer + lc.previousOffset, outputs = lc.hiddens.pointer + lc.outputOffset
         // Gradients w.r.t. the input-side and hidden-side pre-activations; they differ only for GRU.
-        // With `inPlace` (LSTM, GRU), dPre overwrites the cached gates: each step's cell backward
-        // writes into a per-step scratch (B,G·H) that is then copied over that step's gates, which
-        // no later step reads. Saves a (T,B,G·H) buffer; the cache is spent afterwards.
+        // With `inPlace` (LSTM, GRU), the cell kernels write dPre over the cached gates of the step
+        // (each unit reads its gates before writing; no later step reads them). Saves a (T,B,G·H)
+        // buffer; the cache is spent afterwards.
         let overwrite = inPlace && lc.gates != nil
         let dPreOwned = overwrite ? nil : LayerBuffer(T * B * GH, zeroed: false)
         guard let dPreBase = dPreOwned?.pointer ?? lc.gates?.pointer else { preconditionFailure("no dPre storage") }
-        let scratch = overwrite ? LayerBuffer(B * GH, zeroed: false) : nil
         let dPreHiddenOwned = kind == .gru ? LayerBuffer(T * B * GH, zeroed: false) : nil
         let dPreHiddenBase = dPreHiddenOwned?.pointer ?? dPreBase
         let parts = RecurrentLayer.sliceCount(batch: B)
@@ -556,8 +555,7 @@ public final class RecurrentLayer: ParameterizedModule {
                 let (b0, n) = RecurrentLayer.slice(part, of: parts, batch: B)
                 for s in 0..<T {
                     let t = lc.reverse ? s : T - 1 - s
-                    let dpStep = dPreBase + t * B * GH
-                    let dp = scratch?.pointer ?? dpStep
+                    let dp = dPreBase + t * B * GH
                     let dph = kind == .gru ? dPreHiddenBase + t * B * GH : dp
                     // 1. The fused cell backward over rows [r0, r0 + m): dh = dOut[t] + dhNext, then
                     //    dPre[t] and the direct part of dh[t-1] (into dhNext), dc[t-1] (into dcNext).
@@ -592,7 +590,6 @@ public final class RecurrentLayer: ParameterizedModule {
                     // 2. Through the recurrent product: dh[t-1] += dPre_hh[t]·W_hh   (n,G·H)·(G·H,H).
                     GEMM.multiplyPacked(m: n, n: H, k: GH, a: dph + b0 * GH, lda: GH, packed: whhPacked.pointer,
                                         beta: 1, c: dhNext + b0 * H, ldc: H)
-                    if scratch != nil { (dpStep + b0 * GH).update(from: dp + b0 * GH, count: n * GH) }
                 }
             }
             // 3. All steps at once: the weight and bias gradients and dx.
@@ -602,17 +599,24 @@ public final class RecurrentLayer: ParameterizedModule {
                         parameters[4 * index + 3].grad.data.withUnsafeMutableBufferPointer { dBhh in
                             guard let dwih = dWih.baseAddress, let dwhh = dWhh.baseAddress,
                                   let dbih = dBih.baseAddress, let dbhh = dBhh.baseAddress else { preconditionFailure("empty gradients") }
+                            // Σ rows of dPre: db_ih, and db_hh too for RNN and LSTM (the same sum, taken once).
+                            let biasSum = LayerBuffer(GH)
                             if let tokens {
                                 Self.foldedInputBackward(rows: T * B, width: GH, dPre: dPreBase, tokens: tokens, weight: wih,
-                                                         dWeight: dwih, dBias: dbih)
+                                                         dWeight: dwih, rowSum: biasSum.pointer)
                             } else {
                                 GEMM.multiply(transA: true, transB: false, m: GH, n: din, k: T * B, a: dPreBase, lda: GH,
                                               b: input, ldb: din, beta: 1, c: dwih, ldc: din)
-                                rc_add_rows(T * B, GH, dPreBase, GH, dbih)
+                                Vector.addRows(T * B, GH, dPreBase, ldx: GH, into: biasSum.pointer)
                             }
+                            rc_add_rows(1, GH, biasSum.pointer, GH, dbih)
                             GEMM.multiply(transA: true, transB: false, m: GH, n: H, k: T * B, a: dPreHiddenBase, lda: GH,
                                           b: previous, ldb: H, beta: 1, c: dwhh, ldc: H)
-                            rc_add_rows(T * B, GH, dPreHiddenBase, GH, dbhh)
+                            if kind == .gru {
+                                Vector.addRows(T * B, GH, dPreHiddenBase, ldx: GH, into: dbhh)
+                            } else {
+                                rc_add_rows(1, GH, biasSum.pointer, GH, dbhh)
+                            }
                         }
                     }
                 }

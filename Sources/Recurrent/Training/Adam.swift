@@ -51,19 +51,22 @@ public final class Adam: Optimizer {
                 p.value.data.withUnsafeMutableBufferPointer { w in
                     m.data.withUnsafeMutableBufferPointer { m in
                         v.data.withUnsafeMutableBufferPointer { v in
-                            for j in 0..<w.count {
-                                var gj = g[j]
-                                if wd != 0 { gj = gj + wd * w[j] }
-                                m[j] = lerp(m[j], gj, w1)
-                                v[j] = v[j] * beta2 + w2 * gj * gj
-                                // Moments of parameters that get no gradient (embedding rows not in
-                                // the batch) decay geometrically into subnormal floats, where every
-                                // multiply is ~25x slower on x86. A subnormal moment moves w by less
-                                // than lr·1e-30, so flushing it to zero changes no result.
-                                if abs(m[j]) < Float.leastNormalMagnitude { m[j] = 0 }
-                                if v[j] < Float.leastNormalMagnitude { v[j] = 0 }
-                                let denom = v[j].squareRoot() / bc2Sqrt + eps
-                                w[j] = w[j] + (-stepSize) * m[j] / denom
+                            // Element ranges in parallel for the large tensors (same arithmetic per element).
+                            Vector.forRanges(w.count) { lo, hi in
+                                for j in lo..<hi {
+                                    var gj = g[j]
+                                    if wd != 0 { gj = gj + wd * w[j] }
+                                    m[j] = lerp(m[j], gj, w1)
+                                    v[j] = v[j] * beta2 + w2 * gj * gj
+                                    // Moments of parameters that get no gradient (embedding rows not in
+                                    // the batch) decay geometrically into subnormal floats, where every
+                                    // multiply is ~25x slower on x86. A subnormal moment moves w by less
+                                    // than lr·1e-30, so flushing it to zero changes no result.
+                                    if abs(m[j]) < Float.leastNormalMagnitude { m[j] = 0 }
+                                    if v[j] < Float.leastNormalMagnitude { v[j] = 0 }
+                                    let denom = v[j].squareRoot() / bc2Sqrt + eps
+                                    w[j] = w[j] + (-stepSize) * m[j] / denom
+                                }
                             }
                         }
                     }
