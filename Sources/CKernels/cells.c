@@ -21,6 +21,7 @@ typedef struct {
     void (*rnn_backward)(long, long, const float *, const float *, long, float *, float *, int);
     double (*softmax_xent)(long, long, const float *, const int32_t *, int32_t, float, float *);
     void (*add_rows)(long, long, const float *, long, float *);
+    void (*adam)(long, float *, const float *, float *, float *, const float *);
 } rc_cells_table;
 
 #define CELL_TARGET
@@ -120,4 +121,8 @@ double rc_softmax_xent(long N, long V, const float *logits, const int32_t *targe
 
 void rc_add_rows(long rows, long cols, const float *X, long ldx, float *y) {
     if (rows > 0 && cols > 0) current()->add_rows(rows, cols, X, ldx, y);
+}
+
+void rc_adam(long n, float *w, const float *g, float *m, float *v, const float *hyper) {
+    if (n > 0) current()->adam(n, w, g, m, v, hyper);
 }

@@ -270,9 +270,41 @@ CELL_TARGET static void CELL_FN(add_rows)(long rows, long cols, const float *X, 
     }
 }
 
+// Adam's update of n elements (see rc_adam in ckernels_cells.h); each element's arithmetic is the
+// same whatever n, so a split into ranges gives the same results.
+CELL_TARGET static void CELL_FN(adam)(long n, float *restrict w, const float *restrict g, float *restrict m,
+                                      float *restrict v, const float *restrict hp) {
+#pragma clang fp contract(off)   // the same roundings on every ISA path (no fused multiply-adds)
+    const float w1 = hp[0], beta2 = hp[1], w2 = hp[2], bc2 = hp[3], eps = hp[4], step = hp[5], wd = hp[6];
+    const float tiny = 1.17549435e-38f;   // FLT_MIN: smaller moments are flushed to zero
+    if (w1 < 0.5f) {
+        CELL_VEC
+        for (long j = 0; j < n; j++) {
+            float gj = wd != 0.0f ? g[j] + wd * w[j] : g[j];
+            float mj = m[j] + w1 * (gj - m[j]);
+            float vj = v[j] * beta2 + w2 * gj * gj;
+            mj = fabsf(mj) < tiny ? 0.0f : mj;
+            vj = vj < tiny ? 0.0f : vj;
+            m[j] = mj; v[j] = vj;
+            w[j] = w[j] + (-step) * mj / (sqrtf(vj) / bc2 + eps);
+        }
+    } else {
+        CELL_VEC
+        for (long j = 0; j < n; j++) {
+            float gj = wd != 0.0f ? g[j] + wd * w[j] : g[j];
+            float mj = gj - (gj - m[j]) * (1.0f - w1);
+            float vj = v[j] * beta2 + w2 * gj * gj;
+            mj = fabsf(mj) < tiny ? 0.0f : mj;
+            vj = vj < tiny ? 0.0f : vj;
+            m[j] = mj; v[j] = vj;
+            w[j] = w[j] + (-step) * mj / (sqrtf(vj) / bc2 + eps);
+        }
+    }
+}
+
 static const rc_cells_table CELL_FN(cells_table) = {
     CELL_FN(lstm_forward), CELL_FN(lstm_backward), CELL_FN(gru_forward), CELL_FN(gru_backward),
-    CELL_FN(rnn_forward), CELL_FN(rnn_backward), CELL_FN(softmax_xent), CELL_FN(add_rows),
+    CELL_FN(rnn_forward), CELL_FN(rnn_backward), CELL_FN(softmax_xent), CELL_FN(add_rows), CELL_FN(adam),
 };
 
 #undef CELL_VEC

@@ -36,6 +36,41 @@ private func expectClose(_ a: [Float], _ b: [Double], tol: Double = 1e-6, _ labe
         #expect(err <= 1e-6)
     }
 
+    /// The vectorised update (C, every ISA path, split over threads for large tensors) against the
+    /// scalar formula in Swift, element for element and bit for bit: both branches of lerp,
+    /// weight decay, and moments that flush to zero.
+    @Test(arguments: [(Float(0.9), Float(0)), (0.3, 0.01)])
+    func adamIsTheScalarFormulaBitForBit(beta1: Float, weightDecay: Float) {
+        let n = 70_001   // above the parallel threshold, not a multiple of any vector width
+        var rng = SeededRNG(seed: 9)
+        let w0 = (0..<n).map { _ in rng.uniform(-1, 1) }
+        // Every 7th gradient 0: those moments decay towards subnormal values and are flushed.
+        let grads = (0..<3).map { _ in (0..<n).map { $0 % 7 == 0 ? Float(0) : rng.uniform(-1, 1) * 1e-3 } }
+        let beta2: Float = 0.999, eps: Float = 1e-8, lr: Float = 0.01
+        var w = w0, m = [Float](repeating: 0, count: n), v = [Float](repeating: 0, count: n)
+        let p = Parameter(name: "w", value: Tensor(shape: [n], data: w0))
+        let adam = Adam(learningRate: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay)
+        for (step, g) in grads.enumerated() {
+            p.grad = Tensor(shape: [n], data: g)
+            adam.step([p])
+            let t = Double(step + 1), b1 = decimalValue(beta1), b2 = decimalValue(beta2)
+            let stepSize = Float(decimalValue(lr) / (1 - pow(b1, t)))
+            let bc2 = Float((1 - pow(b2, t)).squareRoot()), w1 = Float(1 - b1), w2 = Float(1 - b2)
+            for j in 0..<n {
+                var gj = g[j]
+                if weightDecay != 0 { gj = gj + weightDecay * w[j] }
+                m[j] = lerp(m[j], gj, w1)
+                v[j] = v[j] * beta2 + w2 * gj * gj
+                if abs(m[j]) < Float.leastNormalMagnitude { m[j] = 0 }
+                if v[j] < Float.leastNormalMagnitude { v[j] = 0 }
+                w[j] = w[j] + (-stepSize) * m[j] / (v[j].squareRoot() / bc2 + eps)
+            }
+        }
+        let mismatches = (0..<n).filter { p.value.data[$0].bitPattern != w[$0].bitPattern }.count
+        #expect(mismatches == 0, "\(mismatches) of \(n) weights differ from the scalar formula")
+        #expect(p.value.data != w0)
+    }
+
     // MARK: SGD closed forms
 
     @Test func sgdPlainStep() {

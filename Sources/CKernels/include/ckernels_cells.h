@@ -86,6 +86,12 @@ double rc_softmax_xent(long N, long V, const float *logits, const int32_t *targe
 /// beyond floating-point contraction.
 void rc_add_rows(long rows, long cols, const float *X, long ldx, float *y);
 
+/// Adam (PyTorch's torch.optim.Adam, decoupled from nothing: L2 weight decay added to the gradient)
+/// on n elements, hyper = {1−β1, β2, 1−β2, √(1−β2^t), ε, lr/(1−β1^t), weight decay}:
+///     g' = g + wd·w;  m ← lerp(m, g', 1−β1);  v ← β2·v + (1−β2)·g'²  (moments below FLT_MIN → 0)
+///     w ← w − (lr/(1−β1^t))·m / (√v/√(1−β2^t) + ε)
+void rc_adam(long n, float *w, const float *g, float *m, float *v, const float *hyper);
+
 /// Overrides the ISA of these kernels on the calling thread only ("generic", "avx2", "avx512";
 /// NULL restores the process-wide choice of rc_kernel_isa()). Returns -1 if the CPU lacks it.
 /// Test hook: lets tests compare every path without touching global state.

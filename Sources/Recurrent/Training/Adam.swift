@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Adam as `torch.optim.Adam` (L2 weight decay added to the gradient, not AdamW):
@@ -47,27 +48,19 @@ public final class Adam: Optimizer {
         for p in parameters {
             var m = state.take("exp_avg", of: p)
             var v = state.take("exp_avg_sq", of: p)
+            // PyTorch's update, vectorised in C (rc_adam); moments of parameters that get no
+            // gradient (embedding rows not in the batch) decay geometrically into subnormal
+            // floats, where every multiply is ~25x slower on x86, so moments below the smallest
+            // normal float are flushed to zero (they would move w by less than lr·1e-30).
+            let hyper: [Float] = [w1, beta2, w2, bc2Sqrt, eps, stepSize, wd]
             p.grad.data.withUnsafeBufferPointer { g in
                 p.value.data.withUnsafeMutableBufferPointer { w in
                     m.data.withUnsafeMutableBufferPointer { m in
                         v.data.withUnsafeMutableBufferPointer { v in
+                            guard let wp = w.baseAddress, let gp = g.baseAddress, let mp = m.baseAddress,
+                                  let vp = v.baseAddress else { return }
                             // Element ranges in parallel for the large tensors (same arithmetic per element).
-                            Vector.forRanges(w.count) { lo, hi in
-                                for j in lo..<hi {
-                                    var gj = g[j]
-                                    if wd != 0 { gj = gj + wd * w[j] }
-                                    m[j] = lerp(m[j], gj, w1)
-                                    v[j] = v[j] * beta2 + w2 * gj * gj
-                                    // Moments of parameters that get no gradient (embedding rows not in
-                                    // the batch) decay geometrically into subnormal floats, where every
-                                    // multiply is ~25x slower on x86. A subnormal moment moves w by less
-                                    // than lr·1e-30, so flushing it to zero changes no result.
-                                    if abs(m[j]) < Float.leastNormalMagnitude { m[j] = 0 }
-                                    if v[j] < Float.leastNormalMagnitude { v[j] = 0 }
-                                    let denom = v[j].squareRoot() / bc2Sqrt + eps
-                                    w[j] = w[j] + (-stepSize) * m[j] / denom
-                                }
-                            }
+                            Vector.forRanges(w.count) { lo, hi in rc_adam(hi - lo, wp + lo, gp + lo, mp + lo, vp + lo, hyper) }
                         }
                     }
                 }
