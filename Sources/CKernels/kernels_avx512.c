@@ -12,6 +12,9 @@
 #define NV512 3                 // zmm vectors per tile row (8 x 48 tile: 24 accumulators)
 #endif
 #define NR512 (16 * NV512)
+#ifndef KC512
+#define KC512 384               // depth of a cache block (the packed A and B blocks)
+#endif
 
 T512 static void kernel_avx512(long kc, const float *a, const float *b, long bs, float *c, long ldc,
                                long m, long n, float alpha, float beta) {
@@ -196,7 +199,7 @@ T512 static void tanh_avx512(float *x, long n) {
 }
 
 const rc_isa_desc rc_desc_avx512 = {
-    RC_ISA_AVX512, "avx512", MR512, NR512, 384, MR512 * 16, NR512 * 20, kernel_avx512, sigmoid_avx512, tanh_avx512,
+    RC_ISA_AVX512, "avx512", MR512, NR512, KC512, MR512 * 16, NR512 * 20, kernel_avx512, sigmoid_avx512, tanh_avx512,
     rc_transpose8_avx2, EDGE512_TABLE, NV512,
 };
 #endif
