@@ -94,10 +94,15 @@ final class LayerCache {
         self.reverse = reverse
         slot = B * H
         steps = T
-        hiddens = LayerBuffer((T + 1) * B * H)
+        // Every output slot is written by the forward pass (padding steps copy the state forward),
+        // so only the initial slot is cleared: the zero state unless the caller copies one in.
+        hiddens = LayerBuffer((T + 1) * B * H, zeroed: false)
         gates = kind == .lstm || kind == .gru ? LayerBuffer(T * B * kind.gateCount * H, zeroed: false) : nil
-        cells = kind == .lstm ? LayerBuffer((T + 1) * B * H) : nil
+        cells = kind == .lstm ? LayerBuffer((T + 1) * B * H, zeroed: false) : nil
         hiddenN = kind == .gru ? LayerBuffer(T * B * H, zeroed: false) : nil
+        let initial = reverse ? T * B * H : 0
+        (hiddens.pointer + initial).update(repeating: 0, count: B * H)
+        cells.map { ($0.pointer + initial).update(repeating: 0, count: B * H) }
     }
 
     /// Offset of the output block (time t at `+ t·B·H`).

@@ -484,7 +484,9 @@ public final class RecurrentLayer: ParameterizedModule {
                           beta: 0, c: table.pointer, ldc: width)
         }
         tokens.timeMajor.withUnsafeBufferPointer { ids in
-            for row in 0..<rows { (c + row * width).update(from: table.pointer + Int(ids[row]) * width, count: width) }
+            Vector.forRanges(rows, minimum: max(1, (1 << 18) / width)) { lo, hi in
+                for row in lo..<hi { (c + row * width).update(from: table.pointer + Int(ids[row]) * width, count: width) }
+            }
         }
     }
 
