@@ -16,8 +16,22 @@
 #define KC512 384               // depth of a cache block (the packed A and B blocks)
 #endif
 
+/// The C tile is read only after the k loop (beta != 0), typically from L3 or memory: asking for
+/// its rows (NR512 floats = 3 lines, 4 when not aligned) before the loop hides that latency behind
+/// the multiply-adds. No effect on the arithmetic; +1–3% on the lstm512 products (in-process A/B).
+T512 static inline void prefetch_c512(const float *c, long ldc, int rows) {
+    for (int i = 0; i < rows; i++) {
+        const char *ci = (const char *)(c + i * ldc);
+        _mm_prefetch(ci, _MM_HINT_T0);
+        _mm_prefetch(ci + 64, _MM_HINT_T0);
+        _mm_prefetch(ci + 128, _MM_HINT_T0);
+        _mm_prefetch(ci + 4 * NR512 - 1, _MM_HINT_T0);
+    }
+}
+
 T512 static void kernel_avx512(long kc, const float *a, const float *b, long bs, float *c, long ldc,
                                long m, long n, float alpha, float beta) {
+    if (beta != 0.0f) prefetch_c512(c, ldc, MR512);
     __m512 acc[MR512][NV512];
 #pragma clang loop unroll(full)
     for (int i = 0; i < MR512; i++)
@@ -80,6 +94,7 @@ T512 static void kernel_avx512(long kc, const float *a, const float *b, long bs,
 #define DEF_EDGE512(ROWS, NV)                                                                               \
 T512 static void kernel_avx512_##ROWS##x##NV(long kc, const float *a, const float *b, long bs, float *c,   \
                                              long ldc, long m, long n, float alpha, float beta) {           \
+    if (beta != 0.0f) prefetch_c512(c, ldc, ROWS < m ? ROWS : (int)m);                                      \
     __m512 acc[ROWS][NV];                                                                                   \
     for (int i = 0; i < ROWS; i++)                                                                          \
         for (int v = 0; v < NV; v++) acc[i][v] = _mm512_setzero_ps();                                       \

@@ -111,7 +111,7 @@ public final class CharLM: ParameterizedModule {
     /// Whether the embedding is folded into the first layer's input projection (see `TokenInput`):
     /// when the vocabulary is smaller than the B·T rows of a chunk, as for characters. Off switch
     /// for comparisons: RECURRENT_NO_FOLD=1 in the environment.
-    static func folds(vocabulary V: Int, rows: Int) -> Bool { V < rows && !foldingDisabled }
+    public static func folds(vocabulary V: Int, rows: Int) -> Bool { V < rows && !foldingDisabled }
     private static let foldingDisabled = ProcessInfo.processInfo.environment["RECURRENT_NO_FOLD"] == "1"
 
     /// The stack's input for batch-major `inputs`: token ids to fold, or the looked-up (T,B,E) vectors.
