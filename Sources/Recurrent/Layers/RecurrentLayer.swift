@@ -21,8 +21,8 @@ import CKernels
 /// (B × H × G·H) product per step, and in backward one product per step (dh·W_hh) plus three after
 /// the sweep (dW_ih, dW_hh, dx). Run on token ids (`TokenInput`, what `CharLM` does when its
 /// vocabulary is smaller than a chunk's B·T rows), layer 0's input projection, dW_ih and dx cost
-/// products over the V vocabulary rows instead of the T·B rows. Memory: see `RecurrentCache` (≈ 6·T·B·H floats per LSTM layer and
-/// direction, and O(B·G·H) more in a consuming backward pass).
+/// products over the V vocabulary rows instead of the T·B rows. Memory: see `RecurrentCache`
+/// (≈ 6·T·B·H floats per LSTM layer and direction, and O(B·G·H) more in a consuming backward pass).
 ///
 /// Threads: the batch rows are split into `Threading.count` slices that run the whole time loop of
 /// a layer in parallel (one hand-off per layer and direction, no synchronisation per step); each
