@@ -154,7 +154,12 @@ struct TokenInput {
     /// Transposes batch-major ids (row b·T + t) to time-major.
     init(batchMajor ids: [Int32], batch B: Int, steps T: Int, embedding: Embedding) {
         precondition(ids.count == B * T, "\(ids.count) indices for \(B)×\(T)")
-        timeMajor = (0..<(T * B)).map { ids[($0 % B) * T + $0 / B] }
+        timeMajor = Self.timeMajor(ids, batch: B, steps: T)
         self.embedding = embedding
+    }
+
+    /// Batch-major ids (row b·T + t) reordered time-major (row t·B + b).
+    static func timeMajor(_ ids: [Int32], batch B: Int, steps T: Int) -> [Int32] {
+        (0..<(T * B)).map { ids[($0 % B) * T + $0 / B] }
     }
 }

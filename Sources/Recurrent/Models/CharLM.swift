@@ -91,7 +91,7 @@ public final class CharLM: ParameterizedModule {
         let (_, s, cacheOrNil) = rnn.forward(timeMajor: x, batch: B, steps: T, state: state, mode: .training, rng: &rng,
                                              batchMajorOutput: false, tokens: tokens)
         guard let cache = cacheOrNil else { preconditionFailure("a training forward pass returns its cache") }
-        let timeMajorTargets = (0..<(T * B)).map { targets[($0 % B) * T + $0 / B] }
+        let timeMajorTargets = TokenInput.timeMajor(targets, batch: B, steps: T)
         let h = cache.lastOutputs
         // The head on the (T·B, H) outputs, then dy (time-major, as the stack's backward reads it).
         var z = Tensor(shape: [T * B, V])
