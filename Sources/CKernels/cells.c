@@ -22,6 +22,11 @@ typedef struct {
     double (*softmax_xent)(long, long, const float *, const int32_t *, int32_t, float, float *);
     void (*add_rows)(long, long, const float *, long, float *);
     void (*adam)(long, float *, const float *, float *, float *, const float *);
+    void (*lstm_forward_x)(long, long, const float *, const int32_t *, const float *, const float *, const float *,
+                           float *, float *, float *);
+    void (*gru_forward_x)(long, long, const float *, const int32_t *, const float *, const float *, const float *,
+                          const float *, float *, float *, float *);
+    void (*rnn_forward_x)(long, long, const float *, const int32_t *, const float *, const float *, float *, int);
 } rc_cells_table;
 
 #define CELL_TARGET
@@ -87,6 +92,21 @@ const char *rc_cells_isa(void) { return tl_override ? tl_override_name : rc_kern
 
 void rc_lstm_forward(long B, long H, float *gates, const float *bias, const float *cPrev, float *c, float *h) {
     if (B > 0 && H > 0) current()->lstm_forward(B, H, gates, bias, cPrev, c, h);
+}
+
+void rc_lstm_forward_x(long B, long H, const float *x, const int32_t *rows, const float *hh, const float *bias,
+                       const float *cPrev, float *gates, float *c, float *h) {
+    if (B > 0 && H > 0) current()->lstm_forward_x(B, H, x, rows, hh, bias, cPrev, gates, c, h);
+}
+
+void rc_gru_forward_x(long B, long H, const float *x, const int32_t *rows, const float *hh, const float *bih,
+                      const float *bhh, const float *hPrev, float *gates, float *hn, float *h) {
+    if (B > 0 && H > 0) current()->gru_forward_x(B, H, x, rows, hh, bih, bhh, hPrev, gates, hn, h);
+}
+
+void rc_rnn_forward_x(long B, long H, const float *x, const int32_t *rows, const float *s, const float *bias, float *h,
+                      int relu) {
+    if (B > 0 && H > 0) current()->rnn_forward_x(B, H, x, rows, s, bias, h, relu);
 }
 
 void rc_lstm_backward(long B, long H, const float *gates, const float *cPrev, const float *c,

@@ -10,21 +10,21 @@
 
 // ---- LSTM ----
 
+// One LSTM unit's forward from its four pre-activations (biases included): activated gates to
+// gi…go, the cell and the output.
+#define LSTM_FWD_UNIT(PI, PF, PG, PO)                                      \
+    float i = cm_sigmoid(PI), f = cm_sigmoid(PF), g = cm_tanh(PG), o = cm_sigmoid(PO); \
+    gi[j] = i; gf[j] = f; gg[j] = g; go[j] = o;                            \
+    float cell = f * cPrev[j] + i * g;                                     \
+    c[j] = cell;                                                           \
+    h[j] = o * cm_tanh(cell);
+
 CELL_TARGET static void CELL_FN(lstm_fwd_row)(long H, float *restrict gi, float *restrict gf, float *restrict gg,
                                               float *restrict go, const float *restrict bias,
                                               const float *restrict cPrev, float *restrict c, float *restrict h) {
     const float *restrict bi = bias, *restrict bf = bias + H, *restrict bg = bias + 2 * H, *restrict bo = bias + 3 * H;
     CELL_VEC
-    for (long j = 0; j < H; j++) {
-        float i = cm_sigmoid(gi[j] + bi[j]);
-        float f = cm_sigmoid(gf[j] + bf[j]);
-        float g = cm_tanh(gg[j] + bg[j]);
-        float o = cm_sigmoid(go[j] + bo[j]);
-        gi[j] = i; gf[j] = f; gg[j] = g; go[j] = o;
-        float cell = f * cPrev[j] + i * g;
-        c[j] = cell;
-        h[j] = o * cm_tanh(cell);
-    }
+    for (long j = 0; j < H; j++) { LSTM_FWD_UNIT(gi[j] + bi[j], gf[j] + bf[j], gg[j] + bg[j], go[j] + bo[j]) }
 }
 
 CELL_TARGET static void CELL_FN(lstm_forward)(long B, long H, float *gates, const float *bias,
@@ -32,6 +32,45 @@ CELL_TARGET static void CELL_FN(lstm_forward)(long B, long H, float *gates, cons
     for (long b = 0; b < B; b++) {
         float *g = gates + b * 4 * H;
         CELL_FN(lstm_fwd_row)(H, g, g + H, g + 2 * H, g + 3 * H, bias, cPrev + b * H, c + b * H, h + b * H);
+    }
+}
+
+// The input projection x and the recurrent product hh apart: pre = (x + hh) + bias. In place
+// (x is the gates row) or from a separate row (a folded embedding's table).
+CELL_TARGET static void CELL_FN(lstm_fwd_row_hh)(long H, float *restrict gi, float *restrict gf, float *restrict gg,
+                                                 float *restrict go, const float *restrict hh, const float *restrict bias,
+                                                 const float *restrict cPrev, float *restrict c, float *restrict h) {
+    const float *restrict bi = bias, *restrict bf = bias + H, *restrict bg = bias + 2 * H, *restrict bo = bias + 3 * H;
+    const float *restrict hi = hh, *restrict hf = hh + H, *restrict hg = hh + 2 * H, *restrict ho = hh + 3 * H;
+    CELL_VEC
+    for (long j = 0; j < H; j++) {
+        LSTM_FWD_UNIT((gi[j] + hi[j]) + bi[j], (gf[j] + hf[j]) + bf[j], (gg[j] + hg[j]) + bg[j], (go[j] + ho[j]) + bo[j])
+    }
+}
+
+CELL_TARGET static void CELL_FN(lstm_fwd_row_x)(long H, const float *restrict x, float *restrict gi, float *restrict gf,
+                                                float *restrict gg, float *restrict go, const float *restrict hh,
+                                                const float *restrict bias, const float *restrict cPrev,
+                                                float *restrict c, float *restrict h) {
+    const float *restrict bi = bias, *restrict bf = bias + H, *restrict bg = bias + 2 * H, *restrict bo = bias + 3 * H;
+    const float *restrict hi = hh, *restrict hf = hh + H, *restrict hg = hh + 2 * H, *restrict ho = hh + 3 * H;
+    const float *restrict xi = x, *restrict xf = x + H, *restrict xg = x + 2 * H, *restrict xo = x + 3 * H;
+    CELL_VEC
+    for (long j = 0; j < H; j++) {
+        LSTM_FWD_UNIT((xi[j] + hi[j]) + bi[j], (xf[j] + hf[j]) + bf[j], (xg[j] + hg[j]) + bg[j], (xo[j] + ho[j]) + bo[j])
+    }
+}
+
+CELL_TARGET static void CELL_FN(lstm_forward_x)(long B, long H, const float *x, const int32_t *rows, const float *hh,
+                                                const float *bias, const float *cPrev, float *gates, float *c, float *h) {
+    for (long b = 0; b < B; b++) {
+        float *g = gates + b * 4 * H;
+        if (x)
+            CELL_FN(lstm_fwd_row_x)(H, x + (long)rows[b] * 4 * H, g, g + H, g + 2 * H, g + 3 * H, hh + b * 4 * H, bias,
+                                    cPrev + b * H, c + b * H, h + b * H);
+        else
+            CELL_FN(lstm_fwd_row_hh)(H, g, g + H, g + 2 * H, g + 3 * H, hh + b * 4 * H, bias, cPrev + b * H, c + b * H,
+                                     h + b * H);
     }
 }
 
@@ -85,21 +124,33 @@ CELL_TARGET static void CELL_FN(lstm_backward)(long B, long H, const float *gate
 
 // ---- GRU ----
 
+// One GRU unit's forward from its input-side pre-activations XR, XZ, XN (without b_ih).
+#define GRU_FWD_UNIT(XR, XZ, XN)                                           \
+    float r = cm_sigmoid(XR + bih[j] + hr[j] + bhh[j]);                    \
+    float z = cm_sigmoid(XZ + bih[H + j] + hz[j] + bhh[H + j]);            \
+    float hidden = hnr[j] + bhh[2 * H + j];                                \
+    float n = cm_tanh(XN + bih[2 * H + j] + r * hidden);                   \
+    gr[j] = r; gz[j] = z; gn[j] = n;                                       \
+    hn[j] = hidden;                                                        \
+    h[j] = (1.0f - z) * n + z * hPrev[j];
+
 CELL_TARGET static void CELL_FN(gru_fwd_row)(long H, float *restrict gr, float *restrict gz, float *restrict gn,
                                              const float *restrict hh, const float *restrict bih,
                                              const float *restrict bhh, const float *restrict hPrev,
                                              float *restrict hn, float *restrict h) {
     const float *restrict hr = hh, *restrict hz = hh + H, *restrict hnr = hh + 2 * H;
     CELL_VEC
-    for (long j = 0; j < H; j++) {
-        float r = cm_sigmoid(gr[j] + bih[j] + hr[j] + bhh[j]);
-        float z = cm_sigmoid(gz[j] + bih[H + j] + hz[j] + bhh[H + j]);
-        float hidden = hnr[j] + bhh[2 * H + j];
-        float n = cm_tanh(gn[j] + bih[2 * H + j] + r * hidden);
-        gr[j] = r; gz[j] = z; gn[j] = n;
-        hn[j] = hidden;
-        h[j] = (1.0f - z) * n + z * hPrev[j];
-    }
+    for (long j = 0; j < H; j++) { GRU_FWD_UNIT(gr[j], gz[j], gn[j]) }
+}
+
+CELL_TARGET static void CELL_FN(gru_fwd_row_x)(long H, const float *restrict x, float *restrict gr, float *restrict gz,
+                                               float *restrict gn, const float *restrict hh, const float *restrict bih,
+                                               const float *restrict bhh, const float *restrict hPrev,
+                                               float *restrict hn, float *restrict h) {
+    const float *restrict hr = hh, *restrict hz = hh + H, *restrict hnr = hh + 2 * H;
+    const float *restrict xr = x, *restrict xz = x + H, *restrict xn = x + 2 * H;
+    CELL_VEC
+    for (long j = 0; j < H; j++) { GRU_FWD_UNIT(xr[j], xz[j], xn[j]) }
 }
 
 CELL_TARGET static void CELL_FN(gru_forward)(long B, long H, float *gates, const float *hh, const float *bih,
@@ -107,6 +158,17 @@ CELL_TARGET static void CELL_FN(gru_forward)(long B, long H, float *gates, const
     for (long b = 0; b < B; b++) {
         float *g = gates + b * 3 * H;
         CELL_FN(gru_fwd_row)(H, g, g + H, g + 2 * H, hh + b * 3 * H, bih, bhh, hPrev + b * H, hn + b * H, h + b * H);
+    }
+}
+
+CELL_TARGET static void CELL_FN(gru_forward_x)(long B, long H, const float *x, const int32_t *rows, const float *hh,
+                                               const float *bih, const float *bhh, const float *hPrev, float *gates,
+                                               float *hn, float *h) {
+    if (!x) { CELL_FN(gru_forward)(B, H, gates, hh, bih, bhh, hPrev, hn, h); return; }
+    for (long b = 0; b < B; b++) {
+        float *g = gates + b * 3 * H;
+        CELL_FN(gru_fwd_row_x)(H, x + (long)rows[b] * 3 * H, g, g + H, g + 2 * H, hh + b * 3 * H, bih, bhh, hPrev + b * H,
+                               hn + b * H, h + b * H);
     }
 }
 
@@ -170,6 +232,35 @@ CELL_TARGET static void CELL_FN(rnn_forward)(long B, long H, float *h, const flo
             CELL_VEC
             for (long j = 0; j < H; j++) row[j] = cm_tanh(row[j] + bs[j]);
         }
+    }
+}
+
+// h = act((x + s) + bias) with s = h[t-1]·W_hhᵀ: x is the output row itself (in place, the input
+// projection stored there) or a separate row (a folded embedding's table). X is x's j-th value.
+#define RNN_FWD_LOOPS(X)                                                                       \
+    if (relu) {                                                                                \
+        CELL_VEC                                                                               \
+        for (long j = 0; j < H; j++) { float v = (X + s[j]) + bs[j]; row[j] = v > 0.0f ? v : 0.0f; } \
+    } else {                                                                                   \
+        CELL_VEC                                                                               \
+        for (long j = 0; j < H; j++) row[j] = cm_tanh((X + s[j]) + bs[j]);                     \
+    }
+
+CELL_TARGET static void CELL_FN(rnn_fwd_row_x)(long H, const float *restrict x, const float *restrict s,
+                                               const float *restrict bs, float *restrict row, int relu) {
+    RNN_FWD_LOOPS(x[j])
+}
+
+CELL_TARGET static void CELL_FN(rnn_fwd_row_s)(long H, const float *restrict s, const float *restrict bs,
+                                               float *restrict row, int relu) {
+    RNN_FWD_LOOPS(row[j])
+}
+
+CELL_TARGET static void CELL_FN(rnn_forward_x)(long B, long H, const float *x, const int32_t *rows, const float *s,
+                                               const float *bias, float *h, int relu) {
+    for (long b = 0; b < B; b++) {
+        if (x) CELL_FN(rnn_fwd_row_x)(H, x + (long)rows[b] * H, s + b * H, bias, h + b * H, relu);
+        else CELL_FN(rnn_fwd_row_s)(H, s + b * H, bias, h + b * H, relu);
     }
 }
 
@@ -305,8 +396,12 @@ CELL_TARGET static void CELL_FN(adam)(long n, float *restrict w, const float *re
 static const rc_cells_table CELL_FN(cells_table) = {
     CELL_FN(lstm_forward), CELL_FN(lstm_backward), CELL_FN(gru_forward), CELL_FN(gru_backward),
     CELL_FN(rnn_forward), CELL_FN(rnn_backward), CELL_FN(softmax_xent), CELL_FN(add_rows), CELL_FN(adam),
+    CELL_FN(lstm_forward_x), CELL_FN(gru_forward_x), CELL_FN(rnn_forward_x),
 };
 
 #undef CELL_VEC
+#undef LSTM_FWD_UNIT
+#undef RNN_FWD_LOOPS
+#undef GRU_FWD_UNIT
 #undef LSTM_BWD_UNIT
 #undef GRU_BWD_UNIT

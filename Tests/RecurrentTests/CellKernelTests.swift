@@ -141,6 +141,57 @@ import Testing
         }
     }
 
+    /// The `_x` forward kernels (input projection apart from the recurrent product, read in place or
+    /// from table rows by id) give the bits of the plain kernels run on (projection + product).
+    @Test func separateProjectionGivesTheSameBits() {
+        var rng = SeededRNG(seed: 43)
+        for (B, H) in Self.shapes {
+            let V = 4
+            let ids: [Int32] = (0..<B).map { Int32(($0 * 3 + 1) % V) }
+            for G in [4, 3, 1] {
+                let table = Self.random(V * G * H, rng: &rng), hh = Self.random(B * G * H, rng: &rng)
+                let bias = Self.random(G * H, scale: 1, rng: &rng), bhh = Self.random(G * H, scale: 1, rng: &rng)
+                let prev = Self.random(B * H, rng: &rng)
+                // The projection rows gathered by id, and (for the plain kernels) plus the product.
+                let gathered = (0..<(B * G * H)).map { table[Int(ids[$0 / (G * H)]) * G * H + $0 % (G * H)] }
+                let summed = (0..<(B * G * H)).map { gathered[$0] + hh[$0] }
+                Self.forEachISA { isa in
+                    let zeros = [Float](repeating: 0, count: B * H)
+                    switch G {
+                    case 4:
+                        var g = summed, c = zeros, h = zeros
+                        rc_lstm_forward(B, H, &g, bias, prev, &c, &h)
+                        var g1 = [Float](repeating: .nan, count: B * G * H), c1 = zeros, h1 = zeros
+                        rc_lstm_forward_x(B, H, table, ids, hh, bias, prev, &g1, &c1, &h1)
+                        var g2 = gathered, c2 = zeros, h2 = zeros
+                        rc_lstm_forward_x(B, H, nil, nil, hh, bias, prev, &g2, &c2, &h2)
+                        #expect(g1 == g && c1 == c && h1 == h, "\(isa) lstm from table rows B\(B) H\(H)")
+                        #expect(g2 == g && c2 == c && h2 == h, "\(isa) lstm in place B\(B) H\(H)")
+                    case 3:
+                        var g = gathered, hn = zeros, h = zeros
+                        rc_gru_forward(B, H, &g, hh, bias, bhh, prev, &hn, &h)
+                        var g1 = [Float](repeating: .nan, count: B * G * H), hn1 = zeros, h1 = zeros
+                        rc_gru_forward_x(B, H, table, ids, hh, bias, bhh, prev, &g1, &hn1, &h1)
+                        var g2 = gathered, hn2 = zeros, h2 = zeros
+                        rc_gru_forward_x(B, H, nil, nil, hh, bias, bhh, prev, &g2, &hn2, &h2)
+                        #expect(g1 == g && hn1 == hn && h1 == h, "\(isa) gru from table rows B\(B) H\(H)")
+                        #expect(g2 == g && hn2 == hn && h2 == h, "\(isa) gru in place B\(B) H\(H)")
+                    default:
+                        for relu: Int32 in [0, 1] {
+                            var h = summed
+                            rc_rnn_forward(B, H, &h, bias, relu)
+                            var h1 = [Float](repeating: .nan, count: B * H)
+                            rc_rnn_forward_x(B, H, table, ids, hh, bias, &h1, relu)
+                            var h2 = gathered
+                            rc_rnn_forward_x(B, H, nil, nil, hh, bias, &h2, relu)
+                            #expect(h1 == h && h2 == h, "\(isa) rnn relu \(relu) B\(B) H\(H)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Saturation, signed zeros and NaN through the LSTM kernel's σ and tanh.
     @Test func lstmSpecialValues() {
         let xs: [Float] = [0, -0.0, 1e-8, -1e-8, 0.6249, -0.625, 20, -20, 90, -90, 1e30, -1e30, .infinity, -.infinity]

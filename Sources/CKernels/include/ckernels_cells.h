@@ -27,6 +27,18 @@ extern "C" {
 /// bias (4H) = b_ih + b_hh; cPrev (B,H); c (B,H) out; h (B,H) out.
 void rc_lstm_forward(long B, long H, float *gates, const float *bias, const float *cPrev, float *c, float *h);
 
+/// LSTM step, forward, with the recurrent product apart from the input projection (what the
+/// time loop uses: the per-step product writes hh without reading the projection back):
+///
+///     pre = (x_b + hh_b) + bias;  then as rc_lstm_forward
+///
+/// x_b, the row's input projection (4H, no bias): with x == NULL the gates row itself (in/out,
+/// as in rc_lstm_forward), else x + rows[b]·4H (e.g. a folded embedding's table, rows = token
+/// ids); hh (B,4H) = hPrev·W_hhᵀ; gates (B,4H) out: activated i,f,g,o. (x + hh) is rounded once,
+/// as the product's accumulation into the projection would be.
+void rc_lstm_forward_x(long B, long H, const float *x, const int32_t *rows, const float *hh, const float *bias,
+                       const float *cPrev, float *gates, float *c, float *h);
+
 /// LSTM step, backward (tanh(c) is recomputed rather than cached).
 ///
 ///     dh = dOut + dhNext;  dc = dcNext + dh⊙o⊙(1 − tanh²c)
@@ -49,6 +61,11 @@ void rc_lstm_backward(long B, long H, const float *gates, const float *cPrev, co
 void rc_gru_forward(long B, long H, float *gates, const float *hh, const float *bih, const float *bhh,
                     const float *hPrev, float *hn, float *h);
 
+/// rc_gru_forward with the input projection read from x + rows[b]·3H (e.g. a folded embedding's
+/// table) instead of the gates row; gates (B,3H) out: activated r,z,n. x == NULL: rc_gru_forward.
+void rc_gru_forward_x(long B, long H, const float *x, const int32_t *rows, const float *hh, const float *bih,
+                      const float *bhh, const float *hPrev, float *gates, float *hn, float *h);
+
 /// GRU step, backward.
 ///
 ///     dh = dOut + dhNext;  dn = dh⊙(1−z)(1−n²);  dz = dh⊙(hPrev−n)⊙z(1−z);  dr = dn⊙hn⊙r(1−r)
@@ -63,6 +80,12 @@ void rc_gru_backward(long B, long H, const float *gates, const float *hn, const 
 /// Elman RNN step, forward, in place: h = act(h + bias), act = tanh (relu == 0) or max(·, 0).
 /// h (B,H) in/out (pre-activations without bias in); bias (H) = b_ih + b_hh.
 void rc_rnn_forward(long B, long H, float *h, const float *bias, int relu);
+
+/// Elman RNN step, forward, with the recurrent product apart: h = act((x_b + s_b) + bias), with
+/// s (B,H) = hPrev·W_hhᵀ and x_b the input projection: the h row itself (x == NULL, in place) or
+/// x + rows[b]·H (e.g. a folded embedding's table, rows = token ids).
+void rc_rnn_forward_x(long B, long H, const float *x, const int32_t *rows, const float *s, const float *bias, float *h,
+                      int relu);
 
 /// Elman RNN step, backward: dPre = (dOut + dhNext) ⊙ act'(·), written with the output h:
 /// (1 − h²) for tanh, [h > 0] for relu; dhNext ← 0 (the caller adds dPre·W_hh).

@@ -158,6 +158,12 @@ struct TokenInput {
         self.embedding = embedding
     }
 
+    /// Calls `body` with a pointer to the time-major ids of `tokens`, or nil without tokens.
+    static func withIDs<Result>(_ tokens: TokenInput?, _ body: (UnsafePointer<Int32>?) -> Result) -> Result {
+        guard let tokens else { return body(nil) }
+        return tokens.timeMajor.withUnsafeBufferPointer { body($0.baseAddress) }
+    }
+
     /// Batch-major ids (row b·T + t) reordered time-major (row t·B + b).
     static func timeMajor(_ ids: [Int32], batch B: Int, steps T: Int) -> [Int32] {
         (0..<(T * B)).map { ids[($0 % B) * T + $0 / B] }

@@ -361,9 +361,9 @@ public final class RecurrentLayer: ParameterizedModule {
     /// Fills `lc` (whose initial slots already hold the initial state) for parameter set `index`.
     /// `input` is (T,B,D_in) time-major. The reverse direction visits t = T−1 … 0.
     ///
-    /// Per step: one product h[t-1]·W_hhᵀ added to the step's slice of the input projection, then
-    /// one fused pointwise kernel over the B rows (`rc_lstm_forward`, `rc_gru_forward`,
-    /// `rc_rnn_forward`; they add the biases). With `lengths`, the kernel runs on the active rows
+    /// Per step: one product h[t-1]·W_hhᵀ into a scratch block, then one fused pointwise kernel over
+    /// the B rows (`rc_lstm_forward_x`, `rc_gru_forward_x`, `rc_rnn_forward_x`) that adds it to the
+    /// step's input projection and the biases. With `lengths`, the kernel runs on the active rows
     /// only and the others copy their state forward.
     private func forwardLayer(_ index: Int, input: UnsafePointer<Float>, inputWidth din: Int, batch B: Int, steps T: Int,
                               lengths: [Int]?, tokens: TokenInput?, cache lc: LayerCache) {
@@ -386,76 +386,53 @@ public final class RecurrentLayer: ParameterizedModule {
             // synchronisation per step), each with its own serial per-step product. A row's
             // arithmetic does not depend on its slice, so results are the same for any split.
             let parts = RecurrentLayer.sliceCount(batch: B)
+            // The per-step product goes to a scratch block (row b at b·G·H), never reading the input
+            // projection back; the cell kernel adds the two: (x + h[t-1]·W_hhᵀ) + bias. x is the
+            // projection stored in the gates (outputs for RNN) or, on tokens, row P[token] of the
+            // folded table (see projectInput), so a folded layer never copies P's rows out.
+            let scratch = LayerBuffer(B * GH, zeroed: false)
+            let projection: UnsafeMutablePointer<Float>
             switch kind {
-            case .rnnTanh, .rnnRelu:
-                // Pre-activations straight into the output block: (T·B, H) = x·W_ihᵀ (biases in the kernel).
-                Self.projectInput(rows: T * B, width: H, input: input, inputWidth: din, tokens: tokens, weight: wih, into: outputs)
-                let relu: Int32 = kind == .rnnRelu ? 1 : 0
+            case .rnnTanh, .rnnRelu: projection = outputs
+            case .lstm, .gru:
+                guard let gates = lc.gates?.pointer else { preconditionFailure("gate cache") }
+                projection = gates
+            }
+            let table = Self.projectInput(rows: T * B, width: GH, input: input, inputWidth: din, tokens: tokens, weight: wih,
+                                          into: projection)
+            let x = table.map { UnsafePointer($0.pointer) }
+            TokenInput.withIDs(tokens) { ids in
                 Threading.parallel(parts) { part in
                     let (b0, n) = RecurrentLayer.slice(part, of: parts, batch: B)
-                    for s in 0..<T {
-                        let t = lc.reverse ? T - 1 - s : s
-                        let hPrev = previous + (t * B + b0) * H, h = outputs + (t * B + b0) * H
-                        GEMM.multiplyPacked(m: n, n: H, k: H, a: hPrev, lda: H, packed: whhT.pointer, beta: 1, c: h, ldc: H)
-                        if lengths == nil {
-                            rc_rnn_forward(n, H, h, bias.pointer, relu)
-                        } else {
-                            for b in 0..<n {
-                                if active(t, b0 + b) { rc_rnn_forward(1, H, h + b * H, bias.pointer, relu) }
-                                else { (h + b * H).update(from: hPrev + b * H, count: H) }
-                            }
-                        }
-                    }
-                }
-            case .lstm:
-                guard let gates = lc.gates?.pointer, let cells = lc.cells?.pointer else { preconditionFailure("LSTM cache") }
-                let cellsPrevious = cells + lc.previousOffset, cellsOut = cells + lc.outputOffset
-                Self.projectInput(rows: T * B, width: GH, input: input, inputWidth: din, tokens: tokens, weight: wih, into: gates)
-                Threading.parallel(parts) { part in
-                    let (b0, n) = RecurrentLayer.slice(part, of: parts, batch: B)
+                    let hh = scratch.pointer + b0 * GH
                     for s in 0..<T {
                         let t = lc.reverse ? T - 1 - s : s
                         let row = t * B + b0
                         let hPrev = previous + row * H, h = outputs + row * H
-                        let cPrev = cellsPrevious + row * H, c = cellsOut + row * H
-                        let g = gates + row * GH
-                        GEMM.multiplyPacked(m: n, n: GH, k: H, a: hPrev, lda: H, packed: whhT.pointer, beta: 1, c: g, ldc: GH)
-                        if lengths == nil {
-                            rc_lstm_forward(n, H, g, bias.pointer, cPrev, c, h)
-                        } else {
-                            for b in 0..<n {
-                                if active(t, b0 + b) {
-                                    rc_lstm_forward(1, H, g + b * GH, bias.pointer, cPrev + b * H, c + b * H, h + b * H)
-                                } else {
-                                    (h + b * H).update(from: hPrev + b * H, count: H)
-                                    (c + b * H).update(from: cPrev + b * H, count: H)
-                                }
+                        let rows = ids.map { $0 + row }
+                        GEMM.multiplyPacked(m: n, n: GH, k: H, a: hPrev, lda: H, packed: whhT.pointer, beta: 0, c: hh, ldc: GH)
+                        // The rows that advance: all, or (with lengths) one at a time; the others copy their state.
+                        func step(_ b: Int, _ m: Int) {
+                            let r = rows.map { $0 + b }
+                            switch kind {
+                            case .rnnTanh, .rnnRelu:
+                                rc_rnn_forward_x(m, H, x, r, hh + b * GH, bias.pointer, h + b * H, kind == .rnnRelu ? 1 : 0)
+                            case .lstm:
+                                guard let gates = lc.gates?.pointer, let cells = lc.cells?.pointer else { preconditionFailure("LSTM cache") }
+                                rc_lstm_forward_x(m, H, x, r, hh + b * GH, bias.pointer, cells + lc.previousOffset + (row + b) * H,
+                                                  gates + (row + b) * GH, cells + lc.outputOffset + (row + b) * H, h + b * H)
+                            case .gru:
+                                guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer else { preconditionFailure("GRU cache") }
+                                rc_gru_forward_x(m, H, x, r, hh + b * GH, bih, bhh, hPrev + b * H, gates + (row + b) * GH,
+                                                 hiddenN + (row + b) * H, h + b * H)
                             }
                         }
-                    }
-                }
-            case .gru:
-                guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer else { preconditionFailure("GRU cache") }
-                Self.projectInput(rows: T * B, width: GH, input: input, inputWidth: din, tokens: tokens, weight: wih, into: gates)
-                let hh = LayerBuffer(B * GH, zeroed: false)  // W_hh h[t-1], reused every step (row b at b·G·H)
-                Threading.parallel(parts) { part in
-                    let (b0, n) = RecurrentLayer.slice(part, of: parts, batch: B)
-                    let hhp = hh.pointer + b0 * GH
-                    for s in 0..<T {
-                        let t = lc.reverse ? T - 1 - s : s
-                        let row = t * B + b0
-                        let hPrev = previous + row * H, h = outputs + row * H
-                        let g = gates + row * GH, hn = hiddenN + row * H
-                        GEMM.multiplyPacked(m: n, n: GH, k: H, a: hPrev, lda: H, packed: whhT.pointer, beta: 0, c: hhp, ldc: GH)
-                        if lengths == nil {
-                            rc_gru_forward(n, H, g, hhp, bih, bhh, hPrev, hn, h)
-                        } else {
-                            for b in 0..<n {
-                                if active(t, b0 + b) {
-                                    rc_gru_forward(1, H, g + b * GH, hhp + b * GH, bih, bhh, hPrev + b * H, hn + b * H, h + b * H)
-                                } else {
-                                    (h + b * H).update(from: hPrev + b * H, count: H)
-                                }
+                        guard lengths != nil else { step(0, n); continue }
+                        for b in 0..<n {
+                            if active(t, b0 + b) { step(b, 1); continue }
+                            (h + b * H).update(from: hPrev + b * H, count: H)
+                            if let cells = lc.cells?.pointer {
+                                (cells + lc.outputOffset + (row + b) * H).update(from: cells + lc.previousOffset + (row + b) * H, count: H)
                             }
                         }
                     }
@@ -465,16 +442,18 @@ public final class RecurrentLayer: ParameterizedModule {
     }
 
     /// The input projection of all steps at once: `into` (rows, width) = x·W_ihᵀ, with x the
-    /// (rows, D) `input`, or, with `tokens`, the embedding rows of the token ids: then the product
-    /// is taken once over the vocabulary, P = E·W_ihᵀ (V, width), and each row is a copy of
-    /// P[token]. Each element is the same sum over D in the same order either way (the GEMM's sums
-    /// do not depend on M), so both give the same bits; the folded one costs V instead of rows.
+    /// (rows, D) `input`; or, with `tokens`, the product taken once over the vocabulary,
+    /// P = E·W_ihᵀ (V, width), returned instead: row t·B + b's projection is P[token], which the
+    /// cell kernels read in place (`into` is not written). Each element is the same sum over D in
+    /// the same order either way (the GEMM's sums do not depend on M), so both give the same bits;
+    /// the folded one costs V rows instead of T·B.
     private static func projectInput(rows: Int, width: Int, input: UnsafePointer<Float>, inputWidth din: Int,
-                                     tokens: TokenInput?, weight wih: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>) {
+                                     tokens: TokenInput?, weight wih: UnsafePointer<Float>,
+                                     into c: UnsafeMutablePointer<Float>) -> LayerBuffer? {
         guard let tokens else {
             GEMM.multiply(transA: false, transB: true, m: rows, n: width, k: din, a: input, lda: din, b: wih, ldb: din,
                           beta: 0, c: c, ldc: width)
-            return
+            return nil
         }
         let V = tokens.embedding.count
         let table = LayerBuffer(V * width, zeroed: false)
@@ -483,11 +462,7 @@ public final class RecurrentLayer: ParameterizedModule {
             GEMM.multiply(transA: false, transB: true, m: V, n: width, k: din, a: ep, lda: din, b: wih, ldb: din,
                           beta: 0, c: table.pointer, ldc: width)
         }
-        tokens.timeMajor.withUnsafeBufferPointer { ids in
-            Vector.forRanges(rows, minimum: max(1, (1 << 18) / width)) { lo, hi in
-                for row in lo..<hi { (c + row * width).update(from: table.pointer + Int(ids[row]) * width, count: width) }
-            }
-        }
+        return table
     }
 
     /// Backward of a folded input projection (see `projectInput`): the gate gradients of all rows
