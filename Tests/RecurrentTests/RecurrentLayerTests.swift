@@ -245,14 +245,15 @@ import Testing
 
     // MARK: Batch slices
 
-    /// The time loops split the batch rows into one slice per thread; every row's arithmetic is
-    /// the same for any split, so outputs and gradients are bitwise equal for 1, 2 and 3 threads.
+    /// The time loops split the batch rows into one slice per thread, re-cut between phases of
+    /// steps; every row's arithmetic is the same for any split, so outputs and gradients are
+    /// bitwise equal for 1, 2 and 3 threads, and for arbitrary cuts at every phase.
     @Test(arguments: CellKind.allCases)
     func threadCountDoesNotChangeResults(kind: CellKind) {
         let saved = Threading.count
         defer { Threading.count = saved }
-        for (lengths, bidirectional) in [(nil, false), ([5, 3, 0, 5, 2, 4, 1], true)] as [([Int]?, Bool)] {
-            let B = 7, T = 5, D = 6, H = 9, L = 2, R = bidirectional ? 2 : 1
+        for (lengths, bidirectional) in [(nil, false), ([9, 3, 0, 5, 2, 8, 1], true)] as [([Int]?, Bool)] {
+            let B = 7, T = 9, D = 6, H = 9, L = 2, R = bidirectional ? 2 : 1
             var rng = SeededRNG(seed: 7)
             let layer = RecurrentLayer(kind: kind, inputSize: D, hiddenSize: H, numLayers: L, bidirectional: bidirectional, rng: &rng)
             let x = GradCheck.random([B, T, D], rng: &rng)
@@ -272,6 +273,13 @@ import Testing
             let one = run(1)
             #expect(run(2) == one, "\(kind) lengths \(lengths != nil): 2 threads differ from 1")
             #expect(run(3) == one, "\(kind) lengths \(lengths != nil): 3 threads differ from 1")
+            // Uneven cuts that change at every phase (T 9: phases of 4, 4 and 1 steps).
+            RecurrentLayer.sweepCutsForTesting = { phase, parts, B in
+                parts == 2 ? [0, 1 + (5 * phase + 3) % (B - 1), B] : [0, 1 + phase % 2, 3 + (2 * phase) % (B - 3), B]
+            }
+            defer { RecurrentLayer.sweepCutsForTesting = nil }
+            #expect(run(2) == one, "\(kind) lengths \(lengths != nil): uneven cuts on 2 threads differ")
+            #expect(run(3) == one, "\(kind) lengths \(lengths != nil): uneven cuts on 3 threads differ")
         }
     }
 
