@@ -17,18 +17,6 @@ public enum Vector {
 }
 
 extension Vector {
-    /// `y[j] += Σ_r x[r·ldx + j]` for `j` in `0..<cols`, rows in order. Large sums split their
-    /// columns across `Threading.count` threads; each column's arithmetic is the same either way,
-    /// so the result does not depend on the thread count.
-    static func addRows(_ rows: Int, _ cols: Int, _ x: UnsafePointer<Float>, ldx: Int, into y: UnsafeMutablePointer<Float>) {
-        let parts = rows * cols >= 1 << 18 ? max(1, min(Threading.count, cols / 64)) : 1
-        Threading.parallel(parts) { part in
-            // Boundaries on multiples of 16 columns, so every part but the last is whole vectors.
-            let j0 = (cols * part / parts) & ~15, j1 = part == parts - 1 ? cols : (cols * (part + 1) / parts) & ~15
-            if j1 > j0 { rc_add_rows(rows, j1 - j0, x + j0, ldx, y + j0) }
-        }
-    }
-
     /// Calls `body(lo, hi)` over `0..<count` in `Threading.count` contiguous ranges in parallel when
     /// `count` is at least `minimum`, else once on the calling thread.
     static func forRanges(_ count: Int, minimum: Int = 1 << 16, _ body: (Int, Int) -> Void) {

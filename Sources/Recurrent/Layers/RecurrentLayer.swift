@@ -572,6 +572,12 @@ public final class RecurrentLayer: ParameterizedModule {
         guard let dPreBase = dPreOwned?.pointer ?? lc.gates?.pointer else { preconditionFailure("no dPre storage") }
         let dPreHiddenOwned = kind == .gru ? LayerBuffer(T * B * GH, zeroed: false) : nil
         let dPreHiddenBase = dPreHiddenOwned?.pointer ?? dPreBase
+        // Per-row running sums of dPre (not needed on tokens: the folded backward sums per token) and,
+        // for GRU, of dPre_hh over the steps, added while each step's rows are hot; the bias
+        // gradients are then sums of B rows instead of a pass over T·B rows. Row b's steps are
+        // added in the loop's order, then the rows in order, the same for any slicing and threads.
+        let rowSums = tokens == nil ? LayerBuffer(B * GH) : nil
+        let rowSumsHidden = kind == .gru ? LayerBuffer(B * GH) : nil
         withWeights(index) { wih, whh, _, _ in
             // W_hh (G·H, H) packed once for the per-step products dPre_hh[t]·W_hh.
             let whhPacked = LayerBuffer(GEMM.packedCount(k: GH, n: H), zeroed: false)
@@ -612,6 +618,8 @@ public final class RecurrentLayer: ParameterizedModule {
                     } else {
                         cellBackward(b0, n)
                     }
+                    if let rowSums { rc_add_rows(1, n * GH, dp + b0 * GH, n * GH, rowSums.pointer + b0 * GH) }
+                    if let rowSumsHidden { rc_add_rows(1, n * GH, dph + b0 * GH, n * GH, rowSumsHidden.pointer + b0 * GH) }
                     // 2. Through the recurrent product: dh[t-1] += dPre_hh[t]·W_hh   (n,G·H)·(G·H,H).
                     GEMM.multiplyPacked(m: n, n: H, k: GH, a: dph + b0 * GH, lda: GH, packed: whhPacked.pointer,
                                         beta: 1, c: dhNext + b0 * H, ldc: H)
@@ -632,13 +640,13 @@ public final class RecurrentLayer: ParameterizedModule {
                             } else {
                                 GEMM.multiply(transA: true, transB: false, m: GH, n: din, k: T * B, a: dPreBase, lda: GH,
                                               b: input, ldb: din, beta: 1, c: dwih, ldc: din)
-                                Vector.addRows(T * B, GH, dPreBase, ldx: GH, into: biasSum.pointer)
+                                if let rowSums { rc_add_rows(B, GH, rowSums.pointer, GH, biasSum.pointer) }
                             }
                             rc_add_rows(1, GH, biasSum.pointer, GH, dbih)
                             GEMM.multiply(transA: true, transB: false, m: GH, n: H, k: T * B, a: dPreHiddenBase, lda: GH,
                                           b: previous, ldb: H, beta: 1, c: dwhh, ldc: H)
-                            if kind == .gru {
-                                Vector.addRows(T * B, GH, dPreHiddenBase, ldx: GH, into: dbhh)
+                            if let rowSumsHidden {
+                                rc_add_rows(B, GH, rowSumsHidden.pointer, GH, dbhh)
                             } else {
                                 rc_add_rows(1, GH, biasSum.pointer, GH, dbhh)
                             }
