@@ -273,9 +273,12 @@ import Testing
             let one = run(1)
             #expect(run(2) == one, "\(kind) lengths \(lengths != nil): 2 threads differ from 1")
             #expect(run(3) == one, "\(kind) lengths \(lengths != nil): 3 threads differ from 1")
-            // Uneven cuts that change at every phase (T 9: phases of 4, 4 and 1 steps).
+            // Uneven cuts that change at every phase (T 9: phases of 4, 4 and 1 steps). The hook is
+            // global, so tests running meanwhile get such cuts too: valid for any B ≥ parts.
             RecurrentLayer.sweepCutsForTesting = { phase, parts, B in
-                parts == 2 ? [0, 1 + (5 * phase + 3) % (B - 1), B] : [0, 1 + phase % 2, 3 + (2 * phase) % (B - 3), B]
+                let spare = B - parts
+                let offsets = (1..<parts).map { (5 * phase + 3 * $0 + 1) % (spare + 1) }.sorted()
+                return [0] + (1..<parts).map { $0 + offsets[$0 - 1] } + [B]
             }
             defer { RecurrentLayer.sweepCutsForTesting = nil }
             #expect(run(2) == one, "\(kind) lengths \(lengths != nil): uneven cuts on 2 threads differ")
