@@ -434,16 +434,18 @@ public final class RecurrentLayer: ParameterizedModule {
             // slices that sweep the steps in parallel (`sweep`: a few phases, no synchronisation
             // per step), each with its own serial per-step product. A row's arithmetic does not
             // depend on its slice, so results are the same for any split.
+            //
             // The per-step product goes to a scratch block (row b at b·G·H), never reading the input
             // projection back; the cell kernel adds the two: (x + h[t-1]·W_hhᵀ) + bias. x is the
             // projection stored in the gates (outputs for RNN) or, on tokens, row P[token] of the
             // folded table (see projectInput), so a folded layer never copies P's rows out.
             let scratch = LayerBuffer(B * GH, zeroed: false)
+            let gates = lc.gates?.pointer, cells = lc.cells?.pointer, hiddenN = lc.hiddenN?.pointer
             let projection: UnsafeMutablePointer<Float>
             switch kind {
             case .rnnTanh, .rnnRelu: projection = outputs
             case .lstm, .gru:
-                guard let gates = lc.gates?.pointer else { preconditionFailure("gate cache") }
+                guard let gates else { preconditionFailure("gate cache") }
                 projection = gates
             }
             let table = Self.projectInput(rows: T * B, width: GH, input: input, inputWidth: din, tokens: tokens, weight: wih,
@@ -465,11 +467,11 @@ public final class RecurrentLayer: ParameterizedModule {
                             case .rnnTanh, .rnnRelu:
                                 rc_rnn_forward_x(m, H, x, r, hh + b * GH, bias.pointer, h + b * H, kind == .rnnRelu ? 1 : 0)
                             case .lstm:
-                                guard let gates = lc.gates?.pointer, let cells = lc.cells?.pointer else { preconditionFailure("LSTM cache") }
+                                guard let gates, let cells else { preconditionFailure("LSTM cache") }
                                 rc_lstm_forward_x(m, H, x, r, hh + b * GH, bias.pointer, cells + lc.previousOffset + (row + b) * H,
                                                   gates + (row + b) * GH, cells + lc.outputOffset + (row + b) * H, h + b * H)
                             case .gru:
-                                guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer else { preconditionFailure("GRU cache") }
+                                guard let gates, let hiddenN else { preconditionFailure("GRU cache") }
                                 rc_gru_forward_x(m, H, x, r, hh + b * GH, bih, bhh, hPrev + b * H, gates + (row + b) * GH,
                                                  hiddenN + (row + b) * H, h + b * H)
                             }
@@ -478,7 +480,7 @@ public final class RecurrentLayer: ParameterizedModule {
                         for b in 0..<n {
                             if active(t, b0 + b) { step(b, 1); continue }
                             (h + b * H).update(from: hPrev + b * H, count: H)
-                            if let cells = lc.cells?.pointer {
+                            if let cells {
                                 (cells + lc.outputOffset + (row + b) * H).update(from: cells + lc.previousOffset + (row + b) * H, count: H)
                             }
                         }
