@@ -11,6 +11,11 @@ enum { RC_ISA_GENERIC = 0, RC_ISA_AVX2 = 1, RC_ISA_AVX512 = 2 };
 /// All NR columns of Bp are read. beta == 0 overwrites C without reading it.
 typedef void (*rc_ukernel_fn)(long kc, const float *a, const float *b, long bs, float *c, long ldc,
                               long m, long n, float alpha, float beta);
+/// Thin rows (m <= 2, Ap packed as for rc_ukernel_fn) of C against all NR-wide panels of B at once
+/// (panel p at b + p*ps, row stride bs), n columns counted from the first panel; same sums as the
+/// tile kernels.
+typedef void (*rc_thin_fn)(long kc, const float *a, const float *b, long ps, long bs, float *c, long ldc,
+                           long m, long n, float alpha, float beta);
 typedef void (*rc_unary_fn)(float *x, long n);
 /// Transposes an 8 x 8 block: dst[c*ldd + r] = src[r*lds + c].
 typedef void (*rc_transpose8_fn)(const float *src, long lds, float *dst, long ldd);
@@ -26,6 +31,7 @@ typedef struct {
     const rc_ukernel_fn *edge;    // optional: edge[m·(vectors+1) + v] for tiles of m ≤ mr rows and v ≤ vectors
                                   // vectors of nr/vectors columns (same sums), or NULL: `kernel` for all
     int vectors;                  // with `edge`: vectors per tile row (nr = vectors · vector width)
+    rc_thin_fn thin;              // optional: rows m <= 2 over several panels at once, or NULL
 } rc_isa_desc;
 
 /// The kernel for an m x n tile (m ≤ mr, n ≤ nr): the narrowest edge kernel that covers it.

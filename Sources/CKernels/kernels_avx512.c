@@ -138,6 +138,72 @@ static const rc_ukernel_fn edge512[(MR512 + 1) * (NV512 + 1)] = {
 #define EDGE512_TABLE edge512
 #else
 #define EDGE512_TABLE NULL   // experiments with other tile shapes: full-tile kernel only
+#define THIN512 NULL
+#endif
+
+#if MR512 == 8 && NV512 == 3
+/// Thin row tiles against several B panels at once. A 1 x 48 tile has only 3 accumulator chains
+/// in flight, so with 4-cycle FMA latency on 2 ports it runs at ~3/8 of the FMA rate (2 x 48: 6/8):
+/// the ragged last row of a 25-row slice cost ~4% of a small model's step. 1 row x 3 panels
+/// (9 chains) and 2 rows x 2 panels (12 chains) keep both ports busy. Each element's sum is the
+/// same FMA chain in k order as in kernel_avx512, and the same alpha/beta formula: same bits.
+#define DEF_THIN512(ROWS, P)                                                                                \
+T512 static void thin_avx512_##ROWS##x##P(long kc, const float *a, const float *b, long ps, long bs,         \
+                                          float *c, long ldc, long n, float alpha, float beta) {             \
+    enum { Q = P * NV512 };                                                                                 \
+    __m512 acc[ROWS][Q];                                                                                    \
+    for (int i = 0; i < ROWS; i++)                                                                          \
+        for (int q = 0; q < Q; q++) acc[i][q] = _mm512_setzero_ps();                                        \
+    for (long k = 0; k < kc; k++) {                                                                         \
+        __m512 bv[Q];                                                                                       \
+        for (int p = 0; p < P; p++)                                                                         \
+            for (int v = 0; v < NV512; v++) bv[p * NV512 + v] = _mm512_loadu_ps(b + p * ps + 16 * v);        \
+        for (int i = 0; i < ROWS; i++) {                                                                    \
+            __m512 ai = _mm512_set1_ps(a[i]);                                                               \
+            for (int q = 0; q < Q; q++) acc[i][q] = _mm512_fmadd_ps(ai, bv[q], acc[i][q]);                  \
+        }                                                                                                   \
+        a += MR512;                                                                                         \
+        b += bs;                                                                                            \
+    }                                                                                                       \
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                                           \
+    for (int q = 0; q < Q; q++) {                                                                           \
+        long r = n - 16 * q;                                                                                \
+        if (r <= 0) break;                                                                                  \
+        __mmask16 km = r >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << r) - 1);                            \
+        long col = (q / NV512) * NR512 + 16 * (q % NV512);                                                  \
+        for (int i = 0; i < ROWS; i++) {                                                                    \
+            float *ci = c + i * ldc + col;                                                                  \
+            __m512 o = _mm512_mul_ps(va, acc[i][q]);                                                        \
+            if (beta != 0.0f) o = _mm512_fmadd_ps(va, acc[i][q], _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(km, ci))); \
+            _mm512_mask_storeu_ps(ci, km, o);                                                               \
+        }                                                                                                   \
+    }                                                                                                       \
+}
+DEF_THIN512(1, 3) DEF_THIN512(1, 2) DEF_THIN512(2, 2)
+
+/// Rows 0..m-1 (m <= 2) of C[m x n] = alpha · Ap · B + beta · C over all NR-wide packed panels of B
+/// (panel p at b + p·ps, row stride bs): groups of 3 panels for one row, 2 for two, the rest by
+/// the edge kernels. `n` counts columns from the first panel.
+T512 static void thin_avx512(long kc, const float *a, const float *b, long ps, long bs, float *c, long ldc,
+                             long m, long n, float alpha, float beta) {
+    long j = 0;
+    const long group = m == 1 ? 3 : 2;
+    for (; n - j > (group - 1) * NR512; j += group * NR512) {
+        long w = n - j < group * NR512 ? n - j : group * NR512;
+        const float *bp = b + (j / NR512) * ps;
+        if (m == 1) thin_avx512_1x3(kc, a, bp, ps, bs, c + j, ldc, w, alpha, beta);
+        else thin_avx512_2x2(kc, a, bp, ps, bs, c + j, ldc, w, alpha, beta);
+    }
+    if (m == 1 && n - j > NR512) {
+        thin_avx512_1x2(kc, a, b + (j / NR512) * ps, ps, bs, c + j, ldc, n - j, alpha, beta);
+        return;
+    }
+    for (; j < n; j += NR512) {
+        long w = n - j < NR512 ? n - j : NR512;
+        edge512[m * (NV512 + 1) + (w + 15) / 16](kc, a, b + (j / NR512) * ps, bs, c + j, ldc, m, w, alpha, beta);
+    }
+}
+#define THIN512 thin_avx512
 #endif
 
 // ---- activations ----
@@ -215,6 +281,6 @@ T512 static void tanh_avx512(float *x, long n) {
 
 const rc_isa_desc rc_desc_avx512 = {
     RC_ISA_AVX512, "avx512", MR512, NR512, KC512, MR512 * 16, NR512 * 20, kernel_avx512, sigmoid_avx512, tanh_avx512,
-    rc_transpose8_avx2, EDGE512_TABLE, NV512,
+    rc_transpose8_avx2, EDGE512_TABLE, NV512, THIN512,
 };
 #endif

@@ -142,6 +142,24 @@ static float *buf_get(buf_t *b, size_t nfloats) {
 
 /// Packs op(A)[ic..ic+mc, pc..pc+kc] into MR-tall panels: panel p, element (i,k) at p*MR*kc + k*MR + i.
 static void pack_a(rc_transpose8_fn t8, int transA, const float *A, long lda, long ic, long pc, long mc, long kc, int mr, float *dst) {
+    if (transA && mr == 8) {
+        // A transposed (the weight gradients dPreᵀ·x: A is T·B rows of G·H floats, read once,
+        // mostly from memory): row by row, so each line of A is fetched once for all the panels it
+        // feeds, and 8 rows ahead, since rows G·H·4 bytes apart (1–8 KB) defeat the hardware
+        // prefetchers. Full panels here, a ragged last one below. −1 to −3% step time on
+        // rnn256, gru256, lstm128 and lstm256 (in-process A/B against panel by panel).
+        long mfull = mc / 8 * 8;
+        for (long k = 0; k < kc; k++) {
+            const float *s = A + (pc + k) * lda + ic;
+            if (k + 8 < kc) {
+                const char *ahead = (const char *)(s + 8 * lda);
+                for (long o = 0; o < mc * (long)sizeof(float); o += 64) __builtin_prefetch(ahead + o);
+            }
+            for (long ir = 0; ir < mfull; ir += 8) memcpy(dst + ir * kc + k * 8, s + ir, 8 * sizeof(float));
+        }
+        if (mfull == mc) return;
+        ic += mfull; dst += mfull * kc; mc -= mfull;
+    }
     for (long ir = 0; ir < mc; ir += mr) {
         long m = mc - ir < mr ? mc - ir : mr;
         float *d = dst + ir * kc;
@@ -159,10 +177,6 @@ static void pack_a(rc_transpose8_fn t8, int transA, const float *A, long lda, lo
             }
         } else {
             // A(i,k) = A[(pc+k)*lda + ic+i]: contiguous in i
-            if (m == 8 && mr == 8) {   // the common full panel: one 32-byte copy per k
-                for (long k = 0; k < kc; k++) memcpy(d + k * 8, A + (pc + k) * lda + ic + ir, 8 * sizeof(float));
-                continue;
-            }
             for (long k = 0; k < kc; k++) {
                 const float *s = A + (pc + k) * lda + ic + ir;
                 float *dk = d + k * mr;
@@ -582,14 +596,17 @@ void rc_sgemm_packed_single(long M, long N, long K, const float *A, long lda, co
         for (long ic = 0; ic < M; ic += MC) {
             long mc = M - ic < MC ? M - ic : MC;
             pack_a(d->transpose8, 0, A, lda, ic, pc, mc, kc, mr, bufA);
+            // A thin last row tile (1 or 2 rows) goes over all panels at once (see rc_thin_fn).
+            long thin = d->thin && mc % mr != 0 && mc % mr <= 2 ? mc % mr : 0, mtiles = mc - thin;
             for (long jr = 0; jr < N; jr += nr) {
                 long n = N - jr < nr ? N - jr : nr;
                 const float *bp = block + jr * kc;
-                for (long ir = 0; ir < mc; ir += mr) {
-                    long m = mc - ir < mr ? mc - ir : mr;
+                for (long ir = 0; ir < mtiles; ir += mr) {
+                    long m = mtiles - ir < mr ? mtiles - ir : mr;
                     rc_tile_kernel(d, m, n)(kc, bufA + ir * kc, bp, nr, C + (ic + ir) * ldc + jr, ldc, m, n, 1.0f, b_eff);
                 }
             }
+            if (thin) d->thin(kc, bufA + mtiles * kc, block, nr * kc, nr, C + (ic + mtiles) * ldc, ldc, thin, N, 1.0f, b_eff);
         }
     }
 }
