@@ -67,17 +67,21 @@ void rc_sigmoid(float *x, long n);
 /// In-place hyperbolic tangent over n floats (vectorised, exact 0 at 0, saturates to +-1).
 void rc_tanh(float *x, long n);
 
-#ifdef __cplusplus
-}
-#endif
 /// Products whose right operand stays the same over many calls (a recurrent layer's W_hh over
 /// its time loop): pack op(B) (K x N) once into rc_packed_b_floats(K, N) floats with
 /// rc_pack_b_all, then rc_sgemm_packed_single computes C = A·B + beta·C (A: M x K, row stride
-/// lda, not transposed) on the calling thread with the same results as rc_sgemm_single.
-/// The packed layout belongs to the ISA path current at packing time.
+/// lda, not transposed) on the calling thread. Its sums are those of the blocked serial product
+/// (same K blocking), so the results are rc_sgemm_single's bits, except for the shapes that
+/// rc_sgemm_single cuts into K slices (K ≥ 2·max(M, N), M·N ≤ 2¹⁸ and M·N·K ≥ 2²³), whose
+/// partial sums it adds in another order. The packed layout belongs to the ISA path current at
+/// packing time.
 long rc_packed_b_floats(long K, long N);
 void rc_pack_b_all(int transB, long K, long N, const float *B, long ldb, float *dst);
 void rc_sgemm_packed_single(long M, long N, long K, const float *A, long lda, const float *Bp,
                             float beta, float *C, long ldc);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
