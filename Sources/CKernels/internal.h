@@ -32,6 +32,7 @@ typedef struct {
                                   // vectors of nr/vectors columns (same sums), or NULL: `kernel` for all
     int vectors;                  // with `edge`: vectors per tile row (nr = vectors · vector width)
     rc_thin_fn thin;              // optional: rows m <= 2 over several panels at once, or NULL
+    const rc_ukernel_fn *tall;    // optional (mr 8): tall[v], 9-row tiles of v vectors, A packed 9 wide, or NULL
 } rc_isa_desc;
 
 /// The kernel for an m x n tile (m ≤ mr, n ≤ nr): the narrowest edge kernel that covers it.

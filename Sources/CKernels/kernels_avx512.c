@@ -90,10 +90,11 @@ T512 static void kernel_avx512(long kc, const float *a, const float *b, long bs,
 // MR512 tall and the B panel NR512 wide), so a ragged last tile costs its rows and columns, not a
 // full 8 x 48: a small M (B = 50 rows split over two threads: 25 = 3·8 + 1) or an N of 256
 // (5·48 + 16: the last panel needs one vector, not three). Each element's sum is the same FMA
-// chain in k order as in kernel_avx512, so the results are the same bits.
-#define DEF_EDGE512(ROWS, NV)                                                                               \
-T512 static void kernel_avx512_##ROWS##x##NV(long kc, const float *a, const float *b, long bs, float *c,   \
-                                             long ldc, long m, long n, float alpha, float beta) {           \
+// chain in k order as in kernel_avx512, so the results are the same bits. DEF_TILE512 also makes
+// the 9-row tall tiles below (A packed 9 wide: ASTEP 9).
+#define DEF_TILE512(NAME, ROWS, NV, ASTEP)                                                                  \
+T512 static void NAME(long kc, const float *a, const float *b, long bs, float *c,                           \
+                      long ldc, long m, long n, float alpha, float beta) {                                  \
     if (beta != 0.0f) prefetch_c512(c, ldc, ROWS < m ? ROWS : (int)m);                                      \
     __m512 acc[ROWS][NV];                                                                                   \
     for (int i = 0; i < ROWS; i++)                                                                          \
@@ -105,7 +106,7 @@ T512 static void kernel_avx512_##ROWS##x##NV(long kc, const float *a, const floa
             __m512 ai = _mm512_set1_ps(a[i]);                                                               \
             for (int v = 0; v < NV; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);                 \
         }                                                                                                   \
-        a += MR512;                                                                                         \
+        a += ASTEP;                                                                                         \
         b += bs;                                                                                            \
     }                                                                                                       \
     __mmask16 km[NV];                                                                                       \
@@ -123,6 +124,7 @@ T512 static void kernel_avx512_##ROWS##x##NV(long kc, const float *a, const floa
         }                                                                                                   \
     }                                                                                                       \
 }
+#define DEF_EDGE512(ROWS, NV) DEF_TILE512(kernel_avx512_##ROWS##x##NV, ROWS, NV, MR512)
 #define DEF_EDGE512_ROW(ROWS) DEF_EDGE512(ROWS, 1) DEF_EDGE512(ROWS, 2) DEF_EDGE512(ROWS, 3)
 DEF_EDGE512_ROW(1) DEF_EDGE512_ROW(2) DEF_EDGE512_ROW(3) DEF_EDGE512_ROW(4) DEF_EDGE512_ROW(5) DEF_EDGE512_ROW(6)
 DEF_EDGE512_ROW(7) DEF_EDGE512(8, 1) DEF_EDGE512(8, 2)
@@ -139,13 +141,15 @@ static const rc_ukernel_fn edge512[(MR512 + 1) * (NV512 + 1)] = {
 #else
 #define EDGE512_TABLE NULL   // experiments with other tile shapes: full-tile kernel only
 #define THIN512 NULL
+#define TALL512 NULL
 #endif
 
 #if MR512 == 8 && NV512 == 3
 /// Thin row tiles against several B panels at once. A 1 x 48 tile has only 3 accumulator chains
 /// in flight, so with 4-cycle FMA latency on 2 ports it runs at ~3/8 of the FMA rate (2 x 48: 6/8):
 /// the ragged last row of a 25-row slice cost ~4% of a small model's step. 1 row x 3 panels
-/// (9 chains) and 2 rows x 2 panels (12 chains) keep both ports busy. Each element's sum is the
+/// (9 chains) and 2 rows x 2 panels (12 chains) keep both ports busy. Since the 9-row tiles
+/// below, only blocks of 1, 2 or 10 rows still end in a thin tile. Each element's sum is the
 /// same FMA chain in k order as in kernel_avx512, and the same alpha/beta formula: same bits.
 #define DEF_THIN512(ROWS, P)                                                                                \
 T512 static void thin_avx512_##ROWS##x##P(long kc, const float *a, const float *b, long ps, long bs,         \
@@ -204,6 +208,17 @@ T512 static void thin_avx512(long kc, const float *a, const float *b, long ps, l
     }
 }
 #define THIN512 thin_avx512
+
+/// Tall tiles: 9 rows x NV vectors, A packed 9 rows wide (element (i,k) at a[k*9 + i]). A slice of
+/// 8n + 1 or 8n + 2 rows runs its last 9 or 18 rows as one or two 9-row tiles instead of 8-row
+/// tiles and a thin 1- or 2-row one, so no row streams the B panels on its own: 27 accumulators +
+/// 3 B vectors + 1 broadcast fit the 32 registers. Each element's sum is the same FMA chain in k
+/// order as in kernel_avx512, with the same alpha/beta formula: same bits.
+#define DEF_TALL512(NV) DEF_TILE512(tall_avx512_##NV, 9, NV, 9)
+DEF_TALL512(1) DEF_TALL512(2) DEF_TALL512(3)
+/// tall512[v]: the 9-row tile for v vectors (1…3) of 16 columns.
+static const rc_ukernel_fn tall512[NV512 + 1] = { NULL, tall_avx512_1, tall_avx512_2, tall_avx512_3 };
+#define TALL512 tall512
 #endif
 
 // ---- activations ----
@@ -281,6 +296,6 @@ T512 static void tanh_avx512(float *x, long n) {
 
 const rc_isa_desc rc_desc_avx512 = {
     RC_ISA_AVX512, "avx512", MR512, NR512, KC512, MR512 * 16, NR512 * 20, kernel_avx512, sigmoid_avx512, tanh_avx512,
-    rc_transpose8_avx2, EDGE512_TABLE, NV512, THIN512,
+    rc_transpose8_avx2, EDGE512_TABLE, NV512, THIN512, TALL512,
 };
 #endif

@@ -595,9 +595,17 @@ void rc_sgemm_packed_single(long M, long N, long K, const float *A, long lda, co
         const float *block = Bp + pc * npad;
         for (long ic = 0; ic < M; ic += MC) {
             long mc = M - ic < MC ? M - ic : MC;
-            pack_a(d->transpose8, 0, A, lda, ic, pc, mc, kc, mr, bufA);
-            // A thin last row tile (1 or 2 rows) goes over all panels at once (see rc_thin_fn).
-            long thin = d->thin && mc % mr != 0 && mc % mr <= 2 ? mc % mr : 0, mtiles = mc - thin;
+            // 8n + 1 or 8n + 2 rows (a 25-row slice of B = 50): the last 9 or 18 rows run as 9-row
+            // tiles (d->tall, A packed 9 wide), so no row streams the B panels alone. −2.8% step
+            // time on rnn256, gru256 and lstm256, −1.4% on lstm128 (in-process A/B against the thin
+            // tile, 20 pairs); 8–12% off a 25-row per-step product. Else a thin last row tile (1 or
+            // 2 rows) goes over all panels at once (see rc_thin_fn). Same bits either way.
+            long ragged = mc % mr;
+            long tall = d->tall && ragged >= 1 && ragged <= 2 && mc >= 9 * ragged ? ragged : 0;
+            long thin = !tall && d->thin && ragged != 0 && ragged <= 2 ? ragged : 0, mtiles = mc - thin - 9 * tall;
+            pack_a(d->transpose8, 0, A, lda, ic, pc, mtiles, kc, mr, bufA);
+            if (tall) pack_a(d->transpose8, 0, A, lda, ic + mtiles, pc, 9 * tall, kc, 9, bufA + mtiles * kc);
+            if (thin) pack_a(d->transpose8, 0, A, lda, ic + mtiles, pc, thin, kc, mr, bufA + mtiles * kc);
             for (long jr = 0; jr < N; jr += nr) {
                 long n = N - jr < nr ? N - jr : nr;
                 const float *bp = block + jr * kc;
@@ -605,6 +613,8 @@ void rc_sgemm_packed_single(long M, long N, long K, const float *A, long lda, co
                     long m = mtiles - ir < mr ? mtiles - ir : mr;
                     rc_tile_kernel(d, m, n)(kc, bufA + ir * kc, bp, nr, C + (ic + ir) * ldc + jr, ldc, m, n, 1.0f, b_eff);
                 }
+                for (long t = 0; t < tall; t++)
+                    d->tall[(n + 15) / 16](kc, bufA + (mtiles + 9 * t) * kc, bp, nr, C + (ic + mtiles + 9 * t) * ldc + jr, ldc, 9, n, 1.0f, b_eff);
             }
             if (thin) d->thin(kc, bufA + mtiles * kc, block, nr * kc, nr, C + (ic + mtiles) * ldc, ldc, thin, N, 1.0f, b_eff);
         }
