@@ -596,16 +596,15 @@ void rc_sgemm_packed_single(long M, long N, long K, const float *A, long lda, co
         for (long ic = 0; ic < M; ic += MC) {
             long mc = M - ic < MC ? M - ic : MC;
             // 8n + 1 or 8n + 2 rows (a 25-row slice of B = 50): the last 9 or 18 rows run as 9-row
-            // tiles (d->tall, A packed 9 wide), so no row streams the B panels alone. −2.8% step
-            // time on rnn256, gru256 and lstm256, −1.4% on lstm128 (in-process A/B against the thin
-            // tile, 20 pairs); 8–12% off a 25-row per-step product. Else a thin last row tile (1 or
-            // 2 rows) goes over all panels at once (see rc_thin_fn). Same bits either way.
+            // tiles (d->tall, A packed 9 wide), so no row streams the B panels alone: −1.4 to −3.6%
+            // step time on rnn256, gru256, lstm256 and lstm128 (in-process A/B against the thin
+            // tile, two runs of 20 pairs); 8–12% off a 25-row per-step product. Else a thin last
+            // row tile (1 or 2 rows) goes over all panels at once (see rc_thin_fn). Same bits.
             long ragged = mc % mr;
             long tall = d->tall && ragged >= 1 && ragged <= 2 && mc >= 9 * ragged ? ragged : 0;
             long thin = !tall && d->thin && ragged != 0 && ragged <= 2 ? ragged : 0, mtiles = mc - thin - 9 * tall;
-            pack_a(d->transpose8, 0, A, lda, ic, pc, mtiles, kc, mr, bufA);
+            pack_a(d->transpose8, 0, A, lda, ic, pc, mc - 9 * tall, kc, mr, bufA);   // thin rows: a last, partial panel
             if (tall) pack_a(d->transpose8, 0, A, lda, ic + mtiles, pc, 9 * tall, kc, 9, bufA + mtiles * kc);
-            if (thin) pack_a(d->transpose8, 0, A, lda, ic + mtiles, pc, thin, kc, mr, bufA + mtiles * kc);
             for (long jr = 0; jr < N; jr += nr) {
                 long n = N - jr < nr ? N - jr : nr;
                 const float *bp = block + jr * kc;
