@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import CKernels
 @testable import Recurrent
 
 @Suite struct RecurrentLayerTests {
@@ -261,14 +262,7 @@ import Testing
             let c0: Tensor? = kind.hasCellState ? GradCheck.random([L * R, B, H], scale: 0.5, rng: &rng) : nil
             let dOut = GradCheck.random([B, T, R * H], rng: &rng)
             func run(_ threads: Int) -> [[Float]] {
-                Threading.count = threads
-                var r = SeededRNG(seed: 1)
-                let (out, state, cache) = layer.forward(x, state: RecurrentState(hidden: h0, cell: c0), mode: .training, rng: &r, lengths: lengths)
-                layer.zeroGrad()
-                guard let cache else { Issue.record("no cache"); return [] }
-                let (dx, dInitial) = layer.backward(dOutput: dOut, dState: nil, cache: cache)
-                return [out.data, state.hidden.data, state.cell?.data ?? [], dx.data, dInitial.hidden.data,
-                        dInitial.cell?.data ?? []] + layer.parameters.map { $0.grad.data }
+                Self.results(layer, x, RecurrentState(hidden: h0, cell: c0), dOut, threads: threads, lengths: lengths)
             }
             let one = run(1)
             #expect(run(2) == one, "\(kind) lengths \(lengths != nil): 2 threads differ from 1")
@@ -284,6 +278,44 @@ import Testing
             #expect(run(2) == one, "\(kind) lengths \(lengths != nil): uneven cuts on 2 threads differ")
             #expect(run(3) == one, "\(kind) lengths \(lengths != nil): uneven cuts on 3 threads differ")
         }
+    }
+
+    /// Outputs, final state, input and initial-state gradients and parameter gradients of one
+    /// training forward and backward pass on `threads` threads.
+    static func results(_ layer: RecurrentLayer, _ x: Tensor, _ initial: RecurrentState?, _ dOut: Tensor, threads: Int,
+                        lengths: [Int]?) -> [[Float]] {
+        Threading.count = threads
+        var r = SeededRNG(seed: 1)
+        let (out, state, cache) = layer.forward(x, state: initial, mode: .training, rng: &r, lengths: lengths)
+        layer.zeroGrad()
+        guard let cache else { Issue.record("no cache"); return [] }
+        let (dx, dInitial) = layer.backward(dOutput: dOut, dState: nil, cache: cache)
+        return [out.data, state.hidden.data, state.cell?.data ?? [], dx.data, dInitial.hidden.data,
+                dInitial.cell?.data ?? []] + layer.parameters.map { $0.grad.data }
+    }
+
+    /// A slice that runs slow (1 ms per step, test hook) has its last rows stolen by the other
+    /// thread for the rest of each phase; outputs and gradients stay bitwise those of one thread.
+    /// The pool runs the slices one after the other while other tests hold it, so the run is
+    /// repeated until a steal is seen (checking the results every time).
+    @Test(arguments: CellKind.allCases)
+    func stolenRowsGiveTheSameResults(kind: CellKind) {
+        let saved = Threading.count
+        defer { Threading.count = saved }
+        let B = 16, T = 12, D = 5, H = 6, L = 2
+        var rng = SeededRNG(seed: 21)
+        let layer = RecurrentLayer(kind: kind, inputSize: D, hiddenSize: H, numLayers: L, rng: &rng)
+        let x = GradCheck.random([B, T, D], rng: &rng)
+        let dOut = GradCheck.random([B, T, H], rng: &rng)
+        func run(_ threads: Int) -> [[Float]] { Self.results(layer, x, nil, dOut, threads: threads, lengths: nil) }
+        let one = run(1)
+        let before = rc_steal_count()
+        RecurrentLayer.slowSliceForTesting = 1
+        defer { RecurrentLayer.slowSliceForTesting = nil }
+        for _ in 0..<100 where rc_steal_count() == before {
+            #expect(run(2) == one, "\(kind): 2 threads with stolen rows differ from 1")
+        }
+        #expect(rc_steal_count() > before, "\(kind): no rows were stolen")
     }
 
     /// A consuming backward pass (gate gradients over the cached gates, dx over spent cells) gives

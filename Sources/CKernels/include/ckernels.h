@@ -76,6 +76,22 @@ void rc_tanh(float *x, long n);
 /// partial sums it adds in another order. The packed layout belongs to the ISA path current at
 /// packing time.
 long rc_packed_b_floats(long K, long N);
+/// Row stealing between the slices of a recurrent time loop that sweep a phase's steps in
+/// parallel (one slot per slice). The owner of slot `part` calls rc_steal_begin, then
+/// rc_steal_poll at the start of every step (`next`, of the phase's steps up to `end`) with its
+/// rows [b0, b0 + rows), which returns how many rows to keep: when a thief has asked, the last half
+/// of them (a multiple of `quantum`) pass to the thief for steps next..<end. rc_steal_end when
+/// done. A slice done early calls rc_steal_take, which asks the slot with the most work left and
+/// returns 1 with the rows and steps it got, 0 when no slot has enough left to share.
+typedef struct rc_steal rc_steal;
+rc_steal *rc_steal_create(int parts);
+void rc_steal_destroy(rc_steal *s);
+void rc_steal_begin(rc_steal *s, int part);
+long rc_steal_poll(rc_steal *s, int part, long b0, long rows, long next, long end, long quantum);
+void rc_steal_end(rc_steal *s, int part);
+int rc_steal_take(rc_steal *s, int thief, long quantum, long *b0, long *rows, long *from, long *end);
+/// Successful rc_steal_take calls since the process started (for tests).
+long rc_steal_count(void);
 void rc_pack_b_all(int transB, long K, long N, const float *B, long ldb, float *dst);
 void rc_sgemm_packed_single(long M, long N, long K, const float *A, long lda, const float *Bp,
                             float beta, float *C, long ldc);
