@@ -341,9 +341,9 @@ public final class RecurrentLayer: ParameterizedModule {
     /// Test hook: when set, every phase of `sweep` cuts the rows with this function of (phase,
     /// parts, B) instead of by the measured speeds, which must not change any result.
     nonisolated(unsafe) static var sweepCutsForTesting: ((Int, Int, Int) -> [Int])?
-    /// Test hook: the slice with this index waits 1 ms before each step of its own rows, the
-    /// others before their first step only (so that each slice gets a thread of its own), and the
-    /// others run out of work first and steal from it.
+    /// Test hook: the slice with this index waits 1 ms before each step of its own rows and the
+    /// others before their first step only (so that each gets a thread of its own); the others
+    /// then run out of work first and steal from it.
     nonisolated(unsafe) static var slowSliceForTesting: Int?
 
     /// Runs a time loop's rows in parallel: `body(b0, n, steps, poll)` sweeps rows [b0, b0 + n) over
