@@ -76,6 +76,10 @@ void rc_tanh(float *x, long n);
 /// partial sums it adds in another order. The packed layout belongs to the ISA path current at
 /// packing time.
 long rc_packed_b_floats(long K, long N);
+void rc_pack_b_all(int transB, long K, long N, const float *B, long ldb, float *dst);
+void rc_sgemm_packed_single(long M, long N, long K, const float *A, long lda, const float *Bp,
+                            float beta, float *C, long ldc);
+
 /// Row stealing between the slices of a recurrent time loop that sweep a phase's steps in
 /// parallel (one slot per slice). The owner of slot `part` calls rc_steal_begin, then
 /// rc_steal_poll at the start of every step (`next`, of the phase's steps up to `end`) with its
@@ -92,9 +96,6 @@ void rc_steal_end(rc_steal *s, int part);
 int rc_steal_take(rc_steal *s, int thief, long quantum, long *b0, long *rows, long *from, long *end);
 /// Successful rc_steal_take calls since the process started (for tests).
 long rc_steal_count(void);
-void rc_pack_b_all(int transB, long K, long N, const float *B, long ldb, float *dst);
-void rc_sgemm_packed_single(long M, long N, long K, const float *A, long lda, const float *Bp,
-                            float beta, float *C, long ldc);
 
 #ifdef __cplusplus
 }
