@@ -27,6 +27,7 @@ typedef struct {
     void (*gru_forward_x)(long, long, const float *, const int32_t *, const float *, const float *, const float *,
                           const float *, float *, float *, float *);
     void (*rnn_forward_x)(long, long, const float *, const int32_t *, const float *, const float *, float *, int);
+    double (*sum_squares)(long, const float *);
 } rc_cells_table;
 
 #define CELL_TARGET
@@ -145,4 +146,8 @@ void rc_add_rows(long rows, long cols, const float *X, long ldx, float *y) {
 
 void rc_adam(long n, float *w, const float *g, float *m, float *v, const float *hyper) {
     if (n > 0) current()->adam(n, w, g, m, v, hyper);
+}
+
+double rc_sum_squares(long n, const float *x) {
+    return n > 0 ? current()->sum_squares(n, x) : 0.0;
 }

@@ -361,6 +361,22 @@ CELL_TARGET static void CELL_FN(add_rows)(long rows, long cols, const float *X, 
     }
 }
 
+// Σ x² in double over 16 fixed lanes (lane l takes the elements ≡ l mod 16), the lanes added in
+// order at the end: the same sum on every ISA (each square of a float is exact in double, so
+// contraction cannot change it), and 16 independent chains instead of one.
+CELL_TARGET static double CELL_FN(sum_squares)(long n, const float *restrict x) {
+    double part[16] = {0};
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        CELL_VEC
+        for (int l = 0; l < 16; l++) part[l] += (double)x[i + l] * (double)x[i + l];
+    }
+    for (int l = 0; i + l < n; l++) part[l] += (double)x[i + l] * (double)x[i + l];
+    double sum = 0;
+    for (int l = 0; l < 16; l++) sum += part[l];
+    return sum;
+}
+
 // Adam's update of n elements (see rc_adam in ckernels_cells.h); each element's arithmetic is the
 // same whatever n, so a split into ranges gives the same results.
 CELL_TARGET static void CELL_FN(adam)(long n, float *restrict w, const float *restrict g, float *restrict m,
@@ -396,7 +412,7 @@ CELL_TARGET static void CELL_FN(adam)(long n, float *restrict w, const float *re
 static const rc_cells_table CELL_FN(cells_table) = {
     CELL_FN(lstm_forward), CELL_FN(lstm_backward), CELL_FN(gru_forward), CELL_FN(gru_backward),
     CELL_FN(rnn_forward), CELL_FN(rnn_backward), CELL_FN(softmax_xent), CELL_FN(add_rows), CELL_FN(adam),
-    CELL_FN(lstm_forward_x), CELL_FN(gru_forward_x), CELL_FN(rnn_forward_x),
+    CELL_FN(lstm_forward_x), CELL_FN(gru_forward_x), CELL_FN(rnn_forward_x), CELL_FN(sum_squares),
 };
 
 #undef CELL_VEC

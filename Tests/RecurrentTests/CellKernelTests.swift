@@ -250,6 +250,23 @@ import Testing
         }
     }
 
+    /// The gradient-norm sum: the 16-lane order written out in Swift, bit for bit on every ISA
+    /// (squares of floats are exact in double), and within rounding of one running sum.
+    @Test func sumOfSquaresIsTheSixteenLaneSumOnEveryISA() {
+        var rng = SeededRNG(seed: 46)
+        for n in [0, 1, 15, 16, 17, 100, 70_001] {
+            let x = Self.random(n, scale: 2, rng: &rng)
+            var lanes = [Double](repeating: 0, count: 16), plain = 0.0
+            for i in 0..<n { lanes[i % 16] += Double(x[i]) * Double(x[i]); plain += Double(x[i]) * Double(x[i]) }
+            let expected = lanes.reduce(0, +)
+            Self.forEachISA { isa in
+                let got = x.withUnsafeBufferPointer { rc_sum_squares(n, $0.baseAddress) }
+                #expect(got.bitPattern == expected.bitPattern, "\(isa) n \(n): \(got) vs \(expected)")
+                #expect(abs(got - plain) <= 1e-12 * max(1, plain), "\(isa) n \(n)")
+            }
+        }
+    }
+
     @Test func unknownISAIsRefused() {
         #expect(rc_cells_set_thread_isa("bogus") == -1)
         #expect(rc_cells_set_thread_isa(nil) == 0)

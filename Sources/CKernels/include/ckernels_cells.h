@@ -115,6 +115,10 @@ void rc_add_rows(long rows, long cols, const float *X, long ldx, float *y);
 ///     w ← w − (lr/(1−β1^t))·m / (√v/√(1−β2^t) + ε)
 void rc_adam(long n, float *w, const float *g, float *m, float *v, const float *hyper);
 
+/// Σ x[i]² for i in 0..<n, in double (gradient norms): 16 fixed lanes (lane l sums the elements
+/// i ≡ l mod 16 in order), then the lanes in order, so every ISA returns the same bits.
+double rc_sum_squares(long n, const float *x);
+
 /// Overrides the ISA of these kernels on the calling thread only ("generic", "avx2", "avx512";
 /// NULL restores the process-wide choice of rc_kernel_isa()). Returns -1 if the CPU lacks it.
 /// Test hook: lets tests compare every path without touching global state.

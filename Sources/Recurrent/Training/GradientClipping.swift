@@ -1,3 +1,5 @@
+import CKernels
+
 /// Gradient clipping over a whole model, as `torch.nn.utils.clip_grad_norm_` (norm type 2) and
 /// `clip_grad_value_`. Both act on `Parameter.grad` in place, after backward and before `step`.
 public enum GradientClipping {
@@ -33,13 +35,14 @@ public enum GradientClipping {
     /// The global L2 norm of all grads (no change).
     ///
     /// Like PyTorch: the L2 norm of each gradient tensor, then the L2 norm of those norms. Sums are
-    /// accumulated in Double so large models do not lose the small contributions.
+    /// accumulated in Double so large models do not lose the small contributions, in 16 lanes
+    /// (`rc_sum_squares`: one running sum was a chain of dependent adds, 0.3 ms per step of rnn256).
     public static func globalNorm(_ parameters: [Parameter]) -> Float {
         var sumOfNormSquares: Double = 0
         for p in parameters {
             var sum: Double = 0
             p.grad.data.withUnsafeBufferPointer { g in
-                for x in g { sum += Double(x) * Double(x) }
+                if let base = g.baseAddress { sum = rc_sum_squares(g.count, base) }
             }
             let norm = Float(sum.squareRoot())
             sumOfNormSquares += Double(norm) * Double(norm)
