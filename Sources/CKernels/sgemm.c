@@ -237,17 +237,23 @@ static long balanced(long total, long nominal, long unit) {
     return (size + unit - 1) / unit * unit;
 }
 
-void rc_sgemm_serial(const rc_isa_desc *d, int transA, int transB, long M, long N, long K,
-                     float alpha, const float *A, long lda, const float *B, long ldb,
-                     float beta, float *C, long ldc) {
+/// One right operand of a product and its output: op(B) K x N, C M x N (see rc_sgemm_pair).
+typedef struct { const float *B; long ldb; float *C; long ldc; } rhs_t;
+
+/// The serial driver over nb (1 or 2) right operands of the same shape: each (KC, MC) block of
+/// op(A) is packed once and multiplied by every operand's packed block, whose panels (nb · KC · NC
+/// floats) stay in L2 together. Each C element's sum is the same as with one operand.
+static void sgemm_serial_n(const rc_isa_desc *d, int transA, int transB, long M, long N, long K,
+                           float alpha, const float *A, long lda, int nb, const rhs_t *rhs, float beta) {
     const int mr = d->mr, nr = d->nr;
     // Balanced blocks: split each dimension into the fewest blocks of at most the nominal size,
     // then make them equal (rounded up to the register tile), e.g. K=300 -> 2 x 150, not 256 + 44.
     long KC = balanced(K, d->kc, 1), MC = balanced(M, d->mc, mr), NC = balanced(N, d->nc, nr);
-    float *bufB = buf_get(&tl_bufB, (size_t)(KC * NC));
+    float *bufB = buf_get(&tl_bufB, (size_t)(nb * KC * NC));
     float *bufA = buf_get(&tl_bufA, (size_t)(KC * MC));
     if (!bufA || !bufB) { // out of memory: fall back to the reference
-        rc_sgemm_reference(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        for (int o = 0; o < nb; o++)
+            rc_sgemm_reference(transA, transB, M, N, K, alpha, A, lda, rhs[o].B, rhs[o].ldb, beta, rhs[o].C, rhs[o].ldc);
         return;
     }
     // With few rows, each B panel is used by only a few micro-tiles, so copying B costs more than
@@ -260,26 +266,40 @@ void rc_sgemm_serial(const rc_isa_desc *d, int transA, int transB, long M, long 
         for (long pc = 0; pc < K; pc += KC) {
             long kc = K - pc < KC ? K - pc : KC;
             float b_eff = pc == 0 ? beta : 1.0f;
-            if (!direct) pack_b(d->transpose8, transB, B, ldb, pc, jc, kc, nc, nr, bufB);
-            else if (nfull < nc) pack_b(d->transpose8, transB, B, ldb, pc, jc + nfull, kc, nc - nfull, nr, bufB);
+            for (int o = 0; o < nb; o++) {
+                float *bp = bufB + o * KC * NC;
+                if (!direct) pack_b(d->transpose8, transB, rhs[o].B, rhs[o].ldb, pc, jc, kc, nc, nr, bp);
+                else if (nfull < nc) pack_b(d->transpose8, transB, rhs[o].B, rhs[o].ldb, pc, jc + nfull, kc, nc - nfull, nr, bp);
+            }
             for (long ic = 0; ic < M; ic += MC) {
                 long mc = M - ic < MC ? M - ic : MC;
                 pack_a(d->transpose8, transA, A, lda, ic, pc, mc, kc, mr, bufA);
                 for (long ir = 0; ir < mc; ir += mr) {
                     long m = mc - ir < mr ? mc - ir : mr;
                     const float *ap = bufA + ir * kc;
-                    float *crow = C + (ic + ir) * ldc + jc;
-                    for (long jr = 0; jr < nc; jr += nr) {
-                        long n = nc - jr < nr ? nc - jr : nr;
-                        rc_ukernel_fn kernel = rc_tile_kernel(d, m, n);
-                        if (!direct) kernel(kc, ap, bufB + jr * kc, nr, crow + jr, ldc, m, n, alpha, b_eff);
-                        else if (n == nr) kernel(kc, ap, B + pc * ldb + jc + jr, ldb, crow + jr, ldc, m, n, alpha, b_eff);
-                        else kernel(kc, ap, bufB, nr, crow + jr, ldc, m, n, alpha, b_eff);
+                    for (int o = 0; o < nb; o++) {
+                        const float *bp = bufB + o * KC * NC, *B = rhs[o].B;
+                        long ldb = rhs[o].ldb, ldc = rhs[o].ldc;
+                        float *crow = rhs[o].C + (ic + ir) * ldc + jc;
+                        for (long jr = 0; jr < nc; jr += nr) {
+                            long n = nc - jr < nr ? nc - jr : nr;
+                            rc_ukernel_fn kernel = rc_tile_kernel(d, m, n);
+                            if (!direct) kernel(kc, ap, bp + jr * kc, nr, crow + jr, ldc, m, n, alpha, b_eff);
+                            else if (n == nr) kernel(kc, ap, B + pc * ldb + jc + jr, ldb, crow + jr, ldc, m, n, alpha, b_eff);
+                            else kernel(kc, ap, bp, nr, crow + jr, ldc, m, n, alpha, b_eff);
+                        }
                     }
                 }
             }
         }
     }
+}
+
+void rc_sgemm_serial(const rc_isa_desc *d, int transA, int transB, long M, long N, long K,
+                     float alpha, const float *A, long lda, const float *B, long ldb,
+                     float beta, float *C, long ldc) {
+    rhs_t rhs = { B, ldb, C, ldc };
+    sgemm_serial_n(d, transA, transB, M, N, K, alpha, A, lda, 1, &rhs, beta);
 }
 
 // ---------------------------------------------------------------- threading and entry points
@@ -354,41 +374,48 @@ static int ksplit_slices(long M, long N, long K) {
 
 typedef struct {
     const rc_isa_desc *d;
-    int transA, transB, slices;
-    long M, N, K, lda, ldb, ldc;
+    int transA, transB, slices, nb;
+    long M, N, K, lda;
     float alpha, beta;
-    const float *A, *B;
-    float *C, *tmp;
+    const float *A;
+    const rhs_t *rhs;
+    float *tmp;
 } kjob_t;
 
 static void kjob_part(void *arg, int part) {
     const kjob_t *j = (const kjob_t *)arg;
     long k0 = j->K * part / j->slices, k1 = j->K * (part + 1) / j->slices;
     const float *A = j->transA ? j->A + k0 * j->lda : j->A + k0;
-    const float *B = j->transB ? j->B + k0 : j->B + k0 * j->ldb;
-    if (part == 0)
-        rc_sgemm_serial(j->d, j->transA, j->transB, j->M, j->N, k1 - k0, j->alpha, A, j->lda, B, j->ldb, j->beta, j->C, j->ldc);
-    else
-        rc_sgemm_serial(j->d, j->transA, j->transB, j->M, j->N, k1 - k0, j->alpha, A, j->lda, B, j->ldb, 0.0f,
-                        j->tmp + (part - 1) * j->M * j->N, j->N);
+    rhs_t slice[2];
+    for (int o = 0; o < j->nb; o++) {
+        const rhs_t *r = &j->rhs[o];
+        slice[o].B = j->transB ? r->B + k0 : r->B + k0 * r->ldb;
+        slice[o].ldb = r->ldb;
+        // Slice 0 accumulates into C with beta; slice p > 0 into its own buffer.
+        slice[o].C = part == 0 ? r->C : j->tmp + ((part - 1) * j->nb + o) * j->M * j->N;
+        slice[o].ldc = part == 0 ? r->ldc : j->N;
+    }
+    sgemm_serial_n(j->d, j->transA, j->transB, j->M, j->N, k1 - k0, j->alpha, A, j->lda, j->nb, slice,
+                   part == 0 ? j->beta : 0.0f);
 }
 
-/// Runs a K-split product (see above); returns 0 if the buffers cannot be had.
+/// Runs a K-split product (see above) for nb right operands; returns 0 if the buffers cannot be had.
 static int sgemm_ksplit(const rc_isa_desc *d, int nthreads, int slices, int transA, int transB, long M, long N, long K,
-                        float alpha, const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
-    float *tmp = buf_get(&tl_bufK, (size_t)((slices - 1) * M * N));
+                        float alpha, const float *A, long lda, int nb, const rhs_t *rhs, float beta) {
+    float *tmp = buf_get(&tl_bufK, (size_t)((slices - 1) * nb * M * N));
     if (!tmp) return 0;
-    kjob_t j = { d, transA, transB, slices, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C, tmp };
+    kjob_t j = { d, transA, transB, slices, nb, M, N, K, lda, alpha, beta, A, rhs, tmp };
     if (nthreads < 2 || !rc_pool_run(slices, nthreads, kjob_part, &j))
         for (int p = 0; p < slices; p++) kjob_part(&j, p);
-    for (int p = 1; p < slices; p++) {
-        const float *t = tmp + (p - 1) * M * N;
-        for (long i = 0; i < M; i++) {
-            float *c = C + i * ldc;
-            const float *u = t + i * N;
-            for (long jj = 0; jj < N; jj++) c[jj] += u[jj];
+    for (int o = 0; o < nb; o++)
+        for (int p = 1; p < slices; p++) {
+            const float *t = tmp + ((p - 1) * nb + o) * M * N;
+            for (long i = 0; i < M; i++) {
+                float *c = rhs[o].C + i * rhs[o].ldc;
+                const float *u = t + i * N;
+                for (long jj = 0; jj < N; jj++) c[jj] += u[jj];
+            }
         }
-    }
     return 1;
 }
 
@@ -399,21 +426,25 @@ static int sgemm_ksplit(const rc_isa_desc *d, int nthreads, int slices, int tran
 // are the same for any thread count.
 typedef struct {
     const rc_isa_desc *d;
-    int transA, transB, groups, chunks;
-    long M, N, K, lda, ldb, ldc, munits;
+    int transA, transB, groups, chunks, nb;
+    long M, N, K, lda, munits, bstride;
     long jc, nc, pc, kc;
     float alpha, beta;
-    const float *A, *B;
-    float *C, *Bp;
+    const float *A;
+    const rhs_t *rhs;
+    float *Bp;    // operand o's packed block at Bp + o·bstride
 } sjob_t;
 
 static void sjob_pack(void *arg, int g) {
     const sjob_t *j = (const sjob_t *)arg;
+    int o = g / j->groups;
+    g %= j->groups;
     long panels = (j->nc + j->d->nr - 1) / j->d->nr;
     long p0 = panels * g / j->groups, p1 = panels * (g + 1) / j->groups;
     if (p0 >= p1) return;
     long c0 = p0 * j->d->nr, c1 = p1 * j->d->nr < j->nc ? p1 * j->d->nr : j->nc;
-    pack_b(j->d->transpose8, j->transB, j->B, j->ldb, j->pc, j->jc + c0, j->kc, c1 - c0, j->d->nr, j->Bp + c0 * j->kc);
+    pack_b(j->d->transpose8, j->transB, j->rhs[o].B, j->rhs[o].ldb, j->pc, j->jc + c0, j->kc, c1 - c0, j->d->nr,
+           j->Bp + o * j->bstride + c0 * j->kc);
 }
 
 static void sjob_compute(void *arg, int part) {
@@ -429,24 +460,29 @@ static void sjob_compute(void *arg, int part) {
     for (long ic = lo; ic < hi; ic += MC) {
         long mc = hi - ic < MC ? hi - ic : MC;
         if (!bufA) {   // out of memory: the reference loop over this block
-            for (long i = ic; i < ic + mc; i++)
-                for (long jj = 0; jj < j->nc; jj++) {
-                    const float *panel = j->Bp + (jj / nr) * nr * j->kc;
-                    float acc = 0;
-                    for (long k = 0; k < j->kc; k++) acc += at(j->A, j->lda, j->transA, i, j->pc + k) * panel[k * nr + jj % nr];
-                    float *c = j->C + i * j->ldc + j->jc + jj;
-                    *c = j->alpha * acc + (b_eff == 0.0f ? 0.0f : b_eff * *c);
-                }
+            for (int o = 0; o < j->nb; o++)
+                for (long i = ic; i < ic + mc; i++)
+                    for (long jj = 0; jj < j->nc; jj++) {
+                        const float *panel = j->Bp + o * j->bstride + (jj / nr) * nr * j->kc;
+                        float acc = 0;
+                        for (long k = 0; k < j->kc; k++) acc += at(j->A, j->lda, j->transA, i, j->pc + k) * panel[k * nr + jj % nr];
+                        float *c = j->rhs[o].C + i * j->rhs[o].ldc + j->jc + jj;
+                        *c = j->alpha * acc + (b_eff == 0.0f ? 0.0f : b_eff * *c);
+                    }
             continue;
         }
         pack_a(d->transpose8, j->transA, j->A, j->lda, ic, j->pc, mc, j->kc, mr, bufA);
         for (long ir = 0; ir < mc; ir += mr) {
             long m = mc - ir < mr ? mc - ir : mr;
             const float *ap = bufA + ir * j->kc;
-            float *crow = j->C + (ic + ir) * j->ldc + j->jc;
-            for (long jr = 0; jr < j->nc; jr += nr) {
-                long n = j->nc - jr < nr ? j->nc - jr : nr;
-                rc_tile_kernel(d, m, n)(j->kc, ap, j->Bp + jr * j->kc, nr, crow + jr, j->ldc, m, n, j->alpha, b_eff);
+            for (int o = 0; o < j->nb; o++) {
+                long ldc = j->rhs[o].ldc;
+                float *crow = j->rhs[o].C + (ic + ir) * ldc + j->jc;
+                const float *bp = j->Bp + o * j->bstride;
+                for (long jr = 0; jr < j->nc; jr += nr) {
+                    long n = j->nc - jr < nr ? j->nc - jr : nr;
+                    rc_tile_kernel(d, m, n)(j->kc, ap, bp + jr * j->kc, nr, crow + jr, ldc, m, n, j->alpha, b_eff);
+                }
             }
         }
     }
@@ -454,12 +490,13 @@ static void sjob_compute(void *arg, int part) {
 
 /// Returns 0 (having done nothing) if the shared buffer cannot be had.
 static int sgemm_shared_b(const rc_isa_desc *d, int nthreads, int chunks, int transA, int transB, long M, long N, long K,
-                          float alpha, const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+                          float alpha, const float *A, long lda, int nb, const rhs_t *rhs, float beta) {
     long KC = balanced(K, d->kc, 1), NC = balanced(N, d->nc, d->nr);
-    float *Bp = buf_get(&tl_bufP, (size_t)(KC * ((NC + d->nr - 1) / d->nr * d->nr)));
+    long bstride = KC * ((NC + d->nr - 1) / d->nr * d->nr);
+    float *Bp = buf_get(&tl_bufP, (size_t)(nb * bstride));
     if (!Bp) return 0;
-    sjob_t j = { d, transA, transB, 0, chunks, M, N, K, lda, ldb, ldc, (M + d->mr - 1) / d->mr,
-                 0, 0, 0, 0, alpha, beta, A, B, C, Bp };
+    sjob_t j = { d, transA, transB, 0, chunks, nb, M, N, K, lda, (M + d->mr - 1) / d->mr, bstride,
+                 0, 0, 0, 0, alpha, beta, A, rhs, Bp };
     for (long jc = 0; jc < N; jc += NC) {
         j.jc = jc;
         j.nc = N - jc < NC ? N - jc : NC;
@@ -468,8 +505,9 @@ static int sgemm_shared_b(const rc_isa_desc *d, int nthreads, int chunks, int tr
         for (long pc = 0; pc < K; pc += KC) {
             j.pc = pc;
             j.kc = K - pc < KC ? K - pc : KC;
-            if (j.groups < 2 || !rc_pool_run(j.groups, nthreads, sjob_pack, &j))
-                for (int g = 0; g < j.groups; g++) sjob_pack(&j, g);
+            int packs = j.groups * nb;
+            if (packs < 2 || !rc_pool_run(packs, nthreads, sjob_pack, &j))
+                for (int g = 0; g < packs; g++) sjob_pack(&j, g);
             if (!rc_pool_run(chunks, nthreads, sjob_compute, &j))
                 for (int c = 0; c < chunks; c++) sjob_compute(&j, c);
         }
@@ -485,33 +523,60 @@ static void scale_c(long M, long N, float beta, float *C, long ldc) {
     }
 }
 
-static void sgemm_with(const rc_isa_desc *d, int nthreads, int transA, int transB, long M, long N, long K,
-                       float alpha, const float *A, long lda, const float *B, long ldb,
-                       float beta, float *C, long ldc) {
+/// Whether two right operands' packed blocks (2 · KC · NC floats) take at most 1 MB, half of L2:
+/// only then does rc_sgemm_pair share the packed A; else it runs two products. With a quarter of
+/// L2 (2¹⁷ floats) the pair measured 4–5% faster than two products on lstm128's dW (M 512 × N 128
+/// × K 2500, two threads), and with half also 1.8% on rnn256's (256 × 256 × 5000) and 0.3–3.4% on
+/// lstm256's (1024 × 256 × 5000); C harness, alternating, 20–60 pairs, three runs each.
+#ifndef RC_PAIR_MAX_FLOATS
+#define RC_PAIR_MAX_FLOATS (1L << 18)
+#endif
+static int pair_fits(const rc_isa_desc *d, long N, long K) {
+    return 2 * balanced(K, d->kc, 1) * balanced(N, d->nc, d->nr) <= RC_PAIR_MAX_FLOATS;
+}
+
+static void sgemm_with_n(const rc_isa_desc *d, int nthreads, int transA, int transB, long M, long N, long K,
+                         float alpha, const float *A, long lda, int nb, const rhs_t *rhs, float beta) {
     if (M <= 0 || N <= 0) return;
-    if (K <= 0) { scale_c(M, N, beta, C, ldc); return; }
+    if (K <= 0) { for (int o = 0; o < nb; o++) scale_c(M, N, beta, rhs[o].C, rhs[o].ldc); return; }
+    if (nb > 1 && !pair_fits(d, N, K)) {
+        for (int o = 0; o < nb; o++) sgemm_with_n(d, nthreads, transA, transB, M, N, K, alpha, A, lda, 1, rhs + o, beta);
+        return;
+    }
     int slices = ksplit_slices(M, N, K);
-    if (slices > 1 && sgemm_ksplit(d, nthreads, slices, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
+    if (slices > 1 && sgemm_ksplit(d, nthreads, slices, transA, transB, M, N, K, alpha, A, lda, nb, rhs, beta)) return;
+    int chunks = 1, splitN = 0;
+    long unit = 0, units = 0;
     if (nthreads > 1 && (double)M * (double)N * (double)K >= (double)RC_PARALLEL_MIN_FLOPS) {
-        job_t j = { d, transA, transB, 0, 0, M, N, K, lda, ldb, ldc, 0, 0, alpha, beta, A, B, C };
         long nunits = (N + d->nr - 1) / d->nr, munits = (M + d->mr - 1) / d->mr;
         // Rows are split with a shared packed B (nothing packed twice); columns only when there
         // are too few row tiles, and then each chunk packs all of A.
-        int splitN = munits < 2L * nthreads && nunits >= nthreads;
-        if (splitN) { j.splitN = 1; j.unit = d->nr; j.units = nunits; }
-        else { j.splitN = 0; j.unit = d->mr; j.units = munits; }
+        splitN = munits < 2L * nthreads && nunits >= nthreads;
+        if (splitN) { unit = d->nr; units = nunits; }
+        else { unit = d->mr; units = munits; }
         // Big products get a few chunks per thread, claimed dynamically, so a thread that is
         // descheduled (busy machine) or slower holds up only a small piece of the work.
         long want = (double)M * (double)N * (double)K >= 67108864.0 ? 4L * nthreads : nthreads;
-        int chunks = (int)(want < j.units ? want : j.units);
-        j.nparts = chunks;
+        chunks = (int)(want < units ? want : units);
         // Row splits share one packed block of op(B) (see sgemm_shared_b) instead of each chunk
         // packing all of it.
         if (!splitN && chunks > 1 &&
-            sgemm_shared_b(d, nthreads, chunks, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
-        if (chunks > 1 && rc_pool_run(chunks, nthreads, job_part, &j)) return;
+            sgemm_shared_b(d, nthreads, chunks, transA, transB, M, N, K, alpha, A, lda, nb, rhs, beta)) return;
     }
-    rc_sgemm_serial(d, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (chunks <= 1) { sgemm_serial_n(d, transA, transB, M, N, K, alpha, A, lda, nb, rhs, beta); return; }
+    for (int o = 0; o < nb; o++) {
+        job_t j = { d, transA, transB, splitN, chunks, M, N, K, lda, rhs[o].ldb, rhs[o].ldc, unit, units, alpha, beta,
+                    A, rhs[o].B, rhs[o].C };
+        if (!rc_pool_run(chunks, nthreads, job_part, &j))
+            rc_sgemm_serial(d, transA, transB, M, N, K, alpha, A, lda, rhs[o].B, rhs[o].ldb, beta, rhs[o].C, rhs[o].ldc);
+    }
+}
+
+static void sgemm_with(const rc_isa_desc *d, int nthreads, int transA, int transB, long M, long N, long K,
+                       float alpha, const float *A, long lda, const float *B, long ldb,
+                       float beta, float *C, long ldc) {
+    rhs_t rhs = { B, ldb, C, ldc };
+    sgemm_with_n(d, nthreads, transA, transB, M, N, K, alpha, A, lda, 1, &rhs, beta);
 }
 
 void rc_sgemm(int transA, int transB, long M, long N, long K, float alpha,
@@ -540,6 +605,24 @@ int rc_sgemm_isa(const char *isa, int threads, int transA, int transB, long M, l
     int i = isa_from_name(isa);
     if (i < 0 || i > g_detected) return -1;
     sgemm_with(rc_desc_for(i), threads < 1 ? 1 : threads, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return 0;
+}
+
+void rc_sgemm_pair(int transA, int transB, long M, long N, long K, float alpha, const float *A, long lda,
+                   const float *B1, long ldb1, const float *B2, long ldb2, float beta,
+                   float *C1, long ldc1, float *C2, long ldc2) {
+    rhs_t rhs[2] = { { B1, ldb1, C1, ldc1 }, { B2, ldb2, C2, ldc2 } };
+    sgemm_with_n(rc_current_desc(), rc_get_threads(), transA, transB, M, N, K, alpha, A, lda, 2, rhs, beta);
+}
+
+int rc_sgemm_pair_isa(const char *isa, int threads, int transA, int transB, long M, long N, long K, float alpha,
+                      const float *A, long lda, const float *B1, long ldb1, const float *B2, long ldb2, float beta,
+                      float *C1, long ldc1, float *C2, long ldc2) {
+    pthread_once(&g_isa_once, isa_init);
+    int i = isa_from_name(isa);
+    if (i < 0 || i > g_detected) return -1;
+    rhs_t rhs[2] = { { B1, ldb1, C1, ldc1 }, { B2, ldb2, C2, ldc2 } };
+    sgemm_with_n(rc_desc_for(i), threads < 1 ? 1 : threads, transA, transB, M, N, K, alpha, A, lda, 2, rhs, beta);
     return 0;
 }
 

@@ -198,6 +198,49 @@ import Testing
         }
     }
 
+    /// Two products with one left operand (`rc_sgemm_pair`, a layer's dW_ih and dW_hh): on every
+    /// path (K slices, shared packed B, serial with B read in place, too wide to pair) and ISA, with
+    /// 1–3 threads, the bits of two `rc_sgemm` calls, within rounding of the reference, and the
+    /// padding of both outputs untouched.
+    @Test func pairOfProductsIsTwoProductsBitForBit() {
+        var rng = SeededRNG(seed: 17)
+        let shapes: [(m: Int, n: Int, k: Int, tA: Bool)] = [
+            (96, 80, 1500, true),                           // K slices (the dW shapes)
+            (300, 100, 200, true), (517, 61, 450, false),   // row split with a shared packed B
+            (20, 30, 40, true), (17, 50, 9, false),         // serial, B read in place
+            (9, 1000, 800, true),                           // blocks too large to pair: two products
+        ]
+        for s in shapes {
+            let pad = 3, lda = (s.tA ? s.m : s.k) + pad, ldb = s.n + pad, ldc = s.n + pad
+            let a = (0..<(s.tA ? s.k : s.m) * lda).map { _ in rng.uniform(-1, 1) }
+            let b1 = (0..<s.k * ldb).map { _ in rng.uniform(-1, 1) }, b2 = (0..<s.k * ldb).map { _ in rng.uniform(-1, 1) }
+            let c1 = (0..<s.m * ldc).map { _ in rng.uniform(-1, 1) }, c2 = (0..<s.m * ldc).map { _ in rng.uniform(-1, 1) }
+            for isa in Self.isas where rc_isa_supported(isa) != 0 {
+                for threads in [1, 2, 3] {
+                    for beta: Float in [0, 1] {
+                        let label = "\(isa) \(threads) threads \(s.m)×\(s.n)×\(s.k) tA \(s.tA) beta \(beta)"
+                        var p1 = c1, p2 = c2, q1 = c1, q2 = c2
+                        #expect(rc_sgemm_pair_isa(isa, Int32(threads), s.tA ? 1 : 0, 0, s.m, s.n, s.k, 1, a, lda,
+                                                  b1, ldb, b2, ldb, beta, &p1, ldc, &p2, ldc) == 0)
+                        _ = rc_sgemm_isa(isa, Int32(threads), s.tA ? 1 : 0, 0, s.m, s.n, s.k, 1, a, lda, b1, ldb, beta, &q1, ldc)
+                        _ = rc_sgemm_isa(isa, Int32(threads), s.tA ? 1 : 0, 0, s.m, s.n, s.k, 1, a, lda, b2, ldb, beta, &q2, ldc)
+                        #expect(p1.map(\.bitPattern) == q1.map(\.bitPattern), "\(label): first product")
+                        #expect(p2.map(\.bitPattern) == q2.map(\.bitPattern), "\(label): second product")
+                        guard isa == Self.isas.last(where: { rc_isa_supported($0) != 0 }), threads == 2 else { continue }
+                        for (b, c, p) in [(b1, c1, p1), (b2, c2, p2)] {
+                            var ref = c
+                            GEMM.reference(transA: s.tA, transB: false, m: s.m, n: s.n, k: s.k, a: a, lda: lda, b: b, ldb: ldb,
+                                           beta: beta, c: &ref, ldc: ldc)
+                            let worst = zip(p, ref).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+                            #expect(worst <= 1e-5 * Float(s.k), "\(label): error \(worst) against the reference")
+                            for i in 0..<s.m { #expect(p[(i * ldc + s.n)..<((i + 1) * ldc)] == c[(i * ldc + s.n)..<((i + 1) * ldc)], "\(label): padding") }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Back-to-back pool jobs whose chunk counts alternate (as the shared-B products do: a pack
     /// job, then a compute job): every chunk runs exactly once, and before its job returns. A
     /// worker left over from the previous job once claimed a chunk that did not exist and

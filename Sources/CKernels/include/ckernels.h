@@ -49,6 +49,19 @@ void rc_sgemm_single(int transA, int transB, long M, long N, long K, float alpha
                      const float *A, long lda, const float *B, long ldb,
                      float beta, float *C, long ldc);
 
+/// Two products with one left operand, C1 = alpha·op(A)·op(B1) + beta·C1 and
+/// C2 = alpha·op(A)·op(B2) + beta·C2 (both K x N; C1, C2 M x N and not overlapping), with the
+/// bits of two rc_sgemm calls. op(A) is packed once for both when their packed blocks fit in L2
+/// together (N up to about 340), as for a layer's dW_ih = dPreᵀ·x and dW_hh = dPreᵀ·h[t-1].
+void rc_sgemm_pair(int transA, int transB, long M, long N, long K, float alpha, const float *A, long lda,
+                   const float *B1, long ldb1, const float *B2, long ldb2, float beta,
+                   float *C1, long ldc1, float *C2, long ldc2);
+
+/// rc_sgemm_pair with an explicit ISA path and thread count (test hook); -1 if the CPU lacks it.
+int rc_sgemm_pair_isa(const char *isa, int threads, int transA, int transB, long M, long N, long K, float alpha,
+                      const float *A, long lda, const float *B1, long ldb1, const float *B2, long ldb2, float beta,
+                      float *C1, long ldc1, float *C2, long ldc2);
+
 /// Runs fn(ctx, i) for every i in 0..<n, on the caller and up to rc_get_threads()-1 pool workers,
 /// with one hand-off for the whole call; returns when all have finished. If the pool is busy
 /// (another caller) or only one thread is allowed, everything runs on the caller, in order.

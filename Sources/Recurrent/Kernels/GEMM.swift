@@ -21,6 +21,20 @@ public enum GEMM {
         rc_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     }
 
+    /// Two products with one left operand, `c1 = alpha·op(a)·b1 + beta·c1` and
+    /// `c2 = alpha·op(a)·b2 + beta·c2` (b1, b2 not transposed, both k × n): the bits of two
+    /// `multiply` calls, with op(a) packed once for both when their blocks fit in L2 together
+    /// (a layer's dW_ih and dW_hh, which share dPreᵀ).
+    @inlinable
+    public static func multiplyPair(
+        transA: Bool, m: Int, n: Int, k: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        b1: UnsafePointer<Float>, ldb1: Int, b2: UnsafePointer<Float>, ldb2: Int, beta: Float = 0,
+        c1: UnsafeMutablePointer<Float>, ldc1: Int, c2: UnsafeMutablePointer<Float>, ldc2: Int
+    ) {
+        if m == 0 || n == 0 { return }
+        rc_sgemm_pair(transA ? 1 : 0, 0, m, n, k, alpha, a, lda, b1, ldb1, b2, ldb2, beta, c1, ldc1, c2, ldc2)
+    }
+
     /// `multiply` on the calling thread only (for code that already runs in parallel, such as one
     /// batch slice of a recurrent time loop). Same results as `multiply`.
     @inlinable

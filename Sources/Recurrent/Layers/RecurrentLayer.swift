@@ -672,17 +672,27 @@ public final class RecurrentLayer: ParameterizedModule {
                                   let dbih = dBih.baseAddress, let dbhh = dBhh.baseAddress else { preconditionFailure("empty gradients") }
                             // Σ rows of dPre: db_ih, and db_hh too for RNN and LSTM (the same sum, taken once).
                             let biasSum = LayerBuffer(GH)
+                            // dW_ih and dW_hh share dPreᵀ (RNN and LSTM layers above the first):
+                            // one pair product packs it once for both, with the bits of two products.
+                            let pairs = tokens == nil && din == H && dPreHiddenBase == dPreBase
                             if let tokens {
                                 Self.foldedInputBackward(rows: T * B, width: GH, dPre: dPreBase, tokens: tokens, weight: wih,
                                                          dWeight: dwih, rowSum: biasSum.pointer)
+                            } else if pairs {
+                                GEMM.multiplyPair(transA: true, m: GH, n: H, k: T * B, a: dPreBase, lda: GH,
+                                                  b1: input, ldb1: din, b2: previous, ldb2: H, beta: 1,
+                                                  c1: dwih, ldc1: din, c2: dwhh, ldc2: H)
+                                if let rowSums { rc_add_rows(B, GH, rowSums.pointer, GH, biasSum.pointer) }
                             } else {
                                 GEMM.multiply(transA: true, transB: false, m: GH, n: din, k: T * B, a: dPreBase, lda: GH,
                                               b: input, ldb: din, beta: 1, c: dwih, ldc: din)
                                 if let rowSums { rc_add_rows(B, GH, rowSums.pointer, GH, biasSum.pointer) }
                             }
                             rc_add_rows(1, GH, biasSum.pointer, GH, dbih)
-                            GEMM.multiply(transA: true, transB: false, m: GH, n: H, k: T * B, a: dPreHiddenBase, lda: GH,
-                                          b: previous, ldb: H, beta: 1, c: dwhh, ldc: H)
+                            if !pairs {
+                                GEMM.multiply(transA: true, transB: false, m: GH, n: H, k: T * B, a: dPreHiddenBase, lda: GH,
+                                              b: previous, ldb: H, beta: 1, c: dwhh, ldc: H)
+                            }
                             if let rowSumsHidden {
                                 rc_add_rows(B, GH, rowSumsHidden.pointer, GH, dbhh)
                             } else {
