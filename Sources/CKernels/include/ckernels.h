@@ -51,8 +51,9 @@ void rc_sgemm_single(int transA, int transB, long M, long N, long K, float alpha
 
 /// Two products with one left operand, C1 = alpha·op(A)·op(B1) + beta·C1 and
 /// C2 = alpha·op(A)·op(B2) + beta·C2 (both K x N; C1, C2 M x N and not overlapping), with the
-/// bits of two rc_sgemm calls. op(A) is packed once for both when their packed blocks fit in L2
-/// together (N up to about 340), as for a layer's dW_ih = dPreᵀ·x and dW_hh = dPreᵀ·h[t-1].
+/// bits of two rc_sgemm calls. op(A) is packed once for both when their packed blocks fit in half
+/// of L2 (N up to about 340 with AVX-512's blocks), as for a layer's dW_ih = dPreᵀ·x and
+/// dW_hh = dPreᵀ·h[t-1]; else it runs the two products.
 void rc_sgemm_pair(int transA, int transB, long M, long N, long K, float alpha, const float *A, long lda,
                    const float *B1, long ldb1, const float *B2, long ldb2, float beta,
                    float *C1, long ldc1, float *C2, long ldc2);
