@@ -422,8 +422,9 @@ static int sgemm_ksplit(const rc_isa_desc *d, int nthreads, int slices, int tran
 // Row-split products with a shared, blocked B. For each (NC columns, KC depth) block of op(B),
 // the threads first pack it together into one shared buffer, then compute their chunks of rows
 // against it (each packing only its own rows of A). Nothing is packed twice, the buffer is one
-// block (KC x NC), and the loop nest and K blocking are those of rc_sgemm_serial, so the sums
-// are the same for any thread count.
+// block (KC x NC) per right operand (two for rc_sgemm_pair, both multiplied by each packed block
+// of A), and the loop nest and K blocking are those of rc_sgemm_serial, so the sums are the same
+// for any thread count.
 typedef struct {
     const rc_isa_desc *d;
     int transA, transB, groups, chunks, nb;
@@ -598,13 +599,19 @@ void rc_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx) {
     for (int i = 0; i < n; i++) fn(ctx, i);
 }
 
+/// The kernels of a named ISA path, or NULL if the name is unknown or the CPU lacks it (test hooks).
+static const rc_isa_desc *desc_named(const char *isa) {
+    pthread_once(&g_isa_once, isa_init);
+    int i = isa_from_name(isa);
+    return i < 0 || i > g_detected ? NULL : rc_desc_for(i);
+}
+
 int rc_sgemm_isa(const char *isa, int threads, int transA, int transB, long M, long N, long K, float alpha,
                  const float *A, long lda, const float *B, long ldb,
                  float beta, float *C, long ldc) {
-    pthread_once(&g_isa_once, isa_init);
-    int i = isa_from_name(isa);
-    if (i < 0 || i > g_detected) return -1;
-    sgemm_with(rc_desc_for(i), threads < 1 ? 1 : threads, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    const rc_isa_desc *d = desc_named(isa);
+    if (!d) return -1;
+    sgemm_with(d, threads < 1 ? 1 : threads, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return 0;
 }
 
@@ -618,11 +625,10 @@ void rc_sgemm_pair(int transA, int transB, long M, long N, long K, float alpha, 
 int rc_sgemm_pair_isa(const char *isa, int threads, int transA, int transB, long M, long N, long K, float alpha,
                       const float *A, long lda, const float *B1, long ldb1, const float *B2, long ldb2, float beta,
                       float *C1, long ldc1, float *C2, long ldc2) {
-    pthread_once(&g_isa_once, isa_init);
-    int i = isa_from_name(isa);
-    if (i < 0 || i > g_detected) return -1;
+    const rc_isa_desc *d = desc_named(isa);
+    if (!d) return -1;
     rhs_t rhs[2] = { { B1, ldb1, C1, ldc1 }, { B2, ldb2, C2, ldc2 } };
-    sgemm_with_n(rc_desc_for(i), threads < 1 ? 1 : threads, transA, transB, M, N, K, alpha, A, lda, 2, rhs, beta);
+    sgemm_with_n(d, threads < 1 ? 1 : threads, transA, transB, M, N, K, alpha, A, lda, 2, rhs, beta);
     return 0;
 }
 
