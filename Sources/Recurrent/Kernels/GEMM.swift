@@ -23,8 +23,8 @@ public enum GEMM {
 
     /// Two products with one left operand, `c1 = alpha·op(a)·b1 + beta·c1` and
     /// `c2 = alpha·op(a)·b2 + beta·c2` (b1, b2 not transposed, both k × n): the bits of two
-    /// `multiply` calls, with op(a) packed once for both when their blocks fit in L2 together
-    /// (a layer's dW_ih and dW_hh, which share dPreᵀ).
+    /// `multiply` calls, with op(a) packed once for both when their packed blocks fit in half of L2
+    /// (else two products; see `rc_sgemm_pair`): a layer's dW_ih and dW_hh, which share dPreᵀ.
     @inlinable
     public static func multiplyPair(
         transA: Bool, m: Int, n: Int, k: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
