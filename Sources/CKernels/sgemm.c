@@ -240,6 +240,26 @@ static long balanced(long total, long nominal, long unit) {
 /// One right operand of a product and its output: op(B) K x N, C M x N (see rc_sgemm_pair).
 typedef struct { const float *B; long ldb; float *C; long ldc; } rhs_t;
 
+/// Column groups: op(B) is packed for several NC-wide blocks at once (up to RC_GROUP_MAX_FLOATS
+/// floats per operand, more than L2 holds: each block is read from L3 and kept in L2 while one
+/// packed block of A runs over it), so a product with N > NC packs op(A) once per K block instead
+/// of once per NC block, and a row split has two hand-offs per K block instead of two per (NC, KC)
+/// block. Inside a group the loops still run block by block, and each C element's sum is the same
+/// chain over the same K blocks: the same bits as one block at a time.
+#ifndef RC_GROUP_MAX_FLOATS
+#define RC_GROUP_MAX_FLOATS (1L << 20)
+#endif
+static _Atomic int g_group_blocks = 0;   // test hook: NC blocks per group (0: as many as fit)
+
+int rc_set_column_group_blocks(int blocks) { return atomic_exchange(&g_group_blocks, blocks < 0 ? 0 : blocks); }
+
+static long column_group(long N, long KC, long NC) {
+    long blocks = (N + NC - 1) / NC, fit = g_group_blocks;
+    if (fit == 0) fit = RC_GROUP_MAX_FLOATS / (KC * NC);
+    if (fit < 1) fit = 1;
+    return (fit < blocks ? fit : blocks) * NC;
+}
+
 /// The serial driver over nb (1 or 2) right operands of the same shape: each (KC, MC) block of
 /// op(A) is packed once and multiplied by every operand's packed block, whose panels (nb · KC · NC
 /// floats) stay in L2 together. Each C element's sum is the same as with one operand.
@@ -249,7 +269,8 @@ static void sgemm_serial_n(const rc_isa_desc *d, int transA, int transB, long M,
     // Balanced blocks: split each dimension into the fewest blocks of at most the nominal size,
     // then make them equal (rounded up to the register tile), e.g. K=300 -> 2 x 150, not 256 + 44.
     long KC = balanced(K, d->kc, 1), MC = balanced(M, d->mc, mr), NC = balanced(N, d->nc, nr);
-    float *bufB = buf_get(&tl_bufB, (size_t)(nb * KC * NC));
+    long NG = column_group(N, KC, NC);
+    float *bufB = buf_get(&tl_bufB, (size_t)(nb * KC * NG));
     float *bufA = buf_get(&tl_bufA, (size_t)(KC * MC));
     if (!bufA || !bufB) { // out of memory: fall back to the reference
         for (int o = 0; o < nb; o++)
@@ -260,33 +281,36 @@ static void sgemm_serial_n(const rc_isa_desc *d, int transA, int transB, long M,
     // it saves: a non-transposed B is then read in place (full NR-wide panels; only the ragged
     // last panel is packed, so the kernel never reads past column N). Same arithmetic either way.
     const int direct = !transB && M <= RC_DIRECT_B_MAX_M;
-    for (long jc = 0; jc < N; jc += NC) {
-        long nc = N - jc < NC ? N - jc : NC;
-        long nfull = nc / nr * nr;
+    for (long jg = 0; jg < N; jg += NG) {
+        long ng = N - jg < NG ? N - jg : NG;
+        long nfull = ng / nr * nr;
         for (long pc = 0; pc < K; pc += KC) {
             long kc = K - pc < KC ? K - pc : KC;
             float b_eff = pc == 0 ? beta : 1.0f;
             for (int o = 0; o < nb; o++) {
-                float *bp = bufB + o * KC * NC;
-                if (!direct) pack_b(d->transpose8, transB, rhs[o].B, rhs[o].ldb, pc, jc, kc, nc, nr, bp);
-                else if (nfull < nc) pack_b(d->transpose8, transB, rhs[o].B, rhs[o].ldb, pc, jc + nfull, kc, nc - nfull, nr, bp);
+                float *bp = bufB + o * KC * NG;
+                if (!direct) pack_b(d->transpose8, transB, rhs[o].B, rhs[o].ldb, pc, jg, kc, ng, nr, bp);
+                else if (nfull < ng) pack_b(d->transpose8, transB, rhs[o].B, rhs[o].ldb, pc, jg + nfull, kc, ng - nfull, nr, bp);
             }
             for (long ic = 0; ic < M; ic += MC) {
                 long mc = M - ic < MC ? M - ic : MC;
                 pack_a(d->transpose8, transA, A, lda, ic, pc, mc, kc, mr, bufA);
-                for (long ir = 0; ir < mc; ir += mr) {
-                    long m = mc - ir < mr ? mc - ir : mr;
-                    const float *ap = bufA + ir * kc;
-                    for (int o = 0; o < nb; o++) {
-                        const float *bp = bufB + o * KC * NC, *B = rhs[o].B;
-                        long ldb = rhs[o].ldb, ldc = rhs[o].ldc;
-                        float *crow = rhs[o].C + (ic + ir) * ldc + jc;
-                        for (long jr = 0; jr < nc; jr += nr) {
-                            long n = nc - jr < nr ? nc - jr : nr;
-                            rc_ukernel_fn kernel = rc_tile_kernel(d, m, n);
-                            if (!direct) kernel(kc, ap, bp + jr * kc, nr, crow + jr, ldc, m, n, alpha, b_eff);
-                            else if (n == nr) kernel(kc, ap, B + pc * ldb + jc + jr, ldb, crow + jr, ldc, m, n, alpha, b_eff);
-                            else kernel(kc, ap, bp, nr, crow + jr, ldc, m, n, alpha, b_eff);
+                for (long jb = 0; jb < ng; jb += NC) {
+                    long je = ng - jb < NC ? ng : jb + NC;
+                    for (long ir = 0; ir < mc; ir += mr) {
+                        long m = mc - ir < mr ? mc - ir : mr;
+                        const float *ap = bufA + ir * kc;
+                        for (int o = 0; o < nb; o++) {
+                            const float *bp = bufB + o * KC * NG, *B = rhs[o].B;
+                            long ldb = rhs[o].ldb, ldc = rhs[o].ldc;
+                            float *crow = rhs[o].C + (ic + ir) * ldc + jg;
+                            for (long jr = jb; jr < je; jr += nr) {
+                                long n = ng - jr < nr ? ng - jr : nr;
+                                rc_ukernel_fn kernel = rc_tile_kernel(d, m, n);
+                                if (!direct) kernel(kc, ap, bp + jr * kc, nr, crow + jr, ldc, m, n, alpha, b_eff);
+                                else if (n == nr) kernel(kc, ap, B + pc * ldb + jg + jr, ldb, crow + jr, ldc, m, n, alpha, b_eff);
+                                else kernel(kc, ap, bp, nr, crow + jr, ldc, m, n, alpha, b_eff);
+                            }
                         }
                     }
                 }
@@ -429,7 +453,7 @@ typedef struct {
     const rc_isa_desc *d;
     int transA, transB, groups, chunks, nb;
     long M, N, K, lda, munits, bstride;
-    long jc, nc, pc, kc;
+    long jc, nc, pc, kc, NC;    // the column group [jc, jc + nc), run NC columns at a time
     float alpha, beta;
     const float *A;
     const rhs_t *rhs;
@@ -473,16 +497,19 @@ static void sjob_compute(void *arg, int part) {
             continue;
         }
         pack_a(d->transpose8, j->transA, j->A, j->lda, ic, j->pc, mc, j->kc, mr, bufA);
-        for (long ir = 0; ir < mc; ir += mr) {
-            long m = mc - ir < mr ? mc - ir : mr;
-            const float *ap = bufA + ir * j->kc;
-            for (int o = 0; o < j->nb; o++) {
-                long ldc = j->rhs[o].ldc;
-                float *crow = j->rhs[o].C + (ic + ir) * ldc + j->jc;
-                const float *bp = j->Bp + o * j->bstride;
-                for (long jr = 0; jr < j->nc; jr += nr) {
-                    long n = j->nc - jr < nr ? j->nc - jr : nr;
-                    rc_tile_kernel(d, m, n)(j->kc, ap, bp + jr * j->kc, nr, crow + jr, ldc, m, n, j->alpha, b_eff);
+        for (long jb = 0; jb < j->nc; jb += j->NC) {
+            long je = j->nc - jb < j->NC ? j->nc : jb + j->NC;
+            for (long ir = 0; ir < mc; ir += mr) {
+                long m = mc - ir < mr ? mc - ir : mr;
+                const float *ap = bufA + ir * j->kc;
+                for (int o = 0; o < j->nb; o++) {
+                    long ldc = j->rhs[o].ldc;
+                    float *crow = j->rhs[o].C + (ic + ir) * ldc + j->jc;
+                    const float *bp = j->Bp + o * j->bstride;
+                    for (long jr = jb; jr < je; jr += nr) {
+                        long n = j->nc - jr < nr ? j->nc - jr : nr;
+                        rc_tile_kernel(d, m, n)(j->kc, ap, bp + jr * j->kc, nr, crow + jr, ldc, m, n, j->alpha, b_eff);
+                    }
                 }
             }
         }
@@ -492,15 +519,15 @@ static void sjob_compute(void *arg, int part) {
 /// Returns 0 (having done nothing) if the shared buffer cannot be had.
 static int sgemm_shared_b(const rc_isa_desc *d, int nthreads, int chunks, int transA, int transB, long M, long N, long K,
                           float alpha, const float *A, long lda, int nb, const rhs_t *rhs, float beta) {
-    long KC = balanced(K, d->kc, 1), NC = balanced(N, d->nc, d->nr);
-    long bstride = KC * ((NC + d->nr - 1) / d->nr * d->nr);
+    long KC = balanced(K, d->kc, 1), NC = balanced(N, d->nc, d->nr), NG = column_group(N, KC, NC);
+    long bstride = KC * ((NG + d->nr - 1) / d->nr * d->nr);
     float *Bp = buf_get(&tl_bufP, (size_t)(nb * bstride));
     if (!Bp) return 0;
     sjob_t j = { d, transA, transB, 0, chunks, nb, M, N, K, lda, (M + d->mr - 1) / d->mr, bstride,
-                 0, 0, 0, 0, alpha, beta, A, rhs, Bp };
-    for (long jc = 0; jc < N; jc += NC) {
+                 0, 0, 0, 0, NC, alpha, beta, A, rhs, Bp };
+    for (long jc = 0; jc < N; jc += NG) {
         j.jc = jc;
-        j.nc = N - jc < NC ? N - jc : NC;
+        j.nc = N - jc < NG ? N - jc : NG;
         long panels = (j.nc + d->nr - 1) / d->nr;
         j.groups = (int)(panels < nthreads ? panels : nthreads);
         for (long pc = 0; pc < K; pc += KC) {

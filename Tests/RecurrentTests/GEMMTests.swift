@@ -241,6 +241,42 @@ import Testing
         }
     }
 
+    /// N over three NC blocks on every path: op(B) packed one block at a time, two at a time (a
+    /// ragged last group) or all at once (the default) gives the same bits, serially and in the
+    /// shared-B row split, with B read in place or packed; and the result is the product.
+    @Test func columnGroupsGiveTheBitsOfOneBlockAtATime() {
+        var rng = SeededRNG(seed: 29)
+        let m = 40, n = 2100, k = 260, pad = 3
+        let saved = rc_set_column_group_blocks(0)
+        defer { rc_set_column_group_blocks(saved) }
+        for transB in [false, true] {
+            let lda = k + pad, ldb = (transB ? k : n) + pad, ldc = n + pad
+            let a = (0..<m * lda).map { _ in rng.uniform(-1, 1) }
+            let b = (0..<(transB ? n : k) * ldb).map { _ in rng.uniform(-1, 1) }
+            let c = (0..<m * ldc).map { _ in rng.uniform(-1, 1) }
+            for isa in Self.isas where rc_isa_supported(isa) != 0 {
+                for threads in [1, 2] {
+                    var results: [[Float]] = []
+                    for blocks in [1, 2, 0] {
+                        rc_set_column_group_blocks(Int32(blocks))
+                        var out = c
+                        #expect(rc_sgemm_isa(isa, Int32(threads), 0, transB ? 1 : 0, m, n, k, 1, a, lda, b, ldb, 1, &out, ldc) == 0)
+                        results.append(out)
+                    }
+                    let label = "\(isa) \(threads) threads transB \(transB)"
+                    func differing(_ x: [Float], _ y: [Float]) -> Int { zip(x, y).filter { $0.bitPattern != $1.bitPattern }.count }
+                    #expect(differing(results[1], results[0]) == 0, "\(label): two blocks per group")
+                    #expect(differing(results[2], results[0]) == 0, "\(label): one group")
+                    var ref = c
+                    GEMM.reference(transA: false, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                                   beta: 1, c: &ref, ldc: ldc)
+                    let worst = zip(results[2], ref).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+                    #expect(worst <= 1e-5 * Float(k), "\(label): error \(worst) against the reference")
+                }
+            }
+        }
+    }
+
     /// Back-to-back pool jobs whose chunk counts alternate (as the shared-B products do: a pack
     /// job, then a compute job): every chunk runs exactly once, and before its job returns. A
     /// worker left over from the previous job once claimed a chunk that did not exist and

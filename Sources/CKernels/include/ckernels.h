@@ -76,6 +76,10 @@ void rc_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx);
 void rc_set_threads(int n);
 int rc_get_threads(void);
 
+/// Test hook: how many NC-wide column blocks of op(B) a product packs at once (0, the default: as
+/// many as fit in 4 MB per operand). Any value gives the same bits. Returns the previous value.
+int rc_set_column_group_blocks(int blocks);
+
 /// In-place logistic sigmoid 1/(1+exp(-x)) over n floats (vectorised, ~1e-7 relative error).
 void rc_sigmoid(float *x, long n);
 /// In-place hyperbolic tangent over n floats (vectorised, exact 0 at 0, saturates to +-1).
