@@ -458,6 +458,7 @@ typedef struct {
     const float *A;
     const rhs_t *rhs;
     float *Bp;    // operand o's packed block at Bp + o·bstride
+    const long *bounds;   // chunk c: row tiles [bounds[c], bounds[c + 1])
 } sjob_t;
 
 static void sjob_pack(void *arg, int g) {
@@ -476,7 +477,7 @@ static void sjob_compute(void *arg, int part) {
     const sjob_t *j = (const sjob_t *)arg;
     const rc_isa_desc *d = j->d;
     const int mr = d->mr, nr = d->nr;
-    long lo = j->munits * part / j->chunks * mr, hi = j->munits * (part + 1) / j->chunks * mr;
+    long lo = j->bounds[part] * mr, hi = j->bounds[part + 1] * mr;
     if (hi > j->M) hi = j->M;
     if (lo >= hi) return;
     long MC = balanced(j->M, d->mc, mr);
@@ -516,6 +517,34 @@ static void sjob_compute(void *arg, int part) {
     }
 }
 
+#define RC_MAX_CHUNKS 64
+/// Cuts `units` row tiles into chunks for `nthreads` threads; returns the number of chunks. With
+/// one chunk per thread, equal parts. With more (big products), guided sizes: each chunk half of
+/// an equal share of what is left (at least 1/16 of a thread's share), so the chunks claimed last
+/// are small and a thread that falls behind (a busy host) leaves the other little to wait for at
+/// the end of each K block. In-process A/B against equal chunks (two threads, 20–40 pairs, three
+/// runs): 2048³ −2.4%, +1.2%, −1.0%; 6400×2048×512 −6.8%, −2.4%, −1.4%; 6400×512×2048 +0.7%,
+/// −7.3%, −2.0%.
+static int chunk_bounds(long units, int nthreads, int chunks, long *bounds) {
+    int c = 0;
+    bounds[0] = 0;
+    if (chunks <= nthreads) {
+        if (chunks > RC_MAX_CHUNKS) chunks = RC_MAX_CHUNKS;
+        for (c = 1; c <= chunks; c++) bounds[c] = units * c / chunks;
+        return chunks;
+    }
+    long u = 0, least = units / (16L * nthreads);
+    if (least < 1) least = 1;
+    while (u < units) {
+        long r = units - u, size = (r + 2L * nthreads - 1) / (2L * nthreads);
+        if (size < least) size = least;
+        if (size > r || c == RC_MAX_CHUNKS - 1) size = r;
+        u += size;
+        bounds[++c] = u;
+    }
+    return c;
+}
+
 /// Returns 0 (having done nothing) if the shared buffer cannot be had.
 static int sgemm_shared_b(const rc_isa_desc *d, int nthreads, int chunks, int transA, int transB, long M, long N, long K,
                           float alpha, const float *A, long lda, int nb, const rhs_t *rhs, float beta) {
@@ -523,8 +552,10 @@ static int sgemm_shared_b(const rc_isa_desc *d, int nthreads, int chunks, int tr
     long bstride = KC * ((NG + d->nr - 1) / d->nr * d->nr);
     float *Bp = buf_get(&tl_bufP, (size_t)(nb * bstride));
     if (!Bp) return 0;
-    sjob_t j = { d, transA, transB, 0, chunks, nb, M, N, K, lda, (M + d->mr - 1) / d->mr, bstride,
-                 0, 0, 0, 0, NC, alpha, beta, A, rhs, Bp };
+    long munits = (M + d->mr - 1) / d->mr, bounds[RC_MAX_CHUNKS + 1];
+    chunks = chunk_bounds(munits, nthreads, chunks, bounds);
+    sjob_t j = { d, transA, transB, 0, chunks, nb, M, N, K, lda, munits, bstride,
+                 0, 0, 0, 0, NC, alpha, beta, A, rhs, Bp, bounds };
     for (long jc = 0; jc < N; jc += NG) {
         j.jc = jc;
         j.nc = N - jc < NG ? N - jc : NG;
@@ -582,7 +613,8 @@ static void sgemm_with_n(const rc_isa_desc *d, int nthreads, int transA, int tra
         splitN = munits < 2L * nthreads && nunits >= nthreads;
         if (splitN) { unit = d->nr; units = nunits; }
         else { unit = d->mr; units = munits; }
-        // Big products get a few chunks per thread, claimed dynamically, so a thread that is
+        // Big products get a few chunks per thread (guided sizes, see chunk_bounds), claimed
+        // dynamically, so a thread that is
         // descheduled (busy machine) or slower holds up only a small piece of the work.
         long want = (double)M * (double)N * (double)K >= 67108864.0 ? 4L * nthreads : nthreads;
         chunks = (int)(want < units ? want : units);

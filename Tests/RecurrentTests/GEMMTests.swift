@@ -198,6 +198,39 @@ import Testing
         }
     }
 
+    /// A product big enough (M·N·K ≥ 2²⁶) for several guided-size row chunks per thread in the
+    /// shared-B split: 2 and 3 threads give the bits of 1, and sampled rows (the last included)
+    /// match the reference.
+    @Test func guidedChunksOfBigProductsCoverEveryRow() {
+        var rng = SeededRNG(seed: 31)
+        let m = 1100, n = 64, k = 960
+        let best = Self.isas.last { rc_isa_supported($0) != 0 }!
+        let a = (0..<m * k).map { _ in rng.uniform(-1, 1) }
+        let b = (0..<n * k).map { _ in rng.uniform(-1, 1) }
+        let c0 = (0..<m * n).map { _ in rng.uniform(-1, 1) }
+        func run(_ threads: Int) -> [Float] {
+            var c = c0
+            #expect(rc_sgemm_isa(best, Int32(threads), 0, 1, m, n, k, 1, a, k, b, k, 1, &c, n) == 0)
+            return c
+        }
+        let one = run(1)
+        for threads in [2, 3] {
+            let got = run(threads)
+            let differing = zip(got, one).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(differing == 0, "\(threads) threads: \(differing) elements differ from 1 thread")
+        }
+        var worst: Float = 0
+        for i in Array(stride(from: 0, to: m, by: 37)) + [m - 1] {
+            for j in 0..<n {
+                var s: Double = 0
+                for p in 0..<k { s += Double(a[i * k + p]) * Double(b[j * k + p]) }
+                let want = Float(s) + c0[i * n + j]
+                worst = max(worst, abs(one[i * n + j] - want) / max(1, abs(want)))
+            }
+        }
+        #expect(worst <= 1e-5 * Float(k), "error \(worst) against the reference")
+    }
+
     /// Two products with one left operand (`rc_sgemm_pair`, a layer's dW_ih and dW_hh): on every
     /// path (K slices, shared packed B, serial with B read in place, too wide to pair) and ISA, with
     /// 1–3 threads, the bits of two `rc_sgemm` calls, within rounding of the reference, and the
