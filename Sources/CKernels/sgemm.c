@@ -1,8 +1,9 @@
 // Blocked, packed SGEMM driver with run-time ISA dispatch and optional multi-threading.
 // Loop nest (Goto/BLIS style, row-major):
-//   for jc (NC columns) / for pc (KC depth): pack op(B) block into NR-wide panels (L2)
+//   for jg (a group of NC-column blocks) / for pc (KC depth): pack op(B) into NR-wide panels
 //     for ic (MC rows): pack op(A) block into MR-tall panels
-//       for ir (MR panel of A, stays in L1) / for jr (NR panel of B, streamed from L2): micro-kernel
+//       for jc (one NC block of the group, kept in L2)
+//         for ir (MR panel of A, stays in L1) / for jr (NR panel of B, streamed from L2): micro-kernel
 // All four transpose cases differ only in the packing routines.
 #include "ckernels.h"
 #include "internal.h"

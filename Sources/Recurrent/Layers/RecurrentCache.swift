@@ -32,13 +32,14 @@
 /// which runs on tokens, so no input block): cache 39.5 M floats = 151 MiB; parameters, gradients
 /// and Adam's two moments 4·4.27 M floats = 65 MiB; W_hh packed for the per-step products, forward
 /// and backward, 2·1.07 M floats = 8 MiB; the (B·T,V) logits and their gradient 3 MiB; the GEMM's
-/// packing blocks about 4 MiB; the folded tables and per-token sums 1 MiB; the process without a
-/// model (runtime, text, tokens) 29–36 MiB: 261–268 MiB predicted at the end of the forward pass,
-/// the peak (`CharLM.trainStep` runs time-major end to end, so no (B,T,·) copy of the outputs or
-/// their gradients exists; dy (T·B·H) is taken after the logits, when the forward pass's
-/// transients are gone). Peak RSS measured 279 MiB under bench/side_by_side.sh's allocator
-/// settings (2026-11-29; 291 MiB before the embedding was folded, 300 MiB before the time-major
-/// step, 376 MiB before the consuming backward pass).
+/// packing blocks about 5 MiB (x·W_ihᵀ's op(B) packed as one column group: 2 MiB); the folded
+/// tables and per-token sums 1 MiB; the process without a model (runtime, text, tokens) 29–36 MiB:
+/// 262–269 MiB predicted at the end of the forward pass, the peak (`CharLM.trainStep` runs
+/// time-major end to end, so no (B,T,·) copy of the outputs or their gradients exists; dy (T·B·H)
+/// is taken after the logits, when the forward pass's transients are gone). Peak RSS measured
+/// 280–281 MiB under bench/side_by_side.sh's allocator settings (2026-11-29; 279 MiB before the
+/// column groups, 291 MiB before the embedding was folded, 300 MiB before the time-major step,
+/// 376 MiB before the consuming backward pass).
 public final class RecurrentCache {
     let batch: Int
     let steps: Int
