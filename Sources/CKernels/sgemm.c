@@ -615,8 +615,8 @@ static void sgemm_with_n(const rc_isa_desc *d, int nthreads, int transA, int tra
         if (splitN) { unit = d->nr; units = nunits; }
         else { unit = d->mr; units = munits; }
         // Big products get a few chunks per thread (guided sizes, see chunk_bounds), claimed
-        // dynamically, so a thread that is
-        // descheduled (busy machine) or slower holds up only a small piece of the work.
+        // dynamically, so a thread that is descheduled (busy machine) or slower holds up only a
+        // small piece of the work.
         long want = (double)M * (double)N * (double)K >= 67108864.0 ? 4L * nthreads : nthreads;
         chunks = (int)(want < units ? want : units);
         // Row splits share one packed block of op(B) (see sgemm_shared_b) instead of each chunk
