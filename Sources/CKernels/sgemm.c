@@ -262,8 +262,9 @@ static long column_group(long N, long KC, long NC) {
 }
 
 /// The serial driver over nb (1 or 2) right operands of the same shape: each (KC, MC) block of
-/// op(A) is packed once and multiplied by every operand's packed block, whose panels (nb · KC · NC
-/// floats) stay in L2 together. Each C element's sum is the same as with one operand.
+/// op(A) is packed once and multiplied by every operand's packed column group, one NC block at a
+/// time (the operands' blocks, nb · KC · NC floats, stay in L2 together). Each C element's sum is
+/// the same as with one operand.
 static void sgemm_serial_n(const rc_isa_desc *d, int transA, int transB, long M, long N, long K,
                            float alpha, const float *A, long lda, int nb, const rhs_t *rhs, float beta) {
     const int mr = d->mr, nr = d->nr;
@@ -444,12 +445,12 @@ static int sgemm_ksplit(const rc_isa_desc *d, int nthreads, int slices, int tran
     return 1;
 }
 
-// Row-split products with a shared, blocked B. For each (NC columns, KC depth) block of op(B),
+// Row-split products with a shared, blocked B. For each (column group, KC depth) block of op(B),
 // the threads first pack it together into one shared buffer, then compute their chunks of rows
 // against it (each packing only its own rows of A). Nothing is packed twice, the buffer is one
-// block (KC x NC) per right operand (two for rc_sgemm_pair, both multiplied by each packed block
-// of A), and the loop nest and K blocking are those of rc_sgemm_serial, so the sums are the same
-// for any thread count.
+// group (KC x NG, see column_group) per right operand (two for rc_sgemm_pair, both multiplied by
+// each packed block of A), and the loop nest and K blocking are those of rc_sgemm_serial, so the
+// sums are the same for any thread count.
 typedef struct {
     const rc_isa_desc *d;
     int transA, transB, groups, chunks, nb;

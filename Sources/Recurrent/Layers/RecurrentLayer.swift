@@ -678,14 +678,15 @@ public final class RecurrentLayer: ParameterizedModule {
                             if let tokens {
                                 Self.foldedInputBackward(rows: T * B, width: GH, dPre: dPreBase, tokens: tokens, weight: wih,
                                                          dWeight: dwih, rowSum: biasSum.pointer)
-                            } else if pairs {
-                                GEMM.multiplyPair(transA: true, m: GH, n: H, k: T * B, a: dPreBase, lda: GH,
-                                                  b1: input, ldb1: din, b2: previous, ldb2: H, beta: 1,
-                                                  c1: dwih, ldc1: din, c2: dwhh, ldc2: H)
-                                if let rowSums { rc_add_rows(B, GH, rowSums.pointer, GH, biasSum.pointer) }
                             } else {
-                                GEMM.multiply(transA: true, transB: false, m: GH, n: din, k: T * B, a: dPreBase, lda: GH,
-                                              b: input, ldb: din, beta: 1, c: dwih, ldc: din)
+                                if pairs {
+                                    GEMM.multiplyPair(transA: true, m: GH, n: H, k: T * B, a: dPreBase, lda: GH,
+                                                      b1: input, ldb1: din, b2: previous, ldb2: H, beta: 1,
+                                                      c1: dwih, ldc1: din, c2: dwhh, ldc2: H)
+                                } else {
+                                    GEMM.multiply(transA: true, transB: false, m: GH, n: din, k: T * B, a: dPreBase, lda: GH,
+                                                  b: input, ldb: din, beta: 1, c: dwih, ldc: din)
+                                }
                                 if let rowSums { rc_add_rows(B, GH, rowSums.pointer, GH, biasSum.pointer) }
                             }
                             rc_add_rows(1, GH, biasSum.pointer, GH, dbih)
