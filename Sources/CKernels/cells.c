@@ -28,6 +28,7 @@ typedef struct {
                           const float *, float *, float *, float *);
     void (*rnn_forward_x)(long, long, const float *, const int32_t *, const float *, const float *, float *, int);
     double (*sum_squares)(long, const float *);
+    void (*scatter_add_rows)(long, long, const float *, long, const int32_t *, float *, long);
 } rc_cells_table;
 
 #define CELL_TARGET
@@ -142,6 +143,10 @@ double rc_softmax_xent(long N, long V, const float *logits, const int32_t *targe
 
 void rc_add_rows(long rows, long cols, const float *X, long ldx, float *y) {
     if (rows > 0 && cols > 0) current()->add_rows(rows, cols, X, ldx, y);
+}
+
+void rc_scatter_add_rows(long rows, long cols, const float *X, long ldx, const int32_t *ids, float *Y, long ldy) {
+    if (rows > 0 && cols > 0) current()->scatter_add_rows(rows, cols, X, ldx, ids, Y, ldy);
 }
 
 void rc_adam(long n, float *w, const float *g, float *m, float *v, const float *hyper) {

@@ -389,6 +389,13 @@ CELL_TARGET static void CELL_FN(add_rows)(long rows, long cols, const float *X, 
     }
 }
 
+// Y[ids[r]] += X[r] for r in order: add_rows of one row each, in one call (a folded embedding's
+// per-token sums of dPre ran one dispatched call per row).
+CELL_TARGET static void CELL_FN(scatter_add_rows)(long rows, long cols, const float *X, long ldx, const int32_t *ids,
+                                                  float *Y, long ldy) {
+    for (long r = 0; r < rows; r++) CELL_FN(add_rows)(1, cols, X + r * ldx, ldx, Y + (long)ids[r] * ldy);
+}
+
 // Σ x² in double over 16 fixed lanes (lane l takes the elements ≡ l mod 16), the lanes added in
 // order at the end: the same sum on every ISA (each square of a float is exact in double, so
 // contraction cannot change it), and 16 independent chains instead of one.
@@ -440,7 +447,7 @@ CELL_TARGET static void CELL_FN(adam)(long n, float *restrict w, const float *re
 static const rc_cells_table CELL_FN(cells_table) = {
     CELL_FN(lstm_forward), CELL_FN(lstm_backward), CELL_FN(gru_forward), CELL_FN(gru_backward),
     CELL_FN(rnn_forward), CELL_FN(rnn_backward), CELL_FN(softmax_xent), CELL_FN(add_rows), CELL_FN(adam),
-    CELL_FN(lstm_forward_x), CELL_FN(gru_forward_x), CELL_FN(rnn_forward_x), CELL_FN(sum_squares),
+    CELL_FN(lstm_forward_x), CELL_FN(gru_forward_x), CELL_FN(rnn_forward_x), CELL_FN(sum_squares), CELL_FN(scatter_add_rows),
 };
 
 #undef CELL_VEC

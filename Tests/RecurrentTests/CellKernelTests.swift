@@ -250,6 +250,36 @@ import Testing
         }
     }
 
+    /// Indexed rows: bit for bit the row-by-row rc_add_rows into the indexed rows (repeated and
+    /// unused indices, a column offset and strides wider than the columns), within rounding of
+    /// the plain sums.
+    @Test func scatterAddRowsIsAddRowsRowByRow() {
+        var rng = SeededRNG(seed: 47)
+        for (rows, cols, V) in [(1, 1, 1), (5, 7, 3), (40, 33, 5), (257, 130, 65)] {
+            let ldx = cols + 3, ldy = cols + 1
+            let x = Self.random(rows * ldx, rng: &rng)
+            let ids = (0..<rows).map { Int32(($0 * 7 + $0 / 3) % V) }
+            let y0 = Self.random(V * ldy, rng: &rng)
+            var plain = y0
+            for r in 0..<rows { for j in 0..<cols { plain[Int(ids[r]) * ldy + j] += x[r * ldx + j] } }
+            Self.forEachISA { isa in
+                var rowByRow = y0
+                rowByRow.withUnsafeMutableBufferPointer { y in
+                    for r in 0..<rows {
+                        x.withUnsafeBufferPointer { xp in
+                            rc_add_rows(1, cols, xp.baseAddress! + r * ldx, ldx, y.baseAddress! + Int(ids[r]) * ldy)
+                        }
+                    }
+                }
+                var y = y0
+                rc_scatter_add_rows(rows, cols, x, ldx, ids, &y, ldy)
+                let differing = zip(y, rowByRow).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(differing == 0, "\(isa) scatter \(rows)×\(cols) into \(V): \(differing) elements differ")
+                Self.close(y, plain, "\(isa) scatter \(rows)×\(cols)", tol: 1e-4)
+            }
+        }
+    }
+
     /// The gradient-norm sum: the 16-lane order written out in Swift, bit for bit on every ISA
     /// (squares of floats are exact in double), and within rounding of one running sum.
     @Test func sumOfSquaresIsTheSixteenLaneSumOnEveryISA() {

@@ -109,6 +109,11 @@ double rc_softmax_xent(long N, long V, const float *logits, const int32_t *targe
 /// beyond floating-point contraction.
 void rc_add_rows(long rows, long cols, const float *X, long ldx, float *y);
 
+/// Rows added into indexed rows: Y[ids[r]·ldy + j] += X[r·ldx + j] for r in 0..<rows in order,
+/// j in 0..<cols: the same sums as rc_add_rows(1, cols, X + r·ldx, ldx, Y + ids[r]·ldy) row by
+/// row (per-token sums of a folded embedding's gradient). ids must be valid rows of Y.
+void rc_scatter_add_rows(long rows, long cols, const float *X, long ldx, const int32_t *ids, float *Y, long ldy);
+
 /// Adam (PyTorch's torch.optim.Adam, decoupled from nothing: L2 weight decay added to the gradient)
 /// on n elements, hyper = {1−β1, β2, 1−β2, √(1−β2^t), ε, lr/(1−β1^t), weight decay}:
 ///     g' = g + wd·w;  m ← lerp(m, g', 1−β1);  v ← β2·v + (1−β2)·g'²  (moments below FLT_MIN → 0)

@@ -566,9 +566,7 @@ public final class RecurrentLayer: ParameterizedModule {
         tokens.timeMajor.withUnsafeBufferPointer { ids in
             Threading.parallel(parts) { part in
                 let j0 = GH * part / parts, w = GH * (part + 1) / parts - j0
-                for row in 0..<rows {
-                    rc_add_rows(1, w, dPre + row * GH + j0, GH, sums.pointer + Int(ids[row]) * GH + j0)
-                }
+                rc_scatter_add_rows(rows, w, dPre + j0, GH, ids.baseAddress, sums.pointer + j0, GH)
             }
         }
         rc_add_rows(V, GH, sums.pointer, GH, rowSum)
