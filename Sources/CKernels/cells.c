@@ -29,6 +29,8 @@ typedef struct {
     void (*rnn_forward_x)(long, long, const float *, const int32_t *, const float *, const float *, float *, int);
     double (*sum_squares)(long, const float *);
     void (*scatter_add_rows)(long, long, const float *, long, const int32_t *, float *, long);
+    void (*softmax_xent_rows)(long, long, const float *, const int32_t *, int32_t, float, float *, double *);
+    void (*fill_rows)(long, long, const float *, float *, long);
 } rc_cells_table;
 
 #define CELL_TARGET
@@ -139,6 +141,15 @@ double rc_softmax_xent(long N, long V, const float *logits, const int32_t *targe
                        float scale, float *dLogits) {
     if (N <= 0 || V <= 0) return 0.0;
     return current()->softmax_xent(N, V, logits, targets, ignore, scale, dLogits);
+}
+
+void rc_softmax_xent_rows(long N, long V, const float *logits, const int32_t *targets, int32_t ignore, float scale,
+                          float *dLogits, double *rowLoss) {
+    if (N > 0 && V > 0) current()->softmax_xent_rows(N, V, logits, targets, ignore, scale, dLogits, rowLoss);
+}
+
+void rc_fill_rows(long rows, long cols, const float *row, float *dst, long ld) {
+    if (rows > 0 && cols > 0) current()->fill_rows(rows, cols, row, dst, ld);
 }
 
 void rc_add_rows(long rows, long cols, const float *X, long ldx, float *y) {

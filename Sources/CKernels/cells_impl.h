@@ -357,27 +357,45 @@ CELL_TARGET static float CELL_FN(row_exp_sum)(long V, const float *restrict z, f
     return s;
 }
 
+// One row of the softmax cross-entropy: writes d (V) and returns the row's loss in double, 0 for
+// an ignored target (whose d row is zero).
+CELL_TARGET static inline double CELL_FN(xent_row)(long V, const float *restrict z, int32_t y, int32_t ignore,
+                                                   float scale, float *restrict d) {
+    if (y == ignore) {
+        for (long v = 0; v < V; v++) d[v] = 0.0f;
+        return 0.0;
+    }
+    float m = CELL_FN(row_max)(V, z);
+    float sum = CELL_FN(row_exp_sum)(V, z, m, d);  // d holds exp(z − m) for now
+    float logSum = logf(sum);
+    double loss = (double)logSum + (double)m - (double)z[y];
+    float k = scale / sum;
+    CELL_VEC
+    for (long v = 0; v < V; v++) d[v] *= k;
+    d[y] -= scale;
+    return loss;
+}
+
+// The rows' losses are added in row order (an ignored row adds +0.0, which leaves the sum as it is).
 CELL_TARGET static double CELL_FN(softmax_xent)(long N, long V, const float *logits, const int32_t *targets,
                                                 int32_t ignore, float scale, float *dLogits) {
     double total = 0.0;
-    for (long n = 0; n < N; n++) {
-        const float *restrict z = logits + n * V;
-        float *restrict d = dLogits + n * V;
-        int32_t y = targets[n];
-        if (y == ignore) {
-            for (long v = 0; v < V; v++) d[v] = 0.0f;
-            continue;
-        }
-        float m = CELL_FN(row_max)(V, z);
-        float sum = CELL_FN(row_exp_sum)(V, z, m, d);  // d holds exp(z − m) for now
-        float logSum = logf(sum);
-        total += (double)logSum + (double)m - (double)z[y];
-        float k = scale / sum;
-        CELL_VEC
-        for (long v = 0; v < V; v++) d[v] *= k;
-        d[y] -= scale;
-    }
+    for (long n = 0; n < N; n++) total += CELL_FN(xent_row)(V, logits + n * V, targets[n], ignore, scale, dLogits + n * V);
     return total;
+}
+
+CELL_TARGET static void CELL_FN(softmax_xent_rows)(long N, long V, const float *logits, const int32_t *targets,
+                                                   int32_t ignore, float scale, float *dLogits, double *rowLoss) {
+    for (long n = 0; n < N; n++) rowLoss[n] = CELL_FN(xent_row)(V, logits + n * V, targets[n], ignore, scale, dLogits + n * V);
+}
+
+// dst[r·ld + j] = row[j]: a bias copied into every row of a product's output before it is added to.
+CELL_TARGET static void CELL_FN(fill_rows)(long rows, long cols, const float *restrict row, float *restrict dst, long ld) {
+    for (long r = 0; r < rows; r++) {
+        float *restrict out = dst + r * ld;
+        CELL_VEC
+        for (long j = 0; j < cols; j++) out[j] = row[j];
+    }
 }
 
 CELL_TARGET static void CELL_FN(add_rows)(long rows, long cols, const float *X, long ldx, float *y) {
@@ -448,6 +466,7 @@ static const rc_cells_table CELL_FN(cells_table) = {
     CELL_FN(lstm_forward), CELL_FN(lstm_backward), CELL_FN(gru_forward), CELL_FN(gru_backward),
     CELL_FN(rnn_forward), CELL_FN(rnn_backward), CELL_FN(softmax_xent), CELL_FN(add_rows), CELL_FN(adam),
     CELL_FN(lstm_forward_x), CELL_FN(gru_forward_x), CELL_FN(rnn_forward_x), CELL_FN(sum_squares), CELL_FN(scatter_add_rows),
+    CELL_FN(softmax_xent_rows), CELL_FN(fill_rows),
 };
 
 #undef CELL_VEC

@@ -1,8 +1,42 @@
+import CKernels
 import Foundation
 import Testing
 @testable import Recurrent
 
 @Suite struct LossTests {
+    /// The rows are split across threads and their losses added in row order afterwards: the loss
+    /// and the gradient are bit for bit those of the serial C kernel (rc_softmax_xent), for 1, 2
+    /// and 3 threads, with ignored rows among them.
+    @Test func threadedRowsGiveTheSerialKernelsBits() {
+        let saved = Threading.count
+        defer { Threading.count = saved }
+        var rng = SeededRNG(seed: 48)
+        let N = 1003, V = 65
+        let logits = (0..<N * V).map { _ in rng.uniform(-6, 6) }
+        let targets = (0..<N).map { n in n % 11 == 3 ? Int32(-100) : Int32((n * 7 + n / 5) % V) }
+        let valid = targets.filter { $0 != -100 }.count
+        let scale = 1 / Double(valid)
+        var dSerial = [Float](repeating: 0, count: N * V)
+        let total = rc_softmax_xent(N, V, logits, targets, -100, Float(scale), &dSerial)
+        let lossSerial = Float(total * scale)
+        for threads in [1, 2, 3] {
+            Threading.count = threads
+            let (loss, d) = Loss.softmaxCrossEntropy(logits: Tensor(shape: [N, V], data: logits), targets: targets)
+            #expect(loss.bitPattern == lossSerial.bitPattern, "\(threads) threads: loss \(loss) vs \(lossSerial)")
+            let differing = zip(d.data, dSerial).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(differing == 0, "\(threads) threads: \(differing) gradient elements differ")
+            // The Double sum itself, before its rounding to Float.
+            var dRows = [Float](repeating: 0, count: N * V)
+            let sum = dRows.withUnsafeMutableBufferPointer { dp in
+                logits.withUnsafeBufferPointer { lp in
+                    Loss.summedCrossEntropy(rows: N, classes: V, logits: lp.baseAddress!, targets: targets, ignoreIndex: -100,
+                                            scale: scale, dLogits: dp.baseAddress!)
+                }
+            }
+            #expect(sum.bitPattern == total.bitPattern, "\(threads) threads: sum \(sum) vs \(total)")
+        }
+    }
+
     @Test func uniformLogitsGiveLogV() {
         let V = 7
         let (loss, d) = Loss.softmaxCrossEntropy(logits: Tensor(shape: [3, V], repeating: 0.3), targets: [0, 6, 2])

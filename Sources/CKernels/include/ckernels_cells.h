@@ -104,6 +104,15 @@ void rc_rnn_backward(long B, long H, const float *h, const float *dOut, long ldO
 double rc_softmax_xent(long N, long V, const float *logits, const int32_t *targets, int32_t ignore,
                        float scale, float *dLogits);
 
+/// rc_softmax_xent without the sum: row n's loss (logsumexp − z[y], in double; 0 for an ignored
+/// target) goes to rowLoss[n], and dLogits as there. Rows are independent, so callers may split
+/// them across threads; adding rowLoss in row order gives rc_softmax_xent's total bit for bit.
+void rc_softmax_xent_rows(long N, long V, const float *logits, const int32_t *targets, int32_t ignore, float scale,
+                          float *dLogits, double *rowLoss);
+
+/// dst[r·ld + j] = row[j] for r in 0..<rows, j in 0..<cols (a bias copied into every output row).
+void rc_fill_rows(long rows, long cols, const float *row, float *dst, long ld);
+
 /// Column sums accumulated: y[j] += Σ_r X[r·ldx + j] for r in 0..<rows, j in 0..<cols
 /// (bias gradients). Rows are added in order, so the result does not depend on the ISA's width
 /// beyond floating-point contraction.

@@ -50,7 +50,7 @@ public final class Linear: ParameterizedModule {
         weight.value.data.withUnsafeBufferPointer { wb in
             bias.value.data.withUnsafeBufferPointer { bb in
                 guard let wp = wb.baseAddress, let bp = bb.baseAddress else { return }
-                for r in 0..<rows { (y + r * O).update(from: bp, count: O) }
+                rc_fill_rows(rows, O, bp, y, O)
                 GEMM.multiply(transA: false, transB: true, m: rows, n: O, k: I, a: x, lda: I, b: wp, ldb: I, beta: 1, c: y, ldc: O)
             }
         }
@@ -81,7 +81,13 @@ public final class Linear: ParameterizedModule {
                 bias.grad.data.withUnsafeMutableBufferPointer { dbb in
                     guard let wp = wb.baseAddress, let dwp = dwb.baseAddress, let dbp = dbb.baseAddress else { return }
                     GEMM.multiply(transA: true, transB: false, m: O, n: I, k: rows, a: dy, lda: O, b: x, ldb: I, beta: 1, c: dwp, ldc: I)
-                    rc_add_rows(rows, O, dy, O, dbp)
+                    // Columns split across threads, each summing its columns over the rows in order
+                    // (the same sums as one call).
+                    let parts = rows * O >= 1 << 15 ? max(1, min(Threading.count, O / 16)) : 1
+                    Threading.parallel(parts) { part in
+                        let j0 = O * part / parts, w = O * (part + 1) / parts - j0
+                        rc_add_rows(rows, w, dy + j0, O, dbp + j0)
+                    }
                     GEMM.multiply(transA: false, transB: false, m: rows, n: I, k: O, a: dy, lda: O, b: wp, ldb: I, beta: 0, c: dx, ldc: I)
                 }
             }

@@ -18,25 +18,54 @@ public enum Loss {
         guard let V = logits.shape.last, V > 0 else { preconditionFailure("logits need a non-empty last dimension, got \(logits.shape)") }
         let N = logits.count / V
         precondition(targets.count == N, "\(targets.count) targets for \(N) rows of logits")
-        let valid = targets.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }
         var dLogits = Tensor(shape: logits.shape)
-        if valid == 0 { return (0, dLogits) }
+        var loss: Float = 0
+        logits.data.withUnsafeBufferPointer { zb in
+            dLogits.data.withUnsafeMutableBufferPointer { db in
+                guard let zp = zb.baseAddress, let dp = db.baseAddress else { return }
+                loss = softmaxCrossEntropy(rows: N, classes: V, logits: zp, targets: targets, ignoreIndex: ignoreIndex, dLogits: dp)
+            }
+        }
+        return (loss, dLogits)
+    }
+
+    /// `softmaxCrossEntropy` on raw rows: logits (N,V), targets N; writes every row of dLogits
+    /// (N,V) (zero rows for ignored targets) and returns the mean loss.
+    static func softmaxCrossEntropy(rows N: Int, classes V: Int, logits: UnsafePointer<Float>, targets: [Int32],
+                                    ignoreIndex: Int32 = -100, dLogits: UnsafeMutablePointer<Float>) -> Float {
+        precondition(targets.count == N, "\(targets.count) targets for \(N) rows of logits")
+        let valid = targets.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }
+        if valid == 0 {
+            dLogits.update(repeating: 0, count: N * V)
+            return 0
+        }
         for y in targets where y != ignoreIndex {
             precondition(y >= 0 && Int(y) < V, "target \(y) outside 0..<\(V)")
         }
         let scale = 1 / Double(valid)
-        // Fused C kernel (rc_softmax_xent): max, exp and sum in one vectorised pass per row, the
-        // gradient in a second; float per row, the rows' losses summed in Double.
-        var total = 0.0
-        logits.data.withUnsafeBufferPointer { zb in
-            dLogits.data.withUnsafeMutableBufferPointer { db in
-                targets.withUnsafeBufferPointer { tb in
-                    guard let zp = zb.baseAddress, let dp = db.baseAddress, let tp = tb.baseAddress else { return }
-                    total = rc_softmax_xent(N, V, zp, tp, ignoreIndex, Float(scale), dp)
-                }
+        let total = summedCrossEntropy(rows: N, classes: V, logits: logits, targets: targets, ignoreIndex: ignoreIndex,
+                                       scale: scale, dLogits: dLogits)
+        return Float(total * scale)
+    }
+
+    /// The softmax cross-entropy of raw rows: writes dLogits (N,V) (each row's gradient times
+    /// `scale`) and returns the sum of the rows' losses, in Double. Targets must be checked by the
+    /// caller. Fused C kernel (rc_softmax_xent_rows: max, exp and sum in one vectorised pass per
+    /// row, the gradient in a second, in float); the rows are split across threads, and their
+    /// losses are added in row order afterwards, so the sum is the same for any thread count.
+    static func summedCrossEntropy(rows N: Int, classes V: Int, logits: UnsafePointer<Float>, targets: [Int32],
+                                   ignoreIndex: Int32, scale: Double, dLogits: UnsafeMutablePointer<Float>) -> Double {
+        let rowLoss = UnsafeMutableBufferPointer<Double>.allocate(capacity: N)
+        defer { rowLoss.deallocate() }
+        targets.withUnsafeBufferPointer { tb in
+            guard let tp = tb.baseAddress, let lp = rowLoss.baseAddress else { return }
+            Vector.forRanges(N, minimum: max(1, (1 << 14) / V)) { lo, hi in
+                rc_softmax_xent_rows(hi - lo, V, logits + lo * V, tp + lo, ignoreIndex, Float(scale), dLogits + lo * V, lp + lo)
             }
         }
-        return (Float(total * scale), dLogits)
+        var total = 0.0
+        for n in 0..<N { total += rowLoss[n] }
+        return total
     }
 
     /// Mean squared error over all elements.

@@ -94,15 +94,14 @@ public final class CharLM: ParameterizedModule {
         let timeMajorTargets = TokenInput.timeMajor(targets, batch: B, steps: T)
         let h = cache.lastOutputs
         // The head on the (T·B, H) outputs, then dy (time-major, as the stack's backward reads it).
-        var z = Tensor(shape: [T * B, V])
-        z.data.withUnsafeMutableBufferPointer { zb in
-            if let zp = zb.baseAddress { head.forward(rows: T * B, input: h, output: zp) }
-        }
-        let (loss, dz) = Loss.softmaxCrossEntropy(logits: z, targets: timeMajorTargets)
+        // z and dz from the buffer pool, not zeroed: the head writes every logit, the loss every
+        // row of dz.
+        let z = LayerBuffer(T * B * V, zeroed: false), dz = LayerBuffer(T * B * V, zeroed: false)
+        head.forward(rows: T * B, input: h, output: z.pointer)
+        let loss = Loss.softmaxCrossEntropy(rows: T * B, classes: V, logits: z.pointer, targets: timeMajorTargets,
+                                            dLogits: dz.pointer)
         let dy = LayerBuffer(T * B * H, zeroed: false)
-        dz.data.withUnsafeBufferPointer { dzb in
-            if let dzp = dzb.baseAddress { head.backward(rows: T * B, dOutput: dzp, input: h, dInput: dy.pointer) }
-        }
+        head.backward(rows: T * B, dOutput: dz.pointer, input: h, dInput: dy.pointer)
         let (dx, _) = rnn.backwardTimeMajor(dOutput: nil, dState: nil, cache: cache, consumingCache: true, dOutputTimeMajor: dy)
         if tokens == nil { embedding.backwardTimeMajor(dx, indices: inputs, batch: B, steps: T) }
         return (loss, s)
