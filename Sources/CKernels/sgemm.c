@@ -425,6 +425,27 @@ static void kjob_part(void *arg, int part) {
                    part == 0 ? j->beta : 0.0f);
 }
 
+typedef struct {
+    const kjob_t *j;
+    int bands;
+} kreduce_t;
+
+/// Band `band` of the rows of C: adds slices 1… of each operand's partial sums, in slice order.
+static void kjob_reduce(void *arg, int band) {
+    const kreduce_t *r = (const kreduce_t *)arg;
+    const kjob_t *j = r->j;
+    long i0 = j->M * band / r->bands, i1 = j->M * (band + 1) / r->bands;
+    for (int o = 0; o < j->nb; o++)
+        for (int p = 1; p < j->slices; p++) {
+            const float *t = j->tmp + ((p - 1) * j->nb + o) * j->M * j->N;
+            for (long i = i0; i < i1; i++) {
+                float *c = j->rhs[o].C + i * j->rhs[o].ldc;
+                const float *u = t + i * j->N;
+                for (long jj = 0; jj < j->N; jj++) c[jj] += u[jj];
+            }
+        }
+}
+
 /// Runs a K-split product (see above) for nb right operands; returns 0 if the buffers cannot be had.
 static int sgemm_ksplit(const rc_isa_desc *d, int nthreads, int slices, int transA, int transB, long M, long N, long K,
                         float alpha, const float *A, long lda, int nb, const rhs_t *rhs, float beta) {
@@ -433,15 +454,12 @@ static int sgemm_ksplit(const rc_isa_desc *d, int nthreads, int slices, int tran
     kjob_t j = { d, transA, transB, slices, nb, M, N, K, lda, alpha, beta, A, rhs, tmp };
     if (nthreads < 2 || !rc_pool_run(slices, nthreads, kjob_part, &j))
         for (int p = 0; p < slices; p++) kjob_part(&j, p);
-    for (int o = 0; o < nb; o++)
-        for (int p = 1; p < slices; p++) {
-            const float *t = tmp + ((p - 1) * nb + o) * M * N;
-            for (long i = 0; i < M; i++) {
-                float *c = rhs[o].C + i * rhs[o].ldc;
-                const float *u = t + i * N;
-                for (long jj = 0; jj < N; jj++) c[jj] += u[jj];
-            }
-        }
+    // The slices' partial sums added into C, in slice order, by row bands across the threads
+    // (each element's additions are the same whoever makes them).
+    int bands = nthreads < 2 || M * N * nb < (1L << 15) ? 1 : nthreads;
+    if (bands > M) bands = (int)M;
+    if (bands < 2 || !rc_pool_run(bands, bands, kjob_reduce, &(kreduce_t){ &j, bands }))
+        kjob_reduce(&(kreduce_t){ &j, 1 }, 0);
     return 1;
 }
 
@@ -706,12 +724,41 @@ long rc_packed_b_floats(long K, long N) {
 
 /// Packs op(B) (K x N) once, for every later rc_sgemm_packed_single with the same K and N: for
 /// each KC block of rows (the blocking rc_sgemm uses), all NR-wide panels over N.
+typedef struct {
+    const rc_isa_desc *d;
+    int transB, parts;
+    long K, N, ldb;
+    const float *B;
+    float *dst;
+} packall_t;
+
+/// Part `part` of rc_pack_b_all: its share of the NR-wide panels, in every KC block. Panels are
+/// copies, so the split does not change the packed floats.
+static void packall_part(void *arg, int part) {
+    const packall_t *j = (const packall_t *)arg;
+    const rc_isa_desc *d = j->d;
+    long panels = (j->N + d->nr - 1) / d->nr;
+    long p0 = panels * part / j->parts, p1 = panels * (part + 1) / j->parts;
+    if (p1 <= p0) return;
+    long npad = panels * d->nr, KC = balanced(j->K, d->kc, 1);
+    long j0 = p0 * d->nr, j1 = p1 * d->nr < j->N ? p1 * d->nr : j->N;
+    for (long pc = 0; pc < j->K; pc += KC) {
+        long kc = j->K - pc < KC ? j->K - pc : KC;
+        pack_b(d->transpose8, j->transB, j->B, j->ldb, pc, j0, kc, j1 - j0, d->nr, j->dst + pc * npad + j0 * kc);
+    }
+}
+
 void rc_pack_b_all(int transB, long K, long N, const float *B, long ldb, float *dst) {
     const rc_isa_desc *d = rc_current_desc();
-    long npad = (N + d->nr - 1) / d->nr * d->nr, KC = balanced(K, d->kc, 1);
-    for (long pc = 0; pc < K; pc += KC) {
-        long kc = K - pc < KC ? K - pc : KC;
-        pack_b(d->transpose8, transB, B, ldb, pc, 0, kc, N, d->nr, dst + pc * npad);
+    // Split across the pool's threads when big enough (W_hh of H 128 is 64K floats): this runs
+    // before each time loop, while the other threads would wait.
+    long panels = (N + d->nr - 1) / d->nr;
+    int threads = rc_get_threads();
+    int parts = K * N >= (1L << 15) && panels >= 2 ? (threads < panels ? threads : (int)panels) : 1;
+    packall_t j = { d, transB, parts, K, N, ldb, B, dst };
+    if (parts < 2 || !rc_pool_run(parts, parts, packall_part, &j)) {
+        j.parts = 1;
+        packall_part(&j, 0);
     }
 }
 

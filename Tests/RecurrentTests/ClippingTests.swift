@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Testing
 @testable import Recurrent
@@ -18,6 +19,40 @@ import Testing
         #expect(abs(total - expectedTotal) <= 1e-6)
         #expect(errA <= 1e-6)
         #expect(errB <= 1e-6)
+    }
+
+    /// With enough elements the parameters' sums are shared out across threads; each tensor's sum
+    /// is still taken whole and the norms combined in order: bit for bit the serial formula for
+    /// 1, 2 and 3 threads, and the clipped gradients equal too (one tensor has no elements).
+    @Test func globalNormAndClippingDoNotDependOnThreads() {
+        let saved = Threading.count
+        defer { Threading.count = saved }
+        let rng = SeededRNG(seed: 49)
+        let sizes = [70_001, 3, 0, 40_000, 17, 100_003, 1]
+        func makeParameters() -> [Parameter] {
+            var r = rng
+            return sizes.enumerated().map { i, n in
+                let p = Parameter(name: "p\(i)", value: Tensor(shape: [n]))
+                p.grad = Tensor(shape: [n], data: (0..<n).map { _ in r.uniform(-1, 1) })
+                return p
+            }
+        }
+        var serialNormSquares = 0.0
+        for p in makeParameters() {
+            let norm = Float(rc_sum_squares(p.grad.count, p.grad.data).squareRoot())
+            serialNormSquares += Double(norm) * Double(norm)
+        }
+        let serial = Float(serialNormSquares.squareRoot())
+        var clipped: [[Float]]?
+        for threads in [1, 2, 3] {
+            Threading.count = threads
+            let params = makeParameters()
+            let norm = GradientClipping.globalNorm(params)
+            #expect(norm.bitPattern == serial.bitPattern, "\(threads) threads: \(norm) vs \(serial)")
+            #expect(GradientClipping.clipNorm(params, maxNorm: 1) == norm)
+            let grads = params.map { $0.grad.data }
+            if let clipped { #expect(grads == clipped, "\(threads) threads: clipped gradients differ") } else { clipped = grads }
+        }
     }
 
     @Test func clipNormLeavesSmallGradientsAlone() {

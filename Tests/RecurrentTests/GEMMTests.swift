@@ -113,6 +113,31 @@ import Testing
         }
     }
 
+    /// rc_pack_b_all shares its panels out across threads when the operand is big enough; the
+    /// packed floats (padding included) are the same for 1, 2 and 3 threads.
+    @Test func packingSplitAcrossThreadsGivesTheSameLayout() {
+        let saved = Threading.count
+        defer { Threading.count = saved }
+        var rng = SeededRNG(seed: 50)
+        for (k, n, transB) in [(256, 520, false), (700, 200, true), (128, 512, true), (1000, 50, false)] {
+            let ldb = (transB ? k : n) + 1
+            let b = (0..<((transB ? n : k) * ldb)).map { _ in rng.uniform(-1, 1) }
+            var first: [Float]?
+            for threads in [1, 2, 3] {
+                Threading.count = threads
+                var packed = [Float](repeating: .nan, count: GEMM.packedCount(k: k, n: n))
+                packed.withUnsafeMutableBufferPointer { p in GEMM.pack(transB: transB, k: k, n: n, b: b, ldb: ldb, into: p.baseAddress!) }
+                if let first {
+                    let differing = zip(packed, first).filter { $0.bitPattern != $1.bitPattern }.count
+                    #expect(differing == 0, "k \(k) n \(n) transB \(transB), \(threads) threads: \(differing) floats differ")
+                } else {
+                    #expect(!packed.contains { $0.isNaN }, "k \(k) n \(n): every float written")
+                    first = packed
+                }
+            }
+        }
+    }
+
     @Test func largerShapesAndThreadSplits() {
         var rng = SeededRNG(seed: 7)
         // large enough to use several cache blocks (K > KC, M > MC, N > NC) and to be split across
@@ -270,6 +295,38 @@ import Testing
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// K-split products big enough that the slices' partial sums are added by row bands across
+    /// threads (M·N·operands ≥ 2¹⁵): the same bits for 1, 2 and 3 threads, single and paired, and
+    /// within rounding of the reference.
+    @Test func kSplitPartialSumsAddedInBandsKeepTheBits() {
+        var rng = SeededRNG(seed: 51)
+        let isa = Self.isas.last { rc_isa_supported($0) != 0 }!
+        for (m, n, k) in [(128, 128, 600), (192, 176, 420)] {
+            let lda = m + 1, ldb = n + 2, ldc = n + 3
+            let a = (0..<k * lda).map { _ in rng.uniform(-1, 1) }
+            let b1 = (0..<k * ldb).map { _ in rng.uniform(-1, 1) }, b2 = (0..<k * ldb).map { _ in rng.uniform(-1, 1) }
+            let c1 = (0..<m * ldc).map { _ in rng.uniform(-1, 1) }, c2 = (0..<m * ldc).map { _ in rng.uniform(-1, 1) }
+            var firstSingle: [UInt32]?, firstPair: [[UInt32]]?
+            for threads in [1, 2, 3] {
+                var single = c1, p1 = c1, p2 = c2
+                _ = rc_sgemm_isa(isa, Int32(threads), 1, 0, m, n, k, 1, a, lda, b1, ldb, 1, &single, ldc)
+                #expect(rc_sgemm_pair_isa(isa, Int32(threads), 1, 0, m, n, k, 1, a, lda, b1, ldb, b2, ldb, 1, &p1, ldc, &p2, ldc) == 0)
+                let label = "\(m)×\(n)×\(k), \(threads) threads"
+                if let firstSingle, let firstPair {
+                    #expect(single.map(\.bitPattern) == firstSingle, "\(label): single product")
+                    #expect([p1.map(\.bitPattern), p2.map(\.bitPattern)] == firstPair, "\(label): pair")
+                } else {
+                    firstSingle = single.map(\.bitPattern)
+                    firstPair = [p1.map(\.bitPattern), p2.map(\.bitPattern)]
+                }
+                var ref = c1
+                GEMM.reference(transA: true, transB: false, m: m, n: n, k: k, a: a, lda: lda, b: b1, ldb: ldb, beta: 1, c: &ref, ldc: ldc)
+                let worst = zip(single, ref).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+                #expect(worst <= 1e-5 * Float(k).squareRoot(), "\(label): error \(worst) against the reference")
             }
         }
     }

@@ -50,7 +50,9 @@ public final class Linear: ParameterizedModule {
         weight.value.data.withUnsafeBufferPointer { wb in
             bias.value.data.withUnsafeBufferPointer { bb in
                 guard let wp = wb.baseAddress, let bp = bb.baseAddress else { return }
-                rc_fill_rows(rows, O, bp, y, O)
+                Vector.forRanges(rows, minimum: max(1, (1 << 15) / max(1, O))) { lo, hi in
+                    rc_fill_rows(hi - lo, O, bp, y + lo * O, O)
+                }
                 GEMM.multiply(transA: false, transB: true, m: rows, n: O, k: I, a: x, lda: I, b: wp, ldb: I, beta: 1, c: y, ldc: O)
             }
         }

@@ -25,6 +25,13 @@ public protocol ParameterizedModule: AnyObject {
 }
 
 extension ParameterizedModule {
-    /// Sets every parameter's gradient to zero.
-    public func zeroGrad() { for p in parameters { p.grad.zero() } }
+    /// Sets every parameter's gradient to zero (large tensors split across threads).
+    public func zeroGrad() {
+        for p in parameters {
+            p.grad.data.withUnsafeMutableBufferPointer { g in
+                guard let base = g.baseAddress else { return }
+                Vector.forRanges(g.count) { lo, hi in (base + lo).update(repeating: 0, count: hi - lo) }
+            }
+        }
+    }
 }
