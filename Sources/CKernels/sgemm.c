@@ -722,8 +722,6 @@ long rc_packed_b_floats(long K, long N) {
     return (N + d->nr - 1) / d->nr * d->nr * K;
 }
 
-/// Packs op(B) (K x N) once, for every later rc_sgemm_packed_single with the same K and N: for
-/// each KC block of rows (the blocking rc_sgemm uses), all NR-wide panels over N.
 typedef struct {
     const rc_isa_desc *d;
     int transB, parts;
@@ -748,6 +746,8 @@ static void packall_part(void *arg, int part) {
     }
 }
 
+/// Packs op(B) (K x N) once, for every later rc_sgemm_packed_single with the same K and N: for
+/// each KC block of rows (the blocking rc_sgemm uses), all NR-wide panels over N.
 void rc_pack_b_all(int transB, long K, long N, const float *B, long ldb, float *dst) {
     const rc_isa_desc *d = rc_current_desc();
     // Split across the pool's threads when big enough (W_hh of H 128 is 64K floats): this runs

@@ -71,12 +71,12 @@ public enum GradientClipping {
 
     /// Runs `body` with the gradient buffers of all `parameters` held at once (nested accesses),
     /// so one parallel job can read them all.
-    static func withGradients(_ parameters: [Parameter], _ body: ([UnsafeMutableBufferPointer<Float>]) -> Void) {
-        var held: [UnsafeMutableBufferPointer<Float>] = []
+    static func withGradients(_ parameters: [Parameter], _ body: ([UnsafeBufferPointer<Float>]) -> Void) {
+        var held: [UnsafeBufferPointer<Float>] = []
         held.reserveCapacity(parameters.count)
         func hold(_ i: Int) {
             if i == parameters.count { body(held); return }
-            parameters[i].grad.data.withUnsafeMutableBufferPointer { g in
+            parameters[i].grad.data.withUnsafeBufferPointer { g in
                 held.append(g)
                 hold(i + 1)
             }
