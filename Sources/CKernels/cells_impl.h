@@ -18,9 +18,9 @@
 // per unit made each iteration one long dependent chain (the gates' exp, then tanh of the cell:
 // ~170 cycles of latency by the instruction tables), which the core seems not to overlap well
 // (no counters on this VM to confirm); with the gates in their own pass, each iteration has four
-// independent chains. The same arithmetic on the same values (the gates are
-// read back as stored), so the same bits. C harness (B 25, AVX-512, alternated): 8–20% less time
-// for H 128–512; see README-cells.md.
+// independent chains. The same arithmetic on the same values (the gates are read back as
+// stored), so the same bits. C harness (B 25, AVX-512, alternated): 8–20% less time for H 128–512;
+// see README-cells.md.
 CELL_TARGET static inline void CELL_FN(lstm_cell_pass)(long H, const float *restrict gi, const float *restrict gf,
                                                        const float *restrict gg, const float *restrict go,
                                                        const float *restrict cPrev, float *restrict c,

@@ -84,11 +84,10 @@ public final class Embedding: ParameterizedModule {
         dOutput.data.withUnsafeBufferPointer { dy in
             weight.grad.data.withUnsafeMutableBufferPointer { dw in
                 guard let dyp = dy.baseAddress, let dwp = dw.baseAddress else { return }
-                for (n, index) in indices.enumerated() {
-                    let v = Int(index)
-                    precondition(v >= 0 && v < count, "embedding index \(v) outside 0..<\(count)")
-                    rc_add_rows(1, E, dyp + n * E, E, dwp + v * E)
+                for index in indices {
+                    precondition(index >= 0 && Int(index) < count, "embedding index \(index) outside 0..<\(count)")
                 }
+                rc_scatter_add_rows(indices.count, E, dyp, E, indices, dwp, E)
             }
         }
     }
