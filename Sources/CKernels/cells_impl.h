@@ -292,29 +292,44 @@ CELL_TARGET static void CELL_FN(rnn_forward_x)(long B, long H, const float *x, c
     }
 }
 
+// dPre = (dOut + dhNext) ⊙ act'(·) with dhNext cleared; DOUT and DPRE name the rows (the same row
+// in place: each element is read before it is written).
+#define RNN_BWD_LOOPS(DOUT, DPRE)                                                              \
+    if (relu) {                                                                                \
+        CELL_VEC                                                                               \
+        for (long j = 0; j < H; j++) {                                                         \
+            float d = DOUT[j] + dhNext[j];                                                     \
+            DPRE[j] = h[j] > 0.0f ? d : 0.0f;                                                  \
+            dhNext[j] = 0.0f;                                                                  \
+        }                                                                                      \
+    } else {                                                                                   \
+        CELL_VEC                                                                               \
+        for (long j = 0; j < H; j++) {                                                         \
+            float d = DOUT[j] + dhNext[j];                                                     \
+            DPRE[j] = d * (1.0f - h[j] * h[j]);                                                \
+            dhNext[j] = 0.0f;                                                                  \
+        }                                                                                      \
+    }
+
 CELL_TARGET static void CELL_FN(rnn_bwd_row)(long H, const float *restrict h, const float *restrict dOut,
                                              float *restrict dhNext, float *restrict dPre, int relu) {
-    if (relu) {
-        CELL_VEC
-        for (long j = 0; j < H; j++) {
-            float d = dOut[j] + dhNext[j];
-            dPre[j] = h[j] > 0.0f ? d : 0.0f;
-            dhNext[j] = 0.0f;
-        }
-    } else {
-        CELL_VEC
-        for (long j = 0; j < H; j++) {
-            float d = dOut[j] + dhNext[j];
-            dPre[j] = d * (1.0f - h[j] * h[j]);
-            dhNext[j] = 0.0f;
-        }
-    }
+    RNN_BWD_LOOPS(dOut, dPre)
+}
+
+/// The same with dPre written over dOut (one row, `io`).
+CELL_TARGET static void CELL_FN(rnn_bwd_row_inplace)(long H, const float *restrict h, float *restrict io,
+                                                     float *restrict dhNext, int relu) {
+    RNN_BWD_LOOPS(io, io)
 }
 
 CELL_TARGET static void CELL_FN(rnn_backward)(long B, long H, const float *h, const float *dOut, long ldOut,
                                               float *dhNext, float *dPre, int relu) {
-    for (long b = 0; b < B; b++)
-        CELL_FN(rnn_bwd_row)(H, h + b * H, dOut + b * ldOut, dhNext + b * H, dPre + b * H, relu);
+    for (long b = 0; b < B; b++) {
+        if (dPre + b * H == dOut + b * ldOut)
+            CELL_FN(rnn_bwd_row_inplace)(H, h + b * H, dPre + b * H, dhNext + b * H, relu);
+        else
+            CELL_FN(rnn_bwd_row)(H, h + b * H, dOut + b * ldOut, dhNext + b * H, dPre + b * H, relu);
+    }
 }
 
 // ---- softmax cross-entropy ----

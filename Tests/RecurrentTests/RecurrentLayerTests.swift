@@ -318,8 +318,9 @@ import CKernels
         #expect(rc_steal_count() > before, "\(kind): no rows were stolen")
     }
 
-    /// A consuming backward pass (gate gradients over the cached gates, dx over spent cells) gives
-    /// bitwise the same results as the default one, and marks the cache as used.
+    /// A consuming backward pass (gate gradients over the cached gates or, for a one-direction Elman
+    /// stack, over the output gradient; dx over a spent cache buffer) gives bitwise the same results
+    /// as the default one, and marks the cache as used.
     @Test(arguments: CellKind.allCases)
     func consumingBackwardMatchesDefault(kind: CellKind) {
         for (lengths, bidirectional, dropout) in [(nil, false, 0), ([4, 1, 0, 4, 3], true, 0.3)] as [([Int]?, Bool, Float)] {
@@ -342,7 +343,31 @@ import CKernels
                 #expect(cache.consumed == consuming)
                 return [dx.data, d0.hidden.data, d0.cell?.data ?? []] + layer.parameters.map { $0.grad.data }
             }
-            #expect(run(true) == run(false), "\(kind) bidirectional \(bidirectional)")
+            let reference = run(false)
+            #expect(run(true) == reference, "\(kind) bidirectional \(bidirectional)")
+            // As CharLM runs it: dOutput handed over time-major, and spent (a one-direction Elman
+            // stack writes its gate gradients over it, and every dx over a spent cache buffer).
+            var r = SeededRNG(seed: 3)
+            guard let cache = layer.forward(x, state: nil, mode: .training, rng: &r, lengths: lengths).cache else {
+                Issue.record("no cache"); continue
+            }
+            layer.zeroGrad()
+            let timeMajor = LayerBuffer(T * B * R * H, zeroed: false)
+            dOut.data.withUnsafeBufferPointer { p in
+                Tensor.transposeBatchTime(p.baseAddress!, to: timeMajor.pointer, outer: B, inner: T, features: R * H)
+            }
+            let before = timeMajor.array(count: T * B * R * H)
+            let (dxT, d0) = layer.backwardTimeMajor(dOutput: nil, dState: RecurrentState(hidden: dh, cell: dc), cache: cache,
+                                                    consumingCache: true, dOutputTimeMajor: timeMajor)
+            var dx = Tensor(shape: [B, T, D])
+            dx.data.withUnsafeMutableBufferPointer { p in
+                Tensor.transposeBatchTime(dxT.pointer, to: p.baseAddress!, outer: T, inner: B, features: D)
+            }
+            let spent = [dx.data, d0.hidden.data, d0.cell?.data ?? []] + layer.parameters.map { $0.grad.data }
+            #expect(spent == reference, "\(kind) bidirectional \(bidirectional), time-major dOutput")
+            let elman = kind == .rnnTanh || kind == .rnnRelu
+            #expect((timeMajor.array(count: T * B * R * H) != before) == (elman && R == 1),
+                    "\(kind): dOutputTimeMajor spent only by a one-direction Elman stack")
         }
     }
 }

@@ -89,7 +89,8 @@ void rc_rnn_forward_x(long B, long H, const float *x, const int32_t *rows, const
 
 /// Elman RNN step, backward: dPre = (dOut + dhNext) ⊙ act'(·), written with the output h:
 /// (1 − h²) for tanh, [h > 0] for relu; dhNext ← 0 (the caller adds dPre·W_hh).
-/// h (B,H); dOut row b at dOut + b·ldOut; dhNext (B,H) in/out; dPre (B,H) out.
+/// h (B,H); dOut row b at dOut + b·ldOut; dhNext (B,H) in/out; dPre (B,H) out. dPre may be dOut
+/// itself (ldOut == H): each row is then computed in place.
 void rc_rnn_backward(long B, long H, const float *h, const float *dOut, long ldOut, float *dhNext,
                      float *dPre, int relu);
 

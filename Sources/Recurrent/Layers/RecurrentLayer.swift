@@ -234,7 +234,8 @@ public final class RecurrentLayer: ParameterizedModule {
     }
 
     /// `backward` with the input gradient left time-major (T,B,D), as the layer computes it.
-    /// `dOutputTimeMajor` (T,B,R·H), if given, replaces `dOutput`. For a cache run on tokens the
+    /// `dOutputTimeMajor` (T,B,R·H), if given, replaces `dOutput`; with `consumingCache` it is spent
+    /// too (a one-direction Elman stack writes its gate gradients over it). For a cache run on tokens the
     /// returned input gradient is empty: it was accumulated into the embedding's gradient.
     func backwardTimeMajor(dOutput: Tensor?, dState: RecurrentState?, cache: RecurrentCache,
                            consumingCache: Bool = false, dOutputTimeMajor: LayerBuffer? = nil) -> (dInput: LayerBuffer, dInitialState: RecurrentState) {
@@ -259,9 +260,13 @@ public final class RecurrentLayer: ParameterizedModule {
         let dcNext = LayerBuffer(B * H)
         for l in (0..<L).reversed() {
             let din = l == 0 ? D : R * H
-            // r = 0 overwrites it. A consuming LSTM pass writes it over direction 0's cells, which
-            // are spent once that direction's sweep is done (dx is the last product of the layer).
-            let spentCells = consumingCache ? cache.layers[l * R].cells : nil
+            // r = 0 overwrites it. A consuming pass writes it over a buffer of direction 0's cache
+            // that is spent once that direction's sweep and weight gradients are done (dx is the
+            // last product of the layer): LSTM's cells, GRU's W_hn·h + b_hn, an Elman layer's hidden
+            // states (the layer above, which reads them as its input, ran before). Lines that were
+            // just read, instead of a fresh buffer's fetched only to be overwritten.
+            let spentCells = consumingCache
+                ? (cache.layers[l * R].cells ?? cache.layers[l * R].hiddenN ?? cache.layers[l * R].hiddens) : nil
             // Layer 0 over tokens sends its input gradient straight to the embedding (no dx).
             let tokens = l == 0 ? cache.tokens : nil
             let dIn = tokens != nil ? LayerBuffer(0)
@@ -276,6 +281,12 @@ public final class RecurrentLayer: ParameterizedModule {
                 dState?.cell?.data.withUnsafeBufferPointer { p in
                     if let base = p.baseAddress { dcNext.pointer.update(from: base + index * B * H, count: B * H) }
                 }
+                // An Elman layer's gate gradients (G·H = H wide) go over its output gradient when that
+                // buffer is the pass's own (the layer above's dx, zeros, or a consumed dOutputTimeMajor):
+                // each row is read once, at its step, so no T·B·H buffer is filled and no cold line of
+                // one is fetched just to be overwritten.
+                let dPreInDOut = (kind == .rnnTanh || kind == .rnnRelu) && R == 1 && dOut != nil
+                    && (l < L - 1 || dOutputTimeMajor == nil || consumingCache)
                 func run(_ up: UnsafePointer<Float>, step: Int, row: Int) {
                     withExtendedLifetime((dOut, dIn, dhNext, dcNext)) {
                         let input = l == 0 ? UnsafePointer(cache.input.pointer)
@@ -283,7 +294,7 @@ public final class RecurrentLayer: ParameterizedModule {
                         backwardLayer(index, cache: cache.layers[index], input: input, inputWidth: din, batch: B, steps: T,
                                       lengths: cache.lengths, dOut: up + r * H, dOutStep: step, dOutRow: row,
                                       dhNext: dhNext.pointer, dcNext: dcNext.pointer, dInput: dIn.pointer, accumulate: r > 0,
-                                      inPlace: consumingCache, tokens: tokens)
+                                      inPlace: consumingCache, dPreInDOut: dPreInDOut && row == H && step == B * H, tokens: tokens)
                     }
                 }
                 if let dOut {
@@ -594,16 +605,20 @@ public final class RecurrentLayer: ParameterizedModule {
     private func backwardLayer(_ index: Int, cache lc: LayerCache, input: UnsafePointer<Float>, inputWidth din: Int,
                                batch B: Int, steps T: Int, lengths: [Int]?, dOut: UnsafePointer<Float>, dOutStep: Int, dOutRow: Int,
                                dhNext: UnsafeMutablePointer<Float>, dcNext: UnsafeMutablePointer<Float>,
-                               dInput: UnsafeMutablePointer<Float>, accumulate: Bool, inPlace: Bool, tokens: TokenInput?) {
+                               dInput: UnsafeMutablePointer<Float>, accumulate: Bool, inPlace: Bool, dPreInDOut: Bool,
+                               tokens: TokenInput?) {
         let H = hiddenSize, GH = kind.gateCount * H
         let previous = lc.hiddens.pointer + lc.previousOffset, outputs = lc.hiddens.pointer + lc.outputOffset
         // Gradients w.r.t. the input-side and hidden-side pre-activations; they differ only for GRU.
         // With `inPlace` (LSTM, GRU), the cell kernels write dPre over the cached gates of the step
         // (each unit reads its gates before writing; no later step reads them). Saves a (T,B,G·H)
         // buffer; the cache is spent afterwards.
+        // With `dPreInDOut` (RNN, G·H = H, dOut contiguous (T,B,H) and spent after this sweep) dPre is
+        // written over dOut instead: the cell kernel reads each element before writing it.
         let overwrite = inPlace && lc.gates != nil
-        let dPreOwned = overwrite ? nil : LayerBuffer(T * B * GH, zeroed: false)
-        guard let dPreBase = dPreOwned?.pointer ?? lc.gates?.pointer else { preconditionFailure("no dPre storage") }
+        let dPreOwned = overwrite || dPreInDOut ? nil : LayerBuffer(T * B * GH, zeroed: false)
+        guard let dPreBase = dPreOwned?.pointer ?? (dPreInDOut ? UnsafeMutablePointer(mutating: dOut) : lc.gates?.pointer)
+        else { preconditionFailure("no dPre storage") }
         let dPreHiddenOwned = kind == .gru ? LayerBuffer(T * B * GH, zeroed: false) : nil
         let dPreHiddenBase = dPreHiddenOwned?.pointer ?? dPreBase
         // Per-row running sums of dPre (not needed on tokens: the folded backward sums per token) and,
