@@ -265,12 +265,12 @@ public final class RecurrentLayer: ParameterizedModule {
             // last product of the layer): LSTM's cells, GRU's W_hn·h + b_hn, an Elman layer's hidden
             // states (the layer above, which reads them as its input, ran before). Lines that were
             // just read, instead of a fresh buffer's fetched only to be overwritten.
-            let spentCells = consumingCache
+            let spent = consumingCache
                 ? (cache.layers[l * R].cells ?? cache.layers[l * R].hiddenN ?? cache.layers[l * R].hiddens) : nil
             // Layer 0 over tokens sends its input gradient straight to the embedding (no dx).
             let tokens = l == 0 ? cache.tokens : nil
             let dIn = tokens != nil ? LayerBuffer(0)
-                : spentCells.flatMap { $0.count >= T * B * din ? $0 : nil } ?? LayerBuffer(T * B * din, zeroed: false)
+                : spent.flatMap { $0.count >= T * B * din ? $0 : nil } ?? LayerBuffer(T * B * din, zeroed: false)
             for r in 0..<R {
                 let index = l * R + r
                 dhNext.pointer.update(repeating: 0, count: B * H)
