@@ -4,8 +4,8 @@
 //
 //   gemm_vs_openblas LIBOPENBLAS.so THREADS ROUNDS
 //
-// Each round, for each shape: three calls of one library (the middle time kept), a pause, three of
-// the other; the library that goes first alternates from round to round. The pause is 0.3 s because
+// Each round, for each shape: one library's calls for 0.4 s (at least 5; the median time kept), a
+// pause, the other's; the library that goes first alternates from round to round. The pause is 0.3 s because
 // OpenBLAS's idle threads keep spinning for about 0.1 s after a call (its THREAD_TIMEOUT, 2^28
 // cycles): with 30 ms, Recurrent's small products ran at half speed against that spinning thread on
 // this 2-vCPU machine. Recurrent's own workers sleep after 2000 pause instructions. Prints, per shape, both
@@ -52,18 +52,20 @@ static void pause_ms(int ms) {
     nanosleep(&t, NULL);
 }
 
-// The middle of three timed calls, in seconds.
+// The median time of the calls one turn makes: at least 5, for at least 0.4 s, so each library
+// runs hot (its threads awake, its buffers allocated) as in a sustained loop.
 static double timed(int ours, int ta, int tb, long M, long N, long K, const float *A, const float *B, float *C) {
     long lda = ta ? M : K, ldb = tb ? K : N;
-    double t[3];
-    for (int i = 0; i < 3; i++) {
+    double t[256], start = now();
+    int n = 0;
+    while (n < 256 && (n < 5 || now() - start < 0.4)) {
         double s = now();
         if (ours) rc_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
         else blas(ta, tb, M, N, K, A, lda, B, ldb, C, N);
-        t[i] = now() - s;
+        t[n++] = now() - s;
     }
-    qsort(t, 3, sizeof t[0], by_value);
-    return t[1];
+    qsort(t, n, sizeof t[0], by_value);
+    return t[n / 2];
 }
 
 int main(int argc, char **argv) {
