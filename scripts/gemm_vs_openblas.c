@@ -5,19 +5,19 @@
 //   gemm_vs_openblas LIBOPENBLAS.so THREADS ROUNDS
 //
 // Each round, for each shape: one library's calls for 0.4 s (at least 5; the median time kept), a
-// pause, the other's; the library that goes first alternates from round to round. The pause is 0.3 s because
-// OpenBLAS's idle threads keep spinning for about 0.1 s after a call (its THREAD_TIMEOUT, 2^28
-// cycles): with 30 ms, Recurrent's small products ran at half speed against that spinning thread on
-// this 2-vCPU machine. Recurrent's own workers sleep after 2000 pause instructions. Prints, per shape, both
-// libraries' median GFLOP/s over the rounds, the median of the per-round ratios and the rounds in
-// which Recurrent was ahead; and checks once per shape that both give the same product to 1e-4
-// (relative to the largest element), so the two are timed doing the same work.
+// pause, the other's; the library that goes first alternates from round to round. The pause is
+// 0.3 s because OpenBLAS's idle threads keep spinning for about 0.1 s after a call (its
+// THREAD_TIMEOUT, 2^28 cycles): with 30 ms, Recurrent's small products ran at half speed against
+// that spinning thread on this 2-vCPU machine (Recurrent's own workers sleep after 2000 pause
+// instructions). Prints, per shape, both libraries' median GFLOP/s over the rounds, the median of
+// the per-round ratios and the rounds in which Recurrent was ahead; and checks once per shape that
+// both give the same product to 1e-4 (relative to the largest element), so the two are timed doing
+// the same work.
 #include "ckernels.h"
 #include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 // CBLAS with 64-bit integers (NumPy's scipy-openblas) or 32-bit ones (Debian's libopenblas0).
