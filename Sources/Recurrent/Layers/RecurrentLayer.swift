@@ -282,7 +282,8 @@ public final class RecurrentLayer: ParameterizedModule {
                     if let base = p.baseAddress { dcNext.pointer.update(from: base + index * B * H, count: B * H) }
                 }
                 // An Elman layer's gate gradients (G·H = H wide) go over its output gradient when that
-                // buffer is the pass's own (the layer above's dx, zeros, or a consumed dOutputTimeMajor):
+                // buffer is the pass's own, (T,B,H) contiguous as R = 1 makes it (the layer above's dx,
+                // zeros, or a consumed dOutputTimeMajor):
                 // each row is read once, at its step, so no T·B·H buffer is filled and no cold line of
                 // one is fetched just to be overwritten.
                 let dPreInDOut = (kind == .rnnTanh || kind == .rnnRelu) && R == 1 && dOut != nil
@@ -294,7 +295,7 @@ public final class RecurrentLayer: ParameterizedModule {
                         backwardLayer(index, cache: cache.layers[index], input: input, inputWidth: din, batch: B, steps: T,
                                       lengths: cache.lengths, dOut: up + r * H, dOutStep: step, dOutRow: row,
                                       dhNext: dhNext.pointer, dcNext: dcNext.pointer, dInput: dIn.pointer, accumulate: r > 0,
-                                      inPlace: consumingCache, dPreInDOut: dPreInDOut && row == H && step == B * H, tokens: tokens)
+                                      inPlace: consumingCache, dPreInDOut: dPreInDOut, tokens: tokens)
                     }
                 }
                 if let dOut {
