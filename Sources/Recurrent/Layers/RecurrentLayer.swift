@@ -620,18 +620,26 @@ public final class RecurrentLayer: ParameterizedModule {
         let dPreOwned = overwrite || dPreInDOut ? nil : LayerBuffer(T * B * GH, zeroed: false)
         guard let dPreBase = dPreOwned?.pointer ?? (dPreInDOut ? UnsafeMutablePointer(mutating: dOut) : lc.gates?.pointer)
         else { preconditionFailure("no dPre storage") }
-        let dPreHiddenOwned = kind == .gru ? LayerBuffer(T * B * GH, zeroed: false) : nil
-        let dPreHiddenBase = dPreHiddenOwned?.pointer ?? dPreBase
+        // GRU's hidden-side gate gradients [dr, dz, dn⊙r] share r and z with the input side's, so
+        // only their n part dn⊙r (T,B,H) is stored: over the cached W_hn·h + b_hn when consuming
+        // (the cell reads each element first), else in its own buffer. The per-step product and
+        // dW_hh read the r and z parts from dPre and the n part from there.
+        let dPreHiddenOwned = kind == .gru && !overwrite ? LayerBuffer(T * B * H, zeroed: false) : nil
+        let dPreHiddenN = dPreHiddenOwned?.pointer ?? lc.hiddenN?.pointer
         // Per-row running sums of dPre (not needed on tokens: the folded backward sums per token) and,
-        // for GRU, of dPre_hh over the steps, added while each step's rows are hot; the bias
+        // for GRU, of dn⊙r over the steps, added while each step's rows are hot; the bias
         // gradients are then sums of B rows instead of a pass over T·B rows. Row b's steps are
         // added in the loop's order, then the rows in order, the same for any slicing and threads.
         let rowSums = tokens == nil ? LayerBuffer(B * GH) : nil
-        let rowSumsHidden = kind == .gru ? LayerBuffer(B * GH) : nil
+        let rowSumsHidden = kind == .gru ? LayerBuffer(B * H) : nil
         withWeights(index) { wih, whh, _, _ in
-            // W_hh (G·H, H) packed once for the per-step products dPre_hh[t]·W_hh.
-            let whhPacked = LayerBuffer(GEMM.packedCount(k: GH, n: H), zeroed: false)
-            GEMM.pack(transB: false, k: GH, n: H, b: whh, ldb: H, into: whhPacked.pointer)
+            // W_hh (G·H, H) packed once for the per-step products dPre_hh[t]·W_hh; for GRU in two
+            // parts, rows r and z (multiplied by dPre's) and rows n (by dn⊙r).
+            let KA = kind == .gru ? 2 * H : GH
+            let whhPacked = LayerBuffer(GEMM.packedCount(k: KA, n: H), zeroed: false)
+            GEMM.pack(transB: false, k: KA, n: H, b: whh, ldb: H, into: whhPacked.pointer)
+            let whhPackedN = kind == .gru ? LayerBuffer(GEMM.packedCount(k: H, n: H), zeroed: false) : nil
+            if let whhPackedN { GEMM.pack(transB: false, k: H, n: H, b: whh + KA * H, ldb: H, into: whhPackedN.pointer) }
             // Row slices sweep in parallel, as in forwardLayer: rows [b0, b0 + n) of the phase's steps.
             RecurrentLayer.sweep(batch: B, steps: T) { b0, rows, steps, poll in
                 var n = rows
@@ -639,7 +647,7 @@ public final class RecurrentLayer: ParameterizedModule {
                     n = poll(n, s)
                     let t = lc.reverse ? s : T - 1 - s
                     let dp = dPreBase + t * B * GH
-                    let dph = kind == .gru ? dPreHiddenBase + t * B * GH : dp
+                    let dphn = dPreHiddenN.map { $0 + t * B * H }
                     // 1. The fused cell backward over rows [r0, r0 + m): dh = dOut[t] + dhNext, then
                     //    dPre[t] and the direct part of dh[t-1] (into dhNext), dc[t-1] (into dcNext).
                     func cellBackward(_ r0: Int, _ m: Int) {
@@ -655,9 +663,10 @@ public final class RecurrentLayer: ParameterizedModule {
                                              cells + lc.outputOffset + row * H, up, dOutRow, dhNext + r0 * H,
                                              dcNext + r0 * H, dp + r0 * GH)
                         case .gru:
-                            guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer else { preconditionFailure("GRU cache") }
+                            guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer, let dphn
+                            else { preconditionFailure("GRU cache") }
                             rc_gru_backward(m, H, gates + row * GH, hiddenN + row * H, previous + row * H, up, dOutRow,
-                                            dhNext + r0 * H, dp + r0 * GH, dph + r0 * GH)
+                                            dhNext + r0 * H, dp + r0 * GH, dphn + r0 * H)
                         }
                     }
                     if let lengths {
@@ -665,16 +674,21 @@ public final class RecurrentLayer: ParameterizedModule {
                             if t < lengths[b] { cellBackward(b, 1); continue }
                             // Padding step: the state passed through unchanged, so dh and dc pass through too.
                             (dp + b * GH).update(repeating: 0, count: GH)
-                            if kind == .gru { (dph + b * GH).update(repeating: 0, count: GH) }
+                            dphn.map { ($0 + b * H).update(repeating: 0, count: H) }
                         }
                     } else {
                         cellBackward(b0, n)
                     }
                     if let rowSums { rc_add_rows(1, n * GH, dp + b0 * GH, n * GH, rowSums.pointer + b0 * GH) }
-                    if let rowSumsHidden { rc_add_rows(1, n * GH, dph + b0 * GH, n * GH, rowSumsHidden.pointer + b0 * GH) }
-                    // 2. Through the recurrent product: dh[t-1] += dPre_hh[t]·W_hh   (n,G·H)·(G·H,H).
-                    GEMM.multiplyPacked(m: n, n: H, k: GH, a: dph + b0 * GH, lda: GH, packed: whhPacked.pointer,
+                    if let rowSumsHidden, let dphn { rc_add_rows(1, n * H, dphn + b0 * H, n * H, rowSumsHidden.pointer + b0 * H) }
+                    // 2. Through the recurrent product: dh[t-1] += dPre_hh[t]·W_hh   (n,G·H)·(G·H,H);
+                    //    GRU: [dr, dz]·W_hh[r, z] + (dn⊙r)·W_hh[n].
+                    GEMM.multiplyPacked(m: n, n: H, k: KA, a: dp + b0 * GH, lda: GH, packed: whhPacked.pointer,
                                         beta: 1, c: dhNext + b0 * H, ldc: H)
+                    if let whhPackedN, let dphn {
+                        GEMM.multiplyPacked(m: n, n: H, k: H, a: dphn + b0 * H, lda: H, packed: whhPackedN.pointer,
+                                            beta: 1, c: dhNext + b0 * H, ldc: H)
+                    }
                 }
             }
             // 3. All steps at once: the weight and bias gradients and dx.
@@ -688,7 +702,7 @@ public final class RecurrentLayer: ParameterizedModule {
                             let biasSum = LayerBuffer(GH)
                             // dW_ih and dW_hh share dPreᵀ (RNN and LSTM layers above the first):
                             // one pair product packs it once for both, with the bits of two products.
-                            let pairs = tokens == nil && din == H && dPreHiddenBase == dPreBase
+                            let pairs = tokens == nil && din == H && kind != .gru
                             if let tokens {
                                 Self.foldedInputBackward(rows: T * B, width: GH, dPre: dPreBase, tokens: tokens, weight: wih,
                                                          dWeight: dwih, rowSum: biasSum.pointer)
@@ -705,13 +719,15 @@ public final class RecurrentLayer: ParameterizedModule {
                             }
                             rc_add_rows(1, GH, biasSum.pointer, GH, dbih)
                             if !pairs {
-                                GEMM.multiply(transA: true, transB: false, m: GH, n: H, k: T * B, a: dPreHiddenBase, lda: GH,
+                                GEMM.multiply(transA: true, transB: false, m: KA, n: H, k: T * B, a: dPreBase, lda: GH,
                                               b: previous, ldb: H, beta: 1, c: dwhh, ldc: H)
                             }
-                            if let rowSumsHidden {
-                                rc_add_rows(B, GH, rowSumsHidden.pointer, GH, dbhh)
-                            } else {
-                                rc_add_rows(1, GH, biasSum.pointer, GH, dbhh)
+                            // db_hh: the sums of dPre's columns (GRU: of r and z), then GRU's n part.
+                            rc_add_rows(1, KA, biasSum.pointer, GH, dbhh)
+                            if let dPreHiddenN, let rowSumsHidden {
+                                GEMM.multiply(transA: true, transB: false, m: H, n: H, k: T * B, a: dPreHiddenN, lda: H,
+                                              b: previous, ldb: H, beta: 1, c: dwhh + KA * H, ldc: H)
+                                rc_add_rows(B, H, rowSumsHidden.pointer, H, dbhh + KA)
                             }
                         }
                     }
