@@ -124,8 +124,8 @@ void rc_gru_forward(long B, long H, float *gates, const float *hh, const float *
 }
 
 void rc_gru_backward(long B, long H, const float *gates, const float *hn, const float *hPrev,
-                     const float *dOut, long ldOut, float *dhNext, float *dPreInput, float *dPreHiddenN) {
-    if (B > 0 && H > 0) current()->gru_backward(B, H, gates, hn, hPrev, dOut, ldOut, dhNext, dPreInput, dPreHiddenN);
+                     const float *dOut, long ldOut, float *dhNext, float *dPreHidden, float *dPreInputN) {
+    if (B > 0 && H > 0) current()->gru_backward(B, H, gates, hn, hPrev, dOut, ldOut, dhNext, dPreHidden, dPreInputN);
 }
 
 void rc_rnn_forward(long B, long H, float *h, const float *bias, int relu) {

@@ -200,28 +200,29 @@ CELL_TARGET static void CELL_FN(gru_forward_x)(long B, long H, const float *x, c
     }
 }
 
-// One GRU unit's backward: reads the gates GR, GZ, GN and HN[j], writes the input-side dPre to DIR,
-// DIZ, DIN (which may be the gates) and the n part of the hidden-side one, dn⊙r, to DHN (which may
-// be HN): the hidden side's r and z parts equal the input side's, so they are not written twice.
-#define GRU_BWD_UNIT(GR, GZ, GN, HN, DIR, DIZ, DIN, DHN)                   \
+// One GRU unit's backward: reads the gates GR, GZ, GN and HN[j], writes the hidden-side dPre
+// [dr, dz, dn⊙r] to DHR, DHZ, DHN (which may be the gates) and the n part of the input-side one,
+// dn, to DIN (which may be HN): the input side's r and z parts equal the hidden side's, so they are
+// not written twice.
+#define GRU_BWD_UNIT(GR, GZ, GN, HN, DHR, DHZ, DHN, DIN)                   \
     float r = GR[j], z = GZ[j], n = GN[j];                                 \
     float d = dOut[j] + dhNext[j];                                         \
     float dn = d * (1.0f - z) * (1.0f - n * n);                            \
     float dz = d * (hPrev[j] - n) * z * (1.0f - z);                        \
     float dr = dn * HN[j] * r * (1.0f - r);                                \
-    DIR[j] = dr; DIZ[j] = dz; DIN[j] = dn; DHN[j] = dn * r;                \
+    DHR[j] = dr; DHZ[j] = dz; DHN[j] = dn * r; DIN[j] = dn;                \
     dhNext[j] = d * z;
 
 CELL_TARGET static void CELL_FN(gru_bwd_row)(long H, const float *restrict gr, const float *restrict gz,
                                              const float *restrict gn, const float *restrict hn,
                                              const float *restrict hPrev, const float *restrict dOut,
-                                             float *restrict dhNext, float *restrict dir, float *restrict diz,
-                                             float *restrict din, float *restrict dhn) {
+                                             float *restrict dhNext, float *restrict dhr, float *restrict dhz,
+                                             float *restrict dhn, float *restrict din) {
     CELL_VEC
-    for (long j = 0; j < H; j++) { GRU_BWD_UNIT(gr, gz, gn, hn, dir, diz, din, dhn) }
+    for (long j = 0; j < H; j++) { GRU_BWD_UNIT(gr, gz, gn, hn, dhr, dhz, dhn, din) }
 }
 
-/// The same consuming the cache: the input-side dPre written over the gates, dn⊙r over hn (each
+/// The same consuming the cache: the hidden-side dPre written over the gates, dn over hn (each
 /// element read before it is written).
 CELL_TARGET static void CELL_FN(gru_bwd_row_inplace)(long H, float *restrict gr, float *restrict gz,
                                                      float *restrict gn, float *restrict hn,
@@ -234,24 +235,24 @@ CELL_TARGET static void CELL_FN(gru_bwd_row_inplace)(long H, float *restrict gr,
 /// Any other aliasing (one side in place, the other not): plain pointers.
 CELL_TARGET static void CELL_FN(gru_bwd_row_mixed)(long H, const float *gr, const float *gz, const float *gn,
                                                    const float *hn, const float *hPrev, const float *dOut,
-                                                   float *dhNext, float *dir, float *diz, float *din, float *dhn) {
-    for (long j = 0; j < H; j++) { GRU_BWD_UNIT(gr, gz, gn, hn, dir, diz, din, dhn) }
+                                                   float *dhNext, float *dhr, float *dhz, float *dhn, float *din) {
+    for (long j = 0; j < H; j++) { GRU_BWD_UNIT(gr, gz, gn, hn, dhr, dhz, dhn, din) }
 }
 
 CELL_TARGET static void CELL_FN(gru_backward)(long B, long H, const float *gates, const float *hn, const float *hPrev,
-                                              const float *dOut, long ldOut, float *dhNext, float *dPreInput,
-                                              float *dPreHiddenN) {
+                                              const float *dOut, long ldOut, float *dhNext, float *dPreHidden,
+                                              float *dPreInputN) {
     for (long b = 0; b < B; b++) {
         const float *g = gates + b * 3 * H, *hb = hn + b * H;
-        float *di = dPreInput + b * 3 * H, *dn = dPreHiddenN + b * H;
-        if (di == g && dn == hb)
-            CELL_FN(gru_bwd_row_inplace)(H, di, di + H, di + 2 * H, dn, hPrev + b * H, dOut + b * ldOut, dhNext + b * H);
-        else if (di != g && dn != hb)
+        float *dh = dPreHidden + b * 3 * H, *dn = dPreInputN + b * H;
+        if (dh == g && dn == hb)
+            CELL_FN(gru_bwd_row_inplace)(H, dh, dh + H, dh + 2 * H, dn, hPrev + b * H, dOut + b * ldOut, dhNext + b * H);
+        else if (dh != g && dn != hb)
             CELL_FN(gru_bwd_row)(H, g, g + H, g + 2 * H, hb, hPrev + b * H, dOut + b * ldOut, dhNext + b * H,
-                                 di, di + H, di + 2 * H, dn);
+                                 dh, dh + H, dh + 2 * H, dn);
         else
             CELL_FN(gru_bwd_row_mixed)(H, g, g + H, g + 2 * H, hb, hPrev + b * H, dOut + b * ldOut, dhNext + b * H,
-                                       di, di + H, di + 2 * H, dn);
+                                       dh, dh + H, dh + 2 * H, dn);
     }
 }
 

@@ -107,20 +107,20 @@ import Testing
                 Self.close(g, gRef, "\(isa) gru gates B\(B) H\(H)")
                 Self.close(hn, hnRef, "\(isa) gru hn B\(B) H\(H)")
                 Self.close(h, hRef, "\(isa) gru h B\(B) H\(H)")
-                // The hidden side's gradient is [dr, dz, dn⊙r]: the kernel writes only its n part.
-                let dhnRef = (0..<(B * H)).map { dhgRef[($0 / H) * 3 * H + 2 * H + $0 % H] }
+                // The input side's gradient is [dr, dz, dn]: the kernel writes the hidden side's and dn.
+                let dnRef = (0..<(B * H)).map { diRef[($0 / H) * 3 * H + 2 * H + $0 % H] }
                 for b in 0..<B { #expect(dhgRef[(b * 3 * H)..<(b * 3 * H + 2 * H)] == diRef[(b * 3 * H)..<(b * 3 * H + 2 * H)]) }
-                var dhNext = dhIn, di = [Float](repeating: .nan, count: B * 3 * H), dhn = [Float](repeating: .nan, count: B * H)
-                rc_gru_backward(B, H, gRef, hnRef, hPrev, dOut, 2 * H, &dhNext, &di, &dhn)
-                Self.close(di, diRef, "\(isa) gru dPreInput B\(B) H\(H)")
-                Self.close(dhn, dhnRef, "\(isa) gru dPreHidden's n part B\(B) H\(H)")
+                var dhNext = dhIn, dhg = [Float](repeating: .nan, count: B * 3 * H), dn = [Float](repeating: .nan, count: B * H)
+                rc_gru_backward(B, H, gRef, hnRef, hPrev, dOut, 2 * H, &dhNext, &dhg, &dn)
+                Self.close(dhg, dhgRef, "\(isa) gru dPreHidden B\(B) H\(H)")
+                Self.close(dn, dnRef, "\(isa) gru dPreInput's n part B\(B) H\(H)")
                 Self.close(dhNext, dhRef, "\(isa) gru dhPrev B\(B) H\(H)")
-                // Consuming the cache: dPreInput over the gates and dn⊙r over hn give the same values.
+                // Consuming the cache: dPreHidden over the gates and dn over hn give the same values.
                 var gIn = gRef, hnIn = hnRef, dhNextIn = dhIn
                 gIn.withUnsafeMutableBufferPointer { g in hnIn.withUnsafeMutableBufferPointer { hnp in
                     rc_gru_backward(B, H, g.baseAddress, hnp.baseAddress, hPrev, dOut, 2 * H, &dhNextIn, g.baseAddress, hnp.baseAddress)
                 } }
-                #expect(gIn == di && hnIn == dhn && dhNextIn == dhNext, "\(isa) gru backward in place B\(B) H\(H)")
+                #expect(gIn == dhg && hnIn == dn && dhNextIn == dhNext, "\(isa) gru backward in place B\(B) H\(H)")
             }
         }
     }

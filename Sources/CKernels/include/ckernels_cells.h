@@ -69,15 +69,16 @@ void rc_gru_forward_x(long B, long H, const float *x, const int32_t *rows, const
 /// GRU step, backward.
 ///
 ///     dh = dOut + dhNext;  dn = dh⊙(1−z)(1−n²);  dz = dh⊙(hPrev−n)⊙z(1−z);  dr = dn⊙hn⊙r(1−r)
-///     dPreInput = [dr, dz, dn];  dPreHiddenN = dn⊙r;  dhNext ← dh⊙z
+///     dPreHidden = [dr, dz, dn⊙r];  dPreInputN = dn;  dhNext ← dh⊙z
 ///
 /// gates (B,3H) activated; hn, hPrev (B,H); dOut row b at dOut + b·ldOut; dhNext (B,H) in/out
-/// (out: the direct part of the gradient on hPrev; the caller adds [dr, dz, dn⊙r]·W_hh);
-/// dPreInput (B,3H) and dPreHiddenN (B,H) out. The hidden-side gradient w.r.t. W_hh·hPrev + b_hh is
-/// [dr, dz, dn⊙r]: its r and z parts are dPreInput's, so only its n part is written. dPreInput may
-/// equal gates and dPreHiddenN may equal hn (then written over them; each element is read first).
+/// (out: the direct part of the gradient on hPrev; the caller adds dPreHidden·W_hh);
+/// dPreHidden (B,3H), the gradient w.r.t. W_hh·hPrev + b_hh, and dPreInputN (B,H) out. The gradient
+/// w.r.t. W_ih·x + b_ih is [dr, dz, dn]: its r and z parts are dPreHidden's, so only its n part is
+/// written. dPreHidden may equal gates and dPreInputN may equal hn (then written over them; each
+/// element is read first).
 void rc_gru_backward(long B, long H, const float *gates, const float *hn, const float *hPrev,
-                     const float *dOut, long ldOut, float *dhNext, float *dPreInput, float *dPreHiddenN);
+                     const float *dOut, long ldOut, float *dhNext, float *dPreHidden, float *dPreInputN);
 
 /// Elman RNN step, forward, in place: h = act(h + bias), act = tanh (relu == 0) or max(·, 0).
 /// h (B,H) in/out (pre-activations without bias in); bias (H) = b_ih + b_hh.

@@ -19,10 +19,10 @@
 /// values, so do not update them in between.
 ///
 /// On top of the cache, `RecurrentLayer.backward` needs per layer: the gate gradients G·T·B·H
-/// (GRU: and T·B·H for the n part of the hidden side's, dn⊙r; its r and z parts are the input
+/// (GRU: and T·B·H for the n part of the input side's, dn; its r and z parts are the hidden
 /// side's), the input gradient T·B·D_in and, for layers below the last, the stacked output
 /// gradient T·B·R·H. With `consumingCache: true` (what `CharLM.trainStep` uses) the gate
-/// gradients are written over the cached gates by the cell kernels (GRU's dn⊙r over hiddenN; a
+/// gradients are written over the cached gates by the cell kernels (GRU's dn over hiddenN; a
 /// one-direction Elman stack writes them over its output gradient instead, a time-major dOutput
 /// included), and each layer's input gradient overwrites a
 /// spent buffer of its cache (LSTM's cells, GRU's hiddenN, an Elman layer's hidden states), so the

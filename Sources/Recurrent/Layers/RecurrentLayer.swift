@@ -567,7 +567,10 @@ public final class RecurrentLayer: ParameterizedModule {
     /// are first summed per token, S[v] = Σ_{rows with token v} dPre[row] (V, G·H), then
     /// dW_ih += Sᵀ·E, rowSum += Σ_v S[v] (the bias gradient) and dE += S·W_ih, which are the same
     /// sums as dPreᵀ·x, Σ rows and the embedding's scatter of dPre·W_ih, grouped by token.
-    private static func foldedInputBackward(rows: Int, width GH: Int, dPre: UnsafePointer<Float>, tokens: TokenInput,
+    /// With `tail`, dPre's columns from `tail.from` on are read from `tail.base` (row stride `tail.ld`)
+    /// instead (GRU's dn).
+    private static func foldedInputBackward(rows: Int, width GH: Int, dPre: UnsafePointer<Float>,
+                                            tail: (from: Int, base: UnsafePointer<Float>, ld: Int)?, tokens: TokenInput,
                                             weight wih: UnsafePointer<Float>, dWeight dwih: UnsafeMutablePointer<Float>,
                                             rowSum: UnsafeMutablePointer<Float>) {
         let V = tokens.embedding.count, E = tokens.embedding.dimension
@@ -577,8 +580,13 @@ public final class RecurrentLayer: ParameterizedModule {
         let parts = max(1, min(Threading.count, GH / 64))
         tokens.timeMajor.withUnsafeBufferPointer { ids in
             Threading.parallel(parts) { part in
-                let j0 = GH * part / parts, w = GH * (part + 1) / parts - j0
-                rc_scatter_add_rows(rows, w, dPre + j0, GH, ids.baseAddress, sums.pointer + j0, GH)
+                let j0 = GH * part / parts, j1 = GH * (part + 1) / parts
+                let split = min(max(tail?.from ?? GH, j0), j1)
+                if split > j0 { rc_scatter_add_rows(rows, split - j0, dPre + j0, GH, ids.baseAddress, sums.pointer + j0, GH) }
+                if let tail, j1 > split {
+                    rc_scatter_add_rows(rows, j1 - split, tail.base + (split - tail.from), tail.ld, ids.baseAddress,
+                                        sums.pointer + split, GH)
+                }
             }
         }
         rc_add_rows(V, GH, sums.pointer, GH, rowSum)
@@ -591,6 +599,17 @@ public final class RecurrentLayer: ParameterizedModule {
             guard let dep = de.baseAddress else { preconditionFailure("empty embedding") }
             GEMM.multiply(transA: false, transB: false, m: V, n: E, k: GH, a: sums.pointer, lda: GH, b: wih, ldb: E,
                           beta: 1, c: dep, ldc: E)
+        }
+    }
+
+    /// Copies a (rows, width) block between row-strided buffers, rows shared out across threads.
+    private static func copyColumns(rows: Int, width: Int, from src: UnsafePointer<Float>, ld ldSrc: Int,
+                                    to dst: UnsafeMutablePointer<Float>, ld ldDst: Int) {
+        let parts = max(1, min(Threading.count, rows * width / 65_536))
+        Threading.parallel(parts) { part in
+            for r in (rows * part / parts)..<(rows * (part + 1) / parts) {
+                (dst + r * ldDst).update(from: src + r * ldSrc, count: width)
+            }
         }
     }
 
@@ -620,26 +639,24 @@ public final class RecurrentLayer: ParameterizedModule {
         let dPreOwned = overwrite || dPreInDOut ? nil : LayerBuffer(T * B * GH, zeroed: false)
         guard let dPreBase = dPreOwned?.pointer ?? (dPreInDOut ? UnsafeMutablePointer(mutating: dOut) : lc.gates?.pointer)
         else { preconditionFailure("no dPre storage") }
-        // GRU's hidden-side gate gradients [dr, dz, dn⊙r] share r and z with the input side's, so
-        // only their n part dn⊙r (T,B,H) is stored: over the cached W_hn·h + b_hn when consuming
-        // (the cell reads each element first), else in its own buffer. The per-step product and
-        // dW_hh read the r and z parts from dPre and the n part from there.
-        let dPreHiddenOwned = kind == .gru && !overwrite ? LayerBuffer(T * B * H, zeroed: false) : nil
-        let dPreHiddenN = dPreHiddenOwned?.pointer ?? lc.hiddenN?.pointer
-        // Per-row running sums of dPre (not needed on tokens: the folded backward sums per token) and,
-        // for GRU, of dn⊙r over the steps, added while each step's rows are hot; the bias
-        // gradients are then sums of B rows instead of a pass over T·B rows. Row b's steps are
-        // added in the loop's order, then the rows in order, the same for any slicing and threads.
-        let rowSums = tokens == nil ? LayerBuffer(B * GH) : nil
-        let rowSumsHidden = kind == .gru ? LayerBuffer(B * H) : nil
+        // GRU: dPre holds the hidden-side gradients [dr, dz, dn⊙r] in the sweep (what the per-step
+        // product and dW_hh read); the input side's [dr, dz, dn] shares r and z with them, so only
+        // its n part dn (T,B,H) is stored apart: over the cached W_hn·h + b_hn when consuming (the
+        // cell reads each element first), else in its own buffer. After dW_hh, dn goes into dPre's
+        // n columns for dW_ih and dx (on tokens the folded backward reads it where it is).
+        let dnOwned = kind == .gru && !overwrite ? LayerBuffer(T * B * H, zeroed: false) : nil
+        let dnBase = kind == .gru ? dnOwned?.pointer ?? lc.hiddenN?.pointer : nil
+        // Per-row running sums of dPre (not needed on tokens for RNN and LSTM: the folded backward
+        // sums per token) and, for GRU off tokens, of dn over the steps, added while each step's rows
+        // are hot; the bias gradients are then sums of B rows instead of a pass over T·B rows. Row
+        // b's steps are added in the loop's order, then the rows in order, the same for any slicing
+        // and threads.
+        let rowSums = tokens == nil || kind == .gru ? LayerBuffer(B * GH) : nil
+        let rowSumsN = kind == .gru && tokens == nil ? LayerBuffer(B * H) : nil
         withWeights(index) { wih, whh, _, _ in
-            // W_hh (G·H, H) packed once for the per-step products dPre_hh[t]·W_hh; for GRU in two
-            // parts, rows r and z (multiplied by dPre's) and rows n (by dn⊙r).
-            let KA = kind == .gru ? 2 * H : GH
-            let whhPacked = LayerBuffer(GEMM.packedCount(k: KA, n: H), zeroed: false)
-            GEMM.pack(transB: false, k: KA, n: H, b: whh, ldb: H, into: whhPacked.pointer)
-            let whhPackedN = kind == .gru ? LayerBuffer(GEMM.packedCount(k: H, n: H), zeroed: false) : nil
-            if let whhPackedN { GEMM.pack(transB: false, k: H, n: H, b: whh + KA * H, ldb: H, into: whhPackedN.pointer) }
+            // W_hh (G·H, H) packed once for the per-step products dPre_hh[t]·W_hh.
+            let whhPacked = LayerBuffer(GEMM.packedCount(k: GH, n: H), zeroed: false)
+            GEMM.pack(transB: false, k: GH, n: H, b: whh, ldb: H, into: whhPacked.pointer)
             // Row slices sweep in parallel, as in forwardLayer: rows [b0, b0 + n) of the phase's steps.
             RecurrentLayer.sweep(batch: B, steps: T) { b0, rows, steps, poll in
                 var n = rows
@@ -647,7 +664,7 @@ public final class RecurrentLayer: ParameterizedModule {
                     n = poll(n, s)
                     let t = lc.reverse ? s : T - 1 - s
                     let dp = dPreBase + t * B * GH
-                    let dphn = dPreHiddenN.map { $0 + t * B * H }
+                    let dn = dnBase.map { $0 + t * B * H }
                     // 1. The fused cell backward over rows [r0, r0 + m): dh = dOut[t] + dhNext, then
                     //    dPre[t] and the direct part of dh[t-1] (into dhNext), dc[t-1] (into dcNext).
                     func cellBackward(_ r0: Int, _ m: Int) {
@@ -663,10 +680,10 @@ public final class RecurrentLayer: ParameterizedModule {
                                              cells + lc.outputOffset + row * H, up, dOutRow, dhNext + r0 * H,
                                              dcNext + r0 * H, dp + r0 * GH)
                         case .gru:
-                            guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer, let dphn
+                            guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer, let dn
                             else { preconditionFailure("GRU cache") }
                             rc_gru_backward(m, H, gates + row * GH, hiddenN + row * H, previous + row * H, up, dOutRow,
-                                            dhNext + r0 * H, dp + r0 * GH, dphn + r0 * H)
+                                            dhNext + r0 * H, dp + r0 * GH, dn + r0 * H)
                         }
                     }
                     if let lengths {
@@ -674,21 +691,16 @@ public final class RecurrentLayer: ParameterizedModule {
                             if t < lengths[b] { cellBackward(b, 1); continue }
                             // Padding step: the state passed through unchanged, so dh and dc pass through too.
                             (dp + b * GH).update(repeating: 0, count: GH)
-                            dphn.map { ($0 + b * H).update(repeating: 0, count: H) }
+                            dn.map { ($0 + b * H).update(repeating: 0, count: H) }
                         }
                     } else {
                         cellBackward(b0, n)
                     }
                     if let rowSums { rc_add_rows(1, n * GH, dp + b0 * GH, n * GH, rowSums.pointer + b0 * GH) }
-                    if let rowSumsHidden, let dphn { rc_add_rows(1, n * H, dphn + b0 * H, n * H, rowSumsHidden.pointer + b0 * H) }
-                    // 2. Through the recurrent product: dh[t-1] += dPre_hh[t]·W_hh   (n,G·H)·(G·H,H);
-                    //    GRU: [dr, dz]·W_hh[r, z] + (dn⊙r)·W_hh[n].
-                    GEMM.multiplyPacked(m: n, n: H, k: KA, a: dp + b0 * GH, lda: GH, packed: whhPacked.pointer,
+                    if let rowSumsN, let dn { rc_add_rows(1, n * H, dn + b0 * H, n * H, rowSumsN.pointer + b0 * H) }
+                    // 2. Through the recurrent product: dh[t-1] += dPre_hh[t]·W_hh   (n,G·H)·(G·H,H).
+                    GEMM.multiplyPacked(m: n, n: H, k: GH, a: dp + b0 * GH, lda: GH, packed: whhPacked.pointer,
                                         beta: 1, c: dhNext + b0 * H, ldc: H)
-                    if let whhPackedN, let dphn {
-                        GEMM.multiplyPacked(m: n, n: H, k: H, a: dphn + b0 * H, lda: H, packed: whhPackedN.pointer,
-                                            beta: 1, c: dhNext + b0 * H, ldc: H)
-                    }
                 }
             }
             // 3. All steps at once: the weight and bias gradients and dx.
@@ -700,12 +712,34 @@ public final class RecurrentLayer: ParameterizedModule {
                                   let dbih = dBih.baseAddress, let dbhh = dBhh.baseAddress else { preconditionFailure("empty gradients") }
                             // Σ rows of dPre: db_ih, and db_hh too for RNN and LSTM (the same sum, taken once).
                             let biasSum = LayerBuffer(GH)
+                            if let dnBase, let rowSums {
+                                // GRU. The hidden side first: dW_hh, db_hh.
+                                GEMM.multiply(transA: true, transB: false, m: GH, n: H, k: T * B, a: dPreBase, lda: GH,
+                                              b: previous, ldb: H, beta: 1, c: dwhh, ldc: H)
+                                rc_add_rows(B, GH, rowSums.pointer, GH, biasSum.pointer)
+                                rc_add_rows(1, GH, biasSum.pointer, GH, dbhh)
+                                if let tokens {
+                                    let inputSum = LayerBuffer(GH)
+                                    let tail: (from: Int, base: UnsafePointer<Float>, ld: Int) = (from: 2 * H, base: UnsafePointer(dnBase), ld: H)
+                                    Self.foldedInputBackward(rows: T * B, width: GH, dPre: dPreBase, tail: tail,
+                                                             tokens: tokens, weight: wih, dWeight: dwih, rowSum: inputSum.pointer)
+                                    rc_add_rows(1, GH, inputSum.pointer, GH, dbih)
+                                } else {
+                                    // dPre_hh is spent: its n columns take dn, so dPre holds [dr, dz, dn].
+                                    Self.copyColumns(rows: T * B, width: H, from: dnBase, ld: H, to: dPreBase + 2 * H, ld: GH)
+                                    GEMM.multiply(transA: true, transB: false, m: GH, n: din, k: T * B, a: dPreBase, lda: GH,
+                                                  b: input, ldb: din, beta: 1, c: dwih, ldc: din)
+                                    rc_add_rows(1, 2 * H, biasSum.pointer, GH, dbih)
+                                    if let rowSumsN { rc_add_rows(B, H, rowSumsN.pointer, H, dbih + 2 * H) }
+                                }
+                                return
+                            }
                             // dW_ih and dW_hh share dPreᵀ (RNN and LSTM layers above the first):
                             // one pair product packs it once for both, with the bits of two products.
-                            let pairs = tokens == nil && din == H && kind != .gru
+                            let pairs = tokens == nil && din == H
                             if let tokens {
-                                Self.foldedInputBackward(rows: T * B, width: GH, dPre: dPreBase, tokens: tokens, weight: wih,
-                                                         dWeight: dwih, rowSum: biasSum.pointer)
+                                Self.foldedInputBackward(rows: T * B, width: GH, dPre: dPreBase, tail: nil, tokens: tokens,
+                                                         weight: wih, dWeight: dwih, rowSum: biasSum.pointer)
                             } else {
                                 if pairs {
                                     GEMM.multiplyPair(transA: true, m: GH, n: H, k: T * B, a: dPreBase, lda: GH,
@@ -719,16 +753,10 @@ public final class RecurrentLayer: ParameterizedModule {
                             }
                             rc_add_rows(1, GH, biasSum.pointer, GH, dbih)
                             if !pairs {
-                                GEMM.multiply(transA: true, transB: false, m: KA, n: H, k: T * B, a: dPreBase, lda: GH,
+                                GEMM.multiply(transA: true, transB: false, m: GH, n: H, k: T * B, a: dPreBase, lda: GH,
                                               b: previous, ldb: H, beta: 1, c: dwhh, ldc: H)
                             }
-                            // db_hh: the sums of dPre's columns (GRU: of r and z), then GRU's n part.
-                            rc_add_rows(1, KA, biasSum.pointer, GH, dbhh)
-                            if let dPreHiddenN, let rowSumsHidden {
-                                GEMM.multiply(transA: true, transB: false, m: H, n: H, k: T * B, a: dPreHiddenN, lda: H,
-                                              b: previous, ldb: H, beta: 1, c: dwhh + KA * H, ldc: H)
-                                rc_add_rows(B, H, rowSumsHidden.pointer, H, dbhh + KA)
-                            }
+                            rc_add_rows(1, GH, biasSum.pointer, GH, dbhh)
                         }
                     }
                 }
