@@ -24,10 +24,9 @@
 /// gradient T·B·R·H. With `consumingCache: true` (what `CharLM.trainStep` uses) the gate
 /// gradients are written over the cached gates by the cell kernels (GRU's dn over hiddenN; a
 /// one-direction Elman stack writes them over its output gradient instead, a time-major dOutput
-/// included), and each layer's input gradient overwrites a
-/// spent buffer of its cache (LSTM's cells, GRU's hiddenN, an Elman layer's hidden states), so the
-/// backward pass adds only O(B·G·H) (the per-row bias sums) and the last layer's dOutput is read
-/// in place.
+/// included), and each layer's input gradient overwrites a spent buffer of its cache (LSTM's
+/// cells, GRU's hiddenN, an Elman layer's hidden states), so the backward pass adds only O(B·G·H)
+/// (the per-row bias sums) and the last layer's dOutput is read in place.
 /// Run on tokens (`TokenInput`), layer 0 has no input gradient and the cache no input; its
 /// backward adds V·G·H floats of per-token sums.
 ///

@@ -720,7 +720,8 @@ public final class RecurrentLayer: ParameterizedModule {
                                 rc_add_rows(1, GH, biasSum.pointer, GH, dbhh)
                                 if let tokens {
                                     let inputSum = LayerBuffer(GH)
-                                    let tail: (from: Int, base: UnsafePointer<Float>, ld: Int) = (from: 2 * H, base: UnsafePointer(dnBase), ld: H)
+                                    let tail: (from: Int, base: UnsafePointer<Float>, ld: Int)
+                                    tail = (from: 2 * H, base: UnsafePointer(dnBase), ld: H)
                                     Self.foldedInputBackward(rows: T * B, width: GH, dPre: dPreBase, tail: tail,
                                                              tokens: tokens, weight: wih, dWeight: dwih, rowSum: inputSum.pointer)
                                     rc_add_rows(1, GH, inputSum.pointer, GH, dbih)
