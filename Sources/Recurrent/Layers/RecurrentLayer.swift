@@ -710,7 +710,8 @@ public final class RecurrentLayer: ParameterizedModule {
                         parameters[4 * index + 3].grad.data.withUnsafeMutableBufferPointer { dBhh in
                             guard let dwih = dWih.baseAddress, let dwhh = dWhh.baseAddress,
                                   let dbih = dBih.baseAddress, let dbhh = dBhh.baseAddress else { preconditionFailure("empty gradients") }
-                            // Σ rows of dPre: db_ih, and db_hh too for RNN and LSTM (the same sum, taken once).
+                            // Σ rows of dPre: db_ih, and db_hh too for RNN and LSTM (the same sum, taken once);
+                            // for GRU db_hh, whose r and z parts are db_ih's too.
                             let biasSum = LayerBuffer(GH)
                             if let dnBase, let rowSums {
                                 // GRU. The hidden side first: dW_hh, db_hh.
