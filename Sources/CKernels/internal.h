@@ -71,4 +71,7 @@ int rc_pool_run(int nchunks, int nthreads, void (*fn)(void *arg, int chunk), voi
 /// stopping early if thread creation fails; *count is updated to the number running.
 void rc_spawn_workers(int *count, int want, void *(*fn)(void *));
 
+/// CLOCK_MONOTONIC in nanoseconds (how long idle workers have polled).
+long rc_now_ns(void);
+
 #endif

@@ -21,7 +21,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define RC_STEP_MAX_THREADS 8
 #define RC_STEP_MAX_LAYERS 64
@@ -80,12 +79,6 @@ static inline void cpu_relax(void) {
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
 #endif
-}
-
-static long now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long)t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
 // ---------------------------------------------------------------- construction
@@ -389,11 +382,11 @@ static void *team_worker(void *arg) {
     uint64_t seen = atomic_load(&team_gen);
     for (;;) {
         uint64_t g;
-        long start = now_ns();
+        long start = rc_now_ns();
         int spins = 0;
         while ((g = atomic_load_explicit(&team_gen, memory_order_acquire)) == seen) {
             cpu_relax();
-            if (++spins % 256 == 0 && now_ns() - start > RC_STEP_SPIN_NS) break;
+            if (++spins % 256 == 0 && rc_now_ns() - start > RC_STEP_SPIN_NS) break;
         }
         if (g == seen) {
             pthread_mutex_lock(&team_mu);

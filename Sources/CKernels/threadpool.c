@@ -41,7 +41,7 @@ static atomic_int pool_nchunks;           // written before a generation is publ
 static void (*pool_fn)(void *, int);
 static void *pool_arg;
 
-static long now_ns(void) {
+long rc_now_ns(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (long)t.tv_sec * 1000000000L + t.tv_nsec;
@@ -79,11 +79,11 @@ static void *worker_main(void *p) {
     unsigned long seen = 0;              // slots start at 0; only rc_pool_run changes them
     for (;;) {
         unsigned long g;
-        long start = now_ns();
+        long start = rc_now_ns();
         int spins = 0;
         while ((g = atomic_load_explicit(slot, memory_order_acquire)) == seen) {
             cpu_relax();
-            if (++spins % 64 == 0 && now_ns() - start > RC_POOL_SPIN_NS) break;
+            if (++spins % 64 == 0 && rc_now_ns() - start > RC_POOL_SPIN_NS) break;
         }
         if (g == seen) {
             pthread_mutex_lock(&pool_mu);
