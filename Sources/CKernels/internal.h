@@ -74,4 +74,13 @@ void rc_spawn_workers(int *count, int want, void *(*fn)(void *));
 /// CLOCK_MONOTONIC in nanoseconds (how long idle workers have polled).
 long rc_now_ns(void);
 
+/// One polling pause of a waiting thread (x86 `pause`, arm64 `yield`).
+static inline void rc_cpu_relax(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #endif

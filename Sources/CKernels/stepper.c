@@ -73,14 +73,6 @@ static void *aligned(size_t bytes) {
     return p;
 }
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 // ---------------------------------------------------------------- construction
 
 rc_stepper *rc_stepper_new(int cell, int layers, int vocab, int embed, int hidden, int precision, int isa) {
@@ -346,7 +338,7 @@ static void run_step(rc_stepper *s, uint32_t tag, int tid) {
                 uint64_t d = atomic_load_explicit(&s->done[p - 1], memory_order_acquire);
                 if (d == want) break;
                 if ((d >> 32) != tag) return;
-                if (++spins < 4000) cpu_relax(); else sched_yield();
+                if (++spins < 4000) rc_cpu_relax(); else sched_yield();
             }
         }
         uint64_t c = atomic_load(&s->claim[p]);
@@ -373,7 +365,7 @@ static void finish_step(rc_stepper *s, uint32_t tag) {
     uint64_t want = ((uint64_t)tag << 32) | (uint32_t)phase_blocks(s, s->L);
     int spins = 0;
     while (atomic_load_explicit(&s->done[s->L], memory_order_acquire) != want) {
-        if (++spins < 4000) cpu_relax(); else sched_yield();
+        if (++spins < 4000) rc_cpu_relax(); else sched_yield();
     }
 }
 
@@ -385,7 +377,7 @@ static void *team_worker(void *arg) {
         long start = rc_now_ns();
         int spins = 0;
         while ((g = atomic_load_explicit(&team_gen, memory_order_acquire)) == seen) {
-            cpu_relax();
+            rc_cpu_relax();
             if (++spins % 256 == 0 && rc_now_ns() - start > RC_STEP_SPIN_NS) break;
         }
         if (g == seen) {

@@ -47,14 +47,6 @@ long rc_now_ns(void) {
     return (long)t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 /// Claims and runs chunks of generation gen until none are left. Returns how many it ran.
 static int run_chunks(uint32_t gen) {
     int ran = 0;
@@ -82,7 +74,7 @@ static void *worker_main(void *p) {
         long start = rc_now_ns();
         int spins = 0;
         while ((g = atomic_load_explicit(slot, memory_order_acquire)) == seen) {
-            cpu_relax();
+            rc_cpu_relax();
             if (++spins % 64 == 0 && rc_now_ns() - start > RC_POOL_SPIN_NS) break;
         }
         if (g == seen) {
@@ -142,7 +134,7 @@ int rc_pool_run(int nchunks, int nthreads, void (*fn)(void *arg, int chunk), voi
     run_chunks(pool_gen);
     int spins = 0;
     while (atomic_load_explicit(&pool_done, memory_order_acquire) < nchunks) {
-        if (++spins < 2000) cpu_relax(); else sched_yield();
+        if (++spins < 2000) rc_cpu_relax(); else sched_yield();
     }
     atomic_flag_clear_explicit(&pool_busy, memory_order_release);
     return 1;
