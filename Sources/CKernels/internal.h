@@ -17,8 +17,9 @@ typedef void (*rc_ukernel_fn)(long kc, const float *a, const float *b, long bs, 
 typedef void (*rc_thin_fn)(long kc, const float *a, const float *b, long ps, long bs, float *c, long ldc,
                            long m, long n, float alpha, float beta);
 typedef void (*rc_unary_fn)(float *x, long n);
-/// Transposes an 8 x 8 block: dst[c*ldd + r] = src[r*lds + c].
-typedef void (*rc_transpose8_fn)(const float *src, long lds, float *dst, long ldd);
+/// Transposes a strip of 8 rows and k8 columns (k8 a multiple of 8), 8 x 8 blocks at a time:
+/// dst[c*ldd + r] = src[r*lds + c] for r < 8, c < k8.
+typedef void (*rc_transpose8_fn)(const float *src, long lds, long k8, float *dst, long ldd);
 
 typedef struct {
     int isa;
@@ -46,7 +47,7 @@ extern const rc_isa_desc rc_desc_generic;
 #if defined(__x86_64__)
 extern const rc_isa_desc rc_desc_avx2;
 extern const rc_isa_desc rc_desc_avx512;
-void rc_transpose8_avx2(const float *src, long lds, float *dst, long ldd);
+void rc_transpose8_avx2(const float *src, long lds, long k8, float *dst, long ldd);
 /// Grows a set of detached worker threads to `want`: starts fn((void *)id) for ids *count+1 … want,
 /// stopping early if thread creation fails; *count is updated to the number running.
 void rc_spawn_workers(int *count, int want, void *(*fn)(void *));

@@ -167,14 +167,13 @@ static void pack_a(rc_transpose8_fn t8, int transA, const float *A, long lda, lo
         if (!transA) {
             // A(i,k) = A[(ic+i)*lda + pc+k]: rows contiguous in k
             if (m < mr) memset(d, 0, sizeof(float) * (size_t)(mr * kc));
-            long k0 = 0;
-            if (t8 && m == 8 && mr == 8) {
-                const float *s = A + (ic + ir) * lda + pc;
-                for (; k0 + 8 <= kc; k0 += 8) t8(s + k0, lda, d + k0 * 8, 8);
-            }
+            // The first 8 rows (of an 8-row panel, or of a 9-row tall one) by 8 x 8 transposes,
+            // the rest element by element.
+            long k8 = t8 && m >= 8 ? kc / 8 * 8 : 0;
+            if (k8 > 0) t8(A + (ic + ir) * lda + pc, lda, k8, d, mr);
             for (long i = 0; i < m; i++) {
                 const float *s = A + (ic + ir + i) * lda + pc;
-                for (long k = k0; k < kc; k++) d[k * mr + i] = s[k];
+                for (long k = i < 8 ? k8 : 0; k < kc; k++) d[k * mr + i] = s[k];
             }
         } else {
             // A(i,k) = A[(pc+k)*lda + ic+i]: contiguous in i
@@ -231,7 +230,7 @@ static void pack_b(rc_transpose8_fn t8, int transB, const float *B, long ldb, lo
             if (k8 > 0) {
                 for (; j0 + 8 <= n; j0 += 8) {
                     const float *s = B + (jc + jr + j0) * ldb + pc;
-                    for (long k0 = 0; k0 < k8; k0 += 8) t8(s + k0, ldb, d + k0 * nr + j0, nr);
+                    t8(s, ldb, k8, d + j0, nr);
                     for (long j = j0; j < j0 + 8; j++)
                         for (long k = k8; k < kc; k++) d[k * nr + j] = s[(j - j0) * ldb + k];
                 }
