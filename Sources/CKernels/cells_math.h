@@ -36,19 +36,29 @@ static inline float cm_sigmoid(float x) {
     return x < 0.0f ? e * s : s;
 }
 
-/// tanh(x): an odd polynomial for |x| < 0.625 (Cephes' coefficients; exact 0 and −0), else
-/// sign(x)·(1 − e)/(1 + e) with e = e^-2|x| (saturates to ±1).
+/// tanh(x) = x·P(x²)/Q(x²) on x clamped to [−9, 9] (beyond, tanh rounds to ±1 within an ulp), with
+/// P of degree 5 and Q of degree 4 in x²: a minimax fit of tanh(x)/x for relative error, 9e-9 in
+/// exact arithmetic (linear programming over a dense grid, refitted with the last denominator as
+/// weight; `scripts/fit_tanh.py`). In float: at most 5.05 ulp from tanh over every float in
+/// [2⁻³¹, 12] (90% within 1 ulp, 99.5% within 2; the exp-based form it replaced: 1.5 ulp), exact
+/// ±0 and tiny x, NaN propagates (`cellTanhWithinSixUlp`). Nine multiply-adds and one division, against an exp (a range reduction, a degree-5
+/// polynomial, exponent bits), a division and a polynomial for small |x|: 6400 values in 1.56 µs
+/// instead of 2.83 µs on AVX-512 (the RNN and GRU cells' hot loop).
 static inline float cm_tanh(float x) {
-    float ax = __builtin_fabsf(x);
-    float z = x * x;
-    float p = -5.70498872745e-3f;
-    p = p * z + 2.06390887954e-2f;
-    p = p * z - 5.37397155531e-2f;
-    p = p * z + 1.33314422036e-1f;
-    p = p * z - 3.33332819422e-1f;
-    float small = (x * z) * p + x;
-    float e = cm_exp_nonpositive(-2.0f * ax);
-    float big = __builtin_copysignf((1.0f - e) / (1.0f + e), x);
-    return ax < 0.625f ? small : big;
+    float c = x > 9.0f ? 9.0f : x;
+    c = c < -9.0f ? -9.0f : c;
+    float z = c * c;
+    float p = -1.1871882629734025e-11f;
+    p = p * z + 3.022737592564261e-08f;
+    p = p * z + 2.789412219757651e-05f;
+    p = p * z + 3.8638334207613083e-3f;
+    p = p * z + 1.3676620886604224e-1f;
+    p = p * z + 1.0f;
+    float q = 1.2782796611634898e-06f;
+    q = q * z + 3.929896871126991e-4f;
+    q = q * z + 2.723034776555224e-2f;
+    q = q * z + 4.700995421896856e-1f;
+    q = q * z + 1.0f;
+    return (c * p) / q;
 }
 #endif
