@@ -352,10 +352,20 @@ CELL_TARGET static float CELL_FN(row_max)(long V, const float *restrict z) {
         CELL_VEC
         for (int l = 0; l < 16; l++) part[l] = z[v + l] > part[l] ? z[v + l] : part[l];
     }
-    for (int l = 0; v + l < V; l++) part[l] = z[v + l] > part[l] ? z[v + l] : part[l];
-    float m = part[0];
-    for (int l = 1; l < 16; l++) m = part[l] > m ? part[l] : m;
-    return m;
+    // The ragged tail as the row's last 16 elements, overlapping the ones already seen (harmless
+    // for a maximum), or element by element in a row shorter than 16; the lanes combined as a
+    // tree. A row's time went to its chains of dependent operations (V = 65: 99 ns a row with a
+    // scalar tail and a 15-step chain here and in row_exp_sum; 2500 rows, AVX-512, C harness).
+    if (v < V && V >= 16) {
+        const float *t = z + V - 16;
+        CELL_VEC
+        for (int l = 0; l < 16; l++) part[l] = t[l] > part[l] ? t[l] : part[l];
+    } else {
+        for (int l = 0; v + l < V; l++) part[l] = z[v + l] > part[l] ? z[v + l] : part[l];
+    }
+    for (int w = 8; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) part[l] = part[l + w] > part[l] ? part[l + w] : part[l];
+    return part[0];
 }
 
 CELL_TARGET static float CELL_FN(row_exp_sum)(long V, const float *restrict z, float m, float *restrict e) {
@@ -371,14 +381,27 @@ CELL_TARGET static float CELL_FN(row_exp_sum)(long V, const float *restrict z, f
             part[l] += x;
         }
     }
-    for (int l = 0; v + l < V; l++) {
-        float x = cm_exp_nonpositive(z[v + l] - m);
-        e[v + l] = x;
-        part[l] += x;
+    if (v < V && V >= 16) {
+        // The tail as the row's last 16 elements: lanes holding elements already summed add +0.0
+        // (which leaves their partial sums as they are) and store the same exp again.
+        const long o = V - 16;
+        CELL_VEC
+        for (int l = 0; l < 16; l++) {
+            float x = cm_exp_nonpositive(z[o + l] - m);
+            e[o + l] = x;
+            part[l] += o + l >= v ? x : 0.0f;
+        }
+    } else {
+        for (int l = 0; v + l < V; l++) {
+            float x = cm_exp_nonpositive(z[v + l] - m);
+            e[v + l] = x;
+            part[l] += x;
+        }
     }
-    float s = 0.0f;
-    for (int l = 0; l < 16; l++) s += part[l];
-    return s;
+    // Lanes added as a tree (l + 8 into l, then + 4, + 2, + 1): the same order on every ISA.
+    for (int w = 8; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) part[l] += part[l + w];
+    return part[0];
 }
 
 // One row of the softmax cross-entropy: writes d (V) and returns the row's loss in double, 0 for
