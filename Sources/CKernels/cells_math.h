@@ -9,24 +9,31 @@
 static inline float cm_from_bits(int32_t i) { float f; memcpy(&f, &i, sizeof f); return f; }
 
 /// exp(x) for x <= 0 (NaN propagates; x < −87 is clamped, giving ≈ 1.6e-38 instead of smaller).
-/// x = n·ln2 + r with |r| <= ln2/2 (ln2 split in two parts so r is exact), then
-/// e^r ≈ 1 + r + r²·P(r) with Cephes' degree-5 P (relative error < 2e-7), times 2^n built in the
-/// exponent bits. n >= −126 after the clamp, so 2^n is a normal number.
+/// x = n·ln2 + r with |r| <= ln2/2 (ln2 split in two parts so r is exact), then e^r by a degree-6
+/// polynomial with P(0) = 1 (a minimax fit for relative error, 4.9e-9 in exact arithmetic), times
+/// 2^n. n comes from one rounding: t = x·log2(e) + 1.5·2²³ + 127 is a float whose unit is 1, so
+/// it holds round(x·log2(e)) + 127 in its low mantissa bits, and shifting t's bits left by 23
+/// leaves 2^n's bits (n >= −126 after the clamp, so 2^n is a normal number). 13 operations instead
+/// of 17 for the Cephes form it replaced (a degree-7 polynomial, a conversion to int and an add).
 static inline float cm_exp_nonpositive(float x) {
     x = x < -87.0f ? -87.0f : x;
-    // Round x·log2(e) to the nearest integer by adding and removing 1.5·2^23.
-    float fn = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float t = x * 1.44269504088896341f + 12583039.0f;
+    float fn = t - 12583039.0f;
     float r = x - fn * 0.693359375f;
     r = r - fn * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float er = (p * r) * r + r + 1.0f;
-    int32_t n = (int32_t)fn;
-    return er * cm_from_bits((n + 127) << 23);
+    float p = 1.3886008909545242e-3f;
+    p = p * r + 8.37296618595043e-3f;
+    p = p * r + 4.166748837872474e-2f;
+    p = p * r + 1.6666476163212465e-1f;
+    p = p * r + 4.999999485148823e-1f;
+    p = p * r + 1.000000001500941f;
+    p = p * r + 1.0f;
+    uint32_t bits;
+    memcpy(&bits, &t, sizeof bits);
+    bits <<= 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
 }
 
 /// σ(x) = 1/(1+e^-x), evaluated as 1/(1+e) or e/(1+e) with e = e^-|x| so it never overflows.
