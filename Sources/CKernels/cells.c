@@ -31,6 +31,8 @@ typedef struct {
     void (*scatter_add_rows)(long, long, const float *, long, const int32_t *, float *, long);
     void (*softmax_xent_rows)(long, long, const float *, const int32_t *, int32_t, float, float *, double *);
     void (*fill_rows)(long, long, const float *, float *, long);
+    void (*gru_backward_sums)(long, long, const float *, const float *, const float *, const float *, long, float *,
+                              float *, float *, float *, float *);
 } rc_cells_table;
 
 #define CELL_TARGET
@@ -126,6 +128,13 @@ void rc_gru_forward(long B, long H, float *gates, const float *hh, const float *
 void rc_gru_backward(long B, long H, const float *gates, const float *hn, const float *hPrev,
                      const float *dOut, long ldOut, float *dhNext, float *dPreHidden, float *dPreInputN) {
     if (B > 0 && H > 0) current()->gru_backward(B, H, gates, hn, hPrev, dOut, ldOut, dhNext, dPreHidden, dPreInputN);
+}
+
+void rc_gru_backward_sums(long B, long H, const float *gates, const float *hn, const float *hPrev,
+                          const float *dOut, long ldOut, float *dhNext, float *dPreHidden, float *dPreInputN,
+                          float *rowSums, float *rowSumsN) {
+    if (B > 0 && H > 0)
+        current()->gru_backward_sums(B, H, gates, hn, hPrev, dOut, ldOut, dhNext, dPreHidden, dPreInputN, rowSums, rowSumsN);
 }
 
 void rc_rnn_forward(long B, long H, float *h, const float *bias, int relu) {

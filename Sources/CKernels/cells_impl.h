@@ -232,6 +232,30 @@ CELL_TARGET static void CELL_FN(gru_bwd_row_inplace)(long H, float *restrict gr,
     for (long j = 0; j < H; j++) { GRU_BWD_UNIT(gr, gz, gn, hn, gr, gz, gn, hn) }
 }
 
+/// The in-place row with its values also added to per-row running sums: sums (3H) += [dr, dz,
+/// dn⊙r] (its three parts as sr, sz, sn: one pointer with offsets H and 2H made clang guard the
+/// vector loop with a runtime check that sent every row down the scalar loop) and, when WITH_N,
+/// sumsN (H) += dn, while they are in registers (the same additions, in the same order, as adding
+/// the row afterwards).
+#define DEF_GRU_BWD_SUMS(NAME, WITH_N)                                                                   \
+CELL_TARGET static void CELL_FN(NAME)(long H, float *restrict gr, float *restrict gz, float *restrict gn,  \
+                                      float *restrict hn, const float *restrict hPrev,                     \
+                                      const float *restrict dOut, float *restrict dhNext,                  \
+                                      float *restrict sr, float *restrict sz, float *restrict sn,          \
+                                      float *restrict sumsN) {                                             \
+    (void)sumsN;                                                                                           \
+    CELL_VEC                                                                                               \
+    for (long j = 0; j < H; j++) {                                                                         \
+        GRU_BWD_UNIT(gr, gz, gn, hn, gr, gz, gn, hn)                                                       \
+        float dnr = dn * r;                                                                                \
+        sr[j] += dr; sz[j] += dz; sn[j] += dnr;                                                            \
+        if (WITH_N) sumsN[j] += dn;                                                                        \
+    }                                                                                                      \
+}
+DEF_GRU_BWD_SUMS(gru_bwd_row_inplace_sums, 0)
+DEF_GRU_BWD_SUMS(gru_bwd_row_inplace_sums_n, 1)
+#undef DEF_GRU_BWD_SUMS
+
 /// Any other aliasing (one side in place, the other not): plain pointers.
 CELL_TARGET static void CELL_FN(gru_bwd_row_mixed)(long H, const float *gr, const float *gz, const float *gn,
                                                    const float *hn, const float *hPrev, const float *dOut,
@@ -509,11 +533,36 @@ CELL_TARGET static void CELL_FN(adam)(long n, float *restrict w, const float *re
     }
 }
 
+/// gru_backward, then each row's hidden-side dPre added into rowSums (B,3H) and, if rowSumsN is not
+/// NULL, its dn into rowSumsN (B,H); fused into the cell when both sides are in place.
+CELL_TARGET static void CELL_FN(gru_backward_sums)(long B, long H, const float *gates, const float *hn,
+                                                   const float *hPrev, const float *dOut, long ldOut, float *dhNext,
+                                                   float *dPreHidden, float *dPreInputN, float *rowSums,
+                                                   float *rowSumsN) {
+    for (long b = 0; b < B; b++) {
+        const float *g = gates + b * 3 * H, *hb = hn + b * H;
+        float *dh = dPreHidden + b * 3 * H, *dn = dPreInputN + b * H;
+        float *sums = rowSums + b * 3 * H, *sumsN = rowSumsN ? rowSumsN + b * H : NULL;
+        if (dh == g && dn == hb) {
+            if (sumsN)
+                CELL_FN(gru_bwd_row_inplace_sums_n)(H, dh, dh + H, dh + 2 * H, dn, hPrev + b * H, dOut + b * ldOut,
+                                                    dhNext + b * H, sums, sums + H, sums + 2 * H, sumsN);
+            else
+                CELL_FN(gru_bwd_row_inplace_sums)(H, dh, dh + H, dh + 2 * H, dn, hPrev + b * H, dOut + b * ldOut,
+                                                  dhNext + b * H, sums, sums + H, sums + 2 * H, NULL);
+        } else {
+            CELL_FN(gru_backward)(1, H, g, hb, hPrev + b * H, dOut + b * ldOut, ldOut, dhNext + b * H, dh, dn);
+            CELL_FN(add_rows)(1, 3 * H, dh, 3 * H, sums);
+            if (sumsN) CELL_FN(add_rows)(1, H, dn, H, sumsN);
+        }
+    }
+}
+
 static const rc_cells_table CELL_FN(cells_table) = {
     CELL_FN(lstm_forward), CELL_FN(lstm_backward), CELL_FN(gru_forward), CELL_FN(gru_backward),
     CELL_FN(rnn_forward), CELL_FN(rnn_backward), CELL_FN(softmax_xent), CELL_FN(add_rows), CELL_FN(adam),
     CELL_FN(lstm_forward_x), CELL_FN(gru_forward_x), CELL_FN(rnn_forward_x), CELL_FN(sum_squares), CELL_FN(scatter_add_rows),
-    CELL_FN(softmax_xent_rows), CELL_FN(fill_rows),
+    CELL_FN(softmax_xent_rows), CELL_FN(fill_rows), CELL_FN(gru_backward_sums),
 };
 
 #undef CELL_VEC

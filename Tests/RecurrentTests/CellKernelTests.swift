@@ -121,6 +121,30 @@ import Testing
                     rc_gru_backward(B, H, g.baseAddress, hnp.baseAddress, hPrev, dOut, 2 * H, &dhNextIn, g.baseAddress, hnp.baseAddress)
                 } }
                 #expect(gIn == dhg && hnIn == dn && dhNextIn == dhNext, "\(isa) gru backward in place B\(B) H\(H)")
+                // With the per-row running sums (fused in place, else added after): the same outputs, and
+                // the sums those of rc_add_rows over the outputs, bit for bit.
+                let start = Self.random(B * 4 * H, rng: &rng)
+                for (inPlace, withN) in [(true, true), (true, false), (false, true)] {
+                    var gS = gRef, hnS = hnRef, dhNextS = dhIn
+                    var sums = Array(start[0..<(B * 3 * H)]), sumsN = Array(start[(B * 3 * H)...])
+                    var outG = [Float](repeating: .nan, count: B * 3 * H), outN = [Float](repeating: .nan, count: B * H)
+                    gS.withUnsafeMutableBufferPointer { g in hnS.withUnsafeMutableBufferPointer { hnp in
+                        outG.withUnsafeMutableBufferPointer { og in outN.withUnsafeMutableBufferPointer { on in
+                            sumsN.withUnsafeMutableBufferPointer { sn in
+                                rc_gru_backward_sums(B, H, g.baseAddress, hnp.baseAddress, hPrev, dOut, 2 * H, &dhNextS,
+                                                     inPlace ? g.baseAddress : og.baseAddress,
+                                                     inPlace ? hnp.baseAddress : on.baseAddress, &sums,
+                                                     withN ? sn.baseAddress : nil)
+                            }
+                        } }
+                    } }
+                    let gotG = inPlace ? gS : outG, gotN = inPlace ? hnS : outN
+                    var sumsRef = Array(start[0..<(B * 3 * H)]), sumsNRef = Array(start[(B * 3 * H)...])
+                    rc_add_rows(1, B * 3 * H, dhg, B * 3 * H, &sumsRef)
+                    if withN { rc_add_rows(1, B * H, dn, B * H, &sumsNRef) }
+                    #expect(gotG == dhg && gotN == dn && dhNextS == dhNext, "\(isa) gru backward with sums B\(B) H\(H)")
+                    #expect(sums == sumsRef && sumsN == sumsNRef, "\(isa) gru row sums in place \(inPlace) with n \(withN) B\(B) H\(H)")
+                }
             }
         }
     }

@@ -79,6 +79,12 @@ void rc_gru_forward_x(long B, long H, const float *x, const int32_t *rows, const
 /// element is read first).
 void rc_gru_backward(long B, long H, const float *gates, const float *hn, const float *hPrev,
                      const float *dOut, long ldOut, float *dhNext, float *dPreHidden, float *dPreInputN);
+/// rc_gru_backward, and each row's dPreHidden added into rowSums (B,3H) and (when rowSumsN is not
+/// NULL) its dPreInputN into rowSumsN (B,H): the running sums for the bias gradients, added while
+/// the values are in registers when both outputs are in place (the same bits as rc_add_rows after).
+void rc_gru_backward_sums(long B, long H, const float *gates, const float *hn, const float *hPrev,
+                          const float *dOut, long ldOut, float *dhNext, float *dPreHidden, float *dPreInputN,
+                          float *rowSums, float *rowSumsN);
 
 /// Elman RNN step, forward, in place: h = act(h + bias), act = tanh (relu == 0) or max(·, 0).
 /// h (B,H) in/out (pre-activations without bias in); bias (H) = b_ih + b_hh.

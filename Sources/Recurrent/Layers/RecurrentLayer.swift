@@ -682,8 +682,15 @@ public final class RecurrentLayer: ParameterizedModule {
                         case .gru:
                             guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer, let dn
                             else { preconditionFailure("GRU cache") }
-                            rc_gru_backward(m, H, gates + row * GH, hiddenN + row * H, previous + row * H, up, dOutRow,
-                                            dhNext + r0 * H, dp + r0 * GH, dn + r0 * H)
+                            // With the per-row bias sums added in the same pass (below for the others).
+                            if let rowSums {
+                                rc_gru_backward_sums(m, H, gates + row * GH, hiddenN + row * H, previous + row * H, up,
+                                                     dOutRow, dhNext + r0 * H, dp + r0 * GH, dn + r0 * H,
+                                                     rowSums.pointer + r0 * GH, rowSumsN.map { $0.pointer + r0 * H })
+                            } else {
+                                rc_gru_backward(m, H, gates + row * GH, hiddenN + row * H, previous + row * H, up, dOutRow,
+                                                dhNext + r0 * H, dp + r0 * GH, dn + r0 * H)
+                            }
                         }
                     }
                     if let lengths {
@@ -696,8 +703,7 @@ public final class RecurrentLayer: ParameterizedModule {
                     } else {
                         cellBackward(b0, n)
                     }
-                    if let rowSums { rc_add_rows(1, n * GH, dp + b0 * GH, n * GH, rowSums.pointer + b0 * GH) }
-                    if let rowSumsN, let dn { rc_add_rows(1, n * H, dn + b0 * H, n * H, rowSumsN.pointer + b0 * H) }
+                    if kind != .gru, let rowSums { rc_add_rows(1, n * GH, dp + b0 * GH, n * GH, rowSums.pointer + b0 * GH) }
                     // 2. Through the recurrent product: dh[t-1] += dPre_hh[t]·W_hh   (n,G·H)·(G·H,H).
                     GEMM.multiplyPacked(m: n, n: H, k: GH, a: dp + b0 * GH, lda: GH, packed: whhPacked.pointer,
                                         beta: 1, c: dhNext + b0 * H, ldc: H)
