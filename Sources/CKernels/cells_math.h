@@ -30,10 +30,7 @@ static inline float cm_exp_nonpositive(float x) {
     p = p * r + 1.0f;
     uint32_t bits;
     memcpy(&bits, &t, sizeof bits);
-    bits <<= 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return p * cm_from_bits((int32_t)(bits << 23));
 }
 
 /// σ(x) = 1/(1+e^-x), evaluated as 1/(1+e) or e/(1+e) with e = e^-|x| so it never overflows.
@@ -48,9 +45,9 @@ static inline float cm_sigmoid(float x) {
 /// exact arithmetic (linear programming over a dense grid, refitted with the last denominator as
 /// weight; `scripts/fit_tanh.py`). In float: at most 5.05 ulp from tanh over every float in
 /// [2⁻³¹, 12] (90% within 1 ulp, 99.5% within 2; the exp-based form it replaced: 1.5 ulp), exact
-/// ±0 and tiny x, NaN propagates (`cellTanhWithinSixUlp`). Nine multiply-adds and one division, against an exp (a range reduction, a degree-5
-/// polynomial, exponent bits), a division and a polynomial for small |x|: 6400 values in 1.56 µs
-/// instead of 2.83 µs on AVX-512 (the RNN and GRU cells' hot loop).
+/// ±0 and tiny x, NaN propagates (`cellTanhWithinSixUlp`). Nine multiply-adds and one division,
+/// against an exp (a range reduction, a polynomial, exponent bits), a division and a polynomial for
+/// small |x|: 6400 values in 1.56 µs instead of 2.83 µs on AVX-512 (the cells' hot loops).
 static inline float cm_tanh(float x) {
     float c = x > 9.0f ? 9.0f : x;
     c = c < -9.0f ? -9.0f : c;

@@ -64,8 +64,8 @@ T256 static void kernel_avx2(long kc, const float *a, const float *b, long bs, f
 
 /// 8 x k8 strip transpose, one 8 x 8 block at a time. Rows r and r+4 are loaded into the two
 /// 128-bit halves of one register (the lane crossing is done by the load unit), so only 16 in-lane
-/// shuffles per block remain. The loop over the blocks is here rather than in the packing code:
-/// an indirect call per 64 floats cost about a quarter of the transposes' time.
+/// shuffles per block remain. The loop over the blocks is here rather than in the packing code,
+/// which called through a function pointer for every 64 floats.
 T256 void rc_transpose8_avx2(const float *src, long lds, long k8, float *dst, long ldd) {
 #define RC_LOAD2(r, c) _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(src + (r) * lds + (c))), \
                                             _mm_loadu_ps(src + ((r) + 4) * lds + (c)), 1)
