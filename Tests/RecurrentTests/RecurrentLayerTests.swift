@@ -320,11 +320,13 @@ import CKernels
 
     /// A consuming backward pass (gate gradients over the cached gates or, for a one-direction Elman
     /// stack, over the output gradient; dx over a spent cache buffer) gives bitwise the same results
-    /// as the default one, and marks the cache as used.
+    /// as the default one, and marks the cache as used. H 130 makes G·H deeper than one K block of
+    /// the products (384), so dx's product reads its left operand in two passes.
     @Test(arguments: CellKind.allCases)
     func consumingBackwardMatchesDefault(kind: CellKind) {
-        for (lengths, bidirectional, dropout) in [(nil, false, 0), ([4, 1, 0, 4, 3], true, 0.3)] as [([Int]?, Bool, Float)] {
-            let B = 5, T = 4, D = 6, H = 7, L = 2, R = bidirectional ? 2 : 1
+        for (lengths, bidirectional, dropout, H) in [(nil, false, 0, 7), ([4, 1, 0, 4, 3], true, 0.3, 7), (nil, false, 0, 130)]
+            as [([Int]?, Bool, Float, Int)] {
+            let B = 5, T = 4, D = 6, L = 2, R = bidirectional ? 2 : 1
             var rng = SeededRNG(seed: 17)
             let layer = RecurrentLayer(kind: kind, inputSize: D, hiddenSize: H, numLayers: L, dropout: dropout,
                                        bidirectional: bidirectional, rng: &rng)
