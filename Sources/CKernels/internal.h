@@ -48,10 +48,6 @@ extern const rc_isa_desc rc_desc_generic;
 extern const rc_isa_desc rc_desc_avx2;
 extern const rc_isa_desc rc_desc_avx512;
 void rc_transpose8_avx2(const float *src, long lds, long k8, float *dst, long ldd);
-/// Grows a set of detached worker threads to `want`: starts fn((void *)id) for ids *count+1 … want,
-/// stopping early if thread creation fails; *count is updated to the number running.
-void rc_spawn_workers(int *count, int want, void *(*fn)(void *));
-
 #endif
 
 /// The descriptor currently in use (after CPU detection, RECURRENT_ISA and rc_force_isa).
