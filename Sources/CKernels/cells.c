@@ -33,6 +33,7 @@ typedef struct {
     void (*fill_rows)(long, long, const float *, float *, long);
     void (*gru_backward_sums)(long, long, const float *, const float *, const float *, const float *, long, float *,
                               float *, float *, float *, float *);
+    void (*rnn_backward_sums)(long, long, const float *, const float *, long, float *, float *, int, float *);
 } rc_cells_table;
 
 #define CELL_TARGET
@@ -144,6 +145,11 @@ void rc_rnn_forward(long B, long H, float *h, const float *bias, int relu) {
 void rc_rnn_backward(long B, long H, const float *h, const float *dOut, long ldOut, float *dhNext,
                      float *dPre, int relu) {
     if (B > 0 && H > 0) current()->rnn_backward(B, H, h, dOut, ldOut, dhNext, dPre, relu);
+}
+
+void rc_rnn_backward_sums(long B, long H, const float *h, const float *dOut, long ldOut, float *dhNext,
+                          float *dPre, int relu, float *rowSums) {
+    if (B > 0 && H > 0) current()->rnn_backward_sums(B, H, h, dOut, ldOut, dhNext, dPre, relu, rowSums);
 }
 
 double rc_softmax_xent(long N, long V, const float *logits, const int32_t *targets, int32_t ignore,

@@ -326,23 +326,31 @@ CELL_TARGET static void CELL_FN(rnn_forward_x)(long B, long H, const float *x, c
 }
 
 // dPre = (dOut + dhNext) ⊙ act'(·) with dhNext cleared; DOUT and DPRE name the rows (the same row
-// in place: each element is read before it is written).
-#define RNN_BWD_LOOPS(DOUT, DPRE)                                                              \
+// in place: each element is read before it is written). SUM(j, v) adds the new dPre[j] into a
+// running sum (or does nothing).
+#define RNN_BWD_LOOPS_SUM(DOUT, DPRE, SUM)                                                     \
     if (relu) {                                                                                \
         CELL_VEC                                                                               \
         for (long j = 0; j < H; j++) {                                                         \
             float d = DOUT[j] + dhNext[j];                                                     \
-            DPRE[j] = h[j] > 0.0f ? d : 0.0f;                                                  \
+            float p = h[j] > 0.0f ? d : 0.0f;                                                  \
+            DPRE[j] = p;                                                                       \
+            SUM(j, p);                                                                         \
             dhNext[j] = 0.0f;                                                                  \
         }                                                                                      \
     } else {                                                                                   \
         CELL_VEC                                                                               \
         for (long j = 0; j < H; j++) {                                                         \
             float d = DOUT[j] + dhNext[j];                                                     \
-            DPRE[j] = d * (1.0f - h[j] * h[j]);                                                \
+            float p = d * (1.0f - h[j] * h[j]);                                                \
+            DPRE[j] = p;                                                                       \
+            SUM(j, p);                                                                         \
             dhNext[j] = 0.0f;                                                                  \
         }                                                                                      \
     }
+#define RNN_NO_SUM(j, p) ((void)0)
+#define RNN_ADD_SUM(j, p) (sums[j] = sums[j] + (p))
+#define RNN_BWD_LOOPS(DOUT, DPRE) RNN_BWD_LOOPS_SUM(DOUT, DPRE, RNN_NO_SUM)
 
 CELL_TARGET static void CELL_FN(rnn_bwd_row)(long H, const float *restrict h, const float *restrict dOut,
                                              float *restrict dhNext, float *restrict dPre, int relu) {
@@ -362,6 +370,30 @@ CELL_TARGET static void CELL_FN(rnn_backward)(long B, long H, const float *h, co
             CELL_FN(rnn_bwd_row_inplace)(H, h + b * H, dPre + b * H, dhNext + b * H, relu);
         else
             CELL_FN(rnn_bwd_row)(H, h + b * H, dOut + b * ldOut, dhNext + b * H, dPre + b * H, relu);
+    }
+}
+
+/// rnn_bwd_row and rnn_bwd_row_inplace with each new dPre element also added into sums[j].
+CELL_TARGET static void CELL_FN(rnn_bwd_row_sums)(long H, const float *restrict h, const float *restrict dOut,
+                                                  float *restrict dhNext, float *restrict dPre, float *restrict sums,
+                                                  int relu) {
+    RNN_BWD_LOOPS_SUM(dOut, dPre, RNN_ADD_SUM)
+}
+
+CELL_TARGET static void CELL_FN(rnn_bwd_row_inplace_sums)(long H, const float *restrict h, float *restrict io,
+                                                          float *restrict dhNext, float *restrict sums, int relu) {
+    RNN_BWD_LOOPS_SUM(io, io, RNN_ADD_SUM)
+}
+
+/// rnn_backward, and each row's dPre added into rowSums (B,H) in the same pass, while in registers.
+CELL_TARGET static void CELL_FN(rnn_backward_sums)(long B, long H, const float *h, const float *dOut, long ldOut,
+                                                   float *dhNext, float *dPre, int relu, float *rowSums) {
+    for (long b = 0; b < B; b++) {
+        if (dPre + b * H == dOut + b * ldOut)
+            CELL_FN(rnn_bwd_row_inplace_sums)(H, h + b * H, dPre + b * H, dhNext + b * H, rowSums + b * H, relu);
+        else
+            CELL_FN(rnn_bwd_row_sums)(H, h + b * H, dOut + b * ldOut, dhNext + b * H, dPre + b * H, rowSums + b * H,
+                                      relu);
     }
 }
 
@@ -562,12 +594,16 @@ static const rc_cells_table CELL_FN(cells_table) = {
     CELL_FN(lstm_forward), CELL_FN(lstm_backward), CELL_FN(gru_forward), CELL_FN(gru_backward),
     CELL_FN(rnn_forward), CELL_FN(rnn_backward), CELL_FN(softmax_xent), CELL_FN(add_rows), CELL_FN(adam),
     CELL_FN(lstm_forward_x), CELL_FN(gru_forward_x), CELL_FN(rnn_forward_x), CELL_FN(sum_squares), CELL_FN(scatter_add_rows),
-    CELL_FN(softmax_xent_rows), CELL_FN(fill_rows), CELL_FN(gru_backward_sums),
+    CELL_FN(softmax_xent_rows), CELL_FN(fill_rows), CELL_FN(gru_backward_sums), CELL_FN(rnn_backward_sums),
 };
 
 #undef CELL_VEC
 #undef LSTM_FWD_GATES
 #undef RNN_FWD_LOOPS
+#undef RNN_BWD_LOOPS
+#undef RNN_BWD_LOOPS_SUM
+#undef RNN_NO_SUM
+#undef RNN_ADD_SUM
 #undef GRU_FWD_PASS1
 #undef GRU_FWD_PASS2
 #undef LSTM_BWD_UNIT

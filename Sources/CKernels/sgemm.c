@@ -196,49 +196,47 @@ static void pack_b(rc_transpose8_fn t8, int transB, const float *B, long ldb, lo
         // each row per panel, with the rows 8 ahead prefetched as in pack_a. The same layout.
         // C harness, two threads, alternated in one process (15–21 pairs): rnn256's dW pair
         // (256 × 256 × 5000) +2 to +5% GFLOP/s in six runs; other products −1.5 to +3%.
-        long nfull = nc / nr * nr;
+        // The ragged last panel (N = 256 is 5·48 + 16) in the same pass: its columns copied, the
+        // rest of its rows zeroed once. Copies of a constant size, which the compiler inlines
+        // (a variable-size memcpy is a libc call per 192 bytes).
+        long nfull = nc / nr * nr, rest = nc - nfull;
+        float *last = dst + nfull * kc;
+        if (rest > 0) memset(last, 0, sizeof(float) * (size_t)(nr * kc));
         for (long k = 0; k < kc; k++) {
             const float *s = B + (pc + k) * ldb + jc;
             if (k + 8 < kc) {
                 const char *ahead = (const char *)(s + 8 * ldb);
-                for (long o = 0; o < nfull * (long)sizeof(float); o += 64) __builtin_prefetch(ahead + o);
+                for (long o = 0; o < nc * (long)sizeof(float); o += 64) __builtin_prefetch(ahead + o);
             }
-            for (long jr = 0; jr < nfull; jr += nr) memcpy(dst + jr * kc + k * nr, s + jr, sizeof(float) * (size_t)nr);
+            float *dk = dst + k * nr;
+            if (nr == 48) for (long jr = 0; jr < nfull; jr += 48) memcpy(dk + jr * kc, s + jr, 48 * sizeof(float));
+            else if (nr == 16) for (long jr = 0; jr < nfull; jr += 16) memcpy(dk + jr * kc, s + jr, 16 * sizeof(float));
+            else for (long jr = 0; jr < nfull; jr += nr) memcpy(dk + jr * kc, s + jr, sizeof(float) * (size_t)nr);
+            const float *sr = s + nfull;
+            float *lk = last + k * nr;
+            long j = 0;
+            for (; j + 16 <= rest; j += 16) memcpy(lk + j, sr + j, 16 * sizeof(float));
+            for (; j < rest; j++) lk[j] = sr[j];
         }
-        if (nfull == nc) return;
-        jc += nfull; dst += nfull * kc; nc -= nfull;   // the ragged last panel, below
+        return;
     }
     for (long jr = 0; jr < nc; jr += nr) {
         long n = nc - jr < nr ? nc - jr : nr;
         float *d = dst + jr * kc;
-        if (!transB) {
-            // B(k,j) = B[(pc+k)*ldb + jc+j]: contiguous in j
-            for (long k = 0; k < kc; k++) {
-                const float *s = B + (pc + k) * ldb + jc + jr;
-                float *dk = d + k * nr;
-                if (n == nr) memcpy(dk, s, sizeof(float) * (size_t)nr);
-                else {
-                    long j = 0;
-                    for (; j < n; j++) dk[j] = s[j];
-                    for (; j < nr; j++) dk[j] = 0.0f;
-                }
+        // Transposed: B(k,j) = B[(jc+j)*ldb + pc+k], contiguous in k
+        if (n < nr) memset(d, 0, sizeof(float) * (size_t)(nr * kc));
+        long j0 = 0, k8 = t8 ? kc / 8 * 8 : 0;
+        if (k8 > 0) {
+            for (; j0 + 8 <= n; j0 += 8) {
+                const float *s = B + (jc + jr + j0) * ldb + pc;
+                t8(s, ldb, k8, d + j0, nr);
+                for (long j = j0; j < j0 + 8; j++)
+                    for (long k = k8; k < kc; k++) d[k * nr + j] = s[(j - j0) * ldb + k];
             }
-        } else {
-            // B(k,j) = B[(jc+j)*ldb + pc+k]: contiguous in k
-            if (n < nr) memset(d, 0, sizeof(float) * (size_t)(nr * kc));
-            long j0 = 0, k8 = t8 ? kc / 8 * 8 : 0;
-            if (k8 > 0) {
-                for (; j0 + 8 <= n; j0 += 8) {
-                    const float *s = B + (jc + jr + j0) * ldb + pc;
-                    t8(s, ldb, k8, d + j0, nr);
-                    for (long j = j0; j < j0 + 8; j++)
-                        for (long k = k8; k < kc; k++) d[k * nr + j] = s[(j - j0) * ldb + k];
-                }
-            }
-            for (long j = j0; j < n; j++) {
-                const float *s = B + (jc + jr + j) * ldb + pc;
-                for (long k = 0; k < kc; k++) d[k * nr + j] = s[k];
-            }
+        }
+        for (long j = j0; j < n; j++) {
+            const float *s = B + (jc + jr + j) * ldb + pc;
+            for (long k = 0; k < kc; k++) d[k * nr + j] = s[k];
         }
     }
 }

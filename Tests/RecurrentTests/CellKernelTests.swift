@@ -170,6 +170,22 @@ import Testing
                 rc_rnn_backward(B, H, hRef, dOut, H, &dhNext, &d, relu ? 1 : 0)
                 Self.close(d, dRef, "\(isa) rnn dPre B\(B) H\(H) relu \(relu)")
                 #expect(dhNext.allSatisfy { $0 == 0 })
+                // With the per-row running sums (in place over dOut, or apart): the same dPre, and the
+                // sums those of rc_add_rows over it afterwards, bit for bit.
+                let start = Self.random(B * H, rng: &rng)
+                var sumsRef = start
+                rc_add_rows(1, B * H, d, B * H, &sumsRef)
+                for inPlace in [true, false] {
+                    var io = dOut, out = [Float](repeating: .nan, count: B * H), sums = start, dhS = dhIn
+                    io.withUnsafeMutableBufferPointer { iop in
+                        out.withUnsafeMutableBufferPointer { op in
+                            rc_rnn_backward_sums(B, H, hRef, iop.baseAddress, H, &dhS, inPlace ? iop.baseAddress : op.baseAddress,
+                                                 relu ? 1 : 0, &sums)
+                        }
+                    }
+                    #expect((inPlace ? io : out) == d && dhS.allSatisfy { $0 == 0 }, "\(isa) rnn backward with sums, in place \(inPlace)")
+                    #expect(sums == sumsRef, "\(isa) rnn row sums in place \(inPlace) B\(B) H\(H) relu \(relu)")
+                }
             }
         }
     }

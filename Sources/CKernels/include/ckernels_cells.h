@@ -103,6 +103,11 @@ void rc_rnn_forward_x(long B, long H, const float *x, const int32_t *rows, const
 void rc_rnn_backward(long B, long H, const float *h, const float *dOut, long ldOut, float *dhNext,
                      float *dPre, int relu);
 
+/// rc_rnn_backward, and each row's dPre added into rowSums (B,H) in the same pass: rowSums[b][j] +=
+/// dPre[b][j], the same additions as rc_add_rows over the rows afterwards.
+void rc_rnn_backward_sums(long B, long H, const float *h, const float *dOut, long ldOut, float *dhNext,
+                          float *dPre, int relu, float *rowSums);
+
 /// Softmax cross-entropy over N rows of V logits, returning the sum of the rows' losses (double).
 ///
 ///     loss_n = log Σ_v exp(z[n,v] − m) + m − z[n, y_n]      (m = max_v z[n,v])

@@ -672,8 +672,14 @@ public final class RecurrentLayer: ParameterizedModule {
                         let up = dOut + t * dOutStep + r0 * dOutRow
                         switch kind {
                         case .rnnTanh, .rnnRelu:
-                            rc_rnn_backward(m, H, outputs + row * H, up, dOutRow, dhNext + r0 * H, dp + r0 * GH,
-                                            kind == .rnnRelu ? 1 : 0)
+                            // With the per-row sums added in the same pass (below for LSTM).
+                            if let rowSums {
+                                rc_rnn_backward_sums(m, H, outputs + row * H, up, dOutRow, dhNext + r0 * H, dp + r0 * GH,
+                                                     kind == .rnnRelu ? 1 : 0, rowSums.pointer + r0 * GH)
+                            } else {
+                                rc_rnn_backward(m, H, outputs + row * H, up, dOutRow, dhNext + r0 * H, dp + r0 * GH,
+                                                kind == .rnnRelu ? 1 : 0)
+                            }
                         case .lstm:
                             guard let gates = lc.gates?.pointer, let cells = lc.cells?.pointer else { preconditionFailure("LSTM cache") }
                             rc_lstm_backward(m, H, gates + row * GH, cells + lc.previousOffset + row * H,
@@ -703,7 +709,7 @@ public final class RecurrentLayer: ParameterizedModule {
                     } else {
                         cellBackward(b0, n)
                     }
-                    if kind != .gru, let rowSums { rc_add_rows(1, n * GH, dp + b0 * GH, n * GH, rowSums.pointer + b0 * GH) }
+                    if kind == .lstm, let rowSums { rc_add_rows(1, n * GH, dp + b0 * GH, n * GH, rowSums.pointer + b0 * GH) }
                     // 2. Through the recurrent product: dh[t-1] += dPre_hh[t]·W_hh   (n,G·H)·(G·H,H).
                     GEMM.multiplyPacked(m: n, n: H, k: GH, a: dp + b0 * GH, lda: GH, packed: whhPacked.pointer,
                                         beta: 1, c: dhNext + b0 * H, ldc: H)
