@@ -26,7 +26,7 @@ import Dispatch
 /// (≈ 6·T·B·H floats per LSTM layer and direction, and O(B·G·H) more in a consuming backward pass).
 ///
 /// Threads: the batch rows are split into `Threading.count` slices that run a layer's time loop in
-/// parallel (about eight hand-offs per layer and direction, after which the rows are re-cut by the
+/// parallel (about four hand-offs per layer and direction, after which the rows are re-cut by the
 /// speed each slice achieved; no synchronisation per step, see `sweep`); each slice does its own
 /// per-step product on its rows on its own thread (`GEMM.multiplyPacked`, W_hh packed once per
 /// pass). The products before and after the loop are threaded inside GEMM. A row's arithmetic does
@@ -363,7 +363,7 @@ public final class RecurrentLayer: ParameterizedModule {
     /// `n = poll(n, s)` at the start of each step s and sweeping only the first n rows from then on.
     ///
     /// One slice of rows per thread (`sliceCount`), near-equal at first. The steps run in about
-    /// eight phases; after each, the rows are cut again in proportion to the rows per second each
+    /// four phases (of at least 4 steps); after each, the rows are cut again in proportion to the rows per second each
     /// slice achieved (half the way from the last cut, on multiples of 4 rows), since the cores of
     /// a shared host run at different speeds from one moment to the next and a fixed cut leaves
     /// the faster one waiting. Within a phase, a slice that is done early steals instead of
@@ -379,13 +379,17 @@ public final class RecurrentLayer: ParameterizedModule {
     /// in one process, within ±1% on six configs, lstm128 once 5% faster. Stealing, against
     /// waiting at the ends of phases (whole steps alternated in one process, 12–20 pairs, on a busy
     /// host): gru256 −4.1%, −2.8%, −7.2%; lstm256 −3.9%; rnn256 +1.3%, −4.6%, −0.8%; lstm512
-    /// +2.3%, −5.3%, −0.5%; eval512 +3.8%, −3.6%, +0.3%, −4.8%; lstm128 −0.2%.
+    /// +2.3%, −5.3%, −0.5%; eval512 +3.8%, −3.6%, +0.3%, −4.8%; lstm128 −0.2%. Four phases
+    /// against eight (2026-11-30, release binaries alternated, 10 pairs, chars/s): rnn256 ×1.012,
+    /// ×1.014; gru256 ×1.010, ×1.004; lstm128 ×1.007; lstm512 ×0.999 (each phase ends in a
+    /// hand-off; stealing already evens out a phase). Two phases against four: rnn256 ×0.997,
+    /// gru256 ×0.999.
     static func sweep(batch B: Int, steps T: Int,
                       _ body: (_ b0: Int, _ n: Int, _ steps: Range<Int>, _ poll: (_ n: Int, _ step: Int) -> Int) -> Void) {
         let parts = sliceCount(batch: B)
         guard parts > 1, T > 0, let steal = rc_steal_create(Int32(parts)) else { body(0, B, 0..<T) { n, _ in n }; return }
         defer { rc_steal_destroy(steal) }
-        let phase = max(4, (T + 7) / 8), quantum = B / parts >= 8 ? 4 : 1
+        let phase = max(4, (T + 3) / 4), quantum = B / parts >= 8 ? 4 : 1
         var cuts = (0...parts).map { B * $0 / parts }
         // Per slice and phase: row-steps swept and nanoseconds busy (stolen rows included).
         let rowSteps = UnsafeMutableBufferPointer<Int>.allocate(capacity: parts)
