@@ -731,7 +731,6 @@ void rc_tanh(float *x, long n) { if (n > 0) rc_current_desc()->tanh(x, n); }
 
 // ---------------------------------------------------------------- products with a pre-packed B
 
-/// Floats needed by rc_pack_b_all for a K x N operand: NR-wide panels over N rounded up to NR.
 /// Row stride of the compact copy of the ragged last panel that rc_pack_b_all appends to its
 /// layout when K takes more than one K block (see rc_sgemm_packed_single): the panel's columns
 /// rounded up to 16; nr (no copy) when N has no ragged panel, it needs all nr columns, or K fits
@@ -741,6 +740,8 @@ static long edge_stride(const rc_isa_desc *d, long K, long N) {
     return w == 0 || w >= nr || K <= d->kc ? nr : w;
 }
 
+/// Floats needed by rc_pack_b_all for a K x N operand: NR-wide panels over N rounded up to NR,
+/// then the compact copy of the ragged last panel (K rows of edge_stride floats) if there is one.
 long rc_packed_b_floats(long K, long N) {
     const rc_isa_desc *d = rc_current_desc();
     long w = edge_stride(d, K, N);
@@ -835,11 +836,11 @@ void rc_sgemm_packed_single(long M, long N, long K, const float *A, long lda, co
             if (tall) pack_a(d->transpose8, 0, A, lda, ic + mtiles, pc, 9 * tall, kc, 9, bufA + mtiles * kc);
             for (long jr = 0; jr < N; jr += nr) {
                 long n = N - jr < nr ? N - jr : nr;
-                // With more than one K block, the ragged last panel from its compact copy, rows 16 or
-                // 32 floats apart instead of nr (a third of each 192-byte row): GRU's backward
-                // per-step product, 25 x 256 x 768, 62.3–63.3 → 60.6–61.4 µs (C harness, three
-                // alternations); with one (rnn256's 25 x 256 x 256) no gain in the harness and
-                // rnn256 ×0.992–0.994 in whole steps. The same arithmetic either way.
+                // The ragged last panel from its compact copy (made when K takes more than one K
+                // block), rows 16 or 32 floats apart instead of nr (a third of each 192-byte row):
+                // GRU's backward per-step product, 25 x 256 x 768, 62.3–63.3 → 60.6–61.4 µs (C
+                // harness, three alternations); with one block (rnn256's 25 x 256 x 256) no gain in
+                // the harness. The same arithmetic either way.
                 int compact = n < nr && w < nr;
                 const float *bp = compact ? Bp + K * npad + pc * w : block + jr * kc;
                 long bs = compact ? w : nr;

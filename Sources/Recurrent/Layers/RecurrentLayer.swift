@@ -363,10 +363,10 @@ public final class RecurrentLayer: ParameterizedModule {
     /// `n = poll(n, s)` at the start of each step s and sweeping only the first n rows from then on.
     ///
     /// One slice of rows per thread (`sliceCount`), near-equal at first. The steps run in about
-    /// four phases (of at least 4 steps); after each, the rows are cut again in proportion to the rows per second each
-    /// slice achieved (half the way from the last cut, on multiples of 4 rows), since the cores of
-    /// a shared host run at different speeds from one moment to the next and a fixed cut leaves
-    /// the faster one waiting. Within a phase, a slice that is done early steals instead of
+    /// four phases (of at least 4 steps); after each, the rows are cut again in proportion to the
+    /// rows per second each slice achieved (half the way from the last cut, on multiples of 4
+    /// rows), since the cores of a shared host run at different speeds from one moment to the next
+    /// and a fixed cut leaves the faster one waiting. Within a phase, a slice that is done early steals instead of
     /// waiting (`rc_steal_take`): the slice with the most work left gives up the last half of its
     /// rows at its next step (`poll`), and the thief sweeps them to the end of the phase. The
     /// recurrence of different rows is independent and a row's arithmetic does not depend on its
