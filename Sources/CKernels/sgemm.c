@@ -797,8 +797,36 @@ void rc_pack_b_all(int transB, long K, long N, const float *B, long ldb, float *
 /// C[M x N] = A[M x K] · B + beta · C on the calling thread, B packed by rc_pack_b_all (with the
 /// same ISA path). Every B panel is read contiguously and reused by all row tiles of A before
 /// the next; the sums are those of rc_sgemm_single (same K blocking), so results are identical.
+/// Lines of a caller's range still to prefetch, handed out a few per tile (rc_sgemm_packed_prefetch).
+typedef struct { const char *p; long bytes, off, quota; } prefetch_cursor;
+
+static inline void prefetch_some(prefetch_cursor *pf) {
+    if (!pf) return;
+    for (long q = pf->quota; q > 0 && pf->off < pf->bytes; q--, pf->off += 64) __builtin_prefetch(pf->p + pf->off, 0, 2);
+}
+
+static void packed_single(long M, long N, long K, const float *A, long lda, const float *Bp, float beta, float *C,
+                          long ldc, prefetch_cursor *pf);
+
 void rc_sgemm_packed_single(long M, long N, long K, const float *A, long lda, const float *Bp,
                             float beta, float *C, long ldc) {
+    packed_single(M, N, K, A, lda, Bp, beta, C, ldc, NULL);
+}
+
+void rc_sgemm_packed_prefetch(long M, long N, long K, const float *A, long lda, const float *Bp, float beta, float *C,
+                              long ldc, const void *ahead, long bytes) {
+    if (!ahead || bytes <= 0 || M <= 0 || N <= 0 || K <= 0) { packed_single(M, N, K, A, lda, Bp, beta, C, ldc, NULL); return; }
+    const rc_isa_desc *d = rc_current_desc();
+    // About as many tile calls as (K blocks) x (B panels) x (row tiles): the lines spread over them.
+    long KC = balanced(K, d->kc, 1);
+    long tiles = ((K + KC - 1) / KC) * ((N + d->nr - 1) / d->nr) * ((M + d->mr - 1) / d->mr);
+    long lines = (bytes + 63) / 64;
+    prefetch_cursor pf = { (const char *)ahead, bytes, 0, (lines + tiles - 1) / tiles };
+    packed_single(M, N, K, A, lda, Bp, beta, C, ldc, &pf);
+}
+
+static void packed_single(long M, long N, long K, const float *A, long lda, const float *Bp, float beta, float *C,
+                          long ldc, prefetch_cursor *pf) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { scale_c(M, N, beta, C, ldc); return; }
     const rc_isa_desc *d = rc_current_desc();
@@ -846,10 +874,13 @@ void rc_sgemm_packed_single(long M, long N, long K, const float *A, long lda, co
                 long bs = compact ? w : nr;
                 for (long ir = 0; ir < mtiles; ir += mr) {
                     long m = mtiles - ir < mr ? mtiles - ir : mr;
+                    prefetch_some(pf);
                     rc_tile_kernel(d, m, n)(kc, bufA + ir * kc, bp, bs, C + (ic + ir) * ldc + jr, ldc, m, n, 1.0f, b_eff);
                 }
-                for (long t = 0; t < tall; t++)
+                for (long t = 0; t < tall; t++) {
+                    prefetch_some(pf);
                     d->tall[(n + 15) / 16](kc, bufA + (mtiles + 9 * t) * kc, bp, bs, C + (ic + mtiles + 9 * t) * ldc + jr, ldc, 9, n, 1.0f, b_eff);
+                }
             }
             if (thin) d->thin(kc, bufA + mtiles * kc, block, nr * kc, nr, C + (ic + mtiles) * ldc, ldc, thin, N, 1.0f, b_eff);
         }

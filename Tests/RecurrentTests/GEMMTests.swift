@@ -105,6 +105,13 @@ import Testing
                 GEMM.multiplySerial(transA: false, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: &serial, ldc: ldc)
                 GEMM.reference(transA: false, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: &reference, ldc: ldc)
                 #expect(fast == serial, "m \(m) n \(n) k \(k) transB \(transB) beta \(beta)")
+                // Asking for other rows meanwhile (here A's) changes nothing.
+                var prefetching = c0
+                a.withUnsafeBytes { ab in
+                    GEMM.multiplyPacked(m: m, n: n, k: k, a: a, lda: lda, packed: packed, beta: beta, c: &prefetching, ldc: ldc,
+                                        prefetching: ab.baseAddress!, bytes: ab.count)
+                }
+                #expect(prefetching == fast, "prefetching: m \(m) n \(n) k \(k) beta \(beta)")
                 let err = zip(fast, reference).map { abs($0 - $1) }.max() ?? 0
                 #expect(err < 1e-3, "m \(m) n \(n) k \(k): max |error| \(err)")
                 // Only C's m×n block is written: the padding columns keep their values.

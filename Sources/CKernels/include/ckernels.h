@@ -97,6 +97,10 @@ long rc_packed_b_floats(long K, long N);
 void rc_pack_b_all(int transB, long K, long N, const float *B, long ldb, float *dst);
 void rc_sgemm_packed_single(long M, long N, long K, const float *A, long lda, const float *Bp,
                             float beta, float *C, long ldc);
+/// rc_sgemm_packed_single (the same bits), asking for the `bytes` at `ahead` (into L2) a few lines
+/// before each tile: rows that the caller reads right after the product.
+void rc_sgemm_packed_prefetch(long M, long N, long K, const float *A, long lda, const float *Bp, float beta, float *C,
+                              long ldc, const void *ahead, long bytes);
 
 /// Row stealing between the slices of a recurrent time loop that sweep a phase's steps in
 /// parallel (one slot per slice). The owner of slot `part` calls rc_steal_begin, then

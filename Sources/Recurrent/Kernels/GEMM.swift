@@ -81,6 +81,16 @@ public enum GEMM {
         rc_sgemm_packed_single(m, n, k, a, lda, packed, beta, c, ldc)
     }
 
+    /// `multiplyPacked` (the same bits), asking for `bytes` at `ahead` (into L2) a few lines before
+    /// each tile: rows that the caller reads right after the product.
+    @inlinable
+    public static func multiplyPacked(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
+                                      beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
+                                      prefetching ahead: UnsafeRawPointer, bytes: Int) {
+        if m == 0 || n == 0 { return }
+        rc_sgemm_packed_prefetch(m, n, k, a, lda, packed, beta, c, ldc, ahead, bytes)
+    }
+
     /// The naive reference with the same contract (for tests).
     public static func reference(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
