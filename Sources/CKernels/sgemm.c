@@ -794,9 +794,6 @@ void rc_pack_b_all(int transB, long K, long N, const float *B, long ldb, float *
     }
 }
 
-/// C[M x N] = A[M x K] · B + beta · C on the calling thread, B packed by rc_pack_b_all (with the
-/// same ISA path). Every B panel is read contiguously and reused by all row tiles of A before
-/// the next; the sums are those of rc_sgemm_single (same K blocking), so results are identical.
 /// Lines of a caller's range still to prefetch, handed out a few per tile (rc_sgemm_packed_prefetch).
 typedef struct { const char *p; long bytes, off, quota; } prefetch_cursor;
 
@@ -808,6 +805,9 @@ static inline void prefetch_some(prefetch_cursor *pf) {
 static void packed_single(long M, long N, long K, const float *A, long lda, const float *Bp, float beta, float *C,
                           long ldc, prefetch_cursor *pf);
 
+/// C[M x N] = A[M x K] · B + beta · C on the calling thread, B packed by rc_pack_b_all (with the
+/// same ISA path). Every B panel is read contiguously and reused by all row tiles of A before
+/// the next; the sums are those of rc_sgemm_single (same K blocking), so results are identical.
 void rc_sgemm_packed_single(long M, long N, long K, const float *A, long lda, const float *Bp,
                             float beta, float *C, long ldc) {
     packed_single(M, N, K, A, lda, Bp, beta, C, ldc, NULL);

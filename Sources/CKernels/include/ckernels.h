@@ -97,8 +97,8 @@ long rc_packed_b_floats(long K, long N);
 void rc_pack_b_all(int transB, long K, long N, const float *B, long ldb, float *dst);
 void rc_sgemm_packed_single(long M, long N, long K, const float *A, long lda, const float *Bp,
                             float beta, float *C, long ldc);
-/// rc_sgemm_packed_single (the same bits), asking for the `bytes` at `ahead` (into L2) a few lines
-/// before each tile: rows that the caller reads right after the product.
+/// rc_sgemm_packed_single (the same bits), asking for the `bytes` at `ahead` (none if NULL) a few lines
+/// before each tile, into L2: rows that the caller reads right after the product.
 void rc_sgemm_packed_prefetch(long M, long N, long K, const float *A, long lda, const float *Bp, float beta, float *C,
                               long ldc, const void *ahead, long bytes);
 

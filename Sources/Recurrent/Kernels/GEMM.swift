@@ -73,20 +73,13 @@ public enum GEMM {
     }
 
     /// C[m×n] = A[m×k]·B + beta·C on the calling thread, B from `pack`; bitwise the same as
-    /// `multiplySerial` with the unpacked B, but every B panel is read contiguously.
-    @inlinable
-    public static func multiplyPacked(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
-                                      beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        if m == 0 || n == 0 { return }
-        rc_sgemm_packed_single(m, n, k, a, lda, packed, beta, c, ldc)
-    }
-
-    /// `multiplyPacked` (the same bits), asking for `bytes` at `ahead` (into L2) a few lines before
-    /// each tile: rows that the caller reads right after the product.
+    /// `multiplySerial` with the unpacked B, but every B panel is read contiguously. With
+    /// `prefetching`, the `bytes` there are asked for (into L2) a few lines before each tile: rows
+    /// that the caller reads right after the product (the same bits).
     @inlinable
     public static func multiplyPacked(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
                                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
-                                      prefetching ahead: UnsafeRawPointer, bytes: Int) {
+                                      prefetching ahead: UnsafeRawPointer? = nil, bytes: Int = 0) {
         if m == 0 || n == 0 { return }
         rc_sgemm_packed_prefetch(m, n, k, a, lda, packed, beta, c, ldc, ahead, bytes)
     }

@@ -512,14 +512,11 @@ public final class RecurrentLayer: ParameterizedModule {
                         let row = t * B + b0
                         let hPrev = previous + row * H, h = outputs + row * H
                         let rows = ids.map { $0 + row }
-                        if x == nil, kind == .gru || kind == .lstm, let gates {
-                            // The step's input projection rows (the cell reads them next), asked for
-                            // while the product runs.
-                            GEMM.multiplyPacked(m: n, n: GH, k: H, a: hPrev, lda: H, packed: whhT.pointer, beta: 0, c: hh, ldc: GH,
-                                                prefetching: UnsafeRawPointer(gates + row * GH), bytes: n * GH * 4)
-                        } else {
-                            GEMM.multiplyPacked(m: n, n: GH, k: H, a: hPrev, lda: H, packed: whhT.pointer, beta: 0, c: hh, ldc: GH)
-                        }
+                        // LSTM and GRU over a projected input: the step's projection rows (the cell
+                        // reads them next, from L3) asked for while the product runs.
+                        let ahead = x == nil && kind != .rnnTanh && kind != .rnnRelu ? gates.map { UnsafeRawPointer($0 + row * GH) } : nil
+                        GEMM.multiplyPacked(m: n, n: GH, k: H, a: hPrev, lda: H, packed: whhT.pointer, beta: 0, c: hh, ldc: GH,
+                                            prefetching: ahead, bytes: n * GH * MemoryLayout<Float>.stride)
                         // The rows that advance: all, or (with lengths) one at a time; the others copy their state.
                         func step(_ b: Int, _ m: Int) {
                             let r = rows.map { $0 + b }
