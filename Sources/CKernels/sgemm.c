@@ -243,8 +243,16 @@ static void pack_b(rc_transpose8_fn t8, int transB, const float *B, long ldb, lo
 
 // ---------------------------------------------------------------- serial driver
 
+/// Products with at most this many rows read a non-transposed B in place (see sgemm_serial_n).
+/// 128 until 2026-11-30; at 768 the weight gradients of the small models (K-split slices run
+/// here: rnn256's dW pair M 256, lstm128's M 512, gru256's M 768, K = T·B) skip packing their
+/// x and h[t-1] rows. Whole training steps, release binaries alternated (10–12 pairs) under
+/// bench/side_by_side.sh's allocator settings (huge pages): rnn256 ×1.016 and ×1.017, gru256
+/// ×1.003 and ×1.000, lstm128 ×1.005; without those settings rnn256 ×1.001. C harness, two
+/// threads, 256 × 256 × 5000ᵀ 2.25 → 2.20 ms, 768 × 256 × 5000ᵀ 6.52 → 6.22 ms; other shapes
+/// with M 256–768 within the host's noise.
 #ifndef RC_DIRECT_B_MAX_M
-#define RC_DIRECT_B_MAX_M 128
+#define RC_DIRECT_B_MAX_M 768
 #endif
 
 static long balanced(long total, long nominal, long unit) {
