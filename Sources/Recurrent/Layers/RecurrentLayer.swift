@@ -262,11 +262,11 @@ public final class RecurrentLayer: ParameterizedModule {
             let din = l == 0 ? D : R * H
             // r = 0 overwrites it. A consuming pass writes it over a buffer of direction 0's cache
             // that is spent once that direction's sweep and weight gradients are done (dx is the
-            // last product of the layer): LSTM's cells, GRU's W_hn·h + b_hn, an Elman layer's hidden
-            // states (the layer above, which reads them as its input, ran before). Lines that were
-            // just read, instead of a fresh buffer's fetched only to be overwritten.
-            let spent = consumingCache
-                ? (cache.layers[l * R].cells ?? cache.layers[l * R].hiddenN ?? cache.layers[l * R].hiddens) : nil
+            // last product of the layer): LSTM's cells, a GRU or Elman layer's hidden states (the
+            // layer above, which reads them as its input, ran before; not GRU's W_hn·h + b_hn, where
+            // dn lives, which dx's second product reads). Lines that were just read, instead of a
+            // fresh buffer's fetched only to be overwritten.
+            let spent = consumingCache ? (cache.layers[l * R].cells ?? cache.layers[l * R].hiddens) : nil
             // Layer 0 over tokens sends its input gradient straight to the embedding (no dx).
             let tokens = l == 0 ? cache.tokens : nil
             let dIn = tokens != nil ? LayerBuffer(0)
@@ -610,17 +610,6 @@ public final class RecurrentLayer: ParameterizedModule {
         }
     }
 
-    /// Copies a (rows, width) block between row-strided buffers, rows shared out across threads.
-    private static func copyColumns(rows: Int, width: Int, from src: UnsafePointer<Float>, ld ldSrc: Int,
-                                    to dst: UnsafeMutablePointer<Float>, ld ldDst: Int) {
-        let parts = max(1, min(Threading.count, rows * width / 65_536))
-        Threading.parallel(parts) { part in
-            for r in (rows * part / parts)..<(rows * (part + 1) / parts) {
-                (dst + r * ldDst).update(from: src + r * ldSrc, count: width)
-            }
-        }
-    }
-
     /// Backward through parameter set `index`, sweeping time opposite to its forward pass.
     ///
     /// In: `dOut` gradient on the outputs, time t batch row b at `dOut + t·dOutStep + b·dOutRow`;
@@ -650,8 +639,8 @@ public final class RecurrentLayer: ParameterizedModule {
         // GRU: dPre holds the hidden-side gradients [dr, dz, dn⊙r] in the sweep (what the per-step
         // product and dW_hh read); the input side's [dr, dz, dn] shares r and z with them, so only
         // its n part dn (T,B,H) is stored apart: over the cached W_hn·h + b_hn when consuming (the
-        // cell reads each element first), else in its own buffer. After dW_hh, dn goes into dPre's
-        // n columns for dW_ih and dx (on tokens the folded backward reads it where it is).
+        // cell reads each element first), else in its own buffer. dW_ih's n rows and dx's n part are
+        // then products over dn where it is (on tokens the folded backward reads it there too).
         let dnOwned = kind == .gru && !overwrite ? LayerBuffer(T * B * H, zeroed: false) : nil
         let dnBase = kind == .gru ? dnOwned?.pointer ?? lc.hiddenN?.pointer : nil
         // Per-row running sums of dPre (not needed on tokens for RNN and LSTM: the folded backward
@@ -734,9 +723,20 @@ public final class RecurrentLayer: ParameterizedModule {
                             // for GRU db_hh, whose r and z parts are db_ih's too.
                             let biasSum = LayerBuffer(GH)
                             if let dnBase, let rowSums {
-                                // GRU. The hidden side first: dW_hh, db_hh.
-                                GEMM.multiply(transA: true, transB: false, m: GH, n: H, k: T * B, a: dPreBase, lda: GH,
-                                              b: previous, ldb: H, beta: 1, c: dwhh, ldc: H)
+                                // GRU. Off tokens with D_in = H, the r and z rows of dW_ih and dW_hh
+                                // share dPre's r and z columns: one pair product packs them once for
+                                // both; then the n rows, from dn⊙r (dPre's n columns) and dn.
+                                let pairs = tokens == nil && din == H
+                                if pairs {
+                                    GEMM.multiplyPair(transA: true, m: 2 * H, n: H, k: T * B, a: dPreBase, lda: GH,
+                                                      b1: input, ldb1: din, b2: previous, ldb2: H, beta: 1,
+                                                      c1: dwih, ldc1: din, c2: dwhh, ldc2: H)
+                                    GEMM.multiply(transA: true, transB: false, m: H, n: H, k: T * B, a: dPreBase + 2 * H, lda: GH,
+                                                  b: previous, ldb: H, beta: 1, c: dwhh + 2 * H * H, ldc: H)
+                                } else {
+                                    GEMM.multiply(transA: true, transB: false, m: GH, n: H, k: T * B, a: dPreBase, lda: GH,
+                                                  b: previous, ldb: H, beta: 1, c: dwhh, ldc: H)
+                                }
                                 rc_add_rows(B, GH, rowSums.pointer, GH, biasSum.pointer)
                                 rc_add_rows(1, GH, biasSum.pointer, GH, dbhh)
                                 if let tokens {
@@ -747,10 +747,14 @@ public final class RecurrentLayer: ParameterizedModule {
                                                              tokens: tokens, weight: wih, dWeight: dwih, rowSum: inputSum.pointer)
                                     rc_add_rows(1, GH, inputSum.pointer, GH, dbih)
                                 } else {
-                                    // dPre_hh is spent: its n columns take dn, so dPre holds [dr, dz, dn].
-                                    Self.copyColumns(rows: T * B, width: H, from: dnBase, ld: H, to: dPreBase + 2 * H, ld: GH)
-                                    GEMM.multiply(transA: true, transB: false, m: GH, n: din, k: T * B, a: dPreBase, lda: GH,
-                                                  b: input, ldb: din, beta: 1, c: dwih, ldc: din)
+                                    // The input side's rows: r and z from dPre (unless the pair did
+                                    // them), n from dn where it is.
+                                    if !pairs {
+                                        GEMM.multiply(transA: true, transB: false, m: 2 * H, n: din, k: T * B, a: dPreBase, lda: GH,
+                                                      b: input, ldb: din, beta: 1, c: dwih, ldc: din)
+                                    }
+                                    GEMM.multiply(transA: true, transB: false, m: H, n: din, k: T * B, a: dnBase, lda: H,
+                                                  b: input, ldb: din, beta: 1, c: dwih + 2 * H * din, ldc: din)
                                     rc_add_rows(1, 2 * H, biasSum.pointer, GH, dbih)
                                     if let rowSumsN { rc_add_rows(B, H, rowSumsN.pointer, H, dbih + 2 * H) }
                                 }
@@ -783,7 +787,13 @@ public final class RecurrentLayer: ParameterizedModule {
                     }
                 }
             }
-            if tokens == nil {
+            if tokens == nil, kind == .gru, let dnBase {
+                // dx = [dr, dz]·W_ih[r, z] + dn·W_in: dPre's n columns hold dn⊙r (the hidden side's).
+                GEMM.multiply(transA: false, transB: false, m: T * B, n: din, k: 2 * H, a: dPreBase, lda: GH, b: wih, ldb: din,
+                              beta: accumulate ? 1 : 0, c: dInput, ldc: din)
+                GEMM.multiply(transA: false, transB: false, m: T * B, n: din, k: H, a: dnBase, lda: H, b: wih + 2 * H * din,
+                              ldb: din, beta: 1, c: dInput, ldc: din)
+            } else if tokens == nil {
                 GEMM.multiply(transA: false, transB: false, m: T * B, n: din, k: GH, a: dPreBase, lda: GH, b: wih, ldb: din,
                               beta: accumulate ? 1 : 0, c: dInput, ldc: din)
             }
