@@ -16,6 +16,10 @@ typedef void (*rc_ukernel_fn)(long kc, const float *a, const float *b, long bs, 
 /// tile kernels.
 typedef void (*rc_thin_fn)(long kc, const float *a, const float *b, long ps, long bs, float *c, long ldc,
                            long m, long n, float alpha, float beta);
+/// Tile reading A in place: as rc_ukernel_fn, but row i of A at a + i·lda (element (i,k) at
+/// a[i·lda + k]) instead of a packed panel; m rows (up to 9), the same sums as the packed tiles.
+typedef void (*rc_dkernel_fn)(long kc, const float *a, long lda, const float *b, long bs, float *c, long ldc,
+                              long m, long n, float alpha, float beta);
 typedef void (*rc_unary_fn)(float *x, long n);
 /// Transposes a strip of 8 rows and k8 columns (k8 a multiple of 8), 8 x 8 blocks at a time:
 /// dst[c*ldd + r] = src[r*lds + c] for r < 8, c < k8.
@@ -34,6 +38,7 @@ typedef struct {
     int vectors;                  // with `edge`: vectors per tile row (nr = vectors · vector width)
     rc_thin_fn thin;              // optional: rows m <= 2 over several panels at once, or NULL
     const rc_ukernel_fn *tall;    // optional (mr 8): tall[v], 9-row tiles of v vectors, A packed 9 wide, or NULL
+    const rc_dkernel_fn *direct;  // optional (mr 8): direct[m·(vectors+1) + v], m 1…9 rows of A read in place, or NULL
 } rc_isa_desc;
 
 /// The kernel for an m x n tile (m ≤ mr, n ≤ nr): the narrowest edge kernel that covers it.

@@ -92,18 +92,19 @@ T512 static void kernel_avx512(long kc, const float *a, const float *b, long bs,
 // (5·48 + 16: the last panel needs one vector, not three). Each element's sum is the same FMA
 // chain in k order as in kernel_avx512, so the results are the same bits. DEF_TILE512 also makes
 // the 9-row tall tiles below (A packed 9 wide: ASTEP 9).
-#define DEF_TILE512(NAME, ROWS, NV, ASTEP)                                                                  \
-T512 static void NAME(long kc, const float *a, const float *b, long bs, float *c,                           \
-                      long ldc, long m, long n, float alpha, float beta) {                                  \
+/// The tile body shared by the packed tiles (row i of A at a[i], a += ASTEP per k) and the ones
+/// reading A in place (row i at a[i·lda], a += 1); LOOP_PRAGMA precedes the k loop (or is empty).
+#define TILE512_BODY(ROWS, NV, LDA, ASTEP, LOOP_PRAGMA)                                                     \
     if (beta != 0.0f) prefetch_c512(c, ldc, ROWS < m ? ROWS : (int)m);                                      \
     __m512 acc[ROWS][NV];                                                                                   \
     for (int i = 0; i < ROWS; i++)                                                                          \
         for (int v = 0; v < NV; v++) acc[i][v] = _mm512_setzero_ps();                                       \
+    LOOP_PRAGMA                                                                                             \
     for (long k = 0; k < kc; k++) {                                                                         \
         __m512 bv[NV];                                                                                      \
         for (int v = 0; v < NV; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);                                   \
         for (int i = 0; i < ROWS; i++) {                                                                    \
-            __m512 ai = _mm512_set1_ps(a[i]);                                                               \
+            __m512 ai = _mm512_set1_ps(a[i * (LDA)]);                                                       \
             for (int v = 0; v < NV; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);                 \
         }                                                                                                   \
         a += ASTEP;                                                                                         \
@@ -122,7 +123,11 @@ T512 static void NAME(long kc, const float *a, const float *b, long bs, float *c
             if (beta != 0.0f) r = _mm512_fmadd_ps(va, acc[i][v], _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(km[v], ci + 16 * v))); \
             _mm512_mask_storeu_ps(ci + 16 * v, km[v], r);                                                   \
         }                                                                                                   \
-    }                                                                                                       \
+    }
+#define DEF_TILE512(NAME, ROWS, NV, ASTEP)                                                                  \
+T512 static void NAME(long kc, const float *a, const float *b, long bs, float *c,                           \
+                      long ldc, long m, long n, float alpha, float beta) {                                  \
+    TILE512_BODY(ROWS, NV, 1, ASTEP, )                                                                      \
 }
 #define DEF_EDGE512(ROWS, NV) DEF_TILE512(kernel_avx512_##ROWS##x##NV, ROWS, NV, MR512)
 #define DEF_EDGE512_ROW(ROWS) DEF_EDGE512(ROWS, 1) DEF_EDGE512(ROWS, 2) DEF_EDGE512(ROWS, 3)
@@ -142,6 +147,7 @@ static const rc_ukernel_fn edge512[(MR512 + 1) * (NV512 + 1)] = {
 #define EDGE512_TABLE NULL   // experiments with other tile shapes: full-tile kernel only
 #define THIN512 NULL
 #define TALL512 NULL
+#define DIRECT512 NULL
 #endif
 
 #if MR512 == 8 && NV512 == 3
@@ -219,6 +225,31 @@ DEF_TALL512(1) DEF_TALL512(2) DEF_TALL512(3)
 /// tall512[v]: the 9-row tile for v vectors (1…3) of 16 columns.
 static const rc_ukernel_fn tall512[NV512 + 1] = { NULL, tall_avx512_1, tall_avx512_2, tall_avx512_3 };
 #define TALL512 tall512
+
+/// Tiles that read A in place (row i at a + i·lda), for the per-step products: their A is the few
+/// rows of h[t−1] or dPre[t] just written, and packing it cost ~4% of a 25 × 256 × 256 product
+/// (the 9-row tall panel most). 1–8 rows with the k loop unrolled 4 times, 9 rows without (27
+/// accumulators leave no registers for an unrolled loop: it ran 60% slower). Each element's sum is
+/// the same FMA chain in k order as in the packed tiles, with the same alpha/beta formula: same bits.
+#define DEF_DIRECT512(ROWS, NV, UNROLL)                                                                     \
+T512 static void direct_avx512_##ROWS##x##NV(long kc, const float *a, long lda, const float *b, long bs,    \
+                                             float *c, long ldc, long m, long n, float alpha, float beta) { \
+    TILE512_BODY(ROWS, NV, lda, 1, _Pragma(UNROLL))                                                         \
+}
+#define DEF_DIRECT512_ROW(ROWS, UNROLL) DEF_DIRECT512(ROWS, 1, UNROLL) DEF_DIRECT512(ROWS, 2, UNROLL) DEF_DIRECT512(ROWS, 3, UNROLL)
+#define UNROLL4 "clang loop unroll_count(4)"
+DEF_DIRECT512_ROW(1, UNROLL4) DEF_DIRECT512_ROW(2, UNROLL4) DEF_DIRECT512_ROW(3, UNROLL4) DEF_DIRECT512_ROW(4, UNROLL4)
+DEF_DIRECT512_ROW(5, UNROLL4) DEF_DIRECT512_ROW(6, UNROLL4) DEF_DIRECT512_ROW(7, UNROLL4) DEF_DIRECT512_ROW(8, UNROLL4)
+DEF_DIRECT512_ROW(9, "clang loop unroll(disable)")
+#undef UNROLL4
+/// direct512[m · 4 + nv]: the in-place tile for m rows (1…9) and nv vectors (1…3).
+#define DIRECT512_ROW(ROWS) NULL, direct_avx512_##ROWS##x1, direct_avx512_##ROWS##x2, direct_avx512_##ROWS##x3,
+static const rc_dkernel_fn direct512[10 * (NV512 + 1)] = {
+    NULL, NULL, NULL, NULL,
+    DIRECT512_ROW(1) DIRECT512_ROW(2) DIRECT512_ROW(3) DIRECT512_ROW(4) DIRECT512_ROW(5) DIRECT512_ROW(6)
+    DIRECT512_ROW(7) DIRECT512_ROW(8) DIRECT512_ROW(9)
+};
+#define DIRECT512 direct512
 #endif
 
 // ---- activations ----
@@ -296,6 +327,6 @@ T512 static void tanh_avx512(float *x, long n) {
 
 const rc_isa_desc rc_desc_avx512 = {
     RC_ISA_AVX512, "avx512", MR512, NR512, KC512, MR512 * 16, NR512 * 20, kernel_avx512, sigmoid_avx512, tanh_avx512,
-    rc_transpose8_avx2, EDGE512_TABLE, NV512, THIN512, TALL512,
+    rc_transpose8_avx2, EDGE512_TABLE, NV512, THIN512, TALL512, DIRECT512,
 };
 #endif
