@@ -869,17 +869,12 @@ static void packed_single(long M, long N, long K, const float *A, long lda, cons
         const float *block = Bp + pc * npad;
         for (long ic = 0; ic < M; ic += MC) {
             long mc = M - ic < MC ? M - ic : MC;
-            // 8n + 1 or 8n + 2 rows (a 25-row slice of B = 50): the last 9 or 18 rows run as 9-row
-            // tiles (d->tall, A packed 9 wide), so no row streams the B panels alone: −1.4 to −3.6%
-            // step time on rnn256, gru256, lstm256 and lstm128 (in-process A/B against the thin
-            // tile, two runs of 20 pairs); 8–12% off a 25-row per-step product. Else a thin last
-            // row tile (1 or 2 rows) goes over all panels at once (see rc_thin_fn). Same bits.
             if (d->direct && N <= RC_DIRECT_A_MAX_N) {
                 // A read in place (see rc_dkernel_fn): row tiles of 8, the last 9 or 18 rows as
                 // 9-row tiles when 8n + 1 or 8n + 2, else a ragged tile of mc mod 8 rows.
                 long ragged = mc % mr;
                 long tall = ragged >= 1 && ragged <= 2 && mc >= 9 * ragged ? ragged : 0;
-                long full = mc - ragged - 8 * tall;
+                long full = mc - ragged - 8 * tall, vs = d->vectors + 1;
                 const float *a = A + ic * lda + pc;
                 for (long jr = 0; jr < N; jr += nr) {
                     long n = N - jr < nr ? N - jr : nr, v = (n + 15) / 16;
@@ -890,19 +885,24 @@ static void packed_single(long M, long N, long K, const float *A, long lda, cons
                     long ir = 0;
                     for (; ir < full; ir += mr) {
                         prefetch_some(pf);
-                        d->direct[mr * 4 + v](kc, a + ir * lda, lda, bp, bs, c + ir * ldc, ldc, mr, n, 1.0f, b_eff);
+                        d->direct[mr * vs + v](kc, a + ir * lda, lda, bp, bs, c + ir * ldc, ldc, mr, n, 1.0f, b_eff);
                     }
                     for (long t = 0; t < tall; t++, ir += 9) {
                         prefetch_some(pf);
-                        d->direct[9 * 4 + v](kc, a + ir * lda, lda, bp, bs, c + ir * ldc, ldc, 9, n, 1.0f, b_eff);
+                        d->direct[9 * vs + v](kc, a + ir * lda, lda, bp, bs, c + ir * ldc, ldc, 9, n, 1.0f, b_eff);
                     }
                     if (!tall && ragged) {
                         prefetch_some(pf);
-                        d->direct[ragged * 4 + v](kc, a + ir * lda, lda, bp, bs, c + ir * ldc, ldc, ragged, n, 1.0f, b_eff);
+                        d->direct[ragged * vs + v](kc, a + ir * lda, lda, bp, bs, c + ir * ldc, ldc, ragged, n, 1.0f, b_eff);
                     }
                 }
                 continue;
             }
+            // 8n + 1 or 8n + 2 rows (a 25-row slice of B = 50): the last 9 or 18 rows run as 9-row
+            // tiles (d->tall, A packed 9 wide), so no row streams the B panels alone: −1.4 to −3.6%
+            // step time on rnn256, gru256, lstm256 and lstm128 (in-process A/B against the thin
+            // tile, two runs of 20 pairs); 8–12% off a 25-row per-step product. Else a thin last
+            // row tile (1 or 2 rows) goes over all panels at once (see rc_thin_fn). Same bits.
             long ragged = mc % mr;
             long tall = d->tall && ragged >= 1 && ragged <= 2 && mc >= 9 * ragged ? ragged : 0;
             long thin = !tall && d->thin && ragged != 0 && ragged <= 2 ? ragged : 0, mtiles = mc - thin - 9 * tall;
