@@ -817,9 +817,23 @@ static inline void prefetch_some(prefetch_cursor *pf) {
 static void packed_single(long M, long N, long K, const float *A, long lda, const float *Bp, float beta, float *C,
                           long ldc, prefetch_cursor *pf);
 
+/// The B panel of columns [jr, jr + n) in K block pc (kc deep) of rc_pack_b_all's layout, and its
+/// row stride: the ragged last panel from its compact copy when there is one (edge_stride w < nr;
+/// rows 16 or 32 floats apart instead of nr: GRU's backward per-step product, 25 x 256 x 768,
+/// 62.3–63.3 → 60.6–61.4 µs, C harness, three alternations; with one block, rnn256's
+/// 25 x 256 x 256, no gain, so no copy), else the panel in place. The same arithmetic either way.
+static inline const float *packed_panel(const float *Bp, long K, long npad, long pc, long kc, long jr, long n,
+                                        long nr, long w, long *bs) {
+    int compact = n < nr && w < nr;
+    *bs = compact ? w : nr;
+    return compact ? Bp + K * npad + pc * w : Bp + pc * npad + jr * kc;
+}
+
 /// C[M x N] = A[M x K] · B + beta · C on the calling thread, B packed by rc_pack_b_all (with the
 /// same ISA path). Every B panel is read contiguously and reused by all row tiles of A before
 /// the next; the sums are those of rc_sgemm_single (same K blocking), so results are identical.
+/// On an ISA path with in-place tiles (rc_isa_desc.direct) and N ≤ RC_DIRECT_A_MAX_N, A's rows are
+/// read where they are instead of being packed first.
 void rc_sgemm_packed_single(long M, long N, long K, const float *A, long lda, const float *Bp,
                             float beta, float *C, long ldc) {
     packed_single(M, N, K, A, lda, Bp, beta, C, ldc, NULL);
@@ -877,10 +891,8 @@ static void packed_single(long M, long N, long K, const float *A, long lda, cons
                 long full = mc - ragged - 8 * tall, vs = d->vectors + 1;
                 const float *a = A + ic * lda + pc;
                 for (long jr = 0; jr < N; jr += nr) {
-                    long n = N - jr < nr ? N - jr : nr, v = (n + 15) / 16;
-                    int compact = n < nr && w < nr;
-                    const float *bp = compact ? Bp + K * npad + pc * w : block + jr * kc;
-                    long bs = compact ? w : nr;
+                    long n = N - jr < nr ? N - jr : nr, v = (n + 15) / 16, bs;
+                    const float *bp = packed_panel(Bp, K, npad, pc, kc, jr, n, nr, w, &bs);
                     float *c = C + ic * ldc + jr;
                     long ir = 0;
                     for (; ir < full; ir += mr) {
@@ -909,15 +921,8 @@ static void packed_single(long M, long N, long K, const float *A, long lda, cons
             pack_a(d->transpose8, 0, A, lda, ic, pc, mc - 9 * tall, kc, mr, bufA);   // thin rows: a last, partial panel
             if (tall) pack_a(d->transpose8, 0, A, lda, ic + mtiles, pc, 9 * tall, kc, 9, bufA + mtiles * kc);
             for (long jr = 0; jr < N; jr += nr) {
-                long n = N - jr < nr ? N - jr : nr;
-                // The ragged last panel from its compact copy (made when K takes more than one K
-                // block), rows 16 or 32 floats apart instead of nr (a third of each 192-byte row):
-                // GRU's backward per-step product, 25 x 256 x 768, 62.3–63.3 → 60.6–61.4 µs (C
-                // harness, three alternations); with one block (rnn256's 25 x 256 x 256) no gain in
-                // the harness. The same arithmetic either way.
-                int compact = n < nr && w < nr;
-                const float *bp = compact ? Bp + K * npad + pc * w : block + jr * kc;
-                long bs = compact ? w : nr;
+                long n = N - jr < nr ? N - jr : nr, bs;
+                const float *bp = packed_panel(Bp, K, npad, pc, kc, jr, n, nr, w, &bs);
                 for (long ir = 0; ir < mtiles; ir += mr) {
                     long m = mtiles - ir < mr ? mtiles - ir : mr;
                     prefetch_some(pf);
