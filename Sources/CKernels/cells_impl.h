@@ -103,8 +103,7 @@ CELL_TARGET static void CELL_FN(lstm_forward_x)(long B, long H, const float *x, 
     DF[j] = dc * cPrev[j] * f * (1.0f - f);                                \
     DG[j] = dc * i * (1.0f - g * g);                                       \
     DO[j] = dh * tc * o * (1.0f - o);                                      \
-    dcNext[j] = dc * f;                                                    \
-    dhNext[j] = 0.0f;
+    dcNext[j] = dc * f;
 
 CELL_TARGET static void CELL_FN(lstm_bwd_row)(long H, const float *restrict gi, const float *restrict gf,
                                               const float *restrict gg, const float *restrict go,
@@ -325,7 +324,7 @@ CELL_TARGET static void CELL_FN(rnn_forward_x)(long B, long H, const float *x, c
     }
 }
 
-// dPre = (dOut + dhNext) ⊙ act'(·) with dhNext cleared; DOUT and DPRE name the rows (the same row
+// dPre = (dOut + dhNext) ⊙ act'(·), dhNext only read; DOUT and DPRE name the rows (the same row
 // in place: each element is read before it is written). SUM(j, v) adds the new dPre[j] into a
 // running sum (or does nothing).
 #define RNN_BWD_LOOPS_SUM(DOUT, DPRE, SUM)                                                     \
@@ -336,7 +335,6 @@ CELL_TARGET static void CELL_FN(rnn_forward_x)(long B, long H, const float *x, c
             float p = h[j] > 0.0f ? d : 0.0f;                                                  \
             DPRE[j] = p;                                                                       \
             SUM(j, p);                                                                         \
-            dhNext[j] = 0.0f;                                                                  \
         }                                                                                      \
     } else {                                                                                   \
         CELL_VEC                                                                               \
@@ -345,7 +343,6 @@ CELL_TARGET static void CELL_FN(rnn_forward_x)(long B, long H, const float *x, c
             float p = d * (1.0f - h[j] * h[j]);                                                \
             DPRE[j] = p;                                                                       \
             SUM(j, p);                                                                         \
-            dhNext[j] = 0.0f;                                                                  \
         }                                                                                      \
     }
 #define RNN_NO_SUM(j, p) ((void)0)

@@ -45,7 +45,8 @@ void rc_lstm_forward_x(long B, long H, const float *x, const int32_t *rows, cons
 ///     dPre = [dc⊙g⊙i(1−i), dc⊙cPrev⊙f(1−f), dc⊙i⊙(1−g²), dh⊙tanh(c)⊙o(1−o)];  dcNext ← dc⊙f
 ///
 /// gates (B,4H) activated; cPrev, c (B,H); dOut: row b at dOut + b·ldOut (H values);
-/// dhNext (B,H) in/out: gradient on h from the step after in, zeros out (the caller adds dPre·W_hh);
+/// dhNext (B,H) in: gradient on h from the step after, only read (h[t−1] reaches h[t] through
+/// the gates alone, so the caller's product then writes dPre·W_hh over it, beta 0);
 /// dcNext (B,H) in/out: gradient on c in, on cPrev out; dPre (B,4H) out: either apart from gates
 /// or equal to gates (then written over them; the same values).
 void rc_lstm_backward(long B, long H, const float *gates, const float *cPrev, const float *c,
@@ -97,8 +98,9 @@ void rc_rnn_forward_x(long B, long H, const float *x, const int32_t *rows, const
                       int relu);
 
 /// Elman RNN step, backward: dPre = (dOut + dhNext) ⊙ act'(·), written with the output h:
-/// (1 − h²) for tanh, [h > 0] for relu; dhNext ← 0 (the caller adds dPre·W_hh).
-/// h (B,H); dOut row b at dOut + b·ldOut; dhNext (B,H) in/out; dPre (B,H) out. dPre may be dOut
+/// (1 − h²) for tanh, [h > 0] for relu. dhNext is only read: an Elman cell has no direct path to
+/// h[t−1], so the caller's product then writes dPre·W_hh over it (beta 0).
+/// h (B,H); dOut row b at dOut + b·ldOut; dhNext (B,H) in; dPre (B,H) out. dPre may be dOut
 /// itself (ldOut == H): each row is then computed in place.
 void rc_rnn_backward(long B, long H, const float *h, const float *dOut, long ldOut, float *dhNext,
                      float *dPre, int relu);

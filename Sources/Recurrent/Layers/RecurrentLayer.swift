@@ -650,6 +650,11 @@ public final class RecurrentLayer: ParameterizedModule {
         // and threads.
         let rowSums = tokens == nil || kind == .gru ? LayerBuffer(B * GH) : nil
         let rowSumsN = kind == .gru && tokens == nil ? LayerBuffer(B * H) : nil
+        // RNN and LSTM: h[t−1] reaches the step only through the gates, so the cell kernels only
+        // read dhNext and the per-step product writes dPre·W_hh over it (beta 0: no C tile read
+        // back, no zeros stored by the cells). GRU's cell writes the direct part z⊙dh, which the
+        // product adds to.
+        let gatesOnly = kind != .gru
         withWeights(index) { wih, whh, _, _ in
             // W_hh (G·H, H) packed once for the per-step products dPre_hh[t]·W_hh.
             let whhPacked = LayerBuffer(GEMM.packedCount(k: GH, n: H), zeroed: false)
@@ -698,7 +703,12 @@ public final class RecurrentLayer: ParameterizedModule {
                     }
                     if let lengths {
                         for b in b0..<(b0 + n) {
-                            if t < lengths[b] { cellBackward(b, 1); continue }
+                            if t < lengths[b] {
+                                cellBackward(b, 1)
+                                // The product adds into this row below (beta 1, for the padding rows).
+                                if gatesOnly { (dhNext + b * H).update(repeating: 0, count: H) }
+                                continue
+                            }
                             // Padding step: the state passed through unchanged, so dh and dc pass through too.
                             (dp + b * GH).update(repeating: 0, count: GH)
                             dn.map { ($0 + b * H).update(repeating: 0, count: H) }
@@ -707,9 +717,10 @@ public final class RecurrentLayer: ParameterizedModule {
                         cellBackward(b0, n)
                     }
                     if kind == .lstm, let rowSums { rc_add_rows(1, n * GH, dp + b0 * GH, n * GH, rowSums.pointer + b0 * GH) }
-                    // 2. Through the recurrent product: dh[t-1] += dPre_hh[t]·W_hh   (n,G·H)·(G·H,H).
+                    // 2. Through the recurrent product: dh[t-1] += dPre_hh[t]·W_hh   (n,G·H)·(G·H,H); for
+                    //    RNN and LSTM (no direct part) written over dh[t], which the cells have read.
                     GEMM.multiplyPacked(m: n, n: H, k: GH, a: dp + b0 * GH, lda: GH, packed: whhPacked.pointer,
-                                        beta: 1, c: dhNext + b0 * H, ldc: H)
+                                        beta: gatesOnly && lengths == nil ? 0 : 1, c: dhNext + b0 * H, ldc: H)
                 }
             }
             // 3. All steps at once: the weight and bias gradients and dx.
