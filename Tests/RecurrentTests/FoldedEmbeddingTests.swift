@@ -70,6 +70,26 @@ import Testing
         }
     }
 
+    /// B·T ≥ 1024 rows: the per-token sums run over two fixed halves of the rows (GRU's n part from
+    /// dn apart). Against the lookup, and the same bits on one thread as on two.
+    @Test(arguments: [CellKind.rnnTanh, .gru])
+    func foldedBackwardInHalvesMatchesTheLookup(kind: CellKind) {
+        let s = Self.setup(kind, layers: 1, V: 9, E: 4, H: 5, B: 16, T: 70)
+        let plain = Self.run(s, folded: false), folded = Self.run(s, folded: true)
+        for (a, b) in zip(plain.grads, folded.grads) {
+            let scale = a.map { abs($0) }.max() ?? 0
+            let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+            #expect(scale > 0 && worst <= 2e-6 * max(1, scale), "\(kind): folded and plain gradients differ by \(worst)")
+        }
+        let saved = Threading.count
+        defer { Threading.count = saved }
+        Threading.count = 1
+        let one = Self.run(s, folded: true)
+        Threading.count = 2
+        let two = Self.run(s, folded: true)
+        #expect(one.grads == two.grads && one.grads == folded.grads)
+    }
+
     /// Bidirectional, variable lengths and dropout between the layers: the fold only touches layer
     /// 0's input side, the rest must not notice.
     @Test(arguments: [CellKind.lstm, .gru])

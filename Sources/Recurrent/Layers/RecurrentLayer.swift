@@ -582,21 +582,25 @@ public final class RecurrentLayer: ParameterizedModule {
                                             weight wih: UnsafePointer<Float>, dWeight dwih: UnsafeMutablePointer<Float>,
                                             rowSum: UnsafeMutablePointer<Float>) {
         let V = tokens.embedding.count, E = tokens.embedding.dimension
-        let sums = LayerBuffer(V * GH)
-        // Columns split across threads; each column's rows are added in row order, so the sums
-        // do not depend on the thread count.
-        let parts = max(1, min(Threading.count, GH / 64))
+        // The rows in two halves (fixed by the shape, not by the thread count), each summed in
+        // row order into its own (V, G·H) block, the second then added to the first: the same sums
+        // for any thread count. Halves of whole rows read each dPre row contiguously, where a split
+        // by columns read half of every row on each thread: C harness, 5000 rows of 256 floats from
+        // L3, 150 µs a thread by columns against 211 µs for all the rows on one.
+        let halves = rows >= 1024 ? 2 : 1
+        let sums = LayerBuffer(halves * V * GH)
         tokens.timeMajor.withUnsafeBufferPointer { ids in
-            Threading.parallel(parts) { part in
-                let j0 = GH * part / parts, j1 = GH * (part + 1) / parts
-                let split = min(max(tail?.from ?? GH, j0), j1)
-                if split > j0 { rc_scatter_add_rows(rows, split - j0, dPre + j0, GH, ids.baseAddress, sums.pointer + j0, GH) }
-                if let tail, j1 > split {
-                    rc_scatter_add_rows(rows, j1 - split, tail.base + (split - tail.from), tail.ld, ids.baseAddress,
-                                        sums.pointer + split, GH)
+            Threading.parallel(halves) { part in
+                let r0 = rows * part / halves, r1 = rows * (part + 1) / halves
+                let out = sums.pointer + part * V * GH, id = ids.baseAddress.map { $0 + r0 }
+                let split = tail?.from ?? GH
+                rc_scatter_add_rows(r1 - r0, split, dPre + r0 * GH, GH, id, out, GH)
+                if let tail, split < GH {
+                    rc_scatter_add_rows(r1 - r0, GH - split, tail.base + r0 * tail.ld, tail.ld, id, out + split, GH)
                 }
             }
         }
+        if halves == 2 { rc_add_rows(1, V * GH, sums.pointer + V * GH, V * GH, sums.pointer) }
         rc_add_rows(V, GH, sums.pointer, GH, rowSum)
         tokens.embedding.weight.value.data.withUnsafeBufferPointer { e in
             guard let ep = e.baseAddress else { preconditionFailure("empty embedding") }
