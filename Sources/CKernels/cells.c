@@ -34,6 +34,8 @@ typedef struct {
     void (*gru_backward_sums)(long, long, const float *, const float *, const float *, const float *, long, float *,
                               float *, float *, float *, float *);
     void (*rnn_backward_sums)(long, long, const float *, const float *, long, float *, float *, int, float *);
+    void (*softmax_xent_bias_rows)(long, long, const float *, const float *, const int32_t *, int32_t, float, float *,
+                                   double *, float *);
 } rc_cells_table;
 
 #define CELL_TARGET
@@ -161,6 +163,11 @@ double rc_softmax_xent(long N, long V, const float *logits, const int32_t *targe
 void rc_softmax_xent_rows(long N, long V, const float *logits, const int32_t *targets, int32_t ignore, float scale,
                           float *dLogits, double *rowLoss) {
     if (N > 0 && V > 0) current()->softmax_xent_rows(N, V, logits, targets, ignore, scale, dLogits, rowLoss);
+}
+
+void rc_softmax_xent_bias_rows(long N, long V, const float *logits, const float *bias, const int32_t *targets, int32_t ignore,
+                               float scale, float *dLogits, double *rowLoss, float *dBias) {
+    if (N > 0 && V > 0) current()->softmax_xent_bias_rows(N, V, logits, bias, targets, ignore, scale, dLogits, rowLoss, dBias);
 }
 
 void rc_fill_rows(long rows, long cols, const float *row, float *dst, long ld) {

@@ -396,65 +396,80 @@ CELL_TARGET static void CELL_FN(rnn_backward_sums)(long B, long H, const float *
 
 // ---- softmax cross-entropy ----
 
-CELL_TARGET static float CELL_FN(row_max)(long V, const float *restrict z) {
-    // 16 running maxima (one per lane), combined at the end: vectorisable without -ffast-math.
-    float part[16];
-    for (int l = 0; l < 16; l++) part[l] = z[0];
-    long v = 0;
-    for (; v + 16 <= V; v += 16) {
-        CELL_VEC
-        for (int l = 0; l < 16; l++) part[l] = z[v + l] > part[l] ? z[v + l] : part[l];
-    }
-    // The ragged tail as the row's last 16 elements, overlapping the ones already seen (harmless
-    // for a maximum), or element by element in a row shorter than 16; the lanes combined as a
-    // tree. A row's time went to its chains of dependent operations (V = 65: 99 ns a row with a
-    // scalar tail and a 15-step chain here and in row_exp_sum; 2500 rows, AVX-512, C harness).
-    if (v < V && V >= 16) {
-        const float *t = z + V - 16;
-        CELL_VEC
-        for (int l = 0; l < 16; l++) part[l] = t[l] > part[l] ? t[l] : part[l];
-    } else {
-        for (int l = 0; v + l < V; l++) part[l] = z[v + l] > part[l] ? z[v + l] : part[l];
-    }
-    for (int w = 8; w >= 1; w /= 2)
-        for (int l = 0; l < w; l++) part[l] = part[l + w] > part[l] ? part[l + w] : part[l];
+// The row kernels read element v of the row through Z(v): z[v], or z[v] + b[v] for logits that
+// lack their bias (the same single rounding as a product added onto a bias-filled row).
+#define ROW_MAX_BODY(Z)                                                                                 \
+    /* 16 running maxima (one per lane), combined at the end: vectorisable without -ffast-math. */      \
+    float part[16];                                                                                     \
+    for (int l = 0; l < 16; l++) part[l] = Z(0);                                                        \
+    long v = 0;                                                                                         \
+    for (; v + 16 <= V; v += 16) {                                                                      \
+        CELL_VEC                                                                                        \
+        for (int l = 0; l < 16; l++) part[l] = Z(v + l) > part[l] ? Z(v + l) : part[l];                 \
+    }                                                                                                   \
+    /* The ragged tail as the row's last 16 elements, overlapping the ones already seen (harmless       \
+       for a maximum), or element by element in a row shorter than 16; the lanes combined as a          \
+       tree. A row's time went to its chains of dependent operations (V = 65: 99 ns a row with a        \
+       scalar tail and a 15-step chain here and in row_exp_sum; 2500 rows, AVX-512, C harness). */      \
+    if (v < V && V >= 16) {                                                                             \
+        CELL_VEC                                                                                        \
+        for (int l = 0; l < 16; l++) part[l] = Z(V - 16 + l) > part[l] ? Z(V - 16 + l) : part[l];       \
+    } else {                                                                                            \
+        for (int l = 0; v + l < V; l++) part[l] = Z(v + l) > part[l] ? Z(v + l) : part[l];              \
+    }                                                                                                   \
+    for (int w = 8; w >= 1; w /= 2)                                                                     \
+        for (int l = 0; l < w; l++) part[l] = part[l + w] > part[l] ? part[l + w] : part[l];            \
     return part[0];
+
+#define ROW_EXP_SUM_BODY(Z)                                                                             \
+    /* Per-lane partial sums (a fixed 16-lane layout on every ISA) keep the sum vectorisable            \
+       without -ffast-math, and make the result independent of the vector width. */                     \
+    float part[16] = {0};                                                                               \
+    long v = 0;                                                                                         \
+    for (; v + 16 <= V; v += 16) {                                                                      \
+        CELL_VEC                                                                                        \
+        for (int l = 0; l < 16; l++) {                                                                  \
+            float x = cm_exp_nonpositive(Z(v + l) - m);                                                 \
+            e[v + l] = x;                                                                               \
+            part[l] += x;                                                                               \
+        }                                                                                               \
+    }                                                                                                   \
+    if (v < V && V >= 16) {                                                                             \
+        /* The tail as the row's last 16 elements: lanes holding elements already summed add +0.0       \
+           (which leaves their partial sums as they are) and store the same exp again. */               \
+        const long o = V - 16;                                                                          \
+        CELL_VEC                                                                                        \
+        for (int l = 0; l < 16; l++) {                                                                  \
+            float x = cm_exp_nonpositive(Z(o + l) - m);                                                 \
+            e[o + l] = x;                                                                               \
+            part[l] += o + l >= v ? x : 0.0f;                                                           \
+        }                                                                                               \
+    } else {                                                                                            \
+        for (int l = 0; v + l < V; l++) {                                                               \
+            float x = cm_exp_nonpositive(Z(v + l) - m);                                                 \
+            e[v + l] = x;                                                                               \
+            part[l] += x;                                                                               \
+        }                                                                                               \
+    }                                                                                                   \
+    /* Lanes added as a tree (l + 8 into l, then + 4, + 2, + 1): the same order on every ISA. */        \
+    for (int w = 8; w >= 1; w /= 2)                                                                     \
+        for (int l = 0; l < w; l++) part[l] += part[l + w];                                             \
+    return part[0];
+
+#define Z_PLAIN(v) z[v]
+#define Z_BIASED(v) (z[v] + b[v])
+
+CELL_TARGET static float CELL_FN(row_max)(long V, const float *restrict z) { ROW_MAX_BODY(Z_PLAIN) }
+CELL_TARGET static float CELL_FN(row_max_b)(long V, const float *restrict z, const float *restrict b) {
+    ROW_MAX_BODY(Z_BIASED)
 }
 
 CELL_TARGET static float CELL_FN(row_exp_sum)(long V, const float *restrict z, float m, float *restrict e) {
-    // Per-lane partial sums (a fixed 16-lane layout on every ISA) keep the sum vectorisable
-    // without -ffast-math, and make the result independent of the vector width.
-    float part[16] = {0};
-    long v = 0;
-    for (; v + 16 <= V; v += 16) {
-        CELL_VEC
-        for (int l = 0; l < 16; l++) {
-            float x = cm_exp_nonpositive(z[v + l] - m);
-            e[v + l] = x;
-            part[l] += x;
-        }
-    }
-    if (v < V && V >= 16) {
-        // The tail as the row's last 16 elements: lanes holding elements already summed add +0.0
-        // (which leaves their partial sums as they are) and store the same exp again.
-        const long o = V - 16;
-        CELL_VEC
-        for (int l = 0; l < 16; l++) {
-            float x = cm_exp_nonpositive(z[o + l] - m);
-            e[o + l] = x;
-            part[l] += o + l >= v ? x : 0.0f;
-        }
-    } else {
-        for (int l = 0; v + l < V; l++) {
-            float x = cm_exp_nonpositive(z[v + l] - m);
-            e[v + l] = x;
-            part[l] += x;
-        }
-    }
-    // Lanes added as a tree (l + 8 into l, then + 4, + 2, + 1): the same order on every ISA.
-    for (int w = 8; w >= 1; w /= 2)
-        for (int l = 0; l < w; l++) part[l] += part[l + w];
-    return part[0];
+    ROW_EXP_SUM_BODY(Z_PLAIN)
+}
+CELL_TARGET static float CELL_FN(row_exp_sum_b)(long V, const float *restrict z, const float *restrict b, float m,
+                                               float *restrict e) {
+    ROW_EXP_SUM_BODY(Z_BIASED)
 }
 
 // One row of the softmax cross-entropy: writes d (V) and returns the row's loss in double, 0 for
@@ -473,6 +488,29 @@ CELL_TARGET static inline double CELL_FN(xent_row)(long V, const float *restrict
     CELL_VEC
     for (long v = 0; v < V; v++) d[v] *= k;
     d[y] -= scale;
+    return loss;
+}
+
+// xent_row on a row that lacks its bias b, also adding the row's gradient into db (the same
+// d bits as xent_row on the biased row: d[y]'s subtraction comes after its scaling there too).
+CELL_TARGET static inline double CELL_FN(xent_row_b)(long V, const float *restrict z, const float *restrict b, int32_t y,
+                                                     int32_t ignore, float scale, float *restrict d, float *restrict db) {
+    if (y == ignore) {
+        for (long v = 0; v < V; v++) d[v] = 0.0f;
+        return 0.0;
+    }
+    float m = CELL_FN(row_max_b)(V, z, b);
+    float sum = CELL_FN(row_exp_sum_b)(V, z, b, m, d);  // d holds exp(z + b − m) for now
+    float logSum = logf(sum);
+    double loss = (double)logSum + (double)m - (double)(z[y] + b[y]);
+    float k = scale / sum;
+    CELL_VEC
+    for (long v = 0; v < V; v++) {
+        float g = d[v] * k;
+        g = v == y ? g - scale : g;
+        d[v] = g;
+        db[v] += g;
+    }
     return loss;
 }
 
@@ -512,6 +550,15 @@ CELL_TARGET static void CELL_FN(add_rows)(long rows, long cols, const float *X, 
 CELL_TARGET static void CELL_FN(scatter_add_rows)(long rows, long cols, const float *X, long ldx, const int32_t *ids,
                                                   float *Y, long ldy) {
     for (long r = 0; r < rows; r++) CELL_FN(add_rows)(1, cols, X + r * ldx, ldx, Y + (long)ids[r] * ldy);
+}
+
+// softmax_xent_rows on logits that lack their bias (xent_row_b), each row's gradient added into
+// dBias (rows in order).
+CELL_TARGET static void CELL_FN(softmax_xent_bias_rows)(long N, long V, const float *logits, const float *bias,
+                                                        const int32_t *targets, int32_t ignore, float scale,
+                                                        float *dLogits, double *rowLoss, float *dBias) {
+    for (long n = 0; n < N; n++)
+        rowLoss[n] = CELL_FN(xent_row_b)(V, logits + n * V, bias, targets[n], ignore, scale, dLogits + n * V, dBias);
 }
 
 // Σ x² in double over 16 fixed lanes (lane l takes the elements ≡ l mod 16), the lanes added in
@@ -592,9 +639,14 @@ static const rc_cells_table CELL_FN(cells_table) = {
     CELL_FN(rnn_forward), CELL_FN(rnn_backward), CELL_FN(softmax_xent), CELL_FN(add_rows), CELL_FN(adam),
     CELL_FN(lstm_forward_x), CELL_FN(gru_forward_x), CELL_FN(rnn_forward_x), CELL_FN(sum_squares), CELL_FN(scatter_add_rows),
     CELL_FN(softmax_xent_rows), CELL_FN(fill_rows), CELL_FN(gru_backward_sums), CELL_FN(rnn_backward_sums),
+    CELL_FN(softmax_xent_bias_rows),
 };
 
 #undef CELL_VEC
+#undef ROW_MAX_BODY
+#undef ROW_EXP_SUM_BODY
+#undef Z_PLAIN
+#undef Z_BIASED
 #undef LSTM_FWD_GATES
 #undef RNN_FWD_LOOPS
 #undef RNN_BWD_LOOPS

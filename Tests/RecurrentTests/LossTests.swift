@@ -66,6 +66,56 @@ import Testing
         }
     }
 
+    /// The loss that adds a Linear layer's bias itself (the char-LM head's): the same loss and
+    /// gradient bits as the plain loss on logits + bias, the bias gradient the rows' sum of the
+    /// gradient (two fixed halves, so the same bits for 1, 2 and 3 threads); every ISA path for
+    /// the kernel, ragged row lengths and ignored rows.
+    @Test(arguments: [3, 17, 65])
+    func biasAddingLossMatchesThePlainOneOnBiasedLogits(classes V: Int) {
+        let saved = Threading.count
+        defer { Threading.count = saved }
+        var rng = SeededRNG(seed: UInt64(90 + V))
+        let N = 1200
+        let logits = (0..<N * V).map { _ in rng.uniform(-6, 6) }, bias = (0..<V).map { _ in rng.uniform(-2, 2) }
+        let targets = (0..<N).map { n in n % 13 == 4 ? Int32(-100) : Int32((n * 7 + n / 3) % V) }
+        let biased = (0..<N * V).map { logits[$0] + bias[$0 % V] }
+        var dPlain = [Float](repeating: 0, count: N * V)
+        let lossPlain = biased.withUnsafeBufferPointer { lp in
+            dPlain.withUnsafeMutableBufferPointer { dp in
+                Loss.softmaxCrossEntropy(rows: N, classes: V, logits: lp.baseAddress!, targets: targets, dLogits: dp.baseAddress!)
+            }
+        }
+        var dbRef = [Float](repeating: 0, count: V), half = [Float](repeating: 0, count: V)
+        for n in 0..<N { for v in 0..<V { if n < N / 2 { dbRef[v] += dPlain[n * V + v] } else { half[v] += dPlain[n * V + v] } } }
+        for v in 0..<V { dbRef[v] += half[v] }
+        var results: [[Float]] = []
+        for threads in [1, 2, 3] {
+            Threading.count = threads
+            var z = logits, d = [Float](repeating: .nan, count: N * V), db = [Float](repeating: 0, count: V)
+            let loss = z.withUnsafeMutableBufferPointer { zp in
+                d.withUnsafeMutableBufferPointer { dp in
+                    Loss.softmaxCrossEntropy(rows: N, classes: V, logits: zp.baseAddress!, bias: bias, targets: targets,
+                                             dLogits: dp.baseAddress!, dBias: &db)
+                }
+            }
+            #expect(loss.bitPattern == lossPlain.bitPattern && d == dPlain, "\(threads) threads V \(V)")
+            #expect(z == logits, "the logits are only read")
+            results.append(db)
+        }
+        #expect(results.allSatisfy { $0 == results[0] })
+        let worst = zip(results[0], dbRef).map { abs($0 - $1) }.max() ?? .nan
+        #expect(worst <= 1e-6, "V \(V): bias gradient off by \(worst)")
+        CellKernelTests.forEachISA { isa in
+            var d = [Float](repeating: .nan, count: 40 * V), dRef = d, db = [Float](repeating: 0.5, count: V)
+            var rows = [Double](repeating: 0, count: 40), rowsRef = rows
+            rc_softmax_xent_rows(40, V, biased, targets, -100, 0.01, &dRef, &rowsRef)
+            rc_softmax_xent_bias_rows(40, V, logits, bias, targets, -100, 0.01, &d, &rows, &db)
+            var dbWant = [Float](repeating: 0.5, count: V)
+            for n in 0..<40 { for v in 0..<V { dbWant[v] += dRef[n * V + v] } }
+            #expect(d == dRef && rows == rowsRef && db == dbWant, "\(isa) V \(V): fused kernel bits")
+        }
+    }
+
     @Test func uniformLogitsGiveLogV() {
         let V = 7
         let (loss, d) = Loss.softmaxCrossEntropy(logits: Tensor(shape: [3, V], repeating: 0.3), targets: [0, 6, 2])

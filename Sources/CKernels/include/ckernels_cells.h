@@ -127,6 +127,13 @@ double rc_softmax_xent(long N, long V, const float *logits, const int32_t *targe
 void rc_softmax_xent_rows(long N, long V, const float *logits, const int32_t *targets, int32_t ignore, float scale,
                           float *dLogits, double *rowLoss);
 
+/// rc_softmax_xent_rows on logits without their bias: row n is read as logits[n] + bias (the same
+/// rounding as a product added onto bias-filled rows), and dBias (V) += each gradient row, rows in
+/// order. The losses and dLogits are those of rc_softmax_xent_rows on the biased logits, bit for
+/// bit.
+void rc_softmax_xent_bias_rows(long N, long V, const float *logits, const float *bias, const int32_t *targets, int32_t ignore,
+                               float scale, float *dLogits, double *rowLoss, float *dBias);
+
 /// dst[r·ld + j] = row[j] for r in 0..<rows, j in 0..<cols (a bias copied into every output row).
 void rc_fill_rows(long rows, long cols, const float *row, float *dst, long ld);
 

@@ -45,15 +45,19 @@ public final class Linear: ParameterizedModule {
     }
 
     /// `forward` on raw rows: y (rows, out) = x (rows, in)·Wᵀ + b, both rows contiguous.
-    func forward(rows: Int, input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>) {
+    /// With `addingBias` false, y = x·Wᵀ only (for a loss that adds the bias itself).
+    func forward(rows: Int, input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>, addingBias: Bool = true) {
         let I = inputSize, O = outputSize
         weight.value.data.withUnsafeBufferPointer { wb in
             bias.value.data.withUnsafeBufferPointer { bb in
                 guard let wp = wb.baseAddress, let bp = bb.baseAddress else { return }
-                Vector.forRanges(rows, minimum: max(1, (1 << 15) / max(1, O))) { lo, hi in
-                    rc_fill_rows(hi - lo, O, bp, y + lo * O, O)
+                if addingBias {
+                    Vector.forRanges(rows, minimum: max(1, (1 << 15) / max(1, O))) { lo, hi in
+                        rc_fill_rows(hi - lo, O, bp, y + lo * O, O)
+                    }
                 }
-                GEMM.multiply(transA: false, transB: true, m: rows, n: O, k: I, a: x, lda: I, b: wp, ldb: I, beta: 1, c: y, ldc: O)
+                GEMM.multiply(transA: false, transB: true, m: rows, n: O, k: I, a: x, lda: I, b: wp, ldb: I,
+                              beta: addingBias ? 1 : 0, c: y, ldc: O)
             }
         }
     }
@@ -75,8 +79,10 @@ public final class Linear: ParameterizedModule {
         return dx
     }
 
-    /// `backward` on raw rows (all contiguous): dW += dyᵀ·x, db += Σ_rows dy, then dx = dy·W.
-    func backward(rows: Int, dOutput dy: UnsafePointer<Float>, input x: UnsafePointer<Float>, dInput dx: UnsafeMutablePointer<Float>) {
+    /// `backward` on raw rows (all contiguous): dW += dyᵀ·x, db += Σ_rows dy (unless the caller
+    /// has, `biasGradient` false), then dx = dy·W.
+    func backward(rows: Int, dOutput dy: UnsafePointer<Float>, input x: UnsafePointer<Float>, dInput dx: UnsafeMutablePointer<Float>,
+                  biasGradient: Bool = true) {
         let I = inputSize, O = outputSize
         weight.value.data.withUnsafeBufferPointer { wb in
             weight.grad.data.withUnsafeMutableBufferPointer { dwb in
@@ -85,7 +91,7 @@ public final class Linear: ParameterizedModule {
                     GEMM.multiply(transA: true, transB: false, m: O, n: I, k: rows, a: dy, lda: O, b: x, ldb: I, beta: 1, c: dwp, ldc: I)
                     // Columns split across threads, each summing its columns over the rows in order
                     // (the same sums as one call).
-                    let parts = rows * O >= 1 << 15 ? max(1, min(Threading.count, O / 16)) : 1
+                    let parts = !biasGradient ? 0 : rows * O >= 1 << 15 ? max(1, min(Threading.count, O / 16)) : 1
                     Threading.parallel(parts) { part in
                         let j0 = O * part / parts, w = O * (part + 1) / parts - j0
                         rc_add_rows(rows, w, dy + j0, O, dbp + j0)

@@ -33,19 +33,56 @@ public enum Loss {
     /// (N,V) (zero rows for ignored targets) and returns the mean loss.
     static func softmaxCrossEntropy(rows N: Int, classes V: Int, logits: UnsafePointer<Float>, targets: [Int32],
                                     ignoreIndex: Int32 = -100, dLogits: UnsafeMutablePointer<Float>) -> Float {
+        guard let scale = meanScale(rows: N, classes: V, targets: targets, ignoreIndex: ignoreIndex, dLogits: dLogits)
+        else { return 0 }
+        let total = summedCrossEntropy(rows: N, classes: V, logits: logits, targets: targets, ignoreIndex: ignoreIndex,
+                                       scale: scale, dLogits: dLogits)
+        return Float(total * scale)
+    }
+
+    /// `softmaxCrossEntropy` on logits that lack a Linear layer's bias: adds `bias` (V) to every
+    /// row in place (the same rounding as a product onto bias-filled rows, so the same loss and
+    /// dLogits bits) and accumulates the bias gradient, dBias += Σ rows of dLogits, in the same
+    /// pass. The rows run as two halves fixed by the shape, each summing its rows in order into
+    /// its own V floats, added to dBias in order: the same bits for any thread count. Saves the
+    /// head a pass that fills its output with the bias and one that sums dLogits' columns.
+    static func softmaxCrossEntropy(rows N: Int, classes V: Int, logits: UnsafeMutablePointer<Float>,
+                                    bias: UnsafePointer<Float>, targets: [Int32], ignoreIndex: Int32 = -100,
+                                    dLogits: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>) -> Float {
+        guard let scale = meanScale(rows: N, classes: V, targets: targets, ignoreIndex: ignoreIndex, dLogits: dLogits)
+        else { return 0 }
+        let rowLoss = UnsafeMutableBufferPointer<Double>.allocate(capacity: N)
+        defer { rowLoss.deallocate() }
+        let halves = N * V >= 1 << 15 ? 2 : 1
+        let partial = LayerBuffer(halves * V)
+        targets.withUnsafeBufferPointer { tb in
+            guard let tp = tb.baseAddress, let lp = rowLoss.baseAddress else { return }
+            Threading.parallel(halves) { h in
+                let lo = N * h / halves, hi = N * (h + 1) / halves
+                rc_softmax_xent_bias_rows(hi - lo, V, logits + lo * V, bias, tp + lo, ignoreIndex, Float(scale),
+                                          dLogits + lo * V, lp + lo, partial.pointer + h * V)
+            }
+        }
+        rc_add_rows(halves, V, partial.pointer, V, dBias)
+        var total = 0.0
+        for n in 0..<N { total += rowLoss[n] }
+        return Float(total * scale)
+    }
+
+    /// 1 / (rows with a target), after checking the targets; nil (dLogits zeroed) when every row is
+    /// ignored.
+    private static func meanScale(rows N: Int, classes V: Int, targets: [Int32], ignoreIndex: Int32,
+                                  dLogits: UnsafeMutablePointer<Float>) -> Double? {
         precondition(targets.count == N, "\(targets.count) targets for \(N) rows of logits")
         let valid = targets.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }
         if valid == 0 {
             dLogits.update(repeating: 0, count: N * V)
-            return 0
+            return nil
         }
         for y in targets where y != ignoreIndex {
             precondition(y >= 0 && Int(y) < V, "target \(y) outside 0..<\(V)")
         }
-        let scale = 1 / Double(valid)
-        let total = summedCrossEntropy(rows: N, classes: V, logits: logits, targets: targets, ignoreIndex: ignoreIndex,
-                                       scale: scale, dLogits: dLogits)
-        return Float(total * scale)
+        return 1 / Double(valid)
     }
 
     /// The softmax cross-entropy of raw rows: writes dLogits (N,V) (each row's gradient times

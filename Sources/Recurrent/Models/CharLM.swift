@@ -95,13 +95,18 @@ public final class CharLM: ParameterizedModule {
         let h = cache.lastOutputs
         // The head on the (T·B, H) outputs, then dy (time-major, as the stack's backward reads it).
         // z and dz from the buffer pool, not zeroed: the head writes every logit, the loss every
-        // row of dz.
+        // row of dz. The loss adds the head's bias to each row of logits and sums its gradient,
+        // in the pass it makes over them anyway.
         let z = LayerBuffer(T * B * V, zeroed: false), dz = LayerBuffer(T * B * V, zeroed: false)
-        head.forward(rows: T * B, input: h, output: z.pointer)
-        let loss = Loss.softmaxCrossEntropy(rows: T * B, classes: V, logits: z.pointer, targets: timeMajorTargets,
-                                            dLogits: dz.pointer)
+        head.forward(rows: T * B, input: h, output: z.pointer, addingBias: false)
+        let loss = head.bias.value.data.withUnsafeBufferPointer { b in
+            head.bias.grad.data.withUnsafeMutableBufferPointer { db in
+                Loss.softmaxCrossEntropy(rows: T * B, classes: V, logits: z.pointer, bias: b.baseAddress!,
+                                         targets: timeMajorTargets, dLogits: dz.pointer, dBias: db.baseAddress!)
+            }
+        }
         let dy = LayerBuffer(T * B * H, zeroed: false)
-        head.backward(rows: T * B, dOutput: dz.pointer, input: h, dInput: dy.pointer)
+        head.backward(rows: T * B, dOutput: dz.pointer, input: h, dInput: dy.pointer, biasGradient: false)
         let (dx, _) = rnn.backwardTimeMajor(dOutput: nil, dState: nil, cache: cache, consumingCache: true, dOutputTimeMajor: dy)
         if tokens == nil { embedding.backwardTimeMajor(dx, indices: inputs, batch: B, steps: T) }
         return (loss, s)
