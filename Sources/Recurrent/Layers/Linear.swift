@@ -79,8 +79,8 @@ public final class Linear: ParameterizedModule {
         return dx
     }
 
-    /// `backward` on raw rows (all contiguous): dW += dyᵀ·x, db += Σ_rows dy (unless the caller
-    /// has, `biasGradient` false), then dx = dy·W.
+    /// `backward` on raw rows (all contiguous): dW += dyᵀ·x, db += Σ_rows dy (skipped with
+    /// `biasGradient` false, for a caller that summed it already), then dx = dy·W.
     func backward(rows: Int, dOutput dy: UnsafePointer<Float>, input x: UnsafePointer<Float>, dInput dx: UnsafeMutablePointer<Float>,
                   biasGradient: Bool = true) {
         let I = inputSize, O = outputSize
@@ -91,10 +91,12 @@ public final class Linear: ParameterizedModule {
                     GEMM.multiply(transA: true, transB: false, m: O, n: I, k: rows, a: dy, lda: O, b: x, ldb: I, beta: 1, c: dwp, ldc: I)
                     // Columns split across threads, each summing its columns over the rows in order
                     // (the same sums as one call).
-                    let parts = !biasGradient ? 0 : rows * O >= 1 << 15 ? max(1, min(Threading.count, O / 16)) : 1
-                    Threading.parallel(parts) { part in
-                        let j0 = O * part / parts, w = O * (part + 1) / parts - j0
-                        rc_add_rows(rows, w, dy + j0, O, dbp + j0)
+                    if biasGradient {
+                        let parts = rows * O >= 1 << 15 ? max(1, min(Threading.count, O / 16)) : 1
+                        Threading.parallel(parts) { part in
+                            let j0 = O * part / parts, w = O * (part + 1) / parts - j0
+                            rc_add_rows(rows, w, dy + j0, O, dbp + j0)
+                        }
                     }
                     GEMM.multiply(transA: false, transB: false, m: rows, n: I, k: O, a: dy, lda: O, b: wp, ldb: I, beta: 0, c: dx, ldc: I)
                 }
