@@ -88,11 +88,13 @@ import Testing
     /// The pre-packed right operand gives bitwise the products of `multiplySerial` (and the
     /// reference within rounding), on odd sizes, both layouts of B, K over several cache blocks.
     /// M of 8·n + 1 and 8·n + 2 take the thin-row kernels (one or two rows over several B panels),
-    /// with N ending in a full, a partial and a lone panel.
+    /// with N ending in a full, a partial and a lone panel; 10–31 rows against a last panel of one
+    /// vector take the one-vector row groups of up to 16 rows.
     @Test func packedRightOperandMatches() {
         var rng = SeededRNG(seed: 11)
         for (m, n, k, transB) in [(1, 1, 1, false), (7, 49, 33, true), (17, 200, 65, false), (33, 96, 700, true), (64, 2048, 129, true), (5, 31, 513, false),
-                                  (26, 256, 256, false), (10, 100, 300, true), (9, 520, 70, false), (2, 144, 40, true), (18, 150, 800, false), (25, 1024, 256, true)] {
+                                  (26, 256, 256, false), (10, 100, 300, true), (9, 520, 70, false), (2, 144, 40, true), (18, 150, 800, false), (25, 1024, 256, true),
+                                  (13, 64, 300, false), (31, 16, 70, true), (16, 250, 40, false), (25, 256, 500, true)] {
             let lda = k + 2, ldb = (transB ? k : n) + 1, ldc = n + 3
             let a = (0..<(m * lda)).map { _ in rng.uniform(-1, 1) }
             let b = (0..<((transB ? n : k) * ldb)).map { _ in rng.uniform(-1, 1) }
