@@ -567,11 +567,16 @@ static void sjob_compute(void *arg, int part) {
 #define RC_MAX_CHUNKS 64
 /// Cuts `units` row tiles into chunks for `nthreads` threads; returns the number of chunks. With
 /// one chunk per thread, equal parts. With more (big products), guided sizes: each chunk half of
-/// an equal share of what is left (at least 1/16 of a thread's share), so the chunks claimed last
+/// an equal share of what is left (at least 1/128 of a thread's share), so the chunks claimed last
 /// are small and a thread that falls behind (a busy host) leaves the other little to wait for at
 /// the end of each K block. In-process A/B against equal chunks (two threads, 20–40 pairs, three
 /// runs): 2048³ −2.4%, +1.2%, −1.0%; 6400×2048×512 −6.8%, −2.4%, −1.4%; 6400×512×2048 +0.7%,
-/// −7.3%, −2.0%.
+/// −7.3%, −2.0%. The least chunk was 1/16 of a share until 2026-11-30: 19 row tiles of a
+/// 5000 × 256 × 256 product, ~130 µs, half of which the other thread waited on average. C harness,
+/// two threads, the two alternated in one process (40 pairs, median of the per-pair ratios),
+/// speed-up of 1/128 over 1/16: 5000 × 256 × 256 ×1.017 (x·W_ihᵀ) and ×1.021 (dPre·W_ih),
+/// 5000 × 65 × 256 ×1.018, 5000 × 256 × 65 ×1.017, 5000 × 768 × 256 ×1.026, 6400 × 2048 × 512
+/// ×1.027; 1/64 gave ×1.009–1.020, 1/256 ×1.008–1.021.
 static int chunk_bounds(long units, int nthreads, int chunks, long *bounds) {
     int c = 0;
     bounds[0] = 0;
@@ -580,7 +585,7 @@ static int chunk_bounds(long units, int nthreads, int chunks, long *bounds) {
         for (c = 1; c <= chunks; c++) bounds[c] = units * c / chunks;
         return chunks;
     }
-    long u = 0, least = units / (16L * nthreads);
+    long u = 0, least = units / (128L * nthreads);
     if (least < 1) least = 1;
     while (u < units) {
         long r = units - u, size = (r + 2L * nthreads - 1) / (2L * nthreads);
