@@ -25,7 +25,8 @@ import Testing
 
     /// One forward and backward pass with a fixed dOutput and dState; returns the outputs, the
     /// final state and every gradient (the stack's, then the embedding's).
-    static func run(_ s: Setup, folded: Bool, lengths: [Int]? = nil) -> (y: [Float], state: RecurrentState, grads: [[Float]]) {
+    static func run(_ s: Setup, folded: Bool, lengths: [Int]? = nil,
+                    initialStateGradient: Bool = true) -> (y: [Float], state: RecurrentState, grads: [[Float]], dInitial: RecurrentState) {
         let B = s.B, T = s.T, R = s.rnn.directionCount, H = s.rnn.hiddenSize, L = s.rnn.numLayers
         for p in s.rnn.parameters + s.embedding.parameters { p.grad = Tensor(shape: p.shape) }
         var rng = SeededRNG(seed: 11)   // dropout masks: the same draws on both paths
@@ -40,12 +41,32 @@ import Testing
         let dy = GradCheck.random([B, T, R * H], rng: &gr)
         let dState = RecurrentState(hidden: GradCheck.random([L * R, B, H], rng: &gr),
                                     cell: s.rnn.kind.hasCellState ? GradCheck.random([L * R, B, H], rng: &gr) : nil)
-        let (dx, _) = s.rnn.backwardTimeMajor(dOutput: dy, dState: dState, cache: cache, consumingCache: true)
+        let (dx, dInitial) = s.rnn.backwardTimeMajor(dOutput: dy, dState: dState, cache: cache, consumingCache: true,
+                                                     initialStateGradient: initialStateGradient)
         if !folded { s.embedding.backwardTimeMajor(dx, indices: s.ids, batch: B, steps: T) }
-        return (y.data, state, (s.rnn.parameters + s.embedding.parameters).map { $0.grad.data })
+        return (y.data, state, (s.rnn.parameters + s.embedding.parameters).map { $0.grad.data }, dInitial)
     }
 
     static let kinds: [CellKind] = [.rnnTanh, .rnnRelu, .lstm, .gru]
+
+    /// Without the initial state's gradient (what `CharLM.trainStep` asks for) the last step's
+    /// product through W_hh is skipped: every weight gradient keeps its bits, on tokens and on
+    /// vectors, with and without lengths, one and two directions; the initial state's gradient
+    /// comes back as zeros.
+    @Test(arguments: kinds)
+    func droppingTheInitialStateGradientKeepsTheRest(kind: CellKind) {
+        for (bidirectional, lengths) in [(false, nil), (true, nil), (false, [9, 4, 7]), (true, [3, 9, 9])] as [(Bool, [Int]?)] {
+            for folded in [false, true] {
+                let s = Self.setup(kind, bidirectional: bidirectional)
+                let full = Self.run(s, folded: folded, lengths: lengths)
+                let dropped = Self.run(s, folded: folded, lengths: lengths, initialStateGradient: false)
+                #expect(full.grads == dropped.grads, "\(kind) bidirectional \(bidirectional) lengths \(lengths ?? []) folded \(folded)")
+                #expect(full.dInitial.hidden.data.contains { $0 != 0 })
+                #expect(dropped.dInitial.hidden.data.allSatisfy { $0 == 0 })
+                #expect(dropped.dInitial.cell?.data.allSatisfy { $0 == 0 } ?? true)
+            }
+        }
+    }
 
     @Test(arguments: kinds)
     func foldedForwardGivesTheSameBits(kind: CellKind) {

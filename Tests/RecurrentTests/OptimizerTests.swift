@@ -169,6 +169,38 @@ private func expectClose(_ a: [Float], _ b: [Double], tol: Double = 1e-6, _ labe
         expectClose(p.value.data, [0.99, 1.01, 0.99, 1.01], tol: 1e-5)
     }
 
+    /// One step over many tensors (one parallel job over all their elements, shares crossing the
+    /// tensors' edges) gives each tensor the bits of a step over it alone.
+    @Test func adamOverManyTensorsIsEachAlone() {
+        var rng = SeededRNG(seed: 21)
+        let sizes = [3, 70_001, 17, 40_000, 1, 65_536]
+        func make() -> [Parameter] {
+            var r = SeededRNG(seed: 4)
+            return sizes.enumerated().map { i, n in param("p\(i)", (0..<n).map { _ in r.uniform(-1, 1) }, grad: [Float](repeating: 0, count: n)) }
+        }
+        let together = make(), alone = make()
+        let adam = Adam(learningRate: 0.01), each = sizes.map { _ in Adam(learningRate: 0.01) }
+        for _ in 0..<2 {
+            for (i, n) in sizes.enumerated() {
+                let g = Tensor(shape: [n], data: (0..<n).map { _ in rng.uniform(-1, 1) })
+                together[i].grad = g
+                alone[i].grad = g
+            }
+            adam.step(together)
+            for (i, p) in alone.enumerated() { each[i].step([p]) }
+        }
+        for i in sizes.indices { #expect(together[i].value.data == alone[i].value.data, "tensor \(i)") }
+    }
+
+    /// A parameter listed twice is updated twice within the step, both times with its count.
+    @Test func adamUpdatesAParameterListedTwiceTwice() {
+        let p = param("w", [1, 1], grad: [3, -0.5])
+        Adam(learningRate: 0.01).step([p, p])
+        // Second update at t = 1: m = 0.19·g, v = 0.001999·g², so the step is lr·1.9/√1.999.
+        let moved = 0.01 * (1 + 1.9 / 1.999.squareRoot())
+        expectClose(p.value.data, [1 - moved, 1 + moved], tol: 1e-5)
+    }
+
     @Test func adamWeightDecayIsL2() {
         // g' = g + wd·w, so with g = 0 the first step follows sign(w).
         let p = param("w", [2, -3], grad: [0, 0])

@@ -236,9 +236,13 @@ public final class RecurrentLayer: ParameterizedModule {
     /// `backward` with the input gradient left time-major (T,B,D), as the layer computes it.
     /// `dOutputTimeMajor` (T,B,R·H), if given, replaces `dOutput`; with `consumingCache` it is spent
     /// too (a one-direction Elman stack writes its gate gradients over it). For a cache run on tokens the
-    /// returned input gradient is empty: it was accumulated into the embedding's gradient.
+    /// returned input gradient is empty: it was accumulated into the embedding's gradient. Without
+    /// `initialStateGradient` (a caller that drops it, as truncated BPTT does) the gradient on the
+    /// initial state is not computed (the last step's product through W_hh is skipped) and comes
+    /// back as zeros.
     func backwardTimeMajor(dOutput: Tensor?, dState: RecurrentState?, cache: RecurrentCache,
-                           consumingCache: Bool = false, dOutputTimeMajor: LayerBuffer? = nil) -> (dInput: LayerBuffer, dInitialState: RecurrentState) {
+                           consumingCache: Bool = false, dOutputTimeMajor: LayerBuffer? = nil,
+                           initialStateGradient: Bool = true) -> (dInput: LayerBuffer, dInitialState: RecurrentState) {
         let B = cache.batch, T = cache.steps, D = inputSize, H = hiddenSize, L = numLayers, R = directionCount
         let stateShape = [L * R, B, H]
         precondition(cache.layers.count == L * R, "the cache does not come from a training forward pass of this layer")
@@ -295,7 +299,8 @@ public final class RecurrentLayer: ParameterizedModule {
                         backwardLayer(index, cache: cache.layers[index], input: input, inputWidth: din, batch: B, steps: T,
                                       lengths: cache.lengths, dOut: up + r * H, dOutStep: step, dOutRow: row,
                                       dhNext: dhNext.pointer, dcNext: dcNext.pointer, dInput: dIn.pointer, accumulate: r > 0,
-                                      inPlace: consumingCache, dPreInDOut: dPreInDOut, tokens: tokens)
+                                      inPlace: consumingCache, dPreInDOut: dPreInDOut, tokens: tokens,
+                                      initialStateGradient: initialStateGradient)
                     }
                 }
                 if let dOut {
@@ -307,6 +312,7 @@ public final class RecurrentLayer: ParameterizedModule {
                         else { let empty = LayerBuffer(1); run(empty.pointer, step: 0, row: 0) }
                     }
                 }
+                guard initialStateGradient else { continue }
                 dInitialHidden.data.replaceSubrange(index * B * H ..< (index + 1) * B * H, with: dhNext.array(count: B * H))
                 if kind.hasCellState {
                     dInitialCell?.data.replaceSubrange(index * B * H ..< (index + 1) * B * H, with: dcNext.array(count: B * H))
@@ -627,7 +633,7 @@ public final class RecurrentLayer: ParameterizedModule {
                                batch B: Int, steps T: Int, lengths: [Int]?, dOut: UnsafePointer<Float>, dOutStep: Int, dOutRow: Int,
                                dhNext: UnsafeMutablePointer<Float>, dcNext: UnsafeMutablePointer<Float>,
                                dInput: UnsafeMutablePointer<Float>, accumulate: Bool, inPlace: Bool, dPreInDOut: Bool,
-                               tokens: TokenInput?) {
+                               tokens: TokenInput?, initialStateGradient: Bool = true) {
         let H = hiddenSize, GH = kind.gateCount * H
         let previous = lc.hiddens.pointer + lc.previousOffset, outputs = lc.hiddens.pointer + lc.outputOffset
         // Gradients w.r.t. the input-side and hidden-side pre-activations; they differ only for GRU.
@@ -723,6 +729,9 @@ public final class RecurrentLayer: ParameterizedModule {
                     if kind == .lstm, let rowSums { rc_add_rows(1, n * GH, dp + b0 * GH, n * GH, rowSums.pointer + b0 * GH) }
                     // 2. Through the recurrent product: dh[t-1] += dPre_hh[t]·W_hh   (n,G·H)·(G·H,H); for
                     //    RNN and LSTM (no direct part) written over dh[t], which the cells have read.
+                    //    At the loop's last step dh[t-1] is the initial state's gradient: skipped when
+                    //    the caller drops it.
+                    if s == T - 1 && !initialStateGradient { continue }
                     GEMM.multiplyPacked(m: n, n: H, k: GH, a: dp + b0 * GH, lda: GH, packed: whhPacked.pointer,
                                         beta: gatesOnly && lengths == nil ? 0 : 1, c: dhNext + b0 * H, ldc: H)
                 }

@@ -107,7 +107,8 @@ public final class CharLM: ParameterizedModule {
         }
         let dy = LayerBuffer(T * B * H, zeroed: false)
         head.backward(rows: T * B, dOutput: dz.pointer, input: h, dInput: dy.pointer, biasGradient: false)
-        let (dx, _) = rnn.backwardTimeMajor(dOutput: nil, dState: nil, cache: cache, consumingCache: true, dOutputTimeMajor: dy)
+        let (dx, _) = rnn.backwardTimeMajor(dOutput: nil, dState: nil, cache: cache, consumingCache: true, dOutputTimeMajor: dy,
+                                           initialStateGradient: false)
         if tokens == nil { embedding.backwardTimeMajor(dx, indices: inputs, batch: B, steps: T) }
         return (loss, s)
     }

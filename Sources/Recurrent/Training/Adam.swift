@@ -45,28 +45,63 @@ public final class Adam: Optimizer {
         let w1 = Float(1 - b1), w2 = Float(1 - b2)
         let beta2 = beta2, eps = eps, wd = weightDecay
 
-        for p in parameters {
+        // PyTorch's update, vectorised in C (rc_adam); moments of parameters that get no gradient
+        // (embedding rows not in the batch) decay geometrically into subnormal floats, where every
+        // multiply is ~25x slower on x86, so moments below the smallest normal float are flushed to
+        // zero (they would move w by less than lr·1e-30).
+        let hyper: [Float] = [w1, beta2, w2, bc2Sqrt, eps, stepSize, wd]
+        // All tensors' elements in one parallel job (the same arithmetic per element): one
+        // contiguous share of the concatenated elements per thread, instead of a hand-off per large
+        // tensor and the small ones on the calling thread.
+        var spans: [Span] = []
+        spans.reserveCapacity(parameters.count)
+        func hold(_ i: Int) {
+            if i == parameters.count { Self.update(spans, hyper: hyper); return }
+            let p = parameters[i]
             var m = state.take("exp_avg", of: p)
             var v = state.take("exp_avg_sq", of: p)
-            // PyTorch's update, vectorised in C (rc_adam); moments of parameters that get no
-            // gradient (embedding rows not in the batch) decay geometrically into subnormal
-            // floats, where every multiply is ~25x slower on x86, so moments below the smallest
-            // normal float are flushed to zero (they would move w by less than lr·1e-30).
-            let hyper: [Float] = [w1, beta2, w2, bc2Sqrt, eps, stepSize, wd]
             p.grad.data.withUnsafeBufferPointer { g in
                 p.value.data.withUnsafeMutableBufferPointer { w in
                     m.data.withUnsafeMutableBufferPointer { m in
                         v.data.withUnsafeMutableBufferPointer { v in
-                            guard let wp = w.baseAddress, let gp = g.baseAddress, let mp = m.baseAddress,
-                                  let vp = v.baseAddress else { return }
-                            // Element ranges in parallel for the large tensors (same arithmetic per element).
-                            Vector.forRanges(w.count) { lo, hi in rc_adam(hi - lo, wp + lo, gp + lo, mp + lo, vp + lo, hyper) }
+                            if let wp = w.baseAddress, let gp = g.baseAddress, let mp = m.baseAddress, let vp = v.baseAddress {
+                                spans.append(Span(w: wp, g: gp, m: mp, v: vp, count: w.count))
+                            }
+                            hold(i + 1)
                         }
                     }
                 }
             }
             state.store(m, as: "exp_avg", of: p)
             state.store(v, as: "exp_avg_sq", of: p)
+        }
+        // A parameter listed twice is updated twice, one after the other (its buffers cannot be
+        // held twice at once).
+        if Set(parameters.map(ObjectIdentifier.init)).count == parameters.count {
+            hold(0)
+        } else {
+            for p in parameters { state.stepCount -= 1; step([p]) }   // each with this step's count
+        }
+    }
+
+    /// One parameter's buffers, held for the update.
+    private struct Span {
+        let w: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+        let count: Int
+    }
+
+    /// rc_adam over the concatenated elements of `spans`, in contiguous shares in parallel when
+    /// there are at least 2¹⁶ of them.
+    private static func update(_ spans: [Span], hyper: [Float]) {
+        var starts = [Int](), total = 0
+        for span in spans { starts.append(total); total += span.count }
+        Vector.forRanges(total) { lo, hi in
+            for (i, span) in spans.enumerated() {
+                let a = max(lo, starts[i]), b = min(hi, starts[i] + span.count)
+                guard a < b else { continue }
+                let o = a - starts[i]
+                rc_adam(b - a, span.w + o, span.g + o, span.m + o, span.v + o, hyper)
+            }
         }
     }
 
