@@ -39,7 +39,6 @@ typedef struct {
     rc_thin_fn thin;              // optional: rows m <= 2 over several panels at once, or NULL
     const rc_ukernel_fn *tall;    // optional (mr 8): tall[v], 9-row tiles of v vectors, A packed 9 wide, or NULL
     const rc_dkernel_fn *direct;  // optional (mr 8): direct[m·(vectors+1) + v], m 1…9 rows of A read in place, or NULL
-    const rc_dkernel_fn *direct_col; // optional (with direct): direct_col[m], m 1…16 rows of A read in place x 1 vector
 } rc_isa_desc;
 
 /// The kernel for an m x n tile (m ≤ mr, n ≤ nr): the narrowest edge kernel that covers it.

@@ -148,7 +148,6 @@ static const rc_ukernel_fn edge512[(MR512 + 1) * (NV512 + 1)] = {
 #define THIN512 NULL
 #define TALL512 NULL
 #define DIRECT512 NULL
-#define DIRECT512COL NULL
 #endif
 
 #if MR512 == 8 && NV512 == 3
@@ -251,24 +250,6 @@ static const rc_dkernel_fn direct512[10 * (NV512 + 1)] = {
     DIRECT512_ROW(7) DIRECT512_ROW(8) DIRECT512_ROW(9)
 };
 #define DIRECT512 direct512
-/// One-vector tiles of 10–16 rows, A in place, for the last 16 columns of a per-step product with
-/// N = 16 mod 48 (rnn256's and lstm256's 256 = 5·48 + 16): a 25-row slice's 8 + 8 + 9-row tiles
-/// of one vector have only 8 or 9 accumulator chains each, while two tiles of 13 and 12 rows keep
-/// both FMA ports busy. C harness, one thread: 25 × 16 × 256 1.57–1.59 → 1.37–1.47 µs (unrolled 4
-/// times; 2 times 1.46–1.50, not unrolled 1.52–1.55; a single 25-row tile spills: 3.1 µs). Each
-/// element's sum is the same FMA chain in k order as in the other tiles: same bits.
-#define UNROLL4 "clang loop unroll_count(4)"
-DEF_DIRECT512(10, 1, UNROLL4) DEF_DIRECT512(11, 1, UNROLL4) DEF_DIRECT512(12, 1, UNROLL4) DEF_DIRECT512(13, 1, UNROLL4)
-DEF_DIRECT512(14, 1, UNROLL4) DEF_DIRECT512(15, 1, UNROLL4) DEF_DIRECT512(16, 1, UNROLL4)
-#undef UNROLL4
-/// direct512col[m]: the in-place tile for m rows (1…16) and one vector.
-static const rc_dkernel_fn direct512col[17] = {
-    NULL, direct_avx512_1x1, direct_avx512_2x1, direct_avx512_3x1, direct_avx512_4x1, direct_avx512_5x1,
-    direct_avx512_6x1, direct_avx512_7x1, direct_avx512_8x1, direct_avx512_9x1, direct_avx512_10x1,
-    direct_avx512_11x1, direct_avx512_12x1, direct_avx512_13x1, direct_avx512_14x1, direct_avx512_15x1,
-    direct_avx512_16x1,
-};
-#define DIRECT512COL direct512col
 #endif
 
 // ---- activations ----
@@ -346,6 +327,6 @@ T512 static void tanh_avx512(float *x, long n) {
 
 const rc_isa_desc rc_desc_avx512 = {
     RC_ISA_AVX512, "avx512", MR512, NR512, KC512, MR512 * 16, NR512 * 20, kernel_avx512, sigmoid_avx512, tanh_avx512,
-    rc_transpose8_avx2, EDGE512_TABLE, NV512, THIN512, TALL512, DIRECT512, DIRECT512COL,
+    rc_transpose8_avx2, EDGE512_TABLE, NV512, THIN512, TALL512, DIRECT512,
 };
 #endif

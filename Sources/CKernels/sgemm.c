@@ -899,17 +899,6 @@ static void packed_single(long M, long N, long K, const float *A, long lda, cons
                     long n = N - jr < nr ? N - jr : nr, v = (n + 15) / 16, bs;
                     const float *bp = packed_panel(Bp, K, npad, pc, kc, jr, n, nr, w, &bs);
                     float *c = C + ic * ldc + jr;
-                    if (v == 1 && d->direct_col && mc >= 10) {
-                        // One vector of columns: row groups of at most 16, as equal as can be
-                        // (see direct512col), instead of 8-row tiles of 8 accumulators.
-                        long groups = (mc + 15) / 16;
-                        for (long g = 0; g < groups; g++) {
-                            long r0 = mc * g / groups, r1 = mc * (g + 1) / groups;
-                            prefetch_some(pf);
-                            d->direct_col[r1 - r0](kc, a + r0 * lda, lda, bp, bs, c + r0 * ldc, ldc, r1 - r0, n, 1.0f, b_eff);
-                        }
-                        continue;
-                    }
                     long ir = 0;
                     for (; ir < full; ir += mr) {
                         prefetch_some(pf);

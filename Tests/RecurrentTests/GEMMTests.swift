@@ -88,8 +88,7 @@ import Testing
     /// The pre-packed right operand gives bitwise the products of `multiplySerial` (and the
     /// reference within rounding), on odd sizes, both layouts of B, K over several cache blocks.
     /// M of 8·n + 1 and 8·n + 2 take the thin-row kernels (one or two rows over several B panels),
-    /// with N ending in a full, a partial and a lone panel; 10–31 rows against a last panel of one
-    /// vector take the one-vector row groups of up to 16 rows.
+    /// with N ending in a full, a partial and a lone panel.
     @Test func packedRightOperandMatches() {
         var rng = SeededRNG(seed: 11)
         for (m, n, k, transB) in [(1, 1, 1, false), (7, 49, 33, true), (17, 200, 65, false), (33, 96, 700, true), (64, 2048, 129, true), (5, 31, 513, false),
