@@ -520,6 +520,19 @@ static void sjob_pack(void *arg, int g) {
            j->Bp + o * j->bstride + c0 * j->kc);
 }
 
+/// Row-split products with at most this many columns (and K blocks of at least 128) read a
+/// non-transposed A in place, with the per-step products' tiles (rc_isa_desc.direct), instead of
+/// packing it: each row tile of A then serves at most 6 B panels, and packing it (8 × 8
+/// transposes of rows read from L3) cost more than the strided reads. C harness, two threads, the
+/// two alternated in one process (30 pairs, median of the per-pair ratios): 5000 × 256 × 256
+/// ×1.031 (x·W_ihᵀ) and ×1.036 (dPre·W_ih), the head's 5000 × 65 × 256 ×1.18, 2500 × 65 × 128
+/// ×1.15, 6400 × 65 × 512 ×1.20, lstm128's dx 2500 × 128 × 512 ×1.11, 5000 × 256 × 1024 ×1.04,
+/// 5000 × 256 × 512 ×1.04; with K 65 (the head's dx) ×0.95–0.96, hence the K bound. The same FMA
+/// chains: the same bits.
+#ifndef RC_BIG_DIRECT_A_MAX_N
+#define RC_BIG_DIRECT_A_MAX_N 256
+#endif
+
 static void sjob_compute(void *arg, int part) {
     const sjob_t *j = (const sjob_t *)arg;
     const rc_isa_desc *d = j->d;
@@ -544,19 +557,24 @@ static void sjob_compute(void *arg, int part) {
                     }
             continue;
         }
-        pack_a(d->transpose8, j->transA, j->A, j->lda, ic, j->pc, mc, j->kc, mr, bufA);
+        const int inPlace = !j->transA && d->direct && j->N <= RC_BIG_DIRECT_A_MAX_N && j->kc >= 128;
+        if (!inPlace) pack_a(d->transpose8, j->transA, j->A, j->lda, ic, j->pc, mc, j->kc, mr, bufA);
         for (long jb = 0; jb < j->nc; jb += j->NC) {
             long je = j->nc - jb < j->NC ? j->nc : jb + j->NC;
             for (long ir = 0; ir < mc; ir += mr) {
                 long m = mc - ir < mr ? mc - ir : mr;
-                const float *ap = bufA + ir * j->kc;
+                const float *ap = bufA + ir * j->kc, *arow = j->A + (ic + ir) * j->lda + j->pc;
                 for (int o = 0; o < j->nb; o++) {
                     long ldc = j->rhs[o].ldc;
                     float *crow = j->rhs[o].C + (ic + ir) * ldc + j->jc;
                     const float *bp = j->Bp + o * j->bstride;
                     for (long jr = jb; jr < je; jr += nr) {
                         long n = j->nc - jr < nr ? j->nc - jr : nr;
-                        rc_tile_kernel(d, m, n)(j->kc, ap, bp + jr * j->kc, nr, crow + jr, ldc, m, n, j->alpha, b_eff);
+                        if (inPlace)
+                            d->direct[m * (d->vectors + 1) + (n + 15) / 16](j->kc, arow, j->lda, bp + jr * j->kc, nr, crow + jr,
+                                                                           ldc, m, n, j->alpha, b_eff);
+                        else
+                            rc_tile_kernel(d, m, n)(j->kc, ap, bp + jr * j->kc, nr, crow + jr, ldc, m, n, j->alpha, b_eff);
                     }
                 }
             }

@@ -178,6 +178,43 @@ import Testing
         #expect(Threading.count == 1)
     }
 
+    /// Row-split products with N ≤ 256 and K blocks of at least 128 read A in place (the per-step
+    /// products' tiles) where one thread packs it: the same bits for 1, 2 and 3 threads, also with K
+    /// over several blocks, ragged M and N, padded rows and beta 1.
+    @Test func inPlaceARowSplitMatchesOneThreadBitwise() {
+        var rng = SeededRNG(seed: 19)
+        let best = Self.isas.last { rc_isa_supported($0) != 0 }!
+        for (m, n, k, transB) in [(1000, 256, 300, true), (2003, 65, 256, true), (777, 100, 129, false), (641, 17, 1000, false),
+                                  (500, 250, 700, true)] {
+            let lda = k + 3, ldb = (transB ? k : n) + 1, ldc = n + 2
+            let a = (0..<(m * lda)).map { _ in rng.uniform(-1, 1) }
+            let b = (0..<((transB ? n : k) * ldb)).map { _ in rng.uniform(-1, 1) }
+            let c0 = (0..<(m * ldc)).map { _ in rng.uniform(-1, 1) }
+            func run(_ threads: Int) -> [Float] {
+                var c = c0
+                a.withUnsafeBufferPointer { ap in
+                    b.withUnsafeBufferPointer { bp in
+                        c.withUnsafeMutableBufferPointer { cp in
+                            _ = rc_sgemm_isa(best, Int32(threads), 0, transB ? 1 : 0, m, n, k, 1, ap.baseAddress, lda,
+                                             bp.baseAddress, ldb, 1, cp.baseAddress, ldc)
+                        }
+                    }
+                }
+                return c
+            }
+            let one = run(1)
+            var ref = c0
+            GEMM.reference(transA: false, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: 1, c: &ref, ldc: ldc)
+            let err = zip(one, ref).map { abs($0 - $1) }.max() ?? 0
+            #expect(err < 1e-3, "m \(m) n \(n) k \(k): max |error| \(err)")
+            for threads in [2, 3] {
+                let other = run(threads)
+                let differing = zip(one, other).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(differing == 0, "m \(m) n \(n) k \(k) transB \(transB), \(threads) threads: \(differing) differ")
+            }
+        }
+    }
+
     @Test func deterministicAcrossThreadCounts() {
         var rng = SeededRNG(seed: 11)
         let m = 123, n = 517, k = 300
