@@ -492,10 +492,11 @@ static int sgemm_ksplit(const rc_isa_desc *d, int nthreads, int slices, int tran
 
 // Row-split products with a shared, blocked B. For each (column group, KC depth) block of op(B),
 // the threads first pack it together into one shared buffer, then compute their chunks of rows
-// against it (each packing only its own rows of A). Nothing is packed twice, the buffer is one
-// group (KC x NG, see column_group) per right operand (two for rc_sgemm_pair, both multiplied by
-// each packed block of A), and the loop nest and K blocking are those of rc_sgemm_serial, so the
-// sums are the same for any thread count.
+// against it (each packing only its own rows of A, or reading them in place: see
+// RC_BIG_DIRECT_A_MAX_N). Nothing is packed twice, the buffer is one group (KC x NG, see
+// column_group) per right operand (two for rc_sgemm_pair, both multiplied by each block of A), and
+// the loop nest and K blocking are those of rc_sgemm_serial, so the sums are the same for any
+// thread count.
 typedef struct {
     const rc_isa_desc *d;
     int transA, transB, groups, chunks, nb;

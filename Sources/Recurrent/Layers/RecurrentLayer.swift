@@ -624,8 +624,9 @@ public final class RecurrentLayer: ParameterizedModule {
     ///
     /// In: `dOut` gradient on the outputs, time t batch row b at `dOut + t·dOutStep + b·dOutRow`;
     /// `dhNext`/`dcNext` (B,H) gradient on the final state. Out: `dhNext`/`dcNext` hold the gradient
-    /// on the initial state; `dInput` (T,B,D_in) gets (or, with `accumulate`, adds) the gradient on
-    /// the input; the parameter gradients are accumulated.
+    /// on the initial state (without `initialStateGradient`, dhNext holds no meaningful value: the
+    /// last step's product through W_hh is skipped); `dInput` (T,B,D_in) gets (or, with
+    /// `accumulate`, adds) the gradient on the input; the parameter gradients are accumulated.
     ///
     ///     for t = T-1 … 0:  dh = dOut[t] + dhNext;  cell backward → dPre[t];  dhNext = direct + dPre_hh[t]·W_hh
     ///     then  dW_ih += dPreᵀ·x,  dW_hh += dPre_hhᵀ·h[t-1],  db += Σ rows,  dx (+)= dPre·W_ih
