@@ -48,6 +48,13 @@ static inline rc_ukernel_fn rc_tile_kernel(const rc_isa_desc *d, long m, long n)
     return d->edge[m * (d->vectors + 1) + v];
 }
 
+/// The in-place tile (rc_isa_desc.direct, which must be set) for m rows (1…9) of A and the vectors
+/// that cover n ≤ nr columns.
+static inline rc_dkernel_fn rc_direct_kernel(const rc_isa_desc *d, long m, long n) {
+    long width = d->nr / d->vectors;
+    return d->direct[m * (d->vectors + 1) + (n + width - 1) / width];
+}
+
 extern const rc_isa_desc rc_desc_generic;
 #if defined(__x86_64__)
 extern const rc_isa_desc rc_desc_avx2;

@@ -572,8 +572,7 @@ static void sjob_compute(void *arg, int part) {
                     for (long jr = jb; jr < je; jr += nr) {
                         long n = j->nc - jr < nr ? j->nc - jr : nr;
                         if (inPlace)
-                            d->direct[m * (d->vectors + 1) + (n + 15) / 16](j->kc, arow, j->lda, bp + jr * j->kc, nr, crow + jr,
-                                                                           ldc, m, n, j->alpha, b_eff);
+                            rc_direct_kernel(d, m, n)(j->kc, arow, j->lda, bp + jr * j->kc, nr, crow + jr, ldc, m, n, j->alpha, b_eff);
                         else
                             rc_tile_kernel(d, m, n)(j->kc, ap, bp + jr * j->kc, nr, crow + jr, ldc, m, n, j->alpha, b_eff);
                     }
@@ -912,24 +911,24 @@ static void packed_single(long M, long N, long K, const float *A, long lda, cons
                 // 9-row tiles when 8n + 1 or 8n + 2, else a ragged tile of mc mod 8 rows.
                 long ragged = mc % mr;
                 long tall = ragged >= 1 && ragged <= 2 && mc >= 9 * ragged ? ragged : 0;
-                long full = mc - ragged - 8 * tall, vs = d->vectors + 1;
+                long full = mc - ragged - 8 * tall;
                 const float *a = A + ic * lda + pc;
                 for (long jr = 0; jr < N; jr += nr) {
-                    long n = N - jr < nr ? N - jr : nr, v = (n + 15) / 16, bs;
+                    long n = N - jr < nr ? N - jr : nr, bs;
                     const float *bp = packed_panel(Bp, K, npad, pc, kc, jr, n, nr, w, &bs);
                     float *c = C + ic * ldc + jr;
                     long ir = 0;
                     for (; ir < full; ir += mr) {
                         prefetch_some(pf);
-                        d->direct[mr * vs + v](kc, a + ir * lda, lda, bp, bs, c + ir * ldc, ldc, mr, n, 1.0f, b_eff);
+                        rc_direct_kernel(d, mr, n)(kc, a + ir * lda, lda, bp, bs, c + ir * ldc, ldc, mr, n, 1.0f, b_eff);
                     }
                     for (long t = 0; t < tall; t++, ir += 9) {
                         prefetch_some(pf);
-                        d->direct[9 * vs + v](kc, a + ir * lda, lda, bp, bs, c + ir * ldc, ldc, 9, n, 1.0f, b_eff);
+                        rc_direct_kernel(d, 9, n)(kc, a + ir * lda, lda, bp, bs, c + ir * ldc, ldc, 9, n, 1.0f, b_eff);
                     }
                     if (!tall && ragged) {
                         prefetch_some(pf);
-                        d->direct[ragged * vs + v](kc, a + ir * lda, lda, bp, bs, c + ir * ldc, ldc, ragged, n, 1.0f, b_eff);
+                        rc_direct_kernel(d, ragged, n)(kc, a + ir * lda, lda, bp, bs, c + ir * ldc, ldc, ragged, n, 1.0f, b_eff);
                     }
                 }
                 continue;
