@@ -95,8 +95,9 @@ T512 static void kernel_avx512(long kc, const float *a, const float *b, long bs,
 /// The tile body shared by the packed tiles (row i of A at a[i], a += ASTEP per k) and the ones
 /// reading A in place (row i at a[i·lda], a += 1); LOOP_PRAGMA precedes the k loop (or is empty).
 /// The accumulators' loops are unrolled in full so that they stay in registers: until 2026-11-30
-/// the 8 × 3, 9 × 3, 9 × 2 and tall tiles zeroed them with a call to memset on the stack and
-/// loaded them back before the k loop, on every call (rnn256 ×1.019, gru256 ×1.020 whole steps).
+/// the 7 × 3, 8 × 3, 9 × 2 and 9 × 3 tiles (packed, in place and tall) zeroed them with a call to
+/// memset on the stack and loaded them back before the k loop, on every call (rnn256 ×1.019,
+/// gru256 ×1.020 whole steps).
 #define TILE512_BODY(ROWS, NV, LDA, ASTEP, LOOP_PRAGMA)                                                     \
     if (beta != 0.0f) prefetch_c512(c, ldc, ROWS < m ? ROWS : (int)m);                                      \
     __m512 acc[ROWS][NV];                                                                                   \
