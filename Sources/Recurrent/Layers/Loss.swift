@@ -43,9 +43,10 @@ public enum Loss {
     /// `softmaxCrossEntropy` on logits that lack a Linear layer's bias: reads every row as
     /// logits + `bias` (V) without writing it (the same rounding as a product onto bias-filled
     /// rows, so the same loss and dLogits bits) and accumulates the bias gradient, dBias += Σ rows
-    /// of dLogits, in the same pass. The rows run as two halves fixed by the shape, each summing its rows in order into
-    /// its own V floats, added to dBias in order: the same bits for any thread count. Saves the
-    /// head a pass that fills its output with the bias and one that sums dLogits' columns.
+    /// of dLogits, in the same pass. The rows run as two halves fixed by the shape, each summing
+    /// its rows in order into its own V floats, added to dBias in order: the same bits for any
+    /// thread count. Saves the head a pass that fills its output with the bias and one that sums
+    /// dLogits' columns.
     static func softmaxCrossEntropy(rows N: Int, classes V: Int, logits: UnsafePointer<Float>,
                                     bias: UnsafePointer<Float>, targets: [Int32], ignoreIndex: Int32 = -100,
                                     dLogits: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>) -> Float {
