@@ -167,6 +167,25 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
         expectCleanError(try CLI.run(["bench", "--mode", "sample", "--checkpoint", model, "--data", other]), mentions: "other.txt")
     }
 
+    /// `bench --mode gemm` reports each product against the FMA loop it timed beside it: with one
+    /// repeat the share is exactly the product's rate over that loop's; a malformed shape is a
+    /// clean error naming the flag.
+    @Test func benchGEMMReportsTheShareOfTheLoopBesideIt() throws {
+        let r = try CLI.run(["bench", "--mode", "gemm", "--shape", "64x48x32:t:n", "--shape", "9x100x7", "--seconds", "0.02",
+                             "--repeats", "1", "--warmup", "1", "--threads", "2", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let shapes = json?["shapes"] as? [[String: Any]] ?? []
+        #expect(shapes.map { $0["shape"] as? String } == ["64x48x32:t:n", "9x100x7"], "\(r.stdout)")
+        for s in shapes {
+            let gflops = s["gflops"] as? Double ?? 0, loop = s["loop_gflops"] as? Double ?? 0, share = s["loop_share"] as? Double ?? 0
+            #expect(gflops > 0 && loop > 0, "\(s)")
+            #expect(abs(share - gflops / loop) <= 1e-12 * share, "\(s)")
+            #expect(abs((s["ceiling_share"] as? Double ?? 0) - gflops / (json?["ceiling_gflops"] as? Double ?? 1)) <= 1e-12, "\(s)")
+        }
+        expectCleanError(try CLI.run(["bench", "--mode", "gemm", "--shape", "64x48"]), mentions: "--shape")
+    }
+
     @Test func resumeContinuesExactly() throws {
         // 20 steps in one go == 10 steps, then resume for 10 more (no validation split, so the
         // checkpoint and its training state are written at the end of each run).
