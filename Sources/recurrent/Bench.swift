@@ -25,7 +25,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Hidden units (also the embedding width, as in torch_ref.py).") var hidden = 512
     @Option(name: .customLong("batch-size"), help: "Streams per step.") var batchSize = 64
     @Option(name: .customLong("seq-len"), help: "Steps per chunk.") var seqLen = 100
-    @Option(help: "What to time: train, eval, sample, gemm (the matrix products alone, GFLOP/s) or peak (an FMA loop on every thread: the ceiling as measured now).") var mode = "train"
+    @Option(help: "What to time: train, eval, sample, gemm (the matrix products alone: GFLOP/s, and the share of an FMA loop timed before each repeat) or peak (an FMA loop on every thread: the ceiling as measured now).") var mode = "train"
     @Option(help: "Minimum timed seconds per repeat (train, eval).") var seconds: Double = 5
     @Option(help: "Timed repeats (median and spread over these).") var repeats = 3
     @Option(help: "Untimed warm-up iterations.") var warmup = 2
