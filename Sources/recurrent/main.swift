@@ -8,7 +8,7 @@ struct RecurrentCommand: ParsableCommand {
         commandName: "recurrent",
         abstract: "Train, run and inspect recurrent neural networks (RNN, LSTM, GRU) on the CPU.",
         subcommands: [Train.self, Sample.self, Eval.self, Demo.self, Bench.self, Classify.self, Tag.self,
-                      Translate.self, Generate.self, Forecast.self, Gradients.self, Visualize.self])
+                      Translate.self, Generate.self, Forecast.self, Gradients.self, Visualize.self, Export.self])
 }
 
 // Bad input gets one line on standard error and a non-zero exit, never a usage dump or a trap.
