@@ -177,24 +177,24 @@ enum ONNXProto {
     }
 
     static func floatTensor(_ name: String, dims: [Int], _ values: [Float]) -> Message {
-        precondition(values.count == dims.reduce(1, *))
-        var t = Message()
-        t.packedInts(1, dims.map(Int64.init))
-        t.int(2, float)
-        t.string(8, name)
         var raw = Data(capacity: values.count * 4)
         for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
-        t.lengthDelimited(9, raw)                 // raw_data, little-endian
-        return t
+        return tensor(name, dims: dims, type: float, raw: raw, count: values.count)
     }
 
     static func int64Tensor(_ name: String, dims: [Int], _ values: [Int64]) -> Message {
-        var t = Message()
-        t.packedInts(1, dims.map(Int64.init))
-        t.int(2, int64)
-        t.string(8, name)
         var raw = Data(capacity: values.count * 8)
         for v in values { withUnsafeBytes(of: v.littleEndian) { raw.append(contentsOf: $0) } }
+        return tensor(name, dims: dims, type: int64, raw: raw, count: values.count)
+    }
+
+    /// A TensorProto with its values in raw_data (little-endian, as ONNX requires).
+    private static func tensor(_ name: String, dims: [Int], type: Int64, raw: Data, count: Int) -> Message {
+        precondition(count == dims.reduce(1, *))
+        var t = Message()
+        t.packedInts(1, dims.map(Int64.init))
+        t.int(2, type)
+        t.string(8, name)
         t.lengthDelimited(9, raw)
         return t
     }
