@@ -20,20 +20,29 @@ sys.path.insert(0, os.path.dirname(__file__))
 from check_torch_interop import CharLM
 
 
-def main():
-    onnx_path, st_path, text_path = sys.argv[1:4]
-    binary = sys.argv[4] if len(sys.argv) > 4 else ".build/release/recurrent"
+def open_checked(argv):
+    """The command line (MODEL.onnx MODEL.safetensors TEXT [binary]); onnx.checker with full shape
+    inference; the checkpoint's metadata, which the ONNX model's metadata_props must repeat; an
+    ONNX Runtime session."""
+    onnx_path, st_path, text_path = argv[1:4]
+    binary = argv[4] if len(argv) > 4 else ".build/release/recurrent"
     model_proto = onnx.load(onnx_path)
     onnx.checker.check_model(model_proto, full_check=True)
     meta = safe_open(st_path, "pt").metadata()
     props = {p.key: p.value for p in model_proto.metadata_props}
-    assert props["vocab"] == meta["vocab"], "the ONNX metadata's vocab differs from the checkpoint's"
+    assert all(props.get(k) == v for k, v in meta.items() if k in props) and props["vocab"] == meta["vocab"], \
+        "the ONNX metadata differs from the checkpoint's"
+    session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    return onnx_path, st_path, text_path, binary, meta, session
+
+
+def main():
+    onnx_path, st_path, text_path, binary, meta, session = open_checked(sys.argv)
     vocab = json.loads(meta["vocab"])
     V, E, H, L, cell = len(vocab), int(meta["embedding_size"]), int(meta["hidden_size"]), int(meta["num_layers"]), meta["cell"]
     torch_model = CharLM(V, E, H, L, cell)
     torch_model.load_state_dict(load_file(st_path))
     torch_model.eval()
-    session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
     lstm = cell == "lstm"
     text = open(text_path, encoding="utf-8").read()
     lut = {c: i for i, c in enumerate(vocab)}

@@ -4,23 +4,26 @@ import Recurrent
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a char-LM checkpoint as an ONNX model (opset 17) for ONNX Runtime.",
+        abstract: "Write a char-LM, classifier or tagger checkpoint as an ONNX model (opset 17) for ONNX Runtime.",
         discussion: """
-        Inputs tokens int64 [seq, batch], h0 float [layers, batch, hidden] (and c0 for an LSTM: zeros \
-        for a fresh start); outputs logits [seq, batch, vocab], hn (and cn). Time-major, as ONNX's \
-        LSTM/GRU/RNN operators are. The vocabulary is in the model's metadata (vocab). See \
-        docs/onnx.md.
+        char-LM: inputs tokens int64 [seq, batch] and h0 float [layers, batch, hidden] (and c0 for \
+        an LSTM; zeros for a fresh start); outputs logits [seq, batch, vocab], hn (and cn). \
+        Classifier (an ensemble too): inputs tokens int64 [batch, seq] padded with 0 and lengths \
+        int64 [batch]; outputs logits (one model) and probabilities [batch, labels]. Tagger: inputs \
+        words [batch, seq], lengths [batch], chars [batch, seq, word_chars] and char_lengths \
+        [batch, seq], all int64; output logits [batch, seq, tags]. The vocabularies and labels are \
+        in the model's metadata. See docs/onnx.md.
         """)
 
-    @Option(help: "The char-LM checkpoint (.safetensors).")
+    @Option(help: "The char-LM, classifier or tagger checkpoint (.safetensors).")
     var checkpoint: String
 
     @Option(help: "The ONNX file to write (written atomically).")
     var onnx: String
 
     func run() throws {
-        try CharLMONNX.export(checkpoint: checkpoint, to: onnx)
+        let kind = try ONNXExport.export(checkpoint: checkpoint, to: onnx)
         let size = (try? FileManager.default.attributesOfItem(atPath: onnx)[.size] as? Int) ?? 0
-        Console.line("wrote \(onnx) (\(Format.grouped(Double(size) / 1024)) KiB, opset \(CharLMONNX.opset))")
+        Console.line("wrote \(onnx): \(kind), \(Format.grouped(Double(size) / 1024)) KiB, opset \(ONNXExport.opset)")
     }
 }

@@ -4,7 +4,8 @@ import Testing
 
 /// The ONNX export, read back by a protobuf reader written here and run by an evaluator of the
 /// operators it uses, written from the ONNX operator documentation (LSTM gates i,o,f,c; GRU z,r,h
-/// with linear_before_reset; RNN with its activation), not from the exporter. Against ONNX Runtime
+/// with linear_before_reset; RNN with its activation; both directions and sequence_lens; numpy
+/// broadcasting), not from the exporter. Against ONNX Runtime
 /// itself: `scripts/check_onnx.py` (needs Python).
 @Suite struct ONNXExportTests {
     // MARK: a protobuf reader
@@ -77,6 +78,8 @@ import Testing
         var outputs: [String]
         var intAttributes: [String: Int64]
         var stringsAttributes: [String: [String]]
+        var intsAttributes: [String: [Int64]] = [:]
+        var stringAttributes: [String: String] = [:]
     }
 
     struct Graph {
@@ -101,13 +104,18 @@ import Testing
         for n in graph.all(1) {
             let f = try Fields(n)
             var ints: [String: Int64] = [:], strings: [String: [String]] = [:]
+            var intLists: [String: [Int64]] = [:], string: [String: String] = [:]
             for a in f.all(5) {
                 let af = try Fields(a)
                 let name = af.string(1) ?? ""
                 if let i = af.int(3) { ints[name] = i }
                 if !af.strings(9).isEmpty { strings[name] = af.strings(9) }
+                if let s = af.string(4) { string[name] = s }
+                let list = try af.ints(8)
+                if !list.isEmpty { intLists[name] = list }
             }
-            g.nodes.append(Node(op: f.string(4) ?? "", inputs: f.strings(1), outputs: f.strings(2), intAttributes: ints, stringsAttributes: strings))
+            g.nodes.append(Node(op: f.string(4) ?? "", inputs: f.strings(1), outputs: f.strings(2), intAttributes: ints,
+                                stringsAttributes: strings, intsAttributes: intLists, stringAttributes: string))
         }
         for t in graph.all(5) {
             let f = try Fields(t)
@@ -137,96 +145,234 @@ import Testing
 
     static func sigmoid(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
 
+    /// Row-major strides of `shape`.
+    static func strides(_ shape: [Int]) -> [Int] {
+        var s = [Int](repeating: 1, count: shape.count)
+        for i in stride(from: shape.count - 2, through: 0, by: -1) { s[i] = s[i + 1] * shape[i + 1] }
+        return s
+    }
+
+    /// Numpy broadcasting: the result's shape, and for each operand the flat index it reads at
+    /// each flat index of the result.
+    static func broadcast(_ shapes: [[Int]]) throws -> (shape: [Int], index: [[Int]]) {
+        let rank = shapes.map(\.count).max() ?? 0
+        let padded = shapes.map { [Int](repeating: 1, count: rank - $0.count) + $0 }
+        var out = [Int](repeating: 1, count: rank)
+        for d in 0..<rank {
+            let sizes = Set(padded.map { $0[d] }).subtracting([1])
+            guard sizes.count <= 1 else { throw ONNXReadError.unsupported("shapes \(shapes) do not broadcast") }
+            out[d] = sizes.first ?? 1
+        }
+        let n = out.reduce(1, *), outStrides = strides(out)
+        let index = padded.map { shape -> [Int] in
+            let st = strides(shape)
+            return (0..<n).map { flat in
+                var k = 0
+                for d in 0..<rank where shape[d] != 1 { k += (flat / outStrides[d] % out[d]) * st[d] }
+                return k
+            }
+        }
+        return (out, index)
+    }
+
     static func run(_ g: Graph, feeds: [String: Value]) throws -> [String: Value] {
         var env = g.initializers.merging(feeds) { $1 }
         func get(_ name: String) throws -> Value {
             guard let v = env[name] else { throw ONNXReadError.unsupported("missing value \(name)") }
             return v
         }
+        func isFloat(_ v: Value) -> Bool { v.ints.isEmpty }
+        /// Elementwise over broadcast operands, in floats or in ints.
+        func elementwise(_ vs: [Value], float: ([Float]) -> Float, int: ([Int64]) -> Int64) throws -> Value {
+            let (shape, index) = try broadcast(vs.map(\.shape))
+            let n = shape.reduce(1, *)
+            if vs.allSatisfy(isFloat) {
+                return Value(shape: shape, floats: (0..<n).map { i in float(vs.indices.map { vs[$0].floats[index[$0][i]] }) })
+            }
+            return Value(shape: shape, ints: (0..<n).map { i in int(vs.indices.map { vs[$0].ints[index[$0][i]] }) })
+        }
+        /// Reads `v`'s elements in another layout: out[i] = v[source(i)].
+        func gather(_ v: Value, shape: [Int], _ source: [Int]) -> Value {
+            isFloat(v) ? Value(shape: shape, floats: source.map { v.floats[$0] }) : Value(shape: shape, ints: source.map { v.ints[$0] })
+        }
         for n in g.nodes {
+            var out: [Value] = []
             switch n.op {
             case "Gather":   // axis 0
                 let data = try get(n.inputs[0]), idx = try get(n.inputs[1])
                 let row = data.shape.dropFirst().reduce(1, *)
-                var out = Value(shape: idx.shape + data.shape.dropFirst())
-                for i in idx.ints { out.floats += data.floats[(Int(i) * row)..<((Int(i) + 1) * row)] }
-                env[n.outputs[0]] = out
-            case "Squeeze":
+                out = [gather(data, shape: idx.shape + data.shape.dropFirst(), idx.ints.flatMap { i in (Int(i) * row)..<((Int(i) + 1) * row) })]
+            case "Squeeze", "Unsqueeze":
                 let x = try get(n.inputs[0]), axes = try get(n.inputs[1]).ints.map(Int.init)
-                var out = x
-                out.shape = x.shape.enumerated().filter { !axes.contains($0.offset) }.map { $0.element }
-                env[n.outputs[0]] = out
-            case "Concat":   // axis 0
+                var y = x
+                if n.op == "Squeeze" {
+                    y.shape = x.shape.enumerated().filter { !axes.contains($0.offset) }.map { $0.element }
+                } else {
+                    for a in axes.sorted() { y.shape.insert(1, at: a) }
+                }
+                out = [y]
+            case "Concat":
                 let parts = try n.inputs.map(get)
-                var out = Value(shape: parts[0].shape)
-                out.shape[0] = parts.reduce(0) { $0 + $1.shape[0] }
-                for p in parts { out.floats += p.floats }
-                env[n.outputs[0]] = out
+                let rank = parts[0].shape.count, axis = (Int(n.intAttributes["axis"]!) + rank) % rank
+                let outer = parts[0].shape[..<axis].reduce(1, *)
+                var shape = parts[0].shape
+                shape[axis] = parts.reduce(0) { $0 + $1.shape[axis] }
+                var y = Value(shape: shape)
+                for o in 0..<outer {
+                    for p in parts {
+                        let chunk = p.shape[axis...].reduce(1, *)
+                        if isFloat(p) { y.floats += p.floats[(o * chunk)..<((o + 1) * chunk)] } else { y.ints += p.ints[(o * chunk)..<((o + 1) * chunk)] }
+                    }
+                }
+                out = [y]
+            case "Transpose":
+                let x = try get(n.inputs[0]), perm = n.intsAttributes["perm"]!.map(Int.init)
+                let shape = perm.map { x.shape[$0] }, st = strides(x.shape), outStrides = strides(shape)
+                out = [gather(x, shape: shape, (0..<x.shape.reduce(1, *)).map { flat in
+                    perm.indices.reduce(0) { $0 + (flat / outStrides[$1] % shape[$1]) * st[perm[$1]] }
+                })]
+            case "Reshape":   // 0 keeps the input's dimension, −1 takes the rest
+                var y = try get(n.inputs[0])
+                var shape = try get(n.inputs[1]).ints.enumerated().map { $0.element == 0 ? y.shape[$0.offset] : Int($0.element) }
+                if let free = shape.firstIndex(of: -1) { shape[free] = y.shape.reduce(1, *) / shape.filter { $0 != -1 }.reduce(1, *) }
+                y.shape = shape
+                out = [y]
+            case "Flatten":
+                var y = try get(n.inputs[0])
+                let axis = Int(n.intAttributes["axis"] ?? 1)
+                y.shape = [y.shape[..<axis].reduce(1, *), y.shape[axis...].reduce(1, *)]
+                out = [y]
+            case "Shape":
+                let x = try get(n.inputs[0])
+                out = [Value(shape: [x.shape.count], ints: x.shape.map(Int64.init))]
+            case "Cast":   // to FLOAT, or to INT32/INT64 (kept as integers)
+                let x = try get(n.inputs[0])
+                out = [n.intAttributes["to"] == 1 ? Value(shape: x.shape, floats: isFloat(x) ? x.floats : x.ints.map(Float.init))
+                                                  : Value(shape: x.shape, ints: isFloat(x) ? x.floats.map { Int64($0) } : x.ints)]
+            case "Range":
+                let start = try get(n.inputs[0]).ints[0], limit = try get(n.inputs[1]).ints[0], delta = try get(n.inputs[2]).ints[0]
+                let values = Array(stride(from: start, to: limit, by: Int(delta)))
+                out = [Value(shape: [values.count], ints: values)]
+            case "Less":   // a bool tensor, kept as 0/1
+                let a = try get(n.inputs[0]), b = try get(n.inputs[1])
+                #expect(!isFloat(a) && !isFloat(b))
+                out = [try elementwise([a, b], float: { _ in 0 }, int: { $0[0] < $0[1] ? 1 : 0 })]
+            case "Where":
+                let cond = try get(n.inputs[0]), x = try get(n.inputs[1]), y = try get(n.inputs[2])
+                let (shape, index) = try broadcast([cond.shape, x.shape, y.shape])
+                out = [Value(shape: shape, floats: (0..<shape.reduce(1, *)).map { i in
+                    cond.ints[index[0][i]] != 0 ? x.floats[index[1][i]] : y.floats[index[2][i]]
+                })]
+            case "Add", "Mul", "Div", "Max", "Sum":
+                let vs = try n.inputs.map(get)
+                switch n.op {
+                case "Add", "Sum": out = [try elementwise(vs, float: { $0.reduce(0, +) }, int: { $0.reduce(0, +) })]
+                case "Mul": out = [try elementwise(vs, float: { $0[0] * $0[1] }, int: { $0[0] * $0[1] })]
+                case "Div": out = [try elementwise(vs, float: { $0[0] / $0[1] }, int: { $0[0] / $0[1] })]
+                default: out = [try elementwise(vs, float: { $0.max()! }, int: { $0.max()! })]
+                }
+            case "ReduceSum", "ReduceMax":   // over the listed axes (ReduceSum's as an input)
+                let x = try get(n.inputs[0])
+                let axes = n.op == "ReduceSum" ? try get(n.inputs[1]).ints.map(Int.init) : n.intsAttributes["axes"]!.map(Int.init)
+                let keep = (n.intAttributes["keepdims"] ?? 1) != 0
+                let kept = x.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+                let st = strides(x.shape), keptStrides = strides(kept)
+                var acc = [Float](repeating: n.op == "ReduceSum" ? 0 : -.infinity, count: kept.reduce(1, *))
+                for flat in 0..<x.floats.count {
+                    let k = x.shape.indices.reduce(0) { $0 + (axes.contains($1) ? 0 : (flat / st[$1] % x.shape[$1]) * keptStrides[$1]) }
+                    acc[k] = n.op == "ReduceSum" ? acc[k] + x.floats[flat] : max(acc[k], x.floats[flat])
+                }
+                out = [Value(shape: keep ? kept : x.shape.enumerated().filter { !axes.contains($0.offset) }.map { $0.element }, floats: acc)]
+            case "Softmax":   // over the last axis
+                let x = try get(n.inputs[0])
+                #expect(n.intAttributes["axis"] == -1)
+                let C = x.shape.last!
+                var y = x
+                for r in 0..<(x.floats.count / C) {
+                    let row = x.floats[(r * C)..<((r + 1) * C)], m = row.max()!
+                    let e = row.map { Foundation.exp($0 - m) }, s = e.reduce(0, +)
+                    for c in 0..<C { y.floats[r * C + c] = e[c] / s }
+                }
+                out = [y]
             case "MatMul":   // (…, K) × (K, N)
                 let a = try get(n.inputs[0]), b = try get(n.inputs[1])
                 let K = b.shape[0], N = b.shape[1], rows = a.floats.count / K
-                var out = Value(shape: a.shape.dropLast() + [N], floats: [Float](repeating: 0, count: rows * N))
-                for r in 0..<rows { for k in 0..<K { for j in 0..<N { out.floats[r * N + j] += a.floats[r * K + k] * b.floats[k * N + j] } } }
-                env[n.outputs[0]] = out
-            case "Add":      // broadcast over the last axis
-                let a = try get(n.inputs[0]), b = try get(n.inputs[1])
-                var out = a
-                for i in out.floats.indices { out.floats[i] += b.floats[i % b.floats.count] }
-                env[n.outputs[0]] = out
+                var y = Value(shape: a.shape.dropLast() + [N], floats: [Float](repeating: 0, count: rows * N))
+                for r in 0..<rows { for k in 0..<K { for j in 0..<N { y.floats[r * N + j] += a.floats[r * K + k] * b.floats[k * N + j] } } }
+                out = [y]
             case "LSTM", "GRU", "RNN":
-                let x = try get(n.inputs[0]), W = try get(n.inputs[1]), R = try get(n.inputs[2]), Bias = try get(n.inputs[3])
-                #expect(n.inputs[4] == "", "sequence_lens is not given")
-                let H = Int(n.intAttributes["hidden_size"] ?? 0)
-                let T = x.shape[0], Bn = x.shape[1], I = x.shape[2]
-                var h = try get(n.inputs[5]).floats
-                var c = n.op == "LSTM" ? try get(n.inputs[6]).floats : []
-                let G = W.shape[1] / H
-                // gate block q of a row vector times W (or R): Σ_k v[k]·M[q·H + j, k]
-                func project(_ M: Value, _ v: ArraySlice<Float>, _ q: Int, _ j: Int) -> Float {
-                    let K = M.shape[2]
-                    var s: Float = 0
-                    for k in 0..<K { s += v[v.startIndex + k] * M.floats[(q * H + j) * K + k] }
-                    return s
-                }
-                func wb(_ q: Int, _ j: Int) -> Float { Bias.floats[q * H + j] }
-                func rb(_ q: Int, _ j: Int) -> Float { Bias.floats[G * H + q * H + j] }
-                var Y = Value(shape: [T, 1, Bn, H], floats: [])
-                for t in 0..<T {
-                    var hNew = [Float](repeating: 0, count: Bn * H), cNew = c
-                    for b in 0..<Bn {
-                        let xt = x.floats[((t * Bn + b) * I)..<((t * Bn + b + 1) * I)]
-                        let hp = h[(b * H)..<((b + 1) * H)]
-                        for j in 0..<H {
-                            func pre(_ q: Int) -> Float { project(W, xt, q, j) + project(R, hp, q, j) + wb(q, j) + rb(q, j) }
-                            switch n.op {
-                            case "LSTM":   // W = [W_i, W_o, W_f, W_c]
-                                let i = sigmoid(pre(0)), o = sigmoid(pre(1)), f = sigmoid(pre(2)), g = Foundation.tanh(pre(3))
-                                let cc = f * c[b * H + j] + i * g
-                                cNew[b * H + j] = cc
-                                hNew[b * H + j] = o * Foundation.tanh(cc)
-                            case "GRU":    // W = [W_z, W_r, W_h], linear_before_reset = 1
-                                #expect(n.intAttributes["linear_before_reset"] == 1)
-                                let z = sigmoid(pre(0)), r = sigmoid(pre(1))
-                                let hh = Foundation.tanh(project(W, xt, 2, j) + wb(2, j) + r * (project(R, hp, 2, j) + rb(2, j)))
-                                hNew[b * H + j] = (1 - z) * hh + z * hp[hp.startIndex + j]
-                            default:
-                                let act = n.stringsAttributes["activations"] ?? ["Tanh"]
-                                hNew[b * H + j] = act == ["Relu"] ? max(0, pre(0)) : Foundation.tanh(pre(0))
-                            }
-                        }
-                    }
-                    h = hNew
-                    c = cNew
-                    Y.floats += h
-                }
-                env[n.outputs[0]] = Y
-                env[n.outputs[1]] = Value(shape: [1, Bn, H], floats: h)
-                if n.op == "LSTM" { env[n.outputs[2]] = Value(shape: [1, Bn, H], floats: c) }
+                out = try recurrent(n, inputs: n.inputs.map { $0.isEmpty ? nil : try get($0) })
             default:
                 throw ONNXReadError.unsupported(n.op)
             }
+            for (name, v) in zip(n.outputs, out) where !name.isEmpty {
+                #expect(max(v.floats.count, v.ints.count) == v.shape.reduce(1, *) || v.shape.reduce(1, *) == 0, "\(n.op) → \(name): shape \(v.shape)")
+                env[name] = v
+            }
         }
         return try Dictionary(uniqueKeysWithValues: g.outputs.map { ($0, try get($0)) })
+    }
+
+    /// ONNX's LSTM (gates i,o,f,c), GRU (z,r,h; linear_before_reset = 1) and RNN: directions
+    /// forward or bidirectional; sequence_lens (the reverse direction starts at each stream's last
+    /// real step; Y is zero past a stream's length); initial states zero when not given.
+    static func recurrent(_ n: Node, inputs: [Value?]) throws -> [Value] {
+        func input(_ i: Int) -> Value? { i < inputs.count ? inputs[i] : nil }
+        let x = input(0)!, W = input(1)!, R = input(2)!, Bias = input(3)!
+        let H = Int(n.intAttributes["hidden_size"] ?? 0)
+        let directions = n.stringAttributes["direction"] == "bidirectional" ? 2 : 1
+        #expect(W.shape[0] == directions && R.shape[0] == directions && Bias.shape[0] == directions)
+        let T = x.shape[0], Bn = x.shape[1], I = x.shape[2]
+        let G = W.shape[1] / H
+        let lengths = input(4).map { $0.ints.map(Int.init) } ?? [Int](repeating: T, count: Bn)
+        let activations = n.stringsAttributes["activations"] ?? [String](repeating: "Tanh", count: directions)
+        if n.op == "GRU" { #expect(n.intAttributes["linear_before_reset"] == 1) }
+        var Y = Value(shape: [T, directions, Bn, H], floats: [Float](repeating: 0, count: T * directions * Bn * H))
+        var Yh = Value(shape: [directions, Bn, H], floats: input(5)?.floats ?? [Float](repeating: 0, count: directions * Bn * H))
+        var Yc = Value(shape: [directions, Bn, H], floats: input(6)?.floats ?? [Float](repeating: 0, count: directions * Bn * H))
+        for d in 0..<directions {
+            // gate block q of a row vector times this direction's W (or R): Σ_k v[k]·M[d, q·H + j, k]
+            func project(_ M: Value, _ v: ArraySlice<Float>, _ q: Int, _ j: Int) -> Float {
+                let K = M.shape[2]
+                var s: Float = 0
+                for k in 0..<K { s += v[v.startIndex + k] * M.floats[((d * G + q) * H + j) * K + k] }
+                return s
+            }
+            func wb(_ q: Int, _ j: Int) -> Float { Bias.floats[d * 2 * G * H + q * H + j] }
+            func rb(_ q: Int, _ j: Int) -> Float { Bias.floats[d * 2 * G * H + G * H + q * H + j] }
+            for b in 0..<Bn {
+                var h = Array(Yh.floats[((d * Bn + b) * H)..<((d * Bn + b + 1) * H)])
+                var c = Array(Yc.floats[((d * Bn + b) * H)..<((d * Bn + b + 1) * H)])
+                for s in 0..<lengths[b] {
+                    let t = d == 0 ? s : lengths[b] - 1 - s
+                    let xt = x.floats[((t * Bn + b) * I)..<((t * Bn + b + 1) * I)]
+                    let hp = h[...]
+                    var hNew = h
+                    for j in 0..<H {
+                        func pre(_ q: Int) -> Float { project(W, xt, q, j) + project(R, hp, q, j) + wb(q, j) + rb(q, j) }
+                        switch n.op {
+                        case "LSTM":
+                            let i = sigmoid(pre(0)), o = sigmoid(pre(1)), f = sigmoid(pre(2)), gg = Foundation.tanh(pre(3))
+                            c[j] = f * c[j] + i * gg
+                            hNew[j] = o * Foundation.tanh(c[j])
+                        case "GRU":
+                            let z = sigmoid(pre(0)), r = sigmoid(pre(1))
+                            let hh = Foundation.tanh(project(W, xt, 2, j) + wb(2, j) + r * (project(R, hp, 2, j) + rb(2, j)))
+                            hNew[j] = (1 - z) * hh + z * hp[j]
+                        default:
+                            hNew[j] = activations[d] == "Relu" ? max(0, pre(0)) : Foundation.tanh(pre(0))
+                        }
+                    }
+                    h = hNew
+                    for j in 0..<H { Y.floats[((t * directions + d) * Bn + b) * H + j] = h[j] }
+                }
+                for j in 0..<H {
+                    Yh.floats[(d * Bn + b) * H + j] = h[j]
+                    Yc.floats[(d * Bn + b) * H + j] = c[j]
+                }
+            }
+        }
+        return n.op == "LSTM" ? [Y, Yh, Yc] : [Y, Yh]
     }
 
     // MARK: the tests
@@ -273,6 +419,112 @@ import Testing
         }
     }
 
+    static func randomize(_ params: [(String, Parameter)], _ rng: inout SeededRNG) {
+        // Every weight and bias away from zero (the padding rows too), so that a misplaced block shows.
+        for (_, p) in params { p.value.data = p.value.data.map { _ in rng.uniform(-0.8, 0.8) } }
+    }
+
+    static func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
+        #expect(a.count == b.count)
+        return zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
+    }
+
+    static func classifier(cell: CellKind, pooling: Pooling, bidirectional: Bool, seed: UInt64) -> TextClassifier {
+        var rng = SeededRNG(seed: seed)
+        let vocab = TokenVocabulary(counting: [["a", "good", "film", "bad", "plot", "the"]])
+        let config = ClassifierConfig(cell: cell, level: .word, lowercase: true, vocabulary: vocab, labels: ["neg", "neu", "pos"],
+                                      embeddingSize: 4, hiddenSize: 5, numLayers: 2, bidirectional: bidirectional, pooling: pooling)
+        let model = TextClassifier(config: config, rng: &rng)
+        randomize(model.namedParameters, &rng)
+        return model
+    }
+
+    /// Sentences of lengths 4, 1 and 3 (token indices), padded.
+    static let sentences = PaddedBatch([[2, 3, 4, 5], [6], [7, 2, 3]])
+
+    static func classifierFeeds(_ batch: PaddedBatch) -> [String: Value] {
+        ["tokens": Value(shape: [batch.batch, batch.steps], ints: batch.indices.map(Int64.init)),
+         "lengths": Value(shape: [batch.batch], ints: batch.lengths.map(Int64.init))]
+    }
+
+    /// Every cell with every pooling; bidirectional except the GRU, two layers.
+    @Test(arguments: CellKind.allCases, Pooling.allCases)
+    func exportedClassifierComputesTheModel(cell: CellKind, pooling: Pooling) throws {
+        let model = Self.classifier(cell: cell, pooling: pooling, bidirectional: cell != .gru, seed: 13)
+        let batch = Self.sentences
+        let g = try Self.read(ClassifierONNX.export([model]))
+        #expect(g.opset == 17 && g.inputs == ["tokens", "lengths"] && g.outputs == ["logits", "probabilities"])
+        #expect(g.metadata["model"] == "text-classifier" && g.metadata["pooling"] == pooling.rawValue)
+        #expect(g.metadata["vocab"] == model.config.vocabulary.json && g.metadata["labels"] == #"["neg","neu","pos"]"#)
+        let out = try Self.run(g, feeds: Self.classifierFeeds(batch))
+        let logits = try #require(out["logits"]), probabilities = try #require(out["probabilities"])
+        #expect(logits.shape == [3, 3] && probabilities.shape == [3, 3])
+        let dz = Self.maxDifference(logits.floats, model.logits(batch).data)
+        #expect(dz < 1e-5, "logits differ by \(dz)")
+        let dp = Self.maxDifference(probabilities.floats, model.probabilities(batch).data)
+        #expect(dp < 1e-6, "probabilities differ by \(dp)")
+    }
+
+    @Test func exportedEnsembleAveragesItsMembersProbabilities() throws {
+        let members = (0..<3).map { Self.classifier(cell: .lstm, pooling: .max, bidirectional: true, seed: 30 + UInt64($0)) }
+        let batch = Self.sentences
+        var expected = [Float](repeating: 0, count: 9)
+        for m in members { for (i, p) in m.probabilities(batch).data.enumerated() { expected[i] += p / 3 } }
+        let g = try Self.read(ClassifierONNX.export(members))
+        #expect(g.outputs == ["probabilities"] && g.metadata["ensemble"] == "3")
+        #expect(g.initializers["members.2.embedding.weight"]?.floats == members[2].embedding.weight.value.data)
+        let out = try Self.run(g, feeds: Self.classifierFeeds(batch))
+        let d = Self.maxDifference(try #require(out["probabilities"]).floats, expected)
+        #expect(d < 1e-6, "probabilities differ by \(d)")
+    }
+
+    /// Every cell, two layers; a repeated word, an unknown one and a word longer than 32 characters.
+    @Test(arguments: CellKind.allCases)
+    func exportedTaggerComputesTheModel(cell: CellKind) throws {
+        var rng = SeededRNG(seed: 21)
+        let words = TokenVocabulary(counting: [["the", "dog", "runs", "fast"]])
+        let chars = TokenVocabulary(counting: [Array("thedogrunsfa").map(String.init)])
+        let config = TaggerConfig(cell: cell, words: words, chars: chars, lowercase: true, tags: ["DET", "NOUN", "VERB", "ADV"],
+                                  wordEmbeddingSize: 3, charEmbeddingSize: 2, charHiddenSize: 2, hiddenSize: 3, numLayers: 2)
+        let model = Tagger(config: config, rng: &rng)
+        Self.randomize(model.namedParameters, &rng)
+        let sentences = [["The", "dog", "runs", "fast", "dog"], ["Hot", String(repeating: "dog", count: 12)], ["x"]]
+        let batch = model.makeBatch(sentences)
+        let B = sentences.count, T = batch.words.steps, C = config.tags.count
+        let W = TaggerConfig.maxWordCharacters
+        var charIDs = [Int64](repeating: 0, count: B * T * W), charLengths = [Int64](repeating: 0, count: B * T)
+        for (b, s) in sentences.enumerated() {
+            for (t, word) in s.enumerated() {
+                let ids = word.unicodeScalars.prefix(W).map { Int64(chars.encode(String($0))) }
+                charLengths[b * T + t] = Int64(ids.count)
+                for (k, id) in ids.enumerated() { charIDs[(b * T + t) * W + k] = id }
+            }
+        }
+        let g = try Self.read(TaggerONNX.export(model))
+        #expect(g.inputs == ["words", "lengths", "chars", "char_lengths"] && g.outputs == ["logits"])
+        #expect(g.metadata["model"] == "tagger" && g.metadata["char_vocab"] == chars.json)
+        let out = try Self.run(g, feeds: [
+            "words": Value(shape: [B, T], ints: batch.words.indices.map(Int64.init)),
+            "lengths": Value(shape: [B], ints: batch.words.lengths.map(Int64.init)),
+            "chars": Value(shape: [B, T, W], ints: charIDs),
+            "char_lengths": Value(shape: [B, T], ints: charLengths),
+        ])
+        let y = try #require(out["logits"])
+        #expect(y.shape == [B, T, C])
+        let expected = model.logits(batch).data, bias = model.head.bias.value.data
+        var worst: Float = 0
+        for b in 0..<B {
+            for t in 0..<T {
+                for c in 0..<C {
+                    // Past a sentence's end the outputs are zero, so the logits are the head's bias.
+                    let reference = t < sentences[b].count ? expected[(b * T + t) * C + c] : bias[c]
+                    worst = max(worst, abs(y.floats[(b * T + t) * C + c] - reference))
+                }
+            }
+        }
+        #expect(worst < 1e-5, "logits differ by \(worst)")
+    }
+
     @Test func exportCommandWritesTheModelAndRejectsOtherCheckpoints() throws {
         let dir = CLI.tempDir()
         let model = dir.appendingPathComponent("m.safetensors").path
@@ -286,9 +538,21 @@ import Testing
         let g = try Self.read(Data(contentsOf: URL(fileURLWithPath: onnx)))
         #expect(g.nodes.map(\.op) == ["Gather", "Gather", "GRU", "Squeeze", "Concat", "MatMul", "Add"])
         #expect(try CharLMONNX.export(CharLMCheckpoint.load(path: model)) == Data(contentsOf: URL(fileURLWithPath: onnx)))
-        // Not a char-LM checkpoint, a missing file, a folder that does not exist: one error line each, no file left.
-        try SafeTensors.write([("w", Tensor(shape: [1], data: [1]))], metadata: ["model": "tagger"], to: dir.appendingPathComponent("tagger.safetensors").path)
-        expectCleanError(try CLI.run(["export", "--checkpoint", dir.appendingPathComponent("tagger.safetensors").path, "--onnx", dir.appendingPathComponent("x.onnx").path]), mentions: "tagger.safetensors")
+        // A classifier ensemble and a tagger.
+        let members = (0..<2).map { Self.classifier(cell: .gru, pooling: .mean, bidirectional: true, seed: 40 + UInt64($0)) }
+        let classifier = dir.appendingPathComponent("c.safetensors").path
+        try TaskCheckpoint.save(members, to: classifier)
+        let r2 = try CLI.run(["export", "--checkpoint", classifier, "--onnx", onnx])
+        #expect(r2.status == 0 && r2.stdout.contains("text-classifier"), "\(r2.stderr)")
+        #expect(try ClassifierONNX.export(TaskCheckpoint.loadClassifiers(path: classifier)) == Data(contentsOf: URL(fileURLWithPath: onnx)))
+        let tagger = dir.appendingPathComponent("t.safetensors").path
+        try TaskCheckpoint.save(TaggerTests.makeModel(cell: .rnnTanh), to: tagger)
+        let r3 = try CLI.run(["export", "--checkpoint", tagger, "--onnx", onnx])
+        #expect(r3.status == 0 && r3.stdout.contains("tagger"), "\(r3.stderr)")
+        #expect(try TaggerONNX.export(TaskCheckpoint.loadTagger(path: tagger)) == Data(contentsOf: URL(fileURLWithPath: onnx)))
+        // Another kind of checkpoint, a missing file, a folder that does not exist: one error line each, no file left.
+        try SafeTensors.write([("w", Tensor(shape: [1], data: [1]))], metadata: ["model": "forecaster"], to: dir.appendingPathComponent("forecaster.safetensors").path)
+        expectCleanError(try CLI.run(["export", "--checkpoint", dir.appendingPathComponent("forecaster.safetensors").path, "--onnx", dir.appendingPathComponent("x.onnx").path]), mentions: "forecaster.safetensors")
         expectCleanError(try CLI.run(["export", "--checkpoint", dir.appendingPathComponent("none.safetensors").path, "--onnx", dir.appendingPathComponent("x.onnx").path]), mentions: "none.safetensors")
         expectCleanError(try CLI.run(["export", "--checkpoint", model, "--onnx", dir.appendingPathComponent("no/such/m.onnx").path]), mentions: "m.onnx")
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("x.onnx").path))

@@ -1,7 +1,42 @@
 import Foundation
 
-/// ONNX export of a char-LM: the same weights as one ONNX model that ONNX Runtime (or any ONNX
-/// runtime with opset 17) runs without this package.
+/// ONNX export: a checkpoint as one ONNX model (opset 17) that ONNX Runtime, or any ONNX runtime
+/// with opset 17, runs without this package. Char-LMs (`CharLMONNX`), sentence classifiers and their
+/// ensembles (`ClassifierONNX`) and taggers (`TaggerONNX`); docs/onnx.md describes each graph.
+///
+/// The recurrent layers become ONNX's `LSTM`, `GRU` and `RNN` operators (time-major), with
+/// PyTorch's gate blocks reordered to ONNX's (the operators' documentation): LSTM i,f,g,o →
+/// i,o,f,c; GRU r,z,n → z,r,h with `linear_before_reset = 1` (PyTorch's r ⊙ (W_hn·h + b_hn)); RNN
+/// with activation Tanh or Relu. Biases become ONNX's B = [W_b, R_b]; a bidirectional layer's
+/// `_reverse` weights are its second direction. Variable lengths go to the operators'
+/// `sequence_lens`, which gives the results of PyTorch's `pack_padded_sequence`.
+public enum ONNXExport {
+    /// The opset the graphs are written for (Squeeze, Unsqueeze and ReduceSum take their axes as
+    /// an input from 13 on; ReduceMax takes them as an attribute until 18).
+    public static let opset = 17
+
+    /// The checkpoint kinds `export(checkpoint:to:)` writes (the `model` metadata key).
+    public static let kinds = ["char-lm", "text-classifier", "tagger"]
+
+    /// Reads a char-LM, classifier or tagger checkpoint and writes its ONNX model atomically to
+    /// `path`. Returns the checkpoint's kind.
+    @discardableResult
+    public static func export(checkpoint: String, to path: String) throws -> String {
+        let kind = try SafeTensors.read(path: checkpoint).metadata["model"] ?? "char-lm"
+        let data: Data
+        switch kind {
+        case "char-lm": data = CharLMONNX.export(try CharLMCheckpoint.load(path: checkpoint))
+        case "text-classifier": data = ClassifierONNX.export(try TaskCheckpoint.loadClassifiers(path: checkpoint))
+        case "tagger": data = TaggerONNX.export(try TaskCheckpoint.loadTagger(path: checkpoint))
+        default:
+            throw RecurrentError("\(checkpoint): the checkpoint holds a '\(kind)' model; export writes \(kinds.joined(separator: ", ")) checkpoints")
+        }
+        try AtomicFile.write(data, to: path)
+        return kind
+    }
+}
+
+/// ONNX export of a char-LM.
 ///
 /// The graph, time-major as ONNX's recurrent operators are (T steps, B streams, L layers):
 ///
@@ -15,26 +50,253 @@ import Foundation
 /// T and B are free (`seq`, `batch`). A fresh start passes zeros for h0 (and c0); to continue a
 /// text, pass the previous call's hn (and cn). The vocabulary is stored in the model's metadata
 /// (`vocab`, the checkpoint's JSON array), with the architecture keys of the checkpoint.
-///
-/// PyTorch's gate blocks are reordered to ONNX's (the operators' documentation):
-/// LSTM i,f,g,o → i,o,f,c; GRU r,z,n → z,r,h with `linear_before_reset = 1` (PyTorch's
-/// r ⊙ (W_hn·h + b_hn)); RNN with activation Tanh or Relu. Biases become ONNX's B = [W_b, R_b].
 public enum CharLMONNX {
-    /// The opset the graph is written for (Squeeze takes its axes as an input from 13 on).
-    public static let opset = 17
+    /// The opset the graph is written for.
+    public static let opset = ONNXExport.opset
 
     /// The serialized ONNX model (ModelProto).
     public static func export(_ model: CharLM) -> Data {
         let c = model.config
         let V = c.vocabulary.count, E = c.embeddingSize, H = c.hiddenSize, L = c.numLayers
-        let G = c.cell.gateCount
         let lstm = c.cell == .lstm
         let params = Dictionary(uniqueKeysWithValues: model.namedParameters.map { ($0.0, $0.1.value) })
-        func tensor(_ name: String) -> Tensor { params[name]! }
 
-        // ONNX block order as indices of PyTorch's blocks.
-        let order: [Int]
-        switch c.cell {
+        var g = ONNXGraphBuilder()
+        g.floats("embedding.weight", [V, E], params["embedding.weight"]!.data)
+        g.node("Gather", ["embedding.weight", "tokens"], ["embedded"], name: "embedding")
+        g.ints("squeeze_axes", [1], [1])
+        var x = "embedded"
+        var finalH: [String] = [], finalC: [String] = []
+        for l in 0..<L {
+            let w = g.recurrentWeights(cell: c.cell, hidden: H, layer: l, directions: 1, prefix: "") { params["rnn." + $0]! }
+            g.ints("layer_\(l)", [1], [Int64(l)])
+            g.node("Gather", ["h0", "layer_\(l)"], ["h0_l\(l)"], name: "h0_l\(l)")
+            var inputs = [x, w.W, w.R, w.B, "", "h0_l\(l)"]
+            var outputs = ["Y_l\(l)", "hn_l\(l)"]
+            if lstm {
+                g.node("Gather", ["c0", "layer_\(l)"], ["c0_l\(l)"], name: "c0_l\(l)")
+                inputs.append("c0_l\(l)")
+                outputs.append("cn_l\(l)")
+            }
+            g.recurrentNode(cell: c.cell, hidden: H, directions: 1, inputs: inputs, outputs: outputs, name: "rnn_l\(l)")
+            g.node("Squeeze", ["Y_l\(l)", "squeeze_axes"], ["out_l\(l)"], name: "squeeze_l\(l)")
+            x = "out_l\(l)"
+            finalH.append("hn_l\(l)")
+            if lstm { finalC.append("cn_l\(l)") }
+        }
+        g.node("Concat", finalH, ["hn"], name: "hn", [ONNXProto.intAttribute("axis", 0)])
+        if lstm { g.node("Concat", finalC, ["cn"], name: "cn", [ONNXProto.intAttribute("axis", 0)]) }
+        g.linear(input: x, weight: params["head.weight"]!, bias: params["head.bias"]!, prefix: "head", output: "logits")
+
+        let seq = ONNXProto.Dim.param("seq"), batch = ONNXProto.Dim.param("batch")
+        g.input("tokens", ONNXProto.int64, [seq, batch])
+        g.input("h0", ONNXProto.float, [.value(L), batch, .value(H)])
+        if lstm { g.input("c0", ONNXProto.float, [.value(L), batch, .value(H)]) }
+        g.output("logits", ONNXProto.float, [seq, batch, .value(V)])
+        g.output("hn", ONNXProto.float, [.value(L), batch, .value(H)])
+        if lstm { g.output("cn", ONNXProto.float, [.value(L), batch, .value(H)]) }
+        return g.model(name: "char_lm", metadata: CharLMCheckpoint.metadata(for: c))
+    }
+
+    /// Reads a char-LM checkpoint and writes its ONNX model atomically to `path`.
+    public static func export(checkpoint: String, to path: String) throws {
+        let model = try CharLMCheckpoint.load(path: checkpoint)
+        try AtomicFile.write(export(model), to: path)
+    }
+}
+
+/// ONNX export of a sentence classifier, or of an ensemble (the mean of the members'
+/// probabilities, as `classify predict` takes it).
+///
+///     inputs   tokens int64 [B, T] (padded with 0, `<pad>`); lengths int64 [B] (each ≥ 1)
+///     Gather(embedding.weight, tokensᵀ)                     → [T, B, E]
+///     per layer: LSTM / GRU / RNN, both directions when bidirectional, sequence_lens = lengths
+///                → Y [T, R, B, H] → Transpose, Reshape       → [T, B, R·H]
+///     pooling  last: the final states [R, B, H] → [B, R·H] (forward, then backward)
+///              mean: the sum over each sentence's real steps / its length
+///              max:  the maximum over its real steps (padding masked with −∞)
+///     MatMul(pooled, head.weightᵀ) + head.bias              → logits [B, C]
+///     outputs  logits [B, C] (one model only); probabilities [B, C] (softmax, or the ensemble's mean)
+///
+/// An ensemble's members keep their checkpoint names (`members.k.…`). The vocabulary, labels,
+/// tokenisation (`level`, `lowercase`) and architecture are in the model's metadata.
+public enum ClassifierONNX {
+    /// The serialized ONNX model (ModelProto) of one classifier or of an ensemble sharing one
+    /// configuration.
+    public static func export(_ members: [TextClassifier]) -> Data {
+        precondition(!members.isEmpty && members.allSatisfy { $0.config == members[0].config })
+        let c = members[0].config
+        let H = c.hiddenSize, R = c.bidirectional ? 2 : 1, C = c.labels.count
+        let ensemble = members.count > 1
+
+        var g = ONNXGraphBuilder()
+        g.op("Transpose", ["tokens"], "tokens_tm", [ONNXProto.intsAttribute("perm", [1, 0])])
+        g.op("Cast", ["lengths"], "sequence_lens", [ONNXProto.intAttribute("to", ONNXProto.int32)])
+        if c.pooling != .last { g.stepMask(timeMajor: "tokens_tm", lengths: "lengths") }
+        if c.pooling == .mean {
+            g.op("Cast", ["lengths"], "lengths_float", [ONNXProto.intAttribute("to", ONNXProto.float)])
+            g.op("Unsqueeze", ["lengths_float", g.ints("axes_1", [1], [1])], "lengths_column")
+        }
+        var probabilities: [String] = []
+        for (k, member) in members.enumerated() {
+            let p = ensemble ? "members.\(k)." : ""
+            let params = Dictionary(uniqueKeysWithValues: member.namedParameters.map { ($0.0, $0.1.value) })
+            g.floats(p + "embedding.weight", [c.vocabulary.count, c.embeddingSize], params["embedding.weight"]!.data)
+            var x = g.op("Gather", [p + "embedding.weight", "tokens_tm"], p + "embedded")
+            var finalH = ""
+            for l in 0..<c.numLayers {
+                let w = g.recurrentWeights(cell: c.cell, hidden: H, layer: l, directions: R, prefix: p) { params["rnn." + $0]! }
+                g.recurrentNode(cell: c.cell, hidden: H, directions: R, inputs: [x, w.W, w.R, w.B, "sequence_lens"],
+                                outputs: [p + "Y_l\(l)", p + "hn_l\(l)"], name: p + "rnn_l\(l)")
+                x = g.directionsToFeatures(p + "Y_l\(l)", output: p + "out_l\(l)")
+                finalH = p + "hn_l\(l)"
+            }
+            let pooled: String
+            switch c.pooling {
+            case .last:
+                let batchMajor = g.op("Transpose", [finalH], p + "hn_batch_major", [ONNXProto.intsAttribute("perm", [1, 0, 2])])
+                pooled = g.op("Reshape", [batchMajor, g.ints("shape_keep_0_flatten", [2], [0, -1])], p + "pooled")
+            case .mean:
+                let masked = g.op("Where", ["step_mask", x, g.floats("zero", [], [0])], p + "masked")
+                let sum = g.op("ReduceSum", [masked, g.ints("axes_0", [1], [0])], p + "sum", [ONNXProto.intAttribute("keepdims", 0)])
+                pooled = g.op("Div", [sum, "lengths_column"], p + "pooled")
+            case .max:
+                let masked = g.op("Where", ["step_mask", x, g.floats("minus_infinity", [], [-.infinity])], p + "masked")
+                pooled = g.op("ReduceMax", [masked], p + "pooled", [ONNXProto.intsAttribute("axes", [0]), ONNXProto.intAttribute("keepdims", 0)])
+            }
+            let logits = g.linear(input: pooled, weight: params["head.weight"]!, bias: params["head.bias"]!, prefix: p + "head",
+                                  output: ensemble ? p + "logits" : "logits")
+            probabilities.append(g.op("Softmax", [logits], ensemble ? p + "probabilities" : "probabilities", [ONNXProto.intAttribute("axis", -1)]))
+        }
+        if ensemble {
+            g.op("Sum", probabilities, "probability_sum")
+            g.op("Mul", ["probability_sum", g.floats("one_over_members", [], [1 / Float(members.count)])], "probabilities")
+        }
+
+        let seq = ONNXProto.Dim.param("seq"), batch = ONNXProto.Dim.param("batch")
+        g.input("tokens", ONNXProto.int64, [batch, seq])
+        g.input("lengths", ONNXProto.int64, [batch])
+        if !ensemble { g.output("logits", ONNXProto.float, [batch, .value(C)]) }
+        g.output("probabilities", ONNXProto.float, [batch, .value(C)])
+        return g.model(name: "text_classifier", metadata: TaskCheckpoint.classifierMetadata(c, members: members.count))
+    }
+}
+
+/// ONNX export of a tagger (one tag per word; the character encoder reads every word's spelling).
+///
+///     inputs   words int64 [B, T] (padded with 0); lengths int64 [B] (each ≥ 1);
+///              chars int64 [B, T, W] (each word's characters, padded with 0);
+///              char_lengths int64 [B, T] (each word's character count; 0 for padding)
+///     character encoder: Flatten(chars) → [B·T, W] → Gather(char_embedding.weight, ᵀ)
+///              → LSTM / GRU / RNN, both directions, sequence_lens = max(char_lengths, 1)
+///              → the final states [2, B·T, Hc] → [B, T, 2·Hc] → [T, B, 2·Hc]
+///     Concat(Gather(embedding.weight, wordsᵀ), characters, axis 2) → [T, B, E + 2·Hc]
+///     per layer: both directions, sequence_lens = lengths → [T, B, 2·H]; steps past a length → 0
+///     MatMul(·, head.weightᵀ) + head.bias, Transpose        → logits [B, T, C]
+///
+/// Words are looked up lower-cased when the metadata's `lowercase` is true; characters in their
+/// original case, the first 32 (`TaggerConfig.maxWordCharacters`) of each word.
+public enum TaggerONNX {
+    /// The serialized ONNX model (ModelProto).
+    public static func export(_ model: Tagger) -> Data {
+        let c = model.config
+        let H = c.hiddenSize, Hc = c.charHiddenSize, C = c.tags.count
+        let params = Dictionary(uniqueKeysWithValues: model.namedParameters.map { ($0.0, $0.1.value) })
+
+        var g = ONNXGraphBuilder()
+        g.op("Transpose", ["words"], "words_tm", [ONNXProto.intsAttribute("perm", [1, 0])])
+        g.op("Cast", ["lengths"], "sequence_lens", [ONNXProto.intAttribute("to", ONNXProto.int32)])
+        g.stepMask(timeMajor: "words_tm", lengths: "lengths")
+
+        // The character encoder, over every position's word (padding positions read one pad).
+        g.op("Flatten", ["chars"], "chars_flat", [ONNXProto.intAttribute("axis", 2)])
+        g.op("Transpose", ["chars_flat"], "chars_tm", [ONNXProto.intsAttribute("perm", [1, 0])])
+        g.op("Reshape", ["char_lengths", g.ints("shape_flatten", [1], [-1])], "char_lengths_flat")
+        g.op("Max", ["char_lengths_flat", g.ints("one", [], [1])], "char_lengths_positive")
+        g.op("Cast", ["char_lengths_positive"], "char_sequence_lens", [ONNXProto.intAttribute("to", ONNXProto.int32)])
+        g.floats("char_embedding.weight", [c.chars.count, c.charEmbeddingSize], params["char_embedding.weight"]!.data)
+        g.op("Gather", ["char_embedding.weight", "chars_tm"], "char_embedded")
+        let cw = g.recurrentWeights(cell: c.cell, hidden: Hc, layer: 0, directions: 2, prefix: "char_") { params["char_rnn." + $0]! }
+        g.recurrentNode(cell: c.cell, hidden: Hc, directions: 2, inputs: ["char_embedded", cw.W, cw.R, cw.B, "char_sequence_lens"],
+                        outputs: ["", "char_hn"], name: "char_rnn")
+        g.op("Transpose", ["char_hn"], "char_hn_word_major", [ONNXProto.intsAttribute("perm", [1, 0, 2])])
+        g.op("Shape", ["words"], "words_shape")
+        g.op("Concat", ["words_shape", g.ints("minus_one", [1], [-1])], "spelling_shape", [ONNXProto.intAttribute("axis", 0)])
+        g.op("Reshape", ["char_hn_word_major", "spelling_shape"], "spellings")
+        g.op("Transpose", ["spellings"], "spellings_tm", [ONNXProto.intsAttribute("perm", [1, 0, 2])])
+
+        g.floats("embedding.weight", [c.words.count, c.wordEmbeddingSize], params["embedding.weight"]!.data)
+        g.op("Gather", ["embedding.weight", "words_tm"], "word_embedded")
+        var x = g.op("Concat", ["word_embedded", "spellings_tm"], "word_features", [ONNXProto.intAttribute("axis", 2)])
+        for l in 0..<c.numLayers {
+            let w = g.recurrentWeights(cell: c.cell, hidden: H, layer: l, directions: 2, prefix: "") { params["rnn." + $0]! }
+            g.recurrentNode(cell: c.cell, hidden: H, directions: 2, inputs: [x, w.W, w.R, w.B, "sequence_lens"],
+                            outputs: ["Y_l\(l)"], name: "rnn_l\(l)")
+            x = g.directionsToFeatures("Y_l\(l)", output: "out_l\(l)")
+        }
+        g.op("Where", ["step_mask", x, g.floats("zero", [], [0])], "outputs")
+        g.linear(input: "outputs", weight: params["head.weight"]!, bias: params["head.bias"]!, prefix: "head", output: "logits_tm")
+        g.op("Transpose", ["logits_tm"], "logits", [ONNXProto.intsAttribute("perm", [1, 0, 2])])
+
+        let seq = ONNXProto.Dim.param("seq"), batch = ONNXProto.Dim.param("batch"), chars = ONNXProto.Dim.param("word_chars")
+        g.input("words", ONNXProto.int64, [batch, seq])
+        g.input("lengths", ONNXProto.int64, [batch])
+        g.input("chars", ONNXProto.int64, [batch, seq, chars])
+        g.input("char_lengths", ONNXProto.int64, [batch, seq])
+        g.output("logits", ONNXProto.float, [batch, seq, .value(C)])
+        return g.model(name: "tagger", metadata: TaskCheckpoint.taggerMetadata(c))
+    }
+}
+
+/// An ONNX graph under construction: initializers and nodes in the order they are added.
+struct ONNXGraphBuilder {
+    private(set) var nodes: [ONNXProto.Message] = []
+    private(set) var initializers: [ONNXProto.Message] = []
+    private var initializerNames: Set<String> = []
+    private var inputs: [ONNXProto.Message] = []
+    private var outputs: [ONNXProto.Message] = []
+
+    /// A float initializer (added once under its name; a constant several nodes share).
+    @discardableResult
+    mutating func floats(_ name: String, _ dims: [Int], _ values: [Float]) -> String {
+        if initializerNames.insert(name).inserted { initializers.append(ONNXProto.floatTensor(name, dims: dims, values)) }
+        return name
+    }
+
+    /// An int64 initializer (added once under its name).
+    @discardableResult
+    mutating func ints(_ name: String, _ dims: [Int], _ values: [Int64]) -> String {
+        if initializerNames.insert(name).inserted { initializers.append(ONNXProto.int64Tensor(name, dims: dims, values)) }
+        return name
+    }
+
+    mutating func node(_ op: String, _ inputs: [String], _ outputs: [String], name: String, _ attributes: [ONNXProto.Message] = []) {
+        nodes.append(ONNXProto.node(op, inputs: inputs, outputs: outputs, name: name, attributes: attributes))
+    }
+
+    /// A node with one output, named after it; returns the output.
+    @discardableResult
+    mutating func op(_ op: String, _ inputs: [String], _ output: String, _ attributes: [ONNXProto.Message] = []) -> String {
+        node(op, inputs, [output], name: output, attributes)
+        return output
+    }
+
+    mutating func input(_ name: String, _ type: Int64, _ dims: [ONNXProto.Dim]) {
+        inputs.append(ONNXProto.valueInfo(name, elemType: type, dims: dims))
+    }
+
+    mutating func output(_ name: String, _ type: Int64, _ dims: [ONNXProto.Dim]) {
+        outputs.append(ONNXProto.valueInfo(name, elemType: type, dims: dims))
+    }
+
+    /// Layer `l`'s weights (both directions when `directions` is 2) as ONNX's W [R, G·H, in],
+    /// R [R, G·H, H] and B [R, 2·G·H], in ONNX's gate order. `tensor` maps PyTorch's parameter
+    /// name (`weight_ih_l0`, `bias_hh_l0_reverse`, …) to its value.
+    mutating func recurrentWeights(cell: CellKind, hidden H: Int, layer l: Int, directions: Int, prefix: String,
+                                   _ tensor: (String) -> Tensor) -> (W: String, R: String, B: String) {
+        let G = cell.gateCount
+        let order: [Int]   // ONNX's gate blocks as indices of PyTorch's
+        switch cell {
         case .lstm: order = [0, 3, 1, 2]
         case .gru: order = [1, 0, 2]
         case .rnnTanh, .rnnRelu: order = [0]
@@ -46,80 +308,87 @@ public enum CharLMONNX {
             for b in order { out.append(contentsOf: t.data[(b * H * k)..<((b + 1) * H * k)]) }
             return out
         }
+        var w: [Float] = [], r: [Float] = [], b: [Float] = []
+        var inputSize = 0
+        for d in 0..<directions {
+            let suffix = "_l\(l)" + (d == 1 ? "_reverse" : "")
+            let wih = tensor("weight_ih" + suffix)
+            inputSize = wih.shape[1]
+            w += reorderRows(wih)
+            r += reorderRows(tensor("weight_hh" + suffix))
+            b += reorderRows(tensor("bias_ih" + suffix)) + reorderRows(tensor("bias_hh" + suffix))
+        }
+        let names = (W: prefix + "W_l\(l)", R: prefix + "R_l\(l)", B: prefix + "B_l\(l)")
+        floats(names.W, [directions, G * H, inputSize], w)
+        floats(names.R, [directions, G * H, H], r)
+        floats(names.B, [directions, 2 * G * H], b)
+        return names
+    }
 
+    /// An ONNX LSTM / GRU / RNN node: `forward` or `bidirectional`.
+    mutating func recurrentNode(cell: CellKind, hidden H: Int, directions: Int, inputs: [String], outputs: [String], name: String) {
+        var attributes = [ONNXProto.intAttribute("hidden_size", Int64(H))]
+        let op: String
+        switch cell {
+        case .lstm: op = "LSTM"
+        case .gru:
+            op = "GRU"
+            attributes.append(ONNXProto.intAttribute("linear_before_reset", 1))
+        case .rnnTanh, .rnnRelu:
+            op = "RNN"
+            attributes.append(ONNXProto.stringsAttribute("activations", Array(repeating: cell == .rnnTanh ? "Tanh" : "Relu", count: directions)))
+        }
+        if directions == 2 { attributes.append(ONNXProto.stringAttribute("direction", "bidirectional")) }
+        node(op, inputs, outputs, name: name, attributes)
+    }
+
+    /// A recurrent node's Y [T, R, B, H] as the next layer's input [T, B, R·H] (forward, then backward).
+    mutating func directionsToFeatures(_ y: String, output: String) -> String {
+        let t = op("Transpose", [y], output + "_transposed", [ONNXProto.intsAttribute("perm", [0, 2, 1, 3])])
+        return op("Reshape", [t, ints("shape_keep_0_1_flatten", [3], [0, 0, -1])], output)
+    }
+
+    /// `step_mask` bool [T, B, 1]: step t of stream b is real (t < lengths[b]); from a time-major
+    /// [T, B] input and int64 lengths [B].
+    mutating func stepMask(timeMajor: String, lengths: String) {
+        op("Shape", [timeMajor], "steps_shape")
+        op("Gather", ["steps_shape", ints("index_0", [], [0])], "step_count")
+        op("Range", [ints("zero_int", [], [0]), "step_count", ints("one", [], [1])], "steps")
+        op("Unsqueeze", ["steps", ints("axes_1", [1], [1])], "steps_column")
+        op("Less", ["steps_column", lengths], "step_mask_2d")
+        op("Unsqueeze", ["step_mask_2d", ints("axes_2", [1], [2])], "step_mask")
+    }
+
+    /// MatMul by the transposed weight (out, in) → (in, out), stored as `<prefix>.weight_t`, then Add the bias.
+    @discardableResult
+    mutating func linear(input: String, weight: Tensor, bias: Tensor, prefix: String, output: String) -> String {
+        let outSize = weight.shape[0], inSize = weight.shape[1]
+        var wt = [Float](repeating: 0, count: outSize * inSize)
+        for o in 0..<outSize { for i in 0..<inSize { wt[i * outSize + o] = weight.data[o * inSize + i] } }
+        floats(prefix + ".weight_t", [inSize, outSize], wt)
+        floats(prefix + ".bias", [outSize], bias.data)
+        node("MatMul", [input, prefix + ".weight_t"], [prefix + "_mm"], name: prefix + "_matmul")
+        node("Add", [prefix + "_mm", prefix + ".bias"], [output], name: prefix + "_bias")
+        return output
+    }
+
+    /// The serialized ModelProto: this graph, opset 17, and `metadata` as `metadata_props`.
+    func model(name: String, metadata: [String: String]) -> Data {
         var graph = ONNXProto.Message()
-        var initializers: [ONNXProto.Message] = []
-        var nodes: [ONNXProto.Message] = []
-        initializers.append(ONNXProto.floatTensor("embedding.weight", dims: [V, E], tensor("embedding.weight").data))
-        nodes.append(ONNXProto.node("Gather", inputs: ["embedding.weight", "tokens"], outputs: ["embedded"], name: "embedding"))
-        initializers.append(ONNXProto.int64Tensor("squeeze_axes", dims: [1], [1]))
-        var x = "embedded"
-        var finalH: [String] = [], finalC: [String] = []
-        for l in 0..<L {
-            let wih = tensor("rnn.weight_ih_l\(l)"), whh = tensor("rnn.weight_hh_l\(l)")
-            let bih = tensor("rnn.bias_ih_l\(l)"), bhh = tensor("rnn.bias_hh_l\(l)")
-            let din = wih.shape[1]
-            initializers.append(ONNXProto.floatTensor("W_l\(l)", dims: [1, G * H, din], reorderRows(wih)))
-            initializers.append(ONNXProto.floatTensor("R_l\(l)", dims: [1, G * H, H], reorderRows(whh)))
-            initializers.append(ONNXProto.floatTensor("B_l\(l)", dims: [1, 2 * G * H], reorderRows(bih) + reorderRows(bhh)))
-            initializers.append(ONNXProto.int64Tensor("layer_\(l)", dims: [1], [Int64(l)]))
-            nodes.append(ONNXProto.node("Gather", inputs: ["h0", "layer_\(l)"], outputs: ["h0_l\(l)"], name: "h0_l\(l)"))
-            var inputs = [x, "W_l\(l)", "R_l\(l)", "B_l\(l)", "", "h0_l\(l)"]
-            var outputs = ["Y_l\(l)", "hn_l\(l)"]
-            if lstm {
-                nodes.append(ONNXProto.node("Gather", inputs: ["c0", "layer_\(l)"], outputs: ["c0_l\(l)"], name: "c0_l\(l)"))
-                inputs.append("c0_l\(l)")
-                outputs.append("cn_l\(l)")
-            }
-            var attributes = [ONNXProto.intAttribute("hidden_size", Int64(H))]
-            let op: String
-            switch c.cell {
-            case .lstm: op = "LSTM"
-            case .gru:
-                op = "GRU"
-                attributes.append(ONNXProto.intAttribute("linear_before_reset", 1))
-            case .rnnTanh, .rnnRelu:
-                op = "RNN"
-                attributes.append(ONNXProto.stringsAttribute("activations", [c.cell == .rnnTanh ? "Tanh" : "Relu"]))
-            }
-            nodes.append(ONNXProto.node(op, inputs: inputs, outputs: outputs, name: "rnn_l\(l)", attributes: attributes))
-            nodes.append(ONNXProto.node("Squeeze", inputs: ["Y_l\(l)", "squeeze_axes"], outputs: ["out_l\(l)"], name: "squeeze_l\(l)"))
-            x = "out_l\(l)"
-            finalH.append("hn_l\(l)")
-            if lstm { finalC.append("cn_l\(l)") }
-        }
-        nodes.append(ONNXProto.node("Concat", inputs: finalH, outputs: ["hn"], name: "hn", attributes: [ONNXProto.intAttribute("axis", 0)]))
-        if lstm {
-            nodes.append(ONNXProto.node("Concat", inputs: finalC, outputs: ["cn"], name: "cn", attributes: [ONNXProto.intAttribute("axis", 0)]))
-        }
-        let w = tensor("head.weight")   // (V, H) → (H, V)
-        var wt = [Float](repeating: 0, count: V * H)
-        for v in 0..<V { for h in 0..<H { wt[h * V + v] = w.data[v * H + h] } }
-        initializers.append(ONNXProto.floatTensor("head.weight_t", dims: [H, V], wt))
-        initializers.append(ONNXProto.floatTensor("head.bias", dims: [V], tensor("head.bias").data))
-        nodes.append(ONNXProto.node("MatMul", inputs: [x, "head.weight_t"], outputs: ["head_mm"], name: "head_matmul"))
-        nodes.append(ONNXProto.node("Add", inputs: ["head_mm", "head.bias"], outputs: ["logits"], name: "head_bias"))
-
         for n in nodes { graph.message(1, n) }
-        graph.string(2, "char_lm")
+        graph.string(2, name)
         for t in initializers { graph.message(5, t) }
-        let seq = ONNXProto.Dim.param("seq"), batch = ONNXProto.Dim.param("batch")
-        graph.message(11, ONNXProto.valueInfo("tokens", elemType: ONNXProto.int64, dims: [seq, batch]))
-        graph.message(11, ONNXProto.valueInfo("h0", elemType: ONNXProto.float, dims: [.value(L), batch, .value(H)]))
-        if lstm { graph.message(11, ONNXProto.valueInfo("c0", elemType: ONNXProto.float, dims: [.value(L), batch, .value(H)])) }
-        graph.message(12, ONNXProto.valueInfo("logits", elemType: ONNXProto.float, dims: [seq, batch, .value(V)]))
-        graph.message(12, ONNXProto.valueInfo("hn", elemType: ONNXProto.float, dims: [.value(L), batch, .value(H)]))
-        if lstm { graph.message(12, ONNXProto.valueInfo("cn", elemType: ONNXProto.float, dims: [.value(L), batch, .value(H)])) }
-
+        for i in inputs { graph.message(11, i) }
+        for o in outputs { graph.message(12, o) }
         var m = ONNXProto.Message()
         m.int(1, 8)                                // ir_version
         m.string(2, "recurrent")                   // producer_name
         m.message(7, graph)
         var opsetID = ONNXProto.Message()
         opsetID.string(1, "")
-        opsetID.int(2, Int64(opset))
+        opsetID.int(2, Int64(ONNXExport.opset))
         m.message(8, opsetID)
-        for (k, v) in CharLMCheckpoint.metadata(for: c).sorted(by: { $0.key < $1.key }) {
+        for (k, v) in metadata.sorted(by: { $0.key < $1.key }) {
             var entry = ONNXProto.Message()
             entry.string(1, k)
             entry.string(2, v)
@@ -127,18 +396,13 @@ public enum CharLMONNX {
         }
         return m.bytes
     }
-
-    /// Reads a char-LM checkpoint and writes its ONNX model atomically to `path`.
-    public static func export(checkpoint: String, to path: String) throws {
-        let model = try CharLMCheckpoint.load(path: checkpoint)
-        try AtomicFile.write(export(model), to: path)
-    }
 }
 
 /// The few ONNX protobuf messages the exporter writes, encoded by hand (field numbers from
 /// onnx.proto): varints, little-endian floats and length-delimited fields, nothing else.
 enum ONNXProto {
     static let float: Int64 = 1   // TensorProto.DataType
+    static let int32: Int64 = 6
     static let int64: Int64 = 7
 
     struct Message {
@@ -192,27 +456,32 @@ enum ONNXProto {
     private static func tensor(_ name: String, dims: [Int], type: Int64, raw: Data, count: Int) -> Message {
         precondition(count == dims.reduce(1, *))
         var t = Message()
-        t.packedInts(1, dims.map(Int64.init))
+        if !dims.isEmpty { t.packedInts(1, dims.map(Int64.init)) }   // a scalar has no dims
         t.int(2, type)
         t.string(8, name)
         t.lengthDelimited(9, raw)
         return t
     }
 
-    static func intAttribute(_ name: String, _ v: Int64) -> Message {
+    /// An AttributeProto: its name, the value field(s) `value` writes, and its AttributeType.
+    private static func attribute(_ name: String, type: Int64, _ value: (inout Message) -> Void) -> Message {
         var a = Message()
         a.string(1, name)
-        a.int(3, v)
-        a.int(20, 2)                              // AttributeType.INT
+        value(&a)
+        a.int(20, type)
         return a
     }
 
-    static func stringsAttribute(_ name: String, _ values: [String]) -> Message {
-        var a = Message()
-        a.string(1, name)
-        for s in values { a.string(9, s) }
-        a.int(20, 8)                              // AttributeType.STRINGS
-        return a
+    static func intAttribute(_ name: String, _ v: Int64) -> Message { attribute(name, type: 2) { $0.int(3, v) } }   // INT
+
+    static func intsAttribute(_ name: String, _ values: [Int64]) -> Message {   // INTS
+        attribute(name, type: 7) { a in for v in values { a.int(8, v) } }
+    }
+
+    static func stringAttribute(_ name: String, _ value: String) -> Message { attribute(name, type: 3) { $0.string(4, value) } }   // STRING
+
+    static func stringsAttribute(_ name: String, _ values: [String]) -> Message {   // STRINGS
+        attribute(name, type: 8) { a in for s in values { a.string(9, s) } }
     }
 
     static func node(_ op: String, inputs: [String], outputs: [String], name: String, attributes: [Message] = []) -> Message {

@@ -24,15 +24,18 @@ public enum TaskCheckpoint {
     /// (`members.0.embedding.weight`, …).
     public static func save(_ models: [TextClassifier], to path: String, extra: [String: String] = [:]) throws {
         precondition(!models.isEmpty && models.allSatisfy { $0.config == models[0].config })
-        let c = models[0].config
-        var meta = extra
-        for (k, v) in [
+        let meta = extra.merging(classifierMetadata(models[0].config, members: models.count)) { $1 }
+        try SafeTensors.write(classifierTensorNames(models).map { ($0.0, $0.1.value) }, metadata: meta, to: path)
+    }
+
+    /// The architecture keys of a classifier checkpoint (also the ONNX export's metadata).
+    static func classifierMetadata(_ c: ClassifierConfig, members: Int) -> [String: String] {
+        [
             "model": "text-classifier", "cell": c.cell.rawValue, "level": c.level.rawValue, "lowercase": String(c.lowercase),
             "num_layers": String(c.numLayers), "hidden_size": String(c.hiddenSize), "embedding_size": String(c.embeddingSize),
             "bidirectional": String(c.bidirectional), "pooling": c.pooling.rawValue,
-            "vocab": c.vocabulary.json, "labels": jsonArray(c.labels), "ensemble": String(models.count),
-        ] { meta[k] = v }
-        try SafeTensors.write(classifierTensorNames(models).map { ($0.0, $0.1.value) }, metadata: meta, to: path)
+            "vocab": c.vocabulary.json, "labels": jsonArray(c.labels), "ensemble": String(members),
+        ]
     }
 
     static func classifierTensorNames(_ models: [TextClassifier]) -> [(String, Parameter)] {
@@ -66,15 +69,18 @@ public enum TaskCheckpoint {
     // MARK: Tagger
 
     public static func save(_ model: Tagger, to path: String, extra: [String: String] = [:]) throws {
-        let c = model.config
-        var meta = extra
-        for (k, v) in [
+        let meta = extra.merging(taggerMetadata(model.config)) { $1 }
+        try SafeTensors.write(model.namedParameters.map { ($0.0, $0.1.value) }, metadata: meta, to: path)
+    }
+
+    /// The architecture keys of a tagger checkpoint (also the ONNX export's metadata).
+    static func taggerMetadata(_ c: TaggerConfig) -> [String: String] {
+        [
             "model": "tagger", "cell": c.cell.rawValue, "lowercase": String(c.lowercase),
             "num_layers": String(c.numLayers), "hidden_size": String(c.hiddenSize), "embedding_size": String(c.wordEmbeddingSize),
             "char_embedding_size": String(c.charEmbeddingSize), "char_hidden_size": String(c.charHiddenSize),
             "vocab": c.words.json, "char_vocab": c.chars.json, "labels": jsonArray(c.tags),
-        ] { meta[k] = v }
-        try SafeTensors.write(model.namedParameters.map { ($0.0, $0.1.value) }, metadata: meta, to: path)
+        ]
     }
 
     public static func loadTagger(path: String) throws -> Tagger {

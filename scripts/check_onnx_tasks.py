@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""Checks a `recurrent export` ONNX model of a classifier (an ensemble too) or a tagger against the
+checkpoint it came from:
+  - onnx.checker with full shape inference;
+  - ONNX Runtime against the PyTorch modules written in TextClassifier.swift and Tagger.swift
+    (strict load_state_dict, pack_padded_sequence), on the sentences of a text file (one per line,
+    words split at whitespace) in padded batches of mixed lengths;
+  - ONNX Runtime's labels (and probabilities) or tags against `recurrent classify predict` /
+    `recurrent tag predict` on the same file.
+
+    python3 scripts/check_onnx_tasks.py MODEL.onnx MODEL.safetensors SENTENCES.txt [recurrent-binary]
+
+Needs torch, safetensors, onnx and onnxruntime; not part of the test suite, which runs with the
+Swift toolchain alone.
+"""
+import json, os, re, subprocess, sys, tempfile
+import numpy as np
+import torch, torch.nn as nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from safetensors.torch import load_file
+sys.path.insert(0, os.path.dirname(__file__))
+from check_onnx import open_checked
+
+UNK, WORD_CHARS = 1, 32   # <unk>; the characters of a word the tagger reads
+
+
+def recurrent(cell, I, H, L, bidirectional):
+    kw = dict(batch_first=True, bidirectional=bidirectional)
+    if cell == "lstm":
+        return nn.LSTM(I, H, L, **kw)
+    if cell == "gru":
+        return nn.GRU(I, H, L, **kw)
+    return nn.RNN(I, H, L, nonlinearity=cell.split("_")[1], **kw)
+
+
+def final_hidden(h):
+    return h[0] if isinstance(h, tuple) else h
+
+
+class Classifier(nn.Module):
+    def __init__(self, V, E, H, L, C, cell, bidirectional, pooling):
+        super().__init__()
+        self.embedding = nn.Embedding(V, E, padding_idx=0)
+        self.rnn = recurrent(cell, E, H, L, bidirectional)
+        self.head = nn.Linear(2 * H if bidirectional else H, C)
+        self.pooling = pooling
+
+    def forward(self, x, lengths):
+        packed = pack_padded_sequence(self.embedding(x), lengths, batch_first=True, enforce_sorted=False)
+        out, h = self.rnn(packed)
+        h_n = final_hidden(h)
+        y, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        if self.pooling == "last":
+            v = torch.cat((h_n[-2], h_n[-1]), 1) if self.rnn.bidirectional else h_n[-1]
+        elif self.pooling == "mean":
+            v = y.sum(1) / lengths[:, None]
+        else:
+            mask = torch.arange(x.shape[1])[None, :] < lengths[:, None]
+            v = y.masked_fill(~mask[..., None], float("-inf")).max(1).values
+        return self.head(v)
+
+
+class Ensemble(nn.Module):
+    def __init__(self, members):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+
+class Tagger(nn.Module):
+    def __init__(self, Vw, Ew, Vc, Ec, Hc, H, L, C, cell):
+        super().__init__()
+        self.embedding = nn.Embedding(Vw, Ew, padding_idx=0)
+        self.char_embedding = nn.Embedding(Vc, Ec, padding_idx=0)
+        self.char_rnn = recurrent(cell, Ec, Hc, 1, True)
+        self.rnn = recurrent(cell, Ew + 2 * Hc, H, L, True)
+        self.head = nn.Linear(2 * H, C)
+
+    def forward(self, words, lengths, chars, char_lengths):
+        # chars (N, Tc): one row per real word, batch-major (every occurrence encoded).
+        packed = pack_padded_sequence(self.char_embedding(chars), char_lengths, batch_first=True, enforce_sorted=False)
+        h_n = final_hidden(self.char_rnn(packed)[1])
+        cw = torch.cat((h_n[-2], h_n[-1]), 1)
+        B, T = words.shape
+        mask = torch.arange(T)[None, :] < lengths[:, None]
+        x = torch.zeros(B, T, self.embedding.embedding_dim + cw.shape[1])
+        x[mask] = torch.cat((self.embedding(words)[mask], cw), 1)
+        out, _ = self.rnn(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+        y, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
+        return self.head(y)
+
+
+def pad(rows, width=None):
+    width = width or max(len(r) for r in rows)
+    out = np.zeros((len(rows), width), np.int64)
+    for i, r in enumerate(rows):
+        out[i, :len(r)] = r
+    return out
+
+
+def words_of(line):
+    return [w for w in re.split(r"[ \t]+", line) if w]
+
+
+def run_predict(binary, args, lines):
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
+        f.write("".join(l + "\n" for l in lines))
+    try:
+        out = subprocess.run([binary] + args + [f.name], capture_output=True, text=True, check=True)
+    finally:
+        os.unlink(f.name)
+    return out.stdout.splitlines()
+
+
+def check_classifier(session, meta, st_path, lines, binary):
+    vocab = {t: i for i, t in enumerate(json.loads(meta["vocab"]))}
+    labels = json.loads(meta["labels"])
+    members = int(meta.get("ensemble", "1"))
+    lower = meta["lowercase"] == "true"
+
+    def encode(text):
+        t = text.lower() if lower else text
+        tokens = words_of(t) if meta["level"] == "word" else list(t.strip(" \t"))
+        return [vocab.get(w, UNK) for w in tokens]
+
+    lines = [l for l in lines if encode(l)]
+    make = lambda: Classifier(len(vocab), int(meta["embedding_size"]), int(meta["hidden_size"]), int(meta["num_layers"]),
+                              len(labels), meta["cell"], meta["bidirectional"] == "true", meta["pooling"])
+    model = make() if members == 1 else Ensemble([make() for _ in range(members)])
+    model.load_state_dict(load_file(st_path))  # strict
+    model.eval()
+    worst, probabilities = 0.0, []
+    for lo in range(0, len(lines), 64):   # file order: mixed lengths in every batch
+        ids = [encode(l) for l in lines[lo:lo + 64]]
+        x, lengths = pad(ids), np.array([len(r) for r in ids], np.int64)
+        out = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"tokens": x, "lengths": lengths})))
+        with torch.no_grad():
+            nets = [model] if members == 1 else list(model.members)
+            zs = [m(torch.from_numpy(x), torch.from_numpy(lengths)) for m in nets]
+            ref = torch.stack([z.softmax(1) for z in zs]).mean(0).numpy()
+        if members == 1:
+            worst = max(worst, float(np.abs(out["logits"] - zs[0].numpy()).max()))
+        worst = max(worst, float(np.abs(out["probabilities"] - ref).max()))
+        probabilities.append(out["probabilities"])
+    p = np.concatenate(probabilities)
+    predicted = run_predict(binary, ["classify", "predict", "--checkpoint", st_path], lines)
+    same_label, worst_printed = 0, 0.0
+    for row, line in zip(p, predicted):
+        label, prob = line.rsplit("\t", 1)
+        same_label += labels[int(row.argmax())] == label
+        worst_printed = max(worst_printed, abs(float(prob) - float(row.max())))
+    ok = worst < 1e-4 and same_label == len(lines) and worst_printed <= 5.1e-5
+    compared = "logits, probabilities" if members == 1 else f"probabilities, {members} members"
+    print(f"classifier {meta['cell']} L{meta['num_layers']} H{meta['hidden_size']} {'bi' if meta['bidirectional'] == 'true' else 'uni'} "
+          f"{meta['pooling']} {meta['level']}: max |onnxruntime - torch| {worst:.2e} ({compared}; {len(lines)} sentences); "
+          f"label as `classify predict` {same_label}/{len(lines)}, max |p - printed| {worst_printed:.1e}")
+    return ok
+
+
+def check_tagger(session, meta, st_path, lines, binary):
+    words_vocab = {t: i for i, t in enumerate(json.loads(meta["vocab"]))}
+    chars_vocab = {t: i for i, t in enumerate(json.loads(meta["char_vocab"]))}
+    tags = json.loads(meta["labels"])
+    lower = meta["lowercase"] == "true"
+    sentences = [s for s in (words_of(l) for l in lines) if s]
+    model = Tagger(len(words_vocab), int(meta["embedding_size"]), len(chars_vocab), int(meta["char_embedding_size"]),
+                   int(meta["char_hidden_size"]), int(meta["hidden_size"]), int(meta["num_layers"]), len(tags), meta["cell"])
+    model.load_state_dict(load_file(st_path))  # strict
+    model.eval()
+    worst, predicted_tags = 0.0, []
+    for lo in range(0, len(sentences), 64):
+        batch = sentences[lo:lo + 64]
+        words = pad([[words_vocab.get(w.lower() if lower else w, UNK) for w in s] for s in batch])
+        lengths = np.array([len(s) for s in batch], np.int64)
+        spellings = [[[chars_vocab.get(c, UNK) for c in w[:WORD_CHARS]] for w in s] for s in batch]
+        B, T = words.shape
+        W = max(len(c) for s in spellings for c in s)
+        chars = np.zeros((B, T, W), np.int64)
+        char_lengths = np.zeros((B, T), np.int64)
+        for b, s in enumerate(spellings):
+            for t, c in enumerate(s):
+                chars[b, t, :len(c)] = c
+                char_lengths[b, t] = len(c)
+        (logits,) = session.run(None, {"words": words, "lengths": lengths, "chars": chars, "char_lengths": char_lengths})
+        flat = [c for s in spellings for c in s]
+        with torch.no_grad():
+            ref = model(torch.from_numpy(words), torch.from_numpy(lengths), torch.from_numpy(pad(flat)),
+                        torch.tensor([len(c) for c in flat])).numpy()
+        for b, s in enumerate(batch):
+            worst = max(worst, float(np.abs(logits[b, :len(s)] - ref[b, :len(s)]).max()))
+            predicted_tags.append([tags[int(i)] for i in logits[b, :len(s)].argmax(1)])
+    printed = run_predict(binary, ["tag", "predict", "--checkpoint", st_path], [" ".join(s) for s in sentences])
+    same, total = 0, 0
+    for mine, line in zip(predicted_tags, printed):
+        theirs = [w.rsplit("/", 1)[1] for w in line.split(" ")]
+        same += sum(a == b for a, b in zip(mine, theirs))
+        total += len(mine)
+    ok = worst < 1e-4 and same == total
+    print(f"tagger {meta['cell']} L{meta['num_layers']} H{meta['hidden_size']}: max |onnxruntime - torch| {worst:.2e} "
+          f"(logits at {total} words, {len(sentences)} sentences); tags as `tag predict` {same}/{total}")
+    return ok
+
+
+def main():
+    onnx_path, st_path, text_path, binary, meta, session = open_checked(sys.argv)
+    lines = open(text_path, encoding="utf-8").read().splitlines()
+    check = {"text-classifier": check_classifier, "tagger": check_tagger}[meta["model"]]
+    ok = check(session, meta, st_path, lines, binary)
+    print(f"{onnx_path}: onnx.checker ok; {'pass' if ok else 'FAIL'}")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
