@@ -22,16 +22,16 @@ from check_torch_interop import CharLM
 
 def open_checked(argv):
     """The command line (MODEL.onnx MODEL.safetensors TEXT [binary]); onnx.checker with full shape
-    inference; the checkpoint's metadata, which the ONNX model's metadata_props must repeat; an
-    ONNX Runtime session."""
+    inference; the checkpoint's metadata, whose keys the ONNX model's metadata_props repeat; an ONNX
+    Runtime session."""
     onnx_path, st_path, text_path = argv[1:4]
     binary = argv[4] if len(argv) > 4 else ".build/release/recurrent"
     model_proto = onnx.load(onnx_path)
     onnx.checker.check_model(model_proto, full_check=True)
     meta = safe_open(st_path, "pt").metadata()
     props = {p.key: p.value for p in model_proto.metadata_props}
-    assert all(props.get(k) == v for k, v in meta.items() if k in props) and props["vocab"] == meta["vocab"], \
-        "the ONNX metadata differs from the checkpoint's"
+    assert all(meta.get(k) == v for k, v in props.items() if k in meta) and props.get("vocab") == meta.get("vocab") \
+        and props["model"] == meta.get("model", "char-lm"), "the ONNX metadata differs from the checkpoint's"
     session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
     return onnx_path, st_path, text_path, binary, meta, session
 

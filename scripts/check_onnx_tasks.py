@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Checks a `recurrent export` ONNX model of a classifier (an ensemble too) or a tagger against the
-checkpoint it came from:
+"""Checks a `recurrent export` ONNX model of a classifier (an ensemble too), a tagger or a
+forecaster against the checkpoint it came from:
   - onnx.checker with full shape inference;
   - ONNX Runtime against the PyTorch modules written in TextClassifier.swift and Tagger.swift
     (strict load_state_dict, pack_padded_sequence), on the sentences of a text file (one per line,
     words split at whitespace) in padded batches of mixed lengths;
   - ONNX Runtime's labels (and probabilities) or tags against `recurrent classify predict` /
-    `recurrent tag predict` on the same file.
+    `recurrent tag predict` on the same file;
+  - a forecaster: the windows of `recurrent forecast predict` on the CSV file (its checkpoint's
+    column), ONNX Runtime against the PyTorch module written in Forecaster.swift (scaling in
+    numpy, float64) and against the forecasts `predict` wrote.
 
-    python3 scripts/check_onnx_tasks.py MODEL.onnx MODEL.safetensors SENTENCES.txt [recurrent-binary]
+    python3 scripts/check_onnx_tasks.py MODEL.onnx MODEL.safetensors SENTENCES.txt|SERIES.csv [recurrent-binary]
 
 Needs torch, safetensors, onnx and onnxruntime; not part of the test suite, which runs with the
 Swift toolchain alone.
@@ -200,11 +203,69 @@ def check_tagger(session, meta, st_path, lines, binary):
     return ok
 
 
+class Forecaster(nn.Module):
+    def __init__(self, Hd, L, horizon, mode, cell):
+        super().__init__()
+        self.rnn = recurrent(cell, 1, Hd, L, False)
+        self.head = nn.Linear(Hd, horizon if mode == "direct" else 1)
+        self.mode, self.horizon = mode, horizon
+
+    def forecast(self, z):   # z (B, N) normalised windows → (B, H)
+        y, state = self.rnn(z[..., None])
+        if self.mode == "direct":
+            return self.head(final_hidden(state)[-1])
+        values = []
+        for k in range(self.horizon):
+            values.append(self.head(y[:, -1]))
+            if k < self.horizon - 1:
+                y, state = self.rnn(values[-1][:, None], state)
+        return torch.cat(values, 1)
+
+
+def check_forecaster(session, meta, st_path, data_path, binary):
+    import csv
+    with open(data_path, newline="", encoding="utf-8") as f:
+        values = np.array([float(row[meta["column"]]) for row in csv.DictReader(f)])
+    N, H = int(meta["window"]), int(meta["horizon"])
+    model = Forecaster(int(meta["hidden_size"]), int(meta["num_layers"]), H, meta["mode"], meta["cell"])
+    model.load_state_dict(load_file(st_path))  # strict
+    model.eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "forecast.csv")
+        subprocess.run([binary, "forecast", "predict", "--checkpoint", st_path, "--data", data_path, "--output", out],
+                       capture_output=True, check=True)
+        with open(out, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    origins = sorted({int(r["origin"]) for r in rows})
+    windows = np.stack([values[t - N:t] for t in origins])
+    (forecast,) = session.run(None, {"window": windows})
+    if meta["normalize"] == "series":
+        mean, scale = float(meta["series_mean"]), float(meta["series_std"])
+    else:
+        mean, std = windows.mean(1, keepdims=True), windows.std(1, keepdims=True)
+        scale = np.where(std > 1e-8 * np.maximum(1, np.abs(mean)), std, 1.0)
+    with torch.no_grad():
+        z = torch.from_numpy(((windows - mean) / scale).astype(np.float32))
+        ref = model.forecast(z).double().numpy() * scale + mean
+    spread = values.std()
+    worst_torch = float(np.abs(forecast - ref).max()) / spread
+    row_of = {t: i for i, t in enumerate(origins)}
+    worst_predict = max(abs(forecast[row_of[int(r["origin"])], int(r["index"]) - int(r["origin"])] - float(r["forecast"])) for r in rows) / spread
+    ok = worst_torch < 1e-5 and worst_predict < 1e-5
+    print(f"forecaster {meta['cell']} L{meta['num_layers']} H{meta['hidden_size']} {meta['mode']} {meta['normalize']} "
+          f"(window {N}, horizon {H}): max |onnxruntime - torch| / the series' std {worst_torch:.1e} ({len(origins)} windows); "
+          f"max |onnxruntime - `forecast predict`| / std {worst_predict:.1e} ({len(rows)} values)")
+    return ok
+
+
 def main():
     onnx_path, st_path, text_path, binary, meta, session = open_checked(sys.argv)
-    lines = open(text_path, encoding="utf-8").read().splitlines()
-    check = {"text-classifier": check_classifier, "tagger": check_tagger}[meta["model"]]
-    ok = check(session, meta, st_path, lines, binary)
+    if meta["model"] == "forecaster":
+        ok = check_forecaster(session, meta, st_path, text_path, binary)
+    else:
+        lines = open(text_path, encoding="utf-8").read().splitlines()
+        check = {"text-classifier": check_classifier, "tagger": check_tagger}[meta["model"]]
+        ok = check(session, meta, st_path, lines, binary)
     print(f"{onnx_path}: onnx.checker ok; {'pass' if ok else 'FAIL'}")
     sys.exit(0 if ok else 1)
 

@@ -4,18 +4,20 @@ import Recurrent
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a char-LM, classifier or tagger checkpoint as an ONNX model (opset 17) for ONNX Runtime.",
+        abstract: "Write a char-LM, classifier, tagger or forecaster checkpoint as an ONNX model (opset 17) for ONNX Runtime.",
         discussion: """
         char-LM: inputs tokens int64 [seq, batch] and h0 float [layers, batch, hidden] (and c0 for \
         an LSTM; zeros for a fresh start); outputs logits [seq, batch, vocab], hn (and cn). \
         Classifier (an ensemble too): inputs tokens int64 [batch, seq] padded with 0 and lengths \
         int64 [batch]; outputs logits (one model) and probabilities [batch, labels]. Tagger: inputs \
         words [batch, seq], lengths [batch], chars [batch, seq, word_chars] and char_lengths \
-        [batch, seq], all int64; output logits [batch, seq, tags]. The vocabularies and labels are \
-        in the model's metadata. See docs/onnx.md.
+        [batch, seq], all int64; output logits [batch, seq, tags]. Forecaster: input window double \
+        [batch, window] in the series' units, output forecast double [batch, horizon]; the scaling \
+        is in the graph. The vocabularies, labels and settings are in the model's metadata. See \
+        docs/onnx.md.
         """)
 
-    @Option(help: "The char-LM, classifier or tagger checkpoint (.safetensors).")
+    @Option(help: "The char-LM, classifier, tagger or forecaster checkpoint (.safetensors).")
     var checkpoint: String
 
     @Option(help: "The ONNX file to write (written atomically).")

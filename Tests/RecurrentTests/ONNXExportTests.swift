@@ -127,10 +127,9 @@ import Testing
                 v.floats = stride(from: 0, to: raw.count, by: 4).map { o in
                     Float(bitPattern: UInt32(raw[o]) | UInt32(raw[o + 1]) << 8 | UInt32(raw[o + 2]) << 16 | UInt32(raw[o + 3]) << 24)
                 }
-            case 7:
-                v.ints = stride(from: 0, to: raw.count, by: 8).map { o in
-                    Int64(bitPattern: (0..<8).reduce(UInt64(0)) { $0 | UInt64(raw[o + $1]) << (8 * UInt64($1)) })
-                }
+            case 7, 11:   // int64, or float64 (evaluated in Float here)
+                let words = stride(from: 0, to: raw.count, by: 8).map { o in (0..<8).reduce(UInt64(0)) { $0 | UInt64(raw[o + $1]) << (8 * UInt64($1)) } }
+                if f.int(2) == 7 { v.ints = words.map { Int64(bitPattern: $0) } } else { v.floats = words.map { Float(Double(bitPattern: $0)) } }
             default: throw ONNXReadError.unsupported("tensor type \(String(describing: f.int(2)))")
             }
             #expect(max(v.floats.count, v.ints.count) == dims.reduce(1, *), "initializer \(f.string(8) ?? "?") size")
@@ -245,43 +244,51 @@ import Testing
             case "Shape":
                 let x = try get(n.inputs[0])
                 out = [Value(shape: [x.shape.count], ints: x.shape.map(Int64.init))]
-            case "Cast":   // to FLOAT, or to INT32/INT64 (kept as integers)
+            case "Cast":   // to FLOAT or DOUBLE (both evaluated in Float), or to INT32/INT64 (kept as integers)
                 let x = try get(n.inputs[0])
-                out = [n.intAttributes["to"] == 1 ? Value(shape: x.shape, floats: isFloat(x) ? x.floats : x.ints.map(Float.init))
+                out = [[1, 11].contains(n.intAttributes["to"]) ? Value(shape: x.shape, floats: isFloat(x) ? x.floats : x.ints.map(Float.init))
                                                   : Value(shape: x.shape, ints: isFloat(x) ? x.floats.map { Int64($0) } : x.ints)]
             case "Range":
                 let start = try get(n.inputs[0]).ints[0], limit = try get(n.inputs[1]).ints[0], delta = try get(n.inputs[2]).ints[0]
                 let values = Array(stride(from: start, to: limit, by: Int(delta)))
                 out = [Value(shape: [values.count], ints: values)]
-            case "Less":   // a bool tensor, kept as 0/1
+            case "Less", "Greater":   // a bool tensor, kept as 0/1
                 let a = try get(n.inputs[0]), b = try get(n.inputs[1])
-                #expect(!isFloat(a) && !isFloat(b))
-                out = [try elementwise([a, b], float: { _ in 0 }, int: { $0[0] < $0[1] ? 1 : 0 })]
+                let less = n.op == "Less"
+                let r = try elementwise([a, b], float: { (less ? $0[0] < $0[1] : $0[0] > $0[1]) ? 1 : 0 }, int: { (less ? $0[0] < $0[1] : $0[0] > $0[1]) ? 1 : 0 })
+                out = [Value(shape: r.shape, ints: isFloat(r) ? r.floats.map { Int64($0) } : r.ints)]
+            case "Sqrt", "Abs":
+                var y = try get(n.inputs[0])
+                y.floats = y.floats.map { n.op == "Sqrt" ? $0.squareRoot() : abs($0) }
+                out = [y]
             case "Where":
                 let cond = try get(n.inputs[0]), x = try get(n.inputs[1]), y = try get(n.inputs[2])
                 let (shape, index) = try broadcast([cond.shape, x.shape, y.shape])
                 out = [Value(shape: shape, floats: (0..<shape.reduce(1, *)).map { i in
                     cond.ints[index[0][i]] != 0 ? x.floats[index[1][i]] : y.floats[index[2][i]]
                 })]
-            case "Add", "Mul", "Div", "Max", "Sum":
+            case "Add", "Sub", "Mul", "Div", "Max", "Sum":
                 let vs = try n.inputs.map(get)
                 switch n.op {
                 case "Add", "Sum": out = [try elementwise(vs, float: { $0.reduce(0, +) }, int: { $0.reduce(0, +) })]
+                case "Sub": out = [try elementwise(vs, float: { $0[0] - $0[1] }, int: { $0[0] - $0[1] })]
                 case "Mul": out = [try elementwise(vs, float: { $0[0] * $0[1] }, int: { $0[0] * $0[1] })]
                 case "Div": out = [try elementwise(vs, float: { $0[0] / $0[1] }, int: { $0[0] / $0[1] })]
                 default: out = [try elementwise(vs, float: { $0.max()! }, int: { $0.max()! })]
                 }
-            case "ReduceSum", "ReduceMax":   // over the listed axes (ReduceSum's as an input)
+            case "ReduceSum", "ReduceMax", "ReduceMean":   // over the listed axes (ReduceSum's as an input)
                 let x = try get(n.inputs[0])
                 let axes = n.op == "ReduceSum" ? try get(n.inputs[1]).ints.map(Int.init) : n.intsAttributes["axes"]!.map(Int.init)
+                let count = Float(axes.reduce(1) { $0 * x.shape[$1] })
                 let keep = (n.intAttributes["keepdims"] ?? 1) != 0
                 let kept = x.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
                 let st = strides(x.shape), keptStrides = strides(kept)
-                var acc = [Float](repeating: n.op == "ReduceSum" ? 0 : -.infinity, count: kept.reduce(1, *))
+                var acc = [Float](repeating: n.op == "ReduceMax" ? -.infinity : 0, count: kept.reduce(1, *))
                 for flat in 0..<x.floats.count {
                     let k = x.shape.indices.reduce(0) { $0 + (axes.contains($1) ? 0 : (flat / st[$1] % x.shape[$1]) * keptStrides[$1]) }
-                    acc[k] = n.op == "ReduceSum" ? acc[k] + x.floats[flat] : max(acc[k], x.floats[flat])
+                    acc[k] = n.op == "ReduceMax" ? max(acc[k], x.floats[flat]) : acc[k] + x.floats[flat]
                 }
+                if n.op == "ReduceMean" { acc = acc.map { $0 / count } }
                 out = [Value(shape: keep ? kept : x.shape.enumerated().filter { !axes.contains($0.offset) }.map { $0.element }, floats: acc)]
             case "Softmax":   // over the last axis
                 let x = try get(n.inputs[0])
@@ -525,6 +532,35 @@ import Testing
         #expect(worst < 1e-5, "logits differ by \(worst)")
     }
 
+    /// Every cell and mode, each with both scalings; a flat stretch gives a window whose standard
+    /// deviation is zero (scale 1).
+    @Test(arguments: CellKind.allCases, ForecastMode.allCases)
+    func exportedForecasterComputesTheForecasts(cell: CellKind, mode: ForecastMode) throws {
+        let N = 6, H = 3
+        let values: [Double] = (0..<40).map { (t: Int) -> Double in
+            if t < N { return 50 }
+            return 100 + 10 * sin(Double(t) / 3) + Double(t % 5)
+        }
+        let origins = [N, 10, 17, 25, 37]
+        for normalization in ForecastNormalization.allCases {
+            var rng = SeededRNG(seed: 17)
+            let config = ForecasterConfig(cell: cell, hiddenSize: 4, numLayers: 2, window: N, horizon: H, mode: mode,
+                                          normalization: normalization, seriesScale: WindowScale.of(values[..<30]))
+            let model = Forecaster(config: config, rng: &rng)
+            Self.randomize(model.namedParameters, &rng)
+            let expected = model.forecast(values, origins: origins)
+            let g = try Self.read(ForecasterONNX.export(model, metadata: ["column": "y"]))
+            #expect(g.inputs == ["window"] && g.outputs == ["forecast"])
+            #expect(g.metadata["mode"] == mode.rawValue && g.metadata["normalize"] == normalization.rawValue && g.metadata["column"] == "y")
+            let window = origins.flatMap { t in values[(t - N)..<t].map { Float($0) } }
+            let out = try Self.run(g, feeds: ["window": Value(shape: [origins.count, N], floats: window)])
+            let y = try #require(out["forecast"])
+            #expect(y.shape == [origins.count, H])
+            let d = Self.maxDifference(y.floats, expected.flatMap { $0.map { Float($0) } })
+            #expect(d < 2e-3, "\(normalization): forecasts differ by \(d)")   // values near 100, evaluated in Float
+        }
+    }
+
     @Test func exportCommandWritesTheModelAndRejectsOtherCheckpoints() throws {
         let dir = CLI.tempDir()
         let model = dir.appendingPathComponent("m.safetensors").path
@@ -550,9 +586,19 @@ import Testing
         let r3 = try CLI.run(["export", "--checkpoint", tagger, "--onnx", onnx])
         #expect(r3.status == 0 && r3.stdout.contains("tagger"), "\(r3.stderr)")
         #expect(try TaggerONNX.export(TaskCheckpoint.loadTagger(path: tagger)) == Data(contentsOf: URL(fileURLWithPath: onnx)))
+        var rng2 = SeededRNG(seed: 8)
+        let forecaster = dir.appendingPathComponent("f.safetensors").path
+        let fconfig = ForecasterConfig(cell: .lstm, hiddenSize: 3, numLayers: 1, window: 4, horizon: 2, mode: .recursive,
+                                       normalization: .window, seriesScale: WindowScale(mean: 0, scale: 1))
+        try TaskCheckpoint.save(Forecaster(config: fconfig, rng: &rng2), to: forecaster, extra: ["column": "Passengers"])
+        let r4 = try CLI.run(["export", "--checkpoint", forecaster, "--onnx", onnx])
+        #expect(r4.status == 0 && r4.stdout.contains("forecaster"), "\(r4.stderr)")
+        let (fmodel, fmeta) = try TaskCheckpoint.loadForecaster(path: forecaster)
+        #expect(try ForecasterONNX.export(fmodel, metadata: fmeta) == Data(contentsOf: URL(fileURLWithPath: onnx)))
+        #expect(try Self.read(Data(contentsOf: URL(fileURLWithPath: onnx))).metadata["column"] == "Passengers")
         // Another kind of checkpoint, a missing file, a folder that does not exist: one error line each, no file left.
-        try SafeTensors.write([("w", Tensor(shape: [1], data: [1]))], metadata: ["model": "forecaster"], to: dir.appendingPathComponent("forecaster.safetensors").path)
-        expectCleanError(try CLI.run(["export", "--checkpoint", dir.appendingPathComponent("forecaster.safetensors").path, "--onnx", dir.appendingPathComponent("x.onnx").path]), mentions: "forecaster.safetensors")
+        try SafeTensors.write([("w", Tensor(shape: [1], data: [1]))], metadata: ["model": "seq2seq"], to: dir.appendingPathComponent("seq2seq.safetensors").path)
+        expectCleanError(try CLI.run(["export", "--checkpoint", dir.appendingPathComponent("seq2seq.safetensors").path, "--onnx", dir.appendingPathComponent("x.onnx").path]), mentions: "seq2seq.safetensors")
         expectCleanError(try CLI.run(["export", "--checkpoint", dir.appendingPathComponent("none.safetensors").path, "--onnx", dir.appendingPathComponent("x.onnx").path]), mentions: "none.safetensors")
         expectCleanError(try CLI.run(["export", "--checkpoint", model, "--onnx", dir.appendingPathComponent("no/such/m.onnx").path]), mentions: "m.onnx")
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("x.onnx").path))

@@ -6,13 +6,16 @@
 /// series the same way). Written atomically.
 extension TaskCheckpoint {
     public static func save(_ model: Forecaster, to path: String, extra: [String: String] = [:]) throws {
-        let c = model.config
-        let architecture = [
+        try write(model.namedParameters, architecture: forecasterMetadata(model.config), extra: extra, to: path)
+    }
+
+    /// The architecture keys of a forecaster checkpoint (also the ONNX export's metadata).
+    static func forecasterMetadata(_ c: ForecasterConfig) -> [String: String] {
+        [
             "model": "forecaster", "cell": c.cell.rawValue, "num_layers": String(c.numLayers), "hidden_size": String(c.hiddenSize),
             "window": String(c.window), "horizon": String(c.horizon), "mode": c.mode.rawValue, "normalize": c.normalization.rawValue,
             "series_mean": String(c.seriesScale.mean), "series_std": String(c.seriesScale.scale),
         ]
-        try write(model.namedParameters, architecture: architecture, extra: extra, to: path)
     }
 
     /// The model and the checkpoint's whole metadata (for the CLI's stored settings).

@@ -2,7 +2,8 @@ import Foundation
 
 /// ONNX export: a checkpoint as one ONNX model (opset 17) that ONNX Runtime, or any ONNX runtime
 /// with opset 17, runs without this package. Char-LMs (`CharLMONNX`), sentence classifiers and their
-/// ensembles (`ClassifierONNX`) and taggers (`TaggerONNX`); docs/onnx.md describes each graph.
+/// ensembles (`ClassifierONNX`), taggers (`TaggerONNX`) and forecasters (`ForecasterONNX`);
+/// docs/onnx.md describes each graph.
 ///
 /// The recurrent layers become ONNX's `LSTM`, `GRU` and `RNN` operators (time-major), with
 /// PyTorch's gate blocks reordered to ONNX's (the operators' documentation): LSTM i,f,g,o →
@@ -16,10 +17,10 @@ public enum ONNXExport {
     public static let opset = 17
 
     /// The checkpoint kinds `export(checkpoint:to:)` writes (the `model` metadata key).
-    public static let kinds = ["char-lm", "text-classifier", "tagger"]
+    public static let kinds = ["char-lm", "text-classifier", "tagger", "forecaster"]
 
-    /// Reads a char-LM, classifier or tagger checkpoint and writes its ONNX model atomically to
-    /// `path`. Returns the checkpoint's kind.
+    /// Reads a char-LM, classifier, tagger or forecaster checkpoint and writes its ONNX model
+    /// atomically to `path`. Returns the checkpoint's kind.
     @discardableResult
     public static func export(checkpoint: String, to path: String) throws -> String {
         let kind = try SafeTensors.read(path: checkpoint).metadata["model"] ?? "char-lm"
@@ -28,6 +29,9 @@ public enum ONNXExport {
         case "char-lm": data = CharLMONNX.export(try CharLMCheckpoint.load(path: checkpoint))
         case "text-classifier": data = ClassifierONNX.export(try TaskCheckpoint.loadClassifiers(path: checkpoint))
         case "tagger": data = TaggerONNX.export(try TaskCheckpoint.loadTagger(path: checkpoint))
+        case "forecaster":
+            let (model, metadata) = try TaskCheckpoint.loadForecaster(path: checkpoint)
+            data = ForecasterONNX.export(model, metadata: metadata)
         default:
             throw RecurrentError("\(checkpoint): the checkpoint holds a '\(kind)' model; export writes \(kinds.joined(separator: ", ")) checkpoints")
         }
@@ -248,6 +252,99 @@ public enum TaggerONNX {
     }
 }
 
+/// ONNX export of a forecaster: the last N values of the series in, the next H values out, both in
+/// the series' units and in float64 (as `recurrent forecast` scales them); the scaling the
+/// checkpoint was trained with is part of the graph.
+///
+///     input    window double [B, N]
+///     scaling  series: the training part's mean and standard deviation (the metadata's);
+///              window: each window's mean and population standard deviation (1 when it is at
+///              most 1e-8·max(1, |mean|))
+///     z = float((window − mean) / scale) → [N, B, 1]
+///     direct:    the layers, then the head on the last layer's final state  → [B, H]
+///     recursive: the layers over the window, then H − 1 times the head's value fed back as a
+///                one-step input to every layer (states carried); the H values → [B, H]
+///     output   forecast double [B, H] = double(z′) · scale + mean
+///
+/// The recursive loop is unrolled (H is fixed by the checkpoint); every step reads the same
+/// initializers.
+public enum ForecasterONNX {
+    /// The serialized ONNX model (ModelProto); `metadata` (the checkpoint's, for the CLI's stored
+    /// settings) goes into `metadata_props` under the architecture keys.
+    public static func export(_ model: Forecaster, metadata: [String: String] = [:]) -> Data {
+        let c = model.config
+        let Hd = c.hiddenSize, L = c.numLayers, N = c.window, H = c.horizon
+        let lstm = c.cell == .lstm
+        let params = Dictionary(uniqueKeysWithValues: model.namedParameters.map { ($0.0, $0.1.value) })
+        let keepDims = ONNXProto.intAttribute("keepdims", 1), overSteps = ONNXProto.intsAttribute("axes", [1])
+
+        var g = ONNXGraphBuilder()
+        switch c.normalization {
+        case .series:
+            g.doubles("mean", [], [c.seriesScale.mean])
+            g.doubles("scale", [], [c.seriesScale.scale])
+        case .window:
+            g.op("ReduceMean", ["window"], "mean", [overSteps, keepDims])
+            g.op("Sub", ["window", "mean"], "centred")
+            g.op("Mul", ["centred", "centred"], "squares")
+            g.op("ReduceMean", ["squares"], "variance", [overSteps, keepDims])
+            g.op("Sqrt", ["variance"], "std")
+            g.op("Abs", ["mean"], "mean_magnitude")
+            g.op("Max", ["mean_magnitude", g.doubles("one_double", [], [1])], "mean_floor")
+            g.op("Mul", ["mean_floor", g.doubles("tiny", [], [1e-8])], "std_floor")
+            g.op("Greater", ["std", "std_floor"], "std_usable")
+            g.op("Where", ["std_usable", "std", "one_double"], "scale")
+        }
+        g.op("Sub", ["window", "mean"], "offset")
+        g.op("Div", ["offset", "scale"], "normalized_double")
+        g.op("Cast", ["normalized_double"], "normalized", [ONNXProto.intAttribute("to", ONNXProto.float)])
+        g.op("Transpose", ["normalized"], "normalized_tm", [ONNXProto.intsAttribute("perm", [1, 0])])
+        var x = g.op("Unsqueeze", ["normalized_tm", g.ints("axes_2", [1], [2])], "inputs")   // [N, B, 1]
+        let axis0 = g.ints("axes_0", [1], [0]), axis1 = g.ints("axes_1", [1], [1])
+
+        // The window; then, for recursive forecasts, one step per fed-back value.
+        let weights = (0..<L).map { l in g.recurrentWeights(cell: c.cell, hidden: Hd, layer: l, directions: 1, prefix: "") { params["rnn." + $0]! } }
+        var h = [String](repeating: "", count: L), cc = [String](repeating: "", count: L)
+        func runLayers(step: String) {
+            for l in 0..<L {
+                let w = weights[l], s = "_l\(l)" + step
+                var inputs = [x, w.W, w.R, w.B]
+                if !h[l].isEmpty { inputs += ["", h[l]] + (lstm ? [cc[l]] : []) }
+                g.recurrentNode(cell: c.cell, hidden: Hd, directions: 1, inputs: inputs,
+                                outputs: ["Y" + s, "hn" + s] + (lstm ? ["cn" + s] : []), name: "rnn" + s)
+                h[l] = "hn" + s
+                if lstm { cc[l] = "cn" + s }
+                x = g.op("Squeeze", ["Y" + s, axis1], "out" + s)
+            }
+        }
+        runLayers(step: "")
+        let head = (weight: params["head.weight"]!, bias: params["head.bias"]!)
+        switch c.mode {
+        case .direct:
+            g.op("Squeeze", [h[L - 1], axis0], "last_state")
+            g.linear(input: "last_state", weight: head.weight, bias: head.bias, prefix: "head", output: "forecast_normalized")
+        case .recursive:
+            var values: [String] = []
+            for k in 0..<H {
+                let last = g.op("Squeeze", [h[L - 1], axis0], "last_state_\(k)")
+                values.append(g.linear(input: last, weight: head.weight, bias: head.bias, prefix: "head", output: "value_\(k)", node: "head_\(k)"))
+                if k == H - 1 { break }
+                x = g.op("Unsqueeze", ["value_\(k)", axis0], "fed_back_\(k)")   // [1, B, 1]
+                runLayers(step: "_step\(k + 1)")
+            }
+            g.op("Concat", values, "forecast_normalized", [ONNXProto.intAttribute("axis", 1)])
+        }
+        g.op("Cast", ["forecast_normalized"], "forecast_normalized_double", [ONNXProto.intAttribute("to", ONNXProto.double)])
+        g.op("Mul", ["forecast_normalized_double", "scale"], "forecast_offset")
+        g.op("Add", ["forecast_offset", "mean"], "forecast")
+
+        let batch = ONNXProto.Dim.param("batch")
+        g.input("window", ONNXProto.double, [batch, .value(N)])
+        g.output("forecast", ONNXProto.double, [batch, .value(H)])
+        return g.model(name: "forecaster", metadata: metadata.merging(TaskCheckpoint.forecasterMetadata(c)) { $1 })
+    }
+}
+
 /// An ONNX graph under construction: initializers and nodes in the order they are added.
 struct ONNXGraphBuilder {
     private(set) var nodes: [ONNXProto.Message] = []
@@ -260,6 +357,13 @@ struct ONNXGraphBuilder {
     @discardableResult
     mutating func floats(_ name: String, _ dims: [Int], _ values: [Float]) -> String {
         if initializerNames.insert(name).inserted { initializers.append(ONNXProto.floatTensor(name, dims: dims, values)) }
+        return name
+    }
+
+    /// A float64 initializer (added once under its name).
+    @discardableResult
+    mutating func doubles(_ name: String, _ dims: [Int], _ values: [Double]) -> String {
+        if initializerNames.insert(name).inserted { initializers.append(ONNXProto.doubleTensor(name, dims: dims, values)) }
         return name
     }
 
@@ -359,16 +463,18 @@ struct ONNXGraphBuilder {
         op("Unsqueeze", ["step_mask_2d", ints("axes_2", [1], [2])], "step_mask")
     }
 
-    /// MatMul by the transposed weight (out, in) → (in, out), stored as `<prefix>.weight_t`, then Add the bias.
+    /// MatMul by the transposed weight (out, in) → (in, out), stored as `<prefix>.weight_t`, then Add
+    /// the bias. `node` names the two nodes (default `prefix`; one name per use of shared weights).
     @discardableResult
-    mutating func linear(input: String, weight: Tensor, bias: Tensor, prefix: String, output: String) -> String {
+    mutating func linear(input: String, weight: Tensor, bias: Tensor, prefix: String, output: String, node name: String? = nil) -> String {
         let outSize = weight.shape[0], inSize = weight.shape[1]
         var wt = [Float](repeating: 0, count: outSize * inSize)
         for o in 0..<outSize { for i in 0..<inSize { wt[i * outSize + o] = weight.data[o * inSize + i] } }
         floats(prefix + ".weight_t", [inSize, outSize], wt)
         floats(prefix + ".bias", [outSize], bias.data)
-        node("MatMul", [input, prefix + ".weight_t"], [prefix + "_mm"], name: prefix + "_matmul")
-        node("Add", [prefix + "_mm", prefix + ".bias"], [output], name: prefix + "_bias")
+        let n = name ?? prefix
+        node("MatMul", [input, prefix + ".weight_t"], [n + "_mm"], name: n + "_matmul")
+        node("Add", [n + "_mm", prefix + ".bias"], [output], name: n + "_bias")
         return output
     }
 
@@ -404,6 +510,7 @@ enum ONNXProto {
     static let float: Int64 = 1   // TensorProto.DataType
     static let int32: Int64 = 6
     static let int64: Int64 = 7
+    static let double: Int64 = 11
 
     struct Message {
         var bytes = Data()
@@ -444,6 +551,12 @@ enum ONNXProto {
         var raw = Data(capacity: values.count * 4)
         for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
         return tensor(name, dims: dims, type: float, raw: raw, count: values.count)
+    }
+
+    static func doubleTensor(_ name: String, dims: [Int], _ values: [Double]) -> Message {
+        var raw = Data(capacity: values.count * 8)
+        for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
+        return tensor(name, dims: dims, type: double, raw: raw, count: values.count)
     }
 
     static func int64Tensor(_ name: String, dims: [Int], _ values: [Int64]) -> Message {
