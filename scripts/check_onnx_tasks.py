@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Checks a `recurrent export` ONNX model of a classifier (an ensemble too), a tagger or a
-forecaster against the checkpoint it came from:
+"""Checks a `recurrent export` ONNX model of a classifier (an ensemble too), a tagger, a forecaster
+or a conditional generator against the checkpoint it came from:
   - onnx.checker with full shape inference;
   - ONNX Runtime against the PyTorch modules written in TextClassifier.swift and Tagger.swift
     (strict load_state_dict, pack_padded_sequence), on the sentences of a text file (one per line,
@@ -11,7 +11,11 @@ forecaster against the checkpoint it came from:
     column), ONNX Runtime against the PyTorch module written in Forecaster.swift (scaling in
     numpy, float64) and against the forecasts `predict` wrote.
 
-    python3 scripts/check_onnx_tasks.py MODEL.onnx MODEL.safetensors SENTENCES.txt|SERIES.csv [recurrent-binary]
+  - a conditional generator: ONNX Runtime's logits on the first 20 lines of every condition's file
+    in the data folder against the PyTorch module written in ConditionalGenerator.swift, and greedy
+    generation step by step (state carried) against `recurrent generate --greedy`.
+
+    python3 scripts/check_onnx_tasks.py MODEL.onnx MODEL.safetensors SENTENCES.txt|SERIES.csv|FOLDER [recurrent-binary]
 
 Needs torch, safetensors, onnx and onnxruntime; not part of the test suite, which runs with the
 Swift toolchain alone.
@@ -258,10 +262,76 @@ def check_forecaster(session, meta, st_path, data_path, binary):
     return ok
 
 
+class Generator(nn.Module):
+    def __init__(self, V, C, E, Ec, H, L, cell):
+        super().__init__()
+        self.embedding = nn.Embedding(V, E, padding_idx=0)
+        self.condition = nn.Embedding(C, Ec)
+        self.rnn = recurrent(cell, E + Ec, H, L, False)
+        self.head = nn.Linear(H, V)
+
+    def forward(self, x, c):   # x (B, T) starting with <sos>, c (B,): equal lengths here
+        e = torch.cat((self.embedding(x), self.condition(c)[:, None, :].expand(-1, x.size(1), -1)), 2)
+        return self.head(self.rnn(e)[0])
+
+
+def check_generator(session, meta, st_path, data_path, binary):
+    vocab = json.loads(meta["vocab"])
+    index = {t: i for i, t in enumerate(vocab)}
+    conditions = json.loads(meta["conditions"])
+    L, H = int(meta["num_layers"]), int(meta["hidden_size"])
+    lstm = meta["cell"] == "lstm"
+    model = Generator(len(vocab), len(conditions), int(meta["embedding_size"]), int(meta["condition_size"]), H, L, meta["cell"])
+    model.load_state_dict(load_file(st_path))  # strict
+    model.eval()
+
+    def run(tokens, condition, state):   # tokens [T, B]
+        feeds = {"tokens": tokens, "condition": condition, "h0": state[0]}
+        if lstm: feeds["c0"] = state[1]
+        out = session.run(None, feeds)
+        return out[0], (out[1], out[2] if lstm else None)
+
+    zeros = lambda B: (np.zeros((L, B, H), np.float32), np.zeros((L, B, H), np.float32) if lstm else None)
+    # Logits of real texts: the first 20 lines of every condition's file, as one batch per condition
+    # and length.
+    worst, texts = 0.0, 0
+    for k, name in enumerate(conditions):
+        lines = [l.strip() for l in open(os.path.join(data_path, name + ".txt"), encoding="utf-8")][:20]
+        by_length = {}
+        for l in lines:
+            if l: by_length.setdefault(len(l), []).append([2] + [index.get(ch, 1) for ch in l])
+        for rows in by_length.values():
+            x = np.array(rows, np.int64)
+            c = np.full(len(rows), k, np.int64)
+            logits, _ = run(x.T.copy(), c, zeros(len(rows)))
+            with torch.no_grad():
+                ref = model(torch.from_numpy(x), torch.from_numpy(c)).numpy().transpose(1, 0, 2)
+            worst = max(worst, float(np.abs(logits - ref).max()))
+            texts += len(rows)
+    # Greedy generation, step by step with the state carried, against `recurrent generate --greedy`.
+    same = 0
+    for k, name in enumerate(conditions):
+        state, token, out = zeros(1), 2, []
+        while len(out) < 30:
+            logits, state = run(np.array([[token]], np.int64), np.array([k], np.int64), state)
+            token = int(logits[-1, 0].argmax())
+            if token <= 3: break
+            out.append(vocab[token])
+        theirs = subprocess.run([binary, "generate", "--checkpoint", st_path, "--condition", name, "--greedy", "--count", "1"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        same += "".join(out) == theirs
+    ok = worst < 1e-4 and same == len(conditions)
+    print(f"generator {meta['cell']} L{L} H{H}: max |onnxruntime - torch| {worst:.2e} (logits of {texts} texts); "
+          f"greedy generation as `recurrent generate --greedy` for {same} of {len(conditions)} conditions")
+    return ok
+
+
 def main():
     onnx_path, st_path, text_path, binary, meta, session = open_checked(sys.argv)
     if meta["model"] == "forecaster":
         ok = check_forecaster(session, meta, st_path, text_path, binary)
+    elif meta["model"] == "conditional-generator":
+        ok = check_generator(session, meta, st_path, text_path, binary)
     else:
         lines = open(text_path, encoding="utf-8").read().splitlines()
         check = {"text-classifier": check_classifier, "tagger": check_tagger}[meta["model"]]

@@ -4,10 +4,11 @@ import Recurrent
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a char-LM, classifier, tagger or forecaster checkpoint as an ONNX model (opset 17) for ONNX Runtime.",
+        abstract: "Write a char-LM, generator, classifier, tagger or forecaster checkpoint as an ONNX model (opset 17) for ONNX Runtime.",
         discussion: """
         char-LM: inputs tokens int64 [seq, batch] and h0 float [layers, batch, hidden] (and c0 for \
-        an LSTM; zeros for a fresh start); outputs logits [seq, batch, vocab], hn (and cn). \
+        an LSTM; zeros for a fresh start); outputs logits [seq, batch, vocab], hn (and cn). A \
+        conditional generator takes condition int64 [batch] as well. \
         Classifier (an ensemble too): inputs tokens int64 [batch, seq] padded with 0 and lengths \
         int64 [batch]; outputs logits (one model) and probabilities [batch, labels]. Tagger: inputs \
         words [batch, seq], lengths [batch], chars [batch, seq, word_chars] and char_lengths \
@@ -17,7 +18,7 @@ struct Export: ParsableCommand {
         docs/onnx.md.
         """)
 
-    @Option(help: "The char-LM, classifier, tagger or forecaster checkpoint (.safetensors).")
+    @Option(help: "The char-LM, generator, classifier, tagger or forecaster checkpoint (.safetensors).")
     var checkpoint: String
 
     @Option(help: "The ONNX file to write (written atomically).")

@@ -241,6 +241,10 @@ import Testing
                 let axis = Int(n.intAttributes["axis"] ?? 1)
                 y.shape = [y.shape[..<axis].reduce(1, *), y.shape[axis...].reduce(1, *)]
                 out = [y]
+            case "Expand":   // broadcast to a shape
+                let x = try get(n.inputs[0]), shape = try get(n.inputs[1]).ints.map(Int.init)
+                let (outShape, index) = try broadcast([x.shape, shape])
+                out = [gather(x, shape: outShape, index[0])]
             case "Shape":
                 let x = try get(n.inputs[0])
                 out = [Value(shape: [x.shape.count], ints: x.shape.map(Int64.init))]
@@ -426,6 +430,46 @@ import Testing
         }
     }
 
+    /// Every cell, two layers, three streams with their own conditions and a random initial state.
+    @Test(arguments: CellKind.allCases)
+    func exportedGeneratorComputesTheModel(cell: CellKind) throws {
+        var rng = SeededRNG(seed: 19)
+        let vocab = GeneratorConfig.vocabulary(for: ["anna", "boris", "chen"])
+        let config = GeneratorConfig(cell: cell, vocabulary: vocab, conditions: ["Russian", "Chinese", "Czech"],
+                                     embeddingSize: 4, conditionSize: 3, hiddenSize: 5, numLayers: 2)
+        let model = ConditionalGenerator(config: config, rng: &rng)
+        Self.randomize(model.namedParameters, &rng)
+        let B = 3, T = 4, L = 2, H = 5, V = vocab.count
+        let texts: [[Int32]] = (0..<B).map { _ in (0..<(T - 1)).map { _ in Int32(4 + rng.next() % UInt64(V - 4)) } }
+        let conditions: [Int32] = [2, 0, 1]
+        let inputs = PaddedBatch(texts.map { [GeneratorConfig.sosIndex] + $0 })
+        let state = RecurrentState(hidden: Tensor(shape: [L, B, H], data: (0..<(L * B * H)).map { _ in rng.uniform(-1, 1) }),
+                                   cell: cell == .lstm ? Tensor(shape: [L, B, H], data: (0..<(L * B * H)).map { _ in rng.uniform(-1, 1) }) : nil)
+        let f = model.forward(inputs, conditions: conditions, state: state, mode: .inference, rng: &rng)
+
+        let g = try Self.read(GeneratorONNX.export(model))
+        #expect(g.inputs == ["tokens", "condition", "h0"] + (cell == .lstm ? ["c0"] : []))
+        #expect(g.metadata["model"] == "conditional-generator" && g.metadata["conditions"] == #"["Russian","Chinese","Czech"]"#)
+        var feeds: [String: Value] = [
+            "tokens": Value(shape: [T, B], ints: (0..<(T * B)).map { Int64(inputs.indices[($0 % B) * T + $0 / B]) }),   // time-major
+            "condition": Value(shape: [B], ints: conditions.map(Int64.init)),
+            "h0": Value(shape: [L, B, H], floats: state.hidden.data),
+        ]
+        if let c = state.cell { feeds["c0"] = Value(shape: [L, B, H], floats: c.data) }
+        let out = try Self.run(g, feeds: feeds)
+        let y = try #require(out["logits"])
+        #expect(y.shape == [T, B, V])
+        var worst: Float = 0
+        for t in 0..<T { for b in 0..<B { for v in 0..<V { worst = max(worst, abs(y.floats[(t * B + b) * V + v] - f.logits.data[(b * T + t) * V + v])) } } }
+        #expect(worst < 1e-5, "logits differ by \(worst)")
+        let dh = Self.maxDifference(try #require(out["hn"]).floats, f.state.hidden.data)
+        #expect(dh < 1e-5, "hn differs by \(dh)")
+        if cell == .lstm {
+            let dc = Self.maxDifference(try #require(out["cn"]).floats, f.state.cell!.data)
+            #expect(dc < 1e-5, "cn differs by \(dc)")
+        }
+    }
+
     static func randomize(_ params: [(String, Parameter)], _ rng: inout SeededRNG) {
         // Every weight and bias away from zero (the padding rows too), so that a misplaced block shows.
         for (_, p) in params { p.value.data = p.value.data.map { _ in rng.uniform(-0.8, 0.8) } }
@@ -587,6 +631,13 @@ import Testing
         #expect(r3.status == 0 && r3.stdout.contains("tagger"), "\(r3.stderr)")
         #expect(try TaggerONNX.export(TaskCheckpoint.loadTagger(path: tagger)) == Data(contentsOf: URL(fileURLWithPath: onnx)))
         var rng2 = SeededRNG(seed: 8)
+        let generator = dir.appendingPathComponent("g.safetensors").path
+        let gconfig = GeneratorConfig(cell: .gru, vocabulary: GeneratorConfig.vocabulary(for: ["ab", "ba"]), conditions: ["x", "y"],
+                                      embeddingSize: 2, conditionSize: 2, hiddenSize: 3, numLayers: 1)
+        try TaskCheckpoint.save(ConditionalGenerator(config: gconfig, rng: &rng2), to: generator)
+        let r5 = try CLI.run(["export", "--checkpoint", generator, "--onnx", onnx])
+        #expect(r5.status == 0 && r5.stdout.contains("conditional-generator"), "\(r5.stderr)")
+        #expect(try GeneratorONNX.export(TaskCheckpoint.loadGenerator(path: generator)) == Data(contentsOf: URL(fileURLWithPath: onnx)))
         let forecaster = dir.appendingPathComponent("f.safetensors").path
         let fconfig = ForecasterConfig(cell: .lstm, hiddenSize: 3, numLayers: 1, window: 4, horizon: 2, mode: .recursive,
                                        normalization: .window, seriesScale: WindowScale(mean: 0, scale: 1))

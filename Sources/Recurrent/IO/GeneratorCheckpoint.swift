@@ -4,13 +4,16 @@
 /// `<sos>`, `<eos>`, characters) and conditions (JSON array). Written atomically.
 extension TaskCheckpoint {
     public static func save(_ model: ConditionalGenerator, to path: String, extra: [String: String] = [:]) throws {
-        let c = model.config
-        let architecture = [
+        try write(model.namedParameters, architecture: generatorMetadata(model.config), extra: extra, to: path)
+    }
+
+    /// The architecture keys of a generator checkpoint (also the ONNX export's metadata).
+    static func generatorMetadata(_ c: GeneratorConfig) -> [String: String] {
+        [
             "model": "conditional-generator", "cell": c.cell.rawValue, "num_layers": String(c.numLayers),
             "hidden_size": String(c.hiddenSize), "embedding_size": String(c.embeddingSize),
             "condition_size": String(c.conditionSize), "vocab": c.vocabulary.json, "conditions": jsonArray(c.conditions),
         ]
-        try write(model.namedParameters, architecture: architecture, extra: extra, to: path)
     }
 
     public static func loadGenerator(path: String) throws -> ConditionalGenerator {

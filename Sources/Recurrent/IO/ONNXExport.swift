@@ -1,9 +1,9 @@
 import Foundation
 
 /// ONNX export: a checkpoint as one ONNX model (opset 17) that ONNX Runtime, or any ONNX runtime
-/// with opset 17, runs without this package. Char-LMs (`CharLMONNX`), sentence classifiers and their
-/// ensembles (`ClassifierONNX`), taggers (`TaggerONNX`) and forecasters (`ForecasterONNX`);
-/// docs/onnx.md describes each graph.
+/// with opset 17, runs without this package. Char-LMs (`CharLMONNX`), conditional generators
+/// (`GeneratorONNX`), sentence classifiers and their ensembles (`ClassifierONNX`), taggers
+/// (`TaggerONNX`) and forecasters (`ForecasterONNX`); docs/onnx.md describes each graph.
 ///
 /// The recurrent layers become ONNX's `LSTM`, `GRU` and `RNN` operators (time-major), with
 /// PyTorch's gate blocks reordered to ONNX's (the operators' documentation): LSTM i,f,g,o →
@@ -17,10 +17,10 @@ public enum ONNXExport {
     public static let opset = 17
 
     /// The checkpoint kinds `export(checkpoint:to:)` writes (the `model` metadata key).
-    public static let kinds = ["char-lm", "text-classifier", "tagger", "forecaster"]
+    public static let kinds = ["char-lm", "text-classifier", "tagger", "conditional-generator", "forecaster"]
 
-    /// Reads a char-LM, classifier, tagger or forecaster checkpoint and writes its ONNX model
-    /// atomically to `path`. Returns the checkpoint's kind.
+    /// Reads a char-LM, classifier, tagger, generator or forecaster checkpoint and writes its ONNX
+    /// model atomically to `path`. Returns the checkpoint's kind.
     @discardableResult
     public static func export(checkpoint: String, to path: String) throws -> String {
         let kind = try SafeTensors.read(path: checkpoint).metadata["model"] ?? "char-lm"
@@ -29,6 +29,7 @@ public enum ONNXExport {
         case "char-lm": data = CharLMONNX.export(try CharLMCheckpoint.load(path: checkpoint))
         case "text-classifier": data = ClassifierONNX.export(try TaskCheckpoint.loadClassifiers(path: checkpoint))
         case "tagger": data = TaggerONNX.export(try TaskCheckpoint.loadTagger(path: checkpoint))
+        case "conditional-generator": data = GeneratorONNX.export(try TaskCheckpoint.loadGenerator(path: checkpoint))
         case "forecaster":
             let (model, metadata) = try TaskCheckpoint.loadForecaster(path: checkpoint)
             data = ForecasterONNX.export(model, metadata: metadata)
@@ -61,18 +62,67 @@ public enum CharLMONNX {
     /// The serialized ONNX model (ModelProto).
     public static func export(_ model: CharLM) -> Data {
         let c = model.config
-        let V = c.vocabulary.count, E = c.embeddingSize, H = c.hiddenSize, L = c.numLayers
-        let lstm = c.cell == .lstm
-        let params = Dictionary(uniqueKeysWithValues: model.namedParameters.map { ($0.0, $0.1.value) })
+        return ONNXStepModel.export(cell: c.cell, vocabulary: c.vocabulary.count, embedding: c.embeddingSize, hidden: c.hiddenSize,
+                                    layers: c.numLayers, parameters: model.namedParameters, condition: nil, name: "char_lm",
+                                    metadata: CharLMCheckpoint.metadata(for: c))
+    }
+
+    /// Reads a char-LM checkpoint and writes its ONNX model atomically to `path`.
+    public static func export(checkpoint: String, to path: String) throws {
+        let model = try CharLMCheckpoint.load(path: checkpoint)
+        try AtomicFile.write(export(model), to: path)
+    }
+}
+
+/// ONNX export of a conditional generator: the char-LM's graph (time-major, state in and out, for
+/// sampling step by step) with a `condition` input whose embedding is concatenated to every
+/// character's, as `ConditionalGenerator` does.
+///
+///     inputs   tokens int64 [T, B] (starting with <sos>, index 2); condition int64 [B];
+///              h0 float [L, B, H]; c0 float [L, B, H] (LSTM only)
+///     Concat(Gather(embedding.weight, tokens), Expand(Gather(condition.weight, condition)), axis 2)
+///     per layer: LSTM / GRU / RNN → … → MatMul + Add       → logits [T, B, V]
+///     outputs  logits [T, B, V]; hn; cn (LSTM only)
+///
+/// Sampling stops at `<eos>` (index 3). The vocabulary and the condition names are in the metadata.
+public enum GeneratorONNX {
+    /// The serialized ONNX model (ModelProto).
+    public static func export(_ model: ConditionalGenerator) -> Data {
+        let c = model.config
+        return ONNXStepModel.export(cell: c.cell, vocabulary: c.vocabulary.count, embedding: c.embeddingSize, hidden: c.hiddenSize,
+                                    layers: c.numLayers, parameters: model.namedParameters,
+                                    condition: (count: c.conditions.count, size: c.conditionSize), name: "conditional_generator",
+                                    metadata: TaskCheckpoint.generatorMetadata(c))
+    }
+}
+
+/// The graph of a char-LM-like model run step by step: tokens (and a condition) and the initial
+/// state in, logits and the final state out (see `CharLMONNX`).
+enum ONNXStepModel {
+    static func export(cell: CellKind, vocabulary V: Int, embedding E: Int, hidden H: Int, layers L: Int,
+                       parameters: [(String, Parameter)], condition: (count: Int, size: Int)?, name: String,
+                       metadata: [String: String]) -> Data {
+        let lstm = cell == .lstm
+        let params = Dictionary(uniqueKeysWithValues: parameters.map { ($0.0, $0.1.value) })
 
         var g = ONNXGraphBuilder()
         g.floats("embedding.weight", [V, E], params["embedding.weight"]!.data)
         g.node("Gather", ["embedding.weight", "tokens"], ["embedded"], name: "embedding")
-        g.ints("squeeze_axes", [1], [1])
         var x = "embedded"
+        if let condition {   // the condition's embedding beside every character's
+            g.floats("condition.weight", [condition.count, condition.size], params["condition.weight"]!.data)
+            g.op("Gather", ["condition.weight", "condition"], "condition_embedded")
+            g.op("Unsqueeze", ["condition_embedded", g.ints("axes_0", [1], [0])], "condition_step")
+            g.op("Shape", ["tokens"], "tokens_shape")
+            g.op("Concat", ["tokens_shape", g.ints("condition_width", [1], [Int64(condition.size)])], "condition_shape",
+                 [ONNXProto.intAttribute("axis", 0)])
+            g.op("Expand", ["condition_step", "condition_shape"], "condition_every_step")
+            x = g.op("Concat", ["embedded", "condition_every_step"], "inputs", [ONNXProto.intAttribute("axis", 2)])
+        }
+        g.ints("squeeze_axes", [1], [1])
         var finalH: [String] = [], finalC: [String] = []
         for l in 0..<L {
-            let w = g.recurrentWeights(cell: c.cell, hidden: H, layer: l, directions: 1, prefix: "") { params["rnn." + $0]! }
+            let w = g.recurrentWeights(cell: cell, hidden: H, layer: l, directions: 1, prefix: "") { params["rnn." + $0]! }
             g.ints("layer_\(l)", [1], [Int64(l)])
             g.node("Gather", ["h0", "layer_\(l)"], ["h0_l\(l)"], name: "h0_l\(l)")
             var inputs = [x, w.W, w.R, w.B, "", "h0_l\(l)"]
@@ -82,7 +132,7 @@ public enum CharLMONNX {
                 inputs.append("c0_l\(l)")
                 outputs.append("cn_l\(l)")
             }
-            g.recurrentNode(cell: c.cell, hidden: H, directions: 1, inputs: inputs, outputs: outputs, name: "rnn_l\(l)")
+            g.recurrentNode(cell: cell, hidden: H, directions: 1, inputs: inputs, outputs: outputs, name: "rnn_l\(l)")
             g.node("Squeeze", ["Y_l\(l)", "squeeze_axes"], ["out_l\(l)"], name: "squeeze_l\(l)")
             x = "out_l\(l)"
             finalH.append("hn_l\(l)")
@@ -94,18 +144,13 @@ public enum CharLMONNX {
 
         let seq = ONNXProto.Dim.param("seq"), batch = ONNXProto.Dim.param("batch")
         g.input("tokens", ONNXProto.int64, [seq, batch])
+        if condition != nil { g.input("condition", ONNXProto.int64, [batch]) }
         g.input("h0", ONNXProto.float, [.value(L), batch, .value(H)])
         if lstm { g.input("c0", ONNXProto.float, [.value(L), batch, .value(H)]) }
         g.output("logits", ONNXProto.float, [seq, batch, .value(V)])
         g.output("hn", ONNXProto.float, [.value(L), batch, .value(H)])
         if lstm { g.output("cn", ONNXProto.float, [.value(L), batch, .value(H)]) }
-        return g.model(name: "char_lm", metadata: CharLMCheckpoint.metadata(for: c))
-    }
-
-    /// Reads a char-LM checkpoint and writes its ONNX model atomically to `path`.
-    public static func export(checkpoint: String, to path: String) throws {
-        let model = try CharLMCheckpoint.load(path: checkpoint)
-        try AtomicFile.write(export(model), to: path)
+        return g.model(name: name, metadata: metadata)
     }
 }
 
