@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Checks a `recurrent export` ONNX model of a classifier (an ensemble too), a tagger, a forecaster
-or a conditional generator against the checkpoint it came from:
+"""Checks a `recurrent export` ONNX model of a classifier (an ensemble too), a tagger, a forecaster,
+a conditional generator or a translator against the checkpoint it came from:
   - onnx.checker with full shape inference;
   - ONNX Runtime against the PyTorch modules written in TextClassifier.swift and Tagger.swift
     (strict load_state_dict, pack_padded_sequence), on the sentences of a text file (one per line,
@@ -15,7 +15,10 @@ or a conditional generator against the checkpoint it came from:
     in the data folder against the PyTorch module written in ConditionalGenerator.swift, and greedy
     generation step by step (state carried) against `recurrent generate --greedy`.
 
-    python3 scripts/check_onnx_tasks.py MODEL.onnx MODEL.safetensors SENTENCES.txt|SERIES.csv|FOLDER [recurrent-binary]
+  - a translator: greedy decoding in ONNX Runtime (the whole prefix each call) of 300 sentences of
+    the pairs file against `recurrent translate`.
+
+    python3 scripts/check_onnx_tasks.py MODEL.onnx MODEL.safetensors SENTENCES.txt|SERIES.csv|FOLDER|PAIRS.txt [recurrent-binary]
 
 Needs torch, safetensors, onnx and onnxruntime; not part of the test suite, which runs with the
 Swift toolchain alone.
@@ -326,12 +329,62 @@ def check_generator(session, meta, st_path, data_path, binary):
     return ok
 
 
+def normalize(text):
+    """The PyTorch tutorial's normalizeString, as `recurrent translate` applies it."""
+    import unicodedata
+    t = "".join(c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn")
+    t = re.sub(r"([.!?])", r" \1", t)
+    return re.sub(r"[^a-z.!?]+", " ", t).strip()
+
+
+def check_translator(session, meta, st_path, pairs_path, binary):
+    source_vocab = {t: i for i, t in enumerate(json.loads(meta["source_vocab"]))}
+    target_vocab = json.loads(meta["target_vocab"])
+    column = 1 if meta.get("reverse") == "true" else 0
+    lines = [l.split("\t") for l in open(pairs_path, encoding="utf-8").read().splitlines() if "\t" in l]
+    sentences = []
+    for cols in lines[::max(1, len(lines) // 300)][:300]:   # 300 sentences spread over the file
+        words = normalize(cols[column]).split()
+        if 0 < len(words) <= 12: sentences.append(words)
+    # Greedy decoding in ONNX Runtime: the whole prefix each call, <pad> and <sos> never chosen.
+    ours = []
+    for lo in range(0, len(sentences), 64):
+        batch = sentences[lo:lo + 64]
+        src = pad([[source_vocab.get(w, UNK) for w in s] + [3] for s in batch])
+        lengths = np.array([len(s) + 1 for s in batch], np.int64)
+        prefix = np.full((len(batch), 1), 2, np.int64)
+        done = np.zeros(len(batch), bool)
+        out = [[] for _ in batch]
+        for _ in range(20):
+            (logits,) = session.run(None, {"source": src, "source_lengths": lengths, "target_in": prefix})
+            z = logits[:, -1].copy()
+            z[:, [0, 2]] = -np.inf
+            nxt = z.argmax(1)
+            for b, w in enumerate(nxt):
+                if done[b]: continue
+                if w == 3: done[b] = True
+                else: out[b].append(target_vocab[w])
+            if done.all(): break
+            prefix = np.concatenate([prefix, nxt[:, None]], 1)
+        ours += [" ".join(o) for o in out]
+    theirs = subprocess.run([binary, "translate", "--checkpoint", st_path], input="".join(" ".join(s) + "\n" for s in sentences),
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    same = sum(a == b.strip() for a, b in zip(ours, theirs))
+    ok = same == len(sentences) and len(theirs) == len(sentences)
+    print(f"translator {meta['cell']} L{meta['num_layers']} H{meta['hidden_size']} {meta['attention']} "
+          f"{'bidirectional' if meta['bidirectional'] == 'true' else 'unidirectional'}: greedy translations as "
+          f"`recurrent translate` for {same} of {len(sentences)} sentences")
+    return ok
+
+
 def main():
     onnx_path, st_path, text_path, binary, meta, session = open_checked(sys.argv)
     if meta["model"] == "forecaster":
         ok = check_forecaster(session, meta, st_path, text_path, binary)
     elif meta["model"] == "conditional-generator":
         ok = check_generator(session, meta, st_path, text_path, binary)
+    elif meta["model"] == "seq2seq":
+        ok = check_translator(session, meta, st_path, text_path, binary)
     else:
         lines = open(text_path, encoding="utf-8").read().splitlines()
         check = {"text-classifier": check_classifier, "tagger": check_tagger}[meta["model"]]

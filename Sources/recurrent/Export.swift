@@ -4,7 +4,7 @@ import Recurrent
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a char-LM, generator, classifier, tagger or forecaster checkpoint as an ONNX model (opset 17) for ONNX Runtime.",
+        abstract: "Write any checkpoint (char-LM, generator, classifier, tagger, forecaster, translator) as an ONNX model (opset 17) for ONNX Runtime.",
         discussion: """
         char-LM: inputs tokens int64 [seq, batch] and h0 float [layers, batch, hidden] (and c0 for \
         an LSTM; zeros for a fresh start); outputs logits [seq, batch, vocab], hn (and cn). A \
@@ -14,11 +14,13 @@ struct Export: ParsableCommand {
         words [batch, seq], lengths [batch], chars [batch, seq, word_chars] and char_lengths \
         [batch, seq], all int64; output logits [batch, seq, tags]. Forecaster: input window double \
         [batch, window] in the series' units, output forecast double [batch, horizon]; the scaling \
-        is in the graph. The vocabularies, labels and settings are in the model's metadata. See \
+        is in the graph. Translator: inputs source [batch, src] (with <eos>), source_lengths [batch] \
+        and target_in [batch, tgt] (<sos> and the words so far), all int64; output logits [batch, \
+        tgt, target vocab]. The vocabularies, labels and settings are in the model's metadata. See \
         docs/onnx.md.
         """)
 
-    @Option(help: "The char-LM, generator, classifier, tagger or forecaster checkpoint (.safetensors).")
+    @Option(help: "The checkpoint (.safetensors) of any model: char-LM, generator, classifier, tagger, forecaster or translator.")
     var checkpoint: String
 
     @Option(help: "The ONNX file to write (written atomically).")

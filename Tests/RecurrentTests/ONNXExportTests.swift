@@ -80,6 +80,7 @@ import Testing
         var stringsAttributes: [String: [String]]
         var intsAttributes: [String: [Int64]] = [:]
         var stringAttributes: [String: String] = [:]
+        var graphAttributes: [String: Graph] = [:]
     }
 
     struct Graph {
@@ -100,11 +101,22 @@ import Testing
             g.metadata[f.string(1) ?? ""] = f.string(2) ?? ""
         }
         guard let graphData = model.all(7).first else { throw ONNXReadError.unsupported("no graph") }
-        let graph = try Fields(graphData)
+        let parsed = try readGraph(graphData)
+        g.nodes = parsed.nodes
+        g.initializers = parsed.initializers
+        g.inputs = parsed.inputs
+        g.outputs = parsed.outputs
+        return g
+    }
+
+    /// A GraphProto: nodes (with subgraph attributes), initializers, input and output names.
+    static func readGraph(_ data: Data) throws -> Graph {
+        var g = Graph()
+        let graph = try Fields(data)
         for n in graph.all(1) {
             let f = try Fields(n)
             var ints: [String: Int64] = [:], strings: [String: [String]] = [:]
-            var intLists: [String: [Int64]] = [:], string: [String: String] = [:]
+            var intLists: [String: [Int64]] = [:], string: [String: String] = [:], graphs: [String: Graph] = [:]
             for a in f.all(5) {
                 let af = try Fields(a)
                 let name = af.string(1) ?? ""
@@ -113,9 +125,10 @@ import Testing
                 if let s = af.string(4) { string[name] = s }
                 let list = try af.ints(8)
                 if !list.isEmpty { intLists[name] = list }
+                if let body = af.all(6).first { graphs[name] = try readGraph(body) }
             }
             g.nodes.append(Node(op: f.string(4) ?? "", inputs: f.strings(1), outputs: f.strings(2), intAttributes: ints,
-                                stringsAttributes: strings, intsAttributes: intLists, stringAttributes: string))
+                                stringsAttributes: strings, intsAttributes: intLists, stringAttributes: string, graphAttributes: graphs))
         }
         for t in graph.all(5) {
             let f = try Fields(t)
@@ -261,10 +274,33 @@ import Testing
                 let less = n.op == "Less"
                 let r = try elementwise([a, b], float: { (less ? $0[0] < $0[1] : $0[0] > $0[1]) ? 1 : 0 }, int: { (less ? $0[0] < $0[1] : $0[0] > $0[1]) ? 1 : 0 })
                 out = [Value(shape: r.shape, ints: isFloat(r) ? r.floats.map { Int64($0) } : r.ints)]
-            case "Sqrt", "Abs":
+            case "Sqrt", "Abs", "Tanh":
                 var y = try get(n.inputs[0])
-                y.floats = y.floats.map { n.op == "Sqrt" ? $0.squareRoot() : abs($0) }
+                y.floats = y.floats.map { n.op == "Sqrt" ? $0.squareRoot() : n.op == "Abs" ? abs($0) : Foundation.tanh($0) }
                 out = [y]
+            case "Scan":   // the body once per step of the scan inputs' first axis, the states carried
+                let body = try #require(n.graphAttributes["body"])
+                let inputs = try n.inputs.map(get)
+                let m = Int(n.intAttributes["num_scan_inputs"] ?? 1), states = inputs.count - m
+                var carried = Array(inputs[..<states])
+                var stacked = [Value](repeating: Value(shape: []), count: body.outputs.count - states)
+                let steps = inputs[states].shape[0]
+                for t in 0..<steps {
+                    var feeds = env
+                    for (i, name) in body.inputs.enumerated() {
+                        if i < states { feeds[name] = carried[i]; continue }
+                        let x = inputs[i], row = x.shape.dropFirst().reduce(1, *)
+                        feeds[name] = gather(x, shape: Array(x.shape.dropFirst()), Array((t * row)..<((t + 1) * row)))
+                    }
+                    let result = try run(body, feeds: feeds)
+                    let outs = try body.outputs.map { try #require(result[$0]) }
+                    carried = Array(outs[..<states])
+                    for (k, v) in outs[states...].enumerated() {
+                        stacked[k].shape = [t + 1] + v.shape
+                        stacked[k].floats += v.floats
+                    }
+                }
+                out = carried + stacked
             case "Where":
                 let cond = try get(n.inputs[0]), x = try get(n.inputs[1]), y = try get(n.inputs[2])
                 let (shape, index) = try broadcast([cond.shape, x.shape, y.shape])
@@ -470,6 +506,46 @@ import Testing
         }
     }
 
+    /// Every cell with every attention; two layers, a bidirectional encoder but for the GRU,
+    /// sources of 3, 1 and 4 words, teacher-forced targets of different lengths.
+    @Test(arguments: CellKind.allCases, AttentionKind.allCases)
+    func exportedTranslatorComputesTheModel(cell: CellKind, attention: AttentionKind) throws {
+        var rng = SeededRNG(seed: 23)
+        let words = [["i", "am", "cold", "."], ["je", "suis", "froid", "!"]]
+        let config = Seq2SeqConfig(cell: cell, attention: attention, source: TranslationVocabulary.make(counting: words),
+                                   target: TranslationVocabulary.make(counting: words.reversed()), embeddingSize: 3, hiddenSize: 4,
+                                   numLayers: 2, bidirectional: cell != .gru)
+        let model = Seq2Seq(config: config, rng: &rng)
+        Self.randomize(model.namedParameters, &rng)
+        let sources: [[Int32]] = [[4, 5, 6], [7], [5, 4, 7, 6]], targets: [[Int32]] = [[4, 5], [6, 7, 4], [5]]
+        let B = sources.count, T = (targets.map(\.count).max() ?? 0) + 1, V = config.target.count
+        // The reference: the model's own encoder and decoder steps, teacher-forced.
+        let source = Seq2Seq.sourceBatch(sources)
+        let encoded = model.encode(source, mode: .inference, rng: &rng)
+        var state = encoded.state
+        var expected = [Float](repeating: 0, count: B * T * V)   // [B, T, V]
+        var targetIn = [Int64](repeating: 0, count: B * T)
+        for t in 0..<T {
+            let tokens: [Int32] = (0..<B).map { b in t == 0 ? TranslationVocabulary.sosIndex : (t - 1 < targets[b].count ? targets[b][t - 1] : 0) }
+            for b in 0..<B { targetIn[b * T + t] = Int64(tokens[b]) }
+            let (z, next, _) = model.decoderStep(tokens, state: state, memory: encoded.memory, mode: .inference, rng: &rng)
+            state = next
+            for b in 0..<B { for v in 0..<V { expected[(b * T + t) * V + v] = z.data[b * V + v] } }
+        }
+        let g = try Self.read(TranslatorONNX.export(model, metadata: ["reverse": "false"]))
+        #expect(g.inputs == ["source", "source_lengths", "target_in"] && g.outputs == ["logits"])
+        #expect(g.metadata["model"] == "seq2seq" && g.metadata["attention"] == attention.rawValue && g.metadata["reverse"] == "false")
+        let out = try Self.run(g, feeds: [
+            "source": Value(shape: [B, source.steps], ints: source.indices.map(Int64.init)),
+            "source_lengths": Value(shape: [B], ints: source.lengths.map(Int64.init)),
+            "target_in": Value(shape: [B, T], ints: targetIn),
+        ])
+        let y = try #require(out["logits"])
+        #expect(y.shape == [B, T, V])
+        let d = Self.maxDifference(y.floats, expected)
+        #expect(d < 1e-5, "logits differ by \(d)")
+    }
+
     static func randomize(_ params: [(String, Parameter)], _ rng: inout SeededRNG) {
         // Every weight and bias away from zero (the padding rows too), so that a misplaced block shows.
         for (_, p) in params { p.value.data = p.value.data.map { _ in rng.uniform(-0.8, 0.8) } }
@@ -647,9 +723,19 @@ import Testing
         let (fmodel, fmeta) = try TaskCheckpoint.loadForecaster(path: forecaster)
         #expect(try ForecasterONNX.export(fmodel, metadata: fmeta) == Data(contentsOf: URL(fileURLWithPath: onnx)))
         #expect(try Self.read(Data(contentsOf: URL(fileURLWithPath: onnx))).metadata["column"] == "Passengers")
+        let translator = dir.appendingPathComponent("tr.safetensors").path
+        let words = [["i", "am"], ["je", "suis"]]
+        let tconfig = Seq2SeqConfig(cell: .gru, attention: .luong, source: TranslationVocabulary.make(counting: words),
+                                    target: TranslationVocabulary.make(counting: words), embeddingSize: 2, hiddenSize: 3, numLayers: 1, bidirectional: true)
+        let settings = TaskCheckpoint.TranslationDataSettings(filter: .tutorial, reverse: false, splitSeed: 1, testFraction: 0.1, validFraction: 0.05)
+        try TaskCheckpoint.save(Seq2Seq(config: tconfig, rng: &rng2), data: settings, to: translator)
+        let r6 = try CLI.run(["export", "--checkpoint", translator, "--onnx", onnx])
+        #expect(r6.status == 0 && r6.stdout.contains("seq2seq"), "\(r6.stderr)")
+        let (tmodel, tsettings) = try TaskCheckpoint.loadSeq2Seq(path: translator)
+        #expect(try TranslatorONNX.export(tmodel, metadata: tsettings.metadata) == Data(contentsOf: URL(fileURLWithPath: onnx)))
         // Another kind of checkpoint, a missing file, a folder that does not exist: one error line each, no file left.
-        try SafeTensors.write([("w", Tensor(shape: [1], data: [1]))], metadata: ["model": "seq2seq"], to: dir.appendingPathComponent("seq2seq.safetensors").path)
-        expectCleanError(try CLI.run(["export", "--checkpoint", dir.appendingPathComponent("seq2seq.safetensors").path, "--onnx", dir.appendingPathComponent("x.onnx").path]), mentions: "seq2seq.safetensors")
+        try SafeTensors.write([("w", Tensor(shape: [1], data: [1]))], metadata: ["model": "word2vec"], to: dir.appendingPathComponent("other.safetensors").path)
+        expectCleanError(try CLI.run(["export", "--checkpoint", dir.appendingPathComponent("other.safetensors").path, "--onnx", dir.appendingPathComponent("x.onnx").path]), mentions: "other.safetensors")
         expectCleanError(try CLI.run(["export", "--checkpoint", dir.appendingPathComponent("none.safetensors").path, "--onnx", dir.appendingPathComponent("x.onnx").path]), mentions: "none.safetensors")
         expectCleanError(try CLI.run(["export", "--checkpoint", model, "--onnx", dir.appendingPathComponent("no/such/m.onnx").path]), mentions: "m.onnx")
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("x.onnx").path))

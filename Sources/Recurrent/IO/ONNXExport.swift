@@ -3,7 +3,8 @@ import Foundation
 /// ONNX export: a checkpoint as one ONNX model (opset 17) that ONNX Runtime, or any ONNX runtime
 /// with opset 17, runs without this package. Char-LMs (`CharLMONNX`), conditional generators
 /// (`GeneratorONNX`), sentence classifiers and their ensembles (`ClassifierONNX`), taggers
-/// (`TaggerONNX`) and forecasters (`ForecasterONNX`); docs/onnx.md describes each graph.
+/// (`TaggerONNX`), forecasters (`ForecasterONNX`) and translators (`TranslatorONNX`);
+/// docs/onnx.md describes each graph.
 ///
 /// The recurrent layers become ONNX's `LSTM`, `GRU` and `RNN` operators (time-major), with
 /// PyTorch's gate blocks reordered to ONNX's (the operators' documentation): LSTM i,f,g,o →
@@ -17,10 +18,10 @@ public enum ONNXExport {
     public static let opset = 17
 
     /// The checkpoint kinds `export(checkpoint:to:)` writes (the `model` metadata key).
-    public static let kinds = ["char-lm", "text-classifier", "tagger", "conditional-generator", "forecaster"]
+    public static let kinds = ["char-lm", "text-classifier", "tagger", "conditional-generator", "forecaster", "seq2seq"]
 
-    /// Reads a char-LM, classifier, tagger, generator or forecaster checkpoint and writes its ONNX
-    /// model atomically to `path`. Returns the checkpoint's kind.
+    /// Reads a checkpoint of any kind in `kinds` and writes its ONNX model atomically to `path`.
+    /// Returns the checkpoint's kind.
     @discardableResult
     public static func export(checkpoint: String, to path: String) throws -> String {
         let kind = try SafeTensors.read(path: checkpoint).metadata["model"] ?? "char-lm"
@@ -30,6 +31,9 @@ public enum ONNXExport {
         case "text-classifier": data = ClassifierONNX.export(try TaskCheckpoint.loadClassifiers(path: checkpoint))
         case "tagger": data = TaggerONNX.export(try TaskCheckpoint.loadTagger(path: checkpoint))
         case "conditional-generator": data = GeneratorONNX.export(try TaskCheckpoint.loadGenerator(path: checkpoint))
+        case "seq2seq":
+            let (model, settings) = try TaskCheckpoint.loadSeq2Seq(path: checkpoint)
+            data = TranslatorONNX.export(model, metadata: settings.metadata)
         case "forecaster":
             let (model, metadata) = try TaskCheckpoint.loadForecaster(path: checkpoint)
             data = ForecasterONNX.export(model, metadata: metadata)
@@ -390,6 +394,167 @@ public enum ForecasterONNX {
     }
 }
 
+/// ONNX export of a translator: the encoder, the bridge and the decoder with its attention, run
+/// over a given target prefix (teacher forcing), in one graph; greedy decoding calls it with a
+/// prefix one word longer each time.
+///
+///     inputs   source int64 [B, S] (word indices with <eos>, index 3, appended; padded with 0);
+///              source_lengths int64 [B] (<eos> included); target_in int64 [B, T] (<sos>, index 2, then
+///              the words so far)
+///     encoder: Gather, per layer LSTM / GRU (both directions when bidirectional), sequence_lens
+///              → enc [B, S, K]; bridge: each layer's two directions' final states added → [L, B, H]
+///     keys     bahdanau: enc·Uaᵀ + Ua.bias; luong: enc·Waᵀ                      → [B, S, H]
+///     decoder: Scan over the embedded target_in, the state [L, B, H] (and the cell state) carried;
+///              one step: bahdanau: context from the query h[L−1] joins the embedding; the layers
+///              (one-step LSTM / GRU nodes); luong: tanh(combine([context; y])); then out
+///              attention: scores (padding −∞), Softmax over the source, context = Σ a·enc
+///     output   logits float [B, T, V]: the scores of the next word after each prefix position
+///
+/// The source is normalised and split as `recurrent translate` does (docs/seq2seq.md).
+public enum TranslatorONNX {
+    /// The serialized ONNX model (ModelProto); `metadata` (the checkpoint's data settings) goes into
+    /// `metadata_props` under the architecture keys.
+    public static func export(_ model: Seq2Seq, metadata: [String: String] = [:]) -> Data {
+        let c = model.config
+        let H = c.hiddenSize, L = c.numLayers, E = c.embeddingSize, R = c.bidirectional ? 2 : 1
+        let lstm = c.cell == .lstm
+        let params = Dictionary(uniqueKeysWithValues: model.namedParameters.map { ($0.0, $0.1.value) })
+        let perm = { (p: [Int64]) in ONNXProto.intsAttribute("perm", p) }
+
+        var g = ONNXGraphBuilder()
+        let axes0 = g.ints("axes_0", [1], [0]), axes1 = g.ints("axes_1", [1], [1])
+        let axes2 = c.attention == .none ? "" : g.ints("axes_2", [1], [2])
+        // The encoder, as the classifier's layers.
+        g.op("Transpose", ["source"], "source_tm", [perm([1, 0])])
+        g.op("Cast", ["source_lengths"], "sequence_lens", [ONNXProto.intAttribute("to", ONNXProto.int32)])
+        g.floats("encoder_embedding.weight", [c.source.count, E], params["encoder_embedding.weight"]!.data)
+        var x = g.op("Gather", ["encoder_embedding.weight", "source_tm"], "source_embedded")
+        var initialH: [String] = [], initialC: [String] = []
+        for l in 0..<L {
+            let w = g.recurrentWeights(cell: c.cell, hidden: H, layer: l, directions: R, prefix: "encoder_") { params["encoder." + $0]! }
+            g.recurrentNode(cell: c.cell, hidden: H, directions: R, inputs: [x, w.W, w.R, w.B, "sequence_lens"],
+                            outputs: ["encoder_Y_l\(l)", "encoder_hn_l\(l)"] + (lstm ? ["encoder_cn_l\(l)"] : []), name: "encoder_l\(l)")
+            x = g.directionsToFeatures("encoder_Y_l\(l)", output: "encoder_out_l\(l)")
+            for (state, list) in [("hn", 0), ("cn", 1)] where list == 0 || lstm {
+                var name = "encoder_\(state)_l\(l)"
+                if R == 2 {   // the bridge: the two directions added
+                    name = g.op("ReduceSum", [name, axes0], "bridge_\(state)_l\(l)", [ONNXProto.intAttribute("keepdims", 1)])
+                }
+                if list == 0 { initialH.append(name) } else { initialC.append(name) }
+            }
+        }
+        g.op("Concat", initialH, "decoder_h0", [ONNXProto.intAttribute("axis", 0)])
+        if lstm { g.op("Concat", initialC, "decoder_c0", [ONNXProto.intAttribute("axis", 0)]) }
+        g.op("Transpose", [x], "memory", [perm([1, 0, 2])])   // [B, S, K]
+
+        // The attention's keys and the source mask [B, S].
+        switch c.attention {
+        case .bahdanau:
+            g.linear(input: "memory", weight: params["attention.Ua.weight"]!, bias: params["attention.Ua.bias"]!, prefix: "attention.Ua", output: "keys")
+        case .luong:
+            let wa = params["attention.Wa.weight"]!   // (H, K)
+            var wt = [Float](repeating: 0, count: wa.count)
+            for h in 0..<wa.shape[0] { for k in 0..<wa.shape[1] { wt[k * wa.shape[0] + h] = wa.data[h * wa.shape[1] + k] } }
+            g.floats("attention.Wa.weight_t", [wa.shape[1], wa.shape[0]], wt)
+            g.op("MatMul", ["memory", "attention.Wa.weight_t"], "keys")
+        case .none: break
+        }
+        if c.attention != .none {
+            g.op("Shape", ["source"], "source_shape")
+            g.op("Gather", ["source_shape", g.ints("index_1", [], [1])], "source_steps")
+            g.op("Range", [g.ints("zero_int", [], [0]), "source_steps", g.ints("one", [], [1])], "source_positions")
+            g.op("Unsqueeze", ["source_positions", axes0], "source_positions_row")
+            g.op("Unsqueeze", ["source_lengths", axes1], "source_lengths_column")
+            g.op("Less", ["source_positions_row", "source_lengths_column"], "source_mask")   // [B, S]
+        }
+
+        // The decoder: one Scan step per target position.
+        g.floats("decoder_embedding.weight", [c.target.count, E], params["decoder_embedding.weight"]!.data)
+        g.op("Transpose", ["target_in"], "target_tm", [perm([1, 0])])
+        g.op("Gather", ["decoder_embedding.weight", "target_tm"], "target_embedded")   // [T, B, E]
+        let decoderWeights = (0..<L).map { l in
+            g.recurrentWeights(cell: c.cell, hidden: H, layer: l, directions: 1, prefix: "decoder_") { params["decoder." + $0]! }
+        }
+        var step = ONNXGraphBuilder()
+        let batch = ONNXProto.Dim.param("batch")
+        step.input("step_h", ONNXProto.float, [.value(L), batch, .value(H)])
+        if lstm { step.input("step_c", ONNXProto.float, [.value(L), batch, .value(H)]) }
+        step.input("step_word", ONNXProto.float, [batch, .value(E)])
+        func attend(_ query: String, _ tag: String) -> String {   // the context [B, K] for a query [B, H]
+            let scores: String
+            if c.attention == .bahdanau {
+                step.linear(input: query, weight: params["attention.Wa.weight"]!, bias: params["attention.Wa.bias"]!, prefix: "attention.Wa",
+                            output: "step_query_projected", node: "step_attention_Wa")
+                step.op("Unsqueeze", ["step_query_projected", axes1], "step_query_row")
+                step.op("Add", ["keys", "step_query_row"], "step_energies_linear")
+                step.op("Tanh", ["step_energies_linear"], "step_energies")
+                step.linear(input: "step_energies", weight: params["attention.Va.weight"]!, bias: params["attention.Va.bias"]!, prefix: "attention.Va",
+                            output: "step_scores_column", node: "step_attention_Va")
+                scores = step.op("Squeeze", ["step_scores_column", axes2], "step_scores")
+            } else {
+                step.op("Unsqueeze", [query, axes1], "step_query_row")
+                step.op("Mul", ["keys", "step_query_row"], "step_products")
+                scores = step.op("ReduceSum", ["step_products", axes2], "step_scores", [ONNXProto.intAttribute("keepdims", 0)])
+            }
+            step.op("Where", ["source_mask", scores, g.floats("minus_infinity", [], [-.infinity])], "step_masked_scores")
+            step.op("Softmax", ["step_masked_scores"], "step_weights", [ONNXProto.intAttribute("axis", -1)])
+            step.op("Unsqueeze", ["step_weights", axes2], "step_weights_column")
+            step.op("Mul", ["step_weights_column", "memory"], "step_weighted")
+            return step.op("ReduceSum", ["step_weighted", axes1], "step_context" + tag, [ONNXProto.intAttribute("keepdims", 0)])
+        }
+        var input = "step_word"
+        if c.attention == .bahdanau {
+            step.op("Gather", ["step_h", g.ints("index_top", [], [Int64(L - 1)])], "step_query")
+            let context = attend("step_query", "")
+            input = step.op("Concat", ["step_word", context], "step_input", [ONNXProto.intAttribute("axis", 1)])
+        }
+        var layerInput = step.op("Unsqueeze", [input, axes0], "step_x_l0")   // [1, B, D]
+        var nextH: [String] = [], nextC: [String] = []
+        for l in 0..<L {
+            let w = decoderWeights[l]
+            step.op("Gather", ["step_h", g.ints("layer_\(l)", [1], [Int64(l)])], "step_h_l\(l)")
+            var inputs = [layerInput, w.W, w.R, w.B, "", "step_h_l\(l)"]
+            if lstm {
+                step.op("Gather", ["step_c", "layer_\(l)"], "step_c_l\(l)")
+                inputs.append("step_c_l\(l)")
+            }
+            step.recurrentNode(cell: c.cell, hidden: H, directions: 1, inputs: inputs,
+                               outputs: ["step_Y_l\(l)", "step_hn_l\(l)"] + (lstm ? ["step_cn_l\(l)"] : []), name: "step_decoder_l\(l)")
+            layerInput = step.op("Squeeze", ["step_Y_l\(l)", "axes_1"], "step_x_l\(l + 1)")
+            nextH.append("step_hn_l\(l)")
+            if lstm { nextC.append("step_cn_l\(l)") }
+        }
+        var feature = step.op("Squeeze", ["step_hn_l\(L - 1)", "axes_0"], "step_y")   // [B, H]
+        if c.attention == .luong {
+            let context = attend(feature, "")
+            step.op("Concat", [context, feature], "step_joined", [ONNXProto.intAttribute("axis", 1)])
+            step.linear(input: "step_joined", weight: params["combine.weight"]!, bias: params["combine.bias"]!, prefix: "combine",
+                        output: "step_combined", node: "step_combine")
+            feature = step.op("Tanh", ["step_combined"], "step_feature")
+        }
+        step.linear(input: feature, weight: params["out.weight"]!, bias: params["out.bias"]!, prefix: "out", output: "step_logits", node: "step_out")
+        step.op("Concat", nextH, "step_h_next", [ONNXProto.intAttribute("axis", 0)])
+        if lstm { step.op("Concat", nextC, "step_c_next", [ONNXProto.intAttribute("axis", 0)]) }
+        step.output("step_h_next", ONNXProto.float, [.value(L), batch, .value(H)])
+        if lstm { step.output("step_c_next", ONNXProto.float, [.value(L), batch, .value(H)]) }
+        step.output("step_logits", ONNXProto.float, [batch, .value(c.target.count)])
+        // The step's own weights (attention, combine, out) are its initializers; the decoder's
+        // recurrent weights and the constants are the outer graph's (a subgraph reads outer names).
+
+        let states = lstm ? ["decoder_h0", "decoder_c0"] : ["decoder_h0"]
+        g.node("Scan", states + ["target_embedded"], (lstm ? ["decoder_hn", "decoder_cn"] : ["decoder_hn"]) + ["logits_tm"], name: "decoder",
+               [ONNXProto.graphAttribute("body", step.graph(name: "decoder_step")), ONNXProto.intAttribute("num_scan_inputs", 1)])
+        g.op("Transpose", ["logits_tm"], "logits", [perm([1, 0, 2])])
+
+        let source = ONNXProto.Dim.param("source_steps"), target = ONNXProto.Dim.param("target_steps")
+        g.input("source", ONNXProto.int64, [batch, source])
+        g.input("source_lengths", ONNXProto.int64, [batch])
+        g.input("target_in", ONNXProto.int64, [batch, target])
+        g.output("logits", ONNXProto.float, [batch, target, .value(c.target.count)])
+        return g.model(name: "translator", metadata: metadata.merging(TaskCheckpoint.seq2seqMetadata(c)) { $1 })
+    }
+}
+
 /// An ONNX graph under construction: initializers and nodes in the order they are added.
 struct ONNXGraphBuilder {
     private(set) var nodes: [ONNXProto.Message] = []
@@ -523,14 +688,20 @@ struct ONNXGraphBuilder {
         return output
     }
 
-    /// The serialized ModelProto: this graph, opset 17, and `metadata` as `metadata_props`.
-    func model(name: String, metadata: [String: String]) -> Data {
+    /// The GraphProto.
+    func graph(name: String) -> ONNXProto.Message {
         var graph = ONNXProto.Message()
         for n in nodes { graph.message(1, n) }
         graph.string(2, name)
         for t in initializers { graph.message(5, t) }
         for i in inputs { graph.message(11, i) }
         for o in outputs { graph.message(12, o) }
+        return graph
+    }
+
+    /// The serialized ModelProto: this graph, opset 17, and `metadata` as `metadata_props`.
+    func model(name: String, metadata: [String: String]) -> Data {
+        let graph = graph(name: name)
         var m = ONNXProto.Message()
         m.int(1, 8)                                // ir_version
         m.string(2, "recurrent")                   // producer_name
@@ -637,6 +808,8 @@ enum ONNXProto {
     }
 
     static func stringAttribute(_ name: String, _ value: String) -> Message { attribute(name, type: 3) { $0.string(4, value) } }   // STRING
+
+    static func graphAttribute(_ name: String, _ graph: Message) -> Message { attribute(name, type: 5) { $0.message(6, graph) } }   // GRAPH
 
     static func stringsAttribute(_ name: String, _ values: [String]) -> Message {   // STRINGS
         attribute(name, type: 8) { a in for s in values { a.string(9, s) } }

@@ -32,15 +32,19 @@ extension TaskCheckpoint {
     }
 
     public static func save(_ model: Seq2Seq, data: TranslationDataSettings, to path: String, extra: [String: String] = [:]) throws {
-        let c = model.config
         var meta = extra
-        for (k, v) in [
+        for (k, v) in seq2seqMetadata(model.config) { meta[k] = v }
+        for (k, v) in data.metadata { meta[k] = v }
+        try SafeTensors.write(model.namedParameters.map { ($0.0, $0.1.value) }, metadata: meta, to: path)
+    }
+
+    /// The architecture keys of a translator checkpoint (also the ONNX export's metadata).
+    static func seq2seqMetadata(_ c: Seq2SeqConfig) -> [String: String] {
+        [
             "model": "seq2seq", "cell": c.cell.rawValue, "attention": c.attention.rawValue, "num_layers": String(c.numLayers),
             "hidden_size": String(c.hiddenSize), "embedding_size": String(c.embeddingSize), "bidirectional": String(c.bidirectional),
             "source_vocab": c.source.json, "target_vocab": c.target.json,
-        ] { meta[k] = v }
-        for (k, v) in data.metadata { meta[k] = v }
-        try SafeTensors.write(model.namedParameters.map { ($0.0, $0.1.value) }, metadata: meta, to: path)
+        ]
     }
 
     public static func loadSeq2Seq(path: String) throws -> (model: Seq2Seq, data: TranslationDataSettings) {
