@@ -430,18 +430,16 @@ public enum TranslatorONNX {
         g.floats("encoder_embedding.weight", [c.source.count, E], params["encoder_embedding.weight"]!.data)
         var x = g.op("Gather", ["encoder_embedding.weight", "source_tm"], "source_embedded")
         var initialH: [String] = [], initialC: [String] = []
+        func bridged(_ state: String) -> String {   // the bridge: a bidirectional layer's two directions added
+            R == 2 ? g.op("ReduceSum", [state, axes0], "bridge_" + state, [ONNXProto.intAttribute("keepdims", 1)]) : state
+        }
         for l in 0..<L {
             let w = g.recurrentWeights(cell: c.cell, hidden: H, layer: l, directions: R, prefix: "encoder_") { params["encoder." + $0]! }
             g.recurrentNode(cell: c.cell, hidden: H, directions: R, inputs: [x, w.W, w.R, w.B, "sequence_lens"],
                             outputs: ["encoder_Y_l\(l)", "encoder_hn_l\(l)"] + (lstm ? ["encoder_cn_l\(l)"] : []), name: "encoder_l\(l)")
             x = g.directionsToFeatures("encoder_Y_l\(l)", output: "encoder_out_l\(l)")
-            for (state, list) in [("hn", 0), ("cn", 1)] where list == 0 || lstm {
-                var name = "encoder_\(state)_l\(l)"
-                if R == 2 {   // the bridge: the two directions added
-                    name = g.op("ReduceSum", [name, axes0], "bridge_\(state)_l\(l)", [ONNXProto.intAttribute("keepdims", 1)])
-                }
-                if list == 0 { initialH.append(name) } else { initialC.append(name) }
-            }
+            initialH.append(bridged("encoder_hn_l\(l)"))
+            if lstm { initialC.append(bridged("encoder_cn_l\(l)")) }
         }
         g.op("Concat", initialH, "decoder_h0", [ONNXProto.intAttribute("axis", 0)])
         if lstm { g.op("Concat", initialC, "decoder_c0", [ONNXProto.intAttribute("axis", 0)]) }
@@ -453,9 +451,7 @@ public enum TranslatorONNX {
             g.linear(input: "memory", weight: params["attention.Ua.weight"]!, bias: params["attention.Ua.bias"]!, prefix: "attention.Ua", output: "keys")
         case .luong:
             let wa = params["attention.Wa.weight"]!   // (H, K)
-            var wt = [Float](repeating: 0, count: wa.count)
-            for h in 0..<wa.shape[0] { for k in 0..<wa.shape[1] { wt[k * wa.shape[0] + h] = wa.data[h * wa.shape[1] + k] } }
-            g.floats("attention.Wa.weight_t", [wa.shape[1], wa.shape[0]], wt)
+            g.floats("attention.Wa.weight_t", [wa.shape[1], wa.shape[0]], ONNXGraphBuilder.transposed(wa))
             g.op("MatMul", ["memory", "attention.Wa.weight_t"], "keys")
         case .none: break
         }
@@ -480,7 +476,7 @@ public enum TranslatorONNX {
         step.input("step_h", ONNXProto.float, [.value(L), batch, .value(H)])
         if lstm { step.input("step_c", ONNXProto.float, [.value(L), batch, .value(H)]) }
         step.input("step_word", ONNXProto.float, [batch, .value(E)])
-        func attend(_ query: String, _ tag: String) -> String {   // the context [B, K] for a query [B, H]
+        func attend(_ query: String) -> String {   // the context [B, K] for a query [B, H]
             let scores: String
             if c.attention == .bahdanau {
                 step.linear(input: query, weight: params["attention.Wa.weight"]!, bias: params["attention.Wa.bias"]!, prefix: "attention.Wa",
@@ -500,12 +496,12 @@ public enum TranslatorONNX {
             step.op("Softmax", ["step_masked_scores"], "step_weights", [ONNXProto.intAttribute("axis", -1)])
             step.op("Unsqueeze", ["step_weights", axes2], "step_weights_column")
             step.op("Mul", ["step_weights_column", "memory"], "step_weighted")
-            return step.op("ReduceSum", ["step_weighted", axes1], "step_context" + tag, [ONNXProto.intAttribute("keepdims", 0)])
+            return step.op("ReduceSum", ["step_weighted", axes1], "step_context", [ONNXProto.intAttribute("keepdims", 0)])
         }
         var input = "step_word"
         if c.attention == .bahdanau {
             step.op("Gather", ["step_h", g.ints("index_top", [], [Int64(L - 1)])], "step_query")
-            let context = attend("step_query", "")
+            let context = attend("step_query")
             input = step.op("Concat", ["step_word", context], "step_input", [ONNXProto.intAttribute("axis", 1)])
         }
         var layerInput = step.op("Unsqueeze", [input, axes0], "step_x_l0")   // [1, B, D]
@@ -526,7 +522,7 @@ public enum TranslatorONNX {
         }
         var feature = step.op("Squeeze", ["step_hn_l\(L - 1)", "axes_0"], "step_y")   // [B, H]
         if c.attention == .luong {
-            let context = attend(feature, "")
+            let context = attend(feature)
             step.op("Concat", [context, feature], "step_joined", [ONNXProto.intAttribute("axis", 1)])
             step.linear(input: "step_joined", weight: params["combine.weight"]!, bias: params["combine.bias"]!, prefix: "combine",
                         output: "step_combined", node: "step_combine")
@@ -673,14 +669,20 @@ struct ONNXGraphBuilder {
         op("Unsqueeze", ["step_mask_2d", ints("axes_2", [1], [2])], "step_mask")
     }
 
+    /// A (rows, columns) matrix's values as (columns, rows).
+    static func transposed(_ m: Tensor) -> [Float] {
+        let rows = m.shape[0], columns = m.shape[1]
+        var t = [Float](repeating: 0, count: rows * columns)
+        for r in 0..<rows { for c in 0..<columns { t[c * rows + r] = m.data[r * columns + c] } }
+        return t
+    }
+
     /// MatMul by the transposed weight (out, in) → (in, out), stored as `<prefix>.weight_t`, then Add
     /// the bias. `node` names the two nodes (default `prefix`; one name per use of shared weights).
     @discardableResult
     mutating func linear(input: String, weight: Tensor, bias: Tensor, prefix: String, output: String, node name: String? = nil) -> String {
         let outSize = weight.shape[0], inSize = weight.shape[1]
-        var wt = [Float](repeating: 0, count: outSize * inSize)
-        for o in 0..<outSize { for i in 0..<inSize { wt[i * outSize + o] = weight.data[o * inSize + i] } }
-        floats(prefix + ".weight_t", [inSize, outSize], wt)
+        floats(prefix + ".weight_t", [inSize, outSize], Self.transposed(weight))
         floats(prefix + ".bias", [outSize], bias.data)
         let n = name ?? prefix
         node("MatMul", [input, prefix + ".weight_t"], [n + "_mm"], name: n + "_matmul")
