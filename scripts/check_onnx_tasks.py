@@ -15,8 +15,9 @@ a conditional generator or a translator against the checkpoint it came from:
     in the data folder against the PyTorch module written in ConditionalGenerator.swift, and greedy
     generation step by step (state carried) against `recurrent generate --greedy`.
 
-  - a translator: greedy decoding in ONNX Runtime (the whole prefix each call) of 300 sentences of
-    the pairs file against `recurrent translate`.
+  - a translator: teacher-forced logits on the pairs against the PyTorch module written in
+    Seq2Seq.swift, and greedy decoding in ONNX Runtime (the whole prefix each call) of the same
+    sentences against `recurrent translate`.
 
     python3 scripts/check_onnx_tasks.py MODEL.onnx MODEL.safetensors SENTENCES.txt|SERIES.csv|FOLDER|PAIRS.txt [recurrent-binary]
 
@@ -337,15 +338,69 @@ def normalize(text):
     return re.sub(r"[^a-z.!?]+", " ", t).strip()
 
 
+class Seq2Seq(nn.Module):
+    """The module written in Seq2Seq.swift's doc comment (teacher forcing over tgt_in, eval mode)."""
+
+    def __init__(self, Vs, Vt, E, H, L, bi, attention, cell):
+        super().__init__()
+        K = 2 * H if bi else H
+        self.encoder_embedding = nn.Embedding(Vs, E)
+        self.encoder = recurrent(cell, E, H, L, bi)
+        self.decoder_embedding = nn.Embedding(Vt, E)
+        self.decoder = recurrent(cell, E + (K if attention == "bahdanau" else 0), H, L, False)
+        self.attention_kind, self.bi, self.L, self.H = attention, bi, L, H
+        if attention == "bahdanau":
+            self.attention = nn.Module()
+            self.attention.Wa, self.attention.Ua, self.attention.Va = nn.Linear(H, H), nn.Linear(K, H), nn.Linear(H, 1)
+        if attention == "luong":
+            self.attention = nn.Module()
+            self.attention.Wa = nn.Linear(K, H, bias=False)
+            self.combine = nn.Linear(K + H, H)
+        self.out = nn.Linear(H, Vt)
+
+    def context(self, query, enc, keys, mask):   # query (B,H), enc (B,S,K), keys (B,S,H), mask (B,S)
+        if self.attention_kind == "bahdanau":
+            scores = self.attention.Va(torch.tanh(keys + self.attention.Wa(query)[:, None])).squeeze(2)
+        else:
+            scores = (keys * query[:, None]).sum(2)
+        a = scores.masked_fill(~mask, float("-inf")).softmax(1)
+        return (a[..., None] * enc).sum(1)
+
+    def forward(self, src, src_lengths, tgt_in):
+        packed = pack_padded_sequence(self.encoder_embedding(src), src_lengths, batch_first=True, enforce_sorted=False)
+        enc, h = self.encoder(packed)
+        enc, _ = pad_packed_sequence(enc, batch_first=True, total_length=src.shape[1])
+        B = src.shape[0]
+        if self.bi:
+            h = tuple(t.view(self.L, 2, B, self.H).sum(1) for t in h) if isinstance(h, tuple) else h.view(self.L, 2, B, self.H).sum(1)
+        mask = torch.arange(src.shape[1])[None, :] < src_lengths[:, None]
+        keys = None
+        if self.attention_kind == "bahdanau": keys = self.attention.Ua(enc)
+        if self.attention_kind == "luong": keys = self.attention.Wa(enc)
+        logits = []
+        for t in range(tgt_in.shape[1]):
+            x = self.decoder_embedding(tgt_in[:, t])
+            if self.attention_kind == "bahdanau":
+                x = torch.cat((x, self.context(final_hidden(h)[-1], enc, keys, mask)), 1)
+            y, h = self.decoder(x[:, None], h)
+            y = y[:, 0]
+            if self.attention_kind == "luong":
+                y = torch.tanh(self.combine(torch.cat((self.context(y, enc, keys, mask), y), 1)))
+            logits.append(self.out(y))
+        return torch.stack(logits, 1)
+
+
 def check_translator(session, meta, st_path, pairs_path, binary):
     source_vocab = {t: i for i, t in enumerate(json.loads(meta["source_vocab"]))}
     target_vocab = json.loads(meta["target_vocab"])
     column = 1 if meta.get("reverse") == "true" else 0
     lines = [l.split("\t") for l in open(pairs_path, encoding="utf-8").read().splitlines() if "\t" in l]
-    sentences = []
+    sentences, pairs = [], []
     for cols in lines[::max(1, len(lines) // 300)][:300]:   # 300 sentences spread over the file
-        words = normalize(cols[column]).split()
-        if 0 < len(words) <= 12: sentences.append(words)
+        words, reference = normalize(cols[column]).split(), normalize(cols[1 - column]).split()
+        if 0 < len(words) <= 12:
+            sentences.append(words)
+            pairs.append((words, reference))
     # Greedy decoding in ONNX Runtime: the whole prefix each call, <pad> and <sos> never chosen.
     ours = []
     for lo in range(0, len(sentences), 64):
@@ -367,12 +422,31 @@ def check_translator(session, meta, st_path, pairs_path, binary):
             if done.all(): break
             prefix = np.concatenate([prefix, nxt[:, None]], 1)
         ours += [" ".join(o) for o in out]
+    # Teacher-forced logits on the reference translations, against the PyTorch module.
+    target_index = {t: i for i, t in enumerate(target_vocab)}
+    model = Seq2Seq(len(source_vocab), len(target_vocab), int(meta["embedding_size"]), int(meta["hidden_size"]),
+                    int(meta["num_layers"]), meta["bidirectional"] == "true", meta["attention"], meta["cell"])
+    model.load_state_dict(load_file(st_path))  # strict
+    model.eval()
+    worst, compared = 0.0, 0
+    for lo in range(0, len(pairs), 64):
+        batch = pairs[lo:lo + 64]
+        src = pad([[source_vocab.get(w, UNK) for w in s] + [3] for s, _ in batch])
+        lengths = np.array([len(s) + 1 for s, _ in batch], np.int64)
+        tgt = pad([[2] + [target_index.get(w, UNK) for w in t] for _, t in batch])
+        (logits,) = session.run(None, {"source": src, "source_lengths": lengths, "target_in": tgt})
+        with torch.no_grad():
+            ref = model(torch.from_numpy(src), torch.from_numpy(lengths), torch.from_numpy(tgt)).numpy()
+        for b, (_, t) in enumerate(batch):
+            worst = max(worst, float(np.abs(logits[b, :len(t) + 1] - ref[b, :len(t) + 1]).max()))
+            compared += len(t) + 1
     theirs = subprocess.run([binary, "translate", "--checkpoint", st_path], input="".join(" ".join(s) + "\n" for s in sentences),
                             capture_output=True, text=True, check=True).stdout.splitlines()
     same = sum(a == b.strip() for a, b in zip(ours, theirs))
-    ok = same == len(sentences) and len(theirs) == len(sentences)
+    ok = same == len(sentences) and len(theirs) == len(sentences) and worst < 1e-4
     print(f"translator {meta['cell']} L{meta['num_layers']} H{meta['hidden_size']} {meta['attention']} "
-          f"{'bidirectional' if meta['bidirectional'] == 'true' else 'unidirectional'}: greedy translations as "
+          f"{'bidirectional' if meta['bidirectional'] == 'true' else 'unidirectional'}: max |onnxruntime - torch| {worst:.2e} "
+          f"(teacher-forced logits at {compared} target positions); greedy translations as "
           f"`recurrent translate` for {same} of {len(sentences)} sentences")
     return ok
 
