@@ -107,7 +107,7 @@ enum ONNXStepModel {
                        parameters: [(String, Parameter)], condition: (count: Int, size: Int)?, name: String,
                        metadata: [String: String]) -> Data {
         let lstm = cell == .lstm
-        let params = Dictionary(uniqueKeysWithValues: parameters.map { ($0.0, $0.1.value) })
+        let params = ONNXGraphBuilder.values(parameters)
 
         var g = ONNXGraphBuilder()
         g.floats("embedding.weight", [V, E], params["embedding.weight"]!.data)
@@ -193,17 +193,12 @@ public enum ClassifierONNX {
         var probabilities: [String] = []
         for (k, member) in members.enumerated() {
             let p = ensemble ? "members.\(k)." : ""
-            let params = Dictionary(uniqueKeysWithValues: member.namedParameters.map { ($0.0, $0.1.value) })
+            let params = ONNXGraphBuilder.values(member.namedParameters)
             g.floats(p + "embedding.weight", [c.vocabulary.count, c.embeddingSize], params["embedding.weight"]!.data)
-            var x = g.op("Gather", [p + "embedding.weight", "tokens_tm"], p + "embedded")
-            var finalH = ""
-            for l in 0..<c.numLayers {
-                let w = g.recurrentWeights(cell: c.cell, hidden: H, layer: l, directions: R, prefix: p) { params["rnn." + $0]! }
-                g.recurrentNode(cell: c.cell, hidden: H, directions: R, inputs: [x, w.W, w.R, w.B, "sequence_lens"],
-                                outputs: [p + "Y_l\(l)", p + "hn_l\(l)"], name: p + "rnn_l\(l)")
-                x = g.directionsToFeatures(p + "Y_l\(l)", output: p + "out_l\(l)")
-                finalH = p + "hn_l\(l)"
-            }
+            g.op("Gather", [p + "embedding.weight", "tokens_tm"], p + "embedded")
+            let stack = g.lengthMaskedLayers(cell: c.cell, hidden: H, layers: c.numLayers, directions: R, prefix: p,
+                                             input: p + "embedded") { params["rnn." + $0]! }
+            let x = stack.output, finalH = stack.hn[c.numLayers - 1]
             let pooled: String
             switch c.pooling {
             case .last:
@@ -254,7 +249,7 @@ public enum TaggerONNX {
     public static func export(_ model: Tagger) -> Data {
         let c = model.config
         let H = c.hiddenSize, Hc = c.charHiddenSize, C = c.tags.count
-        let params = Dictionary(uniqueKeysWithValues: model.namedParameters.map { ($0.0, $0.1.value) })
+        let params = ONNXGraphBuilder.values(model.namedParameters)
 
         var g = ONNXGraphBuilder()
         g.op("Transpose", ["words"], "words_tm", [ONNXProto.intsAttribute("perm", [1, 0])])
@@ -280,14 +275,10 @@ public enum TaggerONNX {
 
         g.floats("embedding.weight", [c.words.count, c.wordEmbeddingSize], params["embedding.weight"]!.data)
         g.op("Gather", ["embedding.weight", "words_tm"], "word_embedded")
-        var x = g.op("Concat", ["word_embedded", "spellings_tm"], "word_features", [ONNXProto.intAttribute("axis", 2)])
-        for l in 0..<c.numLayers {
-            let w = g.recurrentWeights(cell: c.cell, hidden: H, layer: l, directions: 2, prefix: "") { params["rnn." + $0]! }
-            g.recurrentNode(cell: c.cell, hidden: H, directions: 2, inputs: [x, w.W, w.R, w.B, "sequence_lens"],
-                            outputs: ["Y_l\(l)"], name: "rnn_l\(l)")
-            x = g.directionsToFeatures("Y_l\(l)", output: "out_l\(l)")
-        }
-        g.op("Where", ["step_mask", x, g.floats("zero", [], [0])], "outputs")
+        g.op("Concat", ["word_embedded", "spellings_tm"], "word_features", [ONNXProto.intAttribute("axis", 2)])
+        let stack = g.lengthMaskedLayers(cell: c.cell, hidden: H, layers: c.numLayers, directions: 2, prefix: "",
+                                         input: "word_features") { params["rnn." + $0]! }
+        g.op("Where", ["step_mask", stack.output, g.floats("zero", [], [0])], "outputs")
         g.linear(input: "outputs", weight: params["head.weight"]!, bias: params["head.bias"]!, prefix: "head", output: "logits_tm")
         g.op("Transpose", ["logits_tm"], "logits", [ONNXProto.intsAttribute("perm", [1, 0, 2])])
 
@@ -324,7 +315,7 @@ public enum ForecasterONNX {
         let c = model.config
         let Hd = c.hiddenSize, L = c.numLayers, N = c.window, H = c.horizon
         let lstm = c.cell == .lstm
-        let params = Dictionary(uniqueKeysWithValues: model.namedParameters.map { ($0.0, $0.1.value) })
+        let params = ONNXGraphBuilder.values(model.namedParameters)
         let keepDims = ONNXProto.intAttribute("keepdims", 1), overSteps = ONNXProto.intsAttribute("axes", [1])
 
         var g = ONNXGraphBuilder()
@@ -418,7 +409,7 @@ public enum TranslatorONNX {
         let c = model.config
         let H = c.hiddenSize, L = c.numLayers, E = c.embeddingSize, R = c.bidirectional ? 2 : 1
         let lstm = c.cell == .lstm
-        let params = Dictionary(uniqueKeysWithValues: model.namedParameters.map { ($0.0, $0.1.value) })
+        let params = ONNXGraphBuilder.values(model.namedParameters)
         let perm = { (p: [Int64]) in ONNXProto.intsAttribute("perm", p) }
 
         var g = ONNXGraphBuilder()
@@ -428,22 +419,15 @@ public enum TranslatorONNX {
         g.op("Transpose", ["source"], "source_tm", [perm([1, 0])])
         g.op("Cast", ["source_lengths"], "sequence_lens", [ONNXProto.intAttribute("to", ONNXProto.int32)])
         g.floats("encoder_embedding.weight", [c.source.count, E], params["encoder_embedding.weight"]!.data)
-        var x = g.op("Gather", ["encoder_embedding.weight", "source_tm"], "source_embedded")
-        var initialH: [String] = [], initialC: [String] = []
+        g.op("Gather", ["encoder_embedding.weight", "source_tm"], "source_embedded")
+        let encoder = g.lengthMaskedLayers(cell: c.cell, hidden: H, layers: L, directions: R, prefix: "encoder_",
+                                           input: "source_embedded") { params["encoder." + $0]! }
         func bridged(_ state: String) -> String {   // the bridge: a bidirectional layer's two directions added
             R == 2 ? g.op("ReduceSum", [state, axes0], "bridge_" + state, [ONNXProto.intAttribute("keepdims", 1)]) : state
         }
-        for l in 0..<L {
-            let w = g.recurrentWeights(cell: c.cell, hidden: H, layer: l, directions: R, prefix: "encoder_") { params["encoder." + $0]! }
-            g.recurrentNode(cell: c.cell, hidden: H, directions: R, inputs: [x, w.W, w.R, w.B, "sequence_lens"],
-                            outputs: ["encoder_Y_l\(l)", "encoder_hn_l\(l)"] + (lstm ? ["encoder_cn_l\(l)"] : []), name: "encoder_l\(l)")
-            x = g.directionsToFeatures("encoder_Y_l\(l)", output: "encoder_out_l\(l)")
-            initialH.append(bridged("encoder_hn_l\(l)"))
-            if lstm { initialC.append(bridged("encoder_cn_l\(l)")) }
-        }
-        g.op("Concat", initialH, "decoder_h0", [ONNXProto.intAttribute("axis", 0)])
-        if lstm { g.op("Concat", initialC, "decoder_c0", [ONNXProto.intAttribute("axis", 0)]) }
-        g.op("Transpose", [x], "memory", [perm([1, 0, 2])])   // [B, S, K]
+        g.op("Concat", encoder.hn.map(bridged), "decoder_h0", [ONNXProto.intAttribute("axis", 0)])
+        if lstm { g.op("Concat", encoder.cn.map(bridged), "decoder_c0", [ONNXProto.intAttribute("axis", 0)]) }
+        g.op("Transpose", [encoder.output], "memory", [perm([1, 0, 2])])   // [B, S, K]
 
         // The attention's keys and the source mask [B, S].
         switch c.attention {
@@ -456,12 +440,8 @@ public enum TranslatorONNX {
         case .none: break
         }
         if c.attention != .none {
-            g.op("Shape", ["source"], "source_shape")
-            g.op("Gather", ["source_shape", g.ints("index_1", [], [1])], "source_steps")
-            g.op("Range", [g.ints("zero_int", [], [0]), "source_steps", g.ints("one", [], [1])], "source_positions")
-            g.op("Unsqueeze", ["source_positions", axes0], "source_positions_row")
-            g.op("Unsqueeze", ["source_lengths", axes1], "source_lengths_column")
-            g.op("Less", ["source_positions_row", "source_lengths_column"], "source_mask")   // [B, S]
+            let mask = g.stepMask(timeMajor: "source_tm", lengths: "source_lengths", featureAxis: false)
+            g.op("Transpose", [mask], "source_mask", [perm([1, 0])])   // [B, S]
         }
 
         // The decoder: one Scan step per target position.
@@ -658,15 +638,40 @@ struct ONNXGraphBuilder {
         return op("Reshape", [t, ints("shape_keep_0_1_flatten", [3], [0, 0, -1])], output)
     }
 
-    /// `step_mask` bool [T, B, 1]: step t of stream b is real (t < lengths[b]); from a time-major
-    /// [T, B] input and int64 lengths [B].
-    mutating func stepMask(timeMajor: String, lengths: String) {
+    /// `step_mask` bool [T, B, 1] (`step_mask_2d` [T, B] without `featureAxis`): step t of stream b
+    /// is real (t < lengths[b]); from a time-major [T, B] input and int64 lengths [B]. Returns its name.
+    @discardableResult
+    mutating func stepMask(timeMajor: String, lengths: String, featureAxis: Bool = true) -> String {
         op("Shape", [timeMajor], "steps_shape")
         op("Gather", ["steps_shape", ints("index_0", [], [0])], "step_count")
         op("Range", [ints("zero_int", [], [0]), "step_count", ints("one", [], [1])], "steps")
         op("Unsqueeze", ["steps", ints("axes_1", [1], [1])], "steps_column")
-        op("Less", ["steps_column", lengths], "step_mask_2d")
-        op("Unsqueeze", ["step_mask_2d", ints("axes_2", [1], [2])], "step_mask")
+        let mask = op("Less", ["steps_column", lengths], "step_mask_2d")
+        return featureAxis ? op("Unsqueeze", [mask, ints("axes_2", [1], [2])], "step_mask") : mask
+    }
+
+    /// `layers` recurrent layers over a time-major input with `sequence_lens` (the results of
+    /// `pack_padded_sequence`), both directions in one node when `directions` is 2. Names start
+    /// with `prefix`; `parameter` maps PyTorch's names (`weight_ih_l0`, …) to values. Returns the
+    /// last layer's outputs [T, B, R·H] and every layer's final states [R, B, H] (cn: LSTM only).
+    mutating func lengthMaskedLayers(cell: CellKind, hidden H: Int, layers: Int, directions: Int, prefix: String, input: String,
+                                     _ parameter: (String) -> Tensor) -> (output: String, hn: [String], cn: [String]) {
+        var x = input, hn: [String] = [], cn: [String] = []
+        for l in 0..<layers {
+            let w = recurrentWeights(cell: cell, hidden: H, layer: l, directions: directions, prefix: prefix, parameter)
+            let states = [prefix + "hn_l\(l)"] + (cell == .lstm ? [prefix + "cn_l\(l)"] : [])
+            recurrentNode(cell: cell, hidden: H, directions: directions, inputs: [x, w.W, w.R, w.B, "sequence_lens"],
+                          outputs: [prefix + "Y_l\(l)"] + states, name: prefix + "rnn_l\(l)")
+            x = directionsToFeatures(prefix + "Y_l\(l)", output: prefix + "out_l\(l)")
+            hn.append(states[0])
+            if cell == .lstm { cn.append(states[1]) }
+        }
+        return (x, hn, cn)
+    }
+
+    /// Parameter values by their `state_dict` names.
+    static func values(_ named: [(String, Parameter)]) -> [String: Tensor] {
+        Dictionary(uniqueKeysWithValues: named.map { ($0.0, $0.1.value) })
     }
 
     /// A (rows, columns) matrix's values as (columns, rows).
