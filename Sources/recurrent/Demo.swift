@@ -55,7 +55,7 @@ struct Demo: ParsableCommand {
                 let trainer = try CharLMTrainer(model: model, trainTokens: train, validationTokens: val, options: options, source: "demo corpus")
                 Console.write("training \(name) for \(Int(seconds)) s ")
                 var dots = 0
-                trainer.run { event in
+                try trainer.run { event in
                     if case .progress(let p) = event, Int(p.elapsedSeconds / 5) > dots {
                         dots += 1
                         Console.write(".")

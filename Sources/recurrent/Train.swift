@@ -176,9 +176,7 @@ struct Train: ParsableCommand {
             try CharLMCheckpoint.save(model, to: output, extra: meta)
             saved = true
         }
-        var failure: Error?
-        trainer.run { event in
-            guard failure == nil else { return }
+        try trainer.run { event in
             switch event {
             case .progress(let p):
                 monitor.record(p)
@@ -192,15 +190,15 @@ struct Train: ParsableCommand {
             case .validation(let p, let val, let improved):
                 var note = ""
                 if improved {
-                    do { try save(step: p.step); note = "  saved \(output)" } catch { failure = error }
+                    try save(step: p.step)
+                    note = "  saved \(output)"
                 }
-                do { try monitor.evaluated(p, validationLoss: val) } catch { failure = error }
+                try monitor.evaluated(p, validationLoss: val)
                 if liveLine { Console.write("\r\u{1B}[K"); liveLine = false }
                 Console.line(progressLine(p, val: val) + note)
             }
         }
         if liveLine { Console.write("\r\u{1B}[K") }
-        if let failure { throw failure }
         try monitor.finish()
         if trainer.validation == nil {
             try save(step: trainer.step)
@@ -271,9 +269,15 @@ struct Train: ParsableCommand {
                 throw RecurrentError("\(path): carried.cell is missing or has the wrong shape, expected \(expected)")
             }
         }
+        var rng: [UInt64]?
+        if let s = state.metadata["rng"] {
+            let words = s.split(separator: ",").compactMap { UInt64($0, radix: 16) }
+            guard SeededRNG(state: words) != nil else { throw RecurrentError("\(path): metadata 'rng' is not four hexadecimal words") }
+            rng = words
+        }
         try trainer.restore(step: try int("step"), epoch: try int("epoch"), batchInEpoch: try int("batch_in_epoch"),
                             bestValLoss: state.metadata["best_val_loss"].flatMap(Double.init), carried: carried,
-                            optimizerState: state.tensors)
+                            optimizerState: state.tensors, rng: rng)
         Console.line("resumed \(checkpoint) at step \(trainer.step), epoch \(trainer.epoch)")
     }
 }

@@ -188,12 +188,13 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
 
     @Test func resumeContinuesExactly() throws {
         // 20 steps in one go == 10 steps, then resume for 10 more (no validation split, so the
-        // checkpoint and its training state are written at the end of each run).
+        // checkpoint and its training state are written at the end of each run). Dropout on: the
+        // masks after the resume come from the saved RNG state.
         let dir = CLI.tempDir()
         let textPath = dir.appendingPathComponent("t.txt").path
         try String(repeating: "the quick brown fox jumps over the lazy dog\n", count: 20).write(toFile: textPath, atomically: true, encoding: .utf8)
         let common = ["--data", textPath, "--hidden", "12", "--embedding", "6", "--batch-size", "3", "--seq-len", "10",
-                      "--val-fraction", "0", "--threads", "1", "--cell", "gru", "--dropout", "0"]
+                      "--val-fraction", "0", "--threads", "1", "--cell", "gru", "--dropout", "0.3"]
         let whole = dir.appendingPathComponent("whole.safetensors").path
         let half = dir.appendingPathComponent("half.safetensors").path
         #expect(try CLI.run(["train"] + common + ["--steps", "20", "--output", whole]).status == 0)
@@ -232,6 +233,12 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
         expectCleanError(try CLI.run(["train", "--data", good, "--hidden", "abc"]), mentions: "--hidden")
         expectCleanError(try CLI.run(["train", "--data", good, "--unknown-flag"]), mentions: "--unknown-flag")
         expectCleanError(try CLI.run(["train", "--data", good, "--output", dir.appendingPathComponent("no/such/dir/m.safetensors").path] + small.dropLast(2)), mentions: "no/such/dir")
+        // A run that blows up stops with one line, before a nan checkpoint is saved.
+        let blown = dir.appendingPathComponent("blown.safetensors").path
+        expectCleanError(try CLI.run(["train", "--data", good, "--hidden", "16", "--embedding", "4", "--layers", "1", "--batch-size", "4", "--seq-len", "8",
+                                      "--steps", "40", "--eval-every", "10", "--cell", "rnn-relu", "--optimizer", "sgd", "--lr", "1e30", "--clip", "0",
+                                      "--output", blown]), mentions: "training diverged at step")
+        #expect(!FileManager.default.fileExists(atPath: blown))
         #expect(!FileManager.default.fileExists(atPath: out))
 
         // A real checkpoint to break in various ways.

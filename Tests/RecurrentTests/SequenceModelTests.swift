@@ -248,8 +248,61 @@ import Testing
     }
 }
 
+@Suite struct DivergenceTests {
+    /// A trainer over one weight whose gradient is −1 and whose loss at `badStep` is `bad`.
+    func run(badStep: Int, loss bad: Float, validation: Double = 0) throws -> (Parameter, [Int]) {
+        var o = TaskTrainingOptions()
+        o.optimizer.kind = .sgd
+        o.optimizer.learningRate = 1
+        o.maxSteps = 5
+        o.evalEvery = 2
+        o.batchSize = 1
+        let p = Parameter(name: "w", value: Tensor(shape: [1], data: [0]))
+        let trainer = TaskTrainer(parameters: [p], lengths: [1, 1, 1], options: o)
+        var validated: [Int] = []
+        var n = 0
+        try trainer.run(step: { _, _ in n += 1; p.grad.data[0] = -1; return n == badStep ? bad : 1 },
+                        validate: { validation }) { event in
+            if case .validation(let pr, _, _) = event { validated.append(pr.step) }
+        }
+        return (p, validated)
+    }
+
+    @Test(arguments: [Float.nan, Float.infinity])
+    func aNonFiniteLossStopsBeforeTheOptimizerStep(bad: Float) throws {
+        let (p, validated) = try run(badStep: 99, loss: 1)
+        #expect(p.value.data == [5] && validated == [2, 4, 5])
+        do {
+            _ = try run(badStep: 3, loss: bad)
+            Issue.record("expected an error")
+        } catch let e as RecurrentError {
+            #expect(e.message.hasPrefix("training diverged at step 3: the training loss is \(bad)"), "\(e.message)")
+        }
+    }
+
+    @Test func aNonFiniteValidationScoreStopsTheRun() throws {
+        #expect(throws: RecurrentError.self) { try run(badStep: 99, loss: 1, validation: .nan) }
+        #expect(throws: RecurrentError.self) { try run(badStep: 99, loss: 1, validation: -.infinity) }
+    }
+
+    @Test func aNonFiniteGradientStopsTheRun() throws {
+        var o = TaskTrainingOptions()
+        o.maxSteps = 3
+        o.batchSize = 1
+        let p = Parameter(name: "w", value: Tensor(shape: [1], data: [2]))
+        let trainer = TaskTrainer(parameters: [p], lengths: [1], options: o)
+        do {
+            try trainer.run(step: { _, _ in p.grad.data[0] = .nan; return 1 }, validate: { 0 }) { _ in }
+            Issue.record("expected an error")
+        } catch let e as RecurrentError {
+            #expect(e.message.hasPrefix("training diverged at step 1: the gradient norm is nan"), "\(e.message)")
+        }
+        #expect(p.value.data == [2])
+    }
+}
+
 @Suite struct PlateauTests {
-    @Test func ratesFallAfterValidationsWithoutImprovement() {
+    @Test func ratesFallAfterValidationsWithoutImprovement() throws {
         var o = TaskTrainingOptions()
         o.optimizer.learningRate = 1
         o.maxSteps = 6
@@ -262,7 +315,7 @@ import Testing
         var rates: [Float] = []
         let accuracies = [0.5, 0.4, 0.4, 0.6, 0.6, 0.6]
         var v = 0
-        trainer.run(step: { _, _ in 0 }, validate: { v += 1; return accuracies[v - 1] }) { event in
+        try trainer.run(step: { _, _ in 0 }, validate: { v += 1; return accuracies[v - 1] }) { event in
             if case .progress(let pr) = event { rates.append(pr.learningRate) }
         }
         // Validations after steps 1…6: best, miss, miss (→ ×0.5), best, miss, miss (→ ×0.5).
@@ -272,7 +325,7 @@ import Testing
 }
 
 @Suite struct WeightAveragingTests {
-    @Test func validatesTheAverageAndTrainsOnTheRawWeights() {
+    @Test func validatesTheAverageAndTrainsOnTheRawWeights() throws {
         var o = TaskTrainingOptions()
         o.optimizer.kind = .sgd
         o.optimizer.learningRate = 1
@@ -285,7 +338,7 @@ import Testing
         let trainer = TaskTrainer(parameters: [p], lengths: [1, 1, 1], options: o)
         var seen: [Float] = []
         // Gradient −1: the raw weight after step s is s.
-        trainer.run(step: { _, _ in p.grad.data[0] = -1; return 0 }, validate: { seen.append(p.value.data[0]); return Double(seen.count) }) { _ in }
+        try trainer.run(step: { _, _ in p.grad.data[0] = -1; return 0 }, validate: { seen.append(p.value.data[0]); return Double(seen.count) }) { _ in }
         var average: Float = 0
         var expected: [Float] = []
         for s in 1...12 {

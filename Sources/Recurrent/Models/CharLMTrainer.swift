@@ -121,15 +121,18 @@ public final class CharLMTrainer {
         return sum / Double(v.batchesPerEpoch)
     }
 
-    /// Restores the position and optimizer state written by `trainingState()`.
-    public func restore(step: Int, epoch: Int, batchInEpoch: Int, bestValLoss: Double?, carried: RecurrentState?, optimizerState: [String: Tensor]) throws {
+    /// Restores the position, optimizer state and dropout RNG written by `trainingState()` (`rng`:
+    /// its metadata's four words; a state without them, written before they were saved, reseeds
+    /// from the step, so that run's dropout masks differ from an uninterrupted run's).
+    public func restore(step: Int, epoch: Int, batchInEpoch: Int, bestValLoss: Double?, carried: RecurrentState?,
+                        optimizerState: [String: Tensor], rng words: [UInt64]? = nil) throws {
         self.step = step
         self.epoch = epoch
         self.batchInEpoch = min(batchInEpoch, train.batchesPerEpoch)
         self.bestValLoss = bestValLoss
         self.carried = carried
         try optimizer.loadState(optimizerState, for: model.parameters)
-        rng = SeededRNG(seed: options.seed &+ 0x5eed &+ UInt64(step))
+        rng = words.flatMap { SeededRNG(state: $0) } ?? SeededRNG(seed: options.seed &+ 0x5eed &+ UInt64(step))
     }
 
     /// The tensors and metadata needed to resume exactly where training stands.
@@ -144,13 +147,16 @@ public final class CharLMTrainer {
             "step": String(step), "epoch": String(epoch), "batch_in_epoch": String(batchInEpoch),
             "optimizer": options.optimizer.kind.rawValue,
             "batch_size": String(options.batchSize), "seq_len": String(options.seqLen),
+            "rng": rng.state.map { String($0, radix: 16) }.joined(separator: ","),
         ]
         if let b = bestValLoss { meta["best_val_loss"] = String(b) }
         return (tensors, meta)
     }
 
     /// Trains until a limit is reached, calling `onEvent` after each step and each validation.
-    public func run(onEvent: (TrainingEvent) -> Void) {
+    /// Throws `Divergence`'s error, before the optimizer step, once a loss or gradient norm is not
+    /// finite, and once a validation loss is not; rethrows `onEvent`'s errors.
+    public func run(onEvent: (TrainingEvent) throws -> Void) throws {
         let charsPerStep = Double(options.batchSize * options.seqLen)
         let start = Date()
         let startStep = step
@@ -187,11 +193,12 @@ public final class CharLMTrainer {
             return false
         }
 
-        func evaluate() {
+        func evaluate() throws {
             guard let v = validate() else { return }
+            try Divergence.checkValidation(step, "loss", v)
             let improved = bestValLoss.map { v < $0 } ?? true
             if improved { bestValLoss = v }
-            onEvent(.validation(progress(), valLoss: v, improved: improved))
+            try onEvent(.validation(progress(), valLoss: v, improved: improved))
             lossSum = 0
             lossCount = 0
         }
@@ -215,18 +222,19 @@ public final class CharLMTrainer {
             } else {
                 lastNorm = GradientClipping.globalNorm(params)
             }
+            try Divergence.checkStep(step + 1, loss: Double(loss), gradientNorm: lastNorm)
             optimizer.step(params)
             step += 1
             batchInEpoch += 1
             lossSum += Double(loss)
             lossCount += 1
             lastLoss = Double(loss)
-            onEvent(.progress(progress()))
+            try onEvent(.progress(progress()))
             if options.evalEvery > 0, step % options.evalEvery == 0 {
-                evaluate()
+                try evaluate()
                 validatedAt = step
             }
         }
-        if validatedAt != step, validation != nil { evaluate() }
+        if validatedAt != step, validation != nil { try evaluate() }
     }
 }

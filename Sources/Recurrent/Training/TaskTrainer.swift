@@ -114,9 +114,11 @@ public final class TaskTrainer {
 
     /// Runs until a limit; `step` gets the example indices of a batch and an RNG for dropout, and
     /// returns the batch's mean loss after accumulating gradients; `validate` returns an accuracy.
-    /// After `restore(from:)`, continues where the saved run stood.
+    /// After `restore(from:)`, continues where the saved run stood. Throws `Divergence`'s error,
+    /// before the optimizer step, once a loss or gradient norm is not finite, and once a
+    /// validation score is not; rethrows `onEvent`'s errors.
     public func run(step trainStep: ([Int], inout SeededRNG) -> Float, validate: () -> Double,
-                    onEvent: (TaskTrainingEvent) throws -> Void) rethrows {
+                    onEvent: (TaskTrainingEvent) throws -> Void) throws {
         let start = Date()
         var examples = 0
         var lossSum = 0.0, lossCount = 0
@@ -164,6 +166,7 @@ public final class TaskTrainer {
             swapAverage()
             defer { swapAverage() }
             let accuracy = validate()
+            try Divergence.checkValidation(step, "score", accuracy)
             let improved = bestAccuracy.map { accuracy > $0 } ?? true
             if improved { bestAccuracy = accuracy; loop.sinceBest = 0; loop.sincePlateauCut = 0 } else { loop.sinceBest += 1; loop.sincePlateauCut += 1 }
             if options.plateauFactor < 1, loop.sincePlateauCut >= max(options.plateauPatience, 1) {
@@ -193,6 +196,7 @@ public final class TaskTrainer {
             if options.clipValue > 0 { GradientClipping.clipValue(parameters, value: options.clipValue) }
             lastNorm = options.clipNorm > 0 ? GradientClipping.clipNorm(parameters, maxNorm: options.clipNorm)
                 : GradientClipping.globalNorm(parameters)
+            try Divergence.checkStep(step + 1, loss: Double(loss), gradientNorm: lastNorm)
             optimizer.step(parameters)
             step += 1
             updateAverage()
