@@ -19,7 +19,7 @@ import CKernels
               let D = info["input_size"] as? Int, let H = info["hidden_size"] as? Int, let L = info["num_layers"] as? Int else {
             throw RecurrentError("\(name).json: unexpected layout")
         }
-        let file = try Self.readFloatTensors(path: Fixtures.torch(name + ".safetensors"))
+        let file = try SafeTensors.read(path: Fixtures.torch(name + ".safetensors"))
         var rng = SeededRNG(seed: 1)
         let layer = RecurrentLayer(kind: kind, inputSize: D, hiddenSize: H, numLayers: L,
                                    bidirectional: info["bidirectional"] as? Bool ?? false, rng: &rng)
@@ -30,31 +30,6 @@ import CKernels
             p.value = t
         }
         return Case(kind: kind, layer: layer, tensors: file.tensors, lengths: info["packed_lengths"] as? [Int])
-    }
-
-    /// `SafeTensors.read` without the integer entries (the packed fixtures store `lengths` as I64,
-    /// which the library reader rejects; the lengths are also in the JSON).
-    static func readFloatTensors(path: String) throws -> SafeTensorsFile {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        guard data.count >= 8 else { throw RecurrentError("\(path): too short") }
-        var n = 0
-        for i in 0..<8 { n |= Int(data[data.startIndex + i]) << (8 * i) }
-        let headerData = data.subdata(in: 8..<(8 + n))
-        guard var header = try JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
-            throw RecurrentError("\(path): bad header")
-        }
-        for (key, value) in header {
-            if let info = value as? [String: Any], let dtype = info["dtype"] as? String, dtype.hasPrefix("I") || dtype.hasPrefix("U") {
-                header[key] = nil
-            }
-        }
-        let json = try JSONSerialization.data(withJSONObject: header)
-        var out = Data()
-        var length = UInt64(json.count).littleEndian
-        withUnsafeBytes(of: &length) { out.append(contentsOf: $0) }
-        out.append(json)
-        out.append(data.subdata(in: (8 + n)..<data.count))
-        return try SafeTensors.decode(out, name: path)
     }
 
     @Test(arguments: ["lstm_2layer", "gru_2layer", "rnn_tanh_2layer", "rnn_relu_1layer", "lstm_packed",

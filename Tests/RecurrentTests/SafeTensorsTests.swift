@@ -28,4 +28,48 @@ import Testing
         let good = try SafeTensors.encode([("a", Tensor(shape: [4], data: [1, 2, 3, 4]))], metadata: [:])
         #expect(throws: RecurrentError.self) { try SafeTensors.decode(good.prefix(good.count - 4), name: "t") }
     }
+
+    /// safetensors bytes with this header JSON and `data` after it.
+    func file(_ header: String, _ data: [UInt8]) -> Data {
+        var out = Data()
+        var n = UInt64(header.utf8.count).littleEndian
+        withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
+        return out + Data(header.utf8) + Data(data)
+    }
+
+    func message(_ data: Data) -> String {
+        do { _ = try SafeTensors.decode(data, name: "f.safetensors"); return "no error" } catch { return "\(error)" }
+    }
+
+    @Test func rejectsShapesGapsAndTrailingBytesAsTheFormatsLoaderDoes() throws {
+        let eight = [UInt8](repeating: 0, count: 8)
+        #expect(message(file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, eight)) == "no error")
+        // A shape whose element count overflows: one line, not a crash.
+        #expect(message(file(#"{"a":{"dtype":"F32","shape":[4611686018427387904,4611686018427387904],"data_offsets":[0,8]}}"#, eight))
+                .contains("tensor a has shape"))
+        #expect(message(file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, eight)).contains("4 bytes after the last tensor"))
+        #expect(message(file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, eight)).contains("start at 4, expected 0"))
+        #expect(message(file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, eight))
+                .contains("start at 4, expected 8"))
+    }
+
+    @Test func checkpointsLoadLikeAStrictStateDict() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("st-strict-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var rng = SeededRNG(seed: 3)
+        let model = CharLM(config: CharLMConfig(cell: .gru, vocabulary: CharVocabulary(text: Array("abc".unicodeScalars)), embeddingSize: 3, hiddenSize: 4, numLayers: 1), rng: &rng)
+        let path = dir.appendingPathComponent("m.safetensors").path
+        try CharLMCheckpoint.save(model, to: path)
+        let good = try SafeTensors.read(path: path)
+        func loadError(_ tensors: [(String, Tensor)]) -> String {
+            let p = dir.appendingPathComponent("x.safetensors").path
+            do { try SafeTensors.write(tensors, metadata: good.metadata, to: p); _ = try CharLMCheckpoint.load(path: p); return "no error" } catch { return "\(error)" }
+        }
+        let all = good.order.map { ($0, good.tensors[$0]!) }
+        #expect(loadError(all) == "no error")
+        #expect(loadError(all + [("extra.weight", Tensor(shape: [1], data: [0]))]).contains("unexpected tensor extra.weight"))
+        var poisoned = all
+        poisoned[1].1.data[0] = .nan
+        #expect(loadError(poisoned).contains("tensor \(all[1].0) holds nan or infinite values"))
+    }
 }

@@ -53,17 +53,10 @@ public enum CharLMCheckpoint {
         return CharLMConfig(cell: cell, vocabulary: vocab, embeddingSize: embeddingSize, hiddenSize: hidden, numLayers: layers)
     }
 
-    /// Copies the file's tensors into `model`, checking that each exists with the right shape.
+    /// Copies the file's tensors into `model`, with the checks of a strict `load_state_dict`
+    /// (see `TaskCheckpoint.assign`).
     public static func assign(_ file: SafeTensorsFile, to model: CharLM, path: String) throws {
-        for (name, p) in model.namedParameters {
-            guard let t = file.tensors[name] else {
-                throw RecurrentError("\(path): the checkpoint lacks tensor \(name) (shape \(p.shape))")
-            }
-            guard t.shape == p.shape else {
-                throw RecurrentError("\(path): tensor \(name) has shape \(t.shape), expected \(p.shape)")
-            }
-            p.value = t
-        }
+        try TaskCheckpoint.assign(file, to: model.namedParameters, path: path)
     }
 
     /// Loads a model from a checkpoint file.

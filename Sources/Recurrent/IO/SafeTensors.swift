@@ -60,8 +60,10 @@ public enum SafeTensors {
         }
         var file = SafeTensorsFile()
         let payload = bytes.count - headerEnd
-        var spans: [(String, Int)] = []
-        for (key, value) in header {
+        var spans: [(String, Int, Int)] = []
+        // Keys in order, so that a file with several faults always reports the same one.
+        for key in header.keys.sorted() {
+            let value = header[key]!
             if key == "__metadata__" {
                 guard let meta = value as? [String: Any] else {
                     throw RecurrentError("\(name): __metadata__ is not a map of strings")
@@ -99,7 +101,14 @@ public enum SafeTensors {
             case "I32": elementSize = 4
             default: throw RecurrentError("\(name): tensor \(key) has dtype \(dtype); expected F32, F16, BF16, F64, I32 or I64")
             }
-            let count = shape.reduce(1, *)
+            var count = 1
+            for d in shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: d)
+                guard !overflow, product <= payload else {
+                    throw RecurrentError("\(name): tensor \(key) has shape \(shape), more elements than the file's \(payload) data bytes hold")
+                }
+                count = product
+            }
             guard end - begin == count * elementSize else {
                 throw RecurrentError("\(name): tensor \(key) has \(end - begin) bytes, but shape \(shape) of \(dtype) needs \(count * elementSize)")
             }
@@ -131,9 +140,22 @@ public enum SafeTensors {
                 }
             }
             file.tensors[key] = Tensor(shape: shape, data: values)
-            spans.append((key, begin))
+            spans.append((key, begin, end))
         }
-        file.order = spans.sorted { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }.map { $0.0 }
+        spans.sort { $0.1 < $1.1 || ($0.1 == $1.1 && $0.2 < $1.2) }
+        // As the format's own loader requires: the tensors' bytes follow one another with no gap
+        // or overlap and fill the data part to its end.
+        var covered = 0
+        for (key, begin, end) in spans {
+            guard begin == covered else {
+                throw RecurrentError("\(name): tensor \(key)'s data_offsets start at \(begin), expected \(covered) (tensors must follow one another with no gap or overlap); the file is corrupt")
+            }
+            covered = end
+        }
+        guard covered == payload else {
+            throw RecurrentError("\(name): \(payload - covered) bytes after the last tensor's data; the file is corrupt or has trailing bytes")
+        }
+        file.order = spans.map { $0.0 }
         return file
     }
 

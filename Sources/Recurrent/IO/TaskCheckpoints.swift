@@ -109,12 +109,22 @@ public enum TaskCheckpoint {
         try SafeTensors.write(named.map { ($0.0, $0.1.value) }, metadata: extra.merging(architecture) { $1 }, to: path)
     }
 
+    /// Copies the file's tensors into the parameters, as PyTorch's strict `load_state_dict`
+    /// checks them: each name present with its shape, and no other tensor. Every value must also
+    /// be finite (a nan weight makes every output nan). Nothing is copied when a check fails.
     static func assign(_ file: SafeTensorsFile, to named: [(String, Parameter)], path: String) throws {
+        var values: [Tensor] = []
         for (name, p) in named {
             guard let t = file.tensors[name] else { throw RecurrentError("\(path): the checkpoint lacks tensor \(name) (shape \(p.shape))") }
             guard t.shape == p.shape else { throw RecurrentError("\(path): tensor \(name) has shape \(t.shape), expected \(p.shape)") }
-            p.value = t
+            guard t.data.allSatisfy(\.isFinite) else { throw RecurrentError("\(path): tensor \(name) holds nan or infinite values; the checkpoint is corrupt") }
+            values.append(t)
         }
+        let expected = Set(named.map(\.0))
+        if let extra = file.order.first(where: { !expected.contains($0) }) {
+            throw RecurrentError("\(path): unexpected tensor \(extra) (the model's \(named.count) tensors are named as its state_dict); the checkpoint is of another model")
+        }
+        for ((_, p), t) in zip(named, values) { p.value = t }
     }
 
     /// Typed access to checkpoint metadata with one-line errors.
