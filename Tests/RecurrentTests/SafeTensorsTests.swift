@@ -72,4 +72,15 @@ import Testing
         poisoned[1].1.data[0] = .nan
         #expect(loadError(poisoned).contains("tensor \(all[1].0) holds nan or infinite values"))
     }
+
+    @Test func aByteOrderMarkInTheVocabularySurvivesTheCheckpoint() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("st-bom-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var rng = SeededRNG(seed: 3)
+        let vocabulary = CharVocabulary(text: Array("\u{FEFF}a\u{2028}b\u{200D}".unicodeScalars))
+        let model = CharLM(config: CharLMConfig(cell: .lstm, vocabulary: vocabulary, embeddingSize: 3, hiddenSize: 4, numLayers: 1), rng: &rng)
+        let path = dir.appendingPathComponent("m.safetensors").path
+        try CharLMCheckpoint.save(model, to: path)
+        #expect(try CharLMCheckpoint.load(path: path).config.vocabulary.characters == vocabulary.characters)
+    }
 }

@@ -2,6 +2,7 @@
 /// `["\n", " ", "a", "가"]`.
 ///
 /// Writing escapes `"`, `\` and control characters (so Python's `json.loads` reads it back) and
+/// U+FEFF (Foundation's JSON reader, which reads the safetensors header, drops a raw one), and
 /// writes everything else raw as UTF-8. Reading also accepts what Python's `json.dumps` writes by
 /// default: `\uXXXX` escapes for every non-ASCII character and surrogate pairs for characters
 /// beyond the Basic Multilingual Plane.
@@ -22,7 +23,7 @@ extension CharVocabulary {
             case "\u{8}": s.append(contentsOf: "\\b".unicodeScalars)
             case "\u{C}": s.append(contentsOf: "\\f".unicodeScalars)
             default:
-                if c.value < 0x20 || c.value == 0x7F {
+                if c.value < 0x20 || c.value == 0x7F || c.value == 0xFEFF {
                     let hex = String(c.value, radix: 16)
                     s.append(contentsOf: ("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).unicodeScalars)
                 } else {
