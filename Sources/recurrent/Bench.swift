@@ -59,6 +59,10 @@ struct Bench: ParsableCommand {
                           ("--repeats", repeats), ("--sample-length", sampleLength)] where v < 1 {
             throw ValidationError("\(name) must be a positive integer, got \(v)")
         }
+        var size = ModelSize(flags: [("--layers", layers), ("--hidden", hidden), ("--batch-size", batchSize), ("--seq-len", seqLen)])
+        size.addRecurrent(cell: cell, input: hidden, hidden: hidden, layers: layers)
+        size.activations = Double(batchSize) * Double(seqLen) * Double(layers) * Double(hidden) * 8
+        try size.check()
         if bf16 && int8 { throw ValidationError("--bf16 and --int8 are exclusive") }
         for s in shapes where Bench.parseShape(s) == nil {
             throw ValidationError("--shape must be MxNxK with optional :t or :n for A and B (e.g. 2048x512x6400:t:n), got '\(s)'")

@@ -105,6 +105,9 @@ struct ClassifyTrain: ParsableCommand {
         for (name, value) in [("--layers", layers), ("--hidden", hidden), ("--embedding", embedding)] where value < 1 {
             throw ValidationError("\(name) must be a positive integer, got \(value)")
         }
+        var size = ModelSize(flags: [("--layers", layers), ("--hidden", hidden), ("--embedding", embedding)])
+        size.addRecurrent(cell: cell, input: embedding, hidden: hidden, layers: layers, directions: bidirectional ? 2 : 1)
+        try size.check()
         for (name, value) in [("--dropout", dropout), ("--embedding-dropout", embeddingDropout ?? 0), ("--output-dropout", outputDropout ?? 0),
                               ("--word-dropout", wordDropout)] where !(value >= 0 && value < 1) {
             throw ValidationError("\(name) must be in [0, 1), got \(value)")

@@ -103,3 +103,38 @@ extension OptimizerSettings {
         return o
     }
 }
+
+/// Sizes asked for on the command line, checked before any work against this machine's memory,
+/// so that a mistyped `--hidden 1000000` gets one line instead of an allocation failure.
+struct ModelSize {
+    /// The size flags as given, for the message.
+    var flags: [(String, Int)]
+    /// Parameters (weights) of the model, counted in Double (no overflow).
+    var parameters = 0.0
+    /// Floats kept per training step besides the parameters (activations for backward).
+    var activations = 0.0
+
+    /// Adds `layers` recurrent layers of `hidden` units over `input`-wide inputs (`directions` 2:
+    /// bidirectional, whose upper layers read 2·hidden): PyTorch's weight_ih, weight_hh and biases.
+    mutating func addRecurrent(cell: String, input: Int, hidden: Int, layers: Int, directions: Int = 1) {
+        let g = Double(CellKind(name: cell)?.gateCount ?? 4), h = Double(hidden), d = Double(directions)
+        for l in 0..<layers {
+            let width = l == 0 ? Double(input) : d * h
+            parameters += d * g * h * (width + h + 2)
+        }
+    }
+
+    /// Throws when the weights, their gradients and Adam's two moments (16 bytes per parameter)
+    /// and the activations (4 bytes each) would not fit in the machine's memory.
+    func check() throws {
+        let bytes = 16 * parameters + 4 * activations
+        let memory = Double(ProcessInfo.processInfo.physicalMemory)
+        guard bytes > memory else { return }
+        func size(_ b: Double) -> String {
+            b >= 1e12 ? String(format: "%.3g TB", b / 1e12) : String(format: "%.3g GB", b / 1e9)
+        }
+        let given = flags.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+        let activationsNote = activations > 0 ? ", and the activations a step keeps for backward" : ""
+        throw ValidationError("\(given): training a model of these sizes needs about \(size(bytes)) (\(String(format: "%.3g", parameters)) parameters at 16 bytes with their gradients and Adam's moments\(activationsNote)), more than this machine's \(size(memory))")
+    }
+}

@@ -75,6 +75,10 @@ struct ForecastTrain: ParsableCommand {
         for (name, value) in [("--window", window), ("--horizon", horizon), ("--hidden", hidden), ("--layers", layers), ("--season", season)] where value < 1 {
             throw ValidationError("\(name) must be a positive integer, got \(value)")
         }
+        var size = ModelSize(flags: [("--layers", layers), ("--hidden", hidden), ("--window", window), ("--horizon", horizon)])
+        size.addRecurrent(cell: cell, input: 1, hidden: hidden, layers: layers)
+        size.activations = 32 * Double(window) * Double(layers) * Double(hidden) * 8
+        try size.check()
         if !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
         try validateFraction(testFraction, "--test-fraction")
         try validateFraction(validFraction, "--valid-fraction")

@@ -45,6 +45,9 @@ struct GenerateTrain: ParsableCommand {
         for (name, value) in [("--layers", layers), ("--hidden", hidden), ("--embedding", embedding), ("--condition-size", conditionSize)] where value < 1 {
             throw ValidationError("\(name) must be a positive integer, got \(value)")
         }
+        var size = ModelSize(flags: [("--layers", layers), ("--hidden", hidden), ("--embedding", embedding), ("--condition-size", conditionSize)])
+        size.addRecurrent(cell: cell, input: Int(min(Double(embedding) + Double(conditionSize), 1e15)), hidden: hidden, layers: layers)
+        try size.check()
         if !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
         if !(validFraction > 0 && validFraction < 1) { throw ValidationError("--valid-fraction must be in (0, 1), got \(validFraction)") }
         _ = try parseEncoding(encoding)

@@ -44,6 +44,10 @@ struct TagTrain: ParsableCommand {
                               ("--char-embedding", charEmbedding), ("--char-hidden", charHidden)] where value < 1 {
             throw ValidationError("\(name) must be a positive integer, got \(value)")
         }
+        var size = ModelSize(flags: [("--layers", layers), ("--hidden", hidden), ("--embedding", embedding), ("--char-embedding", charEmbedding), ("--char-hidden", charHidden)])
+        size.addRecurrent(cell: cell, input: charEmbedding, hidden: charHidden, layers: 1, directions: 2)
+        size.addRecurrent(cell: cell, input: Int(min(Double(embedding) + 2 * Double(charHidden), 1e15)), hidden: hidden, layers: layers, directions: 2)
+        try size.check()
         if !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
         if !(wordDropout >= 0 && wordDropout < 1) { throw ValidationError("--word-dropout must be in [0, 1), got \(wordDropout)") }
         _ = try parseEncoding(encoding)

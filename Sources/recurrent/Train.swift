@@ -72,6 +72,10 @@ struct Train: ParsableCommand {
                               ("--batch-size", batchSize), ("--seq-len", seqLen), ("--lr-decay-every", lrDecayEvery)] where value < 1 {
             throw ValidationError("\(name) must be a positive integer, got \(value)")
         }
+        var size = ModelSize(flags: [("--layers", layers), ("--hidden", hidden), ("--embedding", embedding), ("--batch-size", batchSize), ("--seq-len", seqLen)])
+        size.addRecurrent(cell: cell, input: embedding, hidden: hidden, layers: layers)
+        size.activations = Double(batchSize) * Double(seqLen) * (Double(embedding) + Double(layers) * Double(hidden) * 8)
+        try size.check()
         if !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
         if !(valFraction >= 0 && valFraction < 1) { throw ValidationError("--val-fraction must be in [0, 1), got \(valFraction)") }
         try OptimizerSettings.checkFlags(optimizer, lr: lr, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay,

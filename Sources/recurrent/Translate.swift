@@ -92,6 +92,10 @@ struct TranslateTrain: ParsableCommand {
                               ("--max-length", maxLength)] where value < 1 {
             throw ValidationError("\(name) must be a positive integer, got \(value)")
         }
+        var size = ModelSize(flags: [("--layers", layers), ("--hidden", hidden), ("--embedding", embedding)])
+        size.addRecurrent(cell: cell, input: embedding, hidden: hidden, layers: layers, directions: bidirectional ? 2 : 1)
+        size.addRecurrent(cell: cell, input: Int(min(Double(embedding) + Double(hidden), 1e15)), hidden: hidden, layers: layers)
+        try size.check()
         for (name, value) in [("--teacher-forcing", teacherForcing), ("--teacher-forcing-floor", teacherForcingFloor)] where !(value >= 0 && value <= 1) {
             throw ValidationError("\(name) must be in [0, 1], got \(value)")
         }

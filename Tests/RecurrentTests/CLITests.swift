@@ -231,6 +231,12 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
         expectCleanError(try CLI.run(["train", "--data", good, "--optimizer", "lbfgs"]), mentions: "--optimizer")
         expectCleanError(try CLI.run(["train", "--data", good, "--lr", "0"]), mentions: "--lr")
         expectCleanError(try CLI.run(["train", "--data", good, "--hidden", "abc"]), mentions: "--hidden")
+        // Sizes beyond any memory: one line before any allocation (they trapped or failed to allocate).
+        expectCleanError(try CLI.run(["train", "--data", good, "--hidden", "1000000"]), mentions: "--hidden 1000000")
+        expectCleanError(try CLI.run(["train", "--data", good, "--hidden", "9223372036854775807"]), mentions: "more than this machine's")
+        expectCleanError(try CLI.run(["train", "--data", good, "--embedding", "4000000000"]), mentions: "--embedding 4000000000")
+        expectCleanError(try CLI.run(["classify", "train", "--train", good, "--valid", good, "--output", out, "--hidden", "9223372036854775807"]),
+                         mentions: "--hidden 9223372036854775807")
         expectCleanError(try CLI.run(["train", "--data", good, "--unknown-flag"]), mentions: "--unknown-flag")
         expectCleanError(try CLI.run(["train", "--data", good, "--output", dir.appendingPathComponent("no/such/dir/m.safetensors").path] + small.dropLast(2)), mentions: "no/such/dir")
         // A run that blows up stops with one line, before a nan checkpoint is saved.

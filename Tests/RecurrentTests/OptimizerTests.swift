@@ -395,4 +395,25 @@ private func expectClose(_ a: [Float], _ b: [Double], tol: Double = 1e-6, _ labe
         #expect(fresh.keys.sorted() == ["optim.step"])
         try SGD(learningRate: 1, momentum: 0.9).loadState(fresh, for: ps)
     }
+
+    /// Models with more tensors than are held at once (3,000 layers crashed the stack before).
+    @Test func thousandsOfTensorsAreClippedAndUpdatedLikeAFew() {
+        let n = 2 * GradientClipping.heldAtOnce + 37
+        func make() -> [Parameter] {
+            (0..<n).map { i in
+                let p = Parameter(name: "p\(i)", value: Tensor(shape: [2], data: [Float(i), -1]))
+                p.grad.data = [Float(i % 7) - 3, 0.5]
+                return p
+            }
+        }
+        let many = make()
+        let expected = (0..<n).reduce(0.0) { $0 + pow(Double($1 % 7) - 3, 2) + 0.25 }.squareRoot()
+        #expect(abs(Double(GradientClipping.globalNorm(many)) - expected) < 1e-4 * expected)
+        Adam(learningRate: 0.1).step(many)
+        // Each tensor alone gives the same update.
+        let single = make()
+        for p in single { Adam(learningRate: 0.1).step([p]) }
+        #expect(zip(many, single).allSatisfy { $0.value.data == $1.value.data })
+        #expect(many[300].value.data[1] != -1)
+    }
 }

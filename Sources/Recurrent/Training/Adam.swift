@@ -53,10 +53,12 @@ public final class Adam: Optimizer {
         // All tensors' elements in one parallel job (the same arithmetic per element): one
         // contiguous share of the concatenated elements per thread, instead of a hand-off per large
         // tensor and the small ones on the calling thread.
+        // The buffers are held by nested accesses, one level per parameter, so a model with
+        // thousands of tensors is updated `heldAtOnce` tensors at a time (the stack stays shallow).
         var spans: [Span] = []
-        spans.reserveCapacity(parameters.count)
+        var end = 0
         func hold(_ i: Int) {
-            if i == parameters.count { Self.update(spans, hyper: hyper); return }
+            if i == end { Self.update(spans, hyper: hyper); return }
             let p = parameters[i]
             var m = state.take("exp_avg", of: p)
             var v = state.take("exp_avg_sq", of: p)
@@ -78,7 +80,11 @@ public final class Adam: Optimizer {
         // A parameter listed twice is updated twice, one after the other (its buffers cannot be
         // held twice at once).
         if Set(parameters.map(ObjectIdentifier.init)).count == parameters.count {
-            hold(0)
+            for first in stride(from: 0, to: parameters.count, by: GradientClipping.heldAtOnce) {
+                end = min(parameters.count, first + GradientClipping.heldAtOnce)
+                spans.removeAll(keepingCapacity: true)
+                hold(first)
+            }
         } else {
             for p in parameters { state.stepCount -= 1; step([p]) }   // each with this step's count
         }

@@ -46,7 +46,7 @@ public enum GradientClipping {
     /// order, so the result does not depend on the thread count.
     public static func globalNorm(_ parameters: [Parameter]) -> Float {
         var sums = [Double](repeating: 0, count: parameters.count)
-        withGradients(parameters) { grads in
+        withGradients(parameters) { first, grads in
             let total = grads.reduce(0) { $0 + $1.count }
             let parts = total >= 1 << 16 ? min(Threading.count, grads.count) : 1
             // Part p takes the tensors whose first element falls in its share of all elements.
@@ -56,7 +56,7 @@ public enum GradientClipping {
                 Threading.parallel(parts) { part in
                     let lo = total * part / parts, hi = total * (part + 1) / parts
                     for i in grads.indices where starts[i] >= lo && starts[i] < hi {
-                        if let base = grads[i].baseAddress { out[i] = rc_sum_squares(grads[i].count, base) }
+                        if let base = grads[i].baseAddress { out[first + i] = rc_sum_squares(grads[i].count, base) }
                     }
                 }
             }
@@ -69,18 +69,26 @@ public enum GradientClipping {
         return Float(sumOfNormSquares.squareRoot())
     }
 
-    /// Runs `body` with the gradient buffers of all `parameters` held at once (nested accesses),
-    /// so one parallel job can read them all.
-    static func withGradients(_ parameters: [Parameter], _ body: ([UnsafeBufferPointer<Float>]) -> Void) {
+    /// The most parameters whose buffers are held at once by nested accesses (one stack level
+    /// each): models with more tensors are taken in runs of this many.
+    static let heldAtOnce = 256
+
+    /// Runs `body(first, buffers)` with the gradient buffers of `parameters[first...]` held at once
+    /// (nested accesses), at most `heldAtOnce` of them per call, so one parallel job can read them.
+    static func withGradients(_ parameters: [Parameter], _ body: (_ first: Int, [UnsafeBufferPointer<Float>]) -> Void) {
         var held: [UnsafeBufferPointer<Float>] = []
-        held.reserveCapacity(parameters.count)
-        func hold(_ i: Int) {
-            if i == parameters.count { body(held); return }
+        var end = 0
+        func hold(_ i: Int, _ first: Int) {
+            if i == end { body(first, held); return }
             parameters[i].grad.data.withUnsafeBufferPointer { g in
                 held.append(g)
-                hold(i + 1)
+                hold(i + 1, first)
             }
         }
-        hold(0)
+        for first in stride(from: 0, to: parameters.count, by: heldAtOnce) {
+            end = min(parameters.count, first + heldAtOnce)
+            held.removeAll(keepingCapacity: true)
+            hold(first, first)
+        }
     }
 }
