@@ -27,6 +27,7 @@ struct Export: ParsableCommand {
     var onnx: String
 
     func run() throws {
+        try ensureWritable(onnx, flag: "--onnx", inputs: [("--checkpoint", checkpoint)])
         let kind = try ONNXExport.export(checkpoint: checkpoint, to: onnx)
         let size = (try? FileManager.default.attributesOfItem(atPath: onnx)[.size] as? Int) ?? 0
         Console.line("wrote \(onnx): \(kind), \(Format.grouped(Double(size) / 1024)) KiB, opset \(ONNXExport.opset)")

@@ -87,7 +87,7 @@ struct ForecastTrain: ParsableCommand {
     func run() throws {
         compute.apply()
         let started = Date()
-        try ensureWritable(output)
+        try ensureWritable(output, inputs: [("--data", series.data)])
         let s = try series.read()
         let values = s.values, n = values.count
         let split = SeriesSplit(count: n, testFraction: testFraction, validFraction: validFraction)
@@ -216,8 +216,9 @@ struct ForecastPredict: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        try ensureWritable(output)
-        if let svg { try ensureWritable(svg, flag: "--svg") }
+        let inputs = [("--checkpoint", checkpoint), ("--data", series.data)]
+        try ensureWritable(output, inputs: inputs)
+        if let svg { try ensureWritable(svg, flag: "--svg", inputs: inputs + [("--output", output)]) }
         let loaded = try LoadedForecast(checkpoint: checkpoint, series: series, testFraction: testFraction, season: nil)
         let values = loaded.series.values, n = values.count, H = loaded.model.config.horizon, N = loaded.model.config.window
         let start = max(loaded.split.testStart, N)

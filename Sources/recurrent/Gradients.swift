@@ -56,7 +56,7 @@ struct Gradients: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        if let output { try ensureWritable(output) }
+        if let output { try ensureWritable(output, inputs: [("--checkpoint", checkpoint), ("--text", text)]) }
         var curves: [GradientFlow.Curve] = []
         var clipNote: String?
         var description: String

@@ -145,18 +145,37 @@ struct TaskTrainingFlags: ParsableArguments {
     }
 }
 
-/// Fails before any work when the checkpoint (or the file of `flag`) could not be written at the end.
-func ensureWritable(_ path: String, flag: String = "--output") throws {
+/// Fails before any work when the checkpoint (or the file of `flag`) could not be written at the end,
+/// or when it is one of the command's `inputs` (flag, path), which writing would destroy. The
+/// folder is probed by creating and removing a file in it (permission bits do not tell a
+/// read-only mount or /proc).
+func ensureWritable(_ path: String, flag: String = "--output", inputs: [(String, String?)] = []) throws {
     if path.isEmpty { throw RecurrentError("\(flag) must name a file") }
     let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
     var isDir: ObjCBool = false
     guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
         throw RecurrentError("\(flag) \(path): the folder \(dir) does not exist")
     }
-    guard FileManager.default.isWritableFile(atPath: dir) else { throw RecurrentError("\(flag) \(path): the folder \(dir) is not writable") }
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
         throw RecurrentError("\(flag) \(path): is a folder, expected a file name")
     }
+    for case let (inputFlag, input?) in inputs where sameFile(input, path) {
+        throw RecurrentError("\(flag) \(path): is also \(inputFlag), which writing it would destroy; name another file")
+    }
+    let probe = URL(fileURLWithPath: dir).appendingPathComponent(".recurrent-write-check-\(getpid())").path
+    guard FileManager.default.createFile(atPath: probe, contents: nil) else {
+        throw RecurrentError("\(flag) \(path): the folder \(dir) is not writable")
+    }
+    try? FileManager.default.removeItem(atPath: probe)
+}
+
+/// Whether two paths name one file: the same device and inode when both exist, else the same
+/// absolute path with symbolic links resolved.
+func sameFile(_ a: String, _ b: String) -> Bool {
+    var sa = stat(), sb = stat()
+    if stat(a, &sa) == 0, stat(b, &sb) == 0 { return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino }
+    func canonical(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
+    return canonical(a) == canonical(b)
 }
 
 /// Lines to predict on: a file, or standard input when no file is named.

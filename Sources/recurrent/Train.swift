@@ -101,7 +101,7 @@ struct Train: ParsableCommand {
     func run() throws {
         compute.apply()
         let started = Date()
-        try checkWritable(output)
+        try ensureWritable(output, inputs: [("--data", data), ("--init-from", initFrom)])
         let text = try TextFile.read(path: data)
 
         // The model: from a checkpoint (its architecture and vocabulary) or new.
@@ -210,21 +210,6 @@ struct Train: ParsableCommand {
         }
         let best = trainer.bestValLoss.map { "best validation loss \(Format.fixed($0)) nats/char; " } ?? ""
         Console.line("done: \(trainer.step) steps in \(Format.duration(Date().timeIntervalSince(started))); \(best)checkpoint \(saved ? output : "not written")")
-    }
-
-    /// Fails before any training when the checkpoint could not be written at the end.
-    func checkWritable(_ path: String) throws {
-        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-            throw RecurrentError("--output \(path): the folder \(dir) does not exist")
-        }
-        guard FileManager.default.isWritableFile(atPath: dir) else {
-            throw RecurrentError("--output \(path): the folder \(dir) is not writable")
-        }
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
-            throw RecurrentError("--output \(path): is a folder, expected a file name")
-        }
     }
 
     func progressLine(_ p: TrainingProgress, val: Double?) -> String {

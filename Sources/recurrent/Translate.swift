@@ -110,8 +110,8 @@ struct TranslateTrain: ParsableCommand {
     func run() throws {
         compute.apply()
         let started = Date()
-        try ensureWritable(output)
-        if let log { try ensureWritable(log, flag: "--log") }
+        try ensureWritable(output, inputs: [("--pairs", pairs), ("--valid", valid)])
+        if let log { try ensureWritable(log, flag: "--log", inputs: [("--pairs", pairs), ("--valid", valid), ("--output", output)]) }
         let filter = try data.filter()
         let encoding = try parseEncoding(data.encoding)
         let all = try TranslationData.read(path: pairs, filter: filter, reverse: data.reverse, encoding: encoding)
@@ -217,7 +217,7 @@ struct TranslateEval: ParsableCommand {
     func run() throws {
         compute.apply()
         let (model, settings) = try TaskCheckpoint.loadSeq2Seq(path: checkpoint)
-        if let dump { try ensureWritable(dump, flag: "--dump") }
+        if let dump { try ensureWritable(dump, flag: "--dump", inputs: [("--checkpoint", checkpoint), ("--pairs", pairs)]) }
         let enc = try parseEncoding(encoding)
         var selected: [TranslationPair]
         if part == "all" {

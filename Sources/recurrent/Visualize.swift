@@ -27,7 +27,7 @@ struct Visualize: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        try ensureWritable(output)
+        try ensureWritable(output, inputs: [("--checkpoint", checkpoint), ("--text", text)])
         let model = try CharLMCheckpoint.load(path: checkpoint)
         let scalars = try TextFile.read(path: text)
         guard !scalars.isEmpty else { throw RecurrentError("\(text): the text is empty; visualize needs at least one character") }

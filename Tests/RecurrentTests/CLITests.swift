@@ -252,6 +252,11 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
         #expect(try CLI.run(["train", "--data", good, "--hidden", "8", "--embedding", "4", "--batch-size", "2", "--seq-len", "8",
                              "--steps", "2", "--val-fraction", "0", "--output", model]).status == 0)
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: model)))
+        // An output that is one of the inputs is refused, and the input left as it was.
+        expectCleanError(try CLI.run(["train", "--data", good, "--output", good] + small.dropLast(2)), mentions: "is also --data")
+        expectCleanError(try CLI.run(["export", "--checkpoint", model, "--onnx", dir.path + "/./m.safetensors"]), mentions: "is also --checkpoint")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: model)) == Data(bytes))
+        #expect(try String(contentsOfFile: good, encoding: .utf8).hasPrefix("hello world"))
         expectCleanError(try CLI.run(["sample", "--checkpoint", model, "--temperature", "0"]), mentions: "--temperature")
         expectCleanError(try CLI.run(["sample", "--checkpoint", model, "--temperature", "-1"]), mentions: "--temperature")
         expectCleanError(try CLI.run(["sample", "--checkpoint", model, "--prime", "hello Z"]), mentions: "--prime")
