@@ -11,9 +11,34 @@ struct RecurrentCommand: ParsableCommand {
                       Translate.self, Generate.self, Forecast.self, Gradients.self, Visualize.self, Export.self])
 }
 
+/// ArgumentParser takes a word that starts with "-" for a flag, so `--forget-bias -1` failed with
+/// "Missing value"; a negative number right after a long option is joined to it
+/// (`--forget-bias=-1`), which the parser reads as the option's value.
+func joiningNegativeNumbers(_ arguments: [String]) -> [String] {
+    var out: [String] = []
+    var i = 0
+    while i < arguments.count {
+        let a = arguments[i]
+        if i + 1 < arguments.count, a.hasPrefix("--"), a.count > 2, !a.contains("="), isNegativeNumber(arguments[i + 1]) {
+            out.append(a + "=" + arguments[i + 1])
+            i += 2
+        } else {
+            out.append(a)
+            i += 1
+        }
+    }
+    return out
+}
+
+func isNegativeNumber(_ s: String) -> Bool {
+    guard s.hasPrefix("-"), s.count > 1 else { return false }
+    let rest = s.dropFirst().lowercased()
+    return Double(rest) != nil || ["inf", "infinity", "nan"].contains(rest)
+}
+
 // Bad input gets one line on standard error and a non-zero exit, never a usage dump or a trap.
 do {
-    var command = try RecurrentCommand.parseAsRoot()
+    var command = try RecurrentCommand.parseAsRoot(joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
     try command.run()
 } catch let error as RecurrentError {
     FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
