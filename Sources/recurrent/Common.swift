@@ -34,6 +34,7 @@ enum Console {
 /// Human-friendly numbers for progress lines.
 enum Format {
     static func grouped(_ x: Double) -> String {
+        guard x.isFinite, abs(x) < 1e18 else { return String(format: "%.3g", x) }
         let n = Int(x.rounded())
         let s = String(abs(n))
         var out = ""
@@ -46,6 +47,7 @@ enum Format {
 
     static func duration(_ seconds: Double) -> String {
         guard seconds.isFinite else { return "?" }
+        if seconds >= 3.6e9 { return ">1,000,000h" }   // an ETA from --epochs 1e300 (Int would trap)
         let s = Int(seconds.rounded())
         if s >= 3600 { return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" }
         if s >= 60 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }

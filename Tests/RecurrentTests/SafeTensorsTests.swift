@@ -83,4 +83,26 @@ import Testing
         try CharLMCheckpoint.save(model, to: path)
         #expect(try CharLMCheckpoint.load(path: path).config.vocabulary.characters == vocabulary.characters)
     }
+
+    /// Corrupt sizes in the metadata get one line before a model is allocated from them (they
+    /// failed to allocate or ran for minutes).
+    @Test(arguments: [("hidden_size", "3000000000"), ("num_layers", "999999999"), ("embedding_size", "999999999999")])
+    func corruptSizesAreRefusedBeforeTheModelIsBuilt(key: String, value: String) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("st-sizes-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var rng = SeededRNG(seed: 3)
+        let model = CharLM(config: CharLMConfig(cell: .lstm, vocabulary: CharVocabulary(text: Array("abc".unicodeScalars)), embeddingSize: 3, hiddenSize: 4, numLayers: 1), rng: &rng)
+        let path = dir.appendingPathComponent("m.safetensors").path
+        try CharLMCheckpoint.save(model, to: path)
+        let good = try SafeTensors.read(path: path)
+        var meta = good.metadata
+        meta[key] = value
+        try SafeTensors.write(good.order.map { ($0, good.tensors[$0]!) }, metadata: meta, to: path)
+        do {
+            _ = try CharLMCheckpoint.load(path: path)
+            Issue.record("expected an error")
+        } catch let e as RecurrentError {
+            #expect(e.message.contains("\(key) \(value)") && e.message.hasSuffix("the checkpoint is corrupt"), "\(e.message)")
+        }
+    }
 }

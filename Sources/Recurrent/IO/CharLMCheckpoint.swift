@@ -48,6 +48,8 @@ public enum CharLMCheckpoint {
         let layers = try positive("num_layers")
         let hidden = try positive("hidden_size")
         let embeddingSize = try positive("embedding_size")
+        try TaskCheckpoint.checkSizes(file, path: path, [[("num_layers", layers), ("hidden_size", hidden), ("hidden_size", hidden)],
+                                                         [("embedding_size", embeddingSize), ("hidden_size", hidden)]])
         guard let vocabJSON = meta["vocab"] else { throw RecurrentError("\(path): metadata lacks 'vocab' (expected a char-lm checkpoint)") }
         let vocab = try CharVocabulary(json: vocabJSON, source: "\(path) (metadata vocab)")
         return CharLMConfig(cell: cell, vocabulary: vocab, embeddingSize: embeddingSize, hiddenSize: hidden, numLayers: layers)

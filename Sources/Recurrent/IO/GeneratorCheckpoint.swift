@@ -20,6 +20,7 @@ extension TaskCheckpoint {
         let file = try SafeTensors.read(path: path)
         let m = Meta(file: file, path: path, kind: "conditional-generator")
         try m.expectModel()
+        try m.checkSizes([["num_layers", "hidden_size", "hidden_size"], ["embedding_size", "hidden_size"], ["condition_size", "hidden_size"]])
         let vocabulary = try TokenVocabulary(json: try m.string("vocab"), source: "\(path) (metadata vocab)")
         guard vocabulary.count > 4, vocabulary.tokens[2] == GeneratorConfig.sos, vocabulary.tokens[3] == GeneratorConfig.eos else {
             throw RecurrentError("\(path): metadata vocab must start with <pad>, <unk>, <sos>, <eos> and hold characters")

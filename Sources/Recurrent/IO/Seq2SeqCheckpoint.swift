@@ -51,6 +51,7 @@ extension TaskCheckpoint {
         let file = try SafeTensors.read(path: path)
         let m = Meta(file: file, path: path, kind: "seq2seq")
         try m.expectModel()
+        try m.checkSizes([["num_layers", "hidden_size", "hidden_size"], ["embedding_size", "hidden_size"]])
         var vocabularies: [TokenVocabulary] = []
         for key in ["source_vocab", "target_vocab"] {
             let v = try TokenVocabulary(json: try m.string(key), source: "\(path) (metadata \(key))")

@@ -53,6 +53,7 @@ public enum TaskCheckpoint {
         let file = try SafeTensors.read(path: path)
         let m = Meta(file: file, path: path, kind: "text-classifier")
         try m.expectModel()
+        try m.checkSizes([["num_layers", "hidden_size", "hidden_size"], ["embedding_size", "hidden_size"], ["ensemble", "hidden_size", "hidden_size"]])
         let config = ClassifierConfig(
             cell: try m.cell(), level: try m.enumValue("level", Tokenization.init(rawValue:)), lowercase: try m.bool("lowercase"),
             vocabulary: try TokenVocabulary(json: try m.string("vocab"), source: "\(path) (metadata vocab)"),
@@ -87,6 +88,8 @@ public enum TaskCheckpoint {
         let file = try SafeTensors.read(path: path)
         let m = Meta(file: file, path: path, kind: "tagger")
         try m.expectModel()
+        try m.checkSizes([["num_layers", "hidden_size", "hidden_size"], ["embedding_size", "hidden_size"],
+                          ["char_hidden_size", "char_hidden_size"], ["char_embedding_size", "char_hidden_size"]])
         let config = TaggerConfig(
             cell: try m.cell(),
             words: try TokenVocabulary(json: try m.string("vocab"), source: "\(path) (metadata vocab)"),
@@ -112,6 +115,18 @@ public enum TaskCheckpoint {
     /// Copies the file's tensors into the parameters, as PyTorch's strict `load_state_dict`
     /// checks them: each name present with its shape, and no other tensor. Every value must also
     /// be finite (a nan weight makes every output nan). Nothing is copied when a check fails.
+    /// See `Meta.checkSizes`; `products` hold (metadata key, value) factors.
+    static func checkSizes(_ file: SafeTensorsFile, path: String, _ products: [[(String, Int)]]) throws {
+        let weights = Double(file.tensors.values.reduce(0) { $0 + $1.count })
+        for factors in products {
+            let product = factors.reduce(1.0) { $0 * Double($1.1) }
+            guard product <= weights else {
+                let given = factors.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+                throw RecurrentError("\(path): metadata \(given) need a weight matrix of \(String(format: "%.3g", product)) elements, more than the \(Int(weights)) weights the file holds; the checkpoint is corrupt")
+            }
+        }
+    }
+
     static func assign(_ file: SafeTensorsFile, to named: [(String, Parameter)], path: String) throws {
         var values: [Tensor] = []
         for (name, p) in named {
@@ -145,6 +160,13 @@ public enum TaskCheckpoint {
             let s = try string(key)
             guard let v = Int(s), v > 0 else { throw RecurrentError("\(path): metadata \(key) is '\(s)', expected a positive integer") }
             return v
+        }
+        /// Throws unless every product of metadata sizes (each the element count of some weight
+        /// matrix of the model: num_layers·hidden_size², embedding_size·hidden_size, …) is at most
+        /// the number of weights the file holds, so that corrupt sizes get this line before the
+        /// model is allocated from them.
+        func checkSizes(_ products: [[String]]) throws {
+            try TaskCheckpoint.checkSizes(file, path: path, products.map { keys in keys.map { ($0, file.metadata[$0].flatMap { Int($0) } ?? 0) } })
         }
         func bool(_ key: String) throws -> Bool {
             let s = try string(key)
