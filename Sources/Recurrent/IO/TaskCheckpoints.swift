@@ -122,7 +122,7 @@ public enum TaskCheckpoint {
             let product = factors.reduce(1.0) { $0 * Double($1.1) }
             guard product <= weights else {
                 let given = factors.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
-                throw RecurrentError("\(path): metadata \(given) need a weight matrix of \(String(format: "%.3g", product)) elements, more than the \(Int(weights)) weights the file holds; the checkpoint is corrupt")
+                throw RecurrentError("\(path): metadata \(given) imply at least \(String(format: "%.3g", product)) weights, more than the \(Int(weights)) weights the file holds; the checkpoint is corrupt")
             }
         }
     }
