@@ -133,7 +133,7 @@ struct ClassifyTrain: ParsableCommand {
         let labels = Array(Set(trainSet.map(\.label))).sorted()
         let labelIndex = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, Int32($0)) })
         for e in validSet where labelIndex[e.label] == nil {
-            throw RecurrentError("\(e.origin): label '\(e.label)' does not occur in the training data (labels: \(labels.joined(separator: ", ")))")
+            throw RecurrentError("\(e.origin): label '\(e.label)' does not occur in the training data (labels: \(listed(labels)))")
         }
         if labels.count < 2 { throw RecurrentError("\(train): the training data has only one label ('\(labels.first ?? "")'); a classifier needs at least two") }
         let trainTokens = trainSet.map { tokenization.tokens($0.text, lowercase: training.lowercase) }
@@ -223,26 +223,29 @@ struct ClassifyEval: ParsableCommand {
 
     @Option(help: "Classifier checkpoint from classify train.") var checkpoint: String
     @Option(help: "Labelled data (same layouts as classify train).") var data: String
-    @Option(help: "With --split: which part to score, train, valid or test.") var part = "test"
+    @Option(help: "With --split: which part to score, train, valid or test (default test).") var part: String?
     @Flag(help: "Print one JSON object: accuracy, macro_f1, examples, labels, confusion (rows = true label), and member_accuracy for an ensemble.") var json = false
     @OptionGroup var dataOptions: ClassifyDataOptions
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
-        if !["train", "valid", "test"].contains(part) { throw ValidationError("--part must be train, valid or test, got '\(part)'") }
+        if let part {
+            if !["train", "valid", "test"].contains(part) { throw ValidationError("--part must be train, valid or test, got '\(part)'") }
+            if dataOptions.split == nil { throw ValidationError("--part \(part) needs --split: without it the whole of --data is scored") }
+        }
     }
 
     func run() throws {
         compute.apply()
         let models = try TaskCheckpoint.loadClassifiers(path: checkpoint)
         let model = models[0]
-        let examples = try dataOptions.read(data, part: ["train", "valid", "test"].firstIndex(of: part) ?? 2)
+        let examples = try dataOptions.read(data, part: ["train", "valid", "test"].firstIndex(of: part ?? "test") ?? 2)
         let labels = model.config.labels
         let labelIndex = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
         var truth: [Int] = []
         for e in examples {
             guard let y = labelIndex[e.label] else {
-                throw RecurrentError("\(e.origin): label '\(e.label)' is not one the model knows (\(labels.joined(separator: ", ")))")
+                throw RecurrentError("\(e.origin): label '\(e.label)' is not one the model knows (\(listed(labels)))")
             }
             truth.append(y)
         }

@@ -57,6 +57,13 @@ enum Format {
     static func fixed(_ x: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", x) }
 }
 
+/// Items for a one-line message: all of them when there are at most `limit`, else the first
+/// `limit` and the count ("a, b, c, … (1,000 in all)").
+func listed(_ items: [String], limit: Int = 10) -> String {
+    items.count <= limit ? items.joined(separator: ", ")
+        : items.prefix(limit).joined(separator: ", ") + ", … (\(Format.grouped(Double(items.count))) in all)"
+}
+
 /// JSON rendering of a flat object with string keys, numbers kept exact enough for checks.
 func jsonObject(_ pairs: [(String, Any)]) -> String {
     let body = pairs.map { key, value -> String in

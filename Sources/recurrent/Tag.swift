@@ -125,7 +125,7 @@ struct TagEval: ParsableCommand {
     @Option(help: "Data to score (CoNLL-U).") var data: String
     @Option(name: .customLong("tag-column"), help: "Tag column to score: upos or xpos (default: the one the model was trained on).") var tagColumn: String?
     @Option(help: "Text encoding of the data file: utf8 or latin1.") var encoding = "utf8"
-    @Flag(help: "Print one JSON object: accuracy, tokens, unseen_accuracy, unseen_tokens.") var json = false
+    @Flag(help: "Print one JSON object: accuracy, tokens, unseen_accuracy (null when no word is unseen), unseen_tokens.") var json = false
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
@@ -167,12 +167,12 @@ struct TagEval: ParsableCommand {
             }
         }
         let accuracy = Double(correct) / Double(max(total, 1))
-        let unseenAccuracy = unseen > 0 ? Double(unseenCorrect) / Double(unseen) : 0
+        let unseenAccuracy = unseen > 0 ? Double(unseenCorrect) / Double(unseen) : .nan   // no unseen word: null, n/a
         if json {
             Console.line(jsonObject([("accuracy", accuracy), ("tokens", total), ("unseen_accuracy", unseenAccuracy), ("unseen_tokens", unseen)]))
         } else {
             Console.line("accuracy \(Format.fixed(accuracy)) (\(correct)/\(total) tokens, \(sentences.count) sentences)")
-            Console.line("unseen words: accuracy \(Format.fixed(unseenAccuracy)) (\(unseenCorrect)/\(unseen) tokens not in the training vocabulary)")
+            Console.line("unseen words: accuracy \(unseen > 0 ? Format.fixed(unseenAccuracy) : "n/a") (\(unseenCorrect)/\(unseen) tokens not in the training vocabulary)")
         }
     }
 }

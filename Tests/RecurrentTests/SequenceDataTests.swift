@@ -73,6 +73,22 @@ private func errorMessage(_ body: () throws -> Void) -> String? {
         #expect(errorMessage { _ = try ClassificationReader.parseLabelFirst(bad, name: "b") }?.hasPrefix("b:2:") == true)
     }
 
+    @Test func blankLinesEmptyTextsAndOneColumnForBoth() throws {
+        // A tab after the label separates it like a space; lines of spaces only are skipped.
+        let lines = try TextLines.split(Array("1 fine\n   \n0\tdull film\n\t\n".utf8), name: "l")
+        let ex = try ClassificationReader.parseLabelFirst(lines, name: "l")
+        #expect(ex.map(\.label) == ["1", "0"] && ex[1].text == "dull film")
+        let empty = try TextLines.split(Array("1 fine\n0 \n".utf8), name: "e")
+        #expect(errorMessage { _ = try ClassificationReader.parseLabelFirst(empty, name: "e") } == "e:2: the text after the label '0' is empty")
+        let tsv = try TextLines.split(Array("sentence\tlabel\ngood\t1\n \t0\n".utf8), name: "t.tsv")
+        #expect(errorMessage { _ = try ClassificationReader.parseTSV(tsv, name: "t.tsv", columns: TSVColumns()) } == "t.tsv:3: the text is empty")
+        let same = try TextLines.split(Array("a\tb\nx\t1\n".utf8), name: "s.tsv")
+        #expect(errorMessage { _ = try ClassificationReader.parseTSV(same, name: "s.tsv", columns: TSVColumns(text: "2", label: "2", hasHeader: false)) }?
+            .contains("name the same column") == true)
+        let headerOnly = try tempFile(Array("sentence\tlabel\n".utf8))
+        #expect(errorMessage { _ = try ClassificationReader.read(path: headerOnly) } == "\(headerOnly): no examples under the header")
+    }
+
     @Test func autoDetectsFormatAndRejectsEmptyFiles() throws {
         let tsv = try tempFile(Array("sentence\tlabel\nhi\t1\n".utf8))
         #expect(try ClassificationReader.read(path: tsv).map(\.label) == ["1"])

@@ -39,10 +39,13 @@ public struct TSVColumns: Sendable, Equatable {
 }
 
 /// Readers of labelled sentences for the classifier. All of them read lines with `TextLines`
-/// (split on "\n" only, trailing "\r" dropped, no final newline needed); empty lines are skipped.
+/// (split on "\n" only, trailing "\r" dropped, no final newline needed); empty lines and lines of
+/// spaces and tabs only are skipped.
 ///
 /// Errors are one line naming the file and line: an empty file, a TSV header without the named
-/// column, a row with too few columns, an empty label, a file with no examples.
+/// column (or one column named for both text and label), a row with too few columns, an empty
+/// label, an empty text (a sequence of length 0, which `pack_padded_sequence` refuses too), a file
+/// with no examples.
 public enum ClassificationReader {
     /// Reads `path` in `format`. Folders are read with `readFolder`.
     public static func read(path: String, format: ClassificationFormat = .auto, columns: TSVColumns = TSVColumns(),
@@ -62,13 +65,15 @@ public enum ClassificationReader {
         case .tsv: examples = try parseTSV(lines, name: path, columns: columns)
         default: examples = try parseLabelFirst(lines, name: path)
         }
-        if examples.isEmpty { throw RecurrentError("\(path): no examples (every line is empty)") }
+        if examples.isEmpty {
+            throw RecurrentError(resolved == .tsv && columns.hasHeader ? "\(path): no examples under the header" : "\(path): no examples (every line is empty)")
+        }
         return examples
     }
 
     /// TSV rows → examples (see `TSVColumns`).
     public static func parseTSV(_ lines: [TextLine], name: String, columns: TSVColumns) throws -> [LabeledText] {
-        let rows = lines.filter { !$0.text.isEmpty }
+        let rows = lines.filter { !isBlank($0.text) }
         guard let first = rows.first else { throw RecurrentError("\(name): the file is empty") }
         let textIndex: Int, labelIndex: Int
         var body = rows[...]
@@ -89,6 +94,9 @@ public enum ClassificationReader {
             textIndex = t - 1
             labelIndex = l - 1
         }
+        guard textIndex != labelIndex else {
+            throw RecurrentError("--text-column '\(columns.text)' and --label-column '\(columns.label)' name the same column of \(name); the label would be the input")
+        }
         let needed = max(textIndex, labelIndex) + 1
         var out: [LabeledText] = []
         out.reserveCapacity(body.count)
@@ -99,25 +107,31 @@ public enum ClassificationReader {
             }
             let label = cells[labelIndex].trimmingCharacters(in: .whitespaces)
             guard !label.isEmpty else { throw RecurrentError("\(name):\(row.number): the label is empty") }
+            guard !isBlank(cells[textIndex]) else { throw RecurrentError("\(name):\(row.number): the text is empty") }
             out.append(LabeledText(text: String(cells[textIndex]), label: label, origin: "\(name):\(row.number)"))
         }
         return out
     }
 
-    /// `label sentence` lines → examples (the label is everything before the first space).
+    /// `label sentence` lines → examples (the label is everything before the first space or tab).
     public static func parseLabelFirst(_ lines: [TextLine], name: String) throws -> [LabeledText] {
         var out: [LabeledText] = []
         out.reserveCapacity(lines.count)
-        for line in lines where !line.text.isEmpty {
-            guard let space = line.text.firstIndex(of: " ") else {
+        for line in lines where !isBlank(line.text) {
+            guard let space = line.text.firstIndex(where: { $0 == " " || $0 == "\t" }) else {
                 throw RecurrentError("\(name):\(line.number): expected 'label sentence' (a label, a space, the text), got no space")
             }
             let label = String(line.text[..<space])
             guard !label.isEmpty else { throw RecurrentError("\(name):\(line.number): the line starts with a space, expected a label first") }
-            out.append(LabeledText(text: String(line.text[line.text.index(after: space)...]), label: label, origin: "\(name):\(line.number)"))
+            let text = line.text[line.text.index(after: space)...]
+            guard !isBlank(text) else { throw RecurrentError("\(name):\(line.number): the text after the label '\(label)' is empty") }
+            out.append(LabeledText(text: String(text), label: label, origin: "\(name):\(line.number)"))
         }
         return out
     }
+
+    /// Empty, or spaces and tabs only.
+    static func isBlank<S: StringProtocol>(_ s: S) -> Bool { s.allSatisfy { $0 == " " || $0 == "\t" } }
 
     /// A folder of `<Label>.txt` files (one example per line; label = the file's stem), in
     /// label order, then line order. Other files are ignored.
