@@ -152,7 +152,7 @@ struct ClassifyTrain: ParsableCommand {
         // checkpoint holds the finished members and the current one's best weights.
         var finished: [TextClassifier] = []
         var saved = false
-        var options = training.options(.classifier)
+        var options = training.options(.classifier, data: DataFingerprint.of(trainX, trainY))
         options.maxSeconds = options.maxSeconds.map { $0 / Double(ensemble) }
         for member in 0..<ensemble {
             var rng = SeededRNG(seed: training.seed &+ UInt64(member))

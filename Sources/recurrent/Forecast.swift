@@ -114,7 +114,7 @@ struct ForecastTrain: ParsableCommand {
         Console.line("model: \(config.cell.cliName) \(layers)×\(hidden), \(mode), window \(window), horizon \(horizon), normalize \(normalize), \(Format.grouped(Double(model.parameterCount))) parameters; kernels \(GEMM.isa), \(Threading.count) thread\(Threading.count == 1 ? "" : "s")")
         Console.line("data: \(s.source) column '\(s.column)', \(n) values: \(trainOrigins.count) training windows, \(validOrigins.count) validation windows, test part \(split.testPart.count) values")
 
-        let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: training.options(.forecaster))
+        let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: training.options(.forecaster, data: DataFingerprint.of(trainX, trainY)))
         try training.restoreIfResuming(trainer)
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "windows", output: output, metric: .rmse,

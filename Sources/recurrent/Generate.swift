@@ -76,7 +76,7 @@ struct GenerateTrain: ParsableCommand {
         Console.line("model: \(config.cell.cliName) \(layers)×\(hidden), char embedding \(embedding), condition embedding \(conditionSize), vocabulary \(config.vocabulary.count), \(conditions.count) conditions, \(Format.grouped(Double(model.parameterCount))) parameters; kernels \(GEMM.isa), \(Threading.count) thread\(Threading.count == 1 ? "" : "s")")
         Console.line("data: \(trainSet.count) training and \(validSet.count) validation examples")
 
-        let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: training.options(.generator))
+        let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: training.options(.generator, data: DataFingerprint.of(trainX, trainC)))
         try training.restoreIfResuming(trainer)
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "examples", output: output, metric: .loss,

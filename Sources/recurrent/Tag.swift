@@ -87,7 +87,9 @@ struct TagTrain: ParsableCommand {
         let validBatches = BatchPlan.byLength(validSet.map(\.words.count), batchSize: 64).map { chunk in
             (model.makeBatch(chunk.map { validSet[$0].words }), chunk)
         }
-        let trainer = TaskTrainer(parameters: model.parameters, lengths: trainSet.map(\.words.count), options: training.options(.tagger))
+        var fingerprint = DataFingerprint()
+        for s in trainSet { s.words.forEach { fingerprint.add($0) }; s.tags.forEach { fingerprint.add($0) } }
+        let trainer = TaskTrainer(parameters: model.parameters, lengths: trainSet.map(\.words.count), options: training.options(.tagger, data: fingerprint.hex))
         try training.restoreIfResuming(trainer)
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "sentences", output: output,

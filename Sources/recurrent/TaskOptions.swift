@@ -122,9 +122,11 @@ struct TaskTrainingFlags: ParsableArguments {
         return m
     }
 
-    func options(_ d: TaskDefaults) -> TaskTrainingOptions {
+    /// `data`: the training data's `DataFingerprint`, which --resume checks.
+    func options(_ d: TaskDefaults, data: String) -> TaskTrainingOptions {
         let lr = lr(d), batchSize = batchSize(d), patience = patience(d), ema = ema(d)
         var o = TaskTrainingOptions()
+        o.dataFingerprint = data
         o.batchSize = batchSize
         o.optimizer = .fromFlags(optimizer, lr: lr, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay,
                                  beta1: beta1, beta2: beta2, alpha: alpha, eps: eps)

@@ -248,6 +248,9 @@ struct Train: ParsableCommand {
             guard let s = state.metadata[k], let v = Int(s), v >= 0 else { throw RecurrentError("\(path): metadata lacks a valid '\(k)'") }
             return v
         }
+        if let saved = state.metadata["data"], saved != trainer.dataFingerprint {
+            throw RecurrentError("--data \(data): the run being resumed trained on another text (or another --val-fraction); give the same --data and --val-fraction")
+        }
         let config = trainer.model.config
         var carried: RecurrentState?
         if let h = state.tensors["carried.hidden"] {

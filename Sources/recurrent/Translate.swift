@@ -138,7 +138,7 @@ struct TranslateTrain: ParsableCommand {
         Console.line("model: \(bidirectional ? "bi" : "")\(config.cell.cliName) \(layers)×\(hidden) encoder-decoder, attention \(attention), embedding \(embedding), vocabulary \(config.source.count) source / \(config.target.count) target, \(Format.grouped(Double(model.parameterCount))) parameters; kernels \(GEMM.isa), \(Threading.count) thread\(Threading.count == 1 ? "" : "s")")
         Console.line("data: \(all.count) pairs after filtering; \(trainSet.count) training, \(validSet.count) validation, \(split.test.count) held out for test (split seed \(splitSeed))")
 
-        let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: training.options(.translator))
+        let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: training.options(.translator, data: DataFingerprint.of(trainX, trainY)))
         try training.restoreIfResuming(trainer)
         var logText = "step,seconds,teacher_forcing,train_loss,valid_loss,valid_bleu\n"
         var trainLossSum = 0.0, trainLossCount = 0

@@ -205,6 +205,12 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
         for (name, t) in a.tensors {
             #expect(t.maxAbsDifference(try #require(b.tensors[name])) < 1e-6, "\(name)")
         }
+        // Another text of the same length is refused.
+        let other = dir.appendingPathComponent("other.txt").path
+        try String(repeating: "the quick brown fox jumps over the lazy cat\n", count: 20).write(toFile: other, atomically: true, encoding: .utf8)
+        var args = ["train"] + common + ["--steps", "30", "--resume", half, "--output", half]
+        args[2] = other
+        expectCleanError(try CLI.run(args), mentions: "trained on another text")
     }
 
     @Test func badInputGetsOneClearLine() throws {

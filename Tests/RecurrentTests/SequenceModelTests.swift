@@ -301,6 +301,29 @@ import Testing
     }
 }
 
+@Suite struct ResumeDataTests {
+    @Test func aResumedRunOnOtherDataIsRefused() throws {
+        func trainer(_ data: String) -> TaskTrainer {
+            var o = TaskTrainingOptions()
+            o.maxSteps = 2
+            o.batchSize = 1
+            o.dataFingerprint = data
+            return TaskTrainer(parameters: [Parameter(name: "w", value: Tensor(shape: [1], data: [0]))], lengths: [1, 2], options: o)
+        }
+        let a = DataFingerprint.of([[Int32(1), 2], [3]], [Int32(0), 1])
+        #expect(a != DataFingerprint.of([[Int32(1)], [2, 3]], [Int32(0), 1]))
+        #expect(a != DataFingerprint.of([[Int32(1), 2], [3]], [Int32(1), 0]))
+        #expect(a == DataFingerprint.of([[Int32(1), 2], [3]], [Int32(0), 1]))
+        let first = trainer(a)
+        try first.run(step: { _, _ in 1 }, validate: { 0 }) { _ in }
+        let (tensors, meta) = first.trainingState()
+        let saved = SafeTensorsFile(tensors: Dictionary(uniqueKeysWithValues: tensors), metadata: meta, order: tensors.map(\.0))
+        try trainer(a).restore(from: saved, name: "s")
+        let other = DataFingerprint.of([[Int32(1), 2], [3]], [Int32(1), 0])
+        #expect(throws: RecurrentError.self) { try trainer(other).restore(from: saved, name: "s") }
+    }
+}
+
 @Suite struct PlateauTests {
     @Test func ratesFallAfterValidationsWithoutImprovement() throws {
         var o = TaskTrainingOptions()

@@ -86,6 +86,8 @@ public final class CharLMTrainer {
     public private(set) var bestValLoss: Double?
     public private(set) var carried: RecurrentState?
     private var rng: SeededRNG
+    /// The training split's `DataFingerprint`, saved in the training state for `--resume` to check.
+    public let dataFingerprint: String
 
     public init(model: CharLM, trainTokens: [Int32], validationTokens: [Int32], options: CharLMTrainingOptions, source: String) throws {
         self.model = model
@@ -94,6 +96,9 @@ public final class CharLMTrainer {
         self.train = try CharStreams(tokens: trainTokens, batchSize: options.batchSize, seqLen: options.seqLen, source: "\(source) (training split)")
         self.validation = try CharLMTrainer.validationStreams(validationTokens, batchSize: options.batchSize, seqLen: options.seqLen, source: source)
         self.rng = SeededRNG(seed: options.seed &+ 0x5eed)
+        var fingerprint = DataFingerprint()
+        fingerprint.add(trainTokens)
+        self.dataFingerprint = fingerprint.hex
     }
 
     /// Validation streams as char-rnn cuts them, shrunk when the split is shorter than one batch.
@@ -148,6 +153,7 @@ public final class CharLMTrainer {
             "optimizer": options.optimizer.kind.rawValue,
             "batch_size": String(options.batchSize), "seq_len": String(options.seqLen),
             "rng": rng.state.map { String($0, radix: 16) }.joined(separator: ","),
+            "data": dataFingerprint,
         ]
         if let b = bestValLoss { meta["best_val_loss"] = String(b) }
         return (tensors, meta)

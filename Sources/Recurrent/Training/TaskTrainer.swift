@@ -35,6 +35,9 @@ public struct TaskTrainingOptions: Sendable {
     /// Batches sorted by length within pools of this many (see `BatchPlan`); 1 = plain shuffle.
     public var poolBatches = 20
     public var seed: UInt64 = 123
+    /// What the run trains on (`DataFingerprint`), saved in the training state; a resumed run
+    /// whose fingerprint differs is refused (nil: not recorded or checked).
+    public var dataFingerprint: String?
 
     public init() {}
 }
@@ -247,6 +250,7 @@ extension TaskTrainer {
             "examples": String(lengths.count),
         ]
         if let b = bestAccuracy { meta["best_accuracy"] = String(b) }
+        if let f = options.dataFingerprint { meta["data"] = f }
         return (tensors, meta)
     }
 
@@ -262,6 +266,9 @@ extension TaskTrainer {
         for (key, now, flag) in [("optimizer", options.optimizer.kind.rawValue, "--optimizer"), ("batch_size", String(options.batchSize), "--batch-size"),
                                  ("ema", String(options.emaDecay), "--ema"), ("examples", String(lengths.count), "--train")] where meta[key] != now {
             throw RecurrentError("\(flag): the run being resumed used \(key.replacingOccurrences(of: "_", with: " ")) \(meta[key] ?? "?"), this run \(now)")
+        }
+        if let now = options.dataFingerprint, let saved = meta["data"], saved != now {
+            throw RecurrentError("\(name): the run being resumed trained on other data (other examples, labels or order: fingerprint \(saved), this run \(now)); give the same data and data flags")
         }
         let averaging = options.emaDecay > 0
         var raw: [[Float]] = [], average: [[Float]] = []
