@@ -72,6 +72,8 @@ struct ForecastTrain: ParsableCommand {
         if ForecastMode(rawValue: mode) == nil { throw ValidationError("--mode must be direct or recursive, got '\(mode)'") }
         if ForecastNormalization(rawValue: normalize) == nil { throw ValidationError("--normalize must be series or window, got '\(normalize)'") }
         if CellKind(name: cell) == nil { throw ValidationError("--cell must be lstm, gru, rnn-tanh or rnn-relu, got '\(cell)'") }
+        try training.rejectVocabularyFlags(["--min-freq": training.minFreqFlag != nil, "--max-vocab": training.maxVocab != nil, "--lowercase": training.lowercase],
+                                           tool: "forecast train (a series has no vocabulary)")
         for (name, value) in [("--window", window), ("--horizon", horizon), ("--hidden", hidden), ("--layers", layers), ("--season", season)] where value < 1 {
             throw ValidationError("\(name) must be a positive integer, got \(value)")
         }

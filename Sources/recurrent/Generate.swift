@@ -42,6 +42,7 @@ struct GenerateTrain: ParsableCommand {
 
     func validate() throws {
         if CellKind(name: cell) == nil { throw ValidationError("--cell must be lstm, gru, rnn-tanh or rnn-relu, got '\(cell)'") }
+        try training.rejectVocabularyFlags(["--min-freq": training.minFreqFlag != nil, "--max-vocab": training.maxVocab != nil], tool: "generate train (its vocabulary is every character of the data)")
         for (name, value) in [("--layers", layers), ("--hidden", hidden), ("--embedding", embedding), ("--condition-size", conditionSize)] where value < 1 {
             throw ValidationError("\(name) must be a positive integer, got \(value)")
         }

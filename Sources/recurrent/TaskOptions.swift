@@ -77,6 +77,11 @@ struct TaskTrainingFlags: ParsableArguments {
         if let r = resume, r.isEmpty { throw ValidationError("--resume must name a checkpoint") }
     }
 
+    /// Throws for the vocabulary flags (name: given) that `tool` has no use for, instead of ignoring them.
+    func rejectVocabularyFlags(_ given: KeyValuePairs<String, Bool>, tool: String) throws {
+        if let flag = given.first(where: { $0.value })?.key { throw ValidationError("\(flag) does not apply to \(tool)") }
+    }
+
     /// With --resume, loads the saved training state into `trainer` (weights, optimizer, batch
     /// plan, counters); the model must have been built from the same data and flags.
     func restoreIfResuming(_ trainer: TaskTrainer) throws {

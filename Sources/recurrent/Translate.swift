@@ -52,6 +52,13 @@ struct TranslateDecodingOptions: ParsableArguments {
         if beam < 1 { throw ValidationError("--beam must be a positive integer, got \(beam)") }
         if maxLength < 1 { throw ValidationError("--max-length must be a positive integer, got \(maxLength)") }
     }
+
+    /// Throws when the beam is wider than the target vocabulary, past which it keeps no more
+    /// distinct continuations and only costs time (quadratic in the width).
+    func check(_ model: Seq2Seq) throws {
+        let words = model.config.target.count
+        if beam > words { throw RecurrentError("--beam \(beam): wider than the model's \(words)-word target vocabulary; use at most \(words)") }
+    }
 }
 
 struct TranslateTrain: ParsableCommand {
@@ -84,6 +91,7 @@ struct TranslateTrain: ParsableCommand {
 
     func validate() throws {
         if CellKind(name: cell) == nil { throw ValidationError("--cell must be lstm, gru, rnn-tanh or rnn-relu, got '\(cell)'") }
+        if let m = training.maxVocab, m < 5 { throw ValidationError("--max-vocab must be at least 5 for a translator (<pad>, <unk>, <sos>, <eos> and one word), got \(m)") }
         if AttentionKind(rawValue: attention) == nil { throw ValidationError("--attention must be none, bahdanau or luong, got '\(attention)'") }
         if TeacherForcing.Decay(rawValue: teacherForcingDecay) == nil {
             throw ValidationError("--teacher-forcing-decay must be none, linear or exponential, got '\(teacherForcingDecay)'")
@@ -229,6 +237,7 @@ struct TranslateEval: ParsableCommand {
             selected = (part == "test" ? split.test : part == "valid" ? split.valid : split.train).map { all[$0] }
         }
         if selected.isEmpty { throw RecurrentError("\(pairs): the \(part) part is empty (the checkpoint's split has no such pairs)") }
+        try decoding.check(model)
         let beam = decoding.beam
         let hypotheses = model.translate(selected.map(\.source), beam: beam, maxLength: decoding.maxLength).map { $0.joined(separator: " ") }
         let references = selected.map { $0.target.joined(separator: " ") }
@@ -261,10 +270,11 @@ struct TranslateRun: ParsableCommand {
     func run() throws {
         compute.apply()
         let (model, _) = try TaskCheckpoint.loadSeq2Seq(path: checkpoint)
+        try decoding.check(model)
         let sentences = text.isEmpty ? try readInputLines(nil, encoding: try parseEncoding(encoding)).map(\.text) : text
         let words = sentences.map(TranslationData.words)
         if let empty = words.firstIndex(where: \.isEmpty), !text.isEmpty {
-            throw RecurrentError("sentence \(empty + 1) given to translate is empty; give words to translate")
+            throw RecurrentError("sentence \(empty + 1) given to translate has no words (only letters and . ! ? are kept, lower-cased); give words to translate")
         }
         // Blank lines of standard input stay blank lines of the output, so lines keep lining up.
         let filled = words.indices.filter { !words[$0].isEmpty }

@@ -98,6 +98,8 @@ import Testing
         try expectFails(["forecast", "train", "--data", gap], mentions: "gap.csv:3: the value of 'Close' is missing", output: out)
         try expectFails(["forecast", "train", "--data", dir.appendingPathComponent("absent.csv").path], mentions: "absent.csv", output: out)
         expectCleanError(try CLI.run(["forecast", "train", "--data", good, "--mode", "sideways"]), mentions: "--mode")
+        expectCleanError(try CLI.run(["forecast", "train", "--data", good, "--min-freq", "5"]), mentions: "--min-freq does not apply to forecast train")
+        expectCleanError(try CLI.run(["forecast", "predict", "--checkpoint", good, "--data", good, "--output", good]), mentions: "is also --checkpoint")
         // eval and predict: a generator checkpoint is refused; a too-short series is named.
         let model = dir.appendingPathComponent("f.safetensors").path
         #expect(try CLI.run(["forecast", "train", "--data", good, "--output", model, "--steps", "1"] + Self.tinyForecast).status == 0)
@@ -132,6 +134,7 @@ import Testing
         let model = dir.appendingPathComponent("g.safetensors").path
         #expect(try CLI.run(["generate", "train", "--data", tsv, "--output", model, "--hidden", "4", "--steps", "1", "--valid-fraction", "0.5", "--quiet"]).status == 0)
         expectCleanError(try CLI.run(["generate", "--checkpoint", model, "--condition", "Gamma"]), mentions: "--condition 'Gamma' is not one the model knows (Alpha, Beta)")
+        expectCleanError(try CLI.run(["generate", "train", "--data", tsv, "--max-vocab", "10"]), mentions: "--max-vocab does not apply to generate train")
         expectCleanError(try CLI.run(["generate", "--checkpoint", model, "--condition", "Alpha", "--prime", "z"]), mentions: "--prime 'z'")
         expectCleanError(try CLI.run(["generate", "--checkpoint", model, "--condition", "Alpha", "--count", "0"]), mentions: "--count")
         expectCleanError(try CLI.run(["forecast", "eval", "--checkpoint", model, "--data", tsv]), mentions: "expected a forecaster checkpoint")

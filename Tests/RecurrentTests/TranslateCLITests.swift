@@ -96,6 +96,7 @@ import Testing
         try fails(["--pairs", good, "--cell", "transformer"], mentions: "--cell")
         try fails(["--pairs", good, "--max-words", "0"], mentions: "--max-words")
         try fails(["--pairs", good, "--valid-fraction", "0"], mentions: "--valid-fraction")
+        try fails(["--pairs", good, "--max-vocab", "4"], mentions: "--max-vocab must be at least 5")
         expectCleanError(try CLI.run(["translate", "train", "--pairs", good, "--output", dir.appendingPathComponent("no/dir/m.safetensors").path]),
                          mentions: "no/dir")
 
@@ -104,7 +105,8 @@ import Testing
         expectCleanError(try CLI.run(["translate", "--checkpoint", model, "--beam", "0", "a"]), mentions: "--beam")
         expectCleanError(try CLI.run(["translate", "eval", "--checkpoint", model, "--pairs", good, "--part", "dev"]), mentions: "--part")
         expectCleanError(try CLI.run(["translate", "--checkpoint", good, "a"]), mentions: "good.tsv")
-        expectCleanError(try CLI.run(["translate", "--checkpoint", model, "i am cold .", " "]), mentions: "sentence 2 given to translate is empty")
+        expectCleanError(try CLI.run(["translate", "--checkpoint", model, "i am cold .", " "]), mentions: "sentence 2 given to translate has no words")
+        expectCleanError(try CLI.run(["translate", "--checkpoint", model, "--beam", "100000", "a"]), mentions: "wider than the model's")
         expectCleanError(try CLI.run(["translate", "--checkpoint", dir.path, "a"]), mentions: "is a folder, expected a safetensors file")
         // Blank lines of standard input stay blank in the output.
         let piped = try CLI.run(["translate", "--checkpoint", model], stdin: "he is cold .\n\nshe is here .\n")
