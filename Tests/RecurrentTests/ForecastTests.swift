@@ -32,6 +32,11 @@ struct ForecastTests {
         #expect(message("") == "x.csv: the file is empty")
         #expect(message("Date,Close\r\n") == "x.csv: no data rows under the header")
         #expect(message("Date,Close\n1,\n2,3\n", missing: .previous).hasPrefix("x.csv:2: the first value"))
+        // An unclosed quote would swallow the next row; hexadecimal and beyond float32 are refused.
+        #expect(message("Date,Close\n1,5\n\"2,6\n3,7\n4,8\n").hasPrefix("x.csv:3: the cell of column 'Date' runs over 4 lines; is a quote left open?"))
+        #expect(message("Date,Close\n1,0x1F\n").hasPrefix("x.csv:2: '0x1F' in column 'Close' is not a number"))
+        #expect(message("Date,Close\n1,1e39\n").hasPrefix("x.csv:2: '1e39' in column 'Close' is out of range"))
+        #expect(try TimeSeriesCSV.parse("Date,Close\n1,-1.5e3\n2,+2\n", name: "x.csv", column: "Close").values == [-1500, 2])
         let dropped = try TimeSeriesCSV.parse("Date,Close\n1,5\n2,NA\n3,7\n", name: "x.csv", column: "Close", missing: .drop)
         #expect(dropped.values == [5, 7])
         let filled = try TimeSeriesCSV.parse("Date,Close\n1,5\n2,\n3,7\n", name: "x.csv", column: "Close", missing: .previous)

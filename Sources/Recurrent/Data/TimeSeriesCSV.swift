@@ -36,12 +36,13 @@ public enum MissingValues: String, CaseIterable, Sendable {
 /// Parsing is done by yaslab/CSV.swift (RFC 4180: quoted fields, doubled quotes, CRLF or LF, no
 /// final newline needed). It was chosen over SwiftCSV because it keeps a short row short (SwiftCSV
 /// pads it, so a missing cell and an empty one look alike) and shows a blank line as one empty
-/// field, so both can be reported or skipped on purpose. Line numbers count physical lines
-/// (newlines inside quoted fields included), the header being line 1.
+/// field, so both can be reported or skipped on purpose. Line numbers count physical lines, the
+/// header being line 1; a quoted field may not hold a line break (see the errors).
 ///
 /// Errors (one line each): an empty file or no data rows, a column that does not exist (the
-/// available ones are listed), a row without the column, a value that is not a number (file:line),
-/// a missing value under `MissingValues.error`.
+/// available ones are listed), a row without the column, a cell that runs over several lines (an
+/// unclosed quote, which would silently swallow the rows after it), a value that is not
+/// a decimal number within float32's range (file:line), a missing value under `MissingValues.error`.
 public enum TimeSeriesCSV {
     /// Reads `path`; `column` nil means the last column of the header.
     public static func read(path: String, column: String?, dateColumn: String? = nil, missing: MissingValues = .error) throws -> TimeSeries {
@@ -77,6 +78,10 @@ public enum TimeSeriesCSV {
             let rowLine = line
             line += row.reduce(0) { $0 + newlines($1) }
             if row.count == 1 && row[0].trimmingCharacters(in: .whitespaces).isEmpty { continue }  // blank line
+            if let index = row.firstIndex(where: { $0.contains("\n") || $0.contains("\r") }) {
+                let column = index < header.count ? "'\(header[index])'" : "number \(index + 1)"
+                throw RecurrentError("\(name):\(rowLine): the cell of column \(column) runs over \(newlines(row[index]) + 1) lines; is a quote left open? (cells may be quoted, one line each)")
+            }
             guard row.count > max(valueIndex, dateIndex ?? 0) else {
                 throw RecurrentError("\(name):\(rowLine): \(row.count) field\(row.count == 1 ? "" : "s"), expected at least \(max(valueIndex, dateIndex ?? 0) + 1) (column '\(columnName)' is number \(valueIndex + 1))")
             }
@@ -94,8 +99,13 @@ public enum TimeSeriesCSV {
                     value = last
                 }
             } else {
-                guard let v = Double(cell), v.isFinite else {
+                // Decimal only (Double(_:) also reads hexadecimal such as 0x1F), and within float32's
+                // range, in which the model computes.
+                guard let v = Double(cell), v.isFinite, !cell.lowercased().contains("x") else {
                     throw RecurrentError("\(name):\(rowLine): '\(cell)' in column '\(columnName)' is not a number")
+                }
+                guard abs(v) <= Double(Float.greatestFiniteMagnitude) / 1e6 else {
+                    throw RecurrentError("\(name):\(rowLine): '\(cell)' in column '\(columnName)' is out of range (at most about ±3.4e32)")
                 }
                 value = v
             }
