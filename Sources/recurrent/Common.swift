@@ -86,9 +86,11 @@ extension OptimizerSettings {
     /// Range checks of the same flags, with the messages `validate()` shows.
     static func checkFlags(_ name: String, lr: Float, momentum: Float, nesterov: Bool, weightDecay: Float,
                            beta1: Float, beta2: Float, alpha: Float, eps: Float) throws {
-        if Kind(rawValue: name) == nil { throw ValidationError("--optimizer must be sgd, rmsprop or adam, got '\(name)'") }
-        if !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be greater than 0, got \(lr)") }
+        guard let kind = Kind(rawValue: name) else { throw ValidationError("--optimizer must be sgd, rmsprop or adam, got '\(name)'") }
+        if !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be a finite number greater than 0, got \(lr)") }
         if !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        if kind == .adam && momentum > 0 { throw ValidationError("--momentum applies to sgd and rmsprop, not adam (whose momentum is --beta1)") }
+        if nesterov && kind != .sgd { throw ValidationError("--nesterov applies to --optimizer sgd only") }
         if nesterov && !(momentum > 0) { throw ValidationError("--nesterov needs --momentum greater than 0") }
         if !(weightDecay >= 0) { throw ValidationError("--weight-decay must be zero or more, got \(weightDecay)") }
         if !(beta1 >= 0 && beta1 < 1) { throw ValidationError("--beta1 must be in [0, 1), got \(beta1)") }

@@ -34,7 +34,7 @@ struct TaskTrainingFlags: ParsableArguments {
     @Option(name: .customLong("lr-decay"), help: "Learning-rate decay: none, step or exponential (per epoch) (default: exponential when --lr-decay-rate is below 1, else none).") var lrDecay: String?
     @Option(name: .customLong("lr-decay-rate"), help: "Decay factor gamma (default: 0.97 with --lr-decay step or exponential, else 1 = constant).") var lrDecayRateFlag: Float?
     @Option(name: .customLong("lr-decay-every"), help: "Epochs between decays (step decay).") var lrDecayEvery = 1
-    @Option(name: .customLong("lr-decay-after"), help: "Epochs before decay starts.") var lrDecayAfter = 0
+    @Option(name: .customLong("lr-decay-after"), help: "Epochs at the base rate before the first decay (char-rnn's learning_rate_decay_after; 0 and 1 both decay from the second epoch).") var lrDecayAfter = 0
     @Option(name: .customLong("lr-plateau-factor"), help: "Multiply the learning rate by this after --lr-plateau-patience validations without a better accuracy (1 = off; ReduceLROnPlateau).") var lrPlateauFactor: Float = 1
     @Option(name: .customLong("lr-plateau-patience"), help: "Validations without improvement before --lr-plateau-factor applies.") var lrPlateauPatience = 1
     @Option(name: .customLong("ema"), help: "Validate and save an exponential moving average of the weights with this decay per step (0 = off; default: classify 0.998, tag 0).") var emaFlag: Float?

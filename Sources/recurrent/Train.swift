@@ -39,7 +39,7 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("lr-decay"), help: "Learning-rate decay: none, step or exponential (per epoch).") var lrDecay = "none"
     @Option(name: .customLong("lr-decay-rate"), help: "Decay factor gamma.") var lrDecayRate: Float = 0.97
     @Option(name: .customLong("lr-decay-every"), help: "Epochs between decays (step decay).") var lrDecayEvery = 1
-    @Option(name: .customLong("lr-decay-after"), help: "Epochs before decay starts.") var lrDecayAfter = 0
+    @Option(name: .customLong("lr-decay-after"), help: "Epochs at the base rate before the first decay (char-rnn's learning_rate_decay_after; 0 and 1 both decay from the second epoch).") var lrDecayAfter = 0
     @Option(help: "Clip the gradients' global L2 norm to this (0 = off).") var clip: Float = 5
     @Option(name: .customLong("clip-value"), help: "Clamp every gradient element to ±this (0 = off).") var clipValue: Float = 0
 

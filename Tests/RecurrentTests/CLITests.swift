@@ -236,6 +236,7 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
         expectCleanError(try CLI.run(["train", "--data", good, "--cell", "transformer"]), mentions: "--cell")
         expectCleanError(try CLI.run(["train", "--data", good, "--optimizer", "lbfgs"]), mentions: "--optimizer")
         expectCleanError(try CLI.run(["train", "--data", good, "--lr", "0"]), mentions: "--lr")
+        expectCleanError(try CLI.run(["train", "--data", good, "--momentum", "0.5"]), mentions: "--momentum applies to sgd and rmsprop, not adam")
         expectCleanError(try CLI.run(["train", "--data", good, "--hidden", "abc"]), mentions: "--hidden")
         // Sizes beyond any memory: one line before any allocation (they trapped or failed to allocate).
         expectCleanError(try CLI.run(["train", "--data", good, "--hidden", "1000000"]), mentions: "--hidden 1000000")

@@ -324,6 +324,27 @@ import Testing
     }
 }
 
+@Suite struct DecayAfterTests {
+    /// char-rnn decays at the end of epoch e (1-based) when e >= learning_rate_decay_after.
+    @Test func decayWaitsTheGivenEpochsAsCharRNN() throws {
+        #expect((0..<5).map { LearningRateSchedule.decayEpoch($0, after: 0) } == [0, 1, 2, 3, 4])
+        #expect((0..<5).map { LearningRateSchedule.decayEpoch($0, after: 1) } == [0, 1, 2, 3, 4])
+        #expect((0..<5).map { LearningRateSchedule.decayEpoch($0, after: 2) } == [0, 0, 1, 2, 3])
+        var o = TaskTrainingOptions()
+        o.optimizer.learningRate = 1
+        o.schedule = .exponential(gamma: 0.5)
+        o.decayAfterEpochs = 2
+        o.maxSteps = 8
+        o.batchSize = 1
+        let trainer = TaskTrainer(parameters: [Parameter(name: "w", value: Tensor(shape: [1], data: [0]))], lengths: [1, 1], options: o)
+        var rates: [Float] = []
+        try trainer.run(step: { _, _ in 1 }, validate: { 0 }) { event in
+            if case .progress(let p) = event { rates.append(p.learningRate) }
+        }
+        #expect(rates == [1, 1, 1, 1, 0.5, 0.5, 0.25, 0.25])
+    }
+}
+
 @Suite struct PlateauTests {
     @Test func ratesFallAfterValidationsWithoutImprovement() throws {
         var o = TaskTrainingOptions()

@@ -217,7 +217,7 @@ public final class CharLMTrainer {
                 carried = nil
                 if finished() { break }
             }
-            optimizer.learningRate = options.schedule.rate(base: options.optimizer.learningRate, epoch: max(0, epoch - options.decayAfterEpochs))
+            optimizer.learningRate = options.schedule.rate(base: options.optimizer.learningRate, epoch: LearningRateSchedule.decayEpoch(epoch, after: options.decayAfterEpochs))
             let (x, y) = train.batch(batchInEpoch)
             model.zeroGrad()
             let (loss, state) = model.trainStep(inputs: x, targets: y, batch: options.batchSize, steps: options.seqLen, state: carried, rng: &rng)

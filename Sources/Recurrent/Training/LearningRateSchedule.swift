@@ -10,6 +10,11 @@ public enum LearningRateSchedule: Sendable, Equatable {
     case step(every: Int, gamma: Float)     // StepLR: lr = base * gamma^(floor(epoch / every))
     case exponential(gamma: Float)          // ExponentialLR: lr = base * gamma^epoch
 
+    /// The epoch to pass to `rate` in the 0-based `epoch` when decay waits `after` epochs, as
+    /// char-rnn's learning_rate_decay_after: the first `max(after, 1)` epochs train at the base
+    /// rate and the one after them is decayed once (after 0 and 1 both decay from the second).
+    public static func decayEpoch(_ epoch: Int, after: Int) -> Int { max(0, epoch - max(after, 1) + 1) }
+
     /// The rate for the 0-based `epoch`. Negative epochs count as 0; `every <= 0` never decays.
     public func rate(base: Float, epoch: Int) -> Float {
         let e = max(epoch, 0)

@@ -192,7 +192,7 @@ public final class TaskTrainer {
                 if limitReached() { break }
             }
             optimizer.learningRate = options.schedule.rate(base: options.optimizer.learningRate,
-                                                            epoch: max(0, loop.epoch - options.decayAfterEpochs)) * loop.plateauScale
+                                                            epoch: LearningRateSchedule.decayEpoch(loop.epoch, after: options.decayAfterEpochs)) * loop.plateauScale
             let batch = loop.plan[loop.position]
             for p in parameters { p.grad.zero() }
             let loss = trainStep(batch, &loop.rng)
