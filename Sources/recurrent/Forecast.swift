@@ -147,10 +147,23 @@ struct LoadedForecast {
     init(checkpoint: String, series options: SeriesOptions, testFraction: Double?, season seasonFlag: Int?) throws {
         let (model, meta) = try TaskCheckpoint.loadForecaster(path: checkpoint)
         self.model = model
+        // The stored defaults are checked as the flags are, naming the checkpoint.
+        func bad(_ key: String, _ expected: String) -> RecurrentError {
+            RecurrentError("\(checkpoint): metadata \(key) is '\(meta[key] ?? "")', expected \(expected)")
+        }
+        if let m = meta["missing"], MissingValues(rawValue: m) == nil { throw bad("missing", "error, drop or previous") }
+        let storedTest = try meta["test_fraction"].map { s -> Double in
+            guard let v = Double(s), v > 0, v < 1 else { throw bad("test_fraction", "a number in (0, 1)") }
+            return v
+        }
+        let storedSeason = try meta["season"].map { s -> Int in
+            guard let v = Int(s), v >= 1 else { throw bad("season", "a positive integer") }
+            return v
+        }
         series = try options.read(defaultColumn: meta["column"], defaultDateColumn: meta["date_column"], defaultMissing: meta["missing"])
-        let test = testFraction ?? meta["test_fraction"].flatMap(Double.init) ?? 0.2
+        let test = testFraction ?? storedTest ?? 0.2
         split = SeriesSplit(count: series.values.count, testFraction: test, validFraction: 0)
-        season = seasonFlag ?? meta["season"].flatMap(Int.init) ?? 1
+        season = seasonFlag ?? storedSeason ?? 1
         let N = model.config.window
         if series.values.count <= N {
             throw RecurrentError("\(series.source): \(series.values.count) values, but the model's window is \(N) (it needs more values than that)")

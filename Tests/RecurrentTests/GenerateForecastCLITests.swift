@@ -112,6 +112,17 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: csv))
         #expect(!FileManager.default.fileExists(atPath: csv))
         expectCleanError(try CLI.run(["forecast", "eval", "--checkpoint", model, "--data", good, "--season", "59"]), mentions: "--season 59")
+        // Stored defaults that no flag would pass are named as the checkpoint's.
+        let saved = try SafeTensors.read(path: model)
+        for (key, value, expected) in [("season", "-3", "a positive integer"), ("test_fraction", "1.5", "a number in (0, 1)"),
+                                       ("missing", "bogus", "error, drop or previous"), ("series_std", "-5", "greater than 0")] {
+            var meta = saved.metadata
+            meta[key] = value
+            let edited = dir.appendingPathComponent("edited.safetensors").path
+            try SafeTensors.write(saved.order.map { ($0, saved.tensors[$0]!) }, metadata: meta, to: edited)
+            expectCleanError(try CLI.run(["forecast", "eval", "--checkpoint", edited, "--data", good]), mentions: "metadata \(key) is")
+            expectCleanError(try CLI.run(["forecast", "eval", "--checkpoint", edited, "--data", good]), mentions: expected)
+        }
         // --missing is saved: eval accepts the gaps training accepted, unless told otherwise.
         let gaps = try write(dir, "gaps.csv", "Month,Value\n" + (0..<30).map { "\($0),\($0 % 7 == 3 ? "" : String($0 % 5))" }.joined(separator: "\n"))
         let filled = dir.appendingPathComponent("filled.safetensors").path

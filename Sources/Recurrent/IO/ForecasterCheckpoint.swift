@@ -29,12 +29,17 @@ extension TaskCheckpoint {
             guard let v = Double(s), v.isFinite else { throw RecurrentError("\(path): metadata \(key) is '\(s)', expected a number") }
             return v
         }
+        func positiveScale() throws -> Double {
+            let v = try number("series_std")
+            guard v > 0 else { throw RecurrentError("\(path): metadata series_std is '\(v)', expected a number greater than 0") }
+            return v
+        }
         let config = ForecasterConfig(
             cell: try m.cell(), hiddenSize: try m.positive("hidden_size"), numLayers: try m.positive("num_layers"),
             window: try m.positive("window"), horizon: try m.positive("horizon"),
             mode: try m.enumValue("mode", ForecastMode.init(rawValue:)),
             normalization: try m.enumValue("normalize", ForecastNormalization.init(rawValue:)),
-            seriesScale: WindowScale(mean: try number("series_mean"), scale: try number("series_std")))
+            seriesScale: WindowScale(mean: try number("series_mean"), scale: try positiveScale()))
         var rng = SeededRNG(seed: 0)
         let model = Forecaster(config: config, rng: &rng)
         try assign(file, to: model.namedParameters, path: path)
