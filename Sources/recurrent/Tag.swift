@@ -147,7 +147,8 @@ struct TagEval: ParsableCommand {
             var row: [Int] = []
             for tag in s.tags {
                 guard let y = tagIndex[tag] else {
-                    throw RecurrentError("\(s.origin): tag '\(tag)' (sentence starting here) is not one the model knows")
+                    let hint = stored.map { $0 != column.rawValue ? "; the model was trained on \($0) tags, and --tag-column asks for \(column.rawValue)" : "" } ?? ""
+                    throw RecurrentError("\(s.origin): tag '\(tag)' (sentence starting here) is not one the model knows\(hint)")
                 }
                 row.append(y)
             }

@@ -138,7 +138,10 @@ public enum ClassificationReader {
     public static func readFolder(path: String, encoding: TextEncoding = .utf8) throws -> [LabeledText] {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: path) } catch {
-            throw RecurrentError("\(path): cannot list the folder")
+            var isFolder: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
+            throw RecurrentError(exists && !isFolder.boolValue ? "\(path): is a file, but --format folder expects a folder of <Label>.txt files"
+                                 : exists ? "\(path): cannot list the folder" : "\(path): no such folder")
         }
         let files = names.filter { $0.hasSuffix(".txt") && !$0.hasPrefix(".") }.sorted()
         if files.isEmpty { throw RecurrentError("\(path): the folder holds no .txt files (expected one <Label>.txt per class)") }
