@@ -52,6 +52,12 @@ struct Gradients: ParsableCommand {
         if output == nil && !json { throw ValidationError("--output: give --output PAGE.html, --json, or both") }
         if checkpoint == nil && text != nil { throw ValidationError("--text needs --checkpoint") }
         if checkpoint != nil && (!cell.isEmpty || !`init`.isEmpty) { throw ValidationError("--cell and --init describe fresh layers; they cannot be combined with --checkpoint") }
+        if checkpoint != nil {
+            // The fresh layers' flags, when changed from their defaults, would be ignored.
+            let fresh: [(String, Bool)] = [("--hidden", hidden != 64), ("--input", input != 16), ("--identity-scale", identityScale != 1),
+                                           ("--forget-bias", forgetBias != nil), ("--explode-scale", explodeScale != 1.1), ("--clip", clip != 5)]
+            if let flag = fresh.first(where: { $0.1 })?.0 { throw ValidationError("\(flag) describes fresh layers; with --checkpoint the model's own sizes and weights are measured") }
+        }
     }
 
     func run() throws {

@@ -92,7 +92,10 @@ import Testing
         #expect((75...90).contains(overflow ?? 0), "forward overflow at \(overflow ?? -1)")
         let curve = GradientFlow.Curve(name: "relu 3I", norms: GradientFlow.hiddenGradientNorms(layer: layer, x: x, dFinal: u)[0], forwardOverflow: overflow)
         #expect(curve.stepsBelow(1e-3) == nil && curve.factorPerStep == nil)
-        #expect(GradientFlow.json([curve], meta: []).contains("\"forward_overflow_step\": \(overflow ?? -1)"))
+        let json = GradientFlow.json([curve], meta: [])
+        #expect(json.contains("\"forward_overflow_step\": \(overflow ?? -1)") && json.contains("\"steps_to_overflow\": null"))
+        // Past t = T every norm goes through overflowed states: null, never a 0 that reads as measured.
+        #expect(json.contains("\"norms\": [1, null, null") && curve.overflowStep == nil)
         #expect(GradientFlow.forwardOverflowStep(layer: diagonalRNN(.rnnRelu, hidden: H, w: 1, bias: 0.5), x: x) == nil)
         // A gradient that overflows on its own: nothing after the first inf counts.
         let exploding = GradientFlow.Curve(name: "e", norms: [1, 1e20, .infinity, .nan, 0, 0])

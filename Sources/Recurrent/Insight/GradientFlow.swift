@@ -60,6 +60,14 @@ public enum GradientFlow {
             self.forwardOverflow = forwardOverflow
         }
 
+        /// `norms` as shown (JSON, charts): once the forward pass overflowed, every norm past t = T
+        /// goes through states that are inf or nan and measures nothing, so it is nan (null), never
+        /// a 0 or a number that looks measured.
+        public var shownNorms: [Double] {
+            guard forwardOverflow != nil else { return norms }
+            return norms.enumerated().map { $0.offset == 0 ? $0.element : .nan }
+        }
+
         /// The first step back with a positive norm: 0, except for a lower layer of a stack, whose
         /// state-carried gradient is 0 at t = T (see `measure(model:windows:)`).
         var start: Int? { norms.firstIndex { $0 > 0 && $0.isFinite } }
@@ -80,9 +88,10 @@ public enum GradientFlow {
         }
 
         /// The first number of steps back at which the norm is no longer finite: an exploding
-        /// gradient beyond Float's range.
+        /// gradient beyond Float's range (nil when the forward pass overflowed first: then the
+        /// gradients measure nothing, see `forwardOverflow`).
         public var overflowStep: Int? {
-            guard let i = start else { return nil }
+            guard forwardOverflow == nil, let i = start else { return nil }
             return norms[i...].firstIndex { !$0.isFinite }
         }
     }

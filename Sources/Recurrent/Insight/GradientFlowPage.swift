@@ -48,7 +48,7 @@ extension GradientFlow {
                 + "\"steps_to_1e-3\": \(int(c.stepsBelow(1e-3))), \"steps_to_1e-6\": \(int(c.stepsBelow(1e-6))), "
                 + "\"steps_to_overflow\": \(int(c.overflowStep)), \"forward_overflow_step\": \(int(c.forwardOverflow)), "
                 + "\"parameter_gradient_norm\": \(num(c.parameterGradientNorm)),\n     \"norms\": ["
-                + c.norms.map { num($0) }.joined(separator: ", ") + "]}"
+                + c.shownNorms.map { num($0) }.joined(separator: ", ") + "]}"
         }.joined(separator: ",\n")
         return s + "\n  ]\n}\n"
     }
@@ -58,7 +58,7 @@ extension GradientFlow {
     public static func page(_ curves: [Curve], description: String, clipNote: String?) -> String {
         var chart = LineChart(title: "‖∂loss_T / ∂h_t‖ against steps back in time", xLabel: "steps back from T (T − t)",
                               yLabel: "gradient norm", logY: true,
-                              series: curves.map { c in ChartSeries(name: c.name, points: c.norms.enumerated().map { (Double($0.offset), $0.element) }) })
+                              series: curves.map { c in ChartSeries(name: c.name, points: c.shownNorms.enumerated().map { (Double($0.offset), $0.element) }) })
         chart.width = 860
         chart.height = 480
         var zoom = chart
