@@ -267,9 +267,13 @@ struct Train: ParsableCommand {
             guard SeededRNG(state: words) != nil else { throw RecurrentError("\(path): metadata 'rng' is not four hexadecimal words") }
             rng = words
         }
-        try trainer.restore(step: try int("step"), epoch: try int("epoch"), batchInEpoch: try int("batch_in_epoch"),
-                            bestValLoss: state.metadata["best_val_loss"].flatMap(Double.init), carried: carried,
-                            optimizerState: state.tensors, rng: rng)
+        do {
+            try trainer.restore(step: try int("step"), epoch: try int("epoch"), batchInEpoch: try int("batch_in_epoch"),
+                                bestValLoss: state.metadata["best_val_loss"].flatMap(Double.init), carried: carried,
+                                optimizerState: state.tensors, rng: rng)
+        } catch let e as RecurrentError where !e.message.hasPrefix(path) {
+            throw RecurrentError("\(path): \(e.message)")
+        }
         Console.line("resumed \(checkpoint) at step \(trainer.step), epoch \(trainer.epoch)")
     }
 }

@@ -294,7 +294,7 @@ extension TaskTrainer {
         guard let scale = meta["plateau_scale"].flatMap(Float.init) else { throw RecurrentError("\(name): metadata lacks a valid 'plateau_scale'") }
         let position = try int("position")
         guard position <= plan.count else { throw RecurrentError("\(name): 'position' is beyond the batch plan") }
-        try optimizer.loadState(state.tensors, for: parameters)
+        do { try optimizer.loadState(state.tensors, for: parameters) } catch let e as RecurrentError { throw RecurrentError("\(name): \(e.message)") }
         for (p, w) in zip(parameters, raw) { p.value.data = w }
         step = try int("step")
         bestAccuracy = meta["best_accuracy"].flatMap(Double.init)
