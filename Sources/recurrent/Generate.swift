@@ -139,7 +139,7 @@ struct GenerateSample: ParsableCommand {
 
     func validate() throws {
         if count < 1 { throw ValidationError("--count must be a positive integer, got \(count)") }
-        if !(temperature > 0) || !temperature.isFinite { throw ValidationError("--temperature must be greater than 0, got \(temperature)") }
+        if !(temperature > 0) || !temperature.isFinite { throw ValidationError("--temperature must be a finite number greater than 0, got \(temperature)") }
         if topK < 0 { throw ValidationError("--top-k must be zero (off) or positive, got \(topK)") }
         if maxLength < 1 { throw ValidationError("--max-length must be a positive integer, got \(maxLength)") }
     }

@@ -37,7 +37,7 @@ struct Sample: ParsableCommand {
 
     func validate() throws {
         if length < 0 { throw ValidationError("--length must be zero or more, got \(length)") }
-        if !(temperature > 0) || !temperature.isFinite { throw ValidationError("--temperature must be greater than 0, got \(temperature)") }
+        if !(temperature > 0) || !temperature.isFinite { throw ValidationError("--temperature must be a finite number greater than 0, got \(temperature)") }
         if topK < 0 { throw ValidationError("--top-k must be zero (off) or positive, got \(topK)") }
         if bf16 && int8 { throw ValidationError("--bf16 and --int8 are exclusive") }
         if let p = prime, p.isEmpty { throw ValidationError("--prime must not be empty (omit it to start from a newline)") }

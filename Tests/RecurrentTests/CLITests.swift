@@ -266,7 +266,7 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
         #expect(try String(contentsOfFile: good, encoding: .utf8).hasPrefix("hello world"))
         expectCleanError(try CLI.run(["sample", "--checkpoint", model, "--temperature", "0"]), mentions: "--temperature")
         // A negative number after an option is its value (ArgumentParser alone reads it as a flag).
-        expectCleanError(try CLI.run(["sample", "--checkpoint", model, "--temperature", "-1"]), mentions: "--temperature must be greater than 0, got -1")
+        expectCleanError(try CLI.run(["sample", "--checkpoint", model, "--temperature", "-1"]), mentions: "--temperature must be a finite number greater than 0, got -1")
         expectCleanError(try CLI.run(["sample", "--checkpoint", model, "--prime", "hello Z"]), mentions: "--prime")
         expectCleanError(try CLI.run(["sample", "--checkpoint", model, "--length", "-5"]), mentions: "--length")
         expectCleanError(try CLI.run(["eval", "--checkpoint", model, "--data", try file("other.txt", Array("hello QQ world".utf8))]), mentions: "other.txt")
