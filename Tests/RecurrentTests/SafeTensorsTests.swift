@@ -53,13 +53,20 @@ import Testing
                 .contains("start at 4, expected 8"))
     }
 
-    @Test func checkpointsLoadLikeAStrictStateDict() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("st-strict-\(UUID().uuidString)")
+    /// A small char-LM saved in a fresh folder: (the folder, the checkpoint's path).
+    func savedCharLM(_ characters: String = "abc", cell: CellKind = .lstm) throws -> (URL, String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("st-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         var rng = SeededRNG(seed: 3)
-        let model = CharLM(config: CharLMConfig(cell: .gru, vocabulary: CharVocabulary(text: Array("abc".unicodeScalars)), embeddingSize: 3, hiddenSize: 4, numLayers: 1), rng: &rng)
+        let vocabulary = CharVocabulary(text: Array(characters.unicodeScalars))
+        let model = CharLM(config: CharLMConfig(cell: cell, vocabulary: vocabulary, embeddingSize: 3, hiddenSize: 4, numLayers: 1), rng: &rng)
         let path = dir.appendingPathComponent("m.safetensors").path
         try CharLMCheckpoint.save(model, to: path)
+        return (dir, path)
+    }
+
+    @Test func checkpointsLoadLikeAStrictStateDict() throws {
+        let (dir, path) = try savedCharLM(cell: .gru)
         let good = try SafeTensors.read(path: path)
         func loadError(_ tensors: [(String, Tensor)]) -> String {
             let p = dir.appendingPathComponent("x.safetensors").path
@@ -74,26 +81,16 @@ import Testing
     }
 
     @Test func aByteOrderMarkInTheVocabularySurvivesTheCheckpoint() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("st-bom-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        var rng = SeededRNG(seed: 3)
-        let vocabulary = CharVocabulary(text: Array("\u{FEFF}a\u{2028}b\u{200D}".unicodeScalars))
-        let model = CharLM(config: CharLMConfig(cell: .lstm, vocabulary: vocabulary, embeddingSize: 3, hiddenSize: 4, numLayers: 1), rng: &rng)
-        let path = dir.appendingPathComponent("m.safetensors").path
-        try CharLMCheckpoint.save(model, to: path)
-        #expect(try CharLMCheckpoint.load(path: path).config.vocabulary.characters == vocabulary.characters)
+        let characters = "\u{FEFF}a\u{2028}b\u{200D}"
+        let (_, path) = try savedCharLM(characters)
+        #expect(try CharLMCheckpoint.load(path: path).config.vocabulary.characters == CharVocabulary(text: Array(characters.unicodeScalars)).characters)
     }
 
     /// Corrupt sizes in the metadata get one line before a model is allocated from them (they
     /// failed to allocate or ran for minutes).
     @Test(arguments: [("hidden_size", "3000000000"), ("num_layers", "999999999"), ("embedding_size", "999999999999")])
     func corruptSizesAreRefusedBeforeTheModelIsBuilt(key: String, value: String) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("st-sizes-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        var rng = SeededRNG(seed: 3)
-        let model = CharLM(config: CharLMConfig(cell: .lstm, vocabulary: CharVocabulary(text: Array("abc".unicodeScalars)), embeddingSize: 3, hiddenSize: 4, numLayers: 1), rng: &rng)
-        let path = dir.appendingPathComponent("m.safetensors").path
-        try CharLMCheckpoint.save(model, to: path)
+        let (_, path) = try savedCharLM()
         let good = try SafeTensors.read(path: path)
         var meta = good.metadata
         meta[key] = value
