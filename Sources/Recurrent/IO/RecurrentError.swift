@@ -1,7 +1,11 @@
+import Foundation
+
 /// The one error type the library throws for bad input: a single line that names the file or
 /// flag and says what was expected. The CLI prints `error: <message>` and exits non-zero.
-public struct RecurrentError: Error, CustomStringConvertible, Equatable, Sendable {
+public struct RecurrentError: LocalizedError, CustomStringConvertible, Equatable, Sendable {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+    /// The message, so that `error.localizedDescription` shows it too.
+    public var errorDescription: String? { message }
 }

@@ -35,7 +35,8 @@ public struct CharLMTrainingOptions: Sendable {
     /// Global-norm clipping (0 = off) and element clipping (0 = off).
     public var clipNorm: Float = 5
     public var clipValue: Float = 0
-    /// Stop at whichever limit comes first (nil = no limit from that one).
+    /// Stop at whichever limit comes first (nil = no limit from that one; with all three nil,
+    /// `run` trains until the process stops, so set one).
     public var maxSteps: Int?
     public var maxEpochs: Double?
     public var maxSeconds: Double?
