@@ -21,6 +21,11 @@ import Testing
         #expect(f.tensors["rnn.weight_ih_l0"]?.shape == [36, 7])
     }
 
+    @Test func errorsCarryTheirMessageAsLocalizedDescription() {
+        let error: Error = RecurrentError("m.safetensors: no such file")
+        #expect(error.localizedDescription == "m.safetensors: no such file")
+    }
+
     @Test func rejectsBadFiles() throws {
         #expect(throws: RecurrentError.self) { try SafeTensors.decode(Data([1, 2, 3]), name: "t") }
         var bad = Data(count: 8); bad[0] = 200
