@@ -223,7 +223,7 @@ private func message(_ body: () throws -> Void) -> String? {
     @Test func tooShort() throws {
         let tokens = [Int32](repeating: 0, count: 60)
         #expect(message { _ = try CharStreams(tokens: tokens, batchSize: 2, seqLen: 30, source: "in.txt") }
-            == "in.txt: 60 characters is too short for --batch-size 2 × --seq-len 30 (needs at least 61)")
+            == "in.txt: 60 characters is too short for batches of 2 streams × 30 steps (--batch-size × --seq-len; needs at least 61)")
         #expect(throws: RecurrentError.self) { try CharStreams(tokens: tokens, batchSize: 0, seqLen: 3, source: "t") }
         #expect(throws: Never.self) { try CharStreams(tokens: tokens + [1], batchSize: 2, seqLen: 30, source: "t") }
     }

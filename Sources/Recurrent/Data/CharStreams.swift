@@ -24,8 +24,8 @@ public struct CharStreams: Sendable {
     /// n / B: the length of each stream.
     private let streamLength: Int
 
-    /// Throws "SOURCE: N characters is too short for --batch-size B × --seq-len T (needs at least
-    /// B*T+1)" when `tokens.count < B*T + 1`, and an error when B or T is not positive.
+    /// Throws "SOURCE: N characters is too short for batches of B streams × T steps (--batch-size ×
+    /// --seq-len; needs at least B*T+1)" when `tokens.count < B*T + 1`, and an error when B or T is not positive.
     public init(tokens: [Int32], batchSize: Int, seqLen: Int, source: String) throws {
         guard batchSize > 0, seqLen > 0 else {
             throw RecurrentError("\(source): --batch-size (\(batchSize)) and --seq-len (\(seqLen)) must both be at least 1")
@@ -33,7 +33,7 @@ public struct CharStreams: Sendable {
         let (perBatch, overflow) = batchSize.multipliedReportingOverflow(by: seqLen)
         guard !overflow, perBatch < Int.max, tokens.count >= perBatch + 1 else {
             let needed = overflow || perBatch == Int.max ? "more than \(Int.max)" : "\(perBatch + 1)"
-            throw RecurrentError("\(source): \(tokens.count) characters is too short for --batch-size \(batchSize) × --seq-len \(seqLen) (needs at least \(needed))")
+            throw RecurrentError("\(source): \(tokens.count) characters is too short for batches of \(batchSize) streams × \(seqLen) steps (--batch-size × --seq-len; needs at least \(needed))")
         }
         let n = (tokens.count - 1) / perBatch * perBatch
         self.batchSize = batchSize
