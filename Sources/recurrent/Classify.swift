@@ -58,7 +58,12 @@ struct ClassifyDataOptions: ParsableArguments {
         let all = try read(path)
         guard split != nil else { return all }
         let parts = ClassificationReader.split(all, fractions: try fractions(), seed: splitSeed)
-        if parts[part].isEmpty { throw RecurrentError("\(path): the \(["train", "valid", "test"][part]) part of --split \(split ?? "") is empty") }
+        if parts[part].isEmpty {
+            // The split is stratified: each label's examples are cut in the fractions, so a part
+            // stays empty when every label has too few examples for it.
+            let labels = Set(all.map(\.label)).count
+            throw RecurrentError("\(path): the \(["train", "valid", "test"][part]) part of --split \(split ?? "") is empty (the split is made per label: \(Format.grouped(Double(all.count))) examples over \(Format.grouped(Double(labels))) labels\(labels * 2 > all.count ? "; is --label-column the right column?" : ""))")
+        }
         return parts[part]
     }
 }
