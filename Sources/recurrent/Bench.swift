@@ -20,12 +20,13 @@ struct Bench: ParsableCommand {
 
     @Option(help: "A preset: lstm128, lstm256, lstm512, gru256, rnn256, eval512, sample (sets the model and mode flags).")
     var config: String?
-    @Option(help: "Cell: lstm, gru, rnn-tanh, rnn-relu.") var cell = "lstm"
+    @Option(help: "Cell: lstm, gru, rnn-tanh, rnn-relu.") var cell = Bench.standard.cell
     @Option(help: "Recurrent layers.") var layers = 2
-    @Option(help: "Hidden units (also the embedding width, as in torch_ref.py).") var hidden = 512
-    @Option(name: .customLong("batch-size"), help: "Streams per step.") var batchSize = 64
-    @Option(name: .customLong("seq-len"), help: "Steps per chunk.") var seqLen = 100
-    @Option(help: "What to time: train, eval, sample, gemm (the matrix products alone: GFLOP/s, and the share of an FMA loop timed before each repeat) or peak (an FMA loop on every thread: the ceiling as measured now).") var mode = "train"
+    @Option(help: "Hidden units (also the embedding width, as in torch_ref.py).") var hidden = Bench.standard.hidden
+    @Option(name: .customLong("batch-size"), help: "Streams per step.") var batchSize = Bench.standard.batch
+    @Option(name: .customLong("seq-len"), help: "Steps per chunk.") var seqLen = Bench.standard.seq
+    @Option(name: .customLong("mode"), help: "What to time: train, eval, sample, gemm (the matrix products alone: GFLOP/s, and the share of an FMA loop timed before each repeat) or peak (an FMA loop on every thread: the ceiling as measured now); default train.") var modeFlag: String?
+    var mode: String { modeFlag ?? Bench.standard.mode }
     @Option(help: "Minimum timed seconds per repeat (train, eval).") var seconds: Double = 5
     @Option(help: "Timed repeats (median and spread over these).") var repeats = 3
     @Option(help: "Untimed warm-up iterations.") var warmup = 2
@@ -41,6 +42,9 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("shape"), help: "With --mode gemm: time this product instead of the lstm512 set, as MxNxK with optional :t (transposed A) and :t (transposed B), e.g. 2048x512x6400:t:n. Repeatable.")
     var shapes: [String] = []
     @OptionGroup var compute: ComputeOptions
+
+    /// The defaults of the flags a preset sets (lstm512's model, training).
+    static let standard = (cell: "lstm", hidden: 512, batch: 64, seq: 100, mode: "train")
 
     static let presets: [String: (cell: String, hidden: Int, batch: Int, seq: Int, mode: String)] = [
         "lstm128": ("lstm", 128, 50, 50, "train"), "lstm256": ("lstm", 256, 50, 100, "train"),
@@ -64,11 +68,23 @@ struct Bench: ParsableCommand {
         size.activations = Double(batchSize) * Double(seqLen) * Double(layers) * Double(hidden) * 8
         try size.check()
         if bf16 && int8 { throw ValidationError("--bf16 and --int8 are exclusive") }
+        if let c = config, let p = Bench.presets[c] {
+            // A preset sets these; a different value given beside it would be dropped silently.
+            let d = Bench.standard
+            for (flag, given, standard, preset) in [("--cell", cell, d.cell, p.cell), ("--hidden", String(hidden), String(d.hidden), String(p.hidden)),
+                                                    ("--batch-size", String(batchSize), String(d.batch), String(p.batch)),
+                                                    ("--seq-len", String(seqLen), String(d.seq), String(p.seq)), ("--mode", modeFlag ?? p.mode, "", p.mode)]
+            where given != standard && given != preset && !(flag == "--mode" && ["gemm", "peak"].contains(mode)) {
+                throw ValidationError("\(flag) \(given) conflicts with --config \(c), which sets \(flag) \(preset); give one or the other")
+            }
+        }
+        let effectiveMode = config.flatMap { Bench.presets[$0]?.mode } ?? mode
+        if (bf16 || int8) && effectiveMode != "sample" { throw ValidationError("--\(bf16 ? "bf16" : "int8") applies to --mode sample only (the weights' precision when sampling)") }
         for s in shapes where Bench.parseShape(s) == nil {
             throw ValidationError("--shape must be MxNxK with optional :t or :n for A and B (e.g. 2048x512x6400:t:n), got '\(s)'")
         }
         if warmup < 0 { throw ValidationError("--warmup must be zero or more, got \(warmup)") }
-        if !(seconds > 0) { throw ValidationError("--seconds must be greater than 0, got \(seconds)") }
+        if !(seconds > 0) || !seconds.isFinite { throw ValidationError("--seconds must be a finite number greater than 0, got \(seconds)") }
     }
 
     func run() throws {
@@ -80,17 +96,19 @@ struct Bench: ParsableCommand {
             (cellName, H, B, T, what) = (p.cell, p.hidden, p.batch, p.seq, p.mode)
         }
         var kind = CellKind(name: cellName) ?? .lstm
+        // A trained model brings its architecture and vocabulary; --data must use only its
+        // characters, and without --data the generated text is drawn from them.
+        let trained = try checkpoint.map { try CharLMCheckpoint.load(path: $0) }
         let text: [Unicode.Scalar]
         if let path = data {
             text = try TextFile.read(path: path)
         } else {
-            text = Bench.generatedText(count: 1_115_394, seed: seed)
+            text = Bench.generatedText(count: 1_115_394, seed: seed, alphabet: trained?.config.vocabulary.characters ?? Bench.alphabet)
         }
         var rng = SeededRNG(seed: seed)
         let model: CharLM
-        if let checkpoint {
-            // A trained model: its architecture and vocabulary; the text must use only its characters.
-            model = try CharLMCheckpoint.load(path: checkpoint)
+        if let trained {
+            model = trained
             (kind, H) = (model.config.cell, model.config.hiddenSize)
         } else {
             model = CharLM(config: CharLMConfig(cell: kind, vocabulary: CharVocabulary(text: text), embeddingSize: H, hiddenSize: H,
@@ -103,6 +121,7 @@ struct Bench: ParsableCommand {
         let units: Double
         var step: () -> Void
         var lossNote: String?
+        var lossFields: [(String, Any)] = []
         switch what {
         case "sample":
             units = Double(sampleLength)
@@ -117,6 +136,7 @@ struct Bench: ParsableCommand {
                 let reduced = CharLMStepper(model: model, precision: precision).evaluate(tokens: text).loss
                 lossNote = String(format: "loss over %d characters: float32 %.5f, %@ %.5f nats/char (Δ %+.5f)",
                                   text.count - 1, exact, bf16 ? "bf16" : "int8", reduced, reduced - exact)
+                lossFields = [("loss_characters", text.count - 1), ("loss_f32", exact), ("loss_reduced", reduced), ("loss_delta", reduced - exact)]
             }
             step = {
                 sampler.reset()
@@ -157,12 +177,11 @@ struct Bench: ParsableCommand {
                 step()
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
             }
-            times.sort()
-            rates.append(units / times[times.count / 2])
+            rates.append(units / Bench.median(times))
             iterations.append(times.count)
         }
         let sorted = rates.sorted()
-        let median = sorted[sorted.count / 2]
+        let median = Bench.median(rates)
         let rss = Bench.peakResidentBytes()
         let flopsPerChar = Bench.flopsPerCharacter(kind: kind, layers: layers, hidden: H, embedding: model.config.embeddingSize,
                                                    vocabulary: vocab.count, train: what == "train")
@@ -183,7 +202,7 @@ struct Bench: ParsableCommand {
                 ("peak_rss_bytes", rss), ("threads", Threading.count), ("isa", GEMM.isa), ("precision", bf16 ? "bf16" : (int8 ? "int8" : "f32")),
                 ("flops_per_char", flopsPerChar), ("gflops", gflops), ("ceiling_gflops", peak), ("ceiling_share", gflops / peak),
                 ("executed_flops_per_char", executedPerChar), ("executed_gflops", executedGflops),
-            ]))
+            ] + lossFields))
         } else {
             let spread = median > 0 ? 50 * ((sorted.last ?? 0) - (sorted.first ?? 0)) / median : 0
             Console.line("\(name): \(kind.cliName) \(layers)×\(H), \(what == "sample" ? "batch 1, \(sampleLength) characters" : "B \(B) × T \(T)"), \(what); \(Threading.count) threads, \(GEMM.isa)")
@@ -197,9 +216,18 @@ struct Bench: ParsableCommand {
         }
     }
 
-    /// Text over a 65-character alphabet (tiny-shakespeare's size) with word-like structure.
-    static func generatedText(count: Int, seed: UInt64) -> [Unicode.Scalar] {
-        let alphabet = Array("\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".unicodeScalars)
+    /// The median: the middle value, or the mean of the two middle ones for an even count.
+    static func median(_ values: [Double]) -> Double {
+        let s = values.sorted(), n = s.count
+        guard n > 0 else { return 0 }
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
+    }
+
+    /// The generated text's 65 characters: tiny-shakespeare's.
+    static let alphabet = Array("\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".unicodeScalars)
+
+    /// Random text over `alphabet` in which every character occurs.
+    static func generatedText(count: Int, seed: UInt64, alphabet: [Unicode.Scalar] = Bench.alphabet) -> [Unicode.Scalar] {
         var rng = SeededRNG(seed: seed)
         var out: [Unicode.Scalar] = []
         out.reserveCapacity(count)

@@ -45,10 +45,10 @@ struct Gradients: ParsableCommand {
         }
         if length < 2 { throw ValidationError("--length must be at least 2, got \(length)") }
         if hidden > 4096 || length > 10_000 || sequences > 256 { throw ValidationError("--hidden ≤ 4096, --length ≤ 10000 and --sequences ≤ 256, please") }
-        if !(identityScale > 0) || !identityScale.isFinite { throw ValidationError("--identity-scale must be greater than 0, got \(identityScale)") }
-        if !(explodeScale >= 0) || !explodeScale.isFinite { throw ValidationError("--explode-scale must be 0 (off) or positive, got \(explodeScale)") }
+        if !(identityScale > 0) || !identityScale.isFinite { throw ValidationError("--identity-scale must be a finite number greater than 0, got \(identityScale)") }
+        if !(explodeScale >= 0) || !explodeScale.isFinite { throw ValidationError("--explode-scale must be 0 (off) or a finite positive number, got \(explodeScale)") }
         if let f = forgetBias, !f.isFinite { throw ValidationError("--forget-bias must be a finite number") }
-        if !(clip > 0) || !clip.isFinite { throw ValidationError("--clip must be greater than 0, got \(clip)") }
+        if !(clip > 0) || !clip.isFinite { throw ValidationError("--clip must be a finite number greater than 0, got \(clip)") }
         if output == nil && !json { throw ValidationError("--output: give --output PAGE.html, --json, or both") }
         if checkpoint == nil && text != nil { throw ValidationError("--text needs --checkpoint") }
         if checkpoint != nil && (!cell.isEmpty || !`init`.isEmpty) { throw ValidationError("--cell and --init describe fresh layers; they cannot be combined with --checkpoint") }

@@ -180,27 +180,34 @@ struct Train: ParsableCommand {
             try CharLMCheckpoint.save(model, to: output, extra: meta)
             saved = true
         }
-        try trainer.run { event in
-            switch event {
-            case .progress(let p):
-                monitor.record(p)
-                let now = Date()
-                let interval = Console.isTerminal ? 0.2 : 10
-                if !quiet, now.timeIntervalSince(lastPrint) >= interval {
-                    lastPrint = now
-                    let line = progressLine(p, val: nil)
-                    if Console.isTerminal { Console.write("\r\u{1B}[K" + line); liveLine = true } else { Console.line(line) }
+        do {
+            try trainer.run { event in
+                switch event {
+                case .progress(let p):
+                    monitor.record(p)
+                    let now = Date()
+                    let interval = Console.isTerminal ? 0.2 : 10
+                    if !quiet, now.timeIntervalSince(lastPrint) >= interval {
+                        lastPrint = now
+                        let line = progressLine(p, val: nil)
+                        if Console.isTerminal { Console.write("\r\u{1B}[K" + line); liveLine = true } else { Console.line(line) }
+                    }
+                case .validation(let p, let val, let improved):
+                    var note = ""
+                    if improved {
+                        try save(step: p.step)
+                        note = "  saved \(output)"
+                    }
+                    try monitor.evaluated(p, validationLoss: val)
+                    if liveLine { Console.write("\r\u{1B}[K"); liveLine = false }
+                    Console.line(progressLine(p, val: val) + note)
                 }
-            case .validation(let p, let val, let improved):
-                var note = ""
-                if improved {
-                    try save(step: p.step)
-                    note = "  saved \(output)"
-                }
-                try monitor.evaluated(p, validationLoss: val)
-                if liveLine { Console.write("\r\u{1B}[K"); liveLine = false }
-                Console.line(progressLine(p, val: val) + note)
             }
+        } catch {
+            // A diverged run still leaves its curves up to the step that failed.
+            if liveLine { Console.write("\r\u{1B}[K"); liveLine = false }
+            try? monitor.finish(all: true)
+            throw error
         }
         if liveLine { Console.write("\r\u{1B}[K") }
         try monitor.finish()

@@ -46,9 +46,10 @@ final class TrainingMonitor {
         }
     }
 
-    /// Writes whatever is pending (the report also when no evaluation happened).
-    func finish() throws {
-        if let report, report.evaluations.isEmpty { try report.write() }
+    /// Writes whatever is pending (the report also when no evaluation happened, or with `all`,
+    /// when training stopped early, the steps since the last evaluation).
+    func finish(all: Bool = false) throws {
+        if let report, all || report.evaluations.isEmpty { try report.write() }
         try events?.flush()
     }
 

@@ -153,13 +153,26 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
                              "--seq-len", "16", "--steps", "20", "--val-fraction", "0.1", "--output", model, "--threads", "1", "--lr", "0.01"])
         #expect(t.status == 0, "\(t.stderr)")
         for mode in ["sample", "eval"] {
-            let r = try CLI.run(["bench", "--mode", mode, "--checkpoint", model, "--data", textPath, "--int8", "--sample-length", "40",
-                                 "--batch-size", "2", "--seq-len", "8", "--seconds", "0.05", "--repeats", "1", "--warmup", "0", "--json", "--threads", "1"])
+            // Without --data, the generated text is drawn from the checkpoint's own characters.
+            let r = try CLI.run(["bench", "--mode", mode, "--checkpoint", model] + (mode == "sample" ? ["--data", textPath, "--int8"] : [])
+                                + ["--sample-length", "40", "--batch-size", "2", "--seq-len", "8", "--seconds", "0.05", "--repeats", "1",
+                                   "--warmup", "0", "--json", "--threads", "1"])
             #expect(r.status == 0, "\(r.stderr)")
             let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
             #expect((json?["chars_per_second"] as? Double ?? 0) > 0, "\(r.stdout)")
             #expect(json?["hidden"] as? Int == 16 && json?["layers"] as? Int == 2, "the checkpoint's architecture: \(r.stdout)")
+            if mode == "sample" {
+                // The loss change of the reduced precision, as the text output prints it.
+                #expect(json?["precision"] as? String == "int8" && json?["loss_characters"] as? Int == 3999, "\(r.stdout)")
+                let delta = (json?["loss_reduced"] as? Double ?? 0) - (json?["loss_f32"] as? Double ?? 0)
+                #expect(abs(delta - (json?["loss_delta"] as? Double ?? 1)) < 1e-9)
+            }
         }
+        // Flags that would be ignored or never end are refused.
+        expectCleanError(try CLI.run(["bench", "--mode", "train", "--int8"]), mentions: "--int8 applies to --mode sample only")
+        expectCleanError(try CLI.run(["bench", "--seconds", "inf"]), mentions: "--seconds must be a finite number")
+        expectCleanError(try CLI.run(["bench", "--config", "lstm128", "--hidden", "16"]), mentions: "--hidden 16 conflicts with --config lstm128")
+        expectCleanError(try CLI.run(["bench", "--config", "eval512", "--mode", "train"]), mentions: "--mode train conflicts with --config eval512")
         let plain = try CLI.run(["bench", "--mode", "sample", "--checkpoint", model, "--data", textPath, "--int8", "--sample-length", "40", "--repeats", "1"])
         #expect(plain.stdout.contains("loss over 3999 characters: float32"), "\(plain.stdout)")
         let other = dir.appendingPathComponent("other.txt").path
@@ -250,8 +263,10 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
         let blown = dir.appendingPathComponent("blown.safetensors").path
         expectCleanError(try CLI.run(["train", "--data", good, "--hidden", "16", "--embedding", "4", "--layers", "1", "--batch-size", "4", "--seq-len", "8",
                                       "--steps", "40", "--eval-every", "10", "--cell", "rnn-relu", "--optimizer", "sgd", "--lr", "1e30", "--clip", "0",
-                                      "--output", blown]), mentions: "training diverged at step")
+                                      "--output", blown, "--report", dir.appendingPathComponent("report").path]), mentions: "training diverged at step")
         #expect(!FileManager.default.fileExists(atPath: blown))
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("report/index.html").path), "the curves up to the failed step")
+        expectCleanError(try CLI.run(["train", "--data", good, "--report", good + "/sub"] + small), mentions: "is a file, not a folder")
         #expect(!FileManager.default.fileExists(atPath: out))
 
         // A real checkpoint to break in various ways.

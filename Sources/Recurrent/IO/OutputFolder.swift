@@ -10,8 +10,13 @@ public enum OutputFolder {
             guard isDir.boolValue else { throw RecurrentError("\(flag) \(path): is a file, expected a folder") }
             return
         }
+        let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDir) else {
+            throw RecurrentError("\(flag) \(path): the folder \(parent) does not exist")
+        }
+        guard isDir.boolValue else { throw RecurrentError("\(flag) \(path): \(parent) is a file, not a folder") }
         do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false) } catch {
-            throw RecurrentError("\(flag) \(path): cannot create the folder (\(error.localizedDescription))")
+            throw RecurrentError("\(flag) \(path): cannot create the folder in \(parent) (not writable?)")
         }
     }
 }
