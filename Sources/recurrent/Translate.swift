@@ -140,6 +140,9 @@ struct TranslateTrain: ParsableCommand {
         let model = Seq2Seq(config: config, rng: &rng)
         let trainX = trainSet.map { config.source.encode($0.source) }, trainY = trainSet.map { config.target.encode($0.target) }
         let validX = validSet.map { config.source.encode($0.source) }, validY = validSet.map { config.target.encode($0.target) }
+        // BLEU against the reference words as written, as `translate eval` scores (not their
+        // encoding, whose <unk> for a word outside the vocabulary a <unk> in a hypothesis would match).
+        let validReferences = validSet.map { $0.target.joined(separator: " ") }
         let schedule = TeacherForcing(start: teacherForcing, floor: teacherForcingFloor,
                                       decay: TeacherForcing.Decay(rawValue: teacherForcingDecay) ?? .none, steps: teacherForcingSteps)
 
@@ -162,7 +165,7 @@ struct TranslateTrain: ParsableCommand {
             validate: {
                 lastValidLoss = TranslationEvaluation.loss(model, validX, validY)
                 let hypotheses = model.greedy(validX, maxLength: maxLength, batchSize: 64)
-                let bleu = BLEU.corpus(hypotheses: hypotheses.map { config.target.sentence($0) }, references: validY.map { config.target.sentence($0) })
+                let bleu = BLEU.corpus(hypotheses: hypotheses.map { config.target.sentence($0) }, references: validReferences)
                 let trainLoss = trainLossCount > 0 ? trainLossSum / Double(trainLossCount) : .nan
                 trainLossSum = 0; trainLossCount = 0
                 logText += "\(trainer.step),\(Format.fixed(Date().timeIntervalSince(started), 1)),\(Format.fixed(Double(schedule.ratio(step: trainer.step)), 3)),\(Format.fixed(trainLoss)),\(Format.fixed(lastValidLoss)),\(Format.fixed(bleu, 2))\n"

@@ -50,6 +50,15 @@ import Testing
         #expect(json?["pairs"] as? Int == 3, "\(e.stdout)")
         let bleu = json?["bleu"] as? Double ?? -1
         #expect(bleu >= 0 && bleu <= 100 + 1e-9, "\(bleu)")
+        // The validation BLEU the training saved by is `translate eval`'s on the same pairs, with
+        // a vocabulary that leaves words out (whose <unk> a hypothesis's <unk> must not match).
+        let small = dir.appendingPathComponent("small.safetensors").path
+        #expect(try CLI.run(["translate", "train", "--pairs", data, "--output", small, "--steps", "30", "--eval-every", "30", "--lr", "0.02",
+                             "--max-vocab", "6", "--dropout", "0"] + Self.tinyModel).status == 0)
+        let valid = try CLI.run(["translate", "eval", "--checkpoint", small, "--pairs", data, "--part", "valid", "--json"])
+        let validBLEU = (try JSONSerialization.jsonObject(with: Data(valid.stdout.utf8)) as? [String: Any])?["bleu"] as? Double
+        let savedBLEU = try SafeTensors.read(path: small).metadata["valid_bleu"].flatMap(Double.init)
+        #expect(validBLEU != nil && savedBLEU != nil && abs((validBLEU ?? 0) - (savedBLEU ?? 1)) < 1e-9, "\(valid.stdout) vs \(savedBLEU ?? -1)")
         let all = try CLI.run(["translate", "eval", "--checkpoint", model, "--pairs", data, "--part", "all", "--beam", "3"])
         #expect(all.status == 0 && all.stdout.contains("on 24 pairs (all, beam 3)"), "\(all.stdout) \(all.stderr)")
 
