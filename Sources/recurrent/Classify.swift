@@ -159,6 +159,9 @@ struct ClassifyTrain: ParsableCommand {
         var saved = false
         var options = training.options(.classifier, data: DataFingerprint.of(trainX, trainY))
         options.maxSeconds = options.maxSeconds.map { $0 / Double(ensemble) }
+        let settings = training.metadata(.classifier).merging(["dropout": String(dropout), "embedding_dropout": String(config.embeddingDropout),
+                                                               "output_dropout": String(config.outputDropout), "word_dropout": String(wordDropout)]) { $1 }
+        var memberBest: [(step: Int, accuracy: Double)] = []
         for member in 0..<ensemble {
             var rng = SeededRNG(seed: training.seed &+ UInt64(member))
             let model = TextClassifier(config: config, embeddingScale: embeddingScale, rng: &rng)
@@ -168,28 +171,36 @@ struct ClassifyTrain: ParsableCommand {
             if ensemble > 1 { Console.line("member \(member + 1) of \(ensemble) (seed \(training.seed &+ UInt64(member)))") }
             options.seed = training.seed &+ UInt64(member)
             let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: options)
-            try training.restoreIfResuming(trainer)
+            try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.classifierMetadata(config, members: 1), settings: settings)
             var best: [Tensor] = []
+            var bestStep = 0
             try runTaskTrainer(trainer, quiet: training.quiet, unit: "examples", output: output,
                 step: { batch, rng in
                     model.trainStep(PaddedBatch(batch.map { trainX[$0] }), targets: batch.map { trainY[$0] }, wordDropout: wordDropout, rng: &rng)
                 },
                 validate: { ClassifierEvaluation.accuracy([model], validX, validY) },
                 save: { step, accuracy in
-                    let extra = training.metadata(.classifier).merging(["step": String(step), "valid_accuracy": String(accuracy), "dropout": String(dropout),
-                                                           "embedding_dropout": String(config.embeddingDropout), "output_dropout": String(config.outputDropout),
-                                                           "word_dropout": String(wordDropout)]) { $1 }
+                    let extra = settings.merging(["step": String(step), "valid_accuracy": String(accuracy)]) { $1 }
                     best = model.parameters.map(\.value)
+                    bestStep = step
                     try TaskCheckpoint.save(finished + [model], to: output, extra: extra)
                     saved = true
                 })
             for (p, w) in zip(model.parameters, best) { p.value = w }
             finished.append(model)
+            memberBest.append((bestStep, trainer.bestAccuracy ?? .nan))
             let bestText = trainer.bestAccuracy.map { "best validation accuracy \(Format.fixed($0)); " } ?? ""
             Console.line("done\(ensemble > 1 ? " (member \(member + 1))" : ""): \(trainer.step) steps in \(Format.duration(Date().timeIntervalSince(started))) (stopped by \(trainer.stopReason)); \(bestText)checkpoint \(saved ? output : "not written")")
         }
         if ensemble > 1 {
-            Console.line("ensemble of \(ensemble): validation accuracy \(Format.fixed(ClassifierEvaluation.accuracy(finished, validX, validY))); checkpoint \(output)")
+            // The checkpoint's metadata describes the ensemble it holds, not its last member.
+            let accuracy = ClassifierEvaluation.accuracy(finished, validX, validY)
+            try TaskCheckpoint.save(finished, to: output, extra: settings.merging([
+                "step": String(memberBest.map(\.step).reduce(0, +)), "valid_accuracy": String(accuracy),
+                "member_steps": memberBest.map { String($0.step) }.joined(separator: ","),
+                "member_valid_accuracy": memberBest.map { String($0.accuracy) }.joined(separator: ","),
+            ]) { $1 })
+            Console.line("ensemble of \(ensemble): validation accuracy \(Format.fixed(accuracy)); checkpoint \(output)")
         }
     }
 }

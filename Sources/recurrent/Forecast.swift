@@ -116,19 +116,19 @@ struct ForecastTrain: ParsableCommand {
         Console.line("model: \(config.cell.cliName) \(layers)×\(hidden), \(mode), window \(window), horizon \(horizon), normalize \(normalize), \(Format.grouped(Double(model.parameterCount))) parameters; kernels \(GEMM.isa), \(Threading.count) thread\(Threading.count == 1 ? "" : "s")")
         Console.line("data: \(s.source) column '\(s.column)', \(n) values: \(trainOrigins.count) training windows, \(validOrigins.count) validation windows, test part \(split.testPart.count) values")
 
-        let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: training.options(.forecaster, data: DataFingerprint.of(trainX, trainY)))
-        try training.restoreIfResuming(trainer)
+        let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: training.options(.forecaster, data: DataFingerprint.of([values], trainOrigins)))
+        var settings = training.metadata(.forecaster).merging([
+            "column": s.column, "season": String(season), "test_fraction": String(testFraction), "valid_fraction": String(validFraction),
+            "dropout": String(dropout), "missing": series.missingValues().rawValue,
+        ]) { $1 }
+        if let d = series.dateColumn { settings["date_column"] = d }
+        try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.forecasterMetadata(config), settings: settings)
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "windows", output: output, metric: .rmse,
             step: { batch, rng in model.trainStep(inputs: batch.map { trainX[$0] }, targets: batch.map { trainY[$0] }, rng: &rng) },
             validate: { -ForecastBaselines.errors(model.forecast(values, origins: validOrigins), validTruth).rmse },
             save: { step, score in
-                var extra = training.metadata(.forecaster).merging([
-                    "step": String(step), "valid_rmse": String(-score), "column": s.column, "season": String(season),
-                    "test_fraction": String(testFraction), "valid_fraction": String(validFraction), "dropout": String(dropout),
-                    "missing": series.missingValues().rawValue,
-                ]) { $1 }
-                if let d = series.dateColumn { extra["date_column"] = d }
+                let extra = settings.merging(["step": String(step), "valid_rmse": String(-score)]) { $1 }
                 try TaskCheckpoint.save(model, to: output, extra: extra)
                 saved = true
             })

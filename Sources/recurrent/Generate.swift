@@ -78,13 +78,14 @@ struct GenerateTrain: ParsableCommand {
         Console.line("data: \(trainSet.count) training and \(validSet.count) validation examples")
 
         let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: training.options(.generator, data: DataFingerprint.of(trainX, trainC)))
-        try training.restoreIfResuming(trainer)
+        let settings = training.metadata(.generator).merging(["dropout": String(dropout)]) { $1 }
+        try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.generatorMetadata(config), settings: settings)
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "examples", output: output, metric: .loss,
             step: { batch, rng in model.trainStep(batch.map { trainX[$0] }, conditions: batch.map { trainC[$0] }, rng: &rng) },
             validate: { -GeneratorData.meanLoss(model, validX, validC) },
             save: { step, score in
-                let extra = training.metadata(.generator).merging(["step": String(step), "valid_loss": String(-score), "dropout": String(dropout)]) { $1 }
+                let extra = settings.merging(["step": String(step), "valid_loss": String(-score)]) { $1 }
                 try TaskCheckpoint.save(model, to: output, extra: extra)
                 saved = true
             })

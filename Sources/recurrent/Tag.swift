@@ -90,7 +90,8 @@ struct TagTrain: ParsableCommand {
         var fingerprint = DataFingerprint()
         for s in trainSet { s.words.forEach { fingerprint.add($0) }; s.tags.forEach { fingerprint.add($0) } }
         let trainer = TaskTrainer(parameters: model.parameters, lengths: trainSet.map(\.words.count), options: training.options(.tagger, data: fingerprint.hex))
-        try training.restoreIfResuming(trainer)
+        let settings = training.metadata(.tagger).merging(["tag_column": column.rawValue, "dropout": String(dropout), "word_dropout": String(wordDropout)]) { $1 }
+        try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.taggerMetadata(config), settings: settings)
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "sentences", output: output,
             step: { batch, rng in
@@ -108,8 +109,7 @@ struct TagTrain: ParsableCommand {
                 return Double(correct) / Double(max(total, 1))
             },
             save: { step, accuracy in
-                let extra = training.metadata(.tagger).merging(["step": String(step), "valid_accuracy": String(accuracy), "tag_column": column.rawValue,
-                                                       "dropout": String(dropout), "word_dropout": String(wordDropout)]) { $1 }
+                let extra = settings.merging(["step": String(step), "valid_accuracy": String(accuracy)]) { $1 }
                 try TaskCheckpoint.save(model, to: output, extra: extra)
                 saved = true
             })

@@ -84,13 +84,31 @@ struct TaskTrainingFlags: ParsableArguments {
 
     /// With --resume, loads the saved training state into `trainer` (weights, optimizer, batch
     /// plan, counters); the model must have been built from the same data and flags.
-    func restoreIfResuming(_ trainer: TaskTrainer) throws {
+    ///
+    /// `architecture` and `settings` are the metadata this run would write into its checkpoint,
+    /// compared first with what the run being resumed wrote: an architecture key that differs (a
+    /// model flag that no weight shape shows, such as --pooling or --attention) is refused, a
+    /// vocabulary that differs too; a training setting that differs (--lr, --dropout, …) is
+    /// allowed, as when a PyTorch run is resumed with a new learning rate, with a warning line.
+    func restoreIfResuming(_ trainer: TaskTrainer, architecture: [String: String], settings: [String: String]) throws {
         guard let resume else { return }
         let path = CharLMCheckpoint.trainingStatePath(for: resume)
         guard FileManager.default.fileExists(atPath: path) else {
             throw RecurrentError("--resume \(resume): \(path) does not exist; it is written beside the checkpoint at every validation")
         }
         try trainer.restore(from: try SafeTensors.read(path: path), name: path)
+        let saved = try SafeTensors.read(path: resume).metadata
+        let vocabularies: Set = ["vocab", "char_vocab", "source_vocab", "target_vocab", "labels", "conditions"]
+        for key in architecture.keys.sorted() where saved[key] != nil && saved[key] != architecture[key] {
+            if vocabularies.contains(key) {
+                throw RecurrentError("--resume \(resume): its \(key) differs from this run's (other data, or other --min-freq, --max-vocab or --lowercase)")
+            }
+            throw RecurrentError("--resume \(resume): the run being resumed had \(key) \(saved[key] ?? ""), this run \(architecture[key] ?? ""); give the same model flags")
+        }
+        let changed = settings.keys.sorted().filter { saved[$0] != nil && saved[$0] != settings[$0] }
+        if !changed.isEmpty {
+            Console.warn("--resume: training settings changed from the run being resumed: " + changed.map { "\($0) \(saved[$0] ?? "") → \(settings[$0] ?? "")" }.joined(separator: ", "))
+        }
         if let s = steps, trainer.step >= s {
             throw RecurrentError("--steps \(s): the resumed run is already at step \(trainer.step); ask for more steps")
         }

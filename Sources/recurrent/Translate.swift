@@ -150,7 +150,10 @@ struct TranslateTrain: ParsableCommand {
         Console.line("data: \(all.count) pairs after filtering; \(trainSet.count) training, \(validSet.count) validation, \(split.test.count) held out for test (split seed \(splitSeed))")
 
         let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: training.options(.translator, data: DataFingerprint.of(trainX, trainY)))
-        try training.restoreIfResuming(trainer)
+        let trainingSettings = training.metadata(.translator).merging([
+            "dropout": String(dropout), "teacher_forcing": String(teacherForcing), "teacher_forcing_decay": teacherForcingDecay,
+            "teacher_forcing_floor": String(teacherForcingFloor), "teacher_forcing_steps": String(teacherForcingSteps)]) { $1 }
+        try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.seq2seqMetadata(config), settings: trainingSettings)
         var logText = "step,seconds,teacher_forcing,train_loss,valid_loss,valid_bleu\n"
         var trainLossSum = 0.0, trainLossCount = 0
         var lastValidLoss = 0.0
@@ -174,10 +177,7 @@ struct TranslateTrain: ParsableCommand {
             },
             note: { "  val loss \(Format.fixed(lastValidLoss))" },
             save: { step, bleu in
-                let extra = training.metadata(.translator).merging([
-                    "step": String(step), "valid_bleu": String(bleu), "dropout": String(dropout), "teacher_forcing": String(teacherForcing),
-                    "teacher_forcing_decay": teacherForcingDecay, "teacher_forcing_floor": String(teacherForcingFloor),
-                    "teacher_forcing_steps": String(teacherForcingSteps)]) { $1 }
+                let extra = trainingSettings.merging(["step": String(step), "valid_bleu": String(bleu)]) { $1 }
                 try TaskCheckpoint.save(model, data: settings, to: output, extra: extra)
                 saved = true
             })

@@ -209,6 +209,13 @@ import Testing
             expectCleanError(try CLI.run(flags + ["--output", split, "--steps", "8", "--resume", split]), mentions: "already at step 8")
             expectCleanError(try CLI.run(flags + ["--output", split, "--steps", "9", "--resume", data]), mentions: "--resume \(data)")
             expectCleanError(try CLI.run(flags + ["--output", split, "--steps", "9", "--resume", split, "--batch-size", "3"]), mentions: "--batch-size")
+            // A model flag that no weight shape shows is refused; a new learning rate is taken, with a warning.
+            if let (flag, value, saved) = ["classify": ("--pooling", "last", "max"), "forecast": ("--normalize", "window", "series")][tool] {
+                expectCleanError(try CLI.run(flags + ["--output", split, "--steps", "9", "--resume", split, flag, value]),
+                                 mentions: "had \(flag.dropFirst(2)) \(saved), this run \(value)")
+            }
+            let lr = try CLI.run(flags + ["--output", split, "--steps", "10", "--resume", split, "--lr", "0.0005"])
+            #expect(lr.status == 0 && lr.stderr.contains("warning: --resume: training settings changed from the run being resumed: lr "), "\(tool): \(lr.stderr)")
         }
     }
 
@@ -223,6 +230,10 @@ import Testing
         #expect(t.stdout.contains("ensemble of 2: validation accuracy"), "\(t.stdout)")
         let file = try SafeTensors.read(path: model)
         #expect(file.metadata["ensemble"] == "2")
+        // The metadata's accuracy is the ensemble's, as printed; each member's is listed.
+        let printed = t.stdout.split(separator: "\n").first { $0.hasPrefix("ensemble of 2") }.flatMap { $0.components(separatedBy: "accuracy ").last?.prefix(6) }
+        #expect(file.metadata["valid_accuracy"].flatMap(Double.init).map { String(format: "%.4f", $0) } == printed.map(String.init), "\(file.metadata)")
+        #expect(file.metadata["member_valid_accuracy"]?.split(separator: ",").count == 2 && file.metadata["member_steps"]?.split(separator: ",").count == 2)
         #expect(file.tensors["members.0.embedding.weight"] != nil && file.tensors["members.1.embedding.weight"] != nil)
         #expect(file.tensors["embedding.weight"] == nil)
         let members = try TaskCheckpoint.loadClassifiers(path: model)

@@ -10,7 +10,7 @@ extension TaskCheckpoint {
     }
 
     /// The architecture keys of a forecaster checkpoint (also the ONNX export's metadata).
-    static func forecasterMetadata(_ c: ForecasterConfig) -> [String: String] {
+    public static func forecasterMetadata(_ c: ForecasterConfig) -> [String: String] {
         [
             "model": "forecaster", "cell": c.cell.rawValue, "num_layers": String(c.numLayers), "hidden_size": String(c.hiddenSize),
             "window": String(c.window), "horizon": String(c.horizon), "mode": c.mode.rawValue, "normalize": c.normalization.rawValue,

@@ -8,7 +8,7 @@ extension TaskCheckpoint {
     }
 
     /// The architecture keys of a generator checkpoint (also the ONNX export's metadata).
-    static func generatorMetadata(_ c: GeneratorConfig) -> [String: String] {
+    public static func generatorMetadata(_ c: GeneratorConfig) -> [String: String] {
         [
             "model": "conditional-generator", "cell": c.cell.rawValue, "num_layers": String(c.numLayers),
             "hidden_size": String(c.hiddenSize), "embedding_size": String(c.embeddingSize),

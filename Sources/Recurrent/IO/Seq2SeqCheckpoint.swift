@@ -39,7 +39,7 @@ extension TaskCheckpoint {
     }
 
     /// The architecture keys of a translator checkpoint (also the ONNX export's metadata).
-    static func seq2seqMetadata(_ c: Seq2SeqConfig) -> [String: String] {
+    public static func seq2seqMetadata(_ c: Seq2SeqConfig) -> [String: String] {
         [
             "model": "seq2seq", "cell": c.cell.rawValue, "attention": c.attention.rawValue, "num_layers": String(c.numLayers),
             "hidden_size": String(c.hiddenSize), "embedding_size": String(c.embeddingSize), "bidirectional": String(c.bidirectional),

@@ -29,7 +29,7 @@ public enum TaskCheckpoint {
     }
 
     /// The architecture keys of a classifier checkpoint (also the ONNX export's metadata).
-    static func classifierMetadata(_ c: ClassifierConfig, members: Int) -> [String: String] {
+    public static func classifierMetadata(_ c: ClassifierConfig, members: Int) -> [String: String] {
         [
             "model": "text-classifier", "cell": c.cell.rawValue, "level": c.level.rawValue, "lowercase": String(c.lowercase),
             "num_layers": String(c.numLayers), "hidden_size": String(c.hiddenSize), "embedding_size": String(c.embeddingSize),
@@ -75,7 +75,7 @@ public enum TaskCheckpoint {
     }
 
     /// The architecture keys of a tagger checkpoint (also the ONNX export's metadata).
-    static func taggerMetadata(_ c: TaggerConfig) -> [String: String] {
+    public static func taggerMetadata(_ c: TaggerConfig) -> [String: String] {
         [
             "model": "tagger", "cell": c.cell.rawValue, "lowercase": String(c.lowercase),
             "num_layers": String(c.numLayers), "hidden_size": String(c.hiddenSize), "embedding_size": String(c.wordEmbeddingSize),

@@ -264,8 +264,11 @@ extension TaskTrainer {
         }
         guard meta["model"] == "task-training-state" else { throw RecurrentError("\(name): not a training state written by classify/tag train") }
         for (key, now, flag) in [("optimizer", options.optimizer.kind.rawValue, "--optimizer"), ("batch_size", String(options.batchSize), "--batch-size"),
-                                 ("ema", String(options.emaDecay), "--ema"), ("examples", String(lengths.count), "--train")] where meta[key] != now {
+                                 ("ema", String(options.emaDecay), "--ema")] where meta[key] != now {
             throw RecurrentError("\(flag): the run being resumed used \(key.replacingOccurrences(of: "_", with: " ")) \(meta[key] ?? "?"), this run \(now)")
+        }
+        if meta["examples"] != String(lengths.count) {
+            throw RecurrentError("\(name): the run being resumed trained on \(meta["examples"] ?? "?") examples, this run on \(lengths.count) (other data, or other data or split flags)")
         }
         if let now = options.dataFingerprint, let saved = meta["data"], saved != now {
             throw RecurrentError("\(name): the run being resumed trained on other data (other examples, labels or order: fingerprint \(saved), this run \(now)); give the same data and data flags")
