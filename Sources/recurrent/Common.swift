@@ -149,3 +149,46 @@ struct ModelSize {
         throw ValidationError("\(given): training a model of these sizes needs about \(size(bytes)) (\(String(format: "%.3g", parameters)) parameters at 16 bytes with their gradients and Adam's moments\(activationsNote)), more than this machine's \(size(memory))")
     }
 }
+
+/// Holds SIGINT, SIGTERM and SIGHUP while a checkpoint and its training state are replaced, so
+/// that a run stopped with Ctrl-C always leaves a pair that `--resume` accepts (each file is
+/// written atomically, but a signal between the two renames left a new state beside an old
+/// checkpoint). A signal that arrives meanwhile, on any thread, is raised again once both files
+/// are in place; at any other time the handler does what the default action does.
+enum SaveGuard {
+    nonisolated(unsafe) static var saving: sig_atomic_t = 0
+    nonisolated(unsafe) static var pending: sig_atomic_t = 0
+    static let signals = [SIGINT, SIGTERM, SIGHUP]
+
+    /// Installs the handler (once per process, before training).
+    static func install() {
+        saving = 0
+        pending = 0
+        for s in signals { signal(s, saveGuardHandler) }
+    }
+
+    /// Runs `body` with the signals held.
+    static func holding(_ body: () throws -> Void) rethrows {
+        saving = 1
+        defer {
+            saving = 0
+            if pending != 0 {
+                let s = pending
+                signal(s, SIG_DFL)
+                raise(s)
+            }
+        }
+        try body()
+    }
+}
+
+/// The signal handler of `SaveGuard` (async-signal-safe: it reads and writes two flags and calls
+/// signal and raise).
+private func saveGuardHandler(_ sig: Int32) {
+    if SaveGuard.saving != 0 {
+        SaveGuard.pending = sig
+    } else {
+        signal(sig, SIG_DFL)
+        raise(sig)
+    }
+}

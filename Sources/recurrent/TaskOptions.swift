@@ -259,6 +259,7 @@ func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: S
                     save: (Int, Double) throws -> Void) throws {
     var lastPrint = Date()
     var liveLine = false
+    SaveGuard.install()
     try trainer.run(step: step, validate: validate) { event in
         switch event {
         case .progress(let p):
@@ -271,9 +272,11 @@ func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: S
             }
         case .validation(let p, let accuracy, let improved):
             var saved = ""
-            if improved { try save(p.step, accuracy); saved = "  saved \(output)" }
-            let (tensors, meta) = trainer.trainingState()
-            try SafeTensors.write(tensors, metadata: meta, to: CharLMCheckpoint.trainingStatePath(for: output))
+            try SaveGuard.holding {
+                if improved { try save(p.step, accuracy); saved = "  saved \(output)" }
+                let (tensors, meta) = trainer.trainingState()
+                try SafeTensors.write(tensors, metadata: meta, to: CharLMCheckpoint.trainingStatePath(for: output))
+            }
             if liveLine { Console.write("\r\u{1B}[K"); liveLine = false }
             Console.line(taskProgressLine(p, accuracy: accuracy, unit: unit, metric: metric) + note() + saved)
         }

@@ -176,10 +176,13 @@ struct Train: ParsableCommand {
         func save(step: Int) throws {
             let meta = ["run_id": runID, "step": String(step)]
             let (tensors, stateMeta) = trainer.trainingState()
-            try SafeTensors.write(tensors, metadata: stateMeta.merging(meta) { $1 }, to: CharLMCheckpoint.trainingStatePath(for: output))
-            try CharLMCheckpoint.save(model, to: output, extra: meta)
+            try SaveGuard.holding {
+                try SafeTensors.write(tensors, metadata: stateMeta.merging(meta) { $1 }, to: CharLMCheckpoint.trainingStatePath(for: output))
+                try CharLMCheckpoint.save(model, to: output, extra: meta)
+            }
             saved = true
         }
+        SaveGuard.install()
         do {
             try trainer.run { event in
                 switch event {
