@@ -88,6 +88,9 @@ struct Train: ParsableCommand {
         if Initializer(rawValue: `init`) == nil { throw ValidationError("--init must be one of \(Initializer.allCases.map(\.rawValue).joined(separator: ", ")), got '\(`init`)'") }
         if let r = recurrentInit, Initializer(rawValue: r) == nil { throw ValidationError("--recurrent-init must be one of \(Initializer.allCases.map(\.rawValue).joined(separator: ", ")), got '\(r)'") }
         if let f = forgetBias, !f.isFinite { throw ValidationError("--forget-bias must be a finite number") }
+        if forgetBias != nil && CellKind(name: cell) != .lstm && resume == nil && initFrom == nil {
+            throw ValidationError("--forget-bias applies to --cell lstm only (a \(cell) has no forget gate)")
+        }
         if let s = steps, s < 1 { throw ValidationError("--steps must be a positive integer, got \(s)") }
         if let e = epochs, !(e > 0) || !e.isFinite { throw ValidationError("--epochs must be greater than 0, got \(e)") }
         if let m = minutes, !(m > 0) || !m.isFinite { throw ValidationError("--minutes must be greater than 0, got \(m)") }
@@ -102,6 +105,9 @@ struct Train: ParsableCommand {
         compute.apply()
         let started = Date()
         try ensureWritable(output, inputs: [("--data", data), ("--init-from", initFrom)])
+        if dropout > 0 && layers == 1 && resume == nil && initFrom == nil {
+            Console.warn("--dropout \(dropout) has no effect with --layers 1: dropout acts between recurrent layers (as PyTorch's)")
+        }
         let text = try TextFile.read(path: data)
 
         // The model: from a checkpoint (its architecture and vocabulary) or new.
@@ -177,7 +183,7 @@ struct Train: ParsableCommand {
             let meta = ["run_id": runID, "step": String(step)]
             let (tensors, stateMeta) = trainer.trainingState()
             try SaveGuard.holding {
-                try SafeTensors.write(tensors, metadata: stateMeta.merging(meta) { $1 }, to: CharLMCheckpoint.trainingStatePath(for: output))
+                try SafeTensors.write(tensors, metadata: stateMeta.merging(meta) { $1 }.merging(settings) { $1 }, to: CharLMCheckpoint.trainingStatePath(for: output))
                 try CharLMCheckpoint.save(model, to: output, extra: meta)
             }
             saved = true
@@ -240,6 +246,21 @@ struct Train: ParsableCommand {
             where args.contains(flag) && given != actual && !(flag == "--cell" && CellKind(name: given) == config.cell) {
             Console.warn("\(flag) \(given) is ignored: the architecture comes from \(source) (\(flag) \(actual))")
         }
+        let initialisers = ["--seed", "--init", "--recurrent-init", "--forget-bias"].filter { flag in
+            CommandLine.arguments.contains { $0 == flag || $0.hasPrefix(flag + "=") }
+        }
+        if !initialisers.isEmpty {
+            Console.warn("\(initialisers.joined(separator: ", ")) \(initialisers.count == 1 ? "is" : "are") ignored: the weights come from \(source)")
+        }
+    }
+
+    /// The training settings a resumed run may change (as a PyTorch run resumed with a new
+    /// learning rate), kept in the training state so that a change is reported.
+    var settings: [String: String] {
+        ["lr": String(lr), "momentum": String(momentum), "nesterov": String(nesterov), "weight_decay": String(weightDecay),
+         "beta1": String(beta1), "beta2": String(beta2), "alpha": String(alpha), "eps": String(eps), "lr_decay": lrDecay,
+         "lr_decay_rate": String(lrDecayRate), "lr_decay_every": String(lrDecayEvery), "lr_decay_after": String(lrDecayAfter),
+         "clip": String(clip), "clip_value": String(clipValue), "dropout": String(dropout)]
     }
 
     func restore(_ trainer: CharLMTrainer, from state: SafeTensorsFile, checkpoint: String) throws {
@@ -283,6 +304,11 @@ struct Train: ParsableCommand {
                                 optimizerState: state.tensors, rng: rng)
         } catch let e as RecurrentError where !e.message.hasPrefix(path) {
             throw RecurrentError("\(path): \(e.message)")
+        }
+        let changed = settings.keys.sorted().filter { state.metadata[$0] != nil && state.metadata[$0] != settings[$0] }
+        if !changed.isEmpty {
+            Console.warn("--resume: training settings changed from the run being resumed: "
+                         + changed.map { "\($0) \(state.metadata[$0] ?? "") → \(settings[$0] ?? "")" }.joined(separator: ", "))
         }
         Console.line("resumed \(checkpoint) at step \(trainer.step), epoch \(trainer.epoch)")
     }

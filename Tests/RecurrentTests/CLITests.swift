@@ -224,6 +224,9 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
         var args = ["train"] + common + ["--steps", "30", "--resume", half, "--output", half]
         args[2] = other
         expectCleanError(try CLI.run(args), mentions: "trained on another text")
+        // A new learning rate is taken and reported; a seed, which cannot matter any more, is named as ignored.
+        let changed = try CLI.run(["train"] + common + ["--steps", "30", "--resume", half, "--output", half, "--lr", "0.005", "--seed", "9"])
+        #expect(changed.status == 0 && changed.stderr.contains("lr 0.002 → 0.005") && changed.stderr.contains("--seed is ignored"), "\(changed.stderr)")
     }
 
     @Test func badInputGetsOneClearLine() throws {
