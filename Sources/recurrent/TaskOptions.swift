@@ -215,8 +215,12 @@ struct PredictInput: ParsableArguments {
     func lines() throws -> [TextLine] { try readInputLines(file, encoding: try parseEncoding(encoding)) }
 }
 
+/// Lines to predict on. An empty file, like empty standard input, has none (as `sort` or `wc` read it).
 func readInputLines(_ path: String?, encoding: TextEncoding) throws -> [TextLine] {
-    if let path { return try TextLines.read(path: path, encoding: encoding) }
+    if let path {
+        if let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int, size == 0 { return [] }
+        return try TextLines.read(path: path, encoding: encoding)
+    }
     let data = FileHandle.standardInput.readDataToEndOfFile()
     return try TextLines.split([UInt8](data), name: "standard input", encoding: encoding)
 }

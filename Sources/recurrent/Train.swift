@@ -170,7 +170,7 @@ struct Train: ParsableCommand {
 
         let v = model.config.vocabulary.count
         Console.line("model: \(model.config.cell.cliName) \(model.config.numLayers)×\(model.config.hiddenSize), embedding \(model.config.embeddingSize), vocabulary \(v), \(Format.grouped(Double(model.parameterCount))) parameters; kernels \(GEMM.isa), \(Threading.count) thread\(Threading.count == 1 ? "" : "s")")
-        Console.line("data: \(Format.grouped(Double(trainTokens.count))) training characters (\(trainer.train.batchesPerEpoch) steps per epoch), \(Format.grouped(Double(valTokens.count))) validation characters")
+        Console.line("data: \(Format.grouped(Double(trainTokens.count))) training characters (\(trainer.train.batchesPerEpoch) step\(trainer.train.batchesPerEpoch == 1 ? "" : "s") per epoch), \(Format.grouped(Double(valTokens.count))) validation characters")
 
         let monitor = try TrainingMonitor(report: report, tensorboard: tensorboard, model: model, trainTokens: trainTokens,
                                           title: "\(model.config.cell.cliName) \(model.config.numLayers)×\(model.config.hiddenSize) on \(data), "

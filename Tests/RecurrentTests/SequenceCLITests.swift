@@ -238,6 +238,10 @@ import Testing
         #expect(file.tensors["embedding.weight"] == nil)
         let members = try TaskCheckpoint.loadClassifiers(path: model)
         #expect(members.count == 2)
+        // An empty file is read as empty standard input is: no lines, no output.
+        let empty = try write(dir, "empty.txt", "")
+        let none = try CLI.run(["classify", "predict", "--checkpoint", model, empty])
+        #expect(none.status == 0 && none.stdout.isEmpty && none.stderr.isEmpty, "\(none.stdout) \(none.stderr)")
         #expect(members[0].embedding.weight.value.data != members[1].embedding.weight.value.data)
         let e = try CLI.run(["classify", "eval", "--checkpoint", model, "--data", data, "--json"])
         let json = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any]
