@@ -318,8 +318,10 @@ def check_generator(session, meta, st_path, data_path, binary):
         state, token, out = zeros(1), 2, []
         while len(out) < 30:
             logits, state = run(np.array([[token]], np.int64), np.array([k], np.int64), state)
-            token = int(logits[-1, 0].argmax())
-            if token <= 3: break
+            z = logits[-1, 0].copy()
+            z[:3] = -np.inf                                   # <pad>, <unk>, <sos> are never drawn
+            token = int(z.argmax())
+            if token == 3: break                              # <eos>
             out.append(vocab[token])
         theirs = subprocess.run([binary, "generate", "--checkpoint", st_path, "--condition", name, "--greedy", "--count", "1"],
                                 capture_output=True, text=True, check=True).stdout.strip()

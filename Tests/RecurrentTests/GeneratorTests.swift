@@ -69,6 +69,21 @@ struct GeneratorTests {
         #expect(m.decode(m.generate(conditionIndex: 1, prime: [], count: 1, maxLength: 10, settings: greedy, seed: 1)[0]) == "bob")
     }
 
+    /// <pad>, <unk> and <sos> are never drawn, even when most likely; only <eos> or the length ends a sequence.
+    @Test func reservedEntriesAreNeverDrawn() {
+        var rng = SeededRNG(seed: 3)
+        let config = GeneratorConfig(cell: .lstm, vocabulary: GeneratorConfig.vocabulary(for: ["ab"]), conditions: ["A"],
+                                     embeddingSize: 4, conditionSize: 2, hiddenSize: 8, numLayers: 1)
+        let m = ConditionalGenerator(config: config, rng: &rng)
+        m.head.bias.value.data[1] = 1000     // <unk>
+        m.head.bias.value.data[2] = 900      // <sos>
+        m.head.bias.value.data[3] = -1000    // <eos>
+        for settings in [SamplingSettings(greedy: true), SamplingSettings(temperature: 1, topK: 2)] {
+            let out = m.generate(conditionIndex: 0, prime: [], count: 3, maxLength: 6, settings: settings, seed: 5)
+            #expect(out.allSatisfy { $0.count == 6 && $0.allSatisfy { $0 > GeneratorConfig.eosIndex } }, "\(out)")
+        }
+    }
+
     @Test func checkpointRoundTrip() throws {
         let m = model(cell: .gru)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("gen-\(UUID().uuidString).safetensors").path

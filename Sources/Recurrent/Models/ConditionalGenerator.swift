@@ -187,20 +187,24 @@ public final class ConditionalGenerator: ParameterizedModule {
                         state: nil, mode: .inference, rng: &rng)
         var lastRow = prime.count  // the step whose logits predict the next character
         var scratch = [Float](repeating: 0, count: 2 * V)
+        var row = [Float](repeating: 0, count: V)
         while done.contains(false) {
             var next = [Int32](repeating: TokenVocabulary.padIndex, count: count)
             let T = f.logits.count / (count * V)
             for b in 0..<count where !done[b] {
                 let u = rng.nextFloat()
-                let token = f.logits.data.withUnsafeBufferPointer { zb in
+                // <pad>, <unk> and <sos> are never drawn (their logits set to −∞, as `Seq2Seq`'s
+                // decoding does); the sequence ends at <eos>.
+                let base = (b * T + lastRow) * V
+                for v in 0..<V { row[v] = v < Int(GeneratorConfig.eosIndex) ? -.infinity : f.logits.data[base + v] }
+                let token = row.withUnsafeBufferPointer { zb in
                     scratch.withUnsafeMutableBufferPointer { sb -> Int32 in
                         guard let z = zb.baseAddress, let s = sb.baseAddress else { return GeneratorConfig.eosIndex }
-                        return Int32(rc_sample_logits(z + (b * T + lastRow) * V, Int32(V), settings.temperature,
+                        return Int32(rc_sample_logits(z, Int32(V), settings.temperature,
                                                       Int32(clamping: settings.topK), settings.greedy ? 1 : 0, u, s))
                     }
                 }
-                // <pad>, <unk> and <sos> are never useful output; they end the sequence like <eos>.
-                if token <= GeneratorConfig.eosIndex { done[b] = true; continue }
+                if token == GeneratorConfig.eosIndex { done[b] = true; continue }
                 out[b].append(token)
                 next[b] = token
                 if out[b].count >= maxLength { done[b] = true }
