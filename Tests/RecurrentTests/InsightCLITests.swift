@@ -181,7 +181,7 @@ enum InsightRun {
         expectCleanError(try CLI.run(["visualize", "--checkpoint", model, "--text", empty]), mentions: "--output")
         #expect(!FileManager.default.fileExists(atPath: page))
         let ckpt = dir.appendingPathComponent("never.safetensors").path
-        expectCleanError(try CLI.run(["train", "--data", run.text, "--steps", "1", "--output", ckpt, "--report", "/nonexistent-dir/report"]),
+        expectCleanError(try CLI.run(["train", "--data", run.text, "--steps", "1", "--output", ckpt, "--report", "/proc/no-such-dir/report"]),
                          mentions: "--report")
         expectCleanError(try CLI.run(["train", "--data", run.text, "--steps", "1", "--output", ckpt, "--tensorboard", empty]),
                          mentions: "--tensorboard")

@@ -2,21 +2,21 @@ import Foundation
 
 /// Folders that a command writes several files into (`train --report`, `--tensorboard`).
 public enum OutputFolder {
-    /// Creates `path` (one level: its parent must exist) when missing; fails when it is a file.
-    /// Errors name `flag` and the path.
+    /// Creates `path` and any missing parent folders (as `mkdir -p`) when missing; fails when it,
+    /// or the nearest existing folder above it, is a file. Errors name `flag` and the path.
     public static func ensure(_ path: String, flag: String) throws {
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
             guard isDir.boolValue else { throw RecurrentError("\(flag) \(path): is a file, expected a folder") }
             return
         }
-        let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDir) else {
-            throw RecurrentError("\(flag) \(path): the folder \(parent) does not exist")
+        var ancestor = URL(fileURLWithPath: path).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: ancestor.path, isDirectory: &isDir) && ancestor.path != "/" {
+            ancestor = ancestor.deletingLastPathComponent()
         }
-        guard isDir.boolValue else { throw RecurrentError("\(flag) \(path): \(parent) is a file, not a folder") }
-        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false) } catch {
-            throw RecurrentError("\(flag) \(path): cannot create the folder in \(parent) (not writable?)")
+        guard isDir.boolValue else { throw RecurrentError("\(flag) \(path): \(ancestor.path) is a file, not a folder") }
+        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+            throw RecurrentError("\(flag) \(path): cannot create the folder in \(ancestor.path) (not writable?)")
         }
     }
 }
