@@ -21,9 +21,9 @@ struct TaskDefaults {
 /// tools with a vocabulary (`generate` uses `--lowercase` only).
 /// Flags whose default differs per tool are optional here and resolved with `TaskDefaults`.
 struct TaskTrainingFlags: ParsableArguments {
-    @Option(name: .customLong("batch-size"), help: "Sequences per step (default: classify 16; tag, generate, forecast 32).") var batchSizeFlag: Int?
+    @Option(name: .customLong("batch-size"), help: "Sequences per step (default: classify 16; tag, translate, generate, forecast 32).") var batchSizeFlag: Int?
     @Option(help: "Optimizer: sgd, rmsprop or adam.") var optimizer = "adam"
-    @Option(name: .customLong("lr"), help: "Learning rate (default: tag 0.001; classify, generate, forecast 0.002).") var lrFlag: Float?
+    @Option(name: .customLong("lr"), help: "Learning rate (default: tag, translate 0.001; classify, generate, forecast 0.002).") var lrFlag: Float?
     @Option(help: "Momentum (sgd, rmsprop).") var momentum: Float = 0
     @Flag(help: "Nesterov momentum (sgd).") var nesterov = false
     @Option(name: .customLong("weight-decay"), help: "L2 weight decay.") var weightDecay: Float = 0
@@ -37,15 +37,15 @@ struct TaskTrainingFlags: ParsableArguments {
     @Option(name: .customLong("lr-decay-after"), help: "Epochs at the base rate before the first decay (char-rnn's learning_rate_decay_after; 0 and 1 both decay from the second epoch).") var lrDecayAfter = 0
     @Option(name: .customLong("lr-plateau-factor"), help: "Multiply the learning rate by this after --lr-plateau-patience validations without a better accuracy (1 = off; ReduceLROnPlateau).") var lrPlateauFactor: Float = 1
     @Option(name: .customLong("lr-plateau-patience"), help: "Validations without improvement before --lr-plateau-factor applies.") var lrPlateauPatience = 1
-    @Option(name: .customLong("ema"), help: "Validate and save an exponential moving average of the weights with this decay per step (0 = off; default: classify 0.998, tag 0).") var emaFlag: Float?
+    @Option(name: .customLong("ema"), help: "Validate and save an exponential moving average of the weights with this decay per step (0 = off; default: classify 0.998, the others 0).") var emaFlag: Float?
     @Option(help: "Clip the gradients' global L2 norm to this (0 = off).") var clip: Float = 5
     @Option(name: .customLong("clip-value"), help: "Clamp every gradient element to ±this (0 = off).") var clipValue: Float = 0
     @Option(help: "Stop after this many steps.") var steps: Int?
     @Option(help: "Stop after this many epochs (default 20 when no limit is given).") var epochs: Double?
     @Option(help: "Stop after this many minutes of training.") var minutes: Double?
-    @Option(name: .customLong("patience"), help: "Stop after this many validations in a row without a better validation accuracy (0 = never; default: classify 6, tag 3, generate 4, forecast 5; generate and forecast validate by loss / RMSE).") var patienceFlag: Int?
+    @Option(name: .customLong("patience"), help: "Stop after this many validations in a row without a better validation score (0 = never; default: classify 6, tag 3, translate 0, generate 4, forecast 5; classify and tag validate by accuracy, translate by BLEU, generate by loss, forecast by RMSE).") var patienceFlag: Int?
     @Option(name: .customLong("eval-every"), help: "Validate (and save when better) every this many steps (default: every epoch).") var evalEvery: Int?
-    @Option(name: .customLong("min-freq"), help: "Tokens seen fewer times in training become <unk> (default: classify 2, tag 1).") var minFreqFlag: Int?
+    @Option(name: .customLong("min-freq"), help: "Tokens seen fewer times in training become <unk> (default: classify 2, tag and translate 1).") var minFreqFlag: Int?
     @Option(name: .customLong("max-vocab"), help: "At most this many vocabulary entries, <pad> and <unk> included.") var maxVocab: Int?
     @Flag(help: "Lower-case words before looking them up.") var lowercase = false
     @Option(help: "Random seed (initialisation, shuffling, dropout).") var seed: UInt64 = 123

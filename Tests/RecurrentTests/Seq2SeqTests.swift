@@ -32,6 +32,19 @@ import Testing
         }
     }
 
+    /// A checkpoint with the model keys only (as one written from PyTorch) loads, its data cut
+    /// taken as `translate train`'s defaults.
+    @Test func aCheckpointWithoutDataKeysLoads() throws {
+        let model = Self.makeModel(attention: .bahdanau)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("s2s-\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try SafeTensors.write(model.namedParameters.map { ($0.0, $0.1.value) }, metadata: TaskCheckpoint.seq2seqMetadata(model.config), to: path)
+        let (loaded, data) = try TaskCheckpoint.loadSeq2Seq(path: path)
+        #expect(data == TaskCheckpoint.TranslationDataSettings(filter: TranslationFilter(maxWords: nil, prefixes: []), reverse: false,
+                                                               splitSeed: 1, testFraction: 0.1, validFraction: 0.05))
+        #expect(loaded.translate([["a", "b"]], maxLength: 5) == model.translate([["a", "b"]], maxLength: 5))
+    }
+
     @Test(arguments: [(CellKind.gru, AttentionKind.none, false), (.gru, .bahdanau, false), (.gru, .luong, false),
                       (.lstm, .bahdanau, true), (.lstm, .luong, true), (.lstm, .none, true), (.gru, .luong, true)])
     func gradientsMatchFiniteDifferences(cell: CellKind, attention: AttentionKind, bidirectional: Bool) {

@@ -65,14 +65,17 @@ extension TaskCheckpoint {
         var rng = SeededRNG(seed: 0)
         let model = Seq2Seq(config: config, rng: &rng)
         try assign(file, to: model.namedParameters, path: path)
-        let maxWords = try m.string("max_words")
-        let filter = TranslationFilter(maxWords: Int(maxWords),
-                                       prefixes: try parseJSONStringArray(try m.string("prefixes"), source: "\(path) (metadata prefixes)"))
-        guard let seed = UInt64(try m.string("split_seed")), let test = Double(try m.string("test_fraction")),
-              let valid = Double(try m.string("valid_fraction")) else {
+        // The data keys only tell `translate eval` how training cut the pairs; a file written
+        // elsewhere (PyTorch) may leave them out: then no filter, split seed 1, 10% test, 5% valid
+        // (`translate train`'s defaults).
+        let meta = file.metadata
+        let filter = TranslationFilter(maxWords: meta["max_words"].flatMap { Int($0) },
+                                       prefixes: try meta["prefixes"].map { try parseJSONStringArray($0, source: "\(path) (metadata prefixes)") } ?? [])
+        guard let seed = UInt64(meta["split_seed"] ?? "1"), let test = Double(meta["test_fraction"] ?? "0.1"),
+              let valid = Double(meta["valid_fraction"] ?? "0.05") else {
             throw RecurrentError("\(path): metadata split_seed, test_fraction or valid_fraction is not a number")
         }
-        return (model, TranslationDataSettings(filter: filter, reverse: try m.bool("reverse"), splitSeed: seed,
+        return (model, TranslationDataSettings(filter: filter, reverse: meta["reverse"] == nil ? false : try m.bool("reverse"), splitSeed: seed,
                                                testFraction: test, validFraction: valid))
     }
 }
