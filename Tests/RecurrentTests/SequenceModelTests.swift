@@ -248,17 +248,24 @@ import Testing
     }
 }
 
+/// A task trainer over one weight w = 0: plain SGD at rate 1, batches of one of three examples,
+/// `steps` steps, validation every `evalEvery`; `configure` changes the rest.
+func oneWeightTrainer(steps: Int, evalEvery: Int, _ configure: (inout TaskTrainingOptions) -> Void = { _ in }) -> (TaskTrainer, Parameter) {
+    var o = TaskTrainingOptions()
+    o.optimizer.kind = .sgd
+    o.optimizer.learningRate = 1
+    o.maxSteps = steps
+    o.evalEvery = evalEvery
+    o.batchSize = 1
+    configure(&o)
+    let p = Parameter(name: "w", value: Tensor(shape: [1], data: [0]))
+    return (TaskTrainer(parameters: [p], lengths: [1, 1, 1], options: o), p)
+}
+
 @Suite struct DivergenceTests {
     /// A trainer over one weight whose gradient is −1 and whose loss at `badStep` is `bad`.
     func run(badStep: Int, loss bad: Float, validation: Double = 0) throws -> (Parameter, [Int]) {
-        var o = TaskTrainingOptions()
-        o.optimizer.kind = .sgd
-        o.optimizer.learningRate = 1
-        o.maxSteps = 5
-        o.evalEvery = 2
-        o.batchSize = 1
-        let p = Parameter(name: "w", value: Tensor(shape: [1], data: [0]))
-        let trainer = TaskTrainer(parameters: [p], lengths: [1, 1, 1], options: o)
+        let (trainer, p) = oneWeightTrainer(steps: 5, evalEvery: 2)
         var validated: [Int] = []
         var n = 0
         try trainer.run(step: { _, _ in n += 1; p.grad.data[0] = -1; return n == badStep ? bad : 1 },
@@ -370,16 +377,10 @@ import Testing
 
 @Suite struct WeightAveragingTests {
     @Test func validatesTheAverageAndTrainsOnTheRawWeights() throws {
-        var o = TaskTrainingOptions()
-        o.optimizer.kind = .sgd
-        o.optimizer.learningRate = 1
-        o.maxSteps = 12
-        o.evalEvery = 4
-        o.batchSize = 1
-        o.clipNorm = 0
-        o.emaDecay = 0.5
-        let p = Parameter(name: "w", value: Tensor(shape: [1], data: [0]))
-        let trainer = TaskTrainer(parameters: [p], lengths: [1, 1, 1], options: o)
+        let (trainer, p) = oneWeightTrainer(steps: 12, evalEvery: 4) { o in
+            o.clipNorm = 0
+            o.emaDecay = 0.5
+        }
         var seen: [Float] = []
         // Gradient −1: the raw weight after step s is s.
         try trainer.run(step: { _, _ in p.grad.data[0] = -1; return 0 }, validate: { seen.append(p.value.data[0]); return Double(seen.count) }) { _ in }
