@@ -163,6 +163,7 @@ struct ClassifyTrain: ParsableCommand {
                                                                "output_dropout": String(config.outputDropout), "word_dropout": String(wordDropout)]) { $1 }
         var memberBest: [(step: Int, accuracy: Double)] = []
         for member in 0..<ensemble {
+            let memberStarted = Date()
             var rng = SeededRNG(seed: training.seed &+ UInt64(member))
             let model = TextClassifier(config: config, embeddingScale: embeddingScale, rng: &rng)
             if member == 0 {
@@ -190,7 +191,7 @@ struct ClassifyTrain: ParsableCommand {
             finished.append(model)
             memberBest.append((bestStep, trainer.bestAccuracy ?? .nan))
             let bestText = trainer.bestAccuracy.map { "best validation accuracy \(Format.fixed($0)); " } ?? ""
-            Console.line("done\(ensemble > 1 ? " (member \(member + 1))" : ""): \(trainer.step) steps in \(Format.duration(Date().timeIntervalSince(started))) (stopped by \(trainer.stopReason)); \(bestText)checkpoint \(saved ? output : "not written")")
+            Console.line("done\(ensemble > 1 ? " (member \(member + 1))" : ""): \(trainer.step) steps in \(Format.duration(Date().timeIntervalSince(ensemble > 1 ? memberStarted : started))) (stopped by \(trainer.stopReason)); \(bestText)checkpoint \(saved ? output : "not written")")
         }
         if ensemble > 1 {
             // The checkpoint's metadata describes the ensemble it holds, not its last member.
@@ -304,7 +305,7 @@ struct ClassifyEval: ParsableCommand {
 struct ClassifyPredict: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
-        abstract: "Classify sentences, one per line, from a file or standard input; prints `label<TAB>probability` per line.")
+        abstract: "Classify sentences, one per line, from a file or standard input; prints `label<TAB>probability` per line (a blank line for a blank line).")
 
     @Option(help: "Classifier checkpoint from classify train.") var checkpoint: String
     @OptionGroup var input: PredictInput
@@ -315,12 +316,14 @@ struct ClassifyPredict: ParsableCommand {
         let models = try TaskCheckpoint.loadClassifiers(path: checkpoint)
         let model = models[0]
         let lines = try input.lines()
-        let probabilities = ClassifierEvaluation.probabilities(models, lines.map { model.encode($0.text) })
-        var out = ""
-        for p in probabilities {
+        // A blank line has no text to classify: it stays a blank line, so the output lines up with the input.
+        let texts = lines.indices.filter { !lines[$0].text.allSatisfy { $0 == " " || $0 == "\t" } }
+        let probabilities = ClassifierEvaluation.probabilities(models, texts.map { model.encode(lines[$0].text) })
+        var out = [String](repeating: "", count: lines.count)
+        for (i, p) in zip(texts, probabilities) {
             let best = p.indices.max { p[$0] < p[$1] } ?? 0
-            out += "\(model.config.labels[best])\t\(Format.fixed(Double(p[best])))\n"
+            out[i] = "\(model.config.labels[best])\t\(Format.fixed(Double(p[best])))"
         }
-        Console.write(out)
+        Console.write(out.map { $0 + "\n" }.joined())
     }
 }

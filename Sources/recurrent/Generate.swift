@@ -155,12 +155,15 @@ struct GenerateSample: ParsableCommand {
         if let p = prime, let bad = p.unicodeScalars.first(where: { !model.config.vocabulary.contains(String($0)) }) {
             throw RecurrentError("--prime '\(p)': the character '\(bad)' never occurs in the training data")
         }
+        if primeIndices.count >= maxLength {
+            throw RecurrentError("--prime '\(prime ?? "")' has \(primeIndices.count) characters, as many as --max-length \(maxLength) allows (the prime counts); raise --max-length")
+        }
         // One batch per `Self.chunk` sequences, printed as it is done: memory stays bounded for any
         // --count. The first chunk uses --seed itself, so up to `chunk` sequences match one batch.
         for first in stride(from: 0, to: count, by: Self.chunk) {
             let chunkSeed = first == 0 ? seed : seed ^ (UInt64(first / Self.chunk) &* 0x9E37_79B9_7F4A_7C15)
             let out = model.generate(conditionIndex: index, prime: primeIndices, count: min(Self.chunk, count - first),
-                                     maxLength: max(maxLength, primeIndices.count),
+                                     maxLength: maxLength,
                                      settings: SamplingSettings(temperature: temperature, topK: topK, greedy: greedy), seed: chunkSeed)
             Console.write(out.map { model.decode($0) + "\n" }.joined())
         }

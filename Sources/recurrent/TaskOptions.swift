@@ -112,6 +112,9 @@ struct TaskTrainingFlags: ParsableArguments {
         if let s = steps, trainer.step >= s {
             throw RecurrentError("--steps \(s): the resumed run is already at step \(trainer.step); ask for more steps")
         }
+        if let e = epochs, trainer.epoch >= e - 1e-9 {
+            throw RecurrentError("--epochs \(Format.fixed(e, 2)): the resumed run is already at epoch \(Format.fixed(trainer.epoch, 2)); ask for more epochs")
+        }
         Console.line("resumed \(resume) at step \(trainer.step), epoch \(Format.fixed(trainer.epoch, 2))")
     }
 

@@ -166,6 +166,9 @@ struct Train: ParsableCommand {
             if let s = steps, trainer.step >= s {
                 throw RecurrentError("--steps \(s): the resumed run is already at step \(trainer.step); ask for more steps")
             }
+            if let e = epochs, trainer.epochPosition >= e - 1e-9 {
+                throw RecurrentError("--epochs \(Format.fixed(e, 2)): the resumed run is already at epoch \(Format.fixed(trainer.epochPosition, 2)); ask for more epochs")
+            }
         }
 
         let v = model.config.vocabulary.count
@@ -310,6 +313,6 @@ struct Train: ParsableCommand {
             Console.warn("--resume: training settings changed from the run being resumed: "
                          + changed.map { "\($0) \(state.metadata[$0] ?? "") → \(settings[$0] ?? "")" }.joined(separator: ", "))
         }
-        Console.line("resumed \(checkpoint) at step \(trainer.step), epoch \(trainer.epoch)")
+        Console.line("resumed \(checkpoint) at step \(trainer.step), epoch \(Format.fixed(trainer.epochPosition, 2))")
     }
 }

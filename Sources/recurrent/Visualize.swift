@@ -44,7 +44,7 @@ struct Visualize: ParsableCommand {
         if tracking.isEmpty { Console.line("  no unit tracks any of the properties (none varies in this text, or no unit does)") }
         for s in tracking {
             let b = analysis.series[s].best
-            Console.line("  \(analysis.series[s].label) tracks \(b.property.rawValue) (r = \(String(format: "%.2f", b.r)))")
+            Console.line("  \(analysis.series[s].label) tracks \(b.property.rawValue) (r = \(String(format: "%+.2f", b.r)))")
         }
     }
 }

@@ -218,6 +218,8 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
         for (name, t) in a.tensors {
             #expect(t.maxAbsDifference(try #require(b.tensors[name])) < 1e-6, "\(name)")
         }
+        expectCleanError(try CLI.run(["train"] + common + ["--epochs", "0.01", "--resume", half, "--output", half]),
+                         mentions: "--epochs 0.01: the resumed run is already at epoch")
         // Another text of the same length is refused.
         let other = dir.appendingPathComponent("other.txt").path
         try String(repeating: "the quick brown fox jumps over the lazy cat\n", count: 20).write(toFile: other, atomically: true, encoding: .utf8)

@@ -146,6 +146,8 @@ import Testing
         #expect(try CLI.run(["generate", "train", "--data", tsv, "--output", model, "--hidden", "4", "--steps", "1", "--valid-fraction", "0.5", "--quiet"]).status == 0)
         expectCleanError(try CLI.run(["generate", "--checkpoint", model, "--condition", "Gamma"]), mentions: "--condition 'Gamma' is not one the model knows (Alpha, Beta)")
         expectCleanError(try CLI.run(["generate", "train", "--data", tsv, "--max-vocab", "10"]), mentions: "--max-vocab does not apply to generate train")
+        expectCleanError(try CLI.run(["generate", "--checkpoint", model, "--condition", "Alpha", "--prime", "anna", "--max-length", "3"]),
+                         mentions: "as many as --max-length 3 allows")
         expectCleanError(try CLI.run(["generate", "--checkpoint", model, "--condition", "Alpha", "--prime", "z"]), mentions: "--prime 'z'")
         expectCleanError(try CLI.run(["generate", "--checkpoint", model, "--condition", "Alpha", "--count", "0"]), mentions: "--count")
         expectCleanError(try CLI.run(["forecast", "eval", "--checkpoint", model, "--data", tsv]), mentions: "expected a forecaster checkpoint")

@@ -99,7 +99,10 @@ import Testing
         #expect(GradientFlow.forwardOverflowStep(layer: diagonalRNN(.rnnRelu, hidden: H, w: 1, bias: 0.5), x: x) == nil)
         // A gradient that overflows on its own: nothing after the first inf counts.
         let exploding = GradientFlow.Curve(name: "e", norms: [1, 1e20, .infinity, .nan, 0, 0])
-        #expect(exploding.overflowStep == 2 && exploding.stepsBelow(1e-3) == nil)
+        #expect(exploding.overflowStep == 2 && exploding.stepsBelow(1e-3) == nil && exploding.factorPerStep == nil)
+        // A gradient that vanishes below Float's range: the factor over the stretch before the zeros.
+        let vanishing = GradientFlow.Curve(name: "v", norms: [1, 0.5, 0.25, 0.125, 0, 0])
+        #expect(abs((vanishing.factorPerStep ?? 0) - 0.5) < 1e-12 && vanishing.stepsBelow(0.2) == 3)
     }
 
     /// The sigmoid RNN with W_hh = εI and no input settles at h* = σ(ε h*), where each step back
@@ -177,6 +180,20 @@ import Testing
 }
 
 @Suite struct ActivationAnalysisTests {
+    /// Two characters, or a text of one letter, give no unit a property to track (every r over
+    /// two points is ±1; one word start is not a pattern).
+    @Test func degenerateTextsTrackNothing() throws {
+        for text in [Array("ab".unicodeScalars), Array(String(repeating: "a", count: 105).unicodeScalars)] {
+            let vocab = CharVocabulary(text: Array("ab".unicodeScalars))
+            var rng = SeededRNG(seed: 4)
+            let model = CharLM(config: CharLMConfig(cell: .lstm, vocabulary: vocab, embeddingSize: 3, hiddenSize: 4, numLayers: 1), rng: &rng)
+            let a = ActivationAnalysis.run(model: model, tokens: try vocab.encode(text, source: "t"), text: text, storedUnits: 100)
+            let tracked = a.series.filter { $0.best.r != 0 }.map(\.label)
+            // Only position in the line varies in the long text; nothing does over two characters.
+            #expect(text.count == 2 ? tracked.isEmpty : a.series.allSatisfy { $0.best.r == 0 || $0.best.property == .positionInLine }, "\(tracked)")
+        }
+    }
+
     /// Every cell kind: series and gate counts, correlations from the running sums equal Pearson's r
     /// on the stored values, values equal a plain forward pass, top-5 probabilities sorted and ≤ 1.
     @Test(arguments: CellKind.allCases)

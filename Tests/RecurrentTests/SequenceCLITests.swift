@@ -207,6 +207,7 @@ import Testing
             }
             // Asking for no more steps than the state has, or a state that is not there, is a clean error.
             expectCleanError(try CLI.run(flags + ["--output", split, "--steps", "8", "--resume", split]), mentions: "already at step 8")
+            expectCleanError(try CLI.run(flags + ["--output", split, "--epochs", "0.01", "--resume", split]), mentions: "--epochs 0.01: the resumed run is already at epoch")
             expectCleanError(try CLI.run(flags + ["--output", split, "--steps", "9", "--resume", data]), mentions: "--resume \(data)")
             expectCleanError(try CLI.run(flags + ["--output", split, "--steps", "9", "--resume", split, "--batch-size", "3"]), mentions: "--batch-size")
             // A model flag that no weight shape shows is refused; a new learning rate is taken, with a warning.
@@ -238,6 +239,10 @@ import Testing
         #expect(file.tensors["embedding.weight"] == nil)
         let members = try TaskCheckpoint.loadClassifiers(path: model)
         #expect(members.count == 2)
+        // A blank line stays a blank line in the output.
+        let blank = try CLI.run(["classify", "predict", "--checkpoint", model], stdin: "good film\n \t\nbad\n")
+        let rows = blank.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(blank.status == 0 && rows.count == 4 && rows[1].isEmpty && !rows[0].isEmpty && !rows[2].isEmpty, "\(blank.stdout)")
         // An empty file is read as empty standard input is: no lines, no output.
         let empty = try write(dir, "empty.txt", "")
         let none = try CLI.run(["classify", "predict", "--checkpoint", model, empty])

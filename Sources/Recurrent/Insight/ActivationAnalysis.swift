@@ -66,6 +66,10 @@ public struct ActivationAnalysis: Sendable {
     ///   - tokens: the text encoded with the model's vocabulary; `text` the same characters.
     ///   - storedUnits: how many series to keep values of (clamped to the number of series).
     ///   - chunk: characters per forward pass.
+    /// The fewest characters that must differ from a property's most common value for its
+    /// correlations to count (see `run`).
+    public static let minVarying = 10
+
     public static func run(model: CharLM, tokens: [Int32], text: [Unicode.Scalar], storedUnits: Int, chunk: Int = 1024) -> ActivationAnalysis {
         precondition(tokens.count == text.count && !tokens.isEmpty, "tokens and text must match and be non-empty")
         let cfg = model.config, N = tokens.count, H = cfg.hiddenSize, L = cfg.numLayers
@@ -113,8 +117,16 @@ public struct ActivationAnalysis: Sendable {
             if let logits { top5(logits, rows: n, vocabulary: cfg.vocabulary.count, into: &topIndices, &topProbabilities, at: t0) }
         }
 
-        // Pearson's r from the sums: (nΣxy − ΣxΣy) / √((nΣx² − (Σx)²)(nΣy² − (Σy)²)).
+        // Pearson's r from the sums: (nΣxy − ΣxΣy) / √((nΣx² − (Σx)²)(nΣy² − (Σy)²)). A property
+        // that at most `minVarying` − 1 characters take away from its most common value (every
+        // correlation over two characters is ±1; a text of one letter has one word start) says
+        // nothing about a unit: its r is 0.
         let n = Double(N)
+        let informative = props.map { values -> Bool in
+            var counts: [Float: Int] = [:]
+            for v in values { counts[v, default: 0] += 1 }
+            return N - (counts.values.max() ?? N) >= Self.minVarying
+        }
         let sy = props.map { $0.reduce(0.0) { $0 + Double($1) } }
         let syy = props.map { $0.reduce(0.0) { $0 + Double($1) * Double($1) } }
         var series: [Series] = []
@@ -126,7 +138,7 @@ public struct ActivationAnalysis: Sendable {
                     let vx = n * sxx[s] - sx[s] * sx[s]
                     let rs: [Double] = (0..<P).map { p in
                         let vy = n * syy[p] - sy[p] * sy[p]
-                        guard vx > 1e-12 * max(1, n * sxx[s]), vy > 0 else { return 0 }
+                        guard informative[p], vx > 1e-12 * max(1, n * sxx[s]), vy > 0 else { return 0 }
                         return max(-1, min(1, (n * sxy[s * P + p] - sx[s] * sy[p]) / (vx * vy).squareRoot()))
                     }
                     series.append(Series(layer: l, isCell: k == 1, unit: j, correlations: rs))

@@ -72,11 +72,14 @@ public enum GradientFlow {
         /// state-carried gradient is 0 at t = T (see `measure(model:windows:)`).
         var start: Int? { norms.firstIndex { $0 > 0 && $0.isFinite } }
 
-        /// The mean factor per step back, from the first positive norm (normally t = T) to t = 1:
-        /// (norm at t = 1 / norm at the start)^(1/steps between); nil when the curve reaches 0.
+        /// The mean factor per step back, from the first positive norm (normally t = T) to the
+        /// last one (t = 1, unless the norms fell below Float's range to exactly 0 before it):
+        /// (norm at the end / norm at the start)^(1/steps between); nil when no two positive
+        /// norms bound a stretch, or when the gradient overflows.
         public var factorPerStep: Double? {
-            guard forwardOverflow == nil, let i = start, norms.count - 1 > i, let last = norms.last, last > 0, last.isFinite else { return nil }
-            return pow(last / norms[i], 1 / Double(norms.count - 1 - i))
+            guard forwardOverflow == nil, overflowStep == nil, let i = start,
+                  let j = norms.lastIndex(where: { $0 > 0 && $0.isFinite }), j > i else { return nil }
+            return pow(norms[j] / norms[i], 1 / Double(j - i))
         }
 
         /// The first number of steps back at which the norm is below `fraction` of the first

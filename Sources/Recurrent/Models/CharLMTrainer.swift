@@ -86,6 +86,8 @@ public final class CharLMTrainer {
     public private(set) var batchInEpoch = 0
     public private(set) var bestValLoss: Double?
     public private(set) var carried: RecurrentState?
+    /// Where training stands in epochs (2.5 = half-way through the third), as progress lines show it.
+    public var epochPosition: Double { Double(epoch) + Double(batchInEpoch) / Double(train.batchesPerEpoch) }
     private var rng: SeededRNG
     /// The training split's `DataFingerprint`, saved in the training state for `--resume` to check.
     public let dataFingerprint: String
@@ -186,7 +188,7 @@ public final class CharLMTrainer {
                 eta = candidates.min()
             }
             return TrainingProgress(
-                step: step, epoch: Double(epoch) + Double(batchInEpoch) / Double(perEpoch),
+                step: step, epoch: epochPosition,
                 trainLoss: lossCount > 0 ? lossSum / Double(lossCount) : .nan, stepLoss: lastLoss,
                 learningRate: optimizer.learningRate, gradNorm: lastNorm,
                 charsPerSecond: elapsed > 0 ? done * charsPerStep / elapsed : 0,
@@ -195,7 +197,7 @@ public final class CharLMTrainer {
 
         func finished() -> Bool {
             if let s = options.maxSteps, step >= s { return true }
-            if let e = options.maxEpochs, Double(epoch) + Double(batchInEpoch) / Double(perEpoch) >= e - 1e-9 { return true }
+            if let e = options.maxEpochs, epochPosition >= e - 1e-9 { return true }
             if let m = options.maxSeconds, Date().timeIntervalSince(start) >= m { return true }
             return false
         }
