@@ -35,7 +35,7 @@ struct ForecastTests {
         // An unclosed quote would swallow the next row; hexadecimal and beyond float32 are refused.
         #expect(message("Date,Close\n1,5\n\"2,6\n3,7\n4,8\n").hasPrefix("x.csv:3: the cell of column 'Date' runs over 4 lines; is a quote left open?"))
         #expect(message("Date,Close\n1,0x1F\n").hasPrefix("x.csv:2: '0x1F' in column 'Close' is not a number"))
-        #expect(message("Date,Close\n1,1e39\n").hasPrefix("x.csv:2: '1e39' in column 'Close' is out of range"))
+        #expect(message("Date,Close\n1,1e39\n").hasPrefix("x.csv:2: '1e39' in column 'Close' is beyond float32's range"))
         #expect(try TimeSeriesCSV.parse("Date,Close\n1,-1.5e3\n2,+2\n", name: "x.csv", column: "Close").values == [-1500, 2])
         let dropped = try TimeSeriesCSV.parse("Date,Close\n1,5\n2,NA\n3,7\n", name: "x.csv", column: "Close", missing: .drop)
         #expect(dropped.values == [5, 7])

@@ -104,8 +104,8 @@ public enum TimeSeriesCSV {
                 guard let v = Double(cell), v.isFinite, !cell.lowercased().contains("x") else {
                     throw RecurrentError("\(name):\(rowLine): '\(cell)' in column '\(columnName)' is not a number")
                 }
-                guard abs(v) <= Double(Float.greatestFiniteMagnitude) / 1e6 else {
-                    throw RecurrentError("\(name):\(rowLine): '\(cell)' in column '\(columnName)' is out of range (at most about ±3.4e32)")
+                guard abs(v) <= Double(Float.greatestFiniteMagnitude) else {
+                    throw RecurrentError("\(name):\(rowLine): '\(cell)' in column '\(columnName)' is beyond float32's range (±3.4e38)")
                 }
                 value = v
             }

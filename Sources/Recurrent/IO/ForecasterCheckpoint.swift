@@ -23,7 +23,7 @@ extension TaskCheckpoint {
         let file = try SafeTensors.read(path: path)
         let m = Meta(file: file, path: path, kind: "forecaster")
         try m.expectModel()
-        try m.checkSizes([["num_layers", "hidden_size", "hidden_size"]])
+        try m.checkSizes([["num_layers", "hidden_size", "hidden_size"], ["horizon", "hidden_size"]])
         func number(_ key: String) throws -> Double {
             let s = try m.string(key)
             guard let v = Double(s), v.isFinite else { throw RecurrentError("\(path): metadata \(key) is '\(s)', expected a number") }

@@ -121,7 +121,12 @@ public enum TaskCheckpoint {
         for factors in products {
             let product = factors.reduce(1.0) { $0 * Double($1.1) }
             guard product <= weights else {
-                let given = factors.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+                // Each key once, a repeated one as a power: "num_layers 4, hidden_size 16²".
+                var seen: [(String, Int, Int)] = []
+                for (key, value) in factors {
+                    if let i = seen.firstIndex(where: { $0.0 == key }) { seen[i].2 += 1 } else { seen.append((key, value, 1)) }
+                }
+                let given = seen.map { "\($0.0) \($0.1)\($0.2 == 2 ? "²" : $0.2 == 3 ? "³" : "")" }.joined(separator: ", ")
                 throw RecurrentError("\(path): metadata \(given) imply at least \(String(format: "%.3g", product)) weights, more than the \(Int(weights)) weights the file holds; the checkpoint is corrupt")
             }
         }
