@@ -96,7 +96,6 @@ struct TaskTrainingFlags: ParsableArguments {
         guard FileManager.default.fileExists(atPath: path) else {
             throw RecurrentError("--resume \(resume): \(path) does not exist; it is written beside the checkpoint at every validation")
         }
-        try trainer.restore(from: try SafeTensors.read(path: path), name: path)
         let saved = try SafeTensors.read(path: resume).metadata
         let vocabularies: Set = ["vocab", "char_vocab", "source_vocab", "target_vocab", "labels", "conditions"]
         for key in architecture.keys.sorted() where saved[key] != nil && saved[key] != architecture[key] {
@@ -105,15 +104,17 @@ struct TaskTrainingFlags: ParsableArguments {
             }
             throw RecurrentError("--resume \(resume): the run being resumed had \(key) \(saved[key] ?? ""), this run \(architecture[key] ?? ""); give the same model flags")
         }
-        let changed = settings.keys.sorted().filter { saved[$0] != nil && saved[$0] != settings[$0] }
-        if !changed.isEmpty {
-            Console.warn("--resume: training settings changed from the run being resumed: " + changed.map { "\($0) \(saved[$0] ?? "") → \(settings[$0] ?? "")" }.joined(separator: ", "))
-        }
+        try trainer.restore(from: try SafeTensors.read(path: path), name: path)
         if let s = steps, trainer.step >= s {
             throw RecurrentError("--steps \(s): the resumed run is already at step \(trainer.step); ask for more steps")
         }
         if let e = epochs, trainer.epoch >= e - 1e-9 {
             throw RecurrentError("--epochs \(Format.fixed(e, 2)): the resumed run is already at epoch \(Format.fixed(trainer.epoch, 2)); ask for more epochs")
+        }
+        // After the state's own refusals (optimizer, batch size, data, steps), so that a refused run prints no warning.
+        let changed = settings.keys.sorted().filter { saved[$0] != nil && saved[$0] != settings[$0] }
+        if !changed.isEmpty {
+            Console.warn("--resume: training settings changed from the run being resumed: " + changed.map { "\($0) \(saved[$0] ?? "") → \(settings[$0] ?? "")" }.joined(separator: ", "))
         }
         Console.line("resumed \(resume) at step \(trainer.step), epoch \(Format.fixed(trainer.epoch, 2))")
     }

@@ -163,12 +163,6 @@ struct Train: ParsableCommand {
         let runID = String(format: "%016llx", idRNG.next())
         if let state = resumeState {
             try restore(trainer, from: state, checkpoint: resume ?? "")
-            if let s = steps, trainer.step >= s {
-                throw RecurrentError("--steps \(s): the resumed run is already at step \(trainer.step); ask for more steps")
-            }
-            if let e = epochs, trainer.epochPosition >= e - 1e-9 {
-                throw RecurrentError("--epochs \(Format.fixed(e, 2)): the resumed run is already at epoch \(Format.fixed(trainer.epochPosition, 2)); ask for more epochs")
-            }
         }
 
         let v = model.config.vocabulary.count
@@ -307,6 +301,12 @@ struct Train: ParsableCommand {
                                 optimizerState: state.tensors, rng: rng)
         } catch let e as RecurrentError where !e.message.hasPrefix(path) {
             throw RecurrentError("\(path): \(e.message)")
+        }
+        if let s = steps, trainer.step >= s {
+            throw RecurrentError("--steps \(s): the resumed run is already at step \(trainer.step); ask for more steps")
+        }
+        if let e = epochs, trainer.epochPosition >= e - 1e-9 {
+            throw RecurrentError("--epochs \(Format.fixed(e, 2)): the resumed run is already at epoch \(Format.fixed(trainer.epochPosition, 2)); ask for more epochs")
         }
         let changed = settings.keys.sorted().filter { state.metadata[$0] != nil && state.metadata[$0] != settings[$0] }
         if !changed.isEmpty {

@@ -215,6 +215,10 @@ import Testing
                 expectCleanError(try CLI.run(flags + ["--output", split, "--steps", "9", "--resume", split, flag, value]),
                                  mentions: "had \(flag.dropFirst(2)) \(saved), this run \(value)")
             }
+            if tool == "classify" {   // a flag that changes the data too is named, not reported as other data
+                expectCleanError(try CLI.run(flags + ["--output", split, "--steps", "9", "--resume", split, "--lowercase"]),
+                                 mentions: "had lowercase false, this run true")
+            }
             let lr = try CLI.run(flags + ["--output", split, "--steps", "10", "--resume", split, "--lr", "0.0005"])
             #expect(lr.status == 0 && lr.stderr.contains("warning: --resume: training settings changed from the run being resumed: lr "), "\(tool): \(lr.stderr)")
         }
