@@ -126,7 +126,7 @@ struct ClassifyTrain: ParsableCommand {
     func run() throws {
         compute.apply()
         let started = Date()
-        try ensureWritable(output, inputs: [("--train", train), ("--valid", valid)])
+        try ensureWritable(output, inputs: [("--train", train), ("--valid", valid)], beside: [CharLMCheckpoint.trainingStatePath(for: output)])
         if let resume = training.resume, let members = (try? SafeTensors.read(path: resume))?.metadata["ensemble"], members != "1" {
             throw RecurrentError("--resume \(resume): the checkpoint is an ensemble of \(members) models; --resume continues a single-model run (--ensemble 1)")
         }

@@ -56,7 +56,7 @@ struct TagTrain: ParsableCommand {
     func run() throws {
         compute.apply()
         let started = Date()
-        try ensureWritable(output, inputs: [("--train", train), ("--valid", valid)])
+        try ensureWritable(output, inputs: [("--train", train), ("--valid", valid)], beside: [CharLMCheckpoint.trainingStatePath(for: output)])
         let column = TagColumn(rawValue: tagColumn) ?? .upos
         let enc = try parseEncoding(encoding)
         let trainSet = try CoNLLU.read(path: train, tagColumn: column, encoding: enc)

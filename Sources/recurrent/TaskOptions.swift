@@ -175,10 +175,11 @@ struct TaskTrainingFlags: ParsableArguments {
 }
 
 /// Fails before any work when the checkpoint (or the file of `flag`) could not be written at the end,
-/// or when it is one of the command's `inputs` (flag, path), which writing would destroy. The
-/// folder is probed by creating and removing a file in it (permission bits do not tell a
-/// read-only mount or /proc).
-func ensureWritable(_ path: String, flag: String = "--output", inputs: [(String, String?)] = []) throws {
+/// or when writing it, or the files written `beside` it (a checkpoint's training state), would
+/// destroy one of the command's `inputs` (flag, path): the same file, or a file inside an input
+/// folder (a folder of <Label>.txt files is read whole). The folder is probed by creating and
+/// removing a file in it (permission bits do not tell a read-only mount or /proc).
+func ensureWritable(_ path: String, flag: String = "--output", inputs: [(String, String?)] = [], beside: [String] = []) throws {
     if path.isEmpty { throw RecurrentError("\(flag) must name a file") }
     let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
     var isDir: ObjCBool = false
@@ -188,14 +189,29 @@ func ensureWritable(_ path: String, flag: String = "--output", inputs: [(String,
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
         throw RecurrentError("\(flag) \(path): is a folder, expected a file name")
     }
-    for case let (inputFlag, input?) in inputs where sameFile(input, path) {
-        throw RecurrentError("\(flag) \(path): is also \(inputFlag), which writing it would destroy; name another file")
+    for case let (inputFlag, input?) in inputs {
+        if sameFile(input, path) { throw RecurrentError("\(flag) \(path): is also \(inputFlag), which writing it would destroy; name another file") }
+        if let other = beside.first(where: { sameFile(input, $0) }) {
+            throw RecurrentError("\(flag) \(path): writes \(other) beside it, which is \(inputFlag); name another file")
+        }
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: input, isDirectory: &isFolder), isFolder.boolValue,
+           ([path] + beside).contains(where: { isInside($0, folder: input) }) {
+            throw RecurrentError("\(flag) \(path): is inside \(inputFlag)'s folder \(input), which is read as data; name a file elsewhere")
+        }
     }
     let probe = URL(fileURLWithPath: dir).appendingPathComponent(".recurrent-write-check-\(getpid())").path
     guard FileManager.default.createFile(atPath: probe, contents: nil) else {
         throw RecurrentError("\(flag) \(path): the folder \(dir) is not writable")
     }
     try? FileManager.default.removeItem(atPath: probe)
+}
+
+/// Whether `path` lies in `folder` or below it (symbolic links resolved).
+func isInside(_ path: String, folder: String) -> Bool {
+    func canonical(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
+    let parent = canonical(URL(fileURLWithPath: path).deletingLastPathComponent().path), root = canonical(folder)
+    return parent == root || parent.hasPrefix(root.hasSuffix("/") ? root : root + "/")
 }
 
 /// Whether two paths name one file: the same device and inode when both exist, else the same

@@ -104,7 +104,15 @@ struct Train: ParsableCommand {
     func run() throws {
         compute.apply()
         let started = Date()
-        try ensureWritable(output, inputs: [("--data", data), ("--init-from", initFrom)])
+        try ensureWritable(output, inputs: [("--data", data), ("--init-from", initFrom)], beside: [CharLMCheckpoint.trainingStatePath(for: output)])
+        // The report rewrites index.html, history.json and its SVGs in its folder.
+        if let report, isInside(data, folder: report), URL(fileURLWithPath: data).deletingLastPathComponent().standardizedFileURL.path
+            == URL(fileURLWithPath: report).standardizedFileURL.path {
+            let name = URL(fileURLWithPath: data).lastPathComponent
+            if name == "index.html" || name == "history.json" || name.hasSuffix(".svg") {
+                throw RecurrentError("--report \(report): would rewrite --data \(data) (the report writes index.html, history.json and SVGs there); name another folder")
+            }
+        }
         if dropout > 0 && layers == 1 && resume == nil && initFrom == nil {
             Console.warn("--dropout \(dropout) has no effect with --layers 1: dropout acts between recurrent layers (as PyTorch's)")
         }

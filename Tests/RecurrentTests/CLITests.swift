@@ -281,6 +281,15 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: model)))
         // An output that is one of the inputs is refused, and the input left as it was.
         expectCleanError(try CLI.run(["train", "--data", good, "--output", good] + small.dropLast(2)), mentions: "is also --data")
+        let state = try file("o.training.safetensors", Array(String(repeating: "hello world\n", count: 40).utf8))
+        expectCleanError(try CLI.run(["train", "--data", state, "--output", dir.appendingPathComponent("o").path] + small.dropLast(2)),
+                         mentions: "writes \(state) beside it, which is --data")
+        let page = dir.appendingPathComponent("runs/index.html")
+        try FileManager.default.createDirectory(at: page.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(String(repeating: "hello world\n", count: 40).utf8).write(to: page)
+        expectCleanError(try CLI.run(["train", "--data", page.path, "--report", page.deletingLastPathComponent().path] + small),
+                         mentions: "would rewrite --data")
+        #expect(try String(contentsOf: page, encoding: .utf8).hasPrefix("hello world"))
         expectCleanError(try CLI.run(["export", "--checkpoint", model, "--onnx", dir.path + "/./m.safetensors"]), mentions: "is also --checkpoint")
         #expect(try Data(contentsOf: URL(fileURLWithPath: model)) == Data(bytes))
         #expect(try String(contentsOfFile: good, encoding: .utf8).hasPrefix("hello world"))

@@ -146,6 +146,9 @@ import Testing
         #expect(try CLI.run(["generate", "train", "--data", tsv, "--output", model, "--hidden", "4", "--steps", "1", "--valid-fraction", "0.5", "--quiet"]).status == 0)
         expectCleanError(try CLI.run(["generate", "--checkpoint", model, "--condition", "Gamma"]), mentions: "--condition 'Gamma' is not one the model knows (Alpha, Beta)")
         expectCleanError(try CLI.run(["generate", "train", "--data", tsv, "--max-vocab", "10"]), mentions: "--max-vocab does not apply to generate train")
+        // A checkpoint written into the folder of <Class>.txt files would be read as data, or replace one.
+        expectCleanError(try CLI.run(["generate", "train", "--data", emptyFolder.path, "--output", emptyFolder.appendingPathComponent("Alpha.txt").path]),
+                         mentions: "is inside --data's folder")
         expectCleanError(try CLI.run(["generate", "--checkpoint", model, "--condition", "Alpha", "--prime", "anna", "--max-length", "3"]),
                          mentions: "as many as --max-length 3 allows")
         expectCleanError(try CLI.run(["generate", "--checkpoint", model, "--condition", "Alpha", "--prime", "z"]), mentions: "--prime 'z'")
