@@ -12,23 +12,38 @@ struct RecurrentCommand: ParsableCommand {
 }
 
 /// ArgumentParser takes a word that starts with "-" for a flag, so `--forget-bias -1` failed with
-/// "Missing value"; a negative number right after a long option is joined to it
-/// (`--forget-bias=-1`), which the parser reads as the option's value.
+/// "Missing value", `--prime "-Ka"` too, and a sentence "- hello" given to `translate` was read as
+/// the short flags -h… (printing the help). Before parsing:
+/// - a negative number right after a long option, or any word after an option whose value is
+///   free text (`textOptions`), is joined to it (`--forget-bias=-1`), which the parser reads as
+///   the option's value;
+/// - a word that starts with "-" and holds a space or tab cannot be a flag: "--" goes before it
+///   (the end of options), when no flag follows it.
 func joiningNegativeNumbers(_ arguments: [String]) -> [String] {
     var out: [String] = []
     var i = 0
     while i < arguments.count {
         let a = arguments[i]
-        if i + 1 < arguments.count, a.hasPrefix("--"), a.count > 2, !a.contains("="), isNegativeNumber(arguments[i + 1]) {
+        if i + 1 < arguments.count, a.hasPrefix("--"), a.count > 2, !a.contains("="), arguments[i + 1] != "--",
+           isNegativeNumber(arguments[i + 1]) || (textOptions.contains(a) && arguments[i + 1].hasPrefix("-")) {
             out.append(a + "=" + arguments[i + 1])
             i += 2
-        } else {
-            out.append(a)
-            i += 1
+            continue
         }
+        if !out.contains("--"), isSentence(a), !arguments[(i + 1)...].contains(where: { $0.hasPrefix("-") && !isSentence($0) }) {
+            out.append("--")
+        }
+        out.append(a)
+        i += 1
     }
     return out
 }
+
+/// Options whose value is free text, which may start with "-".
+let textOptions: Set = ["--prime", "--condition"]
+
+/// A word that starts with "-" but holds whitespace: text, never a flag.
+func isSentence(_ s: String) -> Bool { s.hasPrefix("-") && s.contains(where: { $0 == " " || $0 == "\t" }) }
 
 func isNegativeNumber(_ s: String) -> Bool {
     guard s.hasPrefix("-"), s.count > 1 else { return false }

@@ -116,6 +116,9 @@ import Testing
         expectCleanError(try CLI.run(["translate", "--checkpoint", good, "a"]), mentions: "good.tsv")
         expectCleanError(try CLI.run(["translate", "--checkpoint", model, "i am cold .", " "]), mentions: "sentence 2 given to translate has no words")
         expectCleanError(try CLI.run(["translate", "--checkpoint", model, "--beam", "100000", "a"]), mentions: "wider than the model's")
+        // A sentence that starts with "-" is a sentence, not the flags -h…: it is translated.
+        let dash = try CLI.run(["translate", "--checkpoint", model, "- he is cold ."])
+        #expect(dash.status == 0 && dash.stdout.split(separator: "\n").count == 1 && !dash.stdout.contains("USAGE"), "\(dash.stdout) \(dash.stderr)")
         expectCleanError(try CLI.run(["translate", "--checkpoint", dir.path, "a"]), mentions: "is a folder, expected a safetensors file")
         // Blank lines of standard input stay blank in the output.
         let piped = try CLI.run(["translate", "--checkpoint", model], stdin: "he is cold .\n\nshe is here .\n")
