@@ -20,7 +20,8 @@ struct Bench: ParsableCommand {
 
     @Option(help: "A preset: lstm128, lstm256, lstm512, gru256, rnn256, eval512, sample (sets the model and mode flags).")
     var config: String?
-    @Option(help: "Cell: lstm, gru, rnn-tanh, rnn-relu.") var cell = Bench.standard.cell
+    @Option(name: .customLong("cell"), help: "Cell: lstm, gru, rnn-tanh, rnn-relu (default lstm).") var cellFlag: String?
+    var cell: String { cellFlag ?? Bench.standard.cell }
     @Option(help: "Recurrent layers.") var layers = 2
     @Option(help: "Hidden units (also the embedding width, as in torch_ref.py).") var hidden = Bench.standard.hidden
     @Option(name: .customLong("batch-size"), help: "Streams per step.") var batchSize = Bench.standard.batch
@@ -71,12 +72,16 @@ struct Bench: ParsableCommand {
         if let c = config, let p = Bench.presets[c] {
             // A preset sets these; a different value given beside it would be dropped silently.
             let d = Bench.standard
-            for (flag, given, standard, preset) in [("--cell", cell, d.cell, p.cell), ("--hidden", String(hidden), String(d.hidden), String(p.hidden)),
+            for (flag, given, standard, preset) in [("--cell", cellFlag ?? p.cell, "", p.cell), ("--layers", String(layers), "2", "2"),
+                                                    ("--hidden", String(hidden), String(d.hidden), String(p.hidden)),
                                                     ("--batch-size", String(batchSize), String(d.batch), String(p.batch)),
                                                     ("--seq-len", String(seqLen), String(d.seq), String(p.seq)), ("--mode", modeFlag ?? p.mode, "", p.mode)]
             where given != standard && given != preset && !(flag == "--mode" && ["gemm", "peak"].contains(mode)) {
                 throw ValidationError("\(flag) \(given) conflicts with --config \(c), which sets \(flag) \(preset); give one or the other")
             }
+        }
+        if checkpoint != nil, let flag = [("--cell", cellFlag != nil), ("--layers", layers != 2), ("--hidden", hidden != Bench.standard.hidden)].first(where: { $0.1 })?.0 {
+            throw ValidationError("\(flag) describes a fresh model; with --checkpoint the checkpoint's cell and sizes are timed")
         }
         let effectiveMode = config.flatMap { Bench.presets[$0]?.mode } ?? mode
         if (bf16 || int8) && effectiveMode != "sample" { throw ValidationError("--\(bf16 ? "bf16" : "int8") applies to --mode sample only (the weights' precision when sampling)") }
