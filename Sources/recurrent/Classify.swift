@@ -294,6 +294,11 @@ struct ClassifyEval: ParsableCommand {
         if !memberAccuracies.isEmpty {
             Console.line("ensemble of \(models.count); each member alone: \(memberAccuracies.map { Format.fixed($0) }.joined(separator: ", "))")
         }
+        // A table is read by eye: past 30 labels (10,000 made 700 MB of text) it is left to --json.
+        guard labels.count <= 30 else {
+            Console.line("confusion matrix: \(Format.grouped(Double(labels.count))) labels, too many to print as a table; --json gives it")
+            return
+        }
         Console.line("confusion matrix (rows: true label, columns: predicted):")
         let width = max(6, labels.map(\.count).max() ?? 0, String(examples.count).count + 1)
         func pad(_ s: String) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }

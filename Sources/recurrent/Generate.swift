@@ -62,7 +62,7 @@ struct GenerateTrain: ParsableCommand {
         let parts = ClassificationReader.split(all, fractions: [1 - validFraction, validFraction], seed: splitSeed)
         let (trainSet, validSet) = (parts[0], parts[1])
         if trainSet.isEmpty || validSet.isEmpty {
-            throw RecurrentError("\(data): \(all.count) examples are too few to hold out --valid-fraction \(validFraction) for validation")
+            throw RecurrentError("\(data): \(all.count) examples are too few to hold out --valid-fraction \(validFraction) for validation (the fraction is taken per condition, rounded; raise it, or give conditions more examples)")
         }
         let conditions = Array(Set(all.map(\.label))).sorted()
         let conditionIndex = Dictionary(uniqueKeysWithValues: conditions.enumerated().map { ($1, Int32($0)) })
@@ -148,7 +148,8 @@ struct GenerateSample: ParsableCommand {
     func run() throws {
         compute.apply()
         let model = try TaskCheckpoint.loadGenerator(path: checkpoint)
-        guard let index = model.config.conditions.firstIndex(of: condition) else {
+        // Conditions are stored trimmed, as training read them.
+        guard let index = model.config.conditions.firstIndex(of: condition.trimmingCharacters(in: .whitespaces)) else {
             throw RecurrentError("--condition '\(condition)' is not one the model knows (\(model.config.conditions.joined(separator: ", ")))")
         }
         let primeIndices = model.encode(prime ?? "")
@@ -156,7 +157,8 @@ struct GenerateSample: ParsableCommand {
             throw RecurrentError("--prime '\(p)': the character '\(bad)' never occurs in the training data")
         }
         if primeIndices.count >= maxLength {
-            throw RecurrentError("--prime '\(prime ?? "")' has \(primeIndices.count) characters, as many as --max-length \(maxLength) allows (the prime counts); raise --max-length")
+            let shown = (prime ?? "").count > 40 ? String((prime ?? "").prefix(40)) + "…" : (prime ?? "")
+            throw RecurrentError("--prime '\(shown)' has \(primeIndices.count) characters, \(primeIndices.count > maxLength ? "more than" : "as many as") --max-length \(maxLength) allows (the prime counts); raise --max-length")
         }
         // One batch per `Self.chunk` sequences, printed as it is done: memory stays bounded for any
         // --count. The first chunk uses --seed itself, so up to `chunk` sequences match one batch.

@@ -25,11 +25,19 @@ struct Visualize: ParsableCommand {
         if output.isEmpty { throw ValidationError("--output must name a file") }
     }
 
+    static let maxCharacters = 200_000
+
     func run() throws {
         compute.apply()
         try ensureWritable(output, inputs: [("--checkpoint", checkpoint), ("--text", text)])
         let model = try CharLMCheckpoint.load(path: checkpoint)
-        let scalars = try TextFile.read(path: text)
+        var scalars = try TextFile.read(path: text)
+        // The page holds every character and the stored units' value at each: past this many, it
+        // grows beyond what a browser opens (5 MB of text made a 187 MB page).
+        if scalars.count > Self.maxCharacters {
+            Console.warn("--text \(text) holds \(Format.grouped(Double(scalars.count))) characters; visualize reads the first \(Format.grouped(Double(Self.maxCharacters)))")
+            scalars = Array(scalars.prefix(Self.maxCharacters))
+        }
         guard !scalars.isEmpty else { throw RecurrentError("\(text): the text is empty; visualize needs at least one character") }
         let tokens = try model.config.vocabulary.encode(scalars, source: text)
         let start = Date()

@@ -34,6 +34,7 @@ struct ForecastTests {
         #expect(message("Date,Close\n1,\n2,3\n", missing: .previous).hasPrefix("x.csv:2: the first value"))
         // An unclosed quote would swallow the next row; hexadecimal and beyond float32 are refused.
         #expect(message("Date,Close\n1,5\n\"2,6\n3,7\n4,8\n").hasPrefix("x.csv:3: the cell of column 'Date' runs over 4 lines; is a quote left open?"))
+        #expect(message("Date,Close\n1,NA\n2,\n", missing: .drop) == "x.csv: every value of 'Close' is missing (--missing drop left none)")
         #expect(message("Date,Close\n1,0x1F\n").hasPrefix("x.csv:2: '0x1F' in column 'Close' is not a number"))
         #expect(message("Date,Close\n1,1e39\n").hasPrefix("x.csv:2: '1e39' in column 'Close' is beyond float32's range"))
         #expect(try TimeSeriesCSV.parse("Date,Close\n1,-1.5e3\n2,+2\n", name: "x.csv", column: "Close").values == [-1500, 2])

@@ -150,7 +150,7 @@ import Testing
         expectCleanError(try CLI.run(["generate", "train", "--data", emptyFolder.path, "--output", emptyFolder.appendingPathComponent("Alpha.txt").path]),
                          mentions: "is inside --data's folder")
         expectCleanError(try CLI.run(["generate", "--checkpoint", model, "--condition", "Alpha", "--prime", "anna", "--max-length", "3"]),
-                         mentions: "as many as --max-length 3 allows")
+                         mentions: "more than --max-length 3 allows")
         expectCleanError(try CLI.run(["generate", "--checkpoint", model, "--condition", "Alpha", "--prime", "z"]), mentions: "--prime 'z'")
         expectCleanError(try CLI.run(["generate", "--checkpoint", model, "--condition", "Alpha", "--count", "0"]), mentions: "--count")
         expectCleanError(try CLI.run(["forecast", "eval", "--checkpoint", model, "--data", tsv]), mentions: "expected a forecaster checkpoint")

@@ -106,6 +106,10 @@ import Testing
         try fails(["--pairs", good, "--max-words", "0"], mentions: "--max-words")
         try fails(["--pairs", good, "--valid-fraction", "0"], mentions: "--valid-fraction")
         try fails(["--pairs", good, "--max-vocab", "4"], mentions: "--max-vocab must be at least 5")
+        // A pair so long that its batch's attention could not fit is named before any work.
+        let long = String(repeating: "a ", count: 20_000)
+        try fails(["--pairs", good, "--valid", try write(dir, "long.tsv", "i am here .\tje suis la .\n\(long)\t\(long)\n")],
+                  mentions: "long.tsv:2: a pair of 20000 and 20000 words")
         expectCleanError(try CLI.run(["translate", "train", "--pairs", good, "--output", dir.appendingPathComponent("no/dir/m.safetensors").path]),
                          mentions: "no/dir")
 

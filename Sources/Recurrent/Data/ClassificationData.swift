@@ -148,6 +148,10 @@ public enum ClassificationReader {
         var out: [LabeledText] = []
         for file in files {
             let label = String(file.dropLast(4))
+            // The label is printed as `label<TAB>probability`, one line per sentence.
+            if label.contains(where: { $0 == "\t" || $0 == "\n" || $0 == "\r" }) {
+                throw RecurrentError("\((path as NSString).appendingPathComponent(file)): the label (the file's name) holds a tab or a line break")
+            }
             let full = (path as NSString).appendingPathComponent(file)
             for line in try TextLines.read(path: full, encoding: encoding) {
                 let text = line.text.trimmingCharacters(in: .whitespaces)

@@ -114,7 +114,10 @@ public enum TimeSeriesCSV {
             series.lines.append(rowLine)
         }
         if let error = reader.error { throw RecurrentError("\(name):\(line): cannot parse the CSV (\(error))") }
-        if series.values.isEmpty { throw RecurrentError("\(name): no data rows under the header") }
+        if series.values.isEmpty {
+            throw RecurrentError(line > 1 + newlines(header.joined()) && missing == .drop
+                                 ? "\(name): every value of '\(columnName)' is missing (--missing drop left none)" : "\(name): no data rows under the header")
+        }
         return series
     }
 

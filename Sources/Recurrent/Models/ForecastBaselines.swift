@@ -49,7 +49,7 @@ public struct ForecastScores: Sendable, Equatable {
         let N = model.config.window, H = model.config.horizon
         let origins = SeriesSplit.origins(in: split.testPart, window: N, horizon: H)
         guard let first = origins.first else {
-            throw RecurrentError("\(source): the test part (\(split.testPart.count) of \(split.count) values) holds no origin with --window \(N) before it and --horizon \(H) inside it; raise --test-fraction or lower --horizon")
+            throw RecurrentError("\(source): the test part (\(split.testPart.count) of \(split.count) values) holds no origin with a window of \(N) before it and a horizon of \(H) inside it; raise --test-fraction (or train with a shorter --horizon)")
         }
         guard season >= 1, first >= season else {
             throw RecurrentError("--season \(season): needs a full season of history before the first test value (index \(first))")
