@@ -320,15 +320,16 @@ struct ClassifyPredict: ParsableCommand {
         compute.apply()
         let models = try TaskCheckpoint.loadClassifiers(path: checkpoint)
         let model = models[0]
-        let lines = try input.lines()
-        // A blank line has no text to classify: it stays a blank line, so the output lines up with the input.
-        let texts = lines.indices.filter { !lines[$0].text.allSatisfy { $0 == " " || $0 == "\t" } }
-        let probabilities = ClassifierEvaluation.probabilities(models, texts.map { model.encode(lines[$0].text) })
-        var out = [String](repeating: "", count: lines.count)
-        for (i, p) in zip(texts, probabilities) {
-            let best = p.indices.max { p[$0] < p[$1] } ?? 0
-            out[i] = "\(model.config.labels[best])\t\(Format.fixed(Double(p[best])))"
+        try input.forEachChunk { lines in
+            // A blank line has no text to classify: it stays a blank line, so the output lines up with the input.
+            let texts = lines.indices.filter { !lines[$0].text.allSatisfy { $0 == " " || $0 == "\t" } }
+            let probabilities = ClassifierEvaluation.probabilities(models, texts.map { model.encode(lines[$0].text) })
+            var out = [String](repeating: "", count: lines.count)
+            for (i, p) in zip(texts, probabilities) {
+                let best = p.indices.max { p[$0] < p[$1] } ?? 0
+                out[i] = "\(model.config.labels[best])\t\(Format.fixed(Double(p[best])))"
+            }
+            Console.write(out.map { $0 + "\n" }.joined())
         }
-        Console.write(out.map { $0 + "\n" }.joined())
     }
 }

@@ -192,15 +192,16 @@ struct TagPredict: ParsableCommand {
     func run() throws {
         compute.apply()
         let model = try TaskCheckpoint.loadTagger(path: checkpoint)
-        let lines = try input.lines()
-        let sentences = lines.map { $0.text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init) }
-        var tagged = [String](repeating: "", count: sentences.count)
-        for chunk in BatchPlan.byLength(sentences.map(\.count), batchSize: 64) {
-            let predicted = model.predict(model.makeBatch(chunk.map { sentences[$0] }))
-            for (p, i) in zip(predicted, chunk) {
-                tagged[i] = zip(sentences[i], p).map { "\($0)/\(model.config.tags[$1])" }.joined(separator: " ")
+        try input.forEachChunk { lines in
+            let sentences = lines.map { $0.text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init) }
+            var tagged = [String](repeating: "", count: sentences.count)
+            for chunk in BatchPlan.byLength(sentences.map(\.count), batchSize: 64) {
+                let predicted = model.predict(model.makeBatch(chunk.map { sentences[$0] }))
+                for (p, i) in zip(predicted, chunk) {
+                    tagged[i] = zip(sentences[i], p).map { "\($0)/\(model.config.tags[$1])" }.joined(separator: " ")
+                }
             }
+            Console.write(tagged.map { $0 + "\n" }.joined())
         }
-        Console.write(tagged.map { $0 + "\n" }.joined())
     }
 }

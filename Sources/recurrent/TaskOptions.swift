@@ -233,6 +233,41 @@ struct PredictInput: ParsableArguments {
 
     /// The lines of the file, or of standard input when no file is given.
     func lines() throws -> [TextLine] { try readInputLines(file, encoding: try parseEncoding(encoding)) }
+
+    /// The same lines in chunks, standard input's as they arrive (see `forEachInputChunk`).
+    func forEachChunk(_ body: ([TextLine]) throws -> Void) throws {
+        try forEachInputChunk(file, encoding: try parseEncoding(encoding), body)
+    }
+}
+
+/// Calls `body` with the lines to predict on, at most `chunk` at a time: a file's in order, and
+/// standard input's as they arrive (the complete lines of each read), so that a pipe's output
+/// follows its input and an interactive session answers each line as it is typed.
+func forEachInputChunk(_ path: String?, encoding: TextEncoding, chunk: Int = 256, _ body: ([TextLine]) throws -> Void) throws {
+    func deliver(_ lines: [TextLine]) throws {
+        for start in stride(from: 0, to: lines.count, by: chunk) { try body(Array(lines[start..<min(lines.count, start + chunk)])) }
+    }
+    if let path { try deliver(try readInputLines(path, encoding: encoding)); return }
+    var pending: [UInt8] = [], first = 1
+    func split(_ bytes: [UInt8]) throws {
+        // Lines break only at "\n", which never occurs inside a UTF-8 sequence, so each read's
+        // complete lines decode alone; a byte-order mark can only lead the first.
+        var lines = try TextLines.split(bytes, name: "standard input", encoding: encoding)
+        for i in lines.indices { lines[i].number += first - 1 }
+        first += bytes.reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
+        try deliver(lines)
+    }
+    while true {
+        let data = FileHandle.standardInput.availableData
+        if data.isEmpty { break }
+        pending += data
+        if let end = pending.lastIndex(of: 10) {
+            let complete = Array(pending[...end])
+            pending.removeFirst(end + 1)
+            try split(complete)
+        }
+    }
+    if !pending.isEmpty { try split(pending) }
 }
 
 /// Lines to predict on. An empty file, like empty standard input, has none (as `sort` or `wc` read it).

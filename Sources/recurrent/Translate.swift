@@ -285,16 +285,23 @@ struct TranslateRun: ParsableCommand {
         compute.apply()
         let (model, _) = try TaskCheckpoint.loadSeq2Seq(path: checkpoint)
         try decoding.check(model)
-        let sentences = text.isEmpty ? try readInputLines(nil, encoding: try parseEncoding(encoding)).map(\.text) : text
-        let words = sentences.map(TranslationData.words)
-        if let empty = words.firstIndex(where: \.isEmpty), !text.isEmpty {
+        func translate(_ sentences: [String]) {
+            let words = sentences.map(TranslationData.words)
+            // Blank lines of standard input stay blank lines of the output, so lines keep lining up.
+            let filled = words.indices.filter { !words[$0].isEmpty }
+            let translated = model.translate(filled.map { words[$0] }, beam: decoding.beam, maxLength: decoding.maxLength)
+            var out = [String](repeating: "", count: words.count)
+            for (i, t) in zip(filled, translated) { out[i] = t.joined(separator: " ") }
+            Console.write(out.map { $0 + "\n" }.joined())
+        }
+        if text.isEmpty {
+            // Standard input is translated as it arrives, so a pipe's output follows its input.
+            try forEachInputChunk(nil, encoding: try parseEncoding(encoding), chunk: 64) { lines in translate(lines.map(\.text)) }
+            return
+        }
+        if let empty = text.firstIndex(where: { TranslationData.words($0).isEmpty }) {
             throw RecurrentError("sentence \(empty + 1) given to translate has no words (only letters and . ! ? are kept, lower-cased); give words to translate")
         }
-        // Blank lines of standard input stay blank lines of the output, so lines keep lining up.
-        let filled = words.indices.filter { !words[$0].isEmpty }
-        let translated = model.translate(filled.map { words[$0] }, beam: decoding.beam, maxLength: decoding.maxLength)
-        var out = [String](repeating: "", count: words.count)
-        for (i, t) in zip(filled, translated) { out[i] = t.joined(separator: " ") }
-        Console.write(out.map { $0 + "\n" }.joined())
+        translate(text)
     }
 }
