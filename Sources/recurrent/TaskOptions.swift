@@ -207,9 +207,11 @@ func ensureWritable(_ path: String, flag: String = "--output", inputs: [(String,
     try? FileManager.default.removeItem(atPath: probe)
 }
 
+/// An absolute path with `.`, `..` and symbolic links resolved.
+func canonical(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
+
 /// Whether `path` lies in `folder` or below it (symbolic links resolved).
 func isInside(_ path: String, folder: String) -> Bool {
-    func canonical(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
     let parent = canonical(URL(fileURLWithPath: path).deletingLastPathComponent().path), root = canonical(folder)
     return parent == root || parent.hasPrefix(root.hasSuffix("/") ? root : root + "/")
 }
@@ -219,7 +221,6 @@ func isInside(_ path: String, folder: String) -> Bool {
 func sameFile(_ a: String, _ b: String) -> Bool {
     var sa = stat(), sb = stat()
     if stat(a, &sa) == 0, stat(b, &sb) == 0 { return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino }
-    func canonical(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
     return canonical(a) == canonical(b)
 }
 

@@ -106,8 +106,7 @@ struct Train: ParsableCommand {
         let started = Date()
         try ensureWritable(output, inputs: [("--data", data), ("--init-from", initFrom)], beside: [CharLMCheckpoint.trainingStatePath(for: output)])
         // The report rewrites index.html, history.json and its SVGs in its folder.
-        if let report, isInside(data, folder: report), URL(fileURLWithPath: data).deletingLastPathComponent().standardizedFileURL.path
-            == URL(fileURLWithPath: report).standardizedFileURL.path {
+        if let report, canonical(URL(fileURLWithPath: data).deletingLastPathComponent().path) == canonical(report) {
             let name = URL(fileURLWithPath: data).lastPathComponent
             if name == "index.html" || name == "history.json" || name.hasSuffix(".svg") {
                 throw RecurrentError("--report \(report): would rewrite --data \(data) (the report writes index.html, history.json and SVGs there); name another folder")
