@@ -19,7 +19,7 @@ struct RecurrentCommand: ParsableCommand {
 ///   the option's value;
 /// - a word that starts with "-" and holds a space or tab cannot be a flag: "--" goes before it
 ///   (the end of options), when no flag follows it.
-func joiningNegativeNumbers(_ arguments: [String]) -> [String] {
+func preparedArguments(_ arguments: [String]) -> [String] {
     var out: [String] = []
     var i = 0
     while i < arguments.count {
@@ -53,7 +53,7 @@ func isNegativeNumber(_ s: String) -> Bool {
 
 // Bad input gets one line on standard error and a non-zero exit, never a usage dump or a trap.
 do {
-    var command = try RecurrentCommand.parseAsRoot(joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
+    var command = try RecurrentCommand.parseAsRoot(preparedArguments(Array(CommandLine.arguments.dropFirst())))
     try command.run()
 } catch let error as RecurrentError {
     FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
