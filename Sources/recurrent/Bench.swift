@@ -80,7 +80,8 @@ struct Bench: ParsableCommand {
                 throw ValidationError("\(flag) \(given) conflicts with --config \(c), which sets \(flag) \(preset); give one or the other")
             }
         }
-        if checkpoint != nil, let flag = [("--cell", cellFlag != nil), ("--layers", layers != 2), ("--hidden", hidden != Bench.standard.hidden)].first(where: { $0.1 })?.0 {
+        if checkpoint != nil, let flag = [("--cell", cellFlag != nil), ("--layers", layers != 2), ("--hidden", hidden != Bench.standard.hidden),
+                                          ("--config", config != nil)].first(where: { $0.1 })?.0 {
             throw ValidationError("\(flag) describes a fresh model; with --checkpoint the checkpoint's cell and sizes are timed")
         }
         let effectiveMode = config.flatMap { Bench.presets[$0]?.mode } ?? mode

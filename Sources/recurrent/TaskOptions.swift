@@ -227,7 +227,7 @@ func sameFile(_ a: String, _ b: String) -> Bool {
 /// Lines to predict on: a file, or standard input when no file is named.
 /// The input of the `predict` commands: one sentence per line, from a file or standard input.
 struct PredictInput: ParsableArguments {
-    @Argument(help: "A text file with one sentence per line (default: standard input).") var file: String?
+    @Argument(help: "A text file with one sentence per line (default, or -: standard input).") var file: String?
     @Option(help: "Text encoding of the input: utf8 or latin1.") var encoding = "utf8"
 
     func validate() throws { _ = try parseEncoding(encoding) }
@@ -248,14 +248,14 @@ func forEachInputChunk(_ path: String?, encoding: TextEncoding, chunk: Int = 256
     func deliver(_ lines: [TextLine]) throws {
         for start in stride(from: 0, to: lines.count, by: chunk) { try body(Array(lines[start..<min(lines.count, start + chunk)])) }
     }
-    if let path { try deliver(try readInputLines(path, encoding: encoding)); return }
-    var pending: [UInt8] = [], first = 1
+    if let path, path != "-" { try deliver(try readInputLines(path, encoding: encoding)); return }
+    var pending: [UInt8] = [], first = 1, offset = 0
     func split(_ bytes: [UInt8]) throws {
         // Lines break only at "\n", which never occurs inside a UTF-8 sequence, so each read's
         // complete lines decode alone; a byte-order mark can only lead the first.
-        var lines = try TextLines.split(bytes, name: "standard input", encoding: encoding)
-        for i in lines.indices { lines[i].number += first - 1 }
+        let lines = try TextLines.split(bytes, name: "standard input", encoding: encoding, firstLine: first, byteOffset: offset)
         first += bytes.reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
+        offset += bytes.count
         try deliver(lines)
     }
     while true {
@@ -273,7 +273,7 @@ func forEachInputChunk(_ path: String?, encoding: TextEncoding, chunk: Int = 256
 
 /// Lines to predict on. An empty file, like empty standard input, has none (as `sort` or `wc` read it).
 func readInputLines(_ path: String?, encoding: TextEncoding) throws -> [TextLine] {
-    if let path {
+    if let path, path != "-" {
         if let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int, size == 0 { return [] }
         return try TextLines.read(path: path, encoding: encoding)
     }

@@ -105,11 +105,14 @@ struct Train: ParsableCommand {
         compute.apply()
         let started = Date()
         try ensureWritable(output, inputs: [("--data", data), ("--init-from", initFrom)], beside: [CharLMCheckpoint.trainingStatePath(for: output)])
-        // The report rewrites index.html, history.json and its SVGs in its folder.
-        if let report, canonical(URL(fileURLWithPath: data).deletingLastPathComponent().path) == canonical(report) {
-            let name = URL(fileURLWithPath: data).lastPathComponent
-            if name == "index.html" || name == "history.json" || name.hasSuffix(".svg") {
-                throw RecurrentError("--report \(report): would rewrite --data \(data) (the report writes index.html, history.json and SVGs there); name another folder")
+        // The report rewrites index.html, history.json and its charts (NAME-steps.svg, NAME-time.svg) in its folder.
+        if let report {
+            for (flag, path) in [("--data", data), ("--output", output)]
+            where canonical(URL(fileURLWithPath: path).deletingLastPathComponent().path) == canonical(report) {
+                let name = URL(fileURLWithPath: path).lastPathComponent
+                if name == "index.html" || name == "history.json" || name.hasSuffix("-steps.svg") || name.hasSuffix("-time.svg") {
+                    throw RecurrentError("--report \(report): would rewrite \(flag) \(path) (the report writes index.html, history.json and its charts there); name another folder")
+                }
             }
         }
         if dropout > 0 && layers == 1 && resume == nil && initFrom == nil {

@@ -130,13 +130,15 @@ struct TranslateTrain: ParsableCommand {
         let validSet = try valid.map { try TranslationData.read(path: $0, filter: filter, reverse: data.reverse, encoding: encoding) } ?? split.valid.map { all[$0] }
         if trainSet.isEmpty { throw RecurrentError("\(pairs): no training pairs left after holding out test and validation pairs") }
         if validSet.isEmpty { throw RecurrentError("\(pairs): no validation pairs; raise --valid-fraction or give --valid") }
-        // A batch keeps, for every target step, the attention over every source word (H floats
-        // each for Bahdanau): about B·S·T·(H + 4) floats for the longest pair's batch. Refuse a pair
-        // that could not fit, before any work, rather than fail to allocate.
-        if let (longest, origin) = (trainSet.map { ($0, pairs) } + validSet.map { ($0, valid ?? pairs) })
-            .max(by: { ($0.0.source.count + 1) * ($0.0.target.count + 1) < ($1.0.source.count + 1) * ($1.0.target.count + 1) }) {
-            let B = Double(max(training.batchSize(.translator), 64)), S = Double(longest.source.count + 1), T = Double(longest.target.count + 1)
-            let bytes = 4 * B * S * T * Double(hidden + 4), memory = Double(ProcessInfo.processInfo.physicalMemory)
+        // A training batch keeps, for every target step, the attention over every source word for
+        // backward (H + 4 floats each with Bahdanau's, 4 with Luong's): about B·S·T·(H + 4) floats
+        // for the longest pair's batch. Refuse a pair that could not fit, before any work, rather
+        // than fail to allocate.
+        let perScore = attention == "bahdanau" ? hidden + 4 : attention == "luong" ? 4 : 0
+        if perScore > 0, let longest = trainSet.max(by: { ($0.source.count + 1) * ($0.target.count + 1) < ($1.source.count + 1) * ($1.target.count + 1) }) {
+            let origin = pairs
+            let B = Double(training.batchSize(.translator)), S = Double(longest.source.count + 1), T = Double(longest.target.count + 1)
+            let bytes = 4 * B * S * T * Double(perScore), memory = Double(ProcessInfo.processInfo.physicalMemory)
             if bytes > memory / 2 {
                 throw RecurrentError("\(origin):\(longest.line): a pair of \(Int(S) - 1) and \(Int(T) - 1) words needs about \(String(format: "%.3g", bytes / 1e9)) GB in a batch (attention over every source word at every target step), more than half this machine's \(String(format: "%.3g", memory / 1e9)) GB; leave long pairs out with --max-words")
             }

@@ -19,7 +19,7 @@ struct RecurrentCommand: ParsableCommand {
 ///   the option's value;
 /// - a word that starts with "-" and holds a space or tab cannot be a flag: "--" goes before it
 ///   (the end of options), when no flag follows it.
-func preparedArguments(_ arguments: [String]) -> [String] {
+func preparedArguments(_ arguments: [String]) throws -> [String] {
     var out: [String] = []
     var i = 0
     while i < arguments.count {
@@ -30,7 +30,12 @@ func preparedArguments(_ arguments: [String]) -> [String] {
             i += 2
             continue
         }
-        if !out.contains("--"), isSentence(a), !arguments[(i + 1)...].contains(where: { $0.hasPrefix("-") && !isSentence($0) }) {
+        if !out.contains("--"), isSentence(a) {
+            // With a flag after it, "--" would end the options too early: the parser would read
+            // the sentence as short flags (printing the help for an h), so say what to do instead.
+            guard !arguments[(i + 1)...].contains(where: { $0.hasPrefix("-") && !isSentence($0) }) else {
+                throw RecurrentError("'\(a)' starts with '-' but is text: give the options before the sentences")
+            }
             out.append("--")
         }
         out.append(a)
@@ -53,7 +58,7 @@ func isNegativeNumber(_ s: String) -> Bool {
 
 // Bad input gets one line on standard error and a non-zero exit, never a usage dump or a trap.
 do {
-    var command = try RecurrentCommand.parseAsRoot(preparedArguments(Array(CommandLine.arguments.dropFirst())))
+    var command = try RecurrentCommand.parseAsRoot(try preparedArguments(Array(CommandLine.arguments.dropFirst())))
     try command.run()
 } catch let error as RecurrentError {
     FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))

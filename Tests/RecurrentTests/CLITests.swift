@@ -176,6 +176,7 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
         expectCleanError(try CLI.run(["bench", "--config", "gru256", "--cell", "lstm"]), mentions: "--cell lstm conflicts with --config gru256")
         expectCleanError(try CLI.run(["bench", "--config", "gru256", "--layers", "1"]), mentions: "--layers 1 conflicts with --config gru256")
         expectCleanError(try CLI.run(["bench", "--checkpoint", model, "--hidden", "32"]), mentions: "--hidden describes a fresh model")
+        expectCleanError(try CLI.run(["bench", "--checkpoint", model, "--config", "lstm512"]), mentions: "--config describes a fresh model")
         let plain = try CLI.run(["bench", "--mode", "sample", "--checkpoint", model, "--data", textPath, "--int8", "--sample-length", "40", "--repeats", "1"])
         #expect(plain.stdout.contains("loss over 3999 characters: float32"), "\(plain.stdout)")
         let other = dir.appendingPathComponent("other.txt").path

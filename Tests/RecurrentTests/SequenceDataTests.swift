@@ -38,6 +38,15 @@ private func errorMessage(_ body: () throws -> Void) -> String? {
 
     @Test func bomIsDropped() throws {
         #expect(try TextLines.split([0xEF, 0xBB, 0xBF] + Array("x\n".utf8), name: "f").map(\.text) == ["x"])
+        // A part of a longer input (standard input read as it arrives) is numbered as in the whole.
+        let part = try TextLines.split(Array("a\nb\n".utf8), name: "s", firstLine: 7, byteOffset: 100)
+        #expect(part.map(\.number) == [7, 8])
+        do {
+            _ = try TextLines.split(Array("ok\nbad ".utf8) + [0xE9] + Array("\n".utf8), name: "standard input", firstLine: 7500, byteOffset: 156_000)
+            Issue.record("expected an error")
+        } catch let e as RecurrentError {
+            #expect(e.message.hasPrefix("standard input:7501: invalid UTF-8 at byte offset 156007"), "\(e.message)")
+        }
     }
 }
 

@@ -108,8 +108,9 @@ import Testing
         try fails(["--pairs", good, "--max-vocab", "4"], mentions: "--max-vocab must be at least 5")
         // A pair so long that its batch's attention could not fit is named before any work.
         let long = String(repeating: "a ", count: 20_000)
-        try fails(["--pairs", good, "--valid", try write(dir, "long.tsv", "i am here .\tje suis la .\n\(long)\t\(long)\n")],
-                  mentions: "long.tsv:2: a pair of 20000 and 20000 words")
+        let longPairs = "i am here .\tje suis la .\n" + String(repeating: "\(long)\t\(long)\n", count: 10)
+        try fails(["--pairs", try write(dir, "long.tsv", longPairs), "--valid", good, "--attention", "bahdanau"],
+                  mentions: "a pair of 20000 and 20000 words")
         expectCleanError(try CLI.run(["translate", "train", "--pairs", good, "--output", dir.appendingPathComponent("no/dir/m.safetensors").path]),
                          mentions: "no/dir")
 
@@ -123,6 +124,8 @@ import Testing
         // A sentence that starts with "-" is a sentence, not the flags -h…: it is translated.
         let dash = try CLI.run(["translate", "--checkpoint", model, "- he is cold ."])
         #expect(dash.status == 0 && dash.stdout.split(separator: "\n").count == 1 && !dash.stdout.contains("USAGE"), "\(dash.stdout) \(dash.stderr)")
+        // With an option after it, it cannot be told from flags: one line says what to do (not the help).
+        expectCleanError(try CLI.run(["translate", "--checkpoint", model, "- he is cold .", "--beam", "2"]), mentions: "give the options before the sentences")
         expectCleanError(try CLI.run(["translate", "--checkpoint", dir.path, "a"]), mentions: "is a folder, expected a safetensors file")
         // Blank lines of standard input stay blank in the output.
         let piped = try CLI.run(["translate", "--checkpoint", model], stdin: "he is cold .\n\nshe is here .\n")

@@ -30,12 +30,15 @@ public enum TextLines {
         return try split(bytes, name: path, encoding: encoding)
     }
 
-    /// Splits `bytes` (see the type's doc). `name` labels errors.
-    public static func split(_ bytes: [UInt8], name: String, encoding: TextEncoding = .utf8) throws -> [TextLine] {
+    /// Splits `bytes` (see the type's doc). `name` labels errors. A part of a longer input (read
+    /// as it arrives) gives the line number of its first line and the byte offset of its first
+    /// byte, so that lines and errors are numbered as in the whole.
+    public static func split(_ bytes: [UInt8], name: String, encoding: TextEncoding = .utf8,
+                             firstLine: Int = 1, byteOffset: Int = 0) throws -> [TextLine] {
         var start = 0
-        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF, encoding == .utf8 { start = 3 }
+        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF, encoding == .utf8, byteOffset == 0 { start = 3 }
         var lines: [TextLine] = []
-        var number = 1
+        var number = firstLine
         while start < bytes.count {
             var end = start
             while end < bytes.count && bytes[end] != 0x0A { end += 1 }
@@ -51,7 +54,7 @@ public enum TextLines {
             case .utf8:
                 guard let s = String(validating: slice, as: UTF8.self) else {
                     let offset = start + invalidUTF8Offset(slice)
-                    throw RecurrentError("\(name):\(number): invalid UTF-8 at byte offset \(offset) (byte 0x\(String(bytes[offset], radix: 16, uppercase: true))); convert the file to UTF-8 or pass --encoding latin1")
+                    throw RecurrentError("\(name):\(number): invalid UTF-8 at byte offset \(byteOffset + offset) (byte 0x\(String(bytes[offset], radix: 16, uppercase: true))); convert the file to UTF-8 or pass --encoding latin1")
                 }
                 text = s
             }
