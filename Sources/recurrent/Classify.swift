@@ -322,7 +322,7 @@ struct ClassifyPredict: ParsableCommand {
         let model = models[0]
         try input.forEachChunk { lines in
             // A blank line has no text to classify: it stays a blank line, so the output lines up with the input.
-            let texts = lines.indices.filter { !lines[$0].text.allSatisfy { $0 == " " || $0 == "\t" } }
+            let texts = lines.indices.filter { !ClassificationReader.isBlank(lines[$0].text) }
             let probabilities = ClassifierEvaluation.probabilities(models, texts.map { model.encode(lines[$0].text) })
             var out = [String](repeating: "", count: lines.count)
             for (i, p) in zip(texts, probabilities) {

@@ -18,7 +18,8 @@ struct RecurrentCommand: ParsableCommand {
 ///   free text (`textOptions`), is joined to it (`--forget-bias=-1`), which the parser reads as
 ///   the option's value;
 /// - a word that starts with "-" and holds a space or tab cannot be a flag: "--" goes before it
-///   (the end of options), when no flag follows it.
+///   (the end of options) when no flag follows it, and when one does, one error line asks for the
+///   options first.
 func preparedArguments(_ arguments: [String]) throws -> [String] {
     var out: [String] = []
     var i = 0

@@ -131,7 +131,7 @@ public enum ClassificationReader {
     }
 
     /// Empty, or spaces and tabs only.
-    static func isBlank<S: StringProtocol>(_ s: S) -> Bool { s.allSatisfy { $0 == " " || $0 == "\t" } }
+    public static func isBlank<S: StringProtocol>(_ s: S) -> Bool { s.allSatisfy { $0 == " " || $0 == "\t" } }
 
     /// A folder of `<Label>.txt` files (one example per line; label = the file's stem), in
     /// label order, then line order. Other files are ignored.
@@ -148,11 +148,11 @@ public enum ClassificationReader {
         var out: [LabeledText] = []
         for file in files {
             let label = String(file.dropLast(4))
+            let full = (path as NSString).appendingPathComponent(file)
             // The label is printed as `label<TAB>probability`, one line per sentence.
             if label.contains(where: { $0 == "\t" || $0 == "\n" || $0 == "\r" }) {
-                throw RecurrentError("\((path as NSString).appendingPathComponent(file)): the label (the file's name) holds a tab or a line break")
+                throw RecurrentError("\(full): the label (the file's name) holds a tab or a line break")
             }
-            let full = (path as NSString).appendingPathComponent(file)
             for line in try TextLines.read(path: full, encoding: encoding) {
                 let text = line.text.trimmingCharacters(in: .whitespaces)
                 if text.isEmpty { continue }

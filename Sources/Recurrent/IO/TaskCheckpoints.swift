@@ -112,9 +112,6 @@ public enum TaskCheckpoint {
         try SafeTensors.write(named.map { ($0.0, $0.1.value) }, metadata: extra.merging(architecture) { $1 }, to: path)
     }
 
-    /// Copies the file's tensors into the parameters, as PyTorch's strict `load_state_dict`
-    /// checks them: each name present with its shape, and no other tensor. Every value must also
-    /// be finite (a nan weight makes every output nan). Nothing is copied when a check fails.
     /// See `Meta.checkSizes`; `products` hold (metadata key, value) factors.
     static func checkSizes(_ file: SafeTensorsFile, path: String, _ products: [[(String, Int)]]) throws {
         let weights = Double(file.tensors.values.reduce(0) { $0 + $1.count })
@@ -132,6 +129,9 @@ public enum TaskCheckpoint {
         }
     }
 
+    /// Copies the file's tensors into the parameters, as PyTorch's strict `load_state_dict`
+    /// checks them: each name present with its shape, and no other tensor. Every value must also
+    /// be finite (a nan weight makes every output nan). Nothing is copied when a check fails.
     static func assign(_ file: SafeTensorsFile, to named: [(String, Parameter)], path: String) throws {
         var values: [Tensor] = []
         for (name, p) in named {

@@ -60,16 +60,16 @@ public struct ActivationAnalysis: Sendable {
         }
     }
 
+    /// The fewest characters that must differ from a property's most common value for its
+    /// correlations to count (see `run`).
+    public static let minVarying = 10
+
     /// Runs the analysis.
     ///
     /// - Parameters:
     ///   - tokens: the text encoded with the model's vocabulary; `text` the same characters.
     ///   - storedUnits: how many series to keep values of (clamped to the number of series).
     ///   - chunk: characters per forward pass.
-    /// The fewest characters that must differ from a property's most common value for its
-    /// correlations to count (see `run`).
-    public static let minVarying = 10
-
     public static func run(model: CharLM, tokens: [Int32], text: [Unicode.Scalar], storedUnits: Int, chunk: Int = 1024) -> ActivationAnalysis {
         precondition(tokens.count == text.count && !tokens.isEmpty, "tokens and text must match and be non-empty")
         let cfg = model.config, N = tokens.count, H = cfg.hiddenSize, L = cfg.numLayers
