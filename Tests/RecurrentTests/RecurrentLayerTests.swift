@@ -349,4 +349,57 @@ import CKernels
                     "\(kind): dOutputTimeMajor spent only by a one-direction Elman stack")
         }
     }
+
+    // MARK: Inference in chunks of time
+
+    /// An inference pass in chunks of time (what `forward` does when a layer's cache would pass
+    /// `inferenceChunkFloats`) gives bitwise the one-pass outputs and final state: both directions,
+    /// lengths that end inside, at and before chunk edges, an initial state, and layer 0 on tokens.
+    @Test(arguments: CellKind.allCases)
+    func chunkedInferenceEqualsOnePass(kind: CellKind) {
+        for (lengths, bidirectional, tokens) in [(nil, false, false), ([9, 3, 0, 5, 2], true, false), (nil, true, true),
+                                                  ([1, 9, 4, 6, 8], false, true)] as [([Int]?, Bool, Bool)] {
+            let B = 5, T = 9, D = 6, H = 7, L = 3, R = bidirectional ? 2 : 1, V = 11
+            var rng = SeededRNG(seed: 29)
+            let layer = RecurrentLayer(kind: kind, inputSize: D, hiddenSize: H, numLayers: L, dropout: 0.5,
+                                       bidirectional: bidirectional, rng: &rng)
+            let embedding = Embedding(count: V, dimension: D, rng: &rng)
+            let ids = (0..<(B * T)).map { _ in Int32(rng.uniform(0, Float(V) - 0.01)) }
+            let x = GradCheck.random([B, T, D], rng: &rng)
+            let initial = RecurrentState(hidden: GradCheck.random([L * R, B, H], scale: 0.5, rng: &rng),
+                                         cell: kind.hasCellState ? GradCheck.random([L * R, B, H], scale: 0.5, rng: &rng) : nil)
+            let input = tokens ? embedding.forwardTimeMajor(ids, batch: B, steps: T) : LayerBuffer(T * B * D, zeroed: false)
+            if !tokens {
+                x.data.withUnsafeBufferPointer { p in
+                    Tensor.transposeBatchTime(p.baseAddress!, to: input.pointer, outer: B, inner: T, features: D)
+                }
+            }
+            let folded = tokens ? TokenInput(batchMajor: ids, batch: B, steps: T, embedding: embedding) : nil
+            var r = SeededRNG(seed: 1)
+            let whole = layer.forward(timeMajor: input, batch: B, steps: T, state: initial, mode: .inference, rng: &r,
+                                      lengths: lengths, tokens: folded)
+            #expect(layer.chunkSteps(batch: B, steps: T) == nil, "a small pass runs in one piece")
+            #expect(whole.output.data.contains { $0 != 0 })
+            for chunk in [1, 2, 4, 8] {
+                let parts = layer.forwardInChunks(timeMajor: input, batch: B, steps: T, chunk: chunk, state: initial,
+                                                  lengths: lengths, tokens: folded)
+                let label = "\(kind) chunk \(chunk) lengths \(lengths != nil) bidirectional \(bidirectional) tokens \(tokens)"
+                #expect(parts.output == whole.output, "\(label): outputs")
+                #expect(parts.state == whole.state, "\(label): final state")
+            }
+        }
+    }
+
+    /// `forward` switches to chunks once a layer and direction's cache would pass
+    /// `inferenceChunkFloats`, with chunks that stay within it.
+    @Test func longInferenceRunsInChunks() throws {
+        var rng = SeededRNG(seed: 31)
+        let layer = RecurrentLayer(kind: .lstm, inputSize: 4, hiddenSize: 64, numLayers: 1, rng: &rng)
+        let perStep = 2 * 7 * 64  // B 2, (G + 3)·H
+        let limit = RecurrentLayer.inferenceChunkFloats
+        #expect(layer.chunkSteps(batch: 2, steps: limit / perStep) == nil)
+        let chunk = try #require(layer.chunkSteps(batch: 2, steps: limit / perStep + 1))
+        #expect(chunk * perStep <= limit && (chunk + 1) * perStep > limit)
+        #expect(layer.chunkSteps(batch: 1, steps: 10_000_000) == limit / (7 * 64))
+    }
 }

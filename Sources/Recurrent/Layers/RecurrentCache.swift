@@ -168,6 +168,12 @@ struct TokenInput {
         return tokens.timeMajor.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 
+    /// Ids already time-major.
+    init(timeMajor ids: [Int32], embedding: Embedding) {
+        timeMajor = ids
+        self.embedding = embedding
+    }
+
     /// Batch-major ids (row b·T + t) reordered time-major (row t·B + b).
     static func timeMajor(_ ids: [Int32], batch B: Int, steps T: Int) -> [Int32] {
         (0..<(T * B)).map { ids[($0 % B) * T + $0 / B] }

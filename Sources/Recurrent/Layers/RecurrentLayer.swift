@@ -23,7 +23,9 @@ import Dispatch
 /// the sweep (dW_ih, dW_hh, dx). Run on token ids (`TokenInput`, what `CharLM` does when its
 /// vocabulary is smaller than a chunk's B·T rows), layer 0's input projection, dW_ih and dx cost
 /// products over the V vocabulary rows instead of the T·B rows. Memory: see `RecurrentCache`
-/// (≈ 6·T·B·H floats per LSTM layer and direction, and O(B·G·H) more in a consuming backward pass).
+/// (≈ 6·T·B·H floats per LSTM layer and direction, and O(B·G·H) more in a consuming backward pass);
+/// an `.inference` pass over a long sequence runs in chunks of time and keeps only the outputs
+/// (see `forwardInChunks`).
 ///
 /// Threads: the batch rows are split into `Threading.count` slices that run a layer's time loop in
 /// parallel (about four hand-offs per layer and direction, after which the rows are re-cut by the
@@ -134,6 +136,11 @@ public final class RecurrentLayer: ParameterizedModule {
         }
         if let lengths {
             precondition(lengths.count == B && lengths.allSatisfy { $0 >= 0 && $0 <= T }, "lengths must be \(B) values in 0...\(T)")
+        }
+        if mode == .inference, batchMajorOutput, let chunk = chunkSteps(batch: B, steps: T) {
+            let (output, final) = forwardInChunks(timeMajor: input, batch: B, steps: T, chunk: chunk, state: state,
+                                                  lengths: lengths, tokens: tokens)
+            return (output, final, nil)
         }
         let cache = RecurrentCache(batch: B, steps: T, lengths: lengths, input: input, tokens: tokens)
         var finalHidden = Tensor(shape: stateShape)
@@ -471,7 +478,7 @@ public final class RecurrentLayer: ParameterizedModule {
     /// the B rows (`rc_lstm_forward_x`, `rc_gru_forward_x`, `rc_rnn_forward_x`) that adds it to the
     /// step's input projection and the biases. With `lengths`, the kernel runs on the active rows
     /// only and the others copy their state forward.
-    private func forwardLayer(_ index: Int, input: UnsafePointer<Float>, inputWidth din: Int, batch B: Int, steps T: Int,
+    func forwardLayer(_ index: Int, input: UnsafePointer<Float>, inputWidth din: Int, batch B: Int, steps T: Int,
                               lengths: [Int]?, tokens: TokenInput?, cache lc: LayerCache) {
         let H = hiddenSize, GH = kind.gateCount * H
         // h[t-1] for time t is previous + t·B·H, h[t] is outputs + t·B·H (see LayerCache).
