@@ -583,7 +583,7 @@ CELL_TARGET static void CELL_FN(adam)(long n, float *restrict w, const float *re
                                       float *restrict v, const float *restrict hp) {
 #pragma clang fp contract(off)   // the same roundings on every ISA path (no fused multiply-adds)
     const float w1 = hp[0], beta2 = hp[1], w2 = hp[2], bc2 = hp[3], eps = hp[4], step = hp[5], wd = hp[6];
-    const float tiny = 1.17549435e-38f;   // FLT_MIN: smaller moments are flushed to zero
+    const float tiny = hp[7];   // FLT_MIN: smaller moments are flushed to zero; 0: none is
     if (w1 < 0.5f) {
         CELL_VEC
         for (long j = 0; j < n; j++) {

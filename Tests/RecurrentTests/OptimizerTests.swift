@@ -41,12 +41,36 @@ private func expectClose(_ a: [Float], _ b: [Double], tol: Double = 1e-6, _ labe
     /// weight decay, and moments that flush to zero.
     @Test(arguments: [(Float(0.9), Float(0)), (0.3, 0.01)])
     func adamIsTheScalarFormulaBitForBit(beta1: Float, weightDecay: Float) {
-        let n = 70_001   // above the parallel threshold, not a multiple of any vector width
+        var rng = SeededRNG(seed: 9)
+        // Every 7th gradient 0: those moments decay towards subnormal values and are flushed.
+        let grads = (0..<3).map { _ in (0..<70_001).map { $0 % 7 == 0 ? Float(0) : rng.uniform(-1, 1) * 1e-3 } }
+        expectScalarAdam(grads: grads, beta1: beta1, eps: 1e-8, weightDecay: weightDecay, flushing: true)
+    }
+
+    /// With eps 0 (or any eps too small to hide √FLT_MIN), subnormal moments are kept as PyTorch
+    /// keeps them: a gradient of 1e-20 (second moment about 1e-43) moves a weight by about lr, where
+    /// a flushed moment divided by zero and sent it to −inf.
+    @Test(arguments: [Float(0), 1e-30])
+    func adamKeepsSubnormalMomentsWhenEpsIsTiny(eps: Float) {
+        #expect(!Adam.flushes(eps: eps, bc2Sqrt: 0.0316))
+        #expect(Adam.flushes(eps: 1e-8, bc2Sqrt: 0.0316))
+        var rng = SeededRNG(seed: 10)
+        let grads = (0..<3).map { _ in (0..<1001).map { _ in (rng.uniform(0, 1) < 0.5 ? -1 : 1) * rng.uniform(0.5, 2) * 1e-20 } }
+        let w = expectScalarAdam(grads: grads, beta1: 0.9, eps: eps, weightDecay: 0, flushing: false)
+        #expect(w.allSatisfy { $0.isFinite })
+        let p = param("w", [-0.183186], grad: [1e-20])
+        Adam(learningRate: 0.01, eps: eps).step([p])
+        #expect(abs(p.value.data[0] - -0.193211) < 1e-5, "torch: -0.193211, got \(p.value.data[0])")
+    }
+
+    /// Runs `Adam` over one tensor of `grads[0].count` weights for `grads.count` steps and expects
+    /// bitwise the scalar formula, flushing moments below FLT_MIN or not; returns the weights.
+    @discardableResult
+    func expectScalarAdam(grads: [[Float]], beta1: Float, eps: Float, weightDecay: Float, flushing: Bool) -> [Float] {
+        let n = grads[0].count
         var rng = SeededRNG(seed: 9)
         let w0 = (0..<n).map { _ in rng.uniform(-1, 1) }
-        // Every 7th gradient 0: those moments decay towards subnormal values and are flushed.
-        let grads = (0..<3).map { _ in (0..<n).map { $0 % 7 == 0 ? Float(0) : rng.uniform(-1, 1) * 1e-3 } }
-        let beta2: Float = 0.999, eps: Float = 1e-8, lr: Float = 0.01
+        let beta2: Float = 0.999, lr: Float = 0.01
         var w = w0, m = [Float](repeating: 0, count: n), v = [Float](repeating: 0, count: n)
         let p = Parameter(name: "w", value: Tensor(shape: [n], data: w0))
         let adam = Adam(learningRate: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay)
@@ -61,14 +85,15 @@ private func expectClose(_ a: [Float], _ b: [Double], tol: Double = 1e-6, _ labe
                 if weightDecay != 0 { gj = gj + weightDecay * w[j] }
                 m[j] = lerp(m[j], gj, w1)
                 v[j] = v[j] * beta2 + w2 * gj * gj
-                if abs(m[j]) < Float.leastNormalMagnitude { m[j] = 0 }
-                if v[j] < Float.leastNormalMagnitude { v[j] = 0 }
+                if flushing && abs(m[j]) < Float.leastNormalMagnitude { m[j] = 0 }
+                if flushing && v[j] < Float.leastNormalMagnitude { v[j] = 0 }
                 w[j] = w[j] + (-stepSize) * m[j] / (v[j].squareRoot() / bc2 + eps)
             }
         }
         let mismatches = (0..<n).filter { p.value.data[$0].bitPattern != w[$0].bitPattern }.count
-        #expect(mismatches == 0, "\(mismatches) of \(n) weights differ from the scalar formula")
+        #expect(mismatches == 0, "\(mismatches) of \(n) weights differ from the scalar formula (eps \(eps))")
         #expect(p.value.data != w0)
+        return p.value.data
     }
 
     // MARK: SGD closed forms

@@ -148,8 +148,9 @@ void rc_add_rows(long rows, long cols, const float *X, long ldx, float *y);
 void rc_scatter_add_rows(long rows, long cols, const float *X, long ldx, const int32_t *ids, float *Y, long ldy);
 
 /// Adam (PyTorch's torch.optim.Adam, decoupled from nothing: L2 weight decay added to the gradient)
-/// on n elements, hyper = {1−β1, β2, 1−β2, √(1−β2^t), ε, lr/(1−β1^t), weight decay}:
-///     g' = g + wd·w;  m ← lerp(m, g', 1−β1);  v ← β2·v + (1−β2)·g'²  (moments below FLT_MIN → 0)
+/// on n elements, hyper = {1−β1, β2, 1−β2, √(1−β2^t), ε, lr/(1−β1^t), weight decay, flush}:
+///     g' = g + wd·w;  m ← lerp(m, g', 1−β1);  v ← β2·v + (1−β2)·g'²  (moments below `flush` → 0;
+///     FLT_MIN flushes the subnormal ones, 0 none)
 ///     w ← w − (lr/(1−β1^t))·m / (√v/√(1−β2^t) + ε)
 void rc_adam(long n, float *w, const float *g, float *m, float *v, const float *hyper);
 

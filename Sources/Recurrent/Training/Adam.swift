@@ -14,7 +14,10 @@ import Foundation
 /// decimal hyperparameters; see `decimalValue`) and the
 /// element-wise work in Float, in PyTorch's order of operations, so results agree to rounding.
 /// On the first step each weight moves by almost exactly lr·sign(g). Subnormal moments are
-/// flushed to zero (they cannot change a weight, and computing with them is very slow).
+/// flushed to zero (computing with them is very slow) whenever that cannot change the denominator:
+/// when √FLT_MIN/√(1−β2^t) is below half a unit in the last place of eps (eps ≥ about 1e-10 for the
+/// default betas). With a smaller eps (0 included) they are kept, as PyTorch keeps them: a moment
+/// flushed there could turn a step of lr·sign(g) into a division by zero.
 ///
 /// State: `exp_avg` and `exp_avg_sq` per parameter, and the step count `optim.step`.
 /// Reference: https://pytorch.org/docs/stable/generated/torch.optim.Adam.html
@@ -48,8 +51,10 @@ public final class Adam: Optimizer {
         // PyTorch's update, vectorised in C (rc_adam); moments of parameters that get no gradient
         // (embedding rows not in the batch) decay geometrically into subnormal floats, where every
         // multiply is ~25x slower on x86, so moments below the smallest normal float are flushed to
-        // zero (they would move w by less than lr·1e-30).
-        let hyper: [Float] = [w1, beta2, w2, bc2Sqrt, eps, stepSize, wd]
+        // zero (they would move w by less than lr·1e-30) when the flush leaves every denominator's
+        // bits as they are (see the type's doc).
+        let hyper: [Float] = [w1, beta2, w2, bc2Sqrt, eps, stepSize, wd,
+                              Self.flushes(eps: eps, bc2Sqrt: bc2Sqrt) ? Float.leastNormalMagnitude : 0]
         // All tensors' elements in one parallel job (the same arithmetic per element): one
         // contiguous share of the concatenated elements per thread, instead of a hand-off per large
         // tensor and the small ones on the calling thread.
@@ -94,6 +99,13 @@ public final class Adam: Optimizer {
     private struct Span {
         let w: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
         let count: Int
+    }
+
+    /// Whether moments below FLT_MIN may be flushed at a step with √(1−β2^t) = `bc2Sqrt`: the
+    /// largest flushed √v/√(1−β2^t) is then below half an ulp of eps (2⁻²⁴·eps), so
+    /// √v/√(1−β2^t) + eps rounds to eps with or without it.
+    static func flushes(eps: Float, bc2Sqrt: Float) -> Bool {
+        Double(Float.leastNormalMagnitude).squareRoot() / Double(bc2Sqrt) < Double(eps) * 0x1p-24
     }
 
     /// rc_adam over the concatenated elements of `spans`, in contiguous shares in parallel when
