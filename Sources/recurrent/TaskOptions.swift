@@ -35,8 +35,8 @@ struct TaskTrainingFlags: ParsableArguments {
     @Option(name: .customLong("lr-decay-rate"), help: "Decay factor gamma (default: 0.97 with --lr-decay step or exponential, else 1 = constant).") var lrDecayRateFlag: Float?
     @Option(name: .customLong("lr-decay-every"), help: "Epochs between decays (step decay).") var lrDecayEvery = 1
     @Option(name: .customLong("lr-decay-after"), help: "Epochs at the base rate before the first decay (char-rnn's learning_rate_decay_after; 0 and 1 both decay from the second epoch).") var lrDecayAfter = 0
-    @Option(name: .customLong("lr-plateau-factor"), help: "Multiply the learning rate by this after --lr-plateau-patience validations without a better accuracy (1 = off; ReduceLROnPlateau).") var lrPlateauFactor: Float = 1
-    @Option(name: .customLong("lr-plateau-patience"), help: "Validations without improvement before --lr-plateau-factor applies.") var lrPlateauPatience = 1
+    @Option(name: .customLong("lr-plateau-factor"), help: "Multiply the learning rate by this once more than --lr-plateau-patience validations in a row were not better (by a relative 1e-4) than the best (1 = off; ReduceLROnPlateau).") var lrPlateauFactor: Float = 1
+    @Option(name: .customLong("lr-plateau-patience"), help: "Validations in a row without improvement that are tolerated: the next one cuts the rate (ReduceLROnPlateau's patience).") var lrPlateauPatience = 1
     @Option(name: .customLong("ema"), help: "Validate and save an exponential moving average of the weights with this decay per step (0 = off; default: classify 0.998, the others 0).") var emaFlag: Float?
     @Option(help: "Clip the gradients' global L2 norm to this (0 = off).") var clip: Float = 5
     @Option(name: .customLong("clip-value"), help: "Clamp every gradient element to ±this (0 = off).") var clipValue: Float = 0
@@ -65,7 +65,7 @@ struct TaskTrainingFlags: ParsableArguments {
         if lrDecayEvery < 1 { throw ValidationError("--lr-decay-every must be a positive integer, got \(lrDecayEvery)") }
         if lrDecayAfter < 0 { throw ValidationError("--lr-decay-after must be zero or more, got \(lrDecayAfter)") }
         if !(lrPlateauFactor > 0 && lrPlateauFactor <= 1) { throw ValidationError("--lr-plateau-factor must be in (0, 1], got \(lrPlateauFactor)") }
-        if lrPlateauPatience < 1 { throw ValidationError("--lr-plateau-patience must be a positive integer, got \(lrPlateauPatience)") }
+        if lrPlateauPatience < 0 { throw ValidationError("--lr-plateau-patience must be a non-negative integer, got \(lrPlateauPatience)") }
         if !(ema >= 0 && ema < 1) { throw ValidationError("--ema must be in [0, 1), got \(ema)") }
         if !(clip >= 0) || !clip.isFinite { throw ValidationError("--clip must be zero (off) or positive, got \(clip)") }
         if !(clipValue >= 0) || !clipValue.isFinite { throw ValidationError("--clip-value must be zero (off) or positive, got \(clipValue)") }

@@ -110,6 +110,16 @@ import Testing
         #expect(abs(s.rate(base: 1, epoch: 10) - Float(pow(0.9, 10.0))) < 1e-6)
     }
 
+    /// The float32 rates of torch's ExponentialLR(0.97) and StepLR(3, 0.9) from lr 2e-3, stepped
+    /// epoch by epoch (torch 2.15): the decimal gamma, not the Float one, so no drift over epochs.
+    @Test func ratesMatchTorchOverHundredsOfEpochs() {
+        let exponential = LearningRateSchedule.exponential(gamma: 0.97)
+        #expect(exponential.rate(base: 2e-3, epoch: 1) == Float(0.0019399999999999999))
+        #expect(exponential.rate(base: 2e-3, epoch: 100) == Float(9.510501585081127e-05))
+        #expect(exponential.rate(base: 2e-3, epoch: 337) == Float(6.967940658208705e-08))
+        #expect(LearningRateSchedule.step(every: 3, gamma: 0.9).rate(base: 2e-3, epoch: 400) == Float(1.641662020883609e-09))
+    }
+
     @Test func edgeCases() {
         #expect(LearningRateSchedule.step(every: 0, gamma: 0.5).rate(base: 1, epoch: 10) == 1)
         #expect(LearningRateSchedule.exponential(gamma: 0.5).rate(base: 1, epoch: -3) == 1)

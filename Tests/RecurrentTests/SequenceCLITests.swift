@@ -177,7 +177,8 @@ import Testing
         let series = try write(dir, "series.csv", GenerateForecastCLITests.seriesCSV)
         let names = try write(dir, "names.tsv", (0..<20).map { "\($0 % 2 == 0 ? "A" : "B")\t\($0 % 2 == 0 ? "an" : "bo")\(String(repeating: "a", count: $0 % 5))\n" }.joined())
         let pairs = try write(dir, "pairs.tsv", TranslateCLITests.pairs)
-        let common = ["--batch-size", "2", "--eval-every", "2", "--patience", "0", "--quiet", "--threads", "1"]
+        let common = ["--batch-size", "2", "--eval-every", "2", "--patience", "0", "--quiet", "--threads", "1",
+                      "--lr-plateau-factor", "0.5", "--lr-plateau-patience", "0"]
         for (tool, data, extra) in [("classify", tsv, ["--valid", tsv, "--dropout", "0.3", "--ema", "0.9", "--ensemble", "1", "--hidden", "8", "--embedding", "8"]),
                                     ("tag", conllu, ["--valid", conllu, "--dropout", "0.3", "--hidden", "8", "--embedding", "8"]),
                                     ("forecast", series, ["--column", "Value"] + GenerateForecastCLITests.tinyForecast),

@@ -353,25 +353,40 @@ func oneWeightTrainer(steps: Int, evalEvery: Int, _ configure: (inout TaskTraini
 }
 
 @Suite struct PlateauTests {
-    @Test func ratesFallAfterValidationsWithoutImprovement() throws {
+    /// The rate of every step, with a validation after each step scoring `scores` in turn.
+    func rates(_ scores: [Double], patience: Int) throws -> [Float] {
         var o = TaskTrainingOptions()
         o.optimizer.learningRate = 1
-        o.maxSteps = 6
+        o.maxSteps = scores.count
         o.evalEvery = 1
         o.batchSize = 1
         o.plateauFactor = 0.5
-        o.plateauPatience = 2
+        o.plateauPatience = patience
         let p = Parameter(name: "w", value: Tensor(shape: [1], data: [0]))
-        let trainer = TaskTrainer(parameters: [p], lengths: [1, 1, 1, 1, 1, 1], options: o)
+        let trainer = TaskTrainer(parameters: [p], lengths: scores.map { _ in 1 }, options: o)
         var rates: [Float] = []
-        let accuracies = [0.5, 0.4, 0.4, 0.6, 0.6, 0.6]
         var v = 0
-        try trainer.run(step: { _, _ in 0 }, validate: { v += 1; return accuracies[v - 1] }) { event in
+        try trainer.run(step: { _, _ in 0 }, validate: { v += 1; return scores[v - 1] }) { event in
             if case .progress(let pr) = event { rates.append(pr.learningRate) }
         }
-        // Validations after steps 1…6: best, miss, miss (→ ×0.5), best, miss, miss (→ ×0.5).
-        #expect(rates == [1, 1, 1, 0.5, 0.5, 0.5])
-        #expect(trainer.optimizer.learningRate == 0.5)
+        return rates
+    }
+
+    /// The rates `torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode, factor=0.5, patience=p)`
+    /// gave (torch 2.15, `scheduler.step(score)` after each step, the rate read before it): the
+    /// rate falls once more than `patience` validations in a row were not better, and a score must
+    /// beat the best by a relative 1e-4 to count as better.
+    @Test func ratesFollowReduceLROnPlateau() throws {
+        let flat = [Double](repeating: 0.8, count: 6)
+        #expect(try rates(flat, patience: 1) == [1, 1, 1, 0.5, 0.5, 0.25])
+        #expect(try rates(flat, patience: 2) == [1, 1, 1, 1, 0.5, 0.5])
+        #expect(try rates(flat, patience: 0) == [1, 1, 0.5, 0.25, 0.125, 0.0625])
+        // Gains below the threshold are not improvements.
+        #expect(try rates([0.8, 0.80001, 0.80002, 0.80003, 0.80004, 0.80005], patience: 1) == [1, 1, 1, 0.5, 0.5, 0.25])
+        #expect(try rates([0.5, 0.4, 0.4, 0.6, 0.6, 0.6, 0.60001, 0.7], patience: 1) == [1, 1, 1, 0.5, 0.5, 0.5, 0.25, 0.25])
+        // A negated loss (what forecast and generate validate with) behaves as mode="min" on the loss.
+        let losses = [2.0, 1.9999, 1.99985, 1.5, 1.49995, 1.4999, 1.4998]
+        #expect(try rates(losses.map { -$0 }, patience: 1) == [1, 1, 1, 0.5, 0.5, 0.5, 0.25])
     }
 }
 

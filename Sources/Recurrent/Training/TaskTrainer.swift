@@ -12,11 +12,17 @@ public struct TaskTrainingOptions: Sendable {
     public var schedule: LearningRateSchedule = .constant
     /// Epochs before `schedule` starts to decay the rate (char-rnn's learning_rate_decay_after).
     public var decayAfterEpochs = 0
-    /// Reduce-on-plateau (as `ReduceLROnPlateau(mode="max")` on the validation accuracy): after
-    /// `plateauPatience` validations in a row without a better accuracy, the rate is multiplied by
-    /// `plateauFactor` (1 = off); the multiplier applies on top of `schedule`.
+    /// Reduce-on-plateau, as PyTorch's `ReduceLROnPlateau(mode="max", factor: plateauFactor,
+    /// patience: plateauPatience, threshold: plateauThreshold, threshold_mode="rel", cooldown=0)`
+    /// on the validation score: a score counts as better than the best so far only when it passes
+    /// best + |best|·threshold (for the negated losses and errors some trainers score by, this is
+    /// `mode="min"` on the loss); once more than `plateauPatience` validations in a row were not
+    /// better, the rate is multiplied by `plateauFactor` (1 = off) and the count starts again. The
+    /// multiplier applies on top of `schedule`. (Model selection and `patience` count any strict
+    /// improvement, as before.)
     public var plateauFactor: Float = 1
     public var plateauPatience = 1
+    public var plateauThreshold = 1e-4
     /// Exponential moving average of the weights (Polyak averaging; 0 = off): after every step
     /// `avg = d·avg + (1−d)·w` with `d = min(emaDecay, (1+step)/(10+step))`; validation, saving
     /// and early stopping then use the averaged weights, training continues on the raw ones.
@@ -90,7 +96,10 @@ public final class TaskTrainer {
         var position = 0
         var sinceBest = 0
         var plateauScale: Float = 1
+        /// Validations in a row not better than `plateauBest` (PyTorch's num_bad_epochs).
         var sincePlateauCut = 0
+        /// The best score by the plateau's threshold (PyTorch's best); nil before the first.
+        var plateauBest: Double?
         /// The weight average (empty when `emaDecay` is 0), in `parameters` order.
         var average: [[Float]]
     }
@@ -171,8 +180,14 @@ public final class TaskTrainer {
             let accuracy = validate()
             try Divergence.checkValidation(step, "score", accuracy)
             let improved = bestAccuracy.map { accuracy > $0 } ?? true
-            if improved { bestAccuracy = accuracy; loop.sinceBest = 0; loop.sincePlateauCut = 0 } else { loop.sinceBest += 1; loop.sincePlateauCut += 1 }
-            if options.plateauFactor < 1, loop.sincePlateauCut >= max(options.plateauPatience, 1) {
+            if improved { bestAccuracy = accuracy; loop.sinceBest = 0 } else { loop.sinceBest += 1 }
+            if loop.plateauBest.map({ accuracy > $0 + abs($0) * options.plateauThreshold }) ?? true {
+                loop.plateauBest = accuracy
+                loop.sincePlateauCut = 0
+            } else {
+                loop.sincePlateauCut += 1
+            }
+            if options.plateauFactor < 1, loop.sincePlateauCut > options.plateauPatience {
                 loop.plateauScale *= options.plateauFactor
                 loop.sincePlateauCut = 0
             }
@@ -250,6 +265,7 @@ extension TaskTrainer {
             "examples": String(lengths.count),
         ]
         if let b = bestAccuracy { meta["best_accuracy"] = String(b) }
+        if let b = loop.plateauBest { meta["plateau_best"] = String(b) }
         if let f = options.dataFingerprint { meta["data"] = f }
         return (tensors, meta)
     }
@@ -301,7 +317,9 @@ extension TaskTrainer {
         for (p, w) in zip(parameters, raw) { p.value.data = w }
         step = try int("step")
         bestAccuracy = meta["best_accuracy"].flatMap(Double.init)
+        // A state written before the plateau kept its own best (2026-12-01) resumes from the best score.
         loop = LoopState(rng: rng, epoch: try int("epoch"), plan: plan, position: position, sinceBest: try int("since_best"),
-                         plateauScale: scale, sincePlateauCut: try int("since_plateau_cut"), average: average)
+                         plateauScale: scale, sincePlateauCut: try int("since_plateau_cut"),
+                         plateauBest: meta["plateau_best"].flatMap(Double.init) ?? bestAccuracy, average: average)
     }
 }
