@@ -204,4 +204,22 @@ private func errorMessage(_ body: () throws -> Void) -> String? {
         var again = SeededRNG(seed: 3)
         #expect(BatchPlan.batches(lengths: lengths, batchSize: 8, poolBatches: 4, rng: &again) == a)
     }
+
+    /// Evaluation batches: every example once, shortest first, 64 to a batch while the padded
+    /// steps stay within 64 × 256; a very long example goes alone instead of padding 63 short ones.
+    @Test func evaluationBatchesKeepLongExamplesApart() {
+        let short = (0..<130).map { 1 + $0 % 40 }
+        let plain = BatchPlan.byLength(short, batchSize: 64)
+        #expect(plain.map(\.count) == [64, 64, 2])
+        #expect(plain.flatMap { $0 }.map { short[$0] } == short.sorted())
+        let mixed = [55_000] + Array(short.prefix(63))
+        let batches = BatchPlan.byLength(mixed, batchSize: 64)
+        #expect(batches == [Array(1...63).sorted { mixed[$0] != mixed[$1] ? mixed[$0] < mixed[$1] : $0 < $1 }, [0]])
+        // Longer examples: smaller batches, none over the cap unless alone.
+        let long = (0..<50).map { 100 + 97 * $0 }
+        let cut = BatchPlan.byLength(long, batchSize: 64, maxSteps: 20_000)
+        #expect(cut.flatMap { $0 }.sorted() == Array(0..<50))
+        #expect(cut.allSatisfy { $0.count == 1 || $0.count * $0.map { long[$0] }.max()! <= 20_000 })
+        #expect(cut.count > 1 && cut.first!.count > cut.last!.count)
+    }
 }
