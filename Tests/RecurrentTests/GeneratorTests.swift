@@ -70,6 +70,25 @@ struct GeneratorTests {
     }
 
     /// <pad>, <unk> and <sos> are never drawn, even when most likely; only <eos> or the length ends a sequence.
+    /// `generate` feeds a shared prime once and repeats its final state for every sequence: the
+    /// same state and logits, bit for bit, as feeding it to each row of a batch (what it did before,
+    /// at count × prime length in memory).
+    @Test(arguments: [CellKind.lstm, .gru])
+    func primeFedOnceEqualsPrimeFedToEveryRow(cell: CellKind) {
+        let m = model(cell: cell, layers: 2)
+        let input = [GeneratorConfig.sosIndex] + m.encode("abcabd")
+        var rng = SeededRNG(seed: 1)
+        let one = m.forward(PaddedBatch([input]), conditions: [1], state: nil, mode: .inference, rng: &rng)
+        let all = m.forward(PaddedBatch([[Int32]](repeating: input, count: 5)), conditions: [Int32](repeating: 1, count: 5),
+                            state: nil, mode: .inference, rng: &rng)
+        #expect(one.state.repeatingBatch(5) == all.state)
+        let rowLength = one.logits.count
+        for b in 0..<5 { #expect(Array(all.logits.data[(b * rowLength)..<((b + 1) * rowLength)]) == one.logits.data) }
+        let primed = m.generate(conditionIndex: 1, prime: m.encode("ab"), count: 7, maxLength: 12, settings: SamplingSettings(), seed: 3)
+        #expect(primed.count == 7 && primed.allSatisfy { Array($0.prefix(2)) == m.encode("ab") && $0.count <= 12 })
+        #expect(Set(primed).count > 1, "the sequences draw their own characters after the prime")
+    }
+
     @Test func reservedEntriesAreNeverDrawn() {
         var rng = SeededRNG(seed: 3)
         let config = GeneratorConfig(cell: .lstm, vocabulary: GeneratorConfig.vocabulary(for: ["ab"]), conditions: ["A"],

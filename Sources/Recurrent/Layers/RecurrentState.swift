@@ -21,6 +21,21 @@ public struct RecurrentState: Sendable, Equatable {
     }
 }
 
+extension RecurrentState {
+    /// A batch of `count` rows that each hold this one-row state (B = 1): one sequence's state
+    /// handed to several that continue from it.
+    public func repeatingBatch(_ count: Int) -> RecurrentState {
+        precondition(hidden.shape.count == 3 && hidden.shape[1] == 1, "repeatingBatch needs a state of batch 1, got \(hidden.shape)")
+        func repeated(_ t: Tensor) -> Tensor {
+            let L = t.shape[0], H = t.shape[2]
+            var out = Tensor(shape: [L, count, H])
+            for l in 0..<L { for b in 0..<count { out.data.replaceSubrange((l * count + b) * H ..< (l * count + b + 1) * H, with: t.data[l * H ..< (l + 1) * H]) } }
+            return out
+        }
+        return RecurrentState(hidden: repeated(hidden), cell: cell.map(repeated))
+    }
+}
+
 /// Whether a forward pass is part of training.
 ///
 /// `.training` keeps the cache that `backward` reads and applies dropout; `.inference` does neither.

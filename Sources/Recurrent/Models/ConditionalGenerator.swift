@@ -182,20 +182,24 @@ public final class ConditionalGenerator: ParameterizedModule {
         let conditions = [Int32](repeating: Int32(conditionIndex), count: count)
         var out = [[Int32]](repeating: prime, count: count)
         var done = [Bool](repeating: prime.count >= maxLength, count: count)
-        // Feed <sos> + prime in one pass; then one step per character.
-        var f = forward(PaddedBatch([[Int32]](repeating: [GeneratorConfig.sosIndex] + prime, count: count)), conditions: conditions,
+        // Feed <sos> + prime in one pass, once (every sequence shares them: the rows of a batch are
+        // independent, so each row of a batch of `count` would give the same bits); its final state
+        // is repeated for every sequence. Then one step per character for the whole batch.
+        var f = forward(PaddedBatch([[GeneratorConfig.sosIndex] + prime]), conditions: [Int32(conditionIndex)],
                         state: nil, mode: .inference, rng: &rng)
+        f.state = f.state.repeatingBatch(count)
+        var shared = true  // f.logits holds one sequence's rows, the same for all
         var lastRow = prime.count  // the step whose logits predict the next character
         var scratch = [Float](repeating: 0, count: 2 * V)
         var row = [Float](repeating: 0, count: V)
         while done.contains(false) {
             var next = [Int32](repeating: TokenVocabulary.padIndex, count: count)
-            let T = f.logits.count / (count * V)
+            let T = f.logits.count / ((shared ? 1 : count) * V)
             for b in 0..<count where !done[b] {
                 let u = rng.nextFloat()
                 // <pad>, <unk> and <sos> are never drawn (their logits set to −∞, as `Seq2Seq`'s
                 // decoding does); the sequence ends at <eos>.
-                let base = (b * T + lastRow) * V
+                let base = ((shared ? 0 : b) * T + lastRow) * V
                 for v in 0..<V { row[v] = v < Int(GeneratorConfig.eosIndex) ? -.infinity : f.logits.data[base + v] }
                 let token = row.withUnsafeBufferPointer { zb in
                     scratch.withUnsafeMutableBufferPointer { sb -> Int32 in
@@ -212,6 +216,7 @@ public final class ConditionalGenerator: ParameterizedModule {
             if !done.contains(false) { break }
             f = forward(PaddedBatch(next.map { [$0] }), conditions: conditions, state: f.state, mode: .inference, rng: &rng)
             lastRow = 0
+            shared = false
         }
         return out
     }
