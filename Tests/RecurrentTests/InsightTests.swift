@@ -151,15 +151,43 @@ import Testing
         #expect(abs(batched[6] / direct - 1) < 1e-4, "\(batched[6]) vs \(direct)")
     }
 
-    /// Splitting the rows into passes (as long sequences do to bound memory) changes nothing.
-    @Test func passesGiveTheSameCurves() {
-        var setup = GradientFlow.Setup(cell: .gru, initialisation: .pytorchDefault)
-        setup.hidden = 5; setup.input = 3; setup.length = 9; setup.sequences = 2
-        let layer = GradientFlow.makeLayer(setup)
-        let (x, u) = GradientFlow.probes(sequences: 2, length: 9, input: 3, hidden: 5, seed: 3)
-        let one = GradientFlow.hiddenGradientNorms(layer: layer, x: x, dFinal: u)
-        let many = GradientFlow.hiddenGradientNorms(layer: layer, x: x, dFinal: u, rowsPerPass: 3)
-        for k in 0..<9 { #expect(abs(one[0][k] - many[0][k]) <= 1e-6 * one[0][k]) }
+    /// The one-pass measurement (the gradient carried into every step, recorded in one backward
+    /// pass) against its definition: for every sequence q and every t, a run over steps t + 1 … T
+    /// from the states after t steps, whose initial-state gradient is ∂loss/∂h_t of each layer.
+    @Test(arguments: CellKind.allCases)
+    func onePassMatchesARunFromEveryStep(kind: CellKind) {
+        let S = 2, T = 9, D = 3, H = 5, L = 3
+        var rng = SeededRNG(seed: 4)
+        let layer = RecurrentLayer(kind: kind, inputSize: D, hiddenSize: H, numLayers: L, rng: &rng)
+        let (x, u) = GradientFlow.probes(sequences: S, length: T, input: D, hidden: H, seed: 3)
+        let measured = GradientFlow.hiddenGradientNorms(layer: layer, x: x, dFinal: u)
+        #expect(layer.parameters.allSatisfy { $0.grad.data.allSatisfy { $0 == 0 } }, "gradients left as they were")
+        var expected = [[Double]](repeating: [Double](repeating: 0, count: T), count: L)
+        for q in 0..<S {
+            let row = { (t0: Int, t1: Int) in Tensor(shape: [1, t1 - t0, D], data: Array(x.data[((q * T + t0) * D)..<((q * T + t1) * D)])) }
+            for t in 1...T {
+                let start = layer.forward(row(0, t), state: nil, mode: .inference, rng: &rng).state
+                var dState = RecurrentState.zeros(kind: kind, layers: L, batch: 1, hidden: H)
+                for j in 0..<H { dState.hidden.data[(L - 1) * H + j] = u.data[q * H + j] }
+                var dInitial = dState
+                if t < T {
+                    let (_, _, cache) = layer.forward(row(t, T), state: start, mode: .training, rng: &rng)
+                    dInitial = layer.backward(dOutput: nil, dState: dState, cache: cache!).dInitialState
+                }
+                for l in 0..<L {
+                    let n = (0..<H).reduce(0.0) { $0 + Double(dInitial.hidden.data[l * H + $1]) * Double(dInitial.hidden.data[l * H + $1]) }
+                    expected[l][T - t] += n.squareRoot() / Double(S)
+                }
+            }
+        }
+        layer.zeroGrad()
+        for l in 0..<L {
+            for k in 0..<T {
+                #expect(abs(measured[l][k] - expected[l][k]) <= 1e-5 * expected[l][k] + 1e-12,
+                        "\(kind) layer \(l) k \(k): \(measured[l][k]) vs \(expected[l][k])")
+            }
+        }
+        #expect(expected[0][T - 1] > 0 && expected[L - 1][0] > 0)
     }
 
     @Test func pageAndJSON() throws {

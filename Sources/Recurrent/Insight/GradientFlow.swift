@@ -211,70 +211,47 @@ public enum GradientFlow {
     }
 
     /// ‖∂loss/∂h_t^(l)‖ for every layer l of `layer` (unidirectional), where ∂loss/∂h_T of the top
-    /// layer is `dFinal` (S,H) and the run starts from zeros.
+    /// layer is `dFinal` (S,H) and the run starts from zeros. For a layer below the top, h_t^(l) is
+    /// taken as the state layer l carries into step t + 1, so its gradient comes through that step
+    /// and the later ones (the layer above reads h_t^(l) at time t too; that path is not counted),
+    /// which is what h_t^(l) would receive as the initial state of a run over steps t + 1 … T.
+    ///
+    /// One forward and one backward pass over the S sequences, which record the gradient carried
+    /// into every step (`backwardTimeMajor(hiddenGradients:)`): time and memory linear in T. (Until
+    /// 2026-12-01 each t ran its own pass over steps t + 1 … T, quadratic in T.)
     ///
     /// - Returns: [l][k] = mean over the S sequences of ‖∂loss/∂h_{T−k}^(l)‖, k = 0 … T−1.
     public static func hiddenGradientNorms(layer: RecurrentLayer, x: Tensor, dFinal: Tensor) -> [[Double]] {
-        hiddenGradientNorms(layer: layer, x: x, dFinal: dFinal, rowsPerPass: nil)
-    }
-
-    /// `rowsPerPass` overrides the memory-based size of a pass (tests).
-    static func hiddenGradientNorms(layer: RecurrentLayer, x: Tensor, dFinal: Tensor, rowsPerPass: Int?) -> [[Double]] {
         precondition(!layer.bidirectional, "gradient flow is measured on unidirectional stacks")
-        let S = x.shape[0], T = x.shape[1], D = x.shape[2], H = layer.hiddenSize, L = layer.numLayers
+        let S = x.shape[0], T = x.shape[1], H = layer.hiddenSize, L = layer.numLayers
         precondition(dFinal.shape == [S, H], "dFinal must be (\(S),\(H))")
+        var out = [[Double]](repeating: [Double](repeating: 0, count: T), count: L)
+        guard T > 0 else { return out }
         var rng = SeededRNG(seed: 0)
         let savedDropout = layer.dropout
         layer.dropout = 0
         defer { layer.dropout = savedDropout }
-        // 1. The reference pass: h_s (and c_s) of every layer at every s.
-        let (_, _, refCache) = layer.forward(x, state: nil, mode: .training, rng: &rng)
-        guard let ref = refCache else { preconditionFailure("training forward returns a cache") }
-        // 2. Row g = q·(T+1) + s: the state after s steps, then x[q, s..<T], length T − s. The rows
-        //    run in passes of at most `perPass`, which bounds memory at about 128 MiB of floats
-        //    (cache, gradients and inputs ≈ (T+1)·(8·H·L + D) floats per row).
-        let rows = S * (T + 1)
-        let perPass = rowsPerPass ?? max(1, min(rows, (32 << 20) / max(1, (T + 1) * (8 * H * L + D))))
-        var out = [[Double]](repeating: [Double](repeating: 0, count: T), count: L)
         let saved = layer.parameters.map(\.grad)
         defer { for (p, g) in zip(layer.parameters, saved) { p.grad = g } }
-        for g0 in stride(from: 0, to: rows, by: perPass) {
-            let n = min(perPass, rows - g0)
-            var xs = Tensor(shape: [n, T, D])
-            var initial = RecurrentState.zeros(kind: layer.kind, layers: L, batch: n, hidden: H)
-            var lengths = [Int](repeating: 0, count: n)
-            var dState = RecurrentState.zeros(kind: layer.kind, layers: L, batch: n, hidden: H)
-            for b in 0..<n {
-                let q = (g0 + b) / (T + 1), s = (g0 + b) % (T + 1)
-                lengths[b] = T - s
-                for t in 0..<(T - s) {
-                    for d in 0..<D { xs.data[(b * T + t) * D + d] = x.data[(q * T + s + t) * D + d] }
-                }
-                for j in 0..<H { dState.hidden.data[((L - 1) * n + b) * H + j] = dFinal.data[q * H + j] }
-            }
-            for l in 0..<L {
-                ref.withTrace(layer: l) { hiddens, cells, _ in
-                    for b in 0..<n {
-                        let q = (g0 + b) / (T + 1), s = (g0 + b) % (T + 1)
-                        let src = (s * S + q) * H, dst = (l * n + b) * H
-                        for j in 0..<H { initial.hidden.data[dst + j] = hiddens[src + j] }
-                        if let cells { for j in 0..<H { initial.cell?.data[dst + j] = cells[src + j] } }
-                    }
-                }
-            }
-            // 3. One forward and backward pass over the rows; read the gradient on each initial state.
-            let (_, _, cacheOrNil) = layer.forward(xs, state: initial, mode: .training, rng: &rng, lengths: lengths)
-            guard let cache = cacheOrNil else { preconditionFailure("training forward returns a cache") }
-            let (_, dInitial) = layer.backward(dOutput: nil, dState: dState, cache: cache)
-            for b in 0..<n {
-                let s = (g0 + b) % (T + 1)
-                guard s >= 1 else { continue }  // t = 0 is not reported
-                for l in 0..<L {
-                    let base = (l * n + b) * H
-                    var sum = 0.0
-                    for j in 0..<H { let v = Double(dInitial.hidden.data[base + j]); sum += v * v }
-                    out[l][T - s] += sum.squareRoot() / Double(S)
-                }
+        let (_, _, cacheOrNil) = layer.forward(x, state: nil, mode: .training, rng: &rng)
+        guard let cache = cacheOrNil else { preconditionFailure("training forward returns a cache") }
+        var dState = RecurrentState.zeros(kind: layer.kind, layers: L, batch: S, hidden: H)
+        for i in 0..<(S * H) { dState.hidden.data[(L - 1) * S * H + i] = dFinal.data[i] }
+        let records = (0..<L).map { _ in LayerBuffer(T * S * H, zeroed: false) }
+        withExtendedLifetime(records) {
+            _ = layer.backwardTimeMajor(dOutput: nil, dState: dState, cache: cache, hiddenGradients: records.map(\.pointer))
+        }
+        func norm(_ p: UnsafePointer<Float>) -> Double {
+            var sum = 0.0
+            for j in 0..<H { let v = Double(p[j]); sum += v * v }
+            return sum.squareRoot()
+        }
+        for l in 0..<L {
+            for q in 0..<S {
+                // k = 0: the state after all T steps gets dFinal (top layer) or nothing.
+                dFinal.data.withUnsafeBufferPointer { d in out[l][0] += l == L - 1 ? norm(d.baseAddress! + q * H) / Double(S) : 0 }
+                // The state after s steps is the one step s reads: slot s.
+                for s in 1..<T { out[l][T - s] += norm(records[l].pointer + (s * S + q) * H) / Double(S) }
             }
         }
         return out

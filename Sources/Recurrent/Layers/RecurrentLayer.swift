@@ -247,12 +247,21 @@ public final class RecurrentLayer: ParameterizedModule {
     /// `initialStateGradient` (a caller that drops it, as truncated BPTT does) the gradient on the
     /// initial state is not computed (the last step's product through W_hh is skipped) and comes
     /// back as zeros.
+    ///
+    /// With `hiddenGradients` (one (T,B,H) time-major block per layer and direction, index l·R + r;
+    /// diagnostics), slot t of layer l's block receives the gradient on the hidden state that step t
+    /// reads (h after t steps; for the reverse direction, after T − 1 − t) through step t and the
+    /// steps after it, without what it receives as the output of the step before (from the layer
+    /// above or dOutput): what that state would receive as the initial state of a run over steps
+    /// t … T − 1 (`GradientFlow`).
     func backwardTimeMajor(dOutput: Tensor?, dState: RecurrentState?, cache: RecurrentCache,
                            consumingCache: Bool = false, dOutputTimeMajor: LayerBuffer? = nil,
-                           initialStateGradient: Bool = true) -> (dInput: LayerBuffer, dInitialState: RecurrentState) {
+                           initialStateGradient: Bool = true,
+                           hiddenGradients: [UnsafeMutablePointer<Float>]? = nil) -> (dInput: LayerBuffer, dInitialState: RecurrentState) {
         let B = cache.batch, T = cache.steps, D = inputSize, H = hiddenSize, L = numLayers, R = directionCount
         let stateShape = [L * R, B, H]
         precondition(cache.layers.count == L * R, "the cache does not come from a training forward pass of this layer")
+        precondition(hiddenGradients.map { $0.count == L * R } ?? true, "one hidden-gradient block per layer and direction")
         precondition(!cache.consumed, "this cache was already used by a consuming backward pass")
         if consumingCache { cache.consumed = true }
         if let dOutput { precondition(dOutput.shape == [B, T, R * H], "dOutput must be \([B, T, R * H]), got \(dOutput.shape)") }
@@ -307,7 +316,7 @@ public final class RecurrentLayer: ParameterizedModule {
                                       lengths: cache.lengths, dOut: up + r * H, dOutStep: step, dOutRow: row,
                                       dhNext: dhNext.pointer, dcNext: dcNext.pointer, dInput: dIn.pointer, accumulate: r > 0,
                                       inPlace: consumingCache, dPreInDOut: dPreInDOut, tokens: tokens,
-                                      initialStateGradient: initialStateGradient)
+                                      initialStateGradient: initialStateGradient, recordHidden: hiddenGradients?[index])
                     }
                 }
                 if let dOut {
@@ -641,7 +650,8 @@ public final class RecurrentLayer: ParameterizedModule {
                                batch B: Int, steps T: Int, lengths: [Int]?, dOut: UnsafePointer<Float>, dOutStep: Int, dOutRow: Int,
                                dhNext: UnsafeMutablePointer<Float>, dcNext: UnsafeMutablePointer<Float>,
                                dInput: UnsafeMutablePointer<Float>, accumulate: Bool, inPlace: Bool, dPreInDOut: Bool,
-                               tokens: TokenInput?, initialStateGradient: Bool = true) {
+                               tokens: TokenInput?, initialStateGradient: Bool = true,
+                               recordHidden: UnsafeMutablePointer<Float>? = nil) {
         let H = hiddenSize, GH = kind.gateCount * H
         let previous = lc.hiddens.pointer + lc.previousOffset, outputs = lc.hiddens.pointer + lc.outputOffset
         // Gradients w.r.t. the input-side and hidden-side pre-activations; they differ only for GRU.
@@ -742,6 +752,7 @@ public final class RecurrentLayer: ParameterizedModule {
                     if s == T - 1 && !initialStateGradient { continue }
                     GEMM.multiplyPacked(m: n, n: H, k: GH, a: dp + b0 * GH, lda: GH, packed: whhPacked.pointer,
                                         beta: gatesOnly && lengths == nil ? 0 : 1, c: dhNext + b0 * H, ldc: H)
+                    recordHidden.map { ($0 + (t * B + b0) * H).update(from: dhNext + b0 * H, count: n * H) }
                 }
             }
             // 3. All steps at once: the weight and bias gradients and dx.
