@@ -20,12 +20,18 @@ struct Eval: ParsableCommand {
     func run() throws {
         compute.apply()
         let model = try CharLMCheckpoint.load(path: checkpoint)
-        let text = try TextFile.read(path: data)
-        let tokens = try model.config.vocabulary.encode(text, source: data)
-        guard tokens.count >= 2 else {
-            throw RecurrentError("\(data): the text has \(tokens.count) character; scoring needs at least 2")
+        // Read, encoded and scored a piece at a time: memory does not grow with the text.
+        let evaluator = CharLMEvaluator(model: model)
+        var count = 0
+        try TextFile.forEachChunk(path: data) { scalars, first in
+            evaluator.feed(try model.config.vocabulary.encode(scalars, source: data, firstPosition: first))
+            count += scalars.count
+            return true
         }
-        let result = model.evaluate(tokens: tokens)
+        guard count >= 2 else {
+            throw RecurrentError("\(data): the text has \(count) character; scoring needs at least 2")
+        }
+        let result = evaluator.finish()
         if json {
             Console.line(jsonObject([
                 ("loss", result.loss), ("bits_per_char", result.bitsPerChar),

@@ -31,12 +31,17 @@ struct Visualize: ParsableCommand {
         compute.apply()
         try ensureWritable(output, inputs: [("--checkpoint", checkpoint), ("--text", text)])
         let model = try CharLMCheckpoint.load(path: checkpoint)
-        var scalars = try TextFile.read(path: text)
         // The page holds every character and the stored units' value at each: past this many, it
-        // grows beyond what a browser opens (5 MB of text made a 187 MB page).
-        if scalars.count > Self.maxCharacters {
-            Console.warn("--text \(text) holds \(Format.grouped(Double(scalars.count))) characters; visualize reads the first \(Format.grouped(Double(Self.maxCharacters)))")
-            scalars = Array(scalars.prefix(Self.maxCharacters))
+        // grows beyond what a browser opens (5 MB of text made a 187 MB page). The rest is only
+        // counted, a piece at a time (a 167 MB text took 1.5 GB when read whole).
+        var scalars: [Unicode.Scalar] = [], total = 0
+        try TextFile.forEachChunk(path: text) { piece, _ in
+            if scalars.count < Self.maxCharacters { scalars += piece.prefix(Self.maxCharacters - scalars.count) }
+            total += piece.count
+            return true
+        }
+        if total > Self.maxCharacters {
+            Console.warn("--text \(text) holds \(Format.grouped(Double(total))) characters; visualize reads the first \(Format.grouped(Double(Self.maxCharacters)))")
         }
         guard !scalars.isEmpty else { throw RecurrentError("\(text): the text is empty; visualize needs at least one character") }
         let tokens = try model.config.vocabulary.encode(scalars, source: text)

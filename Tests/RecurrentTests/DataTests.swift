@@ -77,6 +77,33 @@ private func message(_ body: () throws -> Void) -> String? {
         #expect(message { _ = try TextFile.read(path: "/dev/zero") } == "/dev/zero: is a device or socket, expected a text file")
     }
 
+    /// Reading in pieces gives the scalars of `read(path:)` with their indices, whatever the piece
+    /// size (sequences of 2–4 bytes cut at every place), the BOM dropped, the same errors with
+    /// byte offsets counted from the start of the file, and stops when asked.
+    @Test func readsInPiecesAsWhole() throws {
+        let text = "a가\u{1F600}é\nxyz" + String(repeating: "q€", count: 7)
+        let path = try temporaryFile([0xEF, 0xBB, 0xBF] + Array(text.utf8))
+        let bad = try temporaryFile(Array("abc가de".utf8) + [0xE0, 0x80] + Array("fg".utf8))
+        let bomOnly = try temporaryFile([0xEF, 0xBB, 0xBF])
+        defer { for p in [path, bad, bomOnly] { try? FileManager.default.removeItem(atPath: p) } }
+        let whole = try TextFile.read(path: path)
+        for size in [1, 2, 3, 4, 5, 7, 64] {
+            var got: [Unicode.Scalar] = []
+            try TextFile.forEachChunk(path: path, chunkBytes: size) { piece, first in
+                #expect(first == got.count)
+                got += piece
+                return true
+            }
+            #expect(got == whole, "pieces of \(size) bytes")
+            #expect(message { try TextFile.forEachChunk(path: bad, chunkBytes: size) { _, _ in true } }
+                    == "\(bad): invalid UTF-8 at byte offset 8 (expected UTF-8 text)", "pieces of \(size) bytes")
+            #expect(message { try TextFile.forEachChunk(path: bomOnly, chunkBytes: size) { _, _ in true } } == "\(bomOnly): the file is empty")
+        }
+        var pieces = 0
+        try TextFile.forEachChunk(path: path, chunkBytes: 4) { _, _ in pieces += 1; return pieces < 2 }
+        #expect(pieces == 2)
+    }
+
     @Test func unreadableFile() throws {
         guard getuid() != 0 else { return }  // root reads anything
         let path = try temporaryFile(Array("x".utf8))

@@ -145,6 +145,19 @@ struct StepperTests {
         let tokens: [Int32] = [1, 2, 3] + a
         let e1 = m.evaluate(tokens: tokens), e2 = CharLMStepper(model: m).evaluate(tokens: tokens)
         #expect(abs(e1.loss - e2.loss) < 1e-5)
+        // Fed in uneven pieces, the evaluator scores the same chunks: the same bits.
+        for chunk in [1, 3, 7] {
+            let evaluator = CharLMEvaluator(model: m, chunk: chunk)
+            var start = 0, size = 1
+            while start < tokens.count {
+                evaluator.feed(Array(tokens[start..<min(tokens.count, start + size)]))
+                start += size
+                size = size % 5 + 1
+            }
+            let fed = evaluator.finish()
+            #expect(fed == m.evaluate(tokens: tokens, chunk: chunk), "chunk \(chunk)")
+            #expect(fed.characters == tokens.count - 1)
+        }
     }
 
     @Test func gemvMatchesReference() {

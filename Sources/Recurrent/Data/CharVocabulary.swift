@@ -75,7 +75,7 @@ public struct CharVocabulary: Sendable, Equatable {
     /// The indices of `text`. An unknown character throws
     /// "SOURCE: character 'X' (U+XXXX) at position N is not in the model's vocabulary"
     /// (N counts characters from 0).
-    public func encode(_ text: [Unicode.Scalar], source: String) throws -> [Int32] {
+    public func encode(_ text: [Unicode.Scalar], source: String, firstPosition: Int = 0) throws -> [Int32] {
         var out = [Int32](repeating: 0, count: text.count)
         var failed: Int? = nil
         asciiIndex.withUnsafeBufferPointer { table in
@@ -96,7 +96,7 @@ public struct CharVocabulary: Sendable, Equatable {
             }
         }
         if let p = failed {
-            throw RecurrentError("\(source): character \(CharVocabulary.describe(text[p])) at position \(p) is not in the model's vocabulary")
+            throw RecurrentError("\(source): character \(CharVocabulary.describe(text[p])) at position \(firstPosition + p) is not in the model's vocabulary")
         }
         return out
     }

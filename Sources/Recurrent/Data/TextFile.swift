@@ -33,7 +33,7 @@ public enum TextFile {
         try decode(bytes, name: name, dropBOM: false)
     }
 
-    static func decode(_ bytes: [UInt8], name: String, dropBOM: Bool) throws -> [Unicode.Scalar] {
+    static func decode(_ bytes: [UInt8], name: String, dropBOM: Bool, offset base: Int = 0) throws -> [Unicode.Scalar] {
         var start = 0
         if dropBOM, bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { start = 3 }
         var out: [UInt32] = []
@@ -80,7 +80,7 @@ public enum TextFile {
             return nil
         }
         if let offset = bad {
-            throw RecurrentError("\(name): invalid UTF-8 at byte offset \(offset) (expected UTF-8 text)")
+            throw RecurrentError("\(name): invalid UTF-8 at byte offset \(base + offset) (expected UTF-8 text)")
         }
         // Every value was validated above, so the failable initialiser cannot fail; the fallback
         // only keeps the library free of force-unwraps.
@@ -89,6 +89,51 @@ public enum TextFile {
 
     /// The raw bytes of a regular file, with one-line errors for the usual failures.
     static func readBytes(path: String) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        try forEachByteChunk(path: path) { chunk in bytes.append(contentsOf: chunk); return true }
+        if bytes.isEmpty { throw RecurrentError("\(path): the file is empty") }
+        return bytes
+    }
+
+    /// Reads a file as `read(path:)` does, in pieces of about `chunkBytes` bytes, so that memory does
+    /// not grow with the file: `body` gets each piece's scalars (whole UTF-8 sequences only; the
+    /// BOM dropped) with the index of its first scalar in the file, and returns false to stop
+    /// reading. The same errors as `read(path:)`, invalid UTF-8 at its byte offset in the file
+    /// (found when its piece is read, so after the pieces before it were handed over).
+    public static func forEachChunk(path: String, chunkBytes: Int = 1 << 20,
+                                    _ body: (_ scalars: [Unicode.Scalar], _ firstIndex: Int) throws -> Bool) throws {
+        var pending: [UInt8] = [], offset = 0, index = 0, first = true, any = false, stopped = false
+        func deliver(_ bytes: [UInt8], final: Bool) throws {
+            var cut = bytes.count
+            if !final {
+                // Up to the last byte that starts a sequence (not 10xxxxxx); it and what follows
+                // wait for the next piece, unless the piece is one incomplete sequence only.
+                while cut > 0 && bytes[cut - 1] & 0xC0 == 0x80 && bytes.count - cut < 3 { cut -= 1 }
+                if cut > 0 { cut -= 1 }
+            }
+            let scalars = try decode(Array(bytes[..<cut]), name: path, dropBOM: first, offset: offset)
+            if cut > 0 { first = false }
+            offset += cut
+            pending = Array(bytes[cut...])
+            // (A piece of nothing but the BOM has no scalars: reading goes on.)
+            if !scalars.isEmpty {
+                any = true
+                if try !body(scalars, index) { stopped = true }
+                index += scalars.count
+            }
+        }
+        try forEachByteChunk(path: path, size: chunkBytes) { chunk in
+            pending.append(contentsOf: chunk)
+            if pending.count >= chunkBytes { try deliver(pending, final: false) }
+            return !stopped
+        }
+        if !stopped && !pending.isEmpty { try deliver(pending, final: true) }
+        if !any { throw RecurrentError("\(path): the file is empty") }
+    }
+
+    /// Calls `body` with the bytes of a regular file, in reads of up to `size` bytes, until the end
+    /// or until it returns false.
+    private static func forEachByteChunk(path: String, size: Int = 1 << 16, _ body: (ArraySlice<UInt8>) throws -> Bool) throws {
         var st = stat()
         if stat(path, &st) != 0 {
             let code = errno
@@ -106,9 +151,7 @@ public enum TextFile {
         let fd = open(path, O_RDONLY)
         if fd < 0 { throw RecurrentError("\(path): cannot read the file (\(reason(errno)))") }
         defer { close(fd) }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(max(0, Int(st.st_size)))
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var chunk = [UInt8](repeating: 0, count: max(1, min(size, 1 << 16)))
         while true {
             let got = chunk.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
             if got < 0 {
@@ -116,10 +159,8 @@ public enum TextFile {
                 throw RecurrentError("\(path): cannot read the file (\(reason(errno)))")
             }
             if got == 0 { break }
-            bytes.append(contentsOf: chunk[0..<got])
+            if try !body(chunk[0..<got]) { break }
         }
-        if bytes.isEmpty { throw RecurrentError("\(path): the file is empty") }
-        return bytes
     }
 
     /// The system's description of `code`, lower-cased to read as part of a sentence.

@@ -15,22 +15,58 @@ extension CharLM {
     /// sequence (batch 1). The sequence is processed in chunks of `chunk` steps with the state
     /// carried, which is exactly one long forward pass, in bounded memory.
     public func evaluate(tokens: [Int32], chunk: Int = 2048) -> CharLMEvaluation {
-        guard tokens.count >= 2 else { return CharLMEvaluation(loss: .nan, characters: 0) }
-        var rng = SeededRNG(seed: 0)
-        var state: RecurrentState?
-        var total = 0.0
+        let evaluator = CharLMEvaluator(model: self, chunk: chunk)
+        evaluator.feed(tokens)
+        return evaluator.finish()
+    }
+}
+
+/// `CharLM.evaluate` fed a piece at a time, for texts read in pieces (`recurrent eval` on a file of
+/// any size): the same chunks of `chunk` steps from the start of the text, the state carried, so
+/// the same loss, bit for bit, as one call on the whole text.
+public final class CharLMEvaluator {
+    let model: CharLM
+    let chunk: Int
+    private var pending: [Int32] = []
+    private var state: RecurrentState?
+    private var total = 0.0
+    private var scored = 0
+    private var rng = SeededRNG(seed: 0)
+
+    public init(model: CharLM, chunk: Int = 2048) {
+        precondition(chunk > 0, "chunk must be positive")
+        self.model = model
+        self.chunk = chunk
+    }
+
+    /// Adds the next tokens of the text; scores every full chunk they complete.
+    public func feed(_ tokens: [Int32]) {
+        pending += tokens
         var start = 0
-        let n = tokens.count - 1
-        while start < n {
-            let len = min(chunk, n - start)
-            let x = Array(tokens[start..<start + len])
-            let y = Array(tokens[start + 1..<start + len + 1])
-            let (loss, s) = self.loss(inputs: x, targets: y, batch: 1, steps: len, state: state, rng: &rng)
-            total += Double(loss) * Double(len)
-            state = s
-            start += len
+        while pending.count - start > chunk {
+            score(start, chunk)
+            start += chunk
         }
-        return CharLMEvaluation(loss: total / Double(n), characters: n)
+        if start > 0 { pending.removeFirst(start) }
+    }
+
+    /// Scores what is left and returns the mean over every next character fed (NaN for fewer than 2).
+    public func finish() -> CharLMEvaluation {
+        if pending.count >= 2 { score(0, pending.count - 1) }
+        pending = Array(pending.suffix(1))
+        return scored == 0 ? CharLMEvaluation(loss: .nan, characters: 0) : CharLMEvaluation(loss: total / Double(scored), characters: scored)
+    }
+
+    /// Characters scored so far.
+    public var characters: Int { scored }
+
+    private func score(_ start: Int, _ len: Int) {
+        let x = Array(pending[start..<start + len])
+        let y = Array(pending[start + 1..<start + len + 1])
+        let (loss, s) = model.loss(inputs: x, targets: y, batch: 1, steps: len, state: state, rng: &rng)
+        total += Double(loss) * Double(len)
+        scored += len
+        state = s
     }
 }
 
