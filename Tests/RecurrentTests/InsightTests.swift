@@ -269,6 +269,50 @@ import Testing
         #expect(svg.contains("data-n=\"3\"") && svg.components(separatedBy: "class=\"grid\"").count > 4)
     }
 
+    /// A series with far more points than pixels is drawn through each half-pixel column's first,
+    /// lowest, highest and last points: a bounded polyline with the same extremes, the y of every
+    /// column kept; a series that fits is drawn point for point.
+    @Test func longSeriesAreDrawnPerPixelColumn() throws {
+        func vertices(_ svg: String) -> [(x: Double, y: Double)] {
+            var out: [(x: Double, y: Double)] = []
+            for part in svg.components(separatedBy: "points=\"").dropFirst() {
+                let list = String(part.prefix { $0 != "\"" })
+                for pair in list.split(separator: " ") {
+                    let xy = pair.split(separator: ",").compactMap { Double(String($0)) }
+                    out.append((x: xy[0], y: xy[1]))
+                }
+            }
+            return out
+        }
+        let n = 1_000_000
+        let points: [(x: Double, y: Double)] = (0..<n).map { i in
+            let spike: Double = i % 1000 == 7 ? 3 : 0
+            return (x: Double(i), y: sin(Double(i) / 5000) + spike)
+        }
+        let big = LineChart(title: "t", xLabel: "x", yLabel: "y", series: [ChartSeries(name: "s", points: points)]).svg()
+        let drawn = vertices(big)
+        #expect(big.contains("data-n=\"\(n)\""))
+        #expect(big.utf8.count < 200_000, "\(big.utf8.count) bytes")
+        #expect(drawn.count > 2 * 630 && drawn.count <= 4 * 2 * 631)
+        #expect(zip(drawn, drawn.dropFirst()).allSatisfy { $0.x <= $1.x }, "x in order")
+        // The spikes (y + 3) stay: the highest vertex is as high as the highest point.
+        let small = LineChart(title: "t", xLabel: "x", yLabel: "y", series: [ChartSeries(name: "s", points: Array(points.prefix(500)))]).svg()
+        #expect(vertices(small).count == 500)
+        let ys = drawn.map { $0.y }
+        let top = try #require(ys.min()), bottom = try #require(ys.max())
+        // The forecast plot too: a million history points in a small file, a short line as it was.
+        let history = ForecastPlot.Line(label: "history", points: points.map { (x: Int($0.x), y: $0.y) })
+        let tail = ForecastPlot.Line(label: "truth", points: (n..<(n + 50)).map { (x: $0, y: 0.5) })
+        let plot = ForecastPlot.svg(title: "t", history: history, truth: tail, forecast: tail, xLabels: [])
+        #expect(plot.utf8.count < 200_000, "\(plot.utf8.count) bytes")
+        #expect(plot.components(separatedBy: " L").count > 2 * 850 && plot.contains(" L\(String(format: "%.1f", 920.0))"))
+        // A chart of two points with the same x and y ranges puts them where the extremes belong.
+        let lowest = try #require(points.min { $0.y < $1.y }), highest = try #require(points.max { $0.y < $1.y })
+        let frame = vertices(LineChart(title: "t", xLabel: "x", yLabel: "y",
+                                       series: [ChartSeries(name: "s", points: [(x: 0, y: lowest.y), (x: Double(n - 1), y: highest.y)])]).svg())
+        #expect(top == frame[1].y && bottom == frame[0].y, "extremes drawn: \(top) … \(bottom), expected \(frame[1].y) … \(frame[0].y)")
+    }
+
     /// The standard gradients chart has 11 curves: no two may look alike but for one attribute.
     @Test func stylesDifferInTwoOfThree() {
         let styles = (0..<32).map { SeriesStyle($0) }

@@ -55,7 +55,10 @@ public enum ForecastPlot {
         // Lines: style = (colour, width, dash).
         let styles = [("#777777", 1.2, ""), ("#1f5fbf", 2.0, ""), ("#e06000", 1.8, " stroke-dasharray=\"6 4\"")]
         for (line, style) in zip([history, truth, forecast], styles) where !line.points.isEmpty {
-            let path = line.points.enumerated().map { i, p in (i == 0 ? "M" : "L") + f(px(p.x)) + "," + f(py(p.y)) }.joined(separator: " ")
+            // More points than half-pixel columns: each column's first, lowest, highest and last.
+            let points = line.points.map { (x: Double($0.x), y: $0.y) }
+            let kept = points.count > Int(2 * plotW) ? SVG.perColumn(points) { Int((2 * (left + ($0 - x0) / (x1 - x0) * plotW)).rounded(.down)) } : points
+            let path = kept.enumerated().map { i, p in (i == 0 ? "M" : "L") + f(px(Int(p.x))) + "," + f(py(p.y)) }.joined(separator: " ")
             s += "<path d=\"\(path)\" fill=\"none\" stroke=\"\(style.0)\" stroke-width=\"\(style.1)\"\(style.2)><title>\(esc(line.label))</title></path>\n"
         }
         if forecast.points.count <= 200 {

@@ -79,6 +79,26 @@ enum SVG {
 
     /// About `count` round tick values covering [lo, hi]; just lo when the span is below what a
     /// Double can step through (say 0.002 … 0.002 + 1 ulp), where adding the step would not move.
+    /// A polyline's points (in x order) reduced to the first, lowest, highest and last point of
+    /// each `column` (in x order): drawn at that resolution, the same picture with at most four
+    /// vertices per column (a 4-million-point forecast history made a 64 MB SVG).
+    static func perColumn(_ points: [(x: Double, y: Double)], column: (Double) -> Int) -> [(x: Double, y: Double)] {
+        var out: [(x: Double, y: Double)] = []
+        var i = 0
+        while i < points.count {
+            let c = column(points[i].x)
+            var j = i, low = i, high = i
+            while j < points.count && column(points[j].x) == c {
+                if points[j].y < points[low].y { low = j }
+                if points[j].y > points[high].y { high = j }
+                j += 1
+            }
+            for k in Set([i, low, high, j - 1]).sorted() { out.append(points[k]) }
+            i = j
+        }
+        return out
+    }
+
     static func ticks(_ lo: Double, _ hi: Double, count: Int = 5) -> [Double] {
         guard hi > lo, lo.isFinite, hi.isFinite, hi - lo > 1e-12 * max(abs(lo), abs(hi)) else { return [lo] }
         let raw = (hi - lo) / Double(count)
@@ -180,16 +200,20 @@ public struct LineChart: Sendable {
             let style = SeriesStyle(i)
             let pts = drawable(ser)
             s += "<g data-n=\"\(pts.count)\"><title>\(HTMLPage.escape(ser.name))</title>"
-            // One polyline per run of consecutive drawable points.
-            var run: [String] = []
+            // One polyline per run of consecutive drawable points; a series with more points than
+            // the plot has half-pixel columns is drawn per column (`SVG.perColumn`).
+            let decimate = pts.count > Int(2 * plotW)
+            var run: [(x: Double, y: Double)] = []
             func flush() {
-                if run.count > 1 {
-                    s += "<polyline fill=\"none\" stroke=\"\(style.colour)\" stroke-width=\"2\"" + (style.dash.isEmpty ? "" : " stroke-dasharray=\"\(style.dash)\"") + " points=\"\(run.joined(separator: " "))\"/>"
+                let kept = decimate ? SVG.perColumn(run) { Int((2 * px($0)).rounded(.down)) } : run
+                if kept.count > 1 {
+                    let list = kept.map { "\(SVG.n(px($0.x))),\(SVG.n(py($0.y)))" }.joined(separator: " ")
+                    s += "<polyline fill=\"none\" stroke=\"\(style.colour)\" stroke-width=\"2\"" + (style.dash.isEmpty ? "" : " stroke-dasharray=\"\(style.dash)\"") + " points=\"\(list)\"/>"
                 }
                 run = []
             }
             for p in ser.points {
-                if isDrawable(p) { run.append("\(SVG.n(px(p.x))),\(SVG.n(py(p.y)))") } else { flush() }
+                if isDrawable(p) { run.append(p) } else { flush() }
             }
             flush()
             let every = max(1, pts.count / 12)
