@@ -156,6 +156,30 @@ import Testing
         }
     }
 
+    /// A stack of one-direction layers with dropout between them, trained as `recurrent train` does
+    /// (consuming the cache): the dropout mask is applied to the input gradient only (it was
+    /// applied over the whole spent buffer the gradient sat in, LSTM's T + 1 cell slots, reading
+    /// B·H floats past the mask's end: `recurrent train --dropout 0.2` crashed). The gradients
+    /// themselves: `RecurrentLayerTests.consumingBackwardMatchesDefault`.
+    @Test(arguments: [CellKind.lstm, .gru, .rnnTanh])
+    func charLMWithDropoutTrains(kind: CellKind) {
+        let vocab = CharVocabulary(text: Array("abcdefghijklmnopqrstuvwxyz .,;!?\n".unicodeScalars))
+        var rng = SeededRNG(seed: 42)
+        let m = CharLM(config: CharLMConfig(cell: kind, vocabulary: vocab, embeddingSize: 32, hiddenSize: 128, numLayers: 3,
+                                            dropout: 0.2), rng: &rng)
+        let B = 32, T = 50, V = Int32(vocab.count)
+        let x = (0..<(B * T)).map { Int32(($0 * 7 + $0 / 11) % Int(V)) }, y = x.map { ($0 + 1) % V }
+        var losses: [Float] = []
+        let adam = Adam(learningRate: 0.01)
+        for _ in 0..<3 {
+            m.zeroGrad()
+            losses.append(m.trainStep(inputs: x, targets: y, batch: B, steps: T, state: nil, rng: &rng).loss)
+            #expect(m.parameters.allSatisfy { $0.grad.data.allSatisfy(\.isFinite) })
+            adam.step(m.parameters)
+        }
+        #expect(losses.allSatisfy(\.isFinite) && losses[2] < losses[0], "\(kind): \(losses)")
+    }
+
     @Test func charLMFoldsWhenTheVocabularyIsSmallerThanTheChunk() {
         #expect(CharLM.folds(vocabulary: 65, rows: 5000) == (ProcessInfo.processInfo.environment["RECURRENT_NO_FOLD"] != "1"))
         #expect(!CharLM.folds(vocabulary: 65, rows: 65))

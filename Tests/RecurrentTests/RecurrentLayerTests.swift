@@ -301,7 +301,8 @@ import CKernels
     /// the products (384), so dx's product reads its left operand in two passes.
     @Test(arguments: CellKind.allCases)
     func consumingBackwardMatchesDefault(kind: CellKind) {
-        for (lengths, bidirectional, dropout, H) in [(nil, false, 0, 7), ([4, 1, 0, 4, 3], true, 0.3, 7), (nil, false, 0, 130)]
+        for (lengths, bidirectional, dropout, H) in [(nil, false, 0, 7), ([4, 1, 0, 4, 3], true, 0.3, 7), (nil, false, 0, 130),
+                                                     (nil, false, 0.3, 7), ([4, 1, 0, 4, 3], false, 0.3, 7)]
             as [([Int]?, Bool, Float, Int)] {
             let B = 5, T = 4, D = 6, L = 2, R = bidirectional ? 2 : 1
             var rng = SeededRNG(seed: 17)

@@ -336,7 +336,9 @@ public final class RecurrentLayer: ParameterizedModule {
             }
             if l > 0 {
                 if let mask = cache.masks[l - 1] {
-                    for i in 0..<dIn.count { dIn.pointer[i] *= mask.pointer[i] }
+                    // dIn may be a longer spent buffer of the cache (LSTM's T + 1 cell slots): only
+                    // its first T·B·din floats are the gradient, as many as the mask holds.
+                    for i in 0..<(T * B * din) { dIn.pointer[i] *= mask.pointer[i] }
                 }
                 dOut = dIn
             } else {
