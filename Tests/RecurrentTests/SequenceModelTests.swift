@@ -30,6 +30,68 @@ import Testing
 }
 
 @Suite struct TextClassifierTests {
+    /// The README's threads example, as written there (the checkpoint from a temporary file).
+    @Test func readmeThreadsExample() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-readme-\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let vocab = TokenVocabulary(counting: [["a", "gripping", ",", "funny", "film", "dull", "and", "far", "too", "long"]])
+        let config = ClassifierConfig(cell: .lstm, level: .word, lowercase: true, vocabulary: vocab, labels: ["0", "1"],
+                                      embeddingSize: 4, hiddenSize: 4, numLayers: 2, bidirectional: true, pooling: .max, dropout: 0)
+        var rng = SeededRNG(seed: 1)
+        try TaskCheckpoint.save(TextClassifier(config: config, rng: &rng), to: path)
+        let classifier = try TaskCheckpoint.loadClassifier(path: path)
+        let sentences = ["a gripping , funny film", "dull and far too long"]
+        let answers = await withTaskGroup(of: [Float].self) { group in
+            for s in sentences { group.addTask { classifier.probabilities(PaddedBatch([classifier.encode(s)])).data } }
+            var all: [[Float]] = []
+            for await p in group { all.append(p) }
+            return all
+        }
+        CachedMemory.release()
+        #expect(answers.count == 2 && answers.allSatisfy { $0.count == 2 && abs($0.reduce(0, +) - 1) < 1e-5 })
+    }
+
+    /// The buffers a pass frees are kept for reuse until `CachedMemory.release()` hands them back.
+    @Test func cachedMemoryIsReleasedOnRequest() {
+        let model = Self.makeModel(pooling: .mean, bidirectional: true, layers: 2)
+        _ = model.probabilities(PaddedBatch([[2, 3, 4, 5], [3, 2]]))
+        #expect(CachedMemory.bytes > 0)
+        #expect(CachedMemory.release() > 0)
+        // Other tests may free buffers meanwhile; what this one kept is gone.
+        _ = model.probabilities(PaddedBatch([[2, 3, 4, 5], [3, 2]]))
+    }
+
+    /// Models are Sendable: one classifier and one char-LM serve many tasks at once, each task
+    /// getting the bits of a serial call (the compiler accepts the captures in Swift 6 mode).
+    @Test func oneModelServesManyTasks() async {
+        let model = Self.makeModel(pooling: .max, bidirectional: true, layers: 2)
+        let vocab = CharVocabulary(text: Array("abcdefgh".unicodeScalars))
+        var rng = SeededRNG(seed: 8)
+        let lm = CharLM(config: CharLMConfig(cell: .gru, vocabulary: vocab, embeddingSize: 4, hiddenSize: 16, numLayers: 2), rng: &rng)
+        var batches: [PaddedBatch] = []
+        for k in 0..<8 {
+            var rows: [[Int32]] = []
+            for b in 0..<5 { rows.append((0..<(3 + (k + b) % 6)).map { i -> Int32 in Int32(2 + (i + k) % 4) }) }
+            batches.append(PaddedBatch(rows))
+        }
+        let tokens = (0..<3000).map { Int32($0 * 5 % 8) }
+        let serial = batches.map { model.probabilities($0).data }
+        let serialLoss = lm.evaluate(tokens: tokens, chunk: 100)
+        let results = await withTaskGroup(of: (Int, [Float], CharLMEvaluation).self) { group in
+            for (k, batch) in batches.enumerated() {
+                group.addTask { (k, model.probabilities(batch).data, lm.evaluate(tokens: tokens, chunk: 100)) }
+            }
+            var out: [(Int, [Float], CharLMEvaluation)] = []
+            for await r in group { out.append(r) }
+            return out
+        }
+        #expect(results.count == batches.count)
+        for (k, p, e) in results {
+            #expect(p == serial[k], "batch \(k)")
+            #expect(e == serialLoss)
+        }
+    }
+
     static func makeModel(pooling: Pooling, bidirectional: Bool, cell: CellKind = .lstm, layers: Int = 1, dropout: Float = 0) -> TextClassifier {
         let vocab = TokenVocabulary(counting: [["a", "b", "c", "d"]])
         let config = ClassifierConfig(cell: cell, level: .word, lowercase: false, vocabulary: vocab, labels: ["x", "y", "z"],

@@ -59,7 +59,7 @@ struct AttentionStep {
 /// Shapes (B batch, S source steps, K key/value width, H query width): query (B,H) → context (B,K).
 /// Cost per decoder step: B·S·H (Bahdanau: also one (B×H×H) product), B·S·K for the context.
 /// Memory per step: the weights (B,S), plus the energies (B,S,H) for Bahdanau.
-public final class Attention: ParameterizedModule {
+public final class Attention: ParameterizedModule, @unchecked Sendable {
     public let kind: AttentionKind
     public let keySize: Int
     public let querySize: Int

@@ -7,7 +7,7 @@ import CKernels
 ///
 /// Shapes (V vocabulary, E embedding width): weight (V,E); indices of any shape S → y (S..., E).
 /// Initialised N(0,1), as PyTorch. Memory: nothing is cached; backward reads the indices again.
-public final class Embedding: ParameterizedModule {
+public final class Embedding: ParameterizedModule, @unchecked Sendable {
     public let count: Int
     public let dimension: Int
     /// `weight` (V,E).

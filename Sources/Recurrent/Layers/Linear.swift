@@ -7,7 +7,7 @@ import CKernels
 ///
 /// Shapes: x (..., in) → y (..., out); weight (out,in), bias (out). Both initialised
 /// U(-1/√in, 1/√in), PyTorch's default. Memory: nothing is cached; backward takes the input again.
-public final class Linear: ParameterizedModule {
+public final class Linear: ParameterizedModule, @unchecked Sendable {
     public let inputSize: Int
     public let outputSize: Int
     /// `weight` (out,in).

@@ -38,7 +38,7 @@ import Dispatch
 /// sequence's length leave its state unchanged and output zeros, so the final state is the one at
 /// its last real step (for the reverse direction: its state after time 0, having started at the
 /// last real step).
-public final class RecurrentLayer: ParameterizedModule {
+public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
     public let kind: CellKind
     public let inputSize: Int
     public let hiddenSize: Int

@@ -30,7 +30,7 @@ public struct CharLMConfig: Sendable, Equatable {
 ///
 /// Shapes (B batch, T time, V vocabulary, E embedding, H hidden, L layers): token indices (B,T)
 /// → embedding (B,T,E) → rnn (B,T,H) → logits (B·T,V).
-public final class CharLM: ParameterizedModule {
+public final class CharLM: ParameterizedModule, @unchecked Sendable {
     public let config: CharLMConfig
     public let embedding: Embedding
     public let rnn: RecurrentLayer

@@ -66,7 +66,7 @@ public struct GeneratorConfig: Sendable, Equatable {
 /// indices (B,T), conditions B → x (B,T,E+Ec) → y (B,T,H) → logits (B·T,V).
 /// Generation starts from `<sos>` (and an optional prime), samples a character at every step and
 /// stops at `<eos>` or after a maximum length.
-public final class ConditionalGenerator: ParameterizedModule {
+public final class ConditionalGenerator: ParameterizedModule, @unchecked Sendable {
     public let config: GeneratorConfig
     public let embedding: Embedding
     public let condition: Embedding

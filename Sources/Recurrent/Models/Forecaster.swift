@@ -63,7 +63,7 @@ public struct ForecasterConfig: Sendable, Equatable {
 ///
 /// Shapes (B windows, N window, H horizon, Hd hidden): inputs (B,N,1) → outputs (B,N,Hd) →
 /// direct (B,H) | recursive (B,N+H−1,1). Loss: mean squared error in normalised units.
-public final class Forecaster: ParameterizedModule {
+public final class Forecaster: ParameterizedModule, @unchecked Sendable {
     public let config: ForecasterConfig
     public let rnn: RecurrentLayer
     public let head: Linear

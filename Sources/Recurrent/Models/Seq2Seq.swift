@@ -61,7 +61,7 @@ public struct Seq2SeqConfig: Sendable, Equatable {
 /// Shapes (B batch, S longest source + 1 for <eos>, T longest target + 1, E embedding, H hidden,
 /// K = R·H, V target vocabulary): src (B,S) → enc (B,S,K); decoder state (L,B,H); logits (T,B,V)
 /// time-major. The source gets `<eos>` appended (as in the PyTorch tutorial), so it is never empty.
-public final class Seq2Seq: ParameterizedModule {
+public final class Seq2Seq: ParameterizedModule, @unchecked Sendable {
     public let config: Seq2SeqConfig
     public let encoderEmbedding: Embedding
     public let encoder: RecurrentLayer

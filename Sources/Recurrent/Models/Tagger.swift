@@ -65,7 +65,7 @@ public struct TaggerConfig: Sendable, Equatable {
 /// Shapes (B sentences, T longest sentence, N distinct words, Tc longest word, C tags):
 /// words (B,T) → x (B,T,Ew+2Hc) → y (B,T,2H) → logits (B·T,C); loss = mean CE over the real words.
 /// The character encoder gives every word, seen or not, a representation from its spelling.
-public final class Tagger: ParameterizedModule {
+public final class Tagger: ParameterizedModule, @unchecked Sendable {
     public let config: TaggerConfig
     public let embedding: Embedding
     public let charEmbedding: Embedding

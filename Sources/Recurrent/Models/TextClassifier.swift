@@ -78,7 +78,7 @@ extension ClassifierConfig {
 /// indices (B,T) → embeddings (B,T,E) → outputs (B,T,R·H) → pooled (B,R·H) → logits (B,C).
 /// Loss: mean cross-entropy over the batch. Memory: the recurrent cache (≈ 6·T·B·H floats per LSTM
 /// layer and direction) plus the embeddings and dropout masks.
-public final class TextClassifier: ParameterizedModule {
+public final class TextClassifier: ParameterizedModule, @unchecked Sendable {
     public let config: ClassifierConfig
     public let embedding: Embedding
     public let rnn: RecurrentLayer

@@ -19,6 +19,18 @@ public final class Parameter: @unchecked Sendable {
 }
 
 /// A module that owns parameters and can list them under PyTorch-style dotted names.
+///
+/// **Threads.** The layers and models (`RecurrentLayer`, `Linear`, `Embedding`, `Attention`,
+/// `CharLM`, `TextClassifier`, `Tagger`, `Forecaster`, `Seq2Seq`, `ConditionalGenerator`) are
+/// `@unchecked Sendable`: inference and evaluation only read the weights, so one model may serve
+/// them from any number of threads or tasks at once, with the results of serial calls bit for bit
+/// (checked with ThreadSanitizer on every model kind, 2026-12-01). Anything that writes weights or
+/// gradients (a training step, `backward`, an optimizer step, loading a state into the model, or
+/// setting `dropout`) needs the model to itself: do not run it while other threads use that model.
+/// Per-call objects that carry state (`CharSampler`, `CharLMStepper`, `CharLMEvaluator`, the
+/// trainers, the optimizers) are for one thread at a time. `Threading.count` is one setting for
+/// the whole process; the thread pool runs one parallel job at a time, and a call that finds it
+/// busy runs its job on its own thread (the same results, fewer cores).
 public protocol ParameterizedModule: AnyObject {
     /// The parameters in PyTorch's registration order, with names relative to this module.
     var parameters: [Parameter] { get }
