@@ -249,7 +249,7 @@ public enum GradientFlow {
         for l in 0..<L {
             for q in 0..<S {
                 // k = 0: the state after all T steps gets dFinal (top layer) or nothing.
-                dFinal.data.withUnsafeBufferPointer { d in out[l][0] += l == L - 1 ? norm(d.baseAddress! + q * H) / Double(S) : 0 }
+                if l == L - 1 { out[l][0] += dFinal.data.withUnsafeBufferPointer { norm($0.baseAddress! + q * H) } / Double(S) }
                 // The state after s steps is the one step s reads: slot s.
                 for s in 1..<T { out[l][T - s] += norm(records[l].pointer + (s * S + q) * H) / Double(S) }
             }

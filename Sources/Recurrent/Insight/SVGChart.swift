@@ -77,8 +77,6 @@ enum SVG {
         return e == e.rounded() ? "1e\(Int(e))" : String(format: "%.0e", v)
     }
 
-    /// About `count` round tick values covering [lo, hi]; just lo when the span is below what a
-    /// Double can step through (say 0.002 … 0.002 + 1 ulp), where adding the step would not move.
     /// A polyline's points (in x order) reduced to the first, lowest, highest and last point of
     /// each `column` (in x order): drawn at that resolution, the same picture with at most four
     /// vertices per column (a 4-million-point forecast history made a 64 MB SVG).
@@ -99,6 +97,8 @@ enum SVG {
         return out
     }
 
+    /// About `count` round tick values covering [lo, hi]; just lo when the span is below what a
+    /// Double can step through (say 0.002 … 0.002 + 1 ulp), where adding the step would not move.
     static func ticks(_ lo: Double, _ hi: Double, count: Int = 5) -> [Double] {
         guard hi > lo, lo.isFinite, hi.isFinite, hi - lo > 1e-12 * max(abs(lo), abs(hi)) else { return [lo] }
         let raw = (hi - lo) / Double(count)

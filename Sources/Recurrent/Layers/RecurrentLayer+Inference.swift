@@ -64,7 +64,7 @@ extension RecurrentLayer {
                     let local = lengths?.map { max(0, min(steps, $0 - t0)) }
                     let chunkTokens = l == 0 ? tokens.map { $0.steps(from: t0, count: steps, batch: B) } : nil
                     withExtendedLifetime((input, below)) {
-                        let source = l == 0 ? UnsafePointer(input.pointer) : UnsafePointer(below!.pointer)
+                        let source = UnsafePointer((l == 0 ? input : below ?? input).pointer)
                         forwardLayer(index, input: source + t0 * B * din, inputWidth: din, batch: B, steps: steps,
                                      lengths: local, tokens: chunkTokens, cache: lc)
                     }
