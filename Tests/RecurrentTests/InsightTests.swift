@@ -188,6 +188,8 @@ import Testing
             }
         }
         #expect(expected[0][T - 1] > 0 && expected[L - 1][0] > 0)
+        // Sequences in groups of one (what long runs do to bound memory): the same bits.
+        #expect(GradientFlow.hiddenGradientNorms(layer: layer, x: x, dFinal: u, floatsPerGroup: 1) == measured)
     }
 
     @Test func pageAndJSON() throws {

@@ -216,12 +216,18 @@ public enum GradientFlow {
     /// and the later ones (the layer above reads h_t^(l) at time t too; that path is not counted),
     /// which is what h_t^(l) would receive as the initial state of a run over steps t + 1 … T.
     ///
-    /// One forward and one backward pass over the S sequences, which record the gradient carried
-    /// into every step (`backwardTimeMajor(hiddenGradients:)`): time and memory linear in T. (Until
-    /// 2026-12-01 each t ran its own pass over steps t + 1 … T, quadratic in T.)
+    /// One forward and one backward pass over the S sequences (in groups of about 256 MiB), which
+    /// record the gradient carried into every step (`backwardTimeMajor(hiddenGradients:)`): time
+    /// linear in T, memory linear in T for one sequence. (Until 2026-12-01 each t ran its own pass
+    /// over steps t + 1 … T, quadratic in T.)
     ///
     /// - Returns: [l][k] = mean over the S sequences of ‖∂loss/∂h_{T−k}^(l)‖, k = 0 … T−1.
     public static func hiddenGradientNorms(layer: RecurrentLayer, x: Tensor, dFinal: Tensor) -> [[Double]] {
+        hiddenGradientNorms(layer: layer, x: x, dFinal: dFinal, floatsPerGroup: 64 << 20)
+    }
+
+    /// `floatsPerGroup` sets the size of the groups of sequences (tests).
+    static func hiddenGradientNorms(layer: RecurrentLayer, x: Tensor, dFinal: Tensor, floatsPerGroup: Int) -> [[Double]] {
         precondition(!layer.bidirectional, "gradient flow is measured on unidirectional stacks")
         let S = x.shape[0], T = x.shape[1], H = layer.hiddenSize, L = layer.numLayers
         precondition(dFinal.shape == [S, H], "dFinal must be (\(S),\(H))")
@@ -233,25 +239,34 @@ public enum GradientFlow {
         defer { layer.dropout = savedDropout }
         let saved = layer.parameters.map(\.grad)
         defer { for (p, g) in zip(layer.parameters, saved) { p.grad = g } }
-        let (_, _, cacheOrNil) = layer.forward(x, state: nil, mode: .training, rng: &rng)
-        guard let cache = cacheOrNil else { preconditionFailure("training forward returns a cache") }
-        var dState = RecurrentState.zeros(kind: layer.kind, layers: L, batch: S, hidden: H)
-        for i in 0..<(S * H) { dState.hidden.data[(L - 1) * S * H + i] = dFinal.data[i] }
-        let records = (0..<L).map { _ in LayerBuffer(T * S * H, zeroed: false) }
-        withExtendedLifetime(records) {
-            _ = layer.backwardTimeMajor(dOutput: nil, dState: dState, cache: cache, hiddenGradients: records.map(\.pointer))
-        }
         func norm(_ p: UnsafePointer<Float>) -> Double {
             var sum = 0.0
             for j in 0..<H { let v = Double(p[j]); sum += v * v }
             return sum.squareRoot()
         }
-        for l in 0..<L {
-            for q in 0..<S {
-                // k = 0: the state after all T steps gets dFinal (top layer) or nothing.
-                if l == L - 1 { out[l][0] += dFinal.data.withUnsafeBufferPointer { norm($0.baseAddress! + q * H) } / Double(S) }
-                // The state after s steps is the one step s reads: slot s.
-                for s in 1..<T { out[l][T - s] += norm(records[l].pointer + (s * S + q) * H) / Double(S) }
+        // The sequences in groups whose cache, gradients and records (about T·(8·H·L + D) floats a
+        // sequence) stay near 256 MiB; one sequence at least. Each sequence's figures do not depend
+        // on its group, and they are added in sequence order either way.
+        let D = x.shape[2]
+        let group = max(1, min(S, floatsPerGroup / max(1, T * (8 * H * L + D))))
+        for q0 in stride(from: 0, to: S, by: group) {
+            let n = min(group, S - q0)
+            let xs = Tensor(shape: [n, T, D], data: Array(x.data[(q0 * T * D)..<((q0 + n) * T * D)]))
+            let (_, _, cacheOrNil) = layer.forward(xs, state: nil, mode: .training, rng: &rng)
+            guard let cache = cacheOrNil else { preconditionFailure("training forward returns a cache") }
+            var dState = RecurrentState.zeros(kind: layer.kind, layers: L, batch: n, hidden: H)
+            for i in 0..<(n * H) { dState.hidden.data[(L - 1) * n * H + i] = dFinal.data[q0 * H + i] }
+            let records = (0..<L).map { _ in LayerBuffer(T * n * H, zeroed: false) }
+            withExtendedLifetime(records) {
+                _ = layer.backwardTimeMajor(dOutput: nil, dState: dState, cache: cache, hiddenGradients: records.map(\.pointer))
+            }
+            for l in 0..<L {
+                for q in 0..<n {
+                    // k = 0: the state after all T steps gets dFinal (top layer) or nothing.
+                    if l == L - 1 { out[l][0] += dFinal.data.withUnsafeBufferPointer { norm($0.baseAddress! + (q0 + q) * H) } / Double(S) }
+                    // The state after s steps is the one step s reads: slot s.
+                    for s in 1..<T { out[l][T - s] += norm(records[l].pointer + (s * n + q) * H) / Double(S) }
+                }
             }
         }
         return out
