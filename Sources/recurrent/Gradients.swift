@@ -155,29 +155,21 @@ struct Gradients: ParsableCommand {
             var rng = SeededRNG(seed: seed)
             return (0..<sequences).map { _ in (0...length).map { _ in Int32(rng.next() % UInt64(V)) } }
         }
-        // Two passes a piece at a time (memory does not grow with the text): the first checks every
-        // character and counts them, the second copies the windows out.
+        // One pass a piece at a time, keeping only the token ids (4 bytes a character, where the
+        // bytes, scalars and ids of the whole text took 9): a pipe or FIFO can be read only once.
         let vocabulary = model.config.vocabulary
-        var count = 0
+        var tokens: [Int32] = []
         try TextFile.forEachChunk(path: text) { piece, first in
-            _ = try vocabulary.encode(piece, source: text, firstPosition: first)
-            count += piece.count
+            tokens += try vocabulary.encode(piece, source: text, firstPosition: first)
             return true
         }
-        guard count >= length + 1 else {
-            throw RecurrentError("\(text): the text has \(count) characters; --length \(length) needs at least \(length + 1)")
+        guard tokens.count >= length + 1 else {
+            throw RecurrentError("\(text): the text has \(tokens.count) characters; --length \(length) needs at least \(length + 1)")
         }
-        let room = count - (length + 1)
-        let starts = (0..<sequences).map { q in sequences == 1 ? 0 : room * q / (sequences - 1) }
-        var windows = [[Int32]](repeating: [], count: sequences)
-        try TextFile.forEachChunk(path: text) { piece, first in
-            let end = first + piece.count
-            let tokens = try vocabulary.encode(piece, source: text, firstPosition: first)
-            for (q, start) in starts.enumerated() where start < end && start + length >= first {
-                let from = max(start, first), to = min(start + length + 1, end)
-                windows[q] += tokens[(from - first)..<(to - first)]
-            }
-            return starts.last.map { $0 + length >= end } ?? false
+        let room = tokens.count - (length + 1)
+        let windows = (0..<sequences).map { q in
+            let start = sequences == 1 ? 0 : room * q / (sequences - 1)
+            return Array(tokens[start...(start + length)])
         }
         return windows
     }

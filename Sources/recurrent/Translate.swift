@@ -204,7 +204,8 @@ enum TranslationEvaluation {
     /// Mean teacher-forced cross-entropy over all target words (+ <eos>), in batches of 64.
     static func loss(_ model: Seq2Seq, _ sources: [[Int32]], _ targets: [[Int32]]) -> Double {
         var sum = 0.0, words = 0
-        for chunk in BatchPlan.byLength(sources.map(\.count), batchSize: 64) {
+        // Batched by the longer side, so that one long target does not pad the decoder of 63 short pairs.
+        for chunk in BatchPlan.byLength(zip(sources, targets).map { max($0.count, $1.count + 1) }, batchSize: 64) {
             let n = chunk.reduce(0) { $0 + targets[$1].count + 1 }
             sum += Double(model.loss(sources: chunk.map { sources[$0] }, targets: chunk.map { targets[$0] })) * Double(n)
             words += n

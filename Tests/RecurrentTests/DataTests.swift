@@ -84,8 +84,9 @@ private func message(_ body: () throws -> Void) -> String? {
         let text = "a가\u{1F600}é\nxyz" + String(repeating: "q€", count: 7)
         let path = try temporaryFile([0xEF, 0xBB, 0xBF] + Array(text.utf8))
         let bad = try temporaryFile(Array("abc가de".utf8) + [0xE0, 0x80] + Array("fg".utf8))
+        let stray = try temporaryFile(Array("ab".utf8) + [0xF0, 0x9F, 0x98, 0x80, 0x80] + Array("cd".utf8))
         let bomOnly = try temporaryFile([0xEF, 0xBB, 0xBF])
-        defer { for p in [path, bad, bomOnly] { try? FileManager.default.removeItem(atPath: p) } }
+        defer { for p in [path, bad, stray, bomOnly] { try? FileManager.default.removeItem(atPath: p) } }
         let whole = try TextFile.read(path: path)
         for size in [1, 2, 3, 4, 5, 7, 64] {
             var got: [Unicode.Scalar] = []
@@ -98,6 +99,9 @@ private func message(_ body: () throws -> Void) -> String? {
             #expect(message { try TextFile.forEachChunk(path: bad, chunkBytes: size) { _, _ in true } }
                     == "\(bad): invalid UTF-8 at byte offset 8 (expected UTF-8 text)", "pieces of \(size) bytes")
             #expect(message { try TextFile.forEachChunk(path: bomOnly, chunkBytes: size) { _, _ in true } } == "\(bomOnly): the file is empty")
+            // A complete 4-byte character, then a stray continuation byte: the stray byte is the error.
+            #expect(message { try TextFile.forEachChunk(path: stray, chunkBytes: size) { _, _ in true } }
+                    == "\(stray): invalid UTF-8 at byte offset 6 (expected UTF-8 text)", "pieces of \(size) bytes")
         }
         var pieces = 0
         try TextFile.forEachChunk(path: path, chunkBytes: 4) { _, _ in pieces += 1; return pieces < 2 }

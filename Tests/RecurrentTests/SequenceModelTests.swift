@@ -416,9 +416,9 @@ func oneWeightTrainer(steps: Int, evalEvery: Int, _ configure: (inout TaskTraini
 
 @Suite struct PlateauTests {
     /// The rate of every step, with a validation after each step scoring `scores` in turn.
-    func rates(_ scores: [Double], patience: Int) throws -> [Float] {
+    func rates(_ scores: [Double], patience: Int, lr: Float = 1) throws -> [Float] {
         var o = TaskTrainingOptions()
-        o.optimizer.learningRate = 1
+        o.optimizer.learningRate = lr
         o.maxSteps = scores.count
         o.evalEvery = 1
         o.batchSize = 1
@@ -449,6 +449,9 @@ func oneWeightTrainer(steps: Int, evalEvery: Int, _ configure: (inout TaskTraini
         // A negated loss (what forecast and generate validate with) behaves as mode="min" on the loss.
         let losses = [2.0, 1.9999, 1.99985, 1.5, 1.49995, 1.4999, 1.4998]
         #expect(try rates(losses.map { -$0 }, patience: 1) == [1, 1, 1, 0.5, 0.5, 0.5, 0.25])
+        // A cut that would change the rate by no more than torch's eps (1e-8) is skipped.
+        #expect(try rates(flat, patience: 0, lr: 1e-8) == [Float](repeating: 1e-8, count: 6))
+        #expect(try rates(flat, patience: 0, lr: 4e-8) == [4e-8, 4e-8, 2e-8, 2e-8, 2e-8, 2e-8])
     }
 }
 

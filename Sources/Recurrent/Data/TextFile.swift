@@ -106,10 +106,14 @@ public enum TextFile {
         func deliver(_ bytes: [UInt8], final: Bool) throws {
             var cut = bytes.count
             if !final {
-                // Up to the last byte that starts a sequence (not 10xxxxxx); it and what follows
-                // wait for the next piece, unless the piece is one incomplete sequence only.
-                while cut > 0 && bytes[cut - 1] & 0xC0 == 0x80 && bytes.count - cut < 3 { cut -= 1 }
-                if cut > 0 { cut -= 1 }
+                // A multi-byte sequence that the piece's last three bytes start and the piece does not
+                // finish waits for the next piece; anything else (stray continuation bytes included)
+                // is decoded here, so errors keep their offsets.
+                for i in stride(from: bytes.count - 1, through: max(0, bytes.count - 3), by: -1) where bytes[i] >= 0xC0 {
+                    let length = bytes[i] >= 0xF0 ? 4 : bytes[i] >= 0xE0 ? 3 : 2
+                    if i + length > bytes.count { cut = i }
+                    break
+                }
             }
             let scalars = try decode(Array(bytes[..<cut]), name: path, dropBOM: first, offset: offset)
             if cut > 0 { first = false }

@@ -17,7 +17,8 @@ public struct TaskTrainingOptions: Sendable {
     /// on the validation score: a score counts as better than the best so far only when it passes
     /// best + |best|·threshold (for the negated losses and errors some trainers score by, this is
     /// `mode="min"` on the loss); once more than `plateauPatience` validations in a row were not
-    /// better, the rate is multiplied by `plateauFactor` (1 = off) and the count starts again. The
+    /// better, the rate is multiplied by `plateauFactor` (1 = off; skipped, as torch's eps = 1e-8,
+    /// when that would change it by no more than 1e-8) and the count starts again. The
     /// multiplier applies on top of `schedule`. (Model selection and `patience` count any strict
     /// improvement, as before.)
     public var plateauFactor: Float = 1
@@ -188,7 +189,10 @@ public final class TaskTrainer {
                 loop.sincePlateauCut += 1
             }
             if options.plateauFactor < 1, loop.sincePlateauCut > options.plateauPatience {
-                loop.plateauScale *= options.plateauFactor
+                // As torch, a cut that would change the rate by no more than eps = 1e-8 is skipped.
+                let rate = Double(options.schedule.rate(base: options.optimizer.learningRate,
+                                                        epoch: LearningRateSchedule.decayEpoch(loop.epoch, after: options.decayAfterEpochs)) * loop.plateauScale)
+                if rate - rate * Double(options.plateauFactor) > 1e-8 { loop.plateauScale *= options.plateauFactor }
                 loop.sincePlateauCut = 0
             }
             try onEvent(.validation(progress(), accuracy: accuracy, improved: improved))
