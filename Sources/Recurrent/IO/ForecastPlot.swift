@@ -57,7 +57,7 @@ public enum ForecastPlot {
         for (line, style) in zip([history, truth, forecast], styles) where !line.points.isEmpty {
             // More points than half-pixel columns: each column's first, lowest, highest and last.
             let points = line.points.map { (x: Double($0.x), y: $0.y) }
-            let kept = points.count > Int(2 * plotW) ? SVG.perColumn(points) { Int((2 * (left + ($0 - x0) / (x1 - x0) * plotW)).rounded(.down)) } : points
+            let kept = points.count > Int(2 * plotW) ? SVG.perColumn(points) { Int((2 * px(Int($0))).rounded(.down)) } : points
             let path = kept.enumerated().map { i, p in (i == 0 ? "M" : "L") + f(px(Int(p.x))) + "," + f(py(p.y)) }.joined(separator: " ")
             s += "<path d=\"\(path)\" fill=\"none\" stroke=\"\(style.0)\" stroke-width=\"\(style.1)\"\(style.2)><title>\(esc(line.label))</title></path>\n"
         }

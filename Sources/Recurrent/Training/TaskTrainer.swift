@@ -189,9 +189,8 @@ public final class TaskTrainer {
                 loop.sincePlateauCut += 1
             }
             if options.plateauFactor < 1, loop.sincePlateauCut > options.plateauPatience {
-                // As torch, a cut that would change the rate by no more than eps = 1e-8 is skipped.
-                let rate = Double(options.schedule.rate(base: options.optimizer.learningRate,
-                                                        epoch: LearningRateSchedule.decayEpoch(loop.epoch, after: options.decayAfterEpochs)) * loop.plateauScale)
+                // As torch, a cut that would change the current rate by no more than eps = 1e-8 is skipped.
+                let rate = Double(optimizer.learningRate)
                 if rate - rate * Double(options.plateauFactor) > 1e-8 { loop.plateauScale *= options.plateauFactor }
                 loop.sincePlateauCut = 0
             }
