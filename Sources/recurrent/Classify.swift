@@ -127,7 +127,7 @@ struct ClassifyTrain: ParsableCommand {
         compute.apply()
         let started = Date()
         try ensureWritable(output, inputs: [("--train", train), ("--valid", valid)], beside: [CharLMCheckpoint.trainingStatePath(for: output)])
-        if let resume = training.resume, let members = (try? SafeTensors.read(path: resume))?.metadata["ensemble"], members != "1" {
+        if let resume = training.resume, let members = (try? SafeTensors.metadata(path: resume))?["ensemble"], members != "1" {
             throw RecurrentError("--resume \(resume): the checkpoint is an ensemble of \(members) models; --resume continues a single-model run (--ensemble 1)")
         }
         let trainSet = try data.read(train, part: 0)

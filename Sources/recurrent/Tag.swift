@@ -138,7 +138,7 @@ struct TagEval: ParsableCommand {
     func run() throws {
         compute.apply()
         let model = try TaskCheckpoint.loadTagger(path: checkpoint)
-        let stored = try SafeTensors.read(path: checkpoint).metadata["tag_column"]
+        let stored = try SafeTensors.metadata(path: checkpoint)["tag_column"]
         let column = TagColumn(rawValue: tagColumn ?? stored ?? "upos") ?? .upos
         let sentences = try CoNLLU.read(path: data, tagColumn: column, encoding: try parseEncoding(encoding))
         let tagIndex = Dictionary(uniqueKeysWithValues: model.config.tags.enumerated().map { ($1, $0) })

@@ -96,7 +96,7 @@ struct TaskTrainingFlags: ParsableArguments {
         guard FileManager.default.fileExists(atPath: path) else {
             throw RecurrentError("--resume \(resume): \(path) does not exist; it is written beside the checkpoint at every validation")
         }
-        let saved = try SafeTensors.read(path: resume).metadata
+        let saved = try SafeTensors.metadata(path: resume)
         let vocabularies: Set = ["vocab", "char_vocab", "source_vocab", "target_vocab", "labels", "conditions"]
         for key in architecture.keys.sorted() where saved[key] != nil && saved[key] != architecture[key] {
             if vocabularies.contains(key) {

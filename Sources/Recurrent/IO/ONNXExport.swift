@@ -24,23 +24,23 @@ public enum ONNXExport {
     /// Returns the checkpoint's kind.
     @discardableResult
     public static func export(checkpoint: String, to path: String) throws -> String {
-        let kind = try SafeTensors.read(path: checkpoint).metadata["model"] ?? "char-lm"
-        let data: Data
+        let kind = try SafeTensors.metadata(path: checkpoint)["model"] ?? "char-lm"
+        let model: ONNXProto.Message
         switch kind {
-        case "char-lm": data = CharLMONNX.export(try CharLMCheckpoint.load(path: checkpoint))
-        case "text-classifier": data = ClassifierONNX.export(try TaskCheckpoint.loadClassifiers(path: checkpoint))
-        case "tagger": data = TaggerONNX.export(try TaskCheckpoint.loadTagger(path: checkpoint))
-        case "conditional-generator": data = GeneratorONNX.export(try TaskCheckpoint.loadGenerator(path: checkpoint))
+        case "char-lm": model = CharLMONNX.message(try CharLMCheckpoint.load(path: checkpoint))
+        case "text-classifier": model = ClassifierONNX.message(try TaskCheckpoint.loadClassifiers(path: checkpoint))
+        case "tagger": model = TaggerONNX.message(try TaskCheckpoint.loadTagger(path: checkpoint))
+        case "conditional-generator": model = GeneratorONNX.message(try TaskCheckpoint.loadGenerator(path: checkpoint))
         case "seq2seq":
-            let (model, settings) = try TaskCheckpoint.loadSeq2Seq(path: checkpoint)
-            data = TranslatorONNX.export(model, metadata: settings.metadata)
+            let (translator, settings) = try TaskCheckpoint.loadSeq2Seq(path: checkpoint)
+            model = TranslatorONNX.message(translator, metadata: settings.metadata)
         case "forecaster":
-            let (model, metadata) = try TaskCheckpoint.loadForecaster(path: checkpoint)
-            data = ForecasterONNX.export(model, metadata: metadata)
+            let (forecaster, metadata) = try TaskCheckpoint.loadForecaster(path: checkpoint)
+            model = ForecasterONNX.message(forecaster, metadata: metadata)
         default:
             throw RecurrentError("\(checkpoint): the checkpoint holds a '\(kind)' model; export writes \(kinds.joined(separator: ", ")) checkpoints")
         }
-        try AtomicFile.write(data, to: path)
+        try AtomicFile.write(pieces: model.allPieces, to: path)
         return kind
     }
 }
@@ -64,17 +64,19 @@ public enum CharLMONNX {
     public static let opset = ONNXExport.opset
 
     /// The serialized ONNX model (ModelProto).
-    public static func export(_ model: CharLM) -> Data {
+    public static func export(_ model: CharLM) -> Data { message(model).bytes }
+
+    /// The ModelProto, as pieces (`AtomicFile.write(pieces:to:)` writes it without joining them).
+    static func message(_ model: CharLM) -> ONNXProto.Message {
         let c = model.config
-        return ONNXStepModel.export(cell: c.cell, vocabulary: c.vocabulary.count, embedding: c.embeddingSize, hidden: c.hiddenSize,
-                                    layers: c.numLayers, parameters: model.namedParameters, condition: nil, name: "char_lm",
-                                    metadata: CharLMCheckpoint.metadata(for: c))
+        return ONNXStepModel.message(cell: c.cell, vocabulary: c.vocabulary.count, embedding: c.embeddingSize, hidden: c.hiddenSize,
+                                     layers: c.numLayers, parameters: model.namedParameters, condition: nil, name: "char_lm",
+                                     metadata: CharLMCheckpoint.metadata(for: c))
     }
 
     /// Reads a char-LM checkpoint and writes its ONNX model atomically to `path`.
     public static func export(checkpoint: String, to path: String) throws {
-        let model = try CharLMCheckpoint.load(path: checkpoint)
-        try AtomicFile.write(export(model), to: path)
+        try AtomicFile.write(pieces: message(try CharLMCheckpoint.load(path: checkpoint)).allPieces, to: path)
     }
 }
 
@@ -91,21 +93,24 @@ public enum CharLMONNX {
 /// Sampling stops at `<eos>` (index 3). The vocabulary and the condition names are in the metadata.
 public enum GeneratorONNX {
     /// The serialized ONNX model (ModelProto).
-    public static func export(_ model: ConditionalGenerator) -> Data {
+    public static func export(_ model: ConditionalGenerator) -> Data { message(model).bytes }
+
+    /// The ModelProto, as pieces (`AtomicFile.write(pieces:to:)` writes it without joining them).
+    static func message(_ model: ConditionalGenerator) -> ONNXProto.Message {
         let c = model.config
-        return ONNXStepModel.export(cell: c.cell, vocabulary: c.vocabulary.count, embedding: c.embeddingSize, hidden: c.hiddenSize,
-                                    layers: c.numLayers, parameters: model.namedParameters,
-                                    condition: (count: c.conditions.count, size: c.conditionSize), name: "conditional_generator",
-                                    metadata: TaskCheckpoint.generatorMetadata(c))
+        return ONNXStepModel.message(cell: c.cell, vocabulary: c.vocabulary.count, embedding: c.embeddingSize, hidden: c.hiddenSize,
+                                     layers: c.numLayers, parameters: model.namedParameters,
+                                     condition: (count: c.conditions.count, size: c.conditionSize), name: "conditional_generator",
+                                     metadata: TaskCheckpoint.generatorMetadata(c))
     }
 }
 
 /// The graph of a char-LM-like model run step by step: tokens (and a condition) and the initial
 /// state in, logits and the final state out (see `CharLMONNX`).
 enum ONNXStepModel {
-    static func export(cell: CellKind, vocabulary V: Int, embedding E: Int, hidden H: Int, layers L: Int,
-                       parameters: [(String, Parameter)], condition: (count: Int, size: Int)?, name: String,
-                       metadata: [String: String]) -> Data {
+    static func message(cell: CellKind, vocabulary V: Int, embedding E: Int, hidden H: Int, layers L: Int,
+                        parameters: [(String, Parameter)], condition: (count: Int, size: Int)?, name: String,
+                        metadata: [String: String]) -> ONNXProto.Message {
         let lstm = cell == .lstm
         let params = ONNXGraphBuilder.values(parameters)
 
@@ -176,7 +181,10 @@ enum ONNXStepModel {
 public enum ClassifierONNX {
     /// The serialized ONNX model (ModelProto) of one classifier or of an ensemble sharing one
     /// configuration.
-    public static func export(_ members: [TextClassifier]) -> Data {
+    public static func export(_ members: [TextClassifier]) -> Data { message(members).bytes }
+
+    /// The ModelProto, as pieces (`AtomicFile.write(pieces:to:)` writes it without joining them).
+    static func message(_ members: [TextClassifier]) -> ONNXProto.Message {
         precondition(!members.isEmpty && members.allSatisfy { $0.config == members[0].config })
         let c = members[0].config
         let H = c.hiddenSize, R = c.bidirectional ? 2 : 1, C = c.labels.count
@@ -246,7 +254,10 @@ public enum ClassifierONNX {
 /// original case, the first 32 (`TaggerConfig.maxWordCharacters`) of each word.
 public enum TaggerONNX {
     /// The serialized ONNX model (ModelProto).
-    public static func export(_ model: Tagger) -> Data {
+    public static func export(_ model: Tagger) -> Data { message(model).bytes }
+
+    /// The ModelProto, as pieces (`AtomicFile.write(pieces:to:)` writes it without joining them).
+    static func message(_ model: Tagger) -> ONNXProto.Message {
         let c = model.config
         let H = c.hiddenSize, Hc = c.charHiddenSize, C = c.tags.count
         let params = ONNXGraphBuilder.values(model.namedParameters)
@@ -311,7 +322,10 @@ public enum TaggerONNX {
 public enum ForecasterONNX {
     /// The serialized ONNX model (ModelProto); `metadata` (the checkpoint's, for the CLI's stored
     /// settings) goes into `metadata_props` under the architecture keys.
-    public static func export(_ model: Forecaster, metadata: [String: String] = [:]) -> Data {
+    public static func export(_ model: Forecaster, metadata: [String: String] = [:]) -> Data { message(model, metadata: metadata).bytes }
+
+    /// The ModelProto, as pieces (`AtomicFile.write(pieces:to:)` writes it without joining them).
+    static func message(_ model: Forecaster, metadata: [String: String] = [:]) -> ONNXProto.Message {
         let c = model.config
         let Hd = c.hiddenSize, L = c.numLayers, N = c.window, H = c.horizon
         let lstm = c.cell == .lstm
@@ -405,7 +419,10 @@ public enum ForecasterONNX {
 public enum TranslatorONNX {
     /// The serialized ONNX model (ModelProto); `metadata` (the checkpoint's data settings) goes into
     /// `metadata_props` under the architecture keys.
-    public static func export(_ model: Seq2Seq, metadata: [String: String] = [:]) -> Data {
+    public static func export(_ model: Seq2Seq, metadata: [String: String] = [:]) -> Data { message(model, metadata: metadata).bytes }
+
+    /// The ModelProto, as pieces (`AtomicFile.write(pieces:to:)` writes it without joining them).
+    static func message(_ model: Seq2Seq, metadata: [String: String] = [:]) -> ONNXProto.Message {
         let c = model.config
         let H = c.hiddenSize, L = c.numLayers, E = c.embeddingSize, R = c.bidirectional ? 2 : 1
         let lstm = c.cell == .lstm
@@ -706,8 +723,8 @@ struct ONNXGraphBuilder {
         return graph
     }
 
-    /// The serialized ModelProto: this graph, opset 17, and `metadata` as `metadata_props`.
-    func model(name: String, metadata: [String: String]) -> Data {
+    /// The ModelProto: this graph, opset 17, and `metadata` as `metadata_props`.
+    func model(name: String, metadata: [String: String]) -> ONNXProto.Message {
         let graph = graph(name: name)
         var m = ONNXProto.Message()
         m.int(1, 8)                                // ir_version
@@ -723,7 +740,7 @@ struct ONNXGraphBuilder {
             entry.string(2, v)
             m.message(14, entry)                   // metadata_props
         }
-        return m.bytes
+        return m
     }
 }
 
@@ -735,16 +752,44 @@ enum ONNXProto {
     static let int64: Int64 = 7
     static let double: Int64 = 11
 
+    /// An encoded message, kept as pieces written one after the other: a large value (a tensor's
+    /// raw data, a nested message holding one) is kept as the pieces it already is rather than
+    /// copied into its parent, so a model of N weight bytes is built in about N bytes, not one
+    /// copy per level of nesting, and written to its file piece by piece.
     struct Message {
-        var bytes = Data()
+        /// Values of at least this many bytes stay pieces of their own.
+        static let pieceBytes = 1 << 16
+
+        private var pieces: [Data] = []
+        private var tail = Data()   // small fields not yet a piece
+        /// The encoded length in bytes.
+        private(set) var count = 0
+
+        /// The encoded bytes, piece by piece.
+        var allPieces: [Data] { tail.isEmpty ? pieces : pieces + [tail] }
+
+        /// The encoded bytes in one buffer.
+        var bytes: Data {
+            if pieces.isEmpty { return tail }
+            var d = Data(capacity: count)
+            for p in allPieces { d.append(p) }
+            return d
+        }
+
+        private mutating func appendPiece(_ d: Data) {
+            if !tail.isEmpty { pieces.append(tail); tail = Data() }
+            pieces.append(d)
+        }
 
         mutating func varint(_ v: UInt64) {
             var v = v
             while v >= 0x80 {
-                bytes.append(UInt8(v & 0x7f) | 0x80)
+                tail.append(UInt8(v & 0x7f) | 0x80)
                 v >>= 7
+                count += 1
             }
-            bytes.append(UInt8(v))
+            tail.append(UInt8(v))
+            count += 1
         }
         mutating func key(_ field: Int, _ wire: UInt64) { varint(UInt64(field) << 3 | wire) }
         mutating func int(_ field: Int, _ v: Int64) {
@@ -754,14 +799,20 @@ enum ONNXProto {
         mutating func lengthDelimited(_ field: Int, _ d: Data) {
             key(field, 2)
             varint(UInt64(d.count))
-            bytes.append(d)
+            if d.count >= Self.pieceBytes { appendPiece(d) } else { tail.append(d) }
+            count += d.count
         }
         mutating func string(_ field: Int, _ s: String) { lengthDelimited(field, Data(s.utf8)) }
-        mutating func message(_ field: Int, _ m: Message) { lengthDelimited(field, m.bytes) }
+        mutating func message(_ field: Int, _ m: Message) {
+            key(field, 2)
+            varint(UInt64(m.count))
+            if m.pieces.isEmpty { tail.append(m.tail) } else { for p in m.allPieces { appendPiece(p) } }
+            count += m.count
+        }
         mutating func packedInts(_ field: Int, _ values: [Int64]) {
             var inner = Message()
             for v in values { inner.varint(UInt64(bitPattern: v)) }
-            lengthDelimited(field, inner.bytes)
+            message(field, inner)
         }
     }
 
@@ -771,21 +822,24 @@ enum ONNXProto {
     }
 
     static func floatTensor(_ name: String, dims: [Int], _ values: [Float]) -> Message {
-        var raw = Data(capacity: values.count * 4)
-        for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
-        return tensor(name, dims: dims, type: float, raw: raw, count: values.count)
+        tensor(name, dims: dims, type: float, raw: littleEndian(values) { $0.map(\.bitPattern) }, count: values.count)
     }
 
     static func doubleTensor(_ name: String, dims: [Int], _ values: [Double]) -> Message {
-        var raw = Data(capacity: values.count * 8)
-        for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
-        return tensor(name, dims: dims, type: double, raw: raw, count: values.count)
+        tensor(name, dims: dims, type: double, raw: littleEndian(values) { $0.map(\.bitPattern) }, count: values.count)
     }
 
     static func int64Tensor(_ name: String, dims: [Int], _ values: [Int64]) -> Message {
-        var raw = Data(capacity: values.count * 8)
-        for v in values { withUnsafeBytes(of: v.littleEndian) { raw.append(contentsOf: $0) } }
-        return tensor(name, dims: dims, type: int64, raw: raw, count: values.count)
+        tensor(name, dims: dims, type: int64, raw: littleEndian(values) { $0 }, count: values.count)
+    }
+
+    /// The values' bytes, little-endian as ONNX's raw_data is (`bits`: their bit patterns).
+    private static func littleEndian<T, B: FixedWidthInteger>(_ values: [T], bits: ([T]) -> [B]) -> Data {
+        #if _endian(little)
+        return values.withUnsafeBytes { Data($0) }
+        #else
+        return bits(values).map(\.littleEndian).withUnsafeBytes { Data($0) }
+        #endif
     }
 
     /// A TensorProto with its values in raw_data (little-endian, as ONNX requires).

@@ -42,9 +42,30 @@ public enum SafeTensors {
         return try decode(data, name: path)
     }
 
+    /// The `__metadata__` map of a safetensors file, reading only its header. A file that does not
+    /// parse is read whole, so that the error is the one `read(path:)` gives.
+    public static func metadata(path: String) throws -> [String: String] {
+        if let handle = FileHandle(forReadingAtPath: path) {
+            defer { try? handle.close() }
+            if let prefix = try? handle.read(upToCount: 8), prefix.count == 8 {
+                let n = prefix.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+                if n <= UInt64(maxHeaderBytes), let header = try? handle.read(upToCount: Int(n)), header.count == Int(n),
+                   let object = try? JSONSerialization.jsonObject(with: header) as? [String: Any] {
+                    if object["__metadata__"] == nil { return [:] }
+                    if let meta = object["__metadata__"] as? [String: String] { return meta }
+                }
+            }
+        }
+        return try read(path: path).metadata
+    }
+
     /// Decodes safetensors bytes; `name` labels error messages.
     public static func decode(_ data: Data, name: String) throws -> SafeTensorsFile {
-        let bytes = [UInt8](data)
+        try data.withUnsafeBytes { try decode(bytes: $0, name: name) }
+    }
+
+    /// Decodes safetensors bytes in place (no copy of the file).
+    static func decode(bytes: UnsafeRawBufferPointer, name: String) throws -> SafeTensorsFile {
         guard bytes.count >= 8 else {
             throw RecurrentError("\(name): not a safetensors file (\(bytes.count) bytes, expected at least an 8-byte header length)")
         }
@@ -54,7 +75,7 @@ public enum SafeTensors {
             throw RecurrentError("\(name): not a safetensors file or truncated (header length \(n) but the file has \(bytes.count) bytes)")
         }
         let headerEnd = 8 + Int(n)
-        let headerBytes = Data(bytes[8..<headerEnd])
+        let headerBytes = Data(UnsafeRawBufferPointer(rebasing: bytes[8..<headerEnd]))
         guard let object = try? JSONSerialization.jsonObject(with: headerBytes), let header = object as? [String: Any] else {
             throw RecurrentError("\(name): not a safetensors file (its header is not a JSON object)")
         }
@@ -112,32 +133,10 @@ public enum SafeTensors {
             guard end - begin == count * elementSize else {
                 throw RecurrentError("\(name): tensor \(key) has \(end - begin) bytes, but shape \(shape) of \(dtype) needs \(count * elementSize)")
             }
-            var values = [Float](repeating: 0, count: count)
-            let base = headerEnd + begin
-            for i in 0..<count {
-                let o = base + i * elementSize
-                switch dtype {
-                case "F32":
-                    let u = UInt32(bytes[o]) | UInt32(bytes[o + 1]) << 8 | UInt32(bytes[o + 2]) << 16 | UInt32(bytes[o + 3]) << 24
-                    values[i] = Float(bitPattern: u)
-                case "BF16":
-                    let u = UInt32(bytes[o]) << 16 | UInt32(bytes[o + 1]) << 24
-                    values[i] = Float(bitPattern: u)
-                case "F16":
-                    let u = UInt16(bytes[o]) | UInt16(bytes[o + 1]) << 8
-                    values[i] = Float(halfBits: u)
-                case "I32":
-                    let u = UInt32(bytes[o]) | UInt32(bytes[o + 1]) << 8 | UInt32(bytes[o + 2]) << 16 | UInt32(bytes[o + 3]) << 24
-                    values[i] = Float(Int32(bitPattern: u))
-                case "I64":
-                    var u: UInt64 = 0
-                    for j in 0..<8 { u |= UInt64(bytes[o + j]) << (8 * UInt64(j)) }
-                    values[i] = Float(Int64(bitPattern: u))
-                default:
-                    var u: UInt64 = 0
-                    for j in 0..<8 { u |= UInt64(bytes[o + j]) << (8 * UInt64(j)) }
-                    values[i] = Float(Double(bitPattern: u))
-                }
+            let source = UnsafeRawBufferPointer(rebasing: bytes[(headerEnd + begin)..<(headerEnd + end)])
+            let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                Self.convert(source, dtype: dtype, into: buffer)
+                initialized = count
             }
             file.tensors[key] = Tensor(shape: shape, data: values)
             spans.append((key, begin, end))
@@ -157,6 +156,26 @@ public enum SafeTensors {
         }
         file.order = spans.map { $0.0 }
         return file
+    }
+
+    /// Little-endian `dtype` elements (F32, BF16, F16, I32, I64 or F64) as floats.
+    private static func convert(_ source: UnsafeRawBufferPointer, dtype: String, into out: UnsafeMutableBufferPointer<Float>) {
+        func word<T: FixedWidthInteger>(_ i: Int, _: T.Type) -> T {
+            T(littleEndian: source.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self))
+        }
+        switch dtype {
+        case "F32":
+            #if _endian(little)
+            UnsafeMutableRawBufferPointer(out).copyMemory(from: source)
+            #else
+            for i in out.indices { out[i] = Float(bitPattern: word(i, UInt32.self)) }
+            #endif
+        case "BF16": for i in out.indices { out[i] = Float(bitPattern: UInt32(word(i, UInt16.self)) << 16) }
+        case "F16": for i in out.indices { out[i] = Float(halfBits: word(i, UInt16.self)) }
+        case "I32": for i in out.indices { out[i] = Float(Int32(bitPattern: word(i, UInt32.self))) }
+        case "I64": for i in out.indices { out[i] = Float(Int64(bitPattern: word(i, UInt64.self))) }
+        default: for i in out.indices { out[i] = Float(Double(bitPattern: word(i, UInt64.self))) }   // F64
+        }
     }
 
     /// Encodes tensors (in the given order) and metadata as safetensors bytes, float32.
@@ -199,6 +218,11 @@ public enum SafeTensors {
 /// then rename it over the target (rename is atomic within one file system).
 public enum AtomicFile {
     public static func write(_ data: Data, to path: String) throws {
+        try write(pieces: [data], to: path)
+    }
+
+    /// Writes `pieces` one after the other as the file's bytes, atomically.
+    public static func write(pieces: [Data], to path: String) throws {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent()
         var isDir: ObjCBool = false
@@ -207,7 +231,17 @@ public enum AtomicFile {
         }
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         do {
-            try data.write(to: tmp)
+            if pieces.count == 1 {
+                try pieces[0].write(to: tmp)
+            } else {
+                guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
+                    throw RecurrentError("cannot create \(tmp.path)")
+                }
+                let handle = try FileHandle(forWritingTo: tmp)
+                defer { try? handle.close() }
+                for piece in pieces { try handle.write(contentsOf: piece) }
+                try handle.synchronize()
+            }
         } catch {
             try? FileManager.default.removeItem(at: tmp)
             throw RecurrentError("\(path): cannot write the file (\(error.localizedDescription))")

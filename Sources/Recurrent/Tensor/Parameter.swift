@@ -7,12 +7,13 @@ public final class Parameter: @unchecked Sendable {
     /// The name relative to the owning module, for example `weight_ih_l0`.
     public let name: String
     public var value: Tensor
-    public var grad: Tensor
+    /// The gradient, zeros of `value`'s shape until a backward pass adds to it. It is allocated
+    /// when first used, so a model that only runs inference holds its weights once, not twice.
+    public lazy var grad: Tensor = Tensor.zeros(like: value)
 
     public init(name: String, value: Tensor) {
         self.name = name
         self.value = value
-        self.grad = Tensor.zeros(like: value)
     }
 
     public var shape: [Int] { value.shape }
