@@ -20,14 +20,98 @@ struct ComputeOptions: ParsableArguments {
 enum Console {
     static let isTerminal = isatty(STDOUT_FILENO) != 0
 
+    /// Writes to standard output. A reader that went away ends the process quietly, as SIGPIPE
+    /// does (exit 141); any other failure (a full disk, a closed descriptor) is one error line
+    /// and exit 1, never a trap.
     static func write(_ s: String) {
-        FileHandle.standardOutput.write(Data(s.utf8))
+        guard let failure = writeAll(STDOUT_FILENO, s) else { return }
+        if failure == EPIPE { exit(141) }
+        fail("standard output: cannot write (\(String(cString: strerror(failure))))")
     }
 
     static func line(_ s: String) { write(s + "\n") }
 
-    static func warn(_ s: String) {
-        FileHandle.standardError.write(Data("warning: \(s)\n".utf8))
+    static func warn(_ s: String) { _ = writeAll(STDERR_FILENO, "warning: \(s)\n") }
+
+    /// Writes `error: message` to standard error (whatever becomes of that write) and exits.
+    static func fail(_ message: String, code: Int32 = 1) -> Never {
+        _ = writeAll(STDERR_FILENO, "error: \(message)\n")
+        exit(code)
+    }
+
+    /// Writes every byte of `s` to `fd`; returns the errno of a failed write, nil when all went out.
+    private static func writeAll(_ fd: Int32, _ s: String) -> Int32? {
+        var bytes = Array(s.utf8)
+        return bytes.withUnsafeMutableBytes { raw -> Int32? in
+            var done = 0
+            while done < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                done += n
+            }
+            return nil
+        }
+    }
+
+    /// Reads up to 64 KiB from standard input: empty at its end; a failed read (a closed
+    /// descriptor, a folder) is a one-line error.
+    static func readInput() throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Foundation.read(STDIN_FILENO, $0.baseAddress, $0.count) }
+            if n >= 0 { return Array(buffer[..<n]) }
+            if errno == EINTR { continue }
+            throw RecurrentError("standard input: cannot read (\(String(cString: strerror(errno))))")
+        }
+    }
+
+    /// Standard input to its end.
+    static func readAllInput() throws -> [UInt8] {
+        var all: [UInt8] = []
+        while true {
+            let chunk = try readInput()
+            if chunk.isEmpty { return all }
+            all += chunk
+        }
+    }
+}
+
+/// A CSV file that rows are appended to, one write per row. A missing or empty file gets the header
+/// first; an existing file must start with that header (it is this kind of log), else it is refused
+/// rather than added to. Every failed write is a one-line error naming `flag` and the file.
+struct CSVLog {
+    let path: String
+    let flag: String
+
+    init(path: String, flag: String, header: String) throws {
+        self.path = path
+        self.flag = flag
+        if let existing = FileManager.default.contents(atPath: path), !existing.isEmpty {
+            let first = existing.prefix { $0 != 10 }
+            guard String(decoding: first, as: UTF8.self) == header else {
+                throw RecurrentError("\(flag) \(path): the file exists and is not such a log (its first line is not '\(header)'); name another file")
+            }
+            if existing.last != 10 { try append("") }   // end a last row cut short
+        } else {
+            try append(header)
+        }
+    }
+
+    func append(_ row: String) throws {
+        if !FileManager.default.fileExists(atPath: path), !FileManager.default.createFile(atPath: path, contents: nil) {
+            throw RecurrentError("\(flag) \(path): cannot create the file")
+        }
+        do {
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            defer { try? handle.close() }
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data((row + "\n").utf8))
+        } catch {
+            throw RecurrentError("\(flag) \(path): cannot write the file (\(error.localizedDescription))")
+        }
     }
 }
 
@@ -150,29 +234,31 @@ struct ModelSize {
     }
 }
 
-/// Holds SIGINT, SIGTERM and SIGHUP while a checkpoint and its training state are replaced, so
-/// that a run stopped with Ctrl-C always leaves a pair that `--resume` accepts (each file is
+/// Holds SIGINT, SIGTERM and SIGHUP while files are replaced: every `AtomicFile` write (so an
+/// interrupted write leaves no temporary file), and a checkpoint with its training state together
+/// (so a run stopped with Ctrl-C always leaves a pair that `--resume` accepts: each file is
 /// written atomically, but a signal between the two renames left a new state beside an old
-/// checkpoint). A signal that arrives meanwhile, on any thread, is raised again once both files
-/// are in place; at any other time the handler does what the default action does.
+/// checkpoint). A signal that arrives meanwhile, on any thread, is raised again once the outermost
+/// hold ends; at any other time the handler does what the default action does.
 enum SaveGuard {
     nonisolated(unsafe) static var saving: sig_atomic_t = 0
     nonisolated(unsafe) static var pending: sig_atomic_t = 0
     static let signals = [SIGINT, SIGTERM, SIGHUP]
 
-    /// Installs the handler (once per process, before training).
+    /// Installs the handler and makes `AtomicFile` hold the signals (once per process).
     static func install() {
         saving = 0
         pending = 0
         for s in signals { signal(s, saveGuardHandler) }
+        AtomicFile.section = { try SaveGuard.holding($0) }
     }
 
-    /// Runs `body` with the signals held.
+    /// Runs `body` with the signals held (holds may nest).
     static func holding(_ body: () throws -> Void) rethrows {
-        saving = 1
+        saving += 1
         defer {
-            saving = 0
-            if pending != 0 {
+            saving -= 1
+            if saving == 0, pending != 0 {
                 let s = pending
                 signal(s, SIG_DFL)
                 raise(s)

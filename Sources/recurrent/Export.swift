@@ -29,7 +29,7 @@ struct Export: ParsableCommand {
     func run() throws {
         try ensureWritable(onnx, flag: "--onnx", inputs: [("--checkpoint", checkpoint)])
         let kind = try ONNXExport.export(checkpoint: checkpoint, to: onnx)
-        let size = (try? FileManager.default.attributesOfItem(atPath: onnx)[.size] as? Int) ?? 0
+        let size = (try? FileManager.default.attributesOfItem(atPath: URL(fileURLWithPath: onnx).resolvingSymlinksInPath().path)[.size] as? Int) ?? 0
         Console.line("wrote \(onnx): \(kind), \(Format.grouped(Double(size) / 1024)) KiB, opset \(ONNXExport.opset)")
     }
 }

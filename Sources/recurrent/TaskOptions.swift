@@ -181,7 +181,8 @@ struct TaskTrainingFlags: ParsableArguments {
 /// removing a file in it (permission bits do not tell a read-only mount or /proc).
 func ensureWritable(_ path: String, flag: String = "--output", inputs: [(String, String?)] = [], beside: [String] = []) throws {
     if path.isEmpty { throw RecurrentError("\(flag) must name a file") }
-    let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    if AtomicFile.isStream(path) { return }   // a device or a FIFO is written as it is
+    let dir = URL(fileURLWithPath: AtomicFile.resolvingLinks(path)).deletingLastPathComponent().path
     var isDir: ObjCBool = false
     guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
         throw RecurrentError("\(flag) \(path): the folder \(dir) does not exist")
@@ -259,7 +260,7 @@ func forEachInputChunk(_ path: String?, encoding: TextEncoding, chunk: Int = 256
         try deliver(lines)
     }
     while true {
-        let data = FileHandle.standardInput.availableData
+        let data = try Console.readInput()
         if data.isEmpty { break }
         pending += data
         if let end = pending.lastIndex(of: 10) {
@@ -277,8 +278,7 @@ func readInputLines(_ path: String?, encoding: TextEncoding) throws -> [TextLine
         if let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int, size == 0 { return [] }
         return try TextLines.read(path: path, encoding: encoding)
     }
-    let data = FileHandle.standardInput.readDataToEndOfFile()
-    return try TextLines.split([UInt8](data), name: "standard input", encoding: encoding)
+    return try TextLines.split(try Console.readAllInput(), name: "standard input", encoding: encoding)
 }
 
 /// What the validation score of a task is. The trainer maximises its score, so a loss is passed
@@ -315,11 +315,10 @@ func taskProgressLine(_ p: TaskProgress, accuracy: Double?, unit: String, metric
 /// every improvement, and the training state for `--resume` is written beside `output` at every
 /// validation. `note` adds to validation lines.
 func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: String, metric: ValidationMetric = .accuracy,
-                    step: ([Int], inout SeededRNG) -> Float, validate: () -> Double, note: () -> String = { "" },
+                    step: ([Int], inout SeededRNG) -> Float, validate: () throws -> Double, note: () -> String = { "" },
                     save: (Int, Double) throws -> Void) throws {
     var lastPrint = Date()
     var liveLine = false
-    SaveGuard.install()
     try trainer.run(step: step, validate: validate) { event in
         switch event {
         case .progress(let p):

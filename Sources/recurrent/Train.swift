@@ -195,7 +195,6 @@ struct Train: ParsableCommand {
             }
             saved = true
         }
-        SaveGuard.install()
         do {
             try trainer.run { event in
                 switch event {

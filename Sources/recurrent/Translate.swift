@@ -85,7 +85,7 @@ struct TranslateTrain: ParsableCommand {
     @Option(name: .customLong("teacher-forcing-floor"), help: "Lowest teacher-forcing ratio of the schedule.") var teacherForcingFloor: Float = 0
     @Option(name: .customLong("teacher-forcing-steps"), help: "Steps over which the schedule falls to the floor.") var teacherForcingSteps = 5000
     @Option(name: .customLong("max-length"), help: "Longest translation when validating (words).") var maxLength = 20
-    @Option(help: "Append one CSV row per validation: step, seconds, teacher_forcing, train_loss, valid_loss, valid_bleu.") var log: String?
+    @Option(help: "Append one CSV row per validation: step, seconds, teacher_forcing, train_loss, valid_loss, valid_bleu (a new file starts with that header; an existing one must be such a log, and a resumed run adds to it).") var log: String?
     @OptionGroup var training: TaskTrainingFlags
     @OptionGroup var compute: ComputeOptions
 
@@ -167,7 +167,7 @@ struct TranslateTrain: ParsableCommand {
             "dropout": String(dropout), "teacher_forcing": String(teacherForcing), "teacher_forcing_decay": teacherForcingDecay,
             "teacher_forcing_floor": String(teacherForcingFloor), "teacher_forcing_steps": String(teacherForcingSteps)]) { $1 }
         try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.seq2seqMetadata(config), settings: trainingSettings)
-        var logText = "step,seconds,teacher_forcing,train_loss,valid_loss,valid_bleu\n"
+        let logFile = try log.map { try CSVLog(path: $0, flag: "--log", header: "step,seconds,teacher_forcing,train_loss,valid_loss,valid_bleu") }
         var trainLossSum = 0.0, trainLossCount = 0
         var lastValidLoss = 0.0
         var saved = false
@@ -184,8 +184,7 @@ struct TranslateTrain: ParsableCommand {
                 let bleu = BLEU.corpus(hypotheses: hypotheses.map { config.target.sentence($0) }, references: validReferences)
                 let trainLoss = trainLossCount > 0 ? trainLossSum / Double(trainLossCount) : .nan
                 trainLossSum = 0; trainLossCount = 0
-                logText += "\(trainer.step),\(Format.fixed(Date().timeIntervalSince(started), 1)),\(Format.fixed(Double(schedule.ratio(step: trainer.step)), 3)),\(Format.fixed(trainLoss)),\(Format.fixed(lastValidLoss)),\(Format.fixed(bleu, 2))\n"
-                if let log { try? AtomicFile.write(Data(logText.utf8), to: log) }
+                try logFile?.append("\(trainer.step),\(Format.fixed(Date().timeIntervalSince(started), 1)),\(Format.fixed(Double(schedule.ratio(step: trainer.step)), 3)),\(Format.fixed(trainLoss)),\(Format.fixed(lastValidLoss)),\(Format.fixed(bleu, 2))")
                 return bleu
             },
             note: { "  val loss \(Format.fixed(lastValidLoss))" },

@@ -58,12 +58,12 @@ func isNegativeNumber(_ s: String) -> Bool {
 }
 
 // Bad input gets one line on standard error and a non-zero exit, never a usage dump or a trap.
+SaveGuard.install()
 do {
     var command = try RecurrentCommand.parseAsRoot(try preparedArguments(Array(CommandLine.arguments.dropFirst())))
     try command.run()
 } catch let error as RecurrentError {
-    FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-    exit(1)
+    Console.fail(error.message)
 } catch {
     let code = RecurrentCommand.exitCode(for: error)
     if code == .success {
@@ -71,6 +71,5 @@ do {
     }
     let message = RecurrentCommand.message(for: error)
         .split(separator: "\n").first.map(String.init) ?? "\(error)"
-    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
-    exit(code.rawValue == 0 ? 1 : code.rawValue)
+    Console.fail(message, code: code.rawValue == 0 ? 1 : code.rawValue)
 }

@@ -216,39 +216,104 @@ public enum SafeTensors {
 
 /// Whole-file writes that are never seen half-done: write a temporary file in the same folder,
 /// then rename it over the target (rename is atomic within one file system).
+///
+/// A symbolic link is written through (its target is replaced, the link stays); an existing file
+/// keeps its permissions (and its owner, where the process may set it); a file without write
+/// permission is refused. A character device or a FIFO (`/dev/stdout`, a named pipe) cannot be
+/// replaced, so it is written to directly; any other kind of file is refused.
 public enum AtomicFile {
+    /// Runs each write, from creating the temporary file to the rename. A program that handles
+    /// signals sets this to hold them meanwhile, so that an interrupted write leaves no
+    /// temporary file behind (the command-line tool does).
+    nonisolated(unsafe) public static var section: ((() throws -> Void) throws -> Void)?
+
     public static func write(_ data: Data, to path: String) throws {
         try write(pieces: [data], to: path)
     }
 
+    /// Whether `path` (through links) is a character device or a FIFO, which writes go to as they are.
+    public static func isStream(_ path: String) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return false }
+        return info.st_mode & S_IFMT == S_IFCHR || info.st_mode & S_IFMT == S_IFIFO
+    }
+
     /// Writes `pieces` one after the other as the file's bytes, atomically.
     public static func write(pieces: [Data], to path: String) throws {
-        let url = URL(fileURLWithPath: path)
+        let target = resolvingLinks(path)
+        var info = stat()
+        let exists = lstat(target, &info) == 0
+        if exists {
+            switch info.st_mode & S_IFMT {
+            case S_IFREG:
+                if access(target, W_OK) != 0 { throw RecurrentError("\(path): the file is read-only") }
+            case S_IFCHR, S_IFIFO:
+                try writeDirectly(pieces, to: target, path: path)
+                return
+            case S_IFDIR:
+                throw RecurrentError("\(path): is a folder, expected a file path")
+            default:
+                throw RecurrentError("\(path): is not a regular file")
+            }
+        }
+        let url = URL(fileURLWithPath: target)
         let dir = url.deletingLastPathComponent()
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else {
             throw RecurrentError("\(path): the folder \(dir.path) does not exist")
         }
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        do {
-            if pieces.count == 1 {
-                try pieces[0].write(to: tmp)
-            } else {
-                guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
-                    throw RecurrentError("cannot create \(tmp.path)")
+        let body = {
+            do {
+                if pieces.count == 1 {
+                    try pieces[0].write(to: tmp)
+                } else {
+                    guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
+                        throw RecurrentError("cannot create \(tmp.path)")
+                    }
+                    let handle = try FileHandle(forWritingTo: tmp)
+                    defer { try? handle.close() }
+                    for piece in pieces { try handle.write(contentsOf: piece) }
                 }
-                let handle = try FileHandle(forWritingTo: tmp)
-                defer { try? handle.close() }
-                for piece in pieces { try handle.write(contentsOf: piece) }
-                try handle.synchronize()
+            } catch {
+                try? FileManager.default.removeItem(at: tmp)
+                throw RecurrentError("\(path): cannot write the file (\(error.localizedDescription))")
             }
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw RecurrentError("\(path): cannot write the file (\(error.localizedDescription))")
+            if exists {
+                _ = chmod(tmp.path, info.st_mode & 0o7777)
+                _ = chown(tmp.path, info.st_uid, info.st_gid)
+            }
+            if rename(tmp.path, target) != 0 {
+                let reason = String(cString: strerror(errno))
+                try? FileManager.default.removeItem(at: tmp)
+                throw RecurrentError("\(path): cannot write the file (\(reason))")
+            }
         }
-        if rename(tmp.path, url.path) != 0 {
-            try? FileManager.default.removeItem(at: tmp)
-            throw RecurrentError("\(path): cannot write the file (rename failed)")
+        if let section { try section(body) } else { try body() }
+    }
+
+    /// The file a chain of symbolic links ends at (the path itself when it is not a link; the
+    /// last link's target when the chain ends at a missing file).
+    public static func resolvingLinks(_ path: String) -> String {
+        var current = path
+        for _ in 0..<40 {
+            var info = stat()
+            guard lstat(current, &info) == 0, info.st_mode & S_IFMT == S_IFLNK,
+                  let target = try? FileManager.default.destinationOfSymbolicLink(atPath: current) else { return current }
+            current = target.hasPrefix("/") ? target
+                : URL(fileURLWithPath: current).deletingLastPathComponent().appendingPathComponent(target).path
+        }
+        return current
+    }
+
+    /// Writes to a device or a FIFO as it is.
+    private static func writeDirectly(_ pieces: [Data], to target: String, path: String) throws {
+        do {
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: target))
+            defer { try? handle.close() }
+            for piece in pieces { try handle.write(contentsOf: piece) }
+        } catch {
+            throw RecurrentError("\(path): cannot write the file (\(error.localizedDescription))")
         }
     }
 }

@@ -130,7 +130,7 @@ public final class TaskTrainer {
     /// After `restore(from:)`, continues where the saved run stood. Throws `Divergence`'s error,
     /// before the optimizer step, once a loss or gradient norm is not finite, and once a
     /// validation score is not; rethrows `onEvent`'s errors.
-    public func run(step trainStep: ([Int], inout SeededRNG) -> Float, validate: () -> Double,
+    public func run(step trainStep: ([Int], inout SeededRNG) -> Float, validate: () throws -> Double,
                     onEvent: (TaskTrainingEvent) throws -> Void) throws {
         let start = Date()
         var examples = 0
@@ -178,7 +178,7 @@ public final class TaskTrainer {
             // with the training state), then the raw ones restored.
             swapAverage()
             defer { swapAverage() }
-            let accuracy = validate()
+            let accuracy = try validate()
             try Divergence.checkValidation(step, "score", accuracy)
             let improved = bestAccuracy.map { accuracy > $0 } ?? true
             if improved { bestAccuracy = accuracy; loop.sinceBest = 0 } else { loop.sinceBest += 1 }

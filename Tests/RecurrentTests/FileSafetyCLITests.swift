@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+@testable import Recurrent
+
+/// Outputs that are links, devices or someone else's files; standard streams that fail; logs that
+/// are appended to. Each failure is one error line and a non-zero exit, never a trap.
+@Suite(.serialized) struct FileSafetyCLITests {
+    static let checkpoint = Fixtures.torch("charlm_lstm.checkpoint.safetensors")
+
+    /// Runs the binary with the given descriptors for standard input and output (stderr is read).
+    static func run(_ args: [String], stdin: FileHandle, stdout: FileHandle) throws -> CLI.Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLI.binary)
+        p.arguments = args
+        let err = Pipe()
+        p.standardInput = stdin
+        p.standardOutput = stdout
+        p.standardError = err
+        try p.run()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return CLI.Result(status: p.terminationStatus, stdout: "", stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    @Test func aFullStandardOutputIsOneErrorLine() throws {
+        guard let full = FileHandle(forWritingAtPath: "/dev/full") else { return }   // no /dev/full (macOS)
+        let r = try Self.run(["sample", "--checkpoint", Self.checkpoint, "--length", "200", "--seed", "1"],
+                             stdin: FileHandle.nullDevice, stdout: full)
+        expectCleanError(r, mentions: "standard output")
+        #expect(r.status == 1)
+    }
+
+    @Test func anUnreadableStandardInputIsOneErrorLine() throws {
+        let dir = CLI.tempDir()
+        let data = try TranslateCLITests().write(dir, "pairs.tsv", TranslateCLITests.pairs)
+        let model = dir.appendingPathComponent("m.safetensors").path
+        let t = try CLI.run(["translate", "train", "--pairs", data, "--output", model, "--steps", "4", "--eval-every", "2"] + TranslateCLITests.tinyModel)
+        #expect(t.status == 0, "\(t.stderr)")
+        // A folder as standard input: open succeeds, read fails (EISDIR).
+        guard let folder = FileHandle(forReadingAtPath: dir.path) else { Issue.record("cannot open \(dir.path)"); return }
+        let r = try Self.run(["translate", "--checkpoint", model], stdin: folder, stdout: FileHandle.nullDevice)
+        expectCleanError(r, mentions: "standard input")
+    }
+
+    @Test func exportWritesThroughALinkAndKeepsTheFilesMode() throws {
+        let dir = CLI.tempDir()
+        let target = dir.appendingPathComponent("target.onnx").path
+        let link = dir.appendingPathComponent("link.onnx").path
+        try Data("old".utf8).write(to: URL(fileURLWithPath: target))
+        #expect(chmod(target, 0o640) == 0)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "target.onnx")
+        let r = try CLI.run(["export", "--checkpoint", Self.checkpoint, "--onnx", link])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == "target.onnx")
+        let written = try Data(contentsOf: URL(fileURLWithPath: target))
+        #expect(written.count > 1000)
+        #expect(r.stdout.contains("\(Int((Double(written.count) / 1024).rounded())) KiB"), "the size of the file, not the link's: \(r.stdout)")
+        let mode = (try FileManager.default.attributesOfItem(atPath: target)[.posixPermissions] as? Int) ?? 0
+        #expect(mode == 0o640)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".tmp-") }
+        #expect(leftovers.isEmpty)
+    }
+
+    @Test func aDeviceIsWrittenToNotReplaced() throws {
+        guard FileManager.default.fileExists(atPath: "/dev/full") else { return }
+        let r = try CLI.run(["export", "--checkpoint", Self.checkpoint, "--onnx", "/dev/full"])
+        expectCleanError(r, mentions: "/dev/full")
+        var info = stat()
+        #expect(stat("/dev/full", &info) == 0 && info.st_mode & S_IFMT == S_IFCHR)
+        let ok = try CLI.run(["export", "--checkpoint", Self.checkpoint, "--onnx", "/dev/null"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(stat("/dev/null", &info) == 0 && info.st_mode & S_IFMT == S_IFCHR)
+    }
+
+    @Test func translateLogAppendsAcrossAResumeAndRefusesAnotherFile() throws {
+        let dir = CLI.tempDir()
+        let data = try TranslateCLITests().write(dir, "pairs.tsv", TranslateCLITests.pairs)
+        let model = dir.appendingPathComponent("m.safetensors").path
+        let log = dir.appendingPathComponent("log.csv").path
+        let base = ["translate", "train", "--pairs", data, "--output", model, "--eval-every", "2", "--log", log] + TranslateCLITests.tinyModel
+        #expect(try CLI.run(base + ["--steps", "4"]).status == 0)
+        let resumed = try CLI.run(base + ["--steps", "8", "--resume", model])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let rows = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        #expect(rows.first == "step,seconds,teacher_forcing,train_loss,valid_loss,valid_bleu")
+        #expect(rows.dropFirst().map { $0.split(separator: ",")[0] } == ["2", "4", "6", "8"])
+
+        let notes = try TranslateCLITests().write(dir, "notes.txt", "my notes\n")
+        let refused = try CLI.run(["translate", "train", "--pairs", data, "--output", dir.appendingPathComponent("n.safetensors").path,
+                                   "--steps", "2", "--log", notes] + TranslateCLITests.tinyModel)
+        expectCleanError(refused, mentions: "--log")
+        #expect(try String(contentsOfFile: notes, encoding: .utf8) == "my notes\n")
+    }
+}
