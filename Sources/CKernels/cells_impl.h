@@ -281,13 +281,20 @@ CELL_TARGET static void CELL_FN(gru_backward)(long B, long H, const float *gates
 
 // ---- Elman RNN ----
 
+// relu as PyTorch computes it: NaN stays NaN (`v > 0 ? v : 0` would make it 0), and its gradient
+// passes where the output is not ≤ 0 (threshold_backward), NaN included.
+#ifndef RC_RELU
+#define RC_RELU(v) (((v) > 0.0f || (v) != (v)) ? (v) : 0.0f)
+#define RC_RELU_PASSES(out) (!((out) <= 0.0f))
+#endif
+
 CELL_TARGET static void CELL_FN(rnn_forward)(long B, long H, float *h, const float *bias, int relu) {
     for (long b = 0; b < B; b++) {
         float *restrict row = h + b * H;
         const float *restrict bs = bias;
         if (relu) {
             CELL_VEC
-            for (long j = 0; j < H; j++) { float v = row[j] + bs[j]; row[j] = v > 0.0f ? v : 0.0f; }
+            for (long j = 0; j < H; j++) { float v = row[j] + bs[j]; row[j] = RC_RELU(v); }
         } else {
             CELL_VEC
             for (long j = 0; j < H; j++) row[j] = cm_tanh(row[j] + bs[j]);
@@ -300,7 +307,7 @@ CELL_TARGET static void CELL_FN(rnn_forward)(long B, long H, float *h, const flo
 #define RNN_FWD_LOOPS(X)                                                                       \
     if (relu) {                                                                                \
         CELL_VEC                                                                               \
-        for (long j = 0; j < H; j++) { float v = (X + s[j]) + bs[j]; row[j] = v > 0.0f ? v : 0.0f; } \
+        for (long j = 0; j < H; j++) { float v = (X + s[j]) + bs[j]; row[j] = RC_RELU(v); } \
     } else {                                                                                   \
         CELL_VEC                                                                               \
         for (long j = 0; j < H; j++) row[j] = cm_tanh((X + s[j]) + bs[j]);                     \
@@ -332,7 +339,7 @@ CELL_TARGET static void CELL_FN(rnn_forward_x)(long B, long H, const float *x, c
         CELL_VEC                                                                               \
         for (long j = 0; j < H; j++) {                                                         \
             float d = DOUT[j] + dhNext[j];                                                     \
-            float p = h[j] > 0.0f ? d : 0.0f;                                                  \
+            float p = RC_RELU_PASSES(h[j]) ? d : 0.0f;                                         \
             DPRE[j] = p;                                                                       \
             SUM(j, p);                                                                         \
         }                                                                                      \

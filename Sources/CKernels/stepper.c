@@ -234,7 +234,8 @@ long rc_stepper_weight_bytes(const rc_stepper *s) {
 
 // ---------------------------------------------------------------- one block
 
-static void relu_inplace(float *x, long n) { for (long i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0; }
+// relu that keeps NaN, as PyTorch's does.
+static void relu_inplace(float *x, long n) { for (long i = 0; i < n; i++) x[i] = (x[i] > 0 || x[i] != x[i]) ? x[i] : 0; }
 
 /// Gates of block b of layer l, then the cell update of its units into h[next parity] (and c).
 static void run_layer_block(rc_stepper *s, int l, int b, const rc_step_quant *q) {

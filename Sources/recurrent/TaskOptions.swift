@@ -105,6 +105,16 @@ struct TaskTrainingFlags: ParsableArguments {
             throw RecurrentError("--resume \(resume): the run being resumed had \(key) \(saved[key] ?? ""), this run \(architecture[key] ?? ""); give the same model flags")
         }
         try trainer.restore(from: try SafeTensors.read(path: path), name: path)
+        // The checkpoint is written before the state: a run stopped between the two (a kill, a
+        // full disk) left a checkpoint newer than its state. The run continues from the state,
+        // and the checkpoint's score is the one to beat, so it is not replaced by a worse model.
+        let scores = [("valid_accuracy", 1.0), ("valid_bleu", 1.0), ("valid_rmse", -1.0), ("valid_loss", -1.0)]
+        if let (key, sign) = scores.first(where: { saved[$0.0] != nil }), let value = saved[key].flatMap(Double.init), value.isFinite {
+            trainer.keepBest(atLeast: sign * value)
+            if let step = saved["step"].flatMap(Int.init), step > trainer.step {
+                Console.warn("--resume \(resume): the checkpoint is from step \(step), its training state from step \(trainer.step) (the run stopped between writing the two); continuing from step \(trainer.step), keeping the checkpoint unless a validation beats its \(key.replacingOccurrences(of: "_", with: " ")) \(value)")
+            }
+        }
         if let s = steps, trainer.step >= s {
             throw RecurrentError("--steps \(s): the resumed run is already at step \(trainer.step); ask for more steps")
         }

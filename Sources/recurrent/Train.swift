@@ -189,9 +189,13 @@ struct Train: ParsableCommand {
         func save(step: Int) throws {
             let meta = ["run_id": runID, "step": String(step)]
             let (tensors, stateMeta) = trainer.trainingState()
+            // Both files are written in full, then renamed one right after the other: a failure
+            // (a full disk, diverged weights) leaves the previous pair as it was.
+            let statePath = CharLMCheckpoint.trainingStatePath(for: output)
+            let state = try SafeTensors.encode(tensors, metadata: stateMeta.merging(meta) { $1 }.merging(settings) { $1 })
+            let checkpoint = try CharLMCheckpoint.encode(model, extra: meta, path: output)
             try SaveGuard.holding {
-                try SafeTensors.write(tensors, metadata: stateMeta.merging(meta) { $1 }.merging(settings) { $1 }, to: CharLMCheckpoint.trainingStatePath(for: output))
-                try CharLMCheckpoint.save(model, to: output, extra: meta)
+                try AtomicFile.write(files: [([state], statePath), ([checkpoint], output)])
             }
             saved = true
         }

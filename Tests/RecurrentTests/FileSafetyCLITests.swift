@@ -91,4 +91,70 @@ import Testing
         expectCleanError(refused, mentions: "--log")
         #expect(try String(contentsOfFile: notes, encoding: .utf8) == "my notes\n")
     }
+
+    /// A run stopped after writing its checkpoint but before its training state: resume goes on
+    /// from the state, and only a model better than the checkpoint's replaces it.
+    @Test func resumeKeepsACheckpointNewerThanItsState() throws {
+        let dir = CLI.tempDir()
+        let folder = dir.appendingPathComponent("names")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        _ = try TranslateCLITests().write(folder, "Alpha.txt", "anna\nanita\nannie\nana\nanja\nanke\nanouk\nantje\nanny\nangela\n")
+        _ = try TranslateCLITests().write(folder, "Beta.txt", "bob\nbert\nbodo\nboris\nbruno\nbernd\nbenno\nbjorn\nbasti\nbela\n")
+        let model = dir.appendingPathComponent("g.safetensors").path
+        let state = model + ".training.safetensors"
+        let base = ["generate", "train", "--data", folder.path, "--output", model, "--hidden", "8", "--embedding", "4",
+                    "--condition-size", "2", "--batch-size", "4", "--eval-every", "2", "--lr", "0.02", "--threads", "1", "--quiet"]
+        #expect(try CLI.run(base + ["--steps", "2"]).status == 0)
+        let early = dir.appendingPathComponent("early.safetensors").path
+        try FileManager.default.copyItem(atPath: state, toPath: early)
+        #expect(try CLI.run(base + ["--steps", "12", "--resume", model]).status == 0)
+        let later = try SafeTensors.metadata(path: model)
+        let laterStep = Int(later["step"] ?? "") ?? 0
+        let laterLoss = Double(later["valid_loss"] ?? "") ?? .nan
+        #expect(laterStep > 2, "the loss did not improve after step 2: \(later)")
+        // The state from step 2 beside the checkpoint from a later step, as a kill between the two writes leaves them.
+        try FileManager.default.removeItem(atPath: state)
+        try FileManager.default.copyItem(atPath: early, toPath: state)
+        let r = try CLI.run(base + ["--steps", "4", "--resume", model])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("the checkpoint is from step \(laterStep), its training state from step 2"), "\(r.stderr)")
+        // Steps 2–4 score worse than the checkpoint's later step, so it stays.
+        let after = try SafeTensors.metadata(path: model)
+        #expect(after["step"] == String(laterStep) && Double(after["valid_loss"] ?? "") == laterLoss, "\(after)")
+    }
+
+    /// A char-LM whose weights went to infinity is not saved: the previous checkpoint and its
+    /// training state stay as they were, a pair that resumes.
+    @Test func divergedWeightsAreNotSaved() throws {
+        let dir = CLI.tempDir()
+        let out = dir.appendingPathComponent("m.safetensors").path
+        let text = Fixtures.torch("charlm_lstm.txt")
+        let base = ["train", "--data", text, "--hidden", "8", "--embedding", "4", "--layers", "1", "--batch-size", "2",
+                    "--seq-len", "8", "--val-fraction", "0", "--optimizer", "sgd", "--threads", "1", "--quiet", "--output", out]
+        #expect(try CLI.run(base + ["--steps", "2"]).status == 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: out))
+        let stateBefore = try Data(contentsOf: URL(fileURLWithPath: out + ".training.safetensors"))
+        // The step's loss is finite, but weight decay 1e30 at rate 1e30 sends every weight past
+        // Float's range; with no validation split the run saves at its end.
+        let r = try CLI.run(base + ["--steps", "3", "--resume", out, "--lr", "1e30", "--weight-decay", "1e30"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("nan") || r.stderr.contains("inf") || r.stderr.contains("diverged"), "\(r.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == before)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out + ".training.safetensors")) == stateBefore)
+    }
+
+    /// clip_grad_norm_ clamps its coefficient at 1: a norm limit so large that the coefficient
+    /// overflows leaves the gradients as they are (it multiplied them by infinity).
+    @Test func aHugeClipLimitLeavesTheGradientsAlone() throws {
+        let p = Parameter(name: "w", value: Tensor(shape: [3], data: [1, 2, 3]))
+        p.grad = Tensor(shape: [3], data: [0.5, -1, 1e-3])
+        let norm = GradientClipping.clipNorm([p], maxNorm: 3.4e38)
+        #expect(abs(norm - Float((0.25 + 1 + 1e-6).squareRoot())) < 1e-6)
+        #expect(p.grad.data == [0.5, -1, 1e-3])
+        GradientClipping.clipNorm([p], maxNorm: .infinity)
+        #expect(p.grad.data == [0.5, -1, 1e-3])
+        p.grad = Tensor(shape: [3], data: [.nan, 1, 1])
+        GradientClipping.clipNorm([p], maxNorm: 1)
+        #expect(p.grad.data.allSatisfy { $0.isNaN })   // as PyTorch: a nan norm makes every gradient nan
+    }
 }

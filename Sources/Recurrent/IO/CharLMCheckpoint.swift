@@ -23,9 +23,15 @@ public enum CharLMCheckpoint {
 
     /// Writes the model atomically; `extra` metadata is added (never overriding the architecture keys).
     public static func save(_ model: CharLM, to path: String, extra: [String: String] = [:]) throws {
+        try AtomicFile.write(try encode(model, extra: extra, path: path), to: path)
+    }
+
+    /// The bytes `save` writes (for writing them together with other files); refuses a model whose
+    /// weights are not all finite, naming `path`.
+    public static func encode(_ model: CharLM, extra: [String: String] = [:], path: String) throws -> Data {
         var meta = extra
         for (k, v) in metadata(for: model.config) { meta[k] = v }
-        try SafeTensors.write(model.namedParameters.map { ($0.0, $0.1.value) }, metadata: meta, to: path)
+        return try TaskCheckpoint.encodeWeights(model.namedParameters, metadata: meta, path: path)
     }
 
     /// Reads the architecture from a checkpoint's metadata.

@@ -240,6 +240,37 @@ public enum AtomicFile {
 
     /// Writes `pieces` one after the other as the file's bytes, atomically.
     public static func write(pieces: [Data], to path: String) throws {
+        try write(files: [(pieces, path)])
+    }
+
+    /// Writes several files that belong together (a checkpoint and its training state): every
+    /// temporary file is written in full first, then they are renamed into place one right after
+    /// the other, in the order given. A failure before the renames leaves every target as it was.
+    public static func write(files: [(pieces: [Data], path: String)]) throws {
+        let body = {
+            var prepared: [(tmp: URL, target: String, path: String)] = []
+            func discard() { for p in prepared { try? FileManager.default.removeItem(at: p.tmp) } }
+            do {
+                for (pieces, path) in files {
+                    if let p = try prepare(pieces, path) { prepared.append(p) }
+                }
+            } catch {
+                discard()
+                throw error
+            }
+            for (i, p) in prepared.enumerated() where rename(p.tmp.path, p.target) != 0 {
+                let reason = String(cString: strerror(errno))
+                prepared = Array(prepared[i...])
+                discard()
+                throw RecurrentError("\(p.path): cannot write the file (\(reason))")
+            }
+        }
+        if let section { try section(body) } else { try body() }
+    }
+
+    /// Writes `pieces` to a temporary file beside `path`'s target, ready to be renamed over it
+    /// (nil: the target is a device or a FIFO and has been written directly).
+    private static func prepare(_ pieces: [Data], _ path: String) throws -> (tmp: URL, target: String, path: String)? {
         let target = resolvingLinks(path)
         var info = stat()
         let exists = lstat(target, &info) == 0
@@ -249,7 +280,7 @@ public enum AtomicFile {
                 if access(target, W_OK) != 0 { throw RecurrentError("\(path): the file is read-only") }
             case S_IFCHR, S_IFIFO:
                 try writeDirectly(pieces, to: target, path: path)
-                return
+                return nil
             case S_IFDIR:
                 throw RecurrentError("\(path): is a folder, expected a file path")
             default:
@@ -263,33 +294,26 @@ public enum AtomicFile {
             throw RecurrentError("\(path): the folder \(dir.path) does not exist")
         }
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        let body = {
-            do {
-                if pieces.count == 1 {
-                    try pieces[0].write(to: tmp)
-                } else {
-                    guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
-                        throw RecurrentError("cannot create \(tmp.path)")
-                    }
-                    let handle = try FileHandle(forWritingTo: tmp)
-                    defer { try? handle.close() }
-                    for piece in pieces { try handle.write(contentsOf: piece) }
+        do {
+            if pieces.count == 1 {
+                try pieces[0].write(to: tmp)
+            } else {
+                guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
+                    throw RecurrentError("cannot create \(tmp.path)")
                 }
-            } catch {
-                try? FileManager.default.removeItem(at: tmp)
-                throw RecurrentError("\(path): cannot write the file (\(error.localizedDescription))")
+                let handle = try FileHandle(forWritingTo: tmp)
+                defer { try? handle.close() }
+                for piece in pieces { try handle.write(contentsOf: piece) }
             }
-            if exists {
-                _ = chmod(tmp.path, info.st_mode & 0o7777)
-                _ = chown(tmp.path, info.st_uid, info.st_gid)
-            }
-            if rename(tmp.path, target) != 0 {
-                let reason = String(cString: strerror(errno))
-                try? FileManager.default.removeItem(at: tmp)
-                throw RecurrentError("\(path): cannot write the file (\(reason))")
-            }
+        } catch {
+            try? FileManager.default.removeItem(at: tmp)
+            throw RecurrentError("\(path): cannot write the file (\(error.localizedDescription))")
         }
-        if let section { try section(body) } else { try body() }
+        if exists {
+            _ = chmod(tmp.path, info.st_mode & 0o7777)
+            _ = chown(tmp.path, info.st_uid, info.st_gid)
+        }
+        return (tmp, target, path)
     }
 
     /// The file a chain of symbolic links ends at (the path itself when it is not a link; the

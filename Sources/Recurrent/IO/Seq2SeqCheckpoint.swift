@@ -35,7 +35,7 @@ extension TaskCheckpoint {
         var meta = extra
         for (k, v) in seq2seqMetadata(model.config) { meta[k] = v }
         for (k, v) in data.metadata { meta[k] = v }
-        try SafeTensors.write(model.namedParameters.map { ($0.0, $0.1.value) }, metadata: meta, to: path)
+        try TaskCheckpoint.writeWeights(model.namedParameters, metadata: meta, to: path)
     }
 
     /// The architecture keys of a translator checkpoint (also the ONNX export's metadata).

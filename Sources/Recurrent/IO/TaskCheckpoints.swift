@@ -25,7 +25,7 @@ public enum TaskCheckpoint {
     public static func save(_ models: [TextClassifier], to path: String, extra: [String: String] = [:]) throws {
         precondition(!models.isEmpty && models.allSatisfy { $0.config == models[0].config })
         let meta = extra.merging(classifierMetadata(models[0].config, members: models.count)) { $1 }
-        try SafeTensors.write(classifierTensorNames(models).map { ($0.0, $0.1.value) }, metadata: meta, to: path)
+        try TaskCheckpoint.writeWeights(classifierTensorNames(models), metadata: meta, to: path)
     }
 
     /// The architecture keys of a classifier checkpoint (also the ONNX export's metadata).
@@ -71,7 +71,7 @@ public enum TaskCheckpoint {
 
     public static func save(_ model: Tagger, to path: String, extra: [String: String] = [:]) throws {
         let meta = extra.merging(taggerMetadata(model.config)) { $1 }
-        try SafeTensors.write(model.namedParameters.map { ($0.0, $0.1.value) }, metadata: meta, to: path)
+        try TaskCheckpoint.writeWeights(model.namedParameters, metadata: meta, to: path)
     }
 
     /// The architecture keys of a tagger checkpoint (also the ONNX export's metadata).
@@ -109,7 +109,21 @@ public enum TaskCheckpoint {
     /// Writes the tensors of `named` with the `architecture` metadata over `extra` (the
     /// architecture keys win), atomically.
     static func write(_ named: [(String, Parameter)], architecture: [String: String], extra: [String: String], to path: String) throws {
-        try SafeTensors.write(named.map { ($0.0, $0.1.value) }, metadata: extra.merging(architecture) { $1 }, to: path)
+        try writeWeights(named, metadata: extra.merging(architecture) { $1 }, to: path)
+    }
+
+    /// Writes a model's weights; refuses weights that are not all finite (a diverged model),
+    /// which no loader would take back, and leaves the file as it was.
+    static func writeWeights(_ named: [(String, Parameter)], metadata: [String: String], to path: String) throws {
+        try AtomicFile.write(try encodeWeights(named, metadata: metadata, path: path), to: path)
+    }
+
+    /// The safetensors bytes of `writeWeights`, with its refusal (`path` names the file in it).
+    static func encodeWeights(_ named: [(String, Parameter)], metadata: [String: String], path: String) throws -> Data {
+        for (name, p) in named where !p.value.data.allSatisfy(\.isFinite) {
+            throw RecurrentError("\(path): not written: the model's \(name) holds nan or infinite values (training diverged; try a lower --lr or --clip)")
+        }
+        return try SafeTensors.encode(named.map { ($0.0, $0.1.value) }, metadata: metadata)
     }
 
     /// See `Meta.checkSizes`; `products` hold (metadata key, value) factors.

@@ -55,7 +55,7 @@ enum CellMath {
     @inline(__always)
     static func rnnForward(_ h: UnsafeMutablePointer<Float>, relu: Bool, H: Int) {
         if relu {
-            for j in 0..<H { h[j] = max(h[j], 0) }
+            for j in 0..<H { h[j] = h[j] > 0 || h[j].isNaN ? h[j] : 0 }   // NaN stays NaN, as in PyTorch
         } else {
             for j in 0..<H { h[j] = Foundation.tanh(h[j]) }
         }
@@ -66,7 +66,7 @@ enum CellMath {
     static func rnnBackward(h: UnsafePointer<Float>, dh: UnsafePointer<Float>, dPre: UnsafeMutablePointer<Float>,
                             relu: Bool, H: Int) {
         if relu {
-            for j in 0..<H { dPre[j] = h[j] > 0 ? dh[j] : 0 }
+            for j in 0..<H { dPre[j] = h[j] <= 0 ? 0 : dh[j] }   // threshold_backward: NaN passes
         } else {
             for j in 0..<H { dPre[j] = dh[j] * (1 - h[j] * h[j]) }
         }

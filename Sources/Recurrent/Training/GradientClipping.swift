@@ -12,7 +12,7 @@ public enum GradientClipping {
     public static func clipNorm(_ parameters: [Parameter], maxNorm: Float) -> Float {
         let total = globalNorm(parameters)
         let coef = maxNorm / (total + 1e-6)
-        if coef < 1 || !coef.isFinite {
+        if coef < 1 || coef.isNaN {   // clamp(coef, max: 1): an infinite coefficient leaves the gradients alone
             for p in parameters {
                 p.grad.data.withUnsafeMutableBufferPointer { g in
                     guard let base = g.baseAddress else { return }

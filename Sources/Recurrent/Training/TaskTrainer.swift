@@ -325,4 +325,11 @@ extension TaskTrainer {
                          plateauScale: scale, sincePlateauCut: try int("since_plateau_cut"),
                          plateauBest: meta["plateau_best"].flatMap(Double.init) ?? bestAccuracy, average: average)
     }
+
+    /// Records that the checkpoint on disk already holds a model of this validation score, so
+    /// that only a better one replaces it (when a run stopped after writing its checkpoint but
+    /// before writing the training state, the state's best is older than the checkpoint's).
+    public func keepBest(atLeast score: Double) {
+        if bestAccuracy.map({ score > $0 }) ?? true { bestAccuracy = score }
+    }
 }
