@@ -161,6 +161,31 @@ import CKernels
         if let c = full.state.cell, let c2 = second.state.cell { #expect(c.maxAbsDifference(c2) < 1e-6) }
     }
 
+    /// relu keeps NaN as PyTorch's does (it made NaN 0), and its gradient passes where the output
+    /// is NaN (threshold_backward), so an overflowing relu RNN shows NaN rather than finite numbers.
+    @Test func reluKeepsNaN() {
+        var rng = SeededRNG(seed: 5)
+        let layer = RecurrentLayer(kind: .rnnRelu, inputSize: 2, hiddenSize: 3, numLayers: 1, rng: &rng)
+        for p in layer.parameters { p.value = GradCheck.random(p.shape, scale: 0.5, rng: &rng) }
+        let x = Tensor(shape: [1, 2, 2], data: [.nan, 0.5, 0.25, -0.5])   // a NaN in the first step's input
+        var r = rng
+        let (out, state, cacheOrNil) = layer.forward(x, state: nil, mode: .training, rng: &r)
+        #expect(out.data.allSatisfy { $0.isNaN }, "\(out.data)")   // NaN at step 0 reaches every unit, then step 1 through W_hh
+        #expect(state.hidden.data.allSatisfy { $0.isNaN })
+        guard let cache = cacheOrNil else { Issue.record("no cache"); return }
+        layer.zeroGrad()
+        let (dx, _) = layer.backward(dOutput: Tensor(shape: [1, 2, 3], data: [1, 1, 1, 1, 1, 1]), dState: nil, cache: cache)
+        // Every output is NaN, so every gradient passes: dPre₁ = 1, dPre₀ = 1 + dPre₁·W_hh, dxₜ = dPreₜ·W_ih
+        // (finite; the old kernel gave 0 there).
+        let wih = layer.parameters[0].value.data, whh = layer.parameters[1].value.data
+        let dPre1: [Float] = [1, 1, 1]
+        let dPre0 = (0..<3).map { j in 1 + (0..<3).reduce(Float(0)) { $0 + dPre1[$1] * whh[$1 * 3 + j] } }
+        func dxRow(_ d: [Float]) -> [Float] { (0..<2).map { k in (0..<3).reduce(Float(0)) { $0 + d[$1] * wih[$1 * 2 + k] } } }
+        let expected = dxRow(dPre0) + dxRow(dPre1)
+        #expect(zip(dx.data, expected).allSatisfy { abs($0 - $1) < 1e-5 }, "\(dx.data) vs \(expected)")
+        #expect(layer.parameters[1].grad.data.allSatisfy { $0.isNaN })   // weight_hh_l0: Σ dPreₜᵀ·hₜ₋₁ with h₀ NaN
+    }
+
     @Test func dropoutOnlyInTraining() {
         let D = 3, H = 4
         var rng = SeededRNG(seed: 5)
