@@ -455,6 +455,10 @@ void rc_softmax_topk(const float *logits, int V, float temperature, int topk, fl
 
 int rc_sample_logits(const float *logits, int V, float temperature, int topk, int greedy, float u,
                      float *scratch) {
+    // NaN logits (an overflowing model) have no distribution, nor +inf ones a softmax: -1, as
+    // torch.multinomial refuses them. Greedy takes +inf as the largest.
+    for (int i = 0; i < V; i++)
+        if (logits[i] != logits[i] || (!greedy && logits[i] == INFINITY)) return -1;
     if (greedy) {
         int best = 0;
         for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;

@@ -147,7 +147,7 @@ struct Bench: ParsableCommand {
             step = {
                 sampler.reset()
                 sampler.prime(prime)
-                for _ in 0..<sampleLength { _ = sampler.next() }
+                for _ in 0..<sampleLength { _ = try? sampler.next() }
             }
         default:
             let streams = try CharStreams(tokens: tokens, batchSize: B, seqLen: T, source: data ?? "generated text")

@@ -36,11 +36,11 @@ struct Demo: ParsableCommand {
         Console.line("")
 
         struct Outcome { var name: String; var valLoss: Double; var report: StructureReport; var sample: String; var seconds: Double }
-        func sample(_ model: CharLM) -> String {
+        func sample(_ model: CharLM) throws -> String {
             let sampler = CharSampler(model: model, settings: SamplingSettings(temperature: 0.7), seed: seed &+ 99)
             sampler.prime([vocab.index(of: "\n") ?? 0])
             var out = ""
-            for _ in 0..<6000 { out += vocab.decode([sampler.next()]) }
+            for _ in 0..<6000 { out += vocab.decode([try sampler.next()]) }
             return out
         }
         func evaluate(_ name: String, cell: CellKind, seconds: Double) throws -> Outcome {
@@ -69,7 +69,7 @@ struct Demo: ParsableCommand {
             }
             // Every row's loss on the same 20,000 held-out characters from a zero state.
             valLoss = model.evaluate(tokens: Array(val.prefix(20_000))).loss
-            let text = sample(model)
+            let text = try sample(model)
             return Outcome(name: name, valLoss: valLoss, report: StructureReport.measure(text), sample: text, seconds: Date().timeIntervalSince(start))
         }
 

@@ -164,7 +164,7 @@ struct GenerateSample: ParsableCommand {
         // --count. The first chunk uses --seed itself, so up to `chunk` sequences match one batch.
         for first in stride(from: 0, to: count, by: Self.chunk) {
             let chunkSeed = first == 0 ? seed : seed ^ (UInt64(first / Self.chunk) &* 0x9E37_79B9_7F4A_7C15)
-            let out = model.generate(conditionIndex: index, prime: primeIndices, count: min(Self.chunk, count - first),
+            let out = try model.generate(conditionIndex: index, prime: primeIndices, count: min(Self.chunk, count - first),
                                      maxLength: maxLength,
                                      settings: SamplingSettings(temperature: temperature, topK: topK, greedy: greedy), seed: chunkSeed)
             Console.write(out.map { model.decode($0) + "\n" }.joined())

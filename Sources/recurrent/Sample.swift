@@ -66,7 +66,12 @@ struct Sample: ParsableCommand {
         Console.write(echo)
         var pending = ""
         for _ in 0..<length {
-            pending += vocab.decode([sampler.next()])
+            let token: Int32
+            do { token = try sampler.next() } catch {
+                Console.write(pending + "\n")   // the characters drawn before the scores overflowed
+                throw error
+            }
+            pending += vocab.decode([token])
             if pending.utf8.count >= 64 || pending.last == "\n" {
                 Console.write(pending)
                 pending = ""

@@ -57,7 +57,10 @@ final class TrainingMonitor {
         let sampler = CharSampler(model: model, settings: SamplingSettings(temperature: 0.8), seed: seed &+ UInt64(step))
         sampler.prime([prime])
         var tokens = [prime]
-        for _ in 0..<200 { tokens.append(sampler.next()) }
+        for _ in 0..<200 {
+            guard let t = try? sampler.next() else { break }   // a model whose scores overflow: what it drew so far
+            tokens.append(t)
+        }
         return model.config.vocabulary.decode(tokens)
     }
 }

@@ -39,19 +39,19 @@ struct GeneratorTests {
         #expect(m.embedding.weight.grad.data[0..<3].allSatisfy { $0 == 0 }, "the padding row gets no gradient")
     }
 
-    @Test func generationStopsAndIsSeeded() {
+    @Test func generationStopsAndIsSeeded() throws {
         let m = model()
         let settings = SamplingSettings(temperature: 1)
-        let a = m.generate(conditionIndex: 1, prime: m.encode("x"), count: 6, maxLength: 5, settings: settings, seed: 9)
-        let b = m.generate(conditionIndex: 1, prime: m.encode("x"), count: 6, maxLength: 5, settings: settings, seed: 9)
+        let a = try m.generate(conditionIndex: 1, prime: m.encode("x"), count: 6, maxLength: 5, settings: settings, seed: 9)
+        let b = try m.generate(conditionIndex: 1, prime: m.encode("x"), count: 6, maxLength: 5, settings: settings, seed: 9)
         #expect(a == b)
         #expect(a.count == 6 && a.allSatisfy { $0.first == m.encode("x")[0] && $0.count <= 5 && !$0.contains { $0 <= 3 } })
         // The model's logits for the prime must match a full teacher-forced pass (batched stepping is exact).
-        let greedy = m.generate(conditionIndex: 0, prime: [], count: 2, maxLength: 4, settings: SamplingSettings(greedy: true), seed: 1)
+        let greedy = try m.generate(conditionIndex: 0, prime: [], count: 2, maxLength: 4, settings: SamplingSettings(greedy: true), seed: 1)
         #expect(greedy[0] == greedy[1])
     }
 
-    @Test func learnsConditionSpecificNames() {
+    @Test func learnsConditionSpecificNames() throws {
         // Two conditions with one name each: after training, greedy generation reproduces each.
         var rng = SeededRNG(seed: 7)
         let config = GeneratorConfig(cell: .gru, vocabulary: GeneratorConfig.vocabulary(for: ["anna", "bob"]), conditions: ["A", "B"],
@@ -65,8 +65,8 @@ struct GeneratorTests {
             optimizer.step(m.parameters)
         }
         let greedy = SamplingSettings(greedy: true)
-        #expect(m.decode(m.generate(conditionIndex: 0, prime: [], count: 1, maxLength: 10, settings: greedy, seed: 1)[0]) == "anna")
-        #expect(m.decode(m.generate(conditionIndex: 1, prime: [], count: 1, maxLength: 10, settings: greedy, seed: 1)[0]) == "bob")
+        #expect(m.decode(try m.generate(conditionIndex: 0, prime: [], count: 1, maxLength: 10, settings: greedy, seed: 1)[0]) == "anna")
+        #expect(m.decode(try m.generate(conditionIndex: 1, prime: [], count: 1, maxLength: 10, settings: greedy, seed: 1)[0]) == "bob")
     }
 
     /// <pad>, <unk> and <sos> are never drawn, even when most likely; only <eos> or the length ends a sequence.
@@ -74,7 +74,7 @@ struct GeneratorTests {
     /// same state and logits, bit for bit, as feeding it to each row of a batch (what it did before,
     /// at count × prime length in memory).
     @Test(arguments: [CellKind.lstm, .gru])
-    func primeFedOnceEqualsPrimeFedToEveryRow(cell: CellKind) {
+    func primeFedOnceEqualsPrimeFedToEveryRow(cell: CellKind) throws {
         let m = model(cell: cell, layers: 2)
         let input = [GeneratorConfig.sosIndex] + m.encode("abcabd")
         var rng = SeededRNG(seed: 1)
@@ -84,12 +84,12 @@ struct GeneratorTests {
         #expect(one.state.repeatingBatch(5) == all.state)
         let rowLength = one.logits.count
         for b in 0..<5 { #expect(Array(all.logits.data[(b * rowLength)..<((b + 1) * rowLength)]) == one.logits.data) }
-        let primed = m.generate(conditionIndex: 1, prime: m.encode("ab"), count: 7, maxLength: 12, settings: SamplingSettings(), seed: 3)
+        let primed = try m.generate(conditionIndex: 1, prime: m.encode("ab"), count: 7, maxLength: 12, settings: SamplingSettings(), seed: 3)
         #expect(primed.count == 7 && primed.allSatisfy { Array($0.prefix(2)) == m.encode("ab") && $0.count <= 12 })
         #expect(Set(primed).count > 1, "the sequences draw their own characters after the prime")
     }
 
-    @Test func reservedEntriesAreNeverDrawn() {
+    @Test func reservedEntriesAreNeverDrawn() throws {
         var rng = SeededRNG(seed: 3)
         let config = GeneratorConfig(cell: .lstm, vocabulary: GeneratorConfig.vocabulary(for: ["ab"]), conditions: ["A"],
                                      embeddingSize: 4, conditionSize: 2, hiddenSize: 8, numLayers: 1)
@@ -98,7 +98,7 @@ struct GeneratorTests {
         m.head.bias.value.data[2] = 900      // <sos>
         m.head.bias.value.data[3] = -1000    // <eos>
         for settings in [SamplingSettings(greedy: true), SamplingSettings(temperature: 1, topK: 2)] {
-            let out = m.generate(conditionIndex: 0, prime: [], count: 3, maxLength: 6, settings: settings, seed: 5)
+            let out = try m.generate(conditionIndex: 0, prime: [], count: 3, maxLength: 6, settings: settings, seed: 5)
             #expect(out.allSatisfy { $0.count == 6 && $0.allSatisfy { $0 > GeneratorConfig.eosIndex } }, "\(out)")
         }
     }

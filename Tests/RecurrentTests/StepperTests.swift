@@ -128,15 +128,32 @@ struct StepperTests {
         }
     }
 
-    @Test func samplerIsDeterministicAndMatchesEvaluate() {
+    /// A model whose state overflows has NaN logits: drawing from them is an error (as
+    /// torch.multinomial's), greedy or not, where it drew a character as if they were a distribution.
+    @Test func samplingNaNLogitsThrows() throws {
+        let m = Self.model(.rnnRelu, layers: 1, hidden: 8, embedding: 4, vocabulary: 6, seed: 3)
+        for p in m.rnn.parameters { p.value.data = p.value.data.map { $0 * 1e6 } }   // overflows within a few steps
+        for greedy in [false, true] {
+            let s = CharSampler(model: m, settings: SamplingSettings(temperature: 1, greedy: greedy), seed: 1)
+            s.prime([1, 2, 3, 4, 5, 1, 2, 3])
+            #expect(s.stepper.logits.contains { $0.isNaN }, "\(Array(s.stepper.logits))")
+            #expect(throws: RecurrentError.nonFiniteLogits) { _ = try s.next() }
+        }
+        let logits: [Float] = [0, .infinity, 1]
+        var scratch = [Float](repeating: 0, count: 6)
+        #expect(rc_sample_logits(logits, 3, 1, 0, 1, 0.5, &scratch) == 1)    // greedy: +inf is the largest
+        #expect(rc_sample_logits(logits, 3, 1, 0, 0, 0.5, &scratch) == -1)   // no softmax of +inf
+    }
+
+    @Test func samplerIsDeterministicAndMatchesEvaluate() throws {
         let m = Self.model(.gru, layers: 2, hidden: 48, embedding: 16, vocabulary: 20, seed: 5)
-        func run() -> [Int32] {
+        func run() throws -> [Int32] {
             let s = CharSampler(model: m, settings: SamplingSettings(temperature: 0.8, topK: 5), seed: 42)
             s.prime([1, 2, 3])
-            return (0..<50).map { _ in s.next() }
+            return try (0..<50).map { _ in try s.next() }
         }
-        let a = run()
-        #expect(a == run())
+        let a = try run()
+        #expect(try a == run())
         let p = CharSampler(model: m, settings: SamplingSettings(temperature: 0.8, topK: 5), seed: 42)
         p.prime([1])
         let dist = p.distribution()

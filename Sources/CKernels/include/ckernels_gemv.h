@@ -43,6 +43,7 @@ void rc_gemv_reference(const float *W, long rows, long ldw, long K, const float 
 void rc_softmax_topk(const float *logits, int V, float temperature, int topk, float *p, float *scratch);
 /// Draws an index with uniform u in [0,1) from the temperature / top-k distribution (or the
 /// argmax when greedy != 0; u unused). scratch: 2V floats. Deterministic for given inputs.
+/// Returns -1 when a logit is NaN, or +inf when not greedy (no distribution to draw from).
 int rc_sample_logits(const float *logits, int V, float temperature, int topk, int greedy, float u,
                      float *scratch);
 

@@ -9,3 +9,8 @@ public struct RecurrentError: LocalizedError, CustomStringConvertible, Equatable
     /// The message, so that `error.localizedDescription` shows it too.
     public var errorDescription: String? { message }
 }
+
+extension RecurrentError {
+    /// Sampling from logits that hold NaN (or +inf): the model's state overflowed on its input.
+    public static let nonFiniteLogits = RecurrentError("the model's next-character scores are not finite (nan or inf): its state overflows on this input, so there is no distribution to sample from")
+}

@@ -119,11 +119,12 @@ public final class CharSampler {
         primed = true
     }
 
-    /// Chooses the next character from the current distribution and feeds it back.
-    public func next() -> Int32 {
+    /// Chooses the next character from the current distribution and feeds it back. Throws
+    /// `RecurrentError.nonFiniteLogits` when the model's logits are NaN (its state overflowed).
+    public func next() throws -> Int32 {
         precondition(primed, "prime the sampler before next()")
         let u = settings.greedy ? 0 : rng.nextFloat()
-        let token = stepper.sample(settings: settings, uniform: u)
+        let token = try stepper.sample(settings: settings, uniform: u)
         stepper.step(token: token)
         return token
     }

@@ -145,11 +145,15 @@ public final class CharLMStepper {
     }
 
     /// Draws the next token from the last logits: the argmax when `settings.greedy`, else by
-    /// inverse CDF of the temperature / top-k softmax with `uniform` in [0, 1).
-    public func sample(settings: SamplingSettings, uniform: Float) -> Int32 {
+    /// inverse CDF of the temperature / top-k softmax with `uniform` in [0, 1). Throws when the
+    /// logits hold NaN (or +inf, when not greedy): an overflowing model has no distribution to
+    /// draw from, as `torch.multinomial` refuses it.
+    public func sample(settings: SamplingSettings, uniform: Float) throws -> Int32 {
         guard let p = current else { preconditionFailure("sample before any step") }
-        return Int32(rc_sample_logits(p, Int32(vocabularyCount), settings.temperature, Int32(clamping: settings.topK),
-                                      settings.greedy ? 1 : 0, uniform, scratch))
+        let token = rc_sample_logits(p, Int32(vocabularyCount), settings.temperature, Int32(clamping: settings.topK),
+                                     settings.greedy ? 1 : 0, uniform, scratch)
+        guard token >= 0 else { throw RecurrentError.nonFiniteLogits }
+        return Int32(token)
     }
 
     /// The temperature / top-k probabilities of the next token (V values; empty before any step).

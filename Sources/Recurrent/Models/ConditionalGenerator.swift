@@ -172,9 +172,10 @@ public final class ConditionalGenerator: ParameterizedModule, @unchecked Sendabl
 
     /// Samples `count` sequences for condition index `conditionIndex`, all at once (batch = count).
     /// Each starts with `prime` (character indices, echoed in the result) and ends at `<eos>` or
-    /// after `maxLength` characters in all. Deterministic for a given seed.
+    /// after `maxLength` characters in all. Deterministic for a given seed. Throws
+    /// `RecurrentError.nonFiniteLogits` when the model's logits are NaN.
     public func generate(conditionIndex: Int, prime: [Int32], count: Int, maxLength: Int, settings: SamplingSettings,
-                         seed: UInt64) -> [[Int32]] {
+                         seed: UInt64) throws -> [[Int32]] {
         precondition(conditionIndex >= 0 && conditionIndex < config.conditions.count, "condition \(conditionIndex) out of range")
         guard count > 0 else { return [] }
         var rng = SeededRNG(seed: seed)
@@ -208,6 +209,7 @@ public final class ConditionalGenerator: ParameterizedModule, @unchecked Sendabl
                                                       Int32(clamping: settings.topK), settings.greedy ? 1 : 0, u, s))
                     }
                 }
+                guard token >= 0 else { throw RecurrentError.nonFiniteLogits }
                 if token == GeneratorConfig.eosIndex { done[b] = true; continue }
                 out[b].append(token)
                 next[b] = token
