@@ -135,9 +135,9 @@ struct ClassifyTrain: ParsableCommand {
         if let valid { validSet = try data.read(valid) } else { validSet = try data.read(train, part: 1) }
 
         let tokenization = Tokenization(rawValue: level) ?? .word
-        let labels = Array(Set(trainSet.map(\.label))).sorted()
-        let labelIndex = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, Int32($0)) })
-        for e in validSet where labelIndex[e.label] == nil {
+        let labels = trainSet.map(\.label).exactDistinctSorted()
+        let labelIndex = labels.exactIndex()
+        for e in validSet where labelIndex[ExactString(e.label)] == nil {
             throw RecurrentError("\(e.origin): label '\(e.label)' does not occur in the training data (labels: \(listed(labels)))")
         }
         if labels.count < 2 { throw RecurrentError("\(train): the training data has only one label ('\(labels.first ?? "")'); a classifier needs at least two") }
@@ -148,9 +148,9 @@ struct ClassifyTrain: ParsableCommand {
                                       numLayers: layers, bidirectional: bidirectional, pooling: Pooling(rawValue: pooling) ?? .last,
                                       dropout: dropout, embeddingDropout: embeddingDropout, outputDropout: outputDropout)
         let trainX = trainTokens.map { vocab.encode($0) }
-        let trainY = trainSet.map { labelIndex[$0.label] ?? 0 }
+        let trainY = trainSet.map { Int32(labelIndex[ExactString($0.label)] ?? 0) }
         let validX = validSet.map { config.encode($0.text) }
-        let validY = validSet.map { Int(labelIndex[$0.label] ?? 0) }
+        let validY = validSet.map { labelIndex[ExactString($0.label)] ?? 0 }
         Console.line("data: \(trainSet.count) training and \(validSet.count) validation examples")
 
         // Members are trained one after another, each with its own seed and early stopping; the
@@ -258,10 +258,10 @@ struct ClassifyEval: ParsableCommand {
         let model = models[0]
         let examples = try dataOptions.read(data, part: ["train", "valid", "test"].firstIndex(of: part ?? "test") ?? 2)
         let labels = model.config.labels
-        let labelIndex = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
+        let labelIndex = labels.exactIndex()
         var truth: [Int] = []
         for e in examples {
-            guard let y = labelIndex[e.label] else {
+            guard let y = labelIndex[ExactString(e.label)] else {
                 throw RecurrentError("\(e.origin): label '\(e.label)' is not one the model knows (\(listed(labels)))")
             }
             truth.append(y)

@@ -64,15 +64,15 @@ struct GenerateTrain: ParsableCommand {
         if trainSet.isEmpty || validSet.isEmpty {
             throw RecurrentError("\(data): \(all.count) examples are too few to hold out --valid-fraction \(validFraction) for validation (the fraction is taken per condition, rounded; raise it, or give conditions more examples)")
         }
-        let conditions = Array(Set(all.map(\.label))).sorted()
-        let conditionIndex = Dictionary(uniqueKeysWithValues: conditions.enumerated().map { ($1, Int32($0)) })
+        let conditions = all.map(\.label).exactDistinctSorted()
+        let conditionIndex = conditions.exactIndex()
         let config = GeneratorConfig(cell: CellKind(name: cell) ?? .lstm, vocabulary: GeneratorConfig.vocabulary(for: trainSet.map(\.text)),
                                      conditions: conditions, embeddingSize: embedding, conditionSize: conditionSize,
                                      hiddenSize: hidden, numLayers: layers, dropout: dropout)
         var rng = SeededRNG(seed: training.seed)
         let model = ConditionalGenerator(config: config, rng: &rng)
-        let trainX = trainSet.map { model.encode($0.text) }, trainC = trainSet.map { conditionIndex[$0.label] ?? 0 }
-        let validX = validSet.map { model.encode($0.text) }, validC = validSet.map { conditionIndex[$0.label] ?? 0 }
+        let trainX = trainSet.map { model.encode($0.text) }, trainC = trainSet.map { Int32(conditionIndex[ExactString($0.label)] ?? 0) }
+        let validX = validSet.map { model.encode($0.text) }, validC = validSet.map { Int32(conditionIndex[ExactString($0.label)] ?? 0) }
 
         Console.line("model: \(config.cell.cliName) \(layers)×\(hidden), char embedding \(embedding), condition embedding \(conditionSize), vocabulary \(config.vocabulary.count), \(conditions.count) conditions, \(Format.grouped(Double(model.parameterCount))) parameters; kernels \(GEMM.isa), \(Threading.count) thread\(Threading.count == 1 ? "" : "s")")
         Console.line("data: \(trainSet.count) training and \(validSet.count) validation examples")
@@ -149,7 +149,7 @@ struct GenerateSample: ParsableCommand {
         compute.apply()
         let model = try TaskCheckpoint.loadGenerator(path: checkpoint)
         // Conditions are stored trimmed, as training read them.
-        guard let index = model.config.conditions.firstIndex(of: condition.trimmingCharacters(in: .whitespaces)) else {
+        guard let index = model.config.conditions.exactIndex()[ExactString(condition.trimmingCharacters(in: .whitespaces))] else {
             throw RecurrentError("--condition '\(condition)' is not one the model knows (\(model.config.conditions.joined(separator: ", ")))")
         }
         let primeIndices = model.encode(prime ?? "")

@@ -61,10 +61,10 @@ struct TagTrain: ParsableCommand {
         let enc = try parseEncoding(encoding)
         let trainSet = try CoNLLU.read(path: train, tagColumn: column, encoding: enc)
         let validSet = try CoNLLU.read(path: valid, tagColumn: column, encoding: enc)
-        let tags = Array(Set(trainSet.flatMap(\.tags))).sorted()
-        let tagIndex = Dictionary(uniqueKeysWithValues: tags.enumerated().map { ($1, Int32($0)) })
+        let tags = trainSet.flatMap(\.tags).exactDistinctSorted()
+        let tagIndex = tags.exactIndex()
         for s in validSet {
-            if let unknown = s.tags.first(where: { tagIndex[$0] == nil }) {
+            if let unknown = s.tags.first(where: { tagIndex[ExactString($0)] == nil }) {
                 throw RecurrentError("\(s.origin): tag '\(unknown)' (sentence starting here) does not occur in the training data")
             }
         }
@@ -77,8 +77,8 @@ struct TagTrain: ParsableCommand {
                                   hiddenSize: hidden, numLayers: layers, dropout: dropout)
         var rng = SeededRNG(seed: training.seed)
         let model = Tagger(config: config, rng: &rng)
-        let trainTags = trainSet.map { $0.tags.map { tagIndex[$0] ?? 0 } }
-        let validTags = validSet.map { $0.tags.map { Int(tagIndex[$0] ?? 0) } }
+        let trainTags = trainSet.map { $0.tags.map { Int32(tagIndex[ExactString($0)] ?? 0) } }
+        let validTags = validSet.map { $0.tags.map { tagIndex[ExactString($0)] ?? 0 } }
         let tokenCount = trainSet.reduce(0) { $0 + $1.words.count }
 
         Console.line("model: \(config.cell.cliName) tagger, sentence Bi\(config.cell.cliName.uppercased()) \(layers)×\(hidden), word embedding \(embedding) (vocabulary \(words.count)), char Bi\(config.cell.cliName.uppercased()) \(charHidden) over \(charEmbedding)-wide embeddings (\(chars.count) characters), \(tags.count) tags, \(Format.grouped(Double(model.parameterCount))) parameters; kernels \(GEMM.isa), \(Threading.count) thread\(Threading.count == 1 ? "" : "s")")
@@ -141,12 +141,12 @@ struct TagEval: ParsableCommand {
         let stored = try SafeTensors.metadata(path: checkpoint)["tag_column"]
         let column = TagColumn(rawValue: tagColumn ?? stored ?? "upos") ?? .upos
         let sentences = try CoNLLU.read(path: data, tagColumn: column, encoding: try parseEncoding(encoding))
-        let tagIndex = Dictionary(uniqueKeysWithValues: model.config.tags.enumerated().map { ($1, $0) })
+        let tagIndex = model.config.tags.exactIndex()
         var truth: [[Int]] = []
         for s in sentences {
             var row: [Int] = []
             for tag in s.tags {
-                guard let y = tagIndex[tag] else {
+                guard let y = tagIndex[ExactString(tag)] else {
                     let hint = stored.map { $0 != column.rawValue ? "; the model was trained on \($0) tags, and --tag-column asks for \(column.rawValue)" : "" } ?? ""
                     throw RecurrentError("\(s.origin): tag '\(tag)' (sentence starting here) is not one the model knows\(hint)")
                 }

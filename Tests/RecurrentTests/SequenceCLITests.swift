@@ -56,6 +56,26 @@ import Testing
         }
     }
 
+    /// Labels and words that Swift holds equal by canonical equivalence stay apart, as in Python:
+    /// three labels, sorted by code point, and two words.
+    @Test func canonicallyEquivalentLabelsAndWordsStayApart() throws {
+        let dir = CLI.tempDir()
+        let e1 = "\u{E9}", e2 = "e\u{301}"
+        let rows = (0..<4).flatMap { _ in ["caf\(e1) one\t\(e1)", "caf\(e2) two\t\(e2)", "plain three\tx"] }
+        let data = try write(dir, "train.tsv", "sentence\tlabel\n" + rows.joined(separator: "\n") + "\n")
+        let model = dir.appendingPathComponent("m.safetensors").path
+        let t = try CLI.run(["classify", "train", "--train", data, "--valid", data, "--output", model, "--steps", "2",
+                             "--ensemble", "1"] + Self.tinyModel)
+        #expect(t.status == 0, "\(t.stderr)")
+        let meta = try SafeTensors.metadata(path: model)
+        let labels = try JSONSerialization.jsonObject(with: Data((meta["labels"] ?? "").utf8)) as? [String] ?? []
+        #expect(labels.map { Array($0.utf8) } == [e2, "x", e1].map { Array($0.utf8) }, "\(meta["labels"] ?? "")")
+        let vocab = try JSONSerialization.jsonObject(with: Data((meta["vocab"] ?? "").utf8)) as? [String] ?? []
+        #expect(vocab.filter { $0.hasPrefix("caf") }.map { Array($0.utf8) }.count == 2, "\(vocab)")
+        let e = try CLI.run(["classify", "eval", "--checkpoint", model, "--data", data, "--json"])
+        #expect(e.status == 0, "\(e.stderr)")
+    }
+
     @Test func classifyTrainEvalPredict() throws {
         let dir = CLI.tempDir()
         let data = try write(dir, "train.tsv", Self.sentences)

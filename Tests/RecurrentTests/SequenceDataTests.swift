@@ -178,6 +178,23 @@ private func errorMessage(_ body: () throws -> Void) -> String? {
         #expect(Tokenization.char.tokens("Né ", lowercase: false) == ["N", "é"])
     }
 
+    /// Strings Swift holds equal by canonical equivalence are distinct tokens, as Python's `str`s
+    /// are: "é" and "e" + U+0301, the Ohm sign and Ω. (They were merged into one entry.)
+    @Test func canonicallyEquivalentTokensStayApart() throws {
+        let composed = "caf\u{E9}", decomposed = "cafe\u{301}", ohm = "\u{2126}", omega = "\u{3A9}"
+        let v = TokenVocabulary(counting: [[composed, ohm, decomposed, omega, ohm]])
+        func bytes(_ xs: [String]) -> [[UInt8]] { xs.map { Array($0.utf8) } }
+        #expect(bytes(v.tokens) == bytes(["<pad>", "<unk>", ohm, composed, decomposed, omega]))
+        #expect(v.encode([composed, decomposed, ohm, omega]) == [3, 4, 2, 5])
+        let stored = try TokenVocabulary(tokens: ["<pad>", "<unk>", omega, ohm], source: "m")   // torch-made: two entries
+        #expect(stored.encode([ohm, omega]) == [3, 2])
+        #expect(errorMessage { _ = try TokenVocabulary(tokens: ["<pad>", "<unk>", omega, omega], source: "m") }?.contains("repeats") == true)
+        // Python's sorted(set(...)): by code point.
+        #expect(bytes(["x", "\u{E9}", "e\u{301}", "x"].exactDistinctSorted()) == bytes(["e\u{301}", "x", "\u{E9}"]))
+        #expect(!["\u{E9}", "\u{E9}"].exactlyDistinct() && ["\u{E9}", "e\u{301}"].exactlyDistinct())
+        #expect(BLEU.ngrams([composed, "x"], 1).count == 2 && BLEU.ngrams([composed, decomposed], 1).count == 2)
+    }
+
     @Test func jsonRoundTripKeepsOddTokens() throws {
         let v = TokenVocabulary(counting: [["\"q\"", "back\\slash", "ü", "\u{85}"]])
         #expect(try TokenVocabulary(json: v.json, source: "t") == v)

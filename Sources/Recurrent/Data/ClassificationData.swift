@@ -168,11 +168,12 @@ public enum ClassificationReader {
     public static func split(_ examples: [LabeledText], fractions: [Double], seed: UInt64) -> [[LabeledText]] {
         var rng = SeededRNG(seed: seed)
         var parts = [[LabeledText]](repeating: [], count: fractions.count)
-        var byLabel: [String: [LabeledText]] = [:]
-        var order: [String] = []
+        var byLabel: [ExactString: [LabeledText]] = [:]
+        var order: [ExactString] = []
         for e in examples {
-            if byLabel[e.label] == nil { order.append(e.label) }
-            byLabel[e.label, default: []].append(e)
+            let label = ExactString(e.label)
+            if byLabel[label] == nil { order.append(label) }
+            byLabel[label, default: []].append(e)
         }
         for label in order {
             var group = byLabel[label] ?? []

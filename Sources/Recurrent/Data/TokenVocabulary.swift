@@ -12,7 +12,8 @@ public struct TokenVocabulary: Sendable, Equatable {
 
     /// Every token in index order, `<pad>` and `<unk>` first.
     public let tokens: [String]
-    private let index: [String: Int32]
+    /// Each token's index, keyed by its exact scalars (`ExactString`: "é" and "e" + U+0301 are two tokens).
+    private let index: [ExactString: Int32]
 
     public var count: Int { tokens.count }
 
@@ -21,48 +22,50 @@ public struct TokenVocabulary: Sendable, Equatable {
     ///   - minFrequency: tokens seen fewer times are left out (they map to `<unk>`).
     ///   - maxSize: at most this many entries in all, `<pad>` and `<unk>` included (nil = no limit).
     public init<S: Sequence>(counting sequences: S, minFrequency: Int = 1, maxSize: Int? = nil) where S.Element == [String] {
-        var counts: [String: Int] = [:]
-        var firstSeen: [String: Int] = [:]
+        var counts: [ExactString: Int] = [:]
+        var firstSeen: [ExactString: Int] = [:]
         var n = 0
         for seq in sequences {
             for t in seq {
-                counts[t, default: 0] += 1
-                if firstSeen[t] == nil { firstSeen[t] = n; n += 1 }
+                let key = ExactString(t)
+                counts[key, default: 0] += 1
+                if firstSeen[key] == nil { firstSeen[key] = n; n += 1 }
             }
         }
-        var kept = counts.filter { $0.value >= max(1, minFrequency) && $0.key != Self.pad && $0.key != Self.unk }.map { $0.key }
+        let reserved: Set = [ExactString(Self.pad), ExactString(Self.unk)]
+        var kept = counts.filter { $0.value >= max(1, minFrequency) && !reserved.contains($0.key) }.map { $0.key }
         kept.sort { a, b in
             let ca = counts[a] ?? 0, cb = counts[b] ?? 0
             return ca != cb ? ca > cb : (firstSeen[a] ?? 0) < (firstSeen[b] ?? 0)
         }
         if let maxSize { kept = Array(kept.prefix(max(0, maxSize - 2))) }
-        self.init(uncheckedTokens: [Self.pad, Self.unk] + kept)
+        self.init(uncheckedTokens: [Self.pad, Self.unk] + kept.map(\.string))
     }
 
     private init(uncheckedTokens: [String]) {
         tokens = uncheckedTokens
-        var map: [String: Int32] = [:]
-        for (i, t) in uncheckedTokens.enumerated() { map[t] = Int32(i) }
+        var map: [ExactString: Int32] = [:]
+        for (i, t) in uncheckedTokens.enumerated() { map[ExactString(t)] = Int32(i) }
         index = map
     }
 
     /// A vocabulary from its token list (as stored in a checkpoint): `<pad>`, `<unk>`, then
     /// distinct tokens. `source` labels errors.
     public init(tokens: [String], source: String) throws {
-        guard tokens.count >= 2, tokens[0] == Self.pad, tokens[1] == Self.unk else {
+        guard tokens.count >= 2, ExactString(tokens[0]) == ExactString(Self.pad), ExactString(tokens[1]) == ExactString(Self.unk) else {
             throw RecurrentError("\(source): a vocabulary must start with \(Self.pad) and \(Self.unk)")
         }
-        guard Set(tokens).count == tokens.count else { throw RecurrentError("\(source): the vocabulary repeats a token") }
+        guard tokens.exactlyDistinct() else { throw RecurrentError("\(source): the vocabulary repeats a token") }
         self.init(uncheckedTokens: tokens)
     }
 
     /// The index of `token`, or `<unk>`'s.
-    public func encode(_ token: String) -> Int32 { index[token] ?? Self.unkIndex }
+    public func encode(_ token: String) -> Int32 { index[ExactString(token)] ?? Self.unkIndex }
 
     public func encode(_ tokens: [String]) -> [Int32] { tokens.map(encode) }
 
     /// Whether `token` has its own entry.
-    public func contains(_ token: String) -> Bool { index[token] != nil }
+    public func contains(_ token: String) -> Bool { index[ExactString(token)] != nil }
 
     /// The token list as a JSON array (checkpoint metadata).
     public var json: String { jsonArray(tokens) }

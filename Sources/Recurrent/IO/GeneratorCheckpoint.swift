@@ -26,7 +26,7 @@ extension TaskCheckpoint {
             throw RecurrentError("\(path): metadata vocab must start with <pad>, <unk>, <sos>, <eos> and hold characters")
         }
         let conditions = try parseJSONStringArray(try m.string("conditions"), source: "\(path) (metadata conditions)")
-        guard !conditions.isEmpty, Set(conditions).count == conditions.count else {
+        guard !conditions.isEmpty, conditions.exactlyDistinct() else {
             throw RecurrentError("\(path): metadata conditions must be distinct and not empty")
         }
         let config = GeneratorConfig(cell: try m.cell(), vocabulary: vocabulary, conditions: conditions,

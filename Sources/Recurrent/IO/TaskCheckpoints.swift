@@ -204,7 +204,7 @@ public enum TaskCheckpoint {
         }
         func labels() throws -> [String] {
             let labels = try parseJSONStringArray(try string("labels"), source: "\(path) (metadata labels)")
-            guard !labels.isEmpty, Set(labels).count == labels.count else { throw RecurrentError("\(path): metadata labels must be distinct and not empty") }
+            guard !labels.isEmpty, labels.exactlyDistinct() else { throw RecurrentError("\(path): metadata labels must be distinct and not empty") }
             return labels
         }
     }

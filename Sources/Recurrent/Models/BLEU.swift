@@ -62,10 +62,11 @@ public enum BLEU {
         return bp * exp(logs.reduce(0, +) / 4)
     }
 
-    static func ngrams(_ words: [String], _ n: Int) -> [String: Int] {
-        var counts: [String: Int] = [:]
+    /// Counts of the n-grams, matched by exact scalars as sacreBLEU's Python strings are.
+    static func ngrams(_ words: [String], _ n: Int) -> [ExactString: Int] {
+        var counts: [ExactString: Int] = [:]
         if words.count < n { return counts }
-        for i in 0...(words.count - n) { counts[words[i..<(i + n)].joined(separator: " "), default: 0] += 1 }
+        for i in 0...(words.count - n) { counts[ExactString(words[i..<(i + n)].joined(separator: " ")), default: 0] += 1 }
         return counts
     }
 

@@ -35,7 +35,7 @@ public struct GeneratorConfig: Sendable, Equatable {
     /// scalar by falling frequency.
     public static func vocabulary(for texts: [String]) -> TokenVocabulary {
         let counted = TokenVocabulary(counting: texts.map { $0.unicodeScalars.map { String($0) } })
-        let chars = counted.tokens.dropFirst(2).filter { $0 != sos && $0 != eos }
+        let chars = counted.tokens.dropFirst(2).filter { ExactString($0) != ExactString(sos) && ExactString($0) != ExactString(eos) }
         // The reserved entries are fixed, so the initialiser cannot fail.
         return (try? TokenVocabulary(tokens: [TokenVocabulary.pad, TokenVocabulary.unk, sos, eos] + chars, source: "generator")) ?? counted
     }

@@ -110,13 +110,13 @@ public final class Tagger: ParameterizedModule, @unchecked Sendable {
     /// Encodes sentences (lists of words) into a batch.
     public func makeBatch(_ sentences: [[String]]) -> Batch {
         var wordSeqs: [[Int32]] = [], charSeqs: [[Int32]] = []
-        var rows: [String: Int] = [:]
+        var rows: [ExactString: Int] = [:]   // "café" and "cafe" + U+0301 are spelt differently
         var spelling: [Int] = []
         for s in sentences {
             wordSeqs.append(s.map { config.words.encode(config.lowercase ? $0.lowercased() : $0) })
             for w in s {
-                if let r = rows[w] { spelling.append(r); continue }
-                rows[w] = charSeqs.count
+                if let r = rows[ExactString(w)] { spelling.append(r); continue }
+                rows[ExactString(w)] = charSeqs.count
                 spelling.append(charSeqs.count)
                 charSeqs.append(w.unicodeScalars.prefix(TaggerConfig.maxWordCharacters).map { config.chars.encode(String($0)) })
             }
