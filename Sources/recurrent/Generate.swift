@@ -104,7 +104,7 @@ enum GeneratorData {
                                                     columns: TSVColumns(text: "2", label: "1", hasHeader: false), encoding: encoding)
         for i in examples.indices {
             examples[i].text = examples[i].text.trimmingCharacters(in: .whitespaces)
-            if lowercase { examples[i].text = examples[i].text.lowercased() }
+            if lowercase { examples[i].text = examples[i].text.pythonLowercased() }
             if examples[i].text.isEmpty { throw RecurrentError("\(examples[i].origin): the text is empty") }
         }
         return examples

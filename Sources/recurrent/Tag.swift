@@ -25,7 +25,7 @@ struct TagTrain: ParsableCommand {
     @Option(help: "Validation data (CoNLL-U).") var valid: String
     @Option(help: "Checkpoint to write.") var output = "tagger.safetensors"
     @Option(name: .customLong("tag-column"), help: "Which tag to learn: upos or xpos.") var tagColumn = "upos"
-    @Option(help: "Cell of both recurrent layers: lstm or gru.") var cell = "lstm"
+    @Option(help: "Cell of both recurrent layers: lstm, gru, rnn-tanh or rnn-relu.") var cell = "lstm"
     @Option(help: "Sentence BiLSTM layers.") var layers = 1
     @Option(help: "Hidden units per direction of the sentence BiLSTM.") var hidden = 128
     @Option(help: "Word embedding width.") var embedding = 100
@@ -69,7 +69,7 @@ struct TagTrain: ParsableCommand {
             }
         }
         let lower = training.lowercase
-        let words = TokenVocabulary(counting: trainSet.map { s in s.words.map { lower ? $0.lowercased() : $0 } },
+        let words = TokenVocabulary(counting: trainSet.map { s in s.words.map { lower ? $0.pythonLowercased() : $0 } },
                                     minFrequency: training.minFreq(.tagger), maxSize: training.maxVocab)
         let chars = TokenVocabulary(counting: trainSet.map { s in s.words.flatMap { $0.unicodeScalars.map { String($0) } } })
         let config = TaggerConfig(cell: CellKind(name: cell) ?? .lstm, words: words, chars: chars, lowercase: lower, tags: tags,
@@ -162,7 +162,7 @@ struct TagEval: ParsableCommand {
                     let ok = p[t] == truth[i][t]
                     correct += ok ? 1 : 0
                     total += 1
-                    if !model.config.words.contains(model.config.lowercase ? word.lowercased() : word) {
+                    if !model.config.words.contains(model.config.lowercase ? word.pythonLowercased() : word) {
                         unseen += 1
                         unseenCorrect += ok ? 1 : 0
                     }

@@ -176,6 +176,16 @@ private func errorMessage(_ body: () throws -> Void) -> String? {
     @Test func lowercaseAndCharacterTokens() throws {
         #expect(Tokenization.word.tokens("The  CAT\tsat", lowercase: true) == ["the", "cat", "sat"])
         #expect(Tokenization.char.tokens("Né ", lowercase: false) == ["N", "é"])
+        // Spaces and tabs only, as the docs' Python encoders (`split(" ")`, `strip(" \t")`) do.
+        #expect(Tokenization.word.tokens("the\u{A0}old man", lowercase: false) == ["the\u{A0}old", "man"])
+        #expect(Tokenization.char.tokens(" \tq\u{A0}\t ", lowercase: false) == ["q", "\u{A0}"])
+        #expect(Tokenization.char.tokens(" \t", lowercase: false).isEmpty)
+        // Python's str.lower(): final sigma where Unicode's Final_Sigma context holds.
+        func scalars(_ s: String) -> [UInt32] { s.unicodeScalars.map(\.value) }
+        #expect(scalars("ΟΔΟΣ".pythonLowercased()) == scalars("οδος"))
+        #expect(scalars("ΑΣ ΣΑ Σ".pythonLowercased()) == scalars("ας σα σ"))
+        #expect(scalars("ΑΣ'Σ".pythonLowercased()) == scalars("ασ'ς"))   // ' is case-ignorable: the first Σ is followed by a cased letter
+        #expect(scalars("İX".pythonLowercased()) == scalars("i\u{307}x"))
     }
 
     /// Strings Swift holds equal by canonical equivalence are distinct tokens, as Python's `str`s

@@ -83,13 +83,44 @@ public enum Tokenization: String, CaseIterable, Sendable {
     /// Unicode scalars, spaces included.
     case char
 
-    /// The tokens of `text`, optionally lower-cased.
+    /// The tokens of `text`, optionally lower-cased (as Python's `str.lower()`). Words are split
+    /// at spaces and tabs only (Python: `text.replace("\t", " ").split(" ")`, empty strings
+    /// dropped); characters are taken after trimming outer spaces and tabs (`text.strip(" \t")`).
     public func tokens(_ text: String, lowercase: Bool) -> [String] {
-        let t = lowercase ? text.lowercased() : text
+        let t = lowercase ? text.pythonLowercased() : text
         switch self {
         case .word: return t.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-        case .char: return t.trimmingCharacters(in: .whitespaces).unicodeScalars.map { String($0) }
+        case .char:
+            let scalars = Array(t.unicodeScalars)
+            let blank: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" }
+            guard let first = scalars.firstIndex(where: { !blank($0) }), let last = scalars.lastIndex(where: { !blank($0) }) else { return [] }
+            return scalars[first...last].map { String($0) }
         }
+    }
+}
+
+extension String {
+    /// Lower case as Python's `str.lower()`: each scalar's full lowercase mapping, and capital
+    /// sigma as final ς where Unicode's Final_Sigma context holds (after a cased letter and any
+    /// case-ignorable ones, and not before a cased letter): "ΟΔΟΣ" → "οδος". Swift's
+    /// `lowercased()` maps every Σ to σ.
+    public func pythonLowercased() -> String {
+        let scalars = Array(unicodeScalars)
+        guard scalars.contains("\u{3A3}") else { return lowercased() }
+        var out = String.UnicodeScalarView()
+        for (i, s) in scalars.enumerated() {
+            guard s == "\u{3A3}" else { out.append(contentsOf: s.properties.lowercaseMapping.unicodeScalars); continue }
+            func cased(after range: some Sequence<Int>) -> Bool {
+                for j in range {
+                    if scalars[j].properties.isCaseIgnorable { continue }
+                    return scalars[j].properties.isCased
+                }
+                return false
+            }
+            let final = cased(after: stride(from: i - 1, through: 0, by: -1)) && !cased(after: (i + 1)..<scalars.count)
+            out.append(final ? "\u{3C2}" : "\u{3C3}")
+        }
+        return String(out)
     }
 }
 

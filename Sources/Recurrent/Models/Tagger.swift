@@ -113,7 +113,7 @@ public final class Tagger: ParameterizedModule, @unchecked Sendable {
         var rows: [ExactString: Int] = [:]   // "café" and "cafe" + U+0301 are spelt differently
         var spelling: [Int] = []
         for s in sentences {
-            wordSeqs.append(s.map { config.words.encode(config.lowercase ? $0.lowercased() : $0) })
+            wordSeqs.append(s.map { config.words.encode(config.lowercase ? $0.pythonLowercased() : $0) })
             for w in s {
                 if let r = rows[ExactString(w)] { spelling.append(r); continue }
                 rows[ExactString(w)] = charSeqs.count
