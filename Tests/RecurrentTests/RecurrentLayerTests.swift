@@ -161,6 +161,32 @@ import CKernels
         if let c = full.state.cell, let c2 = second.state.cell { #expect(c.maxAbsDifference(c2) < 1e-6) }
     }
 
+    /// Values past a sequence's length are never read (pack_padded_sequence): NaN or inf there
+    /// leaves every result as with zeros, the weight gradients included (dPreᵀ·x made 0·nan).
+    @Test(arguments: CellKind.allCases)
+    func nonFinitePaddingIsNeverRead(kind: CellKind) {
+        var rng = SeededRNG(seed: 8)
+        let layer = RecurrentLayer(kind: kind, inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, rng: &rng)
+        let lengths = [5, 2, 3]
+        var clean = GradCheck.random([3, 5, 3], rng: &rng)
+        for (b, n) in lengths.enumerated() { for t in n..<5 { for d in 0..<3 { clean.data[(b * 5 + t) * 3 + d] = 0 } } }
+        var dirty = clean
+        dirty.data[(1 * 5 + 4) * 3 + 0] = .nan
+        dirty.data[(2 * 5 + 3) * 3 + 2] = .infinity
+        let dOut = GradCheck.random([3, 5, 8], rng: &rng)
+        func run(_ x: Tensor) -> (out: [Float], dx: [Float], grads: [[Float]]) {
+            var r = SeededRNG(seed: 1)
+            let (out, _, cache) = layer.forward(x, state: nil, mode: .training, rng: &r, lengths: lengths)
+            layer.zeroGrad()
+            let (dx, _) = layer.backward(dOutput: dOut, dState: nil, cache: cache!)
+            return (out.data, dx.data, layer.parameters.map(\.grad.data))
+        }
+        let a = run(clean), b = run(dirty)
+        #expect(a.out == b.out)
+        #expect(a.grads == b.grads, "the weight gradients read the padding")
+        #expect(a.dx == b.dx)
+    }
+
     /// relu keeps NaN as PyTorch's does (it made NaN 0), and its gradient passes where the output
     /// is NaN (threshold_backward), so an overflowing relu RNN shows NaN rather than finite numbers.
     @Test func reluKeepsNaN() {

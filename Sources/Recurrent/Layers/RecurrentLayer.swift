@@ -106,6 +106,14 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
         x.data.withUnsafeBufferPointer { xb in
             if let xp = xb.baseAddress { Tensor.transposeBatchTime(xp, to: input.pointer, outer: B, inner: T, features: D) }
         }
+        // Steps past a sequence's length are never read, as pack_padded_sequence never reads
+        // them; but the weight gradient dPreᵀ·x runs over every row, where 0·nan would be nan.
+        // So the copy's padding is zeroed.
+        if let lengths, lengths.count == B, D > 0 {
+            for (b, n) in lengths.enumerated() where n < T {
+                for t in max(n, 0)..<T { (input.pointer + (t * B + b) * D).update(repeating: 0, count: D) }
+            }
+        }
         return forward(timeMajor: input, batch: B, steps: T, state: state, mode: mode, rng: &rng, lengths: lengths)
     }
 
