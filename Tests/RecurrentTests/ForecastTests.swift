@@ -69,6 +69,13 @@ struct ForecastTests {
         #expect(abs(s.mean - 6) < 1e-12 && abs(s.scale - 5.0.squareRoot()) < 1e-12)
         for v in values { #expect(abs(s.denormalize(s.normalize(v)) - v) < 1e-5) }
         #expect(WindowScale.of([4.0, 4, 4]).scale == 1, "a constant window keeps scale 1")
+        #expect(WindowScale.of([0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]).scale == 1, "rounding in the mean is not a deviation")
+        // A series in small units is scaled as in large ones (1e-9 was taken as constant).
+        for unit in [1.0, 1e-9, 1e-40] {
+            let s = WindowScale.of([1.0, 3, 2, 4].map { $0 * unit })
+            #expect(abs(s.scale / unit - 1.118033988749895) < 1e-12, "unit \(unit): \(s.scale)")
+            #expect(abs(Double(s.normalize(4 * unit)) - 1.3416407) < 1e-6)
+        }
         for normalization in ForecastNormalization.allCases {
             var rng = SeededRNG(seed: 1)
             let config = ForecasterConfig(cell: .gru, hiddenSize: 3, numLayers: 1, window: 3, horizon: 2, mode: .direct,
