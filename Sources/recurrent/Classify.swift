@@ -172,7 +172,7 @@ struct ClassifyTrain: ParsableCommand {
             if ensemble > 1 { Console.line("member \(member + 1) of \(ensemble) (seed \(training.seed &+ UInt64(member)))") }
             options.seed = training.seed &+ UInt64(member)
             let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: options)
-            try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.classifierMetadata(config, members: 1), settings: settings)
+            try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.classifierMetadata(config, members: 1), settings: settings, load: { _ = try TaskCheckpoint.loadClassifiers(path: $0) })
             var best: [Tensor] = []
             var bestStep = 0
             try runTaskTrainer(trainer, quiet: training.quiet, unit: "examples", output: output,

@@ -122,7 +122,7 @@ struct ForecastTrain: ParsableCommand {
             "dropout": String(dropout), "missing": series.missingValues().rawValue,
         ]) { $1 }
         if let d = series.dateColumn { settings["date_column"] = d }
-        try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.forecasterMetadata(config), settings: settings)
+        try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.forecasterMetadata(config), settings: settings, load: { _ = try TaskCheckpoint.loadForecaster(path: $0) })
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "windows", output: output, metric: .rmse,
             step: { batch, rng in model.trainStep(inputs: batch.map { trainX[$0] }, targets: batch.map { trainY[$0] }, rng: &rng) },

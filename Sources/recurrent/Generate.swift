@@ -79,7 +79,7 @@ struct GenerateTrain: ParsableCommand {
 
         let trainer = TaskTrainer(parameters: model.parameters, lengths: trainX.map(\.count), options: training.options(.generator, data: DataFingerprint.of(trainX, trainC)))
         let settings = training.metadata(.generator).merging(["dropout": String(dropout)]) { $1 }
-        try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.generatorMetadata(config), settings: settings)
+        try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.generatorMetadata(config), settings: settings, load: { _ = try TaskCheckpoint.loadGenerator(path: $0) })
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "examples", output: output, metric: .loss,
             step: { batch, rng in model.trainStep(batch.map { trainX[$0] }, conditions: batch.map { trainC[$0] }, rng: &rng) },

@@ -91,7 +91,7 @@ struct TagTrain: ParsableCommand {
         for s in trainSet { s.words.forEach { fingerprint.add($0) }; s.tags.forEach { fingerprint.add($0) } }
         let trainer = TaskTrainer(parameters: model.parameters, lengths: trainSet.map(\.words.count), options: training.options(.tagger, data: fingerprint.hex))
         let settings = training.metadata(.tagger).merging(["tag_column": column.rawValue, "dropout": String(dropout), "word_dropout": String(wordDropout)]) { $1 }
-        try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.taggerMetadata(config), settings: settings)
+        try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.taggerMetadata(config), settings: settings, load: { _ = try TaskCheckpoint.loadTagger(path: $0) })
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "sentences", output: output,
             step: { batch, rng in

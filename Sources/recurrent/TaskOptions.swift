@@ -90,12 +90,17 @@ struct TaskTrainingFlags: ParsableArguments {
     /// model flag that no weight shape shows, such as --pooling or --attention) is refused, a
     /// vocabulary that differs too; a training setting that differs (--lr, --dropout, …) is
     /// allowed, as when a PyTorch run is resumed with a new learning rate, with a warning line.
-    func restoreIfResuming(_ trainer: TaskTrainer, architecture: [String: String], settings: [String: String]) throws {
+    ///
+    /// `load` reads the checkpoint as its own kind's loader does (metadata, every tensor's name,
+    /// shape and finiteness), so a resumed checkpoint is checked as strictly as one given to eval.
+    func restoreIfResuming(_ trainer: TaskTrainer, architecture: [String: String], settings: [String: String],
+                           load: (String) throws -> Void) throws {
         guard let resume else { return }
         let path = CharLMCheckpoint.trainingStatePath(for: resume)
         guard FileManager.default.fileExists(atPath: path) else {
             throw RecurrentError("--resume \(resume): \(path) does not exist; it is written beside the checkpoint at every validation")
         }
+        do { try load(resume) } catch let e as RecurrentError { throw RecurrentError("--resume \(e.message)") }
         let saved = try SafeTensors.metadata(path: resume)
         let vocabularies: Set = ["vocab", "char_vocab", "source_vocab", "target_vocab", "labels", "conditions"]
         for key in architecture.keys.sorted() where saved[key] != nil && saved[key] != architecture[key] {

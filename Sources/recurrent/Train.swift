@@ -286,7 +286,7 @@ struct Train: ParsableCommand {
             throw RecurrentError("--batch-size/--seq-len: the run being resumed used \(state.metadata["batch_size"] ?? "?")×\(state.metadata["seq_len"] ?? "?")")
         }
         func int(_ k: String) throws -> Int {
-            guard let s = state.metadata[k], let v = Int(s), v >= 0 else { throw RecurrentError("\(path): metadata lacks a valid '\(k)'") }
+            guard let s = state.metadata[k], let v = Int(s), v >= 0, v <= 1 << 40 else { throw RecurrentError("\(path): metadata lacks a valid '\(k)' (a whole number from 0 to 2^40)") }
             return v
         }
         if let saved = state.metadata["data"], saved != trainer.dataFingerprint {

@@ -166,7 +166,7 @@ struct TranslateTrain: ParsableCommand {
         let trainingSettings = training.metadata(.translator).merging([
             "dropout": String(dropout), "teacher_forcing": String(teacherForcing), "teacher_forcing_decay": teacherForcingDecay,
             "teacher_forcing_floor": String(teacherForcingFloor), "teacher_forcing_steps": String(teacherForcingSteps)]) { $1 }
-        try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.seq2seqMetadata(config), settings: trainingSettings)
+        try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.seq2seqMetadata(config), settings: trainingSettings, load: { _ = try TaskCheckpoint.loadSeq2Seq(path: $0) })
         let logFile = try log.map { try CSVLog(path: $0, flag: "--log", header: "step,seconds,teacher_forcing,train_loss,valid_loss,valid_bleu") }
         var trainLossSum = 0.0, trainLossCount = 0
         var lastValidLoss = 0.0

@@ -75,15 +75,19 @@ public enum ClassificationReader {
     public static func parseTSV(_ lines: [TextLine], name: String, columns: TSVColumns) throws -> [LabeledText] {
         let rows = lines.filter { !isBlank($0.text) }
         guard let first = rows.first else { throw RecurrentError("\(name): the file is empty") }
+        // Lines end at \n (a \r before it is dropped): a file with lone CR line endings reads as one line.
+        if first.text.contains("\r") {
+            throw RecurrentError("\(name):\(first.number): the lines end in a lone CR (\\r), so the file reads as one line; save it with \\n or \\r\\n line endings")
+        }
         let textIndex: Int, labelIndex: Int
         var body = rows[...]
         if columns.hasHeader {
             let header = first.text.split(separator: "\t", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             guard let t = header.firstIndex(of: columns.text) else {
-                throw RecurrentError("\(name):\(first.number): no column named '\(columns.text)' in the header (columns: \(header.joined(separator: ", "))); use --text-column, or --no-header with column numbers")
+                throw RecurrentError("\(name):\(first.number): no column named '\(RecurrentError.shown(columns.text))' in the header (columns: \(RecurrentError.shownList(header))); use --text-column, or --no-header with column numbers")
             }
             guard let l = header.firstIndex(of: columns.label) else {
-                throw RecurrentError("\(name):\(first.number): no column named '\(columns.label)' in the header (columns: \(header.joined(separator: ", "))); use --label-column, or --no-header with column numbers")
+                throw RecurrentError("\(name):\(first.number): no column named '\(RecurrentError.shown(columns.label))' in the header (columns: \(RecurrentError.shownList(header))); use --label-column, or --no-header with column numbers")
             }
             textIndex = t
             labelIndex = l

@@ -62,11 +62,11 @@ public enum TimeSeriesCSV {
             throw RecurrentError("\(name): cannot read the CSV header (\(error))")
         }
         let header = (reader.headerRow ?? []).map { $0.trimmingCharacters(in: .whitespaces) }
-        let available = header.map { "'\($0)'" }.joined(separator: ", ")
+        let available = RecurrentError.shownList(header.map { "'\($0)'" })
         func find(_ wanted: String, flag: String) throws -> Int {
             if let i = header.firstIndex(of: wanted) { return i }
             if let i = header.firstIndex(where: { $0.lowercased() == wanted.lowercased() }) { return i }
-            throw RecurrentError("\(name):1: no column named '\(wanted)' (\(flag)); the header has \(available)")
+            throw RecurrentError("\(name):1: no column named '\(RecurrentError.shown(wanted))' (\(flag)); the header has \(available)")
         }
         let valueIndex = try column.map { try find($0, flag: "--column") } ?? (header.count - 1)
         let dateIndex = try dateColumn.map { try find($0, flag: "--date-column") }

@@ -47,7 +47,7 @@ public enum CharLMCheckpoint {
         func positive(_ key: String) throws -> Int {
             guard let s = meta[key] else { throw RecurrentError("\(path): metadata lacks '\(key)' (expected a char-lm checkpoint)") }
             guard let v = Int(s.trimmingCharacters(in: .whitespaces)), v > 0 else {
-                throw RecurrentError("\(path): metadata \(key) is '\(s)', expected a positive integer")
+                throw RecurrentError("\(path): metadata \(key) is '\(RecurrentError.shown(s))', expected a positive integer")
             }
             return v
         }
@@ -58,6 +58,9 @@ public enum CharLMCheckpoint {
                                                          [("embedding_size", embeddingSize), ("hidden_size", hidden)]])
         guard let vocabJSON = meta["vocab"] else { throw RecurrentError("\(path): metadata lacks 'vocab' (expected a char-lm checkpoint)") }
         let vocab = try CharVocabulary(json: vocabJSON, source: "\(path) (metadata vocab)")
+        // The embedding and the head hold V·E and V·H weights: checked before a model is allocated.
+        try TaskCheckpoint.checkSizes(file, path: path, [[("vocab entries", vocab.count), ("embedding_size", embeddingSize)],
+                                                         [("vocab entries", vocab.count), ("hidden_size", hidden)]])
         return CharLMConfig(cell: cell, vocabulary: vocab, embeddingSize: embeddingSize, hiddenSize: hidden, numLayers: layers)
     }
 

@@ -26,7 +26,7 @@ extension TaskCheckpoint {
         try m.checkSizes([["num_layers", "hidden_size", "hidden_size"], ["horizon", "hidden_size"]])
         func number(_ key: String) throws -> Double {
             let s = try m.string(key)
-            guard let v = Double(s), v.isFinite else { throw RecurrentError("\(path): metadata \(key) is '\(s)', expected a number") }
+            guard let v = Double(s), v.isFinite else { throw RecurrentError("\(path): metadata \(key) is '\(RecurrentError.shown(s))', expected a number") }
             return v
         }
         func positiveScale() throws -> Double {

@@ -32,6 +32,9 @@ extension TaskCheckpoint {
         let config = GeneratorConfig(cell: try m.cell(), vocabulary: vocabulary, conditions: conditions,
                                      embeddingSize: try m.positive("embedding_size"), conditionSize: try m.positive("condition_size"),
                                      hiddenSize: try m.positive("hidden_size"), numLayers: try m.positive("num_layers"))
+        try checkSizes(file, path: path, [[("vocab entries", vocabulary.count), ("embedding_size", config.embeddingSize)],
+                                          [("vocab entries", vocabulary.count), ("hidden_size", config.hiddenSize)],
+                                          [("conditions", conditions.count), ("condition_size", config.conditionSize)]])
         var rng = SeededRNG(seed: 0)
         let model = ConditionalGenerator(config: config, rng: &rng)
         try assign(file, to: model.namedParameters, path: path)

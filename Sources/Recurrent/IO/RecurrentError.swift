@@ -14,3 +14,35 @@ extension RecurrentError {
     /// Sampling from logits that hold NaN (or +inf): the model's state overflowed on its input.
     public static let nonFiniteLogits = RecurrentError("the model's next-character scores are not finite (nan or inf): its state overflows on this input, so there is no distribution to sample from")
 }
+
+extension RecurrentError {
+    /// A value from a file as an error line shows it: control characters escaped (`\r`, `\u{0}`),
+    /// and at most `limit` characters, so a line stays one readable line whatever the input.
+    public static func shown(_ value: String, limit: Int = 60) -> String {
+        var out = ""
+        var count = 0
+        for scalar in value.unicodeScalars {
+            if count >= limit { return out + "… (\(value.unicodeScalars.count) characters)" }
+            switch scalar {
+            case "\r": out += "\\r"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            default:
+                let category = scalar.properties.generalCategory
+                if category == .control || category == .format || category == .lineSeparator || category == .paragraphSeparator {
+                    out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+            count += 1
+        }
+        return out
+    }
+
+    /// Items from a file, each `shown`, at most `limit` of them.
+    public static func shownList(_ items: [String], limit: Int = 10) -> String {
+        let head = items.prefix(limit).map { shown($0, limit: 40) }.joined(separator: ", ")
+        return items.count <= limit ? head : head + ", … (\(items.count) in all)"
+    }
+}

@@ -102,13 +102,12 @@ public enum SafeTensors {
                 throw RecurrentError("\(name): tensor \(key) has a malformed header entry (expected dtype, shape and data_offsets)")
             }
             let shape = try shapeAny.map { v -> Int in
-                guard let i = (v as? NSNumber)?.intValue, i >= 0 else {
+                guard let i = wholeNumber(v) else {
                     throw RecurrentError("\(name): tensor \(key) has a bad shape \(shapeAny)")
                 }
                 return i
             }
-            guard let begin = (offsetsAny[0] as? NSNumber)?.intValue, let end = (offsetsAny[1] as? NSNumber)?.intValue,
-                  begin >= 0, end >= begin else {
+            guard let begin = wholeNumber(offsetsAny[0]), let end = wholeNumber(offsetsAny[1]), end >= begin else {
                 throw RecurrentError("\(name): tensor \(key) has bad data_offsets \(offsetsAny)")
             }
             guard end <= payload else {
@@ -156,6 +155,15 @@ public enum SafeTensors {
         }
         file.order = spans.map { $0.0 }
         return file
+    }
+
+    /// A JSON number that is a whole number ≥ 0 written as one (as the format's u64 fields are):
+    /// nil for 58.9, -1, 1e3 or 2^64, which `intValue` would truncate or wrap.
+    private static func wholeNumber(_ v: Any) -> Int? {
+        guard let n = v as? NSNumber else { return nil }
+        let s = n.stringValue
+        guard !s.isEmpty, s.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        return Int(s)
     }
 
     /// Little-endian `dtype` elements (F32, BF16, F16, I32, I64 or F64) as floats.

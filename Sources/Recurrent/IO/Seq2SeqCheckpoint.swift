@@ -62,6 +62,9 @@ extension TaskCheckpoint {
                                    source: vocabularies[0], target: vocabularies[1], embeddingSize: try m.positive("embedding_size"),
                                    hiddenSize: try m.positive("hidden_size"), numLayers: try m.positive("num_layers"),
                                    bidirectional: try m.bool("bidirectional"))
+        try checkSizes(file, path: path, [[("source_vocab entries", config.source.count), ("embedding_size", config.embeddingSize)],
+                                          [("target_vocab entries", config.target.count), ("embedding_size", config.embeddingSize)],
+                                          [("target_vocab entries", config.target.count), ("hidden_size", config.hiddenSize)]])
         var rng = SeededRNG(seed: 0)
         let model = Seq2Seq(config: config, rng: &rng)
         try assign(file, to: model.namedParameters, path: path)
@@ -74,6 +77,10 @@ extension TaskCheckpoint {
         guard let seed = UInt64(meta["split_seed"] ?? "1"), let test = Double(meta["test_fraction"] ?? "0.1"),
               let valid = Double(meta["valid_fraction"] ?? "0.05") else {
             throw RecurrentError("\(path): metadata split_seed, test_fraction or valid_fraction is not a number")
+        }
+        // As translate train's flags allow: each in [0, 1), together leaving training pairs.
+        guard test >= 0, test < 1, valid >= 0, valid < 1, test + valid < 1 else {
+            throw RecurrentError("\(path): metadata test_fraction \(meta["test_fraction"] ?? "") and valid_fraction \(meta["valid_fraction"] ?? "") must each be in [0, 1) and leave training pairs")
         }
         return (model, TranslationDataSettings(filter: filter, reverse: meta["reverse"] == nil ? false : try m.bool("reverse"), splitSeed: seed,
                                                testFraction: test, validFraction: valid))

@@ -61,6 +61,10 @@ public enum TaskCheckpoint {
             numLayers: try m.positive("num_layers"), bidirectional: try m.bool("bidirectional"),
             pooling: try m.enumValue("pooling", Pooling.init(rawValue:)))
         let members = file.metadata["ensemble"] == nil ? 1 : try m.positive("ensemble")
+        // Each member holds V·E, E·H and C·H weights and more: checked before they are allocated.
+        try checkSizes(file, path: path, [[("ensemble", members), ("vocab entries", config.vocabulary.count), ("embedding_size", config.embeddingSize)],
+                                          [("ensemble", members), ("embedding_size", config.embeddingSize), ("hidden_size", config.hiddenSize)],
+                                          [("ensemble", members), ("labels", config.labels.count), ("hidden_size", config.hiddenSize)]])
         var rng = SeededRNG(seed: 0)
         let models = (0..<members).map { _ in TextClassifier(config: config, rng: &rng) }
         try assign(file, to: classifierTensorNames(models), path: path)
@@ -98,6 +102,9 @@ public enum TaskCheckpoint {
             wordEmbeddingSize: try m.positive("embedding_size"), charEmbeddingSize: try m.positive("char_embedding_size"),
             charHiddenSize: try m.positive("char_hidden_size"), hiddenSize: try m.positive("hidden_size"),
             numLayers: try m.positive("num_layers"))
+        try checkSizes(file, path: path, [[("vocab entries", config.words.count), ("embedding_size", config.wordEmbeddingSize)],
+                                          [("char_vocab entries", config.chars.count), ("char_embedding_size", config.charEmbeddingSize)],
+                                          [("labels", config.tags.count), ("hidden_size", config.hiddenSize)]])
         var rng = SeededRNG(seed: 0)
         let model = Tagger(config: config, rng: &rng)
         try assign(file, to: model.namedParameters, path: path)
@@ -177,7 +184,7 @@ public enum TaskCheckpoint {
         }
         func positive(_ key: String) throws -> Int {
             let s = try string(key)
-            guard let v = Int(s), v > 0 else { throw RecurrentError("\(path): metadata \(key) is '\(s)', expected a positive integer") }
+            guard let v = Int(s), v > 0 else { throw RecurrentError("\(path): metadata \(key) is '\(RecurrentError.shown(s))', expected a positive integer") }
             return v
         }
         /// Throws unless every product of metadata sizes (each the element count of some weight
@@ -189,7 +196,7 @@ public enum TaskCheckpoint {
         }
         func bool(_ key: String) throws -> Bool {
             let s = try string(key)
-            guard let v = Bool(s) else { throw RecurrentError("\(path): metadata \(key) is '\(s)', expected true or false") }
+            guard let v = Bool(s) else { throw RecurrentError("\(path): metadata \(key) is '\(RecurrentError.shown(s))', expected true or false") }
             return v
         }
         func cell() throws -> CellKind {
@@ -199,7 +206,7 @@ public enum TaskCheckpoint {
         }
         func enumValue<T>(_ key: String, _ make: (String) -> T?) throws -> T {
             let s = try string(key)
-            guard let v = make(s) else { throw RecurrentError("\(path): metadata \(key) has the unknown value '\(s)'") }
+            guard let v = make(s) else { throw RecurrentError("\(path): metadata \(key) has the unknown value '\(RecurrentError.shown(s))'") }
             return v
         }
         func labels() throws -> [String] {

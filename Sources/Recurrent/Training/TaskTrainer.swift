@@ -278,7 +278,8 @@ extension TaskTrainer {
     public func restore(from state: SafeTensorsFile, name: String) throws {
         let meta = state.metadata
         func int(_ key: String) throws -> Int {
-            guard let s = meta[key], let v = Int(s), v >= 0 else { throw RecurrentError("\(name): metadata lacks a valid '\(key)'") }
+            // Counters far beyond any run (2^40) would overflow when incremented.
+            guard let s = meta[key], let v = Int(s), v >= 0, v <= 1 << 40 else { throw RecurrentError("\(name): metadata lacks a valid '\(key)' (a whole number from 0 to 2^40)") }
             return v
         }
         guard meta["model"] == "task-training-state" else { throw RecurrentError("\(name): not a training state written by classify/tag train") }
@@ -302,15 +303,26 @@ extension TaskTrainer {
                 if averaged { average.append(t.data) } else { raw.append(t.data) }
             }
         }
-        guard let flat = state.tensors["loop.plan"], let sizes = state.tensors["loop.plan_sizes"],
-              Int(sizes.data.reduce(0, +)) == flat.count else { throw RecurrentError("\(name): the batch plan is missing or inconsistent") }
-        var plan: [[Int]] = [], offset = 0
-        for size in sizes.data.map({ Int($0) }) {
-            let batch = flat.data[offset..<offset + size].map { Int($0) }
-            guard batch.allSatisfy({ $0 >= 0 && $0 < lengths.count }) else { throw RecurrentError("\(name): the batch plan names examples beyond --train's \(lengths.count)") }
-            plan.append(batch)
-            offset += size
+        guard let flat = state.tensors["loop.plan"], let sizes = state.tensors["loop.plan_sizes"] else {
+            throw RecurrentError("\(name): the batch plan is missing")
         }
+        // Whole numbers in range, checked before any conversion (a NaN or 1e30 would trap).
+        var plan: [[Int]] = [], offset = 0
+        for size in sizes.data {
+            guard let n = Int(exactly: size), n >= 0, n <= flat.count - offset else {
+                throw RecurrentError("\(name): the batch plan is inconsistent (loop.plan_sizes holds \(size), with \(flat.count - offset) entries left)")
+            }
+            var batch: [Int] = []
+            for v in flat.data[offset..<offset + n] {
+                guard let i = Int(exactly: v), i >= 0, i < lengths.count else {
+                    throw RecurrentError("\(name): the batch plan names example \(v), not one of --train's \(lengths.count)")
+                }
+                batch.append(i)
+            }
+            plan.append(batch)
+            offset += n
+        }
+        guard offset == flat.count else { throw RecurrentError("\(name): the batch plan is inconsistent (loop.plan holds \(flat.count - offset) entries past its batches)") }
         let words = (meta["rng"] ?? "").split(separator: ",").compactMap { UInt64($0, radix: 16) }
         guard let rng = SeededRNG(state: words) else { throw RecurrentError("\(name): metadata lacks a valid 'rng'") }
         guard let scale = meta["plateau_scale"].flatMap(Float.init) else { throw RecurrentError("\(name): metadata lacks a valid 'plateau_scale'") }
