@@ -251,8 +251,7 @@ struct ForecastPredict: ParsableCommand {
             let actual = r.index < n ? String(values[r.index]) : ""
             csv += "\(r.index),\(csvField(date)),\(actual),\(r.forecast),\(r.origin)\n"
         }
-        try AtomicFile.write(Data(csv.utf8), to: output)
-        Console.line("wrote \(output): \(rows.count) forecasts (\(rows.count - H) over the test part from index \(start), \(H) past the end)")
+        var files: [(pieces: [Data], path: String)] = [([Data(csv.utf8)], output)]
         if let svg {
             let shown = history ?? 3 * (n - start)
             let from = max(0, start - shown)
@@ -262,9 +261,12 @@ struct ForecastPredict: ParsableCommand {
                 truth: .init(label: "truth (test part)", points: (start..<n).map { ($0, values[$0]) }),
                 forecast: .init(label: "forecast", points: rows.map { ($0.index, $0.forecast) }),
                 xLabels: dates)
-            try AtomicFile.write(Data(plot.utf8), to: svg)
-            Console.line("wrote \(svg)")
+            files.append(([Data(plot.utf8)], svg))
         }
+        // Written together: a failure (a full disk) leaves neither file half-updated.
+        try AtomicFile.write(files: files)
+        Console.line("wrote \(output): \(rows.count) forecasts (\(rows.count - H) over the test part from index \(start), \(H) past the end)")
+        if let svg { Console.line("wrote \(svg)") }
     }
 }
 

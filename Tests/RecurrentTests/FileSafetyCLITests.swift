@@ -61,6 +61,25 @@ import Testing
         #expect(leftovers.isEmpty)
     }
 
+    /// A write removes the temporary files of the same target that a killed process left (its PID
+    /// gone), and leaves those of a process still running.
+    @Test func staleTemporaryFilesAreRemoved() throws {
+        let dir = CLI.tempDir()
+        let done = Process()
+        done.executableURL = URL(fileURLWithPath: "/bin/sh")
+        done.arguments = ["-c", "exit 0"]
+        try done.run()
+        done.waitUntilExit()
+        let stale = dir.appendingPathComponent(".m.onnx.tmp-\(done.processIdentifier)-12345").path
+        let live = dir.appendingPathComponent(".m.onnx.tmp-\(getpid())-678").path
+        let other = dir.appendingPathComponent(".n.onnx.tmp-\(done.processIdentifier)-9").path
+        for p in [stale, live, other] { try Data("x".utf8).write(to: URL(fileURLWithPath: p)) }
+        let r = try CLI.run(["export", "--checkpoint", Self.checkpoint, "--onnx", dir.appendingPathComponent("m.onnx").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: stale))
+        #expect(FileManager.default.fileExists(atPath: live) && FileManager.default.fileExists(atPath: other))
+    }
+
     @Test func aDeviceIsWrittenToNotReplaced() throws {
         guard FileManager.default.fileExists(atPath: "/dev/full") else { return }
         let r = try CLI.run(["export", "--checkpoint", Self.checkpoint, "--onnx", "/dev/full"])

@@ -301,6 +301,7 @@ public enum AtomicFile {
         guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else {
             throw RecurrentError("\(path): the folder \(dir.path) does not exist")
         }
+        removeStaleTemporaries(of: url.lastPathComponent, in: dir)
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         do {
             if pieces.count == 1 {
@@ -336,6 +337,18 @@ public enum AtomicFile {
                 : URL(fileURLWithPath: current).deletingLastPathComponent().appendingPathComponent(target).path
         }
         return current
+    }
+
+    /// Removes temporary files of `name` that a process killed mid-write (SIGKILL, the OOM killer)
+    /// left behind: `.name.tmp-PID-N` whose PID no longer runs on this machine.
+    private static func removeStaleTemporaries(of name: String, in dir: URL) {
+        let prefix = ".\(name).tmp-"
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return }
+        for entry in entries where entry.hasPrefix(prefix) {
+            let rest = entry.dropFirst(prefix.count).split(separator: "-")
+            guard rest.count == 2, let pid = Int32(rest[0]), UInt32(rest[1]) != nil, pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { try? FileManager.default.removeItem(at: dir.appendingPathComponent(entry)) }
+        }
     }
 
     /// Writes to a device or a FIFO as it is.
