@@ -31,6 +31,12 @@ enum Console {
 
     static func line(_ s: String) { write(s + "\n") }
 
+    /// A "wrote …" report for an output file: on standard error when the output is a stream
+    /// (`--onnx /dev/stdout` carries the file's bytes), on standard output otherwise.
+    static func wrote(_ output: String, _ s: String) {
+        if AtomicFile.isStream(output) { _ = writeAll(STDERR_FILENO, s + "\n") } else { line(s) }
+    }
+
     static func warn(_ s: String) { _ = writeAll(STDERR_FILENO, "warning: \(s)\n") }
 
     /// Writes `error: message` to standard error (whatever becomes of that write) and exits.
@@ -250,6 +256,12 @@ enum SaveGuard {
         saving = 0
         pending = 0
         for s in signals { signal(s, saveGuardHandler) }
+        // A parent may have started the process with them blocked (its threads' mask is
+        // inherited): unblock them, so that Ctrl-C always reaches the handler.
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in signals { sigaddset(&set, s) }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         AtomicFile.section = { try SaveGuard.holding($0) }
     }
 

@@ -30,6 +30,6 @@ struct Export: ParsableCommand {
         try ensureWritable(onnx, flag: "--onnx", inputs: [("--checkpoint", checkpoint)])
         let kind = try ONNXExport.export(checkpoint: checkpoint, to: onnx)
         let size = (try? FileManager.default.attributesOfItem(atPath: URL(fileURLWithPath: onnx).resolvingSymlinksInPath().path)[.size] as? Int) ?? 0
-        Console.line("wrote \(onnx): \(kind), \(Format.grouped(Double(size) / 1024)) KiB, opset \(ONNXExport.opset)")
+        Console.wrote(onnx, "wrote \(onnx): \(kind)\(AtomicFile.isStream(onnx) ? "" : ", \(Format.grouped(Double(size) / 1024)) KiB"), opset \(ONNXExport.opset)")
     }
 }

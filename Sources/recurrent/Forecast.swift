@@ -149,7 +149,7 @@ struct LoadedForecast {
         self.model = model
         // The stored defaults are checked as the flags are, naming the checkpoint.
         func bad(_ key: String, _ expected: String) -> RecurrentError {
-            RecurrentError("\(checkpoint): metadata \(key) is '\(meta[key] ?? "")', expected \(expected)")
+            RecurrentError("\(checkpoint): metadata \(key) is '\(RecurrentError.shown(meta[key] ?? ""))', expected \(expected)")
         }
         if let m = meta["missing"], MissingValues(rawValue: m) == nil { throw bad("missing", "error, drop or previous") }
         let storedTest = try meta["test_fraction"].map { s -> Double in
@@ -265,8 +265,8 @@ struct ForecastPredict: ParsableCommand {
         }
         // Written together: a failure (a full disk) leaves neither file half-updated.
         try AtomicFile.write(files: files)
-        Console.line("wrote \(output): \(rows.count) forecasts (\(rows.count - H) over the test part from index \(start), \(H) past the end)")
-        if let svg { Console.line("wrote \(svg)") }
+        Console.wrote(output, "wrote \(output): \(rows.count) forecasts (\(rows.count - H) over the test part from index \(start), \(H) past the end)")
+        if let svg { Console.wrote(svg, "wrote \(svg)") }
     }
 }
 

@@ -109,7 +109,7 @@ struct Gradients: ParsableCommand {
                     ?? c.overflowStep.map { "overflows Float after \($0) steps" } ?? "never below 1e-3"
                 Console.line("\(c.name): factor per step \(factor), \(below)")
             }
-            if let output { Console.line("wrote \(output)") }
+            if let output { Console.wrote(output, "wrote \(output)") }
         }
     }
 

@@ -52,7 +52,7 @@ struct Visualize: ParsableCommand {
         let title = "\(checkpoint) (\(c.cell.cliName) \(c.numLayers)×\(c.hiddenSize)) reading \(text) (\(scalars.count) characters)"
         let html = analysis.page(title: title)
         try HTMLPage.write(html, to: output)
-        Console.line("wrote \(output): \(Format.grouped(Double(html.utf8.count))) bytes, \(analysis.stored.count) of \(analysis.series.count) units stored; analysis \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
+        Console.wrote(output, "wrote \(output): \(Format.grouped(Double(html.utf8.count))) bytes, \(analysis.stored.count) of \(analysis.series.count) units stored; analysis \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
         let tracking = analysis.stored.prefix(5).filter { analysis.series[$0].best.r != 0 }
         if tracking.isEmpty { Console.line("  no unit tracks any of the properties (none varies in this text, or no unit does)") }
         for s in tracking {

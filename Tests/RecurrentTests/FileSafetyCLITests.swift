@@ -91,6 +91,60 @@ import Testing
         #expect(stat("/dev/null", &info) == 0 && info.st_mode & S_IFMT == S_IFCHR)
     }
 
+    /// /dev/stdout is the descriptor already open (a pipe, or a file opened for appending by the
+    /// shell): the bytes go there and the "wrote" line to standard error. A relative link reached
+    /// through a linked folder is followed from the folder it is in, as the kernel follows it.
+    @Test func streamsAndLinksAsTheKernelSeesThem() throws {
+        let dir = CLI.tempDir()
+        let out = dir.appendingPathComponent("out.bin")
+        try Data("hello\n".utf8).write(to: out)
+        guard let appending = FileHandle(forUpdatingAtPath: out.path) else { Issue.record("cannot open \(out.path)"); return }
+        try appending.seekToEnd()
+        let r = try Self.run(["export", "--checkpoint", Self.checkpoint, "--onnx", "/dev/stdout"], stdin: FileHandle.nullDevice, stdout: appending)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.hasPrefix("wrote /dev/stdout: char-lm"), "\(r.stderr)")
+        let expected = try Data(contentsOf: URL(fileURLWithPath: Self.exported(in: dir)))
+        #expect(try Data(contentsOf: out) == Data("hello\n".utf8) + expected)
+
+        let fm = FileManager.default
+        for sub in ["A/C", "B", "C"] { try fm.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true) }
+        try fm.createSymbolicLink(atPath: dir.appendingPathComponent("A/dirlink").path, withDestinationPath: "../B")
+        try fm.createSymbolicLink(atPath: dir.appendingPathComponent("B/rel").path, withDestinationPath: "../C/target.onnx")
+        let l = try CLI.run(["export", "--checkpoint", Self.checkpoint, "--onnx", dir.appendingPathComponent("A/dirlink/rel").path])
+        #expect(l.status == 0, "\(l.stderr)")
+        #expect(try Data(contentsOf: dir.appendingPathComponent("C/target.onnx")) == expected)
+        #expect(try fm.contentsOfDirectory(atPath: dir.appendingPathComponent("A/C").path).isEmpty)
+    }
+
+    /// The ONNX file `export` writes for the fixture, at a plain path in `dir`.
+    static func exported(in dir: URL) throws -> String {
+        let path = dir.appendingPathComponent("plain.onnx").path
+        _ = try CLI.run(["export", "--checkpoint", checkpoint, "--onnx", path])
+        return path
+    }
+
+    /// A FIFO with no reader blocks the write, as `cat > fifo` would; Ctrl-C still ends it.
+    @Test func aBlockedFIFOWriteStillEndsOnSIGINT() throws {
+        let dir = CLI.tempDir()
+        let fifo = dir.appendingPathComponent("f").path
+        guard mkfifo(fifo, 0o644) == 0 else { Issue.record("mkfifo failed"); return }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLI.binary)
+        p.arguments = ["export", "--checkpoint", Self.checkpoint, "--onnx", fifo]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        Thread.sleep(forTimeInterval: 0.5)
+        p.interrupt()
+        let deadline = Date().addingTimeInterval(5)
+        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        let ended = !p.isRunning
+        if !ended { kill(p.processIdentifier, SIGKILL) }
+        #expect(ended, "SIGINT did not end a write blocked on a FIFO")
+        p.waitUntilExit()
+        #expect(p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGINT)
+    }
+
     @Test func translateLogAppendsAcrossAResumeAndRefusesAnotherFile() throws {
         let dir = CLI.tempDir()
         let data = try TranslateCLITests().write(dir, "pairs.tsv", TranslateCLITests.pairs)

@@ -76,7 +76,7 @@ public enum ClassificationReader {
         let rows = lines.filter { !isBlank($0.text) }
         guard let first = rows.first else { throw RecurrentError("\(name): the file is empty") }
         // Lines end at \n (a \r before it is dropped): a file with lone CR line endings reads as one line.
-        if first.text.contains("\r") {
+        if first.text.unicodeScalars.contains("\r") {
             throw RecurrentError("\(name):\(first.number): the lines end in a lone CR (\\r), so the file reads as one line; save it with \\n or \\r\\n line endings")
         }
         let textIndex: Int, labelIndex: Int

@@ -21,13 +21,14 @@ public struct WindowScale: Sendable, Equatable {
     /// Mean and population standard deviation of `values`; a constant window (a deviation of
     /// at most 1e-12 of the mean: rounding in the mean) gets scale 1 so it never divides by zero.
     /// The test is relative only, so a series in small units (amplitude 1e-9, or 1e-40) is scaled
-    /// as the same series in large ones.
+    /// as the same series in large ones; deviations below about 1e-154, whose squares underflow,
+    /// count as constant. The ONNX export's graph computes the same.
     public static func of<C: Collection>(_ values: C) -> WindowScale where C.Element == Double {
         let n = Double(max(values.count, 1))
         let mean = values.reduce(0, +) / n
         let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n
         let std = variance.squareRoot()
-        return WindowScale(mean: mean, scale: std > 0 && std > 1e-12 * abs(mean) && std.isFinite ? std : 1)
+        return WindowScale(mean: mean, scale: std > 1e-12 * abs(mean) ? std : 1)
     }
 
     public func normalize(_ v: Double) -> Float { Float((v - mean) / scale) }

@@ -38,11 +38,11 @@ public enum CharLMCheckpoint {
     public static func config(from file: SafeTensorsFile, path: String) throws -> CharLMConfig {
         let meta = file.metadata
         if let model = meta["model"], model != "char-lm" {
-            throw RecurrentError("\(path): the checkpoint holds a '\(model)' model, expected a char-lm checkpoint")
+            throw RecurrentError("\(path): the checkpoint holds a '\(RecurrentError.shown(model))' model, expected a char-lm checkpoint")
         }
         guard let cellName = meta["cell"] else { throw RecurrentError("\(path): metadata lacks 'cell' (expected a char-lm checkpoint)") }
         guard let cell = CellKind(name: cellName) else {
-            throw RecurrentError("\(path): metadata cell '\(cellName)' is not one of lstm, gru, rnn_tanh, rnn_relu")
+            throw RecurrentError("\(path): metadata cell '\(RecurrentError.shown(cellName))' is not one of lstm, gru, rnn_tanh, rnn_relu")
         }
         func positive(_ key: String) throws -> Int {
             guard let s = meta[key] else { throw RecurrentError("\(path): metadata lacks '\(key)' (expected a char-lm checkpoint)") }

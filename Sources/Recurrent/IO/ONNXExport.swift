@@ -38,7 +38,7 @@ public enum ONNXExport {
             let (forecaster, metadata) = try TaskCheckpoint.loadForecaster(path: checkpoint)
             model = ForecasterONNX.message(forecaster, metadata: metadata)
         default:
-            throw RecurrentError("\(checkpoint): the checkpoint holds a '\(kind)' model; export writes \(kinds.joined(separator: ", ")) checkpoints")
+            throw RecurrentError("\(checkpoint): the checkpoint holds a '\(RecurrentError.shown(kind))' model; export writes \(kinds.joined(separator: ", ")) checkpoints")
         }
         try AtomicFile.write(pieces: model.allPieces, to: path)
         return kind
@@ -310,7 +310,7 @@ public enum TaggerONNX {
 ///     input    window double [B, N]
 ///     scaling  series: the training part's mean and standard deviation (the metadata's);
 ///              window: each window's mean and population standard deviation (1 when it is at
-///              most 1e-8·max(1, |mean|))
+///              most 1e-12·|mean|, as `WindowScale.of`)
 ///     z = float((window − mean) / scale) → [N, B, 1]
 ///     direct:    the layers, then the head on the last layer's final state  → [B, H]
 ///     recursive: the layers over the window, then H − 1 times the head's value fed back as a
@@ -344,10 +344,9 @@ public enum ForecasterONNX {
             g.op("ReduceMean", ["squares"], "variance", [overSteps, keepDims])
             g.op("Sqrt", ["variance"], "std")
             g.op("Abs", ["mean"], "mean_magnitude")
-            g.op("Max", ["mean_magnitude", g.doubles("one_double", [], [1])], "mean_floor")
-            g.op("Mul", ["mean_floor", g.doubles("tiny", [], [1e-8])], "std_floor")
+            g.op("Mul", ["mean_magnitude", g.doubles("rounding", [], [1e-12])], "std_floor")
             g.op("Greater", ["std", "std_floor"], "std_usable")
-            g.op("Where", ["std_usable", "std", "one_double"], "scale")
+            g.op("Where", ["std_usable", "std", g.doubles("one_double", [], [1])], "scale")
         }
         g.op("Sub", ["window", "mean"], "offset")
         g.op("Div", ["offset", "scale"], "normalized_double")

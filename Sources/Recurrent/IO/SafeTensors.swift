@@ -239,11 +239,25 @@ public enum AtomicFile {
         try write(pieces: [data], to: path)
     }
 
-    /// Whether `path` (through links) is a character device or a FIFO, which writes go to as they are.
+    /// Whether writes to `path` go to it as it is rather than through a temporary file: a
+    /// character device or a FIFO (through links), or a path under /dev or /proc (`/dev/stdout`
+    /// redirected to a file is that file, already open: it is written to, not replaced).
     public static func isStream(_ path: String) -> Bool {
+        if path.hasPrefix("/dev/") || path.hasPrefix("/proc/") { return true }
         var info = stat()
         guard stat(path, &info) == 0 else { return false }
         return info.st_mode & S_IFMT == S_IFCHR || info.st_mode & S_IFMT == S_IFIFO
+    }
+
+    /// The open descriptor a path names: /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N.
+    static func descriptor(_ path: String) -> Int32? {
+        switch path {
+        case "/dev/stdout": return STDOUT_FILENO
+        case "/dev/stderr": return STDERR_FILENO
+        default:
+            for prefix in ["/dev/fd/", "/proc/self/fd/"] where path.hasPrefix(prefix) { return Int32(path.dropFirst(prefix.count)) }
+            return nil
+        }
     }
 
     /// Writes `pieces` one after the other as the file's bytes, atomically.
@@ -255,6 +269,12 @@ public enum AtomicFile {
     /// temporary file is written in full first, then they are renamed into place one right after
     /// the other, in the order given. A failure before the renames leaves every target as it was.
     public static func write(files: [(pieces: [Data], path: String)]) throws {
+        // A device or a FIFO (through links the kernel follows: /dev/stdout → /proc/self/fd/1 → a
+        // pipe) is written as it is, outside the signal hold: a FIFO without a reader blocks as
+        // `cat > fifo` does, and Ctrl-C must still end it.
+        for (pieces, path) in files where isStream(path) { try writeDirectly(pieces, to: path, path: path) }
+        let files = files.filter { !isStream($0.path) }
+        if files.isEmpty { return }
         let body = {
             var prepared: [(tmp: URL, target: String, path: String)] = []
             func discard() { for p in prepared { try? FileManager.default.removeItem(at: p.tmp) } }
@@ -286,7 +306,7 @@ public enum AtomicFile {
             switch info.st_mode & S_IFMT {
             case S_IFREG:
                 if access(target, W_OK) != 0 { throw RecurrentError("\(path): the file is read-only") }
-            case S_IFCHR, S_IFIFO:
+            case S_IFCHR, S_IFIFO:   // became one since `write(files:)` looked
                 try writeDirectly(pieces, to: target, path: path)
                 return nil
             case S_IFDIR:
@@ -325,16 +345,24 @@ public enum AtomicFile {
         return (tmp, target, path)
     }
 
-    /// The file a chain of symbolic links ends at (the path itself when it is not a link; the
-    /// last link's target when the chain ends at a missing file).
+    /// The file a path names, its symbolic links followed as the kernel follows them: the folder
+    /// part resolved by `realpath`, then a link in the last part followed from that folder, again
+    /// and again (a chain that ends at a missing file gives the path it would be created at).
     public static func resolvingLinks(_ path: String) -> String {
         var current = path
         for _ in 0..<40 {
+            let url = URL(fileURLWithPath: current)
+            let name = url.lastPathComponent
+            var folder = url.deletingLastPathComponent().path
+            if let real = realpath(folder, nil) {
+                folder = String(cString: real)
+                free(real)
+            }
+            let full = folder == "/" ? "/" + name : folder + "/" + name
             var info = stat()
-            guard lstat(current, &info) == 0, info.st_mode & S_IFMT == S_IFLNK,
-                  let target = try? FileManager.default.destinationOfSymbolicLink(atPath: current) else { return current }
-            current = target.hasPrefix("/") ? target
-                : URL(fileURLWithPath: current).deletingLastPathComponent().appendingPathComponent(target).path
+            guard lstat(full, &info) == 0, info.st_mode & S_IFMT == S_IFLNK,
+                  let target = try? FileManager.default.destinationOfSymbolicLink(atPath: full) else { return full }
+            current = target.hasPrefix("/") ? target : folder + "/" + target
         }
         return current
     }
@@ -353,6 +381,21 @@ public enum AtomicFile {
 
     /// Writes to a device or a FIFO as it is.
     private static func writeDirectly(_ pieces: [Data], to target: String, path: String) throws {
+        if let fd = descriptor(target) {   // already open: written at its offset, as a shell redirection set it
+            for piece in pieces {
+                let failure: Int32? = piece.withUnsafeBytes { raw in
+                    var done = 0
+                    while done < raw.count {
+                        let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
+                        if n < 0 { if errno == EINTR { continue }; return errno }
+                        done += n
+                    }
+                    return nil
+                }
+                if let failure { throw RecurrentError("\(path): cannot write the file (\(String(cString: strerror(failure))))") }
+            }
+            return
+        }
         do {
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: target))
             defer { try? handle.close() }

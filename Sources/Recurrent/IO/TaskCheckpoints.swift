@@ -176,7 +176,7 @@ public enum TaskCheckpoint {
 
         func expectModel() throws {
             let model = file.metadata["model"] ?? "unknown"
-            guard model == kind else { throw RecurrentError("\(path): the checkpoint holds a '\(model)' model, expected a \(kind) checkpoint") }
+            guard model == kind else { throw RecurrentError("\(path): the checkpoint holds a '\(RecurrentError.shown(model))' model, expected a \(kind) checkpoint") }
         }
         func string(_ key: String) throws -> String {
             guard let s = file.metadata[key] else { throw RecurrentError("\(path): metadata lacks '\(key)' (expected a \(kind) checkpoint)") }
@@ -201,7 +201,7 @@ public enum TaskCheckpoint {
         }
         func cell() throws -> CellKind {
             let s = try string("cell")
-            guard let c = CellKind(name: s) else { throw RecurrentError("\(path): metadata cell '\(s)' is not one of lstm, gru, rnn_tanh, rnn_relu") }
+            guard let c = CellKind(name: s) else { throw RecurrentError("\(path): metadata cell '\(RecurrentError.shown(s))' is not one of lstm, gru, rnn_tanh, rnn_relu") }
             return c
         }
         func enumValue<T>(_ key: String, _ make: (String) -> T?) throws -> T {
