@@ -145,6 +145,11 @@ enum Format {
     }
 
     static func fixed(_ x: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", x) }
+
+    /// Four decimals, or four significant digits for a value below 0.001 (an RMSE in small units).
+    static func significant(_ x: Double) -> String {
+        x != 0 && abs(x) < 1e-3 ? String(format: "%.4g", x) : fixed(x)
+    }
 }
 
 /// Items for a one-line message: all of them when there are at most `limit`, else the first

@@ -132,7 +132,7 @@ struct ForecastTrain: ParsableCommand {
                 try TaskCheckpoint.save(model, to: output, extra: extra)
                 saved = true
             })
-        let best = trainer.bestAccuracy.map { "best validation RMSE \(Format.fixed(-$0)); " } ?? ""
+        let best = trainer.bestAccuracy.map { "best validation RMSE \(Format.significant(-$0)); " } ?? ""
         Console.line("done: \(trainer.step) steps in \(Format.duration(Date().timeIntervalSince(started))) (stopped by \(trainer.stopReason)); \(best)checkpoint \(saved ? output : "not written")")
     }
 }

@@ -309,7 +309,7 @@ enum ValidationMetric {
         case .accuracy: return "val acc \(Format.fixed(score))"
         case .bleu: return "val bleu \(Format.fixed(score))"
         case .loss: return "val loss \(Format.fixed(-score))"
-        case .rmse: return "val rmse \(Format.fixed(-score))"
+        case .rmse: return "val rmse \(Format.significant(-score))"
         }
     }
 }
