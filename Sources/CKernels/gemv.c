@@ -439,10 +439,15 @@ void rc_softmax_topk(const float *logits, int V, float temperature, int topk, fl
     if (topk > 0 && topk < V) {
         memcpy(scratch, p, (size_t)V * sizeof(float));
         qsort(scratch, (size_t)V, sizeof(float), cmp_desc);
+        // Every value above the k-th is kept; of those equal to it, the lowest indices fill the
+        // remaining places (keeping the first k at or above it in index order dropped a larger
+        // value that came after a tie).
         float kth = scratch[topk - 1];
-        int kept = 0;
+        int ties = topk;
+        for (int i = 0; i < V; i++) if (p[i] > kth) ties--;
         for (int i = 0; i < V; i++) {
-            if (p[i] >= kth && kept < topk) kept++; else p[i] = -INFINITY;
+            if (p[i] > kth) continue;
+            if (p[i] == kth && ties > 0) ties--; else p[i] = -INFINITY;
         }
     }
     float m = -INFINITY;
@@ -457,8 +462,12 @@ int rc_sample_logits(const float *logits, int V, float temperature, int topk, in
                      float *scratch) {
     // NaN logits (an overflowing model) have no distribution, nor +inf ones a softmax: -1, as
     // torch.multinomial refuses them. Greedy takes +inf as the largest.
-    for (int i = 0; i < V; i++)
+    int finite = 0;
+    for (int i = 0; i < V; i++) {
         if (logits[i] != logits[i] || (!greedy && logits[i] == INFINITY)) return -1;
+        if (logits[i] > -INFINITY) finite = 1;
+    }
+    if (!finite) return -1;   // every score -inf: nothing can be drawn
     if (greedy) {
         int best = 0;
         for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;

@@ -193,7 +193,7 @@ struct TagPredict: ParsableCommand {
         compute.apply()
         let model = try TaskCheckpoint.loadTagger(path: checkpoint)
         try input.forEachChunk { lines in
-            let sentences = lines.map { $0.text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init) }
+            let sentences = lines.map { Tokenization.word.tokens($0.text, lowercase: false) }
             var tagged = [String](repeating: "", count: sentences.count)
             for chunk in BatchPlan.byLength(sentences.map(\.count), batchSize: 64) {
                 let predicted = model.predict(model.makeBatch(chunk.map { sentences[$0] }))

@@ -230,4 +230,42 @@ import Testing
         GradientClipping.clipNorm([p], maxNorm: 1)
         #expect(p.grad.data.allSatisfy { $0.isNaN })   // as PyTorch: a nan norm makes every gradient nan
     }
+
+    /// A regular file under /dev (tmpfs at /dev/shm) is written atomically like any other: only
+    /// descriptor paths (/dev/stdout, /dev/fd/N) and devices or FIFOs are written as they are.
+    @Test func aRegularFileUnderDevIsWrittenAtomically() throws {
+        guard FileManager.default.fileExists(atPath: "/dev/shm") else { return }
+        let path = "/dev/shm/recurrent-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).bin"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(!AtomicFile.isStream(path) && AtomicFile.isStream("/dev/stdout") && AtomicFile.isStream("/dev/null"))
+        try AtomicFile.write(Data("a much longer old content".utf8), to: path)
+        try AtomicFile.write(Data("NEW".utf8), to: path)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data("NEW".utf8))
+    }
+
+    /// Library checks that turn misuse into an error instead of a trap or wrong numbers.
+    @Test func libraryRefusesMismatchedInputs() throws {
+        var rng = SeededRNG(seed: 2)
+        let vocab = CharVocabulary(text: Array("abc".unicodeScalars))
+        let model = CharLM(config: CharLMConfig(cell: .rnnTanh, vocabulary: vocab, embeddingSize: 2, hiddenSize: 3, numLayers: 1), rng: &rng)
+        var options = CharLMTrainingOptions()
+        options.batchSize = 1
+        options.seqLen = 2
+        #expect(throws: RecurrentError.self) {
+            _ = try CharLMTrainer(model: model, trainTokens: [0, 1, 2, 7, 1, 0], validationTokens: [], options: options, source: "t")
+        }
+        // A checkpoint of another cell and vocabulary with the same shapes is not assigned.
+        let other = CharLM(config: CharLMConfig(cell: .rnnRelu, vocabulary: CharVocabulary(text: Array("xyz".unicodeScalars)),
+                                                embeddingSize: 2, hiddenSize: 3, numLayers: 1), rng: &rng)
+        let path = CLI.tempDir().appendingPathComponent("o.safetensors").path
+        try CharLMCheckpoint.save(other, to: path)
+        #expect(throws: RecurrentError.self) { try CharLMCheckpoint.assign(try SafeTensors.read(path: path), to: model, path: path) }
+        // keepBest ignores NaN.
+        let trainer = TaskTrainer(parameters: model.parameters, lengths: [3], options: TaskTrainingOptions())
+        trainer.keepBest(atLeast: .nan)
+        #expect(trainer.bestAccuracy == nil)
+        trainer.keepBest(atLeast: 0.5)
+        trainer.keepBest(atLeast: .nan)
+        #expect(trainer.bestAccuracy == 0.5)
+    }
 }

@@ -173,6 +173,19 @@ private func errorMessage(_ body: () throws -> Void) -> String? {
         #expect(TokenVocabulary(counting: data, maxSize: 3).tokens == ["<pad>", "<unk>", "x"])
     }
 
+    /// Words split at spaces by code point, as Python's split(" "): a space followed by a combining
+    /// mark is one Swift Character, which kept "a \u{301}b" whole. BLEU's 13a tokens likewise.
+    @Test func splittingIsByScalarsAsInPython() throws {
+        func scalars(_ xs: [String]) -> [[UInt32]] { xs.map { $0.unicodeScalars.map(\.value) } }
+        #expect(scalars(Tokenization.word.tokens("a \u{301}b\tc", lowercase: false)) == scalars(["a", "\u{301}b", "c"]))
+        #expect(scalars(BLEU.tokenize13a("the cafe \u{301} is open").splitScalars { $0 == " " })
+                == scalars(["the", "cafe", "\u{301}", "is", "open"]))
+        #expect(BLEU.corpus(hypotheses: ["the cafe \u{301} is open"], references: ["the cafe is open"]) < 100)
+        #expect(scalars("a\u{1C}b \u{A0}c".splitScalars { $0.isPythonSpace }) == scalars(["a", "b", "c"]))
+        #expect(RecurrentError.shown("back\\nslash") == "back\\\\nslash" && RecurrentError.shown("a\nb") == "a\\nb")
+        #expect(RecurrentError.shownList(["x", "y"], limit: 0) == "x, … (2 in all)")
+    }
+
     @Test func lowercaseAndCharacterTokens() throws {
         #expect(Tokenization.word.tokens("The  CAT\tsat", lowercase: true) == ["the", "cat", "sat"])
         #expect(Tokenization.char.tokens("Né ", lowercase: false) == ["N", "é"])

@@ -145,6 +145,26 @@ struct StepperTests {
         #expect(rc_sample_logits(logits, 3, 1, 0, 0, 0.5, &scratch) == -1)   // no softmax of +inf
     }
 
+    /// Top-k keeps every value above the k-th and, of those equal to it, the lowest indices (as
+    /// torch.topk): [5, 5, 9] with k 2 kept both 5s and dropped the 9.
+    @Test func topKKeepsTheLargestPastTies() throws {
+        var p = [Float](repeating: 0, count: 3), scratch = [Float](repeating: 0, count: 6)
+        rc_softmax_topk([5, 5, 9], 3, 1, 2, &p, &scratch)
+        #expect(p[1] == 0 && abs(p[2] - 1 / (1 + exp(-4))) < 1e-6 && abs(p[0] - exp(-4) / (1 + exp(-4))) < 1e-6, "\(p)")
+        var q = [Float](repeating: 0, count: 4), s2 = [Float](repeating: 0, count: 8)
+        rc_softmax_topk([7, 9, 7, 7], 4, 1, 3, &q, &s2)
+        #expect(q[3] == 0 && q[0] > 0 && q[2] > 0 && q[1] > q[0], "\(q)")
+        // Every score -inf: nothing to draw. A temperature of 0 or below is refused, not clamped.
+        #expect(rc_sample_logits([-.infinity, -.infinity], 2, 1, 0, 0, 0.5, &scratch) == -1)
+        #expect(rc_sample_logits([-.infinity, -.infinity], 2, 1, 0, 1, 0.5, &scratch) == -1)
+        let m = Self.model(.gru, layers: 1, hidden: 8, embedding: 4, vocabulary: 6, seed: 3)
+        for t: Float in [0, -1, .nan] {
+            let sampler = CharSampler(model: m, settings: SamplingSettings(temperature: t), seed: 1)
+            sampler.prime([1])
+            #expect(throws: RecurrentError.self) { _ = try sampler.next() }
+        }
+    }
+
     @Test func samplerIsDeterministicAndMatchesEvaluate() throws {
         let m = Self.model(.gru, layers: 2, hidden: 48, embedding: 16, vocabulary: 20, seed: 5)
         func run() throws -> [Int32] {

@@ -39,11 +39,12 @@ void rc_gemv_reference(const float *W, long rows, long ldw, long K, const float 
 // ---------------------------------------------------------------- sampling helpers
 
 /// Probabilities of a temperature / top-k softmax over logits[V] into p[V] (scratch: V floats).
-/// Ties at the k-th value keep the lowest indices. temperature <= 0 is treated as 1e-6.
+/// Every value above the k-th is kept, and of those equal to it the lowest indices. temperature <= 0 is treated as 1e-6.
 void rc_softmax_topk(const float *logits, int V, float temperature, int topk, float *p, float *scratch);
 /// Draws an index with uniform u in [0,1) from the temperature / top-k distribution (or the
 /// argmax when greedy != 0; u unused). scratch: 2V floats. Deterministic for given inputs.
-/// Returns -1 when a logit is NaN, or +inf when not greedy (no distribution to draw from).
+/// Returns -1 when a logit is NaN, or +inf when not greedy, or every logit is -inf (no
+/// distribution to draw from).
 int rc_sample_logits(const float *logits, int V, float temperature, int topk, int greedy, float u,
                      float *scratch);
 

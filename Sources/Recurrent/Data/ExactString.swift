@@ -42,3 +42,28 @@ extension Sequence where Element == String {
         return index
     }
 }
+
+extension String {
+    /// The pieces between separator scalars, empty pieces dropped, as Python splits a `str` (by
+    /// code point). `split` on `Character`s would keep " " + U+0301 together: a space followed by
+    /// a combining mark is one grapheme.
+    public func splitScalars(where isSeparator: (Unicode.Scalar) -> Bool) -> [String] {
+        var out: [String] = []
+        var current = String.UnicodeScalarView()
+        for s in unicodeScalars {
+            if isSeparator(s) {
+                if !current.isEmpty { out.append(String(current)); current = String.UnicodeScalarView() }
+            } else {
+                current.append(s)
+            }
+        }
+        if !current.isEmpty { out.append(String(current)) }
+        return out
+    }
+}
+
+extension Unicode.Scalar {
+    /// Python's `str.isspace()` for one character: Unicode's White_Space, and the information
+    /// separators U+001C–U+001F, which Python also splits at.
+    public var isPythonSpace: Bool { properties.isWhitespace || (0x1C...0x1F).contains(value) }
+}

@@ -89,7 +89,7 @@ public enum Tokenization: String, CaseIterable, Sendable {
     public func tokens(_ text: String, lowercase: Bool) -> [String] {
         let t = lowercase ? text.pythonLowercased() : text
         switch self {
-        case .word: return t.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        case .word: return t.splitScalars { $0 == " " || $0 == "\t" }
         case .char:
             let scalars = Array(t.unicodeScalars)
             let blank: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" }

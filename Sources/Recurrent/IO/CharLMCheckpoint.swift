@@ -66,7 +66,15 @@ public enum CharLMCheckpoint {
 
     /// Copies the file's tensors into `model`, with the checks of a strict `load_state_dict`
     /// (see `TaskCheckpoint.assign`).
+    /// The file's architecture (cell, sizes, vocabulary) must be the model's: a checkpoint of
+    /// another cell or vocabulary with the same shapes would load into it and give wrong results.
     public static func assign(_ file: SafeTensorsFile, to model: CharLM, path: String) throws {
+        let stored = try config(from: file, path: path)
+        let mine = model.config
+        guard stored.cell == mine.cell, stored.vocabulary == mine.vocabulary, stored.embeddingSize == mine.embeddingSize,
+              stored.hiddenSize == mine.hiddenSize, stored.numLayers == mine.numLayers else {
+            throw RecurrentError("\(path): the checkpoint is a \(stored.cell.rawValue) \(stored.numLayers)×\(stored.hiddenSize) char-LM with \(stored.vocabulary.count) characters, not this model's \(mine.cell.rawValue) \(mine.numLayers)×\(mine.hiddenSize) with \(mine.vocabulary.count)\(stored.vocabulary.count == mine.vocabulary.count ? " (another vocabulary)" : "")")
+        }
         try TaskCheckpoint.assign(file, to: model.namedParameters, path: path)
     }
 

@@ -24,6 +24,7 @@ extension RecurrentError {
         for scalar in value.unicodeScalars {
             if count >= limit { return out + "… (\(value.unicodeScalars.count) characters)" }
             switch scalar {
+            case "\\": out += "\\\\"
             case "\r": out += "\\r"
             case "\n": out += "\\n"
             case "\t": out += "\\t"
@@ -42,6 +43,7 @@ extension RecurrentError {
 
     /// Items from a file, each `shown`, at most `limit` of them.
     public static func shownList(_ items: [String], limit: Int = 10) -> String {
+        let limit = max(limit, 1)
         let head = items.prefix(limit).map { shown($0, limit: 40) }.joined(separator: ", ")
         return items.count <= limit ? head : head + ", … (\(items.count) in all)"
     }

@@ -240,10 +240,11 @@ public enum AtomicFile {
     }
 
     /// Whether writes to `path` go to it as it is rather than through a temporary file: a
-    /// character device or a FIFO (through links), or a path under /dev or /proc (`/dev/stdout`
-    /// redirected to a file is that file, already open: it is written to, not replaced).
+    /// character device or a FIFO (through links), or a descriptor already open (`/dev/stdout`,
+    /// `/dev/stderr`, `/dev/fd/N`, `/proc/self/fd/N`: redirected to a file, it is that file, to be
+    /// written to at the shell's offset, not replaced).
     public static func isStream(_ path: String) -> Bool {
-        if path.hasPrefix("/dev/") || path.hasPrefix("/proc/") { return true }
+        if descriptor(path) != nil { return true }
         var info = stat()
         guard stat(path, &info) == 0 else { return false }
         return info.st_mode & S_IFMT == S_IFCHR || info.st_mode & S_IFMT == S_IFIFO
@@ -255,7 +256,10 @@ public enum AtomicFile {
         case "/dev/stdout": return STDOUT_FILENO
         case "/dev/stderr": return STDERR_FILENO
         default:
-            for prefix in ["/dev/fd/", "/proc/self/fd/"] where path.hasPrefix(prefix) { return Int32(path.dropFirst(prefix.count)) }
+            for prefix in ["/dev/fd/", "/proc/self/fd/"] where path.hasPrefix(prefix) {
+                guard let fd = Int32(path.dropFirst(prefix.count)), fd >= 0, fcntl(fd, F_GETFD) != -1 else { return nil }
+                return fd
+            }
             return nil
         }
     }

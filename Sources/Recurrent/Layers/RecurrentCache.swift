@@ -59,8 +59,11 @@ public final class RecurrentCache {
     var masks: [LayerBuffer?] = []
     /// Set by a `backward(…, consumingCache: true)`, which overwrites the gates with gradients.
     var consumed = false
+    /// The layer whose forward pass made it: backward refuses another layer's cache.
+    let owner: ObjectIdentifier
 
-    init(batch: Int, steps: Int, lengths: [Int]?, input: LayerBuffer, tokens: TokenInput? = nil) {
+    init(batch: Int, steps: Int, lengths: [Int]?, input: LayerBuffer, tokens: TokenInput? = nil, owner: ObjectIdentifier) {
+        self.owner = owner
         self.batch = batch
         self.steps = steps
         self.lengths = lengths

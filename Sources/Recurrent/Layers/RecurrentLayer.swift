@@ -150,7 +150,7 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
                                                   lengths: lengths, tokens: tokens)
             return (output, final, nil)
         }
-        let cache = RecurrentCache(batch: B, steps: T, lengths: lengths, input: input, tokens: tokens)
+        let cache = RecurrentCache(batch: B, steps: T, lengths: lengths, input: input, tokens: tokens, owner: ObjectIdentifier(self))
         var finalHidden = Tensor(shape: stateShape)
         var finalCell: Tensor? = kind.hasCellState ? Tensor(shape: stateShape) : nil
         // The previous layer's directions and stacked output own what the next layer reads; the
@@ -268,7 +268,8 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
                            hiddenGradients: [UnsafeMutablePointer<Float>]? = nil) -> (dInput: LayerBuffer, dInitialState: RecurrentState) {
         let B = cache.batch, T = cache.steps, D = inputSize, H = hiddenSize, L = numLayers, R = directionCount
         let stateShape = [L * R, B, H]
-        precondition(cache.layers.count == L * R, "the cache does not come from a training forward pass of this layer")
+        precondition(cache.owner == ObjectIdentifier(self) && cache.layers.count == L * R,
+                     "the cache does not come from a training forward pass of this layer")
         precondition(hiddenGradients.map { $0.count == L * R } ?? true, "one hidden-gradient block per layer and direction")
         precondition(!cache.consumed, "this cache was already used by a consuming backward pass")
         if consumingCache { cache.consumed = true }

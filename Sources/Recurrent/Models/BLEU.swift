@@ -26,8 +26,8 @@ public enum BLEU {
         precondition(hypotheses.count == references.count, "one reference per hypothesis")
         var s = Statistics()
         for (h, r) in zip(hypotheses, references) {
-            let hyp = tokenize13a(h).split(separator: " ").map(String.init)
-            let ref = tokenize13a(r).split(separator: " ").map(String.init)
+            let hyp = tokenize13a(h).splitScalars { $0 == " " }
+            let ref = tokenize13a(r).splitScalars { $0 == " " }
             s.hypothesisLength += hyp.count
             s.referenceLength += ref.count
             for n in 1...4 {
@@ -75,7 +75,7 @@ public enum BLEU {
     /// `.` and `,` unless between digits; split `-` after a digit; collapse whitespace.
     public static func tokenize13a(_ line: String) -> String {
         var s = line
-        while let last = s.unicodeScalars.last, last.properties.isWhitespace { s.unicodeScalars.removeLast() }  // rstrip
+        while let last = s.unicodeScalars.last, last.isPythonSpace { s.unicodeScalars.removeLast() }  // rstrip
         s = s.replacingOccurrences(of: "<skipped>", with: "").replacingOccurrences(of: "-\n", with: "")
             .replacingOccurrences(of: "\n", with: " ")
         if s.contains("&") {
@@ -86,7 +86,7 @@ public enum BLEU {
         for (regex, template) in rules {
             s = regex.stringByReplacingMatches(in: s, options: [], range: NSRange(s.startIndex..., in: s), withTemplate: template)
         }
-        return s.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        return s.splitScalars { $0.isPythonSpace }.joined(separator: " ")   // Python's " ".join(s.split())
     }
 
     private static let rules: [(NSRegularExpression, String)] = [

@@ -150,6 +150,9 @@ public final class CharLMStepper {
     /// draw from, as `torch.multinomial` refuses it.
     public func sample(settings: SamplingSettings, uniform: Float) throws -> Int32 {
         guard let p = current else { preconditionFailure("sample before any step") }
+        guard settings.greedy || settings.temperature > 0 else {
+            throw RecurrentError("sampling temperature must be above 0, got \(settings.temperature)")
+        }
         let token = rc_sample_logits(p, Int32(vocabularyCount), settings.temperature, Int32(clamping: settings.topK),
                                      settings.greedy ? 1 : 0, uniform, scratch)
         guard token >= 0 else { throw RecurrentError.nonFiniteLogits }
@@ -197,6 +200,7 @@ public final class CharLMStepper {
     /// (the stepper's counterpart of `CharLM.evaluate`; resets the state first).
     public func evaluate(tokens: [Int32]) -> CharLMEvaluation {
         guard tokens.count >= 2 else { return CharLMEvaluation(loss: .nan, characters: 0) }
+        precondition(tokens.allSatisfy { $0 >= 0 && Int($0) < vocabularyCount }, "token ids must lie in 0..<\(vocabularyCount)")
         reset()
         var total = 0.0
         for t in 0..<tokens.count - 1 {

@@ -93,6 +93,12 @@ public final class CharLMTrainer {
     public let dataFingerprint: String
 
     public init(model: CharLM, trainTokens: [Int32], validationTokens: [Int32], options: CharLMTrainingOptions, source: String) throws {
+        let V = model.config.vocabulary.count
+        for (name, tokens) in [("training", trainTokens), ("validation", validationTokens)] {
+            if let bad = tokens.first(where: { $0 < 0 || Int($0) >= V }) {
+                throw RecurrentError("\(source): the \(name) tokens hold id \(bad), outside the model's vocabulary of \(V)")
+            }
+        }
         self.model = model
         self.options = options
         self.optimizer = options.optimizer.make()

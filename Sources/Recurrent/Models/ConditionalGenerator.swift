@@ -178,6 +178,9 @@ public final class ConditionalGenerator: ParameterizedModule, @unchecked Sendabl
                          seed: UInt64) throws -> [[Int32]] {
         precondition(conditionIndex >= 0 && conditionIndex < config.conditions.count, "condition \(conditionIndex) out of range")
         guard count > 0 else { return [] }
+        guard settings.greedy || settings.temperature > 0 else {
+            throw RecurrentError("sampling temperature must be above 0, got \(settings.temperature)")
+        }
         var rng = SeededRNG(seed: seed)
         let V = config.vocabulary.count
         let conditions = [Int32](repeating: Int32(conditionIndex), count: count)

@@ -31,6 +31,7 @@ public final class SGD: Optimizer {
         let lr = learningRate, mu = momentum, wd = weightDecay, nesterov = nesterov
         let keep = Float(1 - decimalValue(dampening))
         for p in parameters {
+            precondition(p.grad.count == p.value.count, "\(p.name): its gradient has shape \(p.grad.shape) but its value \(p.shape)")
             // PyTorch starts the buffer at the first gradient (not at zero, and without dampening).
             let fresh = state.buffer("momentum_buffer", of: p) == nil
             var buf = mu != 0 ? state.take("momentum_buffer", of: p) : Tensor(shape: [0])

@@ -108,6 +108,7 @@ public final class TaskTrainer {
     /// - Parameters:
     ///   - lengths: one per training example (batches group similar lengths).
     public init(parameters: [Parameter], lengths: [Int], options: TaskTrainingOptions) {
+        precondition(!lengths.isEmpty, "a TaskTrainer needs at least one training example (lengths is empty)")
         self.parameters = parameters
         self.lengths = lengths
         self.options = options
@@ -342,6 +343,7 @@ extension TaskTrainer {
     /// that only a better one replaces it (when a run stopped after writing its checkpoint but
     /// before writing the training state, the state's best is older than the checkpoint's).
     public func keepBest(atLeast score: Double) {
+        guard !score.isNaN else { return }
         if bestAccuracy.map({ score > $0 }) ?? true { bestAccuracy = score }
     }
 }
