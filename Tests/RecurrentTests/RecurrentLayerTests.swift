@@ -187,6 +187,16 @@ import CKernels
         #expect(a.dx == b.dx)
     }
 
+    /// A parameter's gradient is made on first write and then written in place: a `lazy var`
+    /// copied the whole gradient at every mutable access (get, then set).
+    @Test func gradientIsWrittenInPlace() {
+        let p = Parameter(name: "w", value: Tensor(shape: [1 << 16], data: [Float](repeating: 1, count: 1 << 16)))
+        #expect(p.grad.data.allSatisfy { $0 == 0 } && p.grad.shape == [1 << 16])
+        var addresses: Set<UInt> = []
+        for _ in 0..<3 { p.grad.data.withUnsafeMutableBufferPointer { addresses.insert(UInt(bitPattern: $0.baseAddress)); $0[0] += 1 } }
+        #expect(addresses.count == 1 && p.grad.data[0] == 3)
+    }
+
     /// relu keeps NaN as PyTorch's does (it made NaN 0), and its gradient passes where the output
     /// is NaN (threshold_backward), so an overflowing relu RNN shows NaN rather than finite numbers.
     @Test func reluKeepsNaN() {

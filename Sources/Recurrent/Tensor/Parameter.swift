@@ -8,8 +8,18 @@ public final class Parameter: @unchecked Sendable {
     public let name: String
     public var value: Tensor
     /// The gradient, zeros of `value`'s shape until a backward pass adds to it. It is allocated
-    /// when first used, so a model that only runs inference holds its weights once, not twice.
-    public lazy var grad: Tensor = Tensor.zeros(like: value)
+    /// when first written, so a model that only runs inference holds its weights once, not twice.
+    /// (Not a `lazy var`: mutating one goes through get and set, which copied the whole gradient
+    /// at every `p.grad.data.withUnsafeMutableBufferPointer`; `_modify` yields it in place.)
+    public var grad: Tensor {
+        get { storedGrad ?? Tensor.zeros(like: value) }
+        set { storedGrad = newValue }
+        _modify {
+            if storedGrad == nil { storedGrad = Tensor.zeros(like: value) }
+            yield &storedGrad!
+        }
+    }
+    private var storedGrad: Tensor?
 
     public init(name: String, value: Tensor) {
         self.name = name
