@@ -47,19 +47,7 @@ enum Console {
 
     /// Writes every byte of `s` to `fd`; returns the errno of a failed write, nil when all went out.
     private static func writeAll(_ fd: Int32, _ s: String) -> Int32? {
-        var bytes = Array(s.utf8)
-        return bytes.withUnsafeMutableBytes { raw -> Int32? in
-            var done = 0
-            while done < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                done += n
-            }
-            return nil
-        }
+        Array(s.utf8).withUnsafeBytes { AtomicFile.writeAll(fd, $0) }
     }
 
     /// Reads up to 64 KiB from standard input: empty at its end; a failed read (a closed

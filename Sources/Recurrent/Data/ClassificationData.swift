@@ -75,10 +75,7 @@ public enum ClassificationReader {
     public static func parseTSV(_ lines: [TextLine], name: String, columns: TSVColumns) throws -> [LabeledText] {
         let rows = lines.filter { !isBlank($0.text) }
         guard let first = rows.first else { throw RecurrentError("\(name): the file is empty") }
-        // Lines end at \n (a \r before it is dropped): a file with lone CR line endings reads as one line.
-        if first.text.unicodeScalars.contains("\r") {
-            throw RecurrentError("\(name):\(first.number): the lines end in a lone CR (\\r), so the file reads as one line; save it with \\n or \\r\\n line endings")
-        }
+        try TextLines.refuseLoneCR(first, name: name)
         let textIndex: Int, labelIndex: Int
         var body = rows[...]
         if columns.hasHeader {

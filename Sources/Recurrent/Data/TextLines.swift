@@ -23,6 +23,15 @@ public struct TextLine: Sendable, Equatable {
 /// use NEL inside sentences. A missing final newline is fine; a final empty line is not returned.
 /// A leading UTF-8 byte-order mark is dropped.
 public enum TextLines {
+    /// Throws when `line` holds a carriage return: lines end at \n (a \r before it is dropped), so
+    /// a file with lone CR line endings reads as one line, which a tab-separated reader would
+    /// otherwise report as a confusing column error.
+    public static func refuseLoneCR(_ line: TextLine, name: String) throws {
+        if line.text.unicodeScalars.contains("\r") {
+            throw RecurrentError("\(name):\(line.number): the lines end in a lone CR (\\r), so the file reads as one line; save it with \\n or \\r\\n line endings")
+        }
+    }
+
     /// Reads `path` and returns its lines. Errors (one line, naming the file): no such file, empty
     /// file, and for UTF-8 the first invalid byte with its line and file byte offset.
     public static func read(path: String, encoding: TextEncoding = .utf8) throws -> [TextLine] {

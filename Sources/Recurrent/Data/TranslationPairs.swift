@@ -105,10 +105,7 @@ public enum TranslationData {
         var total = 0
         for line in lines {
             if line.text.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
-            // Lines end at \n (a \r before it is dropped): a file with lone CR line endings reads as one line.
-            if line.text.unicodeScalars.contains("\r") {
-                throw RecurrentError("\(name):\(line.number): the lines end in a lone CR (\\r), so the file reads as one line; save it with \\n or \\r\\n line endings")
-            }
+            try TextLines.refuseLoneCR(line, name: name)
             let columns = line.text.split(separator: "\t", maxSplits: 2, omittingEmptySubsequences: false)
             guard columns.count >= 2 else {
                 throw RecurrentError("\(name):\(line.number): expected source<TAB>target, found no tab")

@@ -227,8 +227,10 @@ public enum SafeTensors {
 ///
 /// A symbolic link is written through (its target is replaced, the link stays); an existing file
 /// keeps its permissions (and its owner, where the process may set it); a file without write
-/// permission is refused. A character device or a FIFO (`/dev/stdout`, a named pipe) cannot be
-/// replaced, so it is written to directly; any other kind of file is refused.
+/// permission is refused. A character device or a FIFO (`/dev/null`, a named pipe) cannot be
+/// replaced, so it is written to directly, and so is a descriptor already open (`/dev/stdout`,
+/// `/dev/fd/N`); any other kind of file is refused. A write also removes the temporary files of
+/// its target that a killed process left.
 public enum AtomicFile {
     /// Runs each write, from creating the temporary file to the rename. A program that handles
     /// signals sets this to hold them meanwhile, so that an interrupted write leaves no
@@ -371,6 +373,21 @@ public enum AtomicFile {
         return current
     }
 
+    /// Writes every byte to the descriptor (again after EINTR or a short write); returns the errno
+    /// of a failed write, nil when all went out.
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32? {
+        var done = 0
+        while done < bytes.count {
+            let n = Foundation.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            done += n
+        }
+        return nil
+    }
+
     /// Removes temporary files of `name` that a process killed mid-write (SIGKILL, the OOM killer)
     /// left behind: `.name.tmp-PID-N` whose PID no longer runs on this machine.
     private static func removeStaleTemporaries(of name: String, in dir: URL) {
@@ -387,16 +404,9 @@ public enum AtomicFile {
     private static func writeDirectly(_ pieces: [Data], to target: String, path: String) throws {
         if let fd = descriptor(target) {   // already open: written at its offset, as a shell redirection set it
             for piece in pieces {
-                let failure: Int32? = piece.withUnsafeBytes { raw in
-                    var done = 0
-                    while done < raw.count {
-                        let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
-                        if n < 0 { if errno == EINTR { continue }; return errno }
-                        done += n
-                    }
-                    return nil
+                if let failure = piece.withUnsafeBytes({ writeAll(fd, $0) }) {
+                    throw RecurrentError("\(path): cannot write the file (\(String(cString: strerror(failure))))")
                 }
-                if let failure { throw RecurrentError("\(path): cannot write the file (\(String(cString: strerror(failure))))") }
             }
             return
         }
