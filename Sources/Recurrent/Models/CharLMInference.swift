@@ -119,8 +119,8 @@ public final class CharSampler {
         primed = true
     }
 
-    /// Chooses the next character from the current distribution and feeds it back. Throws
-    /// `RecurrentError.nonFiniteLogits` when the model's logits are NaN (its state overflowed).
+    /// Chooses the next character from the current distribution and feeds it back. Throws as
+    /// `CharLMStepper.sample` does (NaN or all −inf logits, a temperature not above 0).
     public func next() throws -> Int32 {
         precondition(primed, "prime the sampler before next()")
         let u = settings.greedy ? 0 : rng.nextFloat()

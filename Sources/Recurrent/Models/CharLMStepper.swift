@@ -145,9 +145,10 @@ public final class CharLMStepper {
     }
 
     /// Draws the next token from the last logits: the argmax when `settings.greedy`, else by
-    /// inverse CDF of the temperature / top-k softmax with `uniform` in [0, 1). Throws when the
-    /// logits hold NaN (or +inf, when not greedy): an overflowing model has no distribution to
-    /// draw from, as `torch.multinomial` refuses it.
+    /// inverse CDF of the temperature / top-k softmax with `uniform` in [0, 1). Throws
+    /// `RecurrentError.nonFiniteLogits` when the logits hold NaN (or +inf, when not greedy) or
+    /// are all −inf: an overflowing model has no distribution to draw from, as `torch.multinomial`
+    /// refuses it. Throws too for a temperature not above 0 when not greedy.
     public func sample(settings: SamplingSettings, uniform: Float) throws -> Int32 {
         guard let p = current else { preconditionFailure("sample before any step") }
         guard settings.greedy || settings.temperature > 0 else {

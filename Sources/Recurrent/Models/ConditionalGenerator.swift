@@ -172,8 +172,8 @@ public final class ConditionalGenerator: ParameterizedModule, @unchecked Sendabl
 
     /// Samples `count` sequences for condition index `conditionIndex`, all at once (batch = count).
     /// Each starts with `prime` (character indices, echoed in the result) and ends at `<eos>` or
-    /// after `maxLength` characters in all. Deterministic for a given seed. Throws
-    /// `RecurrentError.nonFiniteLogits` when the model's logits are NaN.
+    /// after `maxLength` characters in all. Deterministic for a given seed. Throws as
+    /// `CharLMStepper.sample` does (NaN or all −inf logits, a temperature not above 0).
     public func generate(conditionIndex: Int, prime: [Int32], count: Int, maxLength: Int, settings: SamplingSettings,
                          seed: UInt64) throws -> [[Int32]] {
         precondition(conditionIndex >= 0 && conditionIndex < config.conditions.count, "condition \(conditionIndex) out of range")
