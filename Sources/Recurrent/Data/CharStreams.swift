@@ -48,7 +48,7 @@ public struct CharStreams: Sendable {
     /// Inputs and targets of batch `i` (0 ..< batchesPerEpoch), each B*T values laid out
     /// batch-major: element b*T + t is step t of stream b.
     public func batch(_ i: Int) -> (inputs: [Int32], targets: [Int32]) {
-        precondition(i >= 0 && i < batchesPerEpoch, "batch \(i) out of range 0..<\(batchesPerEpoch)")
+        require(i >= 0 && i < batchesPerEpoch, "batch \(i) out of range 0..<\(batchesPerEpoch)")
         let B = batchSize, T = seqLen
         var inputs = [Int32](repeating: 0, count: B * T)
         var targets = [Int32](repeating: 0, count: B * T)

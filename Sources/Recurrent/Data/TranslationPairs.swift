@@ -132,7 +132,7 @@ public enum TranslationData {
     /// A seeded split of `count` pairs into train, valid and test index lists (each sorted):
     /// one shuffle, the first `testFraction` of it is test, the next `validFraction` valid.
     public static func split(count: Int, testFraction: Double, validFraction: Double, seed: UInt64) -> (train: [Int], valid: [Int], test: [Int]) {
-        precondition(testFraction >= 0 && testFraction <= 1 && validFraction >= 0 && validFraction <= 1,
+        require(testFraction >= 0 && testFraction <= 1 && validFraction >= 0 && validFraction <= 1,
                      "fractions must lie in [0, 1], got \(testFraction) and \(validFraction)")
         var rng = SeededRNG(seed: seed)
         var order = Array(0..<count)

@@ -185,7 +185,7 @@ public enum ClassifierONNX {
 
     /// The ModelProto, as pieces (`AtomicFile.write(pieces:to:)` writes it without joining them).
     static func message(_ members: [TextClassifier]) -> ONNXProto.Message {
-        precondition(!members.isEmpty && members.allSatisfy { $0.config == members[0].config })
+        require(!members.isEmpty && members.allSatisfy { $0.config == members[0].config })
         let c = members[0].config
         let H = c.hiddenSize, R = c.bidirectional ? 2 : 1, C = c.labels.count
         let ensemble = members.count > 1
@@ -843,7 +843,7 @@ enum ONNXProto {
 
     /// A TensorProto with its values in raw_data (little-endian, as ONNX requires).
     private static func tensor(_ name: String, dims: [Int], type: Int64, raw: Data, count: Int) -> Message {
-        precondition(count == dims.reduce(1, *))
+        require(count == dims.reduce(1, *))
         var t = Message()
         if !dims.isEmpty { t.packedInts(1, dims.map(Int64.init)) }   // a scalar has no dims
         t.int(2, type)

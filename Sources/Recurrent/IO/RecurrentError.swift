@@ -48,3 +48,12 @@ extension RecurrentError {
         return items.count <= limit ? head : head + ", … (\(items.count) in all)"
     }
 }
+
+/// A check of the caller's use of the API (a programmer error, not bad input): `precondition`'s
+/// behaviour, but its message is kept in optimised builds (`-O` drops a precondition's text, so a
+/// release build said only "precondition failure").
+@inline(__always)
+func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String = "a requirement of the API failed",
+             file: StaticString = #fileID, line: UInt = #line) {
+    if !condition() { fatalError(message(), file: file, line: line) }
+}

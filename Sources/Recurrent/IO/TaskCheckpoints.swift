@@ -23,7 +23,7 @@ public enum TaskCheckpoint {
     /// plain `state_dict` names; several as an `nn.ModuleList` named `members`
     /// (`members.0.embedding.weight`, …).
     public static func save(_ models: [TextClassifier], to path: String, extra: [String: String] = [:]) throws {
-        precondition(!models.isEmpty && models.allSatisfy { $0.config == models[0].config })
+        require(!models.isEmpty && models.allSatisfy { $0.config == models[0].config })
         let meta = extra.merging(classifierMetadata(models[0].config, members: models.count)) { $1 }
         try TaskCheckpoint.writeWeights(classifierTensorNames(models), metadata: meta, to: path)
     }

@@ -71,7 +71,7 @@ public struct ActivationAnalysis: Sendable {
     ///   - storedUnits: how many series to keep values of (clamped to the number of series).
     ///   - chunk: characters per forward pass.
     public static func run(model: CharLM, tokens: [Int32], text: [Unicode.Scalar], storedUnits: Int, chunk: Int = 1024) -> ActivationAnalysis {
-        precondition(tokens.count == text.count && !tokens.isEmpty, "tokens and text must match and be non-empty")
+        require(tokens.count == text.count && !tokens.isEmpty, "tokens and text must match and be non-empty")
         let cfg = model.config, N = tokens.count, H = cfg.hiddenSize, L = cfg.numLayers
         let K = cfg.cell.hasCellState ? 2 : 1, S = L * K * H
         let props = TextProperty.allCases.map { $0.values(text) }
@@ -191,7 +191,7 @@ public struct ActivationAnalysis: Sendable {
             let n = min(chunk, tokens.count - t0)
             let x = model.embedding.forward(Array(tokens[t0..<t0 + n]), shape: [1, n])
             let (y, s, cacheOrNil) = model.rnn.forward(x, state: state, mode: .training, rng: &rng)
-            guard let cache = cacheOrNil else { preconditionFailure("training forward returns a cache") }
+            guard let cache = cacheOrNil else { fatalError("training forward returns a cache") }
             let logits = wantLogits ? model.head.forward(y.reshaped([n, H])) : nil
             for l in 0..<L {
                 cache.withTrace(layer: l) { hiddens, cells, gates in

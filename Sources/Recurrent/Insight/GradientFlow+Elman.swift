@@ -12,7 +12,7 @@ extension GradientFlow {
     ///
     /// - Returns: k = 0 … T−1, mean over the S sequences, as `hiddenGradientNorms`.
     public static func elmanNorms(layer: RecurrentLayer, x: Tensor, dFinal: Tensor, activation: Activation) -> [Double] {
-        precondition(layer.kind.gateCount == 1 && layer.numLayers == 1, "elmanNorms reads a one-layer RNN's weights")
+        require(layer.kind.gateCount == 1 && layer.numLayers == 1, "elmanNorms reads a one-layer RNN's weights")
         let S = x.shape[0], T = x.shape[1], D = x.shape[2], H = layer.hiddenSize
         let wih = layer.parameters[0].value.data, whh = layer.parameters[1].value.data
         let bias = zip(layer.parameters[2].value.data, layer.parameters[3].value.data).map { Double($0) + Double($1) }

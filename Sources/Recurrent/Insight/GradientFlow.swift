@@ -228,9 +228,9 @@ public enum GradientFlow {
 
     /// `floatsPerGroup` sets the size of the groups of sequences (tests).
     static func hiddenGradientNorms(layer: RecurrentLayer, x: Tensor, dFinal: Tensor, floatsPerGroup: Int) -> [[Double]] {
-        precondition(!layer.bidirectional, "gradient flow is measured on unidirectional stacks")
+        require(!layer.bidirectional, "gradient flow is measured on unidirectional stacks")
         let S = x.shape[0], T = x.shape[1], H = layer.hiddenSize, L = layer.numLayers
-        precondition(dFinal.shape == [S, H], "dFinal must be (\(S),\(H))")
+        require(dFinal.shape == [S, H], "dFinal must be (\(S),\(H))")
         var out = [[Double]](repeating: [Double](repeating: 0, count: T), count: L)
         guard T > 0 else { return out }
         var rng = SeededRNG(seed: 0)
@@ -253,7 +253,7 @@ public enum GradientFlow {
             let n = min(group, S - q0)
             let xs = Tensor(shape: [n, T, D], data: Array(x.data[(q0 * T * D)..<((q0 + n) * T * D)]))
             let (_, _, cacheOrNil) = layer.forward(xs, state: nil, mode: .training, rng: &rng)
-            guard let cache = cacheOrNil else { preconditionFailure("training forward returns a cache") }
+            guard let cache = cacheOrNil else { fatalError("training forward returns a cache") }
             var dState = RecurrentState.zeros(kind: layer.kind, layers: L, batch: n, hidden: H)
             for i in 0..<(n * H) { dState.hidden.data[(L - 1) * n * H + i] = dFinal.data[q0 * H + i] }
             let records = (0..<L).map { _ in LayerBuffer(T * n * H, zeroed: false) }
@@ -280,7 +280,7 @@ public enum GradientFlow {
         let saved = layer.parameters.map(\.grad)
         layer.zeroGrad()
         let (_, _, cacheOrNil) = layer.forward(x, state: nil, mode: .training, rng: &rng)
-        guard let cache = cacheOrNil else { preconditionFailure("training forward returns a cache") }
+        guard let cache = cacheOrNil else { fatalError("training forward returns a cache") }
         var dState = RecurrentState.zeros(kind: layer.kind, layers: L, batch: S, hidden: H)
         for i in 0..<(S * H) { dState.hidden.data[(L - 1) * S * H + i] = dFinal.data[i] }
         _ = layer.backward(dOutput: nil, dState: dState, cache: cache)

@@ -9,7 +9,7 @@ extension GradientFlow {
     /// the initial-state gradient), which leaves out the path from h_t^(l) into layer l+1 at the
     /// same step t; so at t = T it is 0 (not drawn on the log scale).
     public static func measure(model: CharLM, windows: [[Int32]]) -> [Curve] {
-        precondition(!windows.isEmpty && windows.allSatisfy { $0.count == windows[0].count && $0.count >= 2 }, "windows of equal length ≥ 2")
+        require(!windows.isEmpty && windows.allSatisfy { $0.count == windows[0].count && $0.count >= 2 }, "windows of equal length ≥ 2")
         let S = windows.count, T = windows[0].count - 1, H = model.config.hiddenSize
         let inputs = windows.flatMap { $0.prefix(T) }
         let targets = windows.map { $0[T] }

@@ -7,7 +7,7 @@ public enum InsightStatistics {
     ///
     ///     r = Σ(x−x̄)(y−ȳ) / sqrt(Σ(x−x̄)² · Σ(y−ȳ)²)       accumulated in Double
     public static func pearson(_ x: [Float], _ y: [Float]) -> Double {
-        precondition(x.count == y.count, "pearson needs equally long series, got \(x.count) and \(y.count)")
+        require(x.count == y.count, "pearson needs equally long series, got \(x.count) and \(y.count)")
         let n = Double(x.count)
         guard n > 1 else { return 0 }
         var sx = 0.0, sy = 0.0

@@ -71,7 +71,7 @@ public final class Attention: ParameterizedModule, @unchecked Sendable {
     let general: Parameter?
 
     public init(kind: AttentionKind, keySize: Int, querySize: Int, rng: inout SeededRNG) {
-        precondition(kind != .none, "no attention to build")
+        require(kind != .none, "no attention to build")
         self.kind = kind
         self.keySize = keySize
         self.querySize = querySize
@@ -103,7 +103,7 @@ public final class Attention: ParameterizedModule, @unchecked Sendable {
     /// Projects the encoder outputs `values` (B,S,K) into keys (B,S,H), once per batch.
     public func memory(values: Tensor, lengths: [Int]) -> AttentionMemory {
         let B = values.shape[0], S = values.shape[1], K = keySize, H = querySize
-        precondition(values.shape == [B, S, K] && lengths.count == B && lengths.allSatisfy { $0 >= 1 && $0 <= S },
+        require(values.shape == [B, S, K] && lengths.count == B && lengths.allSatisfy { $0 >= 1 && $0 <= S },
                      "attention memory expects values (B,S,\(K)) and B lengths in 1...S")
         if let ua { return AttentionMemory(values: values, keys: ua.forward(values), lengths: lengths) }
         var keys = Tensor(shape: [B, S, H])
@@ -147,7 +147,7 @@ public final class Attention: ParameterizedModule, @unchecked Sendable {
     /// One decoder step: the context (B,K) for `query` (B,H), and what backward needs.
     func forward(query: Tensor, memory m: AttentionMemory) -> (context: Tensor, step: AttentionStep) {
         let B = m.batch, S = m.steps, K = keySize, H = querySize
-        precondition(query.shape == [B, H], "attention query must be (\(B),\(H)), got \(query.shape)")
+        require(query.shape == [B, H], "attention query must be (\(B),\(H)), got \(query.shape)")
         var scores = Tensor(shape: [B, S])
         var energies: Tensor?
         if let wa, let va {

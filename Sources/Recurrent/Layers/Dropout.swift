@@ -17,7 +17,7 @@ public enum Dropout {
 
     /// The gradient of `forward` for the same mask: dx = dy ⊙ mask.
     public static func backward(_ dOutput: Tensor, mask: [Float]) -> Tensor {
-        precondition(mask.count == dOutput.count, "dropout mask has \(mask.count) elements, gradient \(dOutput.count)")
+        require(mask.count == dOutput.count, "dropout mask has \(mask.count) elements, gradient \(dOutput.count)")
         var dx = dOutput
         for i in 0..<dx.count { dx.data[i] *= mask[i] }
         return dx
@@ -25,7 +25,7 @@ public enum Dropout {
 
     /// A mask of `count` elements, each 0 with probability `p` and 1/(1-p) otherwise.
     static func makeMask(count: Int, p: Float, rng: inout SeededRNG) -> [Float] {
-        precondition(p >= 0, "dropout probability \(p) is negative")
+        require(p >= 0, "dropout probability \(p) is negative")
         if p == 0 { return [Float](repeating: 1, count: count) }
         if p >= 1 { return [Float](repeating: 0, count: count) }
         let scale = 1 / (1 - p)

@@ -14,7 +14,7 @@ public final class Embedding: ParameterizedModule, @unchecked Sendable {
     public let weight: Parameter
 
     public init(count: Int, dimension: Int, rng: inout SeededRNG) {
-        precondition(count > 0 && dimension > 0, "embedding needs a positive count and dimension")
+        require(count > 0 && dimension > 0, "embedding needs a positive count and dimension")
         self.count = count
         self.dimension = dimension
         var w = Tensor(shape: [count, dimension])
@@ -26,7 +26,7 @@ public final class Embedding: ParameterizedModule, @unchecked Sendable {
 
     /// Looks up `indices` (laid out as `shape`, `indices.count == shape` product); result `shape + [E]`.
     public func forward(_ indices: [Int32], shape: [Int]) -> Tensor {
-        precondition(indices.count == shape.reduce(1, *), "\(indices.count) indices for shape \(shape)")
+        require(indices.count == shape.reduce(1, *), "\(indices.count) indices for shape \(shape)")
         let E = dimension
         var y = Tensor(shape: shape + [E])
         weight.value.data.withUnsafeBufferPointer { w in
@@ -34,7 +34,7 @@ public final class Embedding: ParameterizedModule, @unchecked Sendable {
                 guard let wp = w.baseAddress, let op = out.baseAddress else { return }
                 for (n, index) in indices.enumerated() {
                     let v = Int(index)
-                    precondition(v >= 0 && v < count, "embedding index \(v) outside 0..<\(count)")
+                    require(v >= 0 && v < count, "embedding index \(v) outside 0..<\(count)")
                     (op + n * E).update(from: wp + v * E, count: E)
                 }
             }
@@ -45,7 +45,7 @@ public final class Embedding: ParameterizedModule, @unchecked Sendable {
     /// Looks up batch-major `indices` (B·T) into a time-major (T,B,E) buffer, as a recurrent layer
     /// reads its input: row (t, b) is weight[indices[b·T + t]].
     func forwardTimeMajor(_ indices: [Int32], batch B: Int, steps T: Int) -> LayerBuffer {
-        precondition(indices.count == B * T, "\(indices.count) indices for \(B)×\(T)")
+        require(indices.count == B * T, "\(indices.count) indices for \(B)×\(T)")
         let E = dimension
         let y = LayerBuffer(T * B * E, zeroed: false)
         weight.value.data.withUnsafeBufferPointer { w in
@@ -53,7 +53,7 @@ public final class Embedding: ParameterizedModule, @unchecked Sendable {
             for t in 0..<T {
                 for b in 0..<B {
                     let v = Int(indices[b * T + t])
-                    precondition(v >= 0 && v < count, "embedding index \(v) outside 0..<\(count)")
+                    require(v >= 0 && v < count, "embedding index \(v) outside 0..<\(count)")
                     (y.pointer + (t * B + b) * E).update(from: wp + v * E, count: E)
                 }
             }
@@ -64,13 +64,13 @@ public final class Embedding: ParameterizedModule, @unchecked Sendable {
     /// `backward` for a time-major (T,B,E) gradient of batch-major `indices` (B·T).
     func backwardTimeMajor(_ dOutput: LayerBuffer, indices: [Int32], batch B: Int, steps T: Int) {
         let E = dimension
-        precondition(dOutput.count >= B * T * E && indices.count == B * T, "gradient must hold \(T)×\(B)×\(E)")
+        require(dOutput.count >= B * T * E && indices.count == B * T, "gradient must hold \(T)×\(B)×\(E)")
         weight.grad.data.withUnsafeMutableBufferPointer { dw in
             guard let dwp = dw.baseAddress else { return }
             for b in 0..<B {
                 for t in 0..<T {
                     let v = Int(indices[b * T + t])
-                    precondition(v >= 0 && v < count, "embedding index \(v) outside 0..<\(count)")
+                    require(v >= 0 && v < count, "embedding index \(v) outside 0..<\(count)")
                     rc_add_rows(1, E, dOutput.pointer + (t * B + b) * E, E, dwp + v * E)
                 }
             }
@@ -80,12 +80,12 @@ public final class Embedding: ParameterizedModule, @unchecked Sendable {
     /// Accumulates `dOutput` (indices shape + [E]) into the rows of `weight.grad` that were looked up.
     public func backward(_ dOutput: Tensor, indices: [Int32]) {
         let E = dimension
-        precondition(dOutput.count == indices.count * E, "gradient has \(dOutput.count) elements, expected \(indices.count)×\(E)")
+        require(dOutput.count == indices.count * E, "gradient has \(dOutput.count) elements, expected \(indices.count)×\(E)")
         dOutput.data.withUnsafeBufferPointer { dy in
             weight.grad.data.withUnsafeMutableBufferPointer { dw in
                 guard let dyp = dy.baseAddress, let dwp = dw.baseAddress else { return }
                 for index in indices {
-                    precondition(index >= 0 && Int(index) < count, "embedding index \(index) outside 0..<\(count)")
+                    require(index >= 0 && Int(index) < count, "embedding index \(index) outside 0..<\(count)")
                 }
                 rc_scatter_add_rows(indices.count, E, dyp, E, indices, dwp, E)
             }

@@ -16,7 +16,7 @@ public final class Linear: ParameterizedModule, @unchecked Sendable {
     public let bias: Parameter
 
     public init(inputSize: Int, outputSize: Int, rng: inout SeededRNG) {
-        precondition(inputSize > 0 && outputSize > 0, "linear layer needs positive sizes")
+        require(inputSize > 0 && outputSize > 0, "linear layer needs positive sizes")
         self.inputSize = inputSize
         self.outputSize = outputSize
         let bound = 1 / Float(inputSize).squareRoot()
@@ -32,7 +32,7 @@ public final class Linear: ParameterizedModule, @unchecked Sendable {
 
     /// (..., in) → (..., out).
     public func forward(_ x: Tensor) -> Tensor {
-        precondition(x.shape.last == inputSize, "linear layer expects last dimension \(inputSize), got \(x.shape)")
+        require(x.shape.last == inputSize, "linear layer expects last dimension \(inputSize), got \(x.shape)")
         let rows = x.count / inputSize
         var y = Tensor(shape: Array(x.shape.dropLast()) + [outputSize])
         x.data.withUnsafeBufferPointer { xb in
@@ -66,7 +66,7 @@ public final class Linear: ParameterizedModule, @unchecked Sendable {
     public func backward(_ dOutput: Tensor, input: Tensor) -> Tensor {
         let I = inputSize, O = outputSize
         let rows = input.count / I
-        precondition(input.shape.last == I && dOutput.count == rows * O, "linear backward: input \(input.shape), gradient \(dOutput.shape)")
+        require(input.shape.last == I && dOutput.count == rows * O, "linear backward: input \(input.shape), gradient \(dOutput.shape)")
         var dx = Tensor(shape: input.shape)
         dOutput.data.withUnsafeBufferPointer { dyb in
             input.data.withUnsafeBufferPointer { xb in

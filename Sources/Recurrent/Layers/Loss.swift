@@ -15,9 +15,9 @@ public enum Loss {
     /// Edge case: when every target is ignored the loss is 0 and the gradient zero (PyTorch
     /// returns NaN), so one empty batch cannot poison a training run.
     public static func softmaxCrossEntropy(logits: Tensor, targets: [Int32], ignoreIndex: Int32 = -100) -> (loss: Float, dLogits: Tensor) {
-        guard let V = logits.shape.last, V > 0 else { preconditionFailure("logits need a non-empty last dimension, got \(logits.shape)") }
+        guard let V = logits.shape.last, V > 0 else { fatalError("logits need a non-empty last dimension, got \(logits.shape)") }
         let N = logits.count / V
-        precondition(targets.count == N, "\(targets.count) targets for \(N) rows of logits")
+        require(targets.count == N, "\(targets.count) targets for \(N) rows of logits")
         var dLogits = Tensor(shape: logits.shape)
         var loss: Float = 0
         logits.data.withUnsafeBufferPointer { zb in
@@ -74,14 +74,14 @@ public enum Loss {
     /// ignored.
     private static func meanScale(rows N: Int, classes V: Int, targets: [Int32], ignoreIndex: Int32,
                                   dLogits: UnsafeMutablePointer<Float>) -> Double? {
-        precondition(targets.count == N, "\(targets.count) targets for \(N) rows of logits")
+        require(targets.count == N, "\(targets.count) targets for \(N) rows of logits")
         let valid = targets.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }
         if valid == 0 {
             dLogits.update(repeating: 0, count: N * V)
             return nil
         }
         for y in targets where y != ignoreIndex {
-            precondition(y >= 0 && Int(y) < V, "target \(y) outside 0..<\(V)")
+            require(y >= 0 && Int(y) < V, "target \(y) outside 0..<\(V)")
         }
         return 1 / Double(valid)
     }
@@ -112,7 +112,7 @@ public enum Loss {
     ///
     /// Shapes: prediction and target identical, N elements. An empty tensor gives loss 0.
     public static func meanSquaredError(_ prediction: Tensor, target: Tensor) -> (loss: Float, dPrediction: Tensor) {
-        precondition(prediction.shape == target.shape, "prediction \(prediction.shape) and target \(target.shape) differ")
+        require(prediction.shape == target.shape, "prediction \(prediction.shape) and target \(target.shape) differ")
         let N = prediction.count
         var dp = Tensor(shape: prediction.shape)
         if N == 0 { return (0, dp) }

@@ -74,7 +74,7 @@ public final class RecurrentCache {
     /// The last layer's outputs, time-major (T,B,H), of a one-direction stack (valid until a
     /// consuming backward pass).
     var lastOutputs: UnsafePointer<Float> {
-        guard let lc = layers.last else { preconditionFailure("no layer in the cache") }
+        guard let lc = layers.last else { fatalError("no layer in the cache") }
         return UnsafePointer(lc.hiddens.pointer + lc.outputOffset)
     }
 }
@@ -134,9 +134,9 @@ extension RecurrentCache {
     func withTrace<Result>(layer l: Int, directions R: Int = 1,
                            _ body: (_ hiddens: UnsafeBufferPointer<Float>, _ cells: UnsafeBufferPointer<Float>?,
                                     _ gates: UnsafeBufferPointer<Float>?) -> Result) -> Result {
-        precondition(!consumed, "the cache was consumed by a backward pass")
+        require(!consumed, "the cache was consumed by a backward pass")
         let lc = layers[l * R]
-        precondition(!lc.reverse, "traces read the forward direction")
+        require(!lc.reverse, "traces read the forward direction")
         let T = steps
         return withExtendedLifetime(lc) {
             body(UnsafeBufferPointer(start: lc.hiddens.pointer, count: (T + 1) * lc.slot),
@@ -160,7 +160,7 @@ struct TokenInput {
 
     /// Transposes batch-major ids (row b·T + t) to time-major.
     init(batchMajor ids: [Int32], batch B: Int, steps T: Int, embedding: Embedding) {
-        precondition(ids.count == B * T, "\(ids.count) indices for \(B)×\(T)")
+        require(ids.count == B * T, "\(ids.count) indices for \(B)×\(T)")
         timeMajor = Self.timeMajor(ids, batch: B, steps: T)
         self.embedding = embedding
     }

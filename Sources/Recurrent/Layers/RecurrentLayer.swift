@@ -59,8 +59,8 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
     /// Every parameter drawn from U(−1/√H, 1/√H) in `parameters` order, as PyTorch does.
     public init(kind: CellKind, inputSize: Int, hiddenSize: Int, numLayers: Int, dropout: Float = 0,
                 bidirectional: Bool = false, rng: inout SeededRNG) {
-        precondition(inputSize > 0 && hiddenSize > 0 && numLayers > 0, "recurrent layer needs positive sizes")
-        precondition(dropout >= 0 && dropout <= 1, "dropout \(dropout) outside [0, 1]")
+        require(inputSize > 0 && hiddenSize > 0 && numLayers > 0, "recurrent layer needs positive sizes")
+        require(dropout >= 0 && dropout <= 1, "dropout \(dropout) outside [0, 1]")
         self.kind = kind
         self.inputSize = inputSize
         self.hiddenSize = hiddenSize
@@ -100,7 +100,7 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
     /// - Returns: output (B,T,R·H) of the last layer (zero past each length), the final state (L·R,B,H).
     public func forward(_ x: Tensor, state: RecurrentState?, mode: ForwardMode, rng: inout SeededRNG,
                         lengths: [Int]? = nil) -> (output: Tensor, state: RecurrentState, cache: RecurrentCache?) {
-        precondition(x.shape.count == 3 && x.shape[2] == inputSize, "recurrent layer expects x (B,T,\(inputSize)), got \(x.shape)")
+        require(x.shape.count == 3 && x.shape[2] == inputSize, "recurrent layer expects x (B,T,\(inputSize)), got \(x.shape)")
         let B = x.shape[0], T = x.shape[1], D = inputSize
         let input = LayerBuffer(T * B * D, zeroed: false)
         x.data.withUnsafeBufferPointer { xb in
@@ -129,21 +129,21 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
         let D = inputSize, H = hiddenSize, L = numLayers, R = directionCount
         let stateShape = [L * R, B, H]
         if let tokens {
-            precondition(tokens.embedding.dimension == D, "the embedding width \(tokens.embedding.dimension) is not the input size \(D)")
-            precondition(tokens.timeMajor.count == T * B, "\(tokens.timeMajor.count) tokens for \(T)·\(B)")
+            require(tokens.embedding.dimension == D, "the embedding width \(tokens.embedding.dimension) is not the input size \(D)")
+            require(tokens.timeMajor.count == T * B, "\(tokens.timeMajor.count) tokens for \(T)·\(B)")
             let V = tokens.embedding.count
-            precondition(tokens.timeMajor.allSatisfy { $0 >= 0 && Int($0) < V }, "token ids must lie in 0..<\(V)")
+            require(tokens.timeMajor.allSatisfy { $0 >= 0 && Int($0) < V }, "token ids must lie in 0..<\(V)")
         } else {
-            precondition(input.count == T * B * D, "time-major input must hold \(T)·\(B)·\(D) floats")
+            require(input.count == T * B * D, "time-major input must hold \(T)·\(B)·\(D) floats")
         }
         if let state {
-            precondition(state.hidden.shape == stateShape, "initial hidden state must be \(stateShape), got \(state.hidden.shape)")
+            require(state.hidden.shape == stateShape, "initial hidden state must be \(stateShape), got \(state.hidden.shape)")
             if kind.hasCellState {
-                precondition(state.cell?.shape == stateShape, "LSTM initial cell state must be \(stateShape)")
+                require(state.cell?.shape == stateShape, "LSTM initial cell state must be \(stateShape)")
             }
         }
         if let lengths {
-            precondition(lengths.count == B && lengths.allSatisfy { $0 >= 0 && $0 <= T }, "lengths must be \(B) values in 0...\(T)")
+            require(lengths.count == B && lengths.allSatisfy { $0 >= 0 && $0 <= T }, "lengths must be \(B) values in 0...\(T)")
         }
         if mode == .inference, batchMajorOutput, let chunk = chunkSteps(batch: B, steps: T) {
             let (output, final) = forwardInChunks(timeMajor: input, batch: B, steps: T, chunk: chunk, state: state,
@@ -206,7 +206,7 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
             previousOutput = output
         }
         if !batchMajorOutput {
-            precondition(mode == .training && R == 1 && lengths == nil, "time-major outputs: training, one direction, full lengths")
+            require(mode == .training && R == 1 && lengths == nil, "time-major outputs: training, one direction, full lengths")
             return (Tensor(shape: [0]), RecurrentState(hidden: finalHidden, cell: finalCell), cache)
         }
         // The last layer's directions, side by side, batch-major; zeros past each length.
@@ -238,7 +238,7 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
     /// - Returns: dInput (B,T,D) and the gradient on the initial state (L·R,B,H).
     public func backward(dOutput: Tensor?, dState: RecurrentState?, cache: RecurrentCache,
                          consumingCache: Bool = false) -> (dInput: Tensor, dInitialState: RecurrentState) {
-        precondition(cache.tokens == nil, "a stack run on tokens sends its input gradient to the embedding: use backwardTimeMajor")
+        require(cache.tokens == nil, "a stack run on tokens sends its input gradient to the embedding: use backwardTimeMajor")
         let (dIn, dInitial) = backwardTimeMajor(dOutput: dOutput, dState: dState, cache: cache, consumingCache: consumingCache)
         let B = cache.batch, T = cache.steps, D = inputSize
         var dInput = Tensor(shape: [B, T, D])
@@ -268,20 +268,20 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
                            hiddenGradients: [UnsafeMutablePointer<Float>]? = nil) -> (dInput: LayerBuffer, dInitialState: RecurrentState) {
         let B = cache.batch, T = cache.steps, D = inputSize, H = hiddenSize, L = numLayers, R = directionCount
         let stateShape = [L * R, B, H]
-        precondition(cache.owner == ObjectIdentifier(self) && cache.layers.count == L * R,
+        require(cache.owner == ObjectIdentifier(self) && cache.layers.count == L * R,
                      "the cache does not come from a training forward pass of this layer")
-        precondition(hiddenGradients.map { $0.count == L * R } ?? true, "one hidden-gradient block per layer and direction")
-        precondition(!cache.consumed, "this cache was already used by a consuming backward pass")
+        require(hiddenGradients.map { $0.count == L * R } ?? true, "one hidden-gradient block per layer and direction")
+        require(!cache.consumed, "this cache was already used by a consuming backward pass")
         if consumingCache { cache.consumed = true }
-        if let dOutput { precondition(dOutput.shape == [B, T, R * H], "dOutput must be \([B, T, R * H]), got \(dOutput.shape)") }
+        if let dOutput { require(dOutput.shape == [B, T, R * H], "dOutput must be \([B, T, R * H]), got \(dOutput.shape)") }
         if let dState {
-            precondition(dState.hidden.shape == stateShape, "dState.hidden must be \(stateShape), got \(dState.hidden.shape)")
-            if let cell = dState.cell { precondition(cell.shape == stateShape, "dState.cell must be \(stateShape)") }
+            require(dState.hidden.shape == stateShape, "dState.hidden must be \(stateShape), got \(dState.hidden.shape)")
+            if let cell = dState.cell { require(cell.shape == stateShape, "dState.cell must be \(stateShape)") }
         }
         // Gradient on the current layer's stacked outputs, time-major (T,B,R·H). The last layer reads
         // dOutput (B,T,R·H) in place instead (nil: zeros).
         var dOut: LayerBuffer? = dOutputTimeMajor ?? (dOutput == nil ? LayerBuffer(T * B * R * H) : nil)
-        precondition(dOutputTimeMajor.map { $0.count >= T * B * R * H } ?? true, "time-major dOutput must hold \(T)·\(B)·\(R * H) floats")
+        require(dOutputTimeMajor.map { $0.count >= T * B * R * H } ?? true, "time-major dOutput must hold \(T)·\(B)·\(R * H) floats")
         var dInitialHidden = Tensor(shape: stateShape)
         var dInitialCell: Tensor? = kind.hasCellState ? Tensor(shape: stateShape) : nil
         var dInput = LayerBuffer(0)
@@ -363,7 +363,7 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
     /// direction's output block (T,B,H).
     private static func stackedInput(_ level: [LayerCache], _ stacked: LayerBuffer?, batch B: Int, hidden H: Int) -> UnsafePointer<Float> {
         if let stacked { return UnsafePointer(stacked.pointer) }
-        guard let only = level.first else { preconditionFailure("no layer below") }
+        guard let only = level.first else { fatalError("no layer below") }
         return UnsafePointer(only.hiddens.pointer + only.outputOffset)
     }
 
@@ -482,7 +482,7 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
                 parameters[4 * index + 2].value.data.withUnsafeBufferPointer { bih in
                     parameters[4 * index + 3].value.data.withUnsafeBufferPointer { bhh in
                         guard let a = wih.baseAddress, let b = whh.baseAddress, let c = bih.baseAddress, let d = bhh.baseAddress else {
-                            preconditionFailure("empty recurrent weights")
+                            fatalError("empty recurrent weights")
                         }
                         return body(a, b, c, d)
                     }
@@ -529,7 +529,7 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
             switch kind {
             case .rnnTanh, .rnnRelu: projection = outputs
             case .lstm, .gru:
-                guard let gates else { preconditionFailure("gate cache") }
+                guard let gates else { fatalError("gate cache") }
                 projection = gates
             }
             let table = Self.projectInput(rows: T * B, width: GH, input: input, inputWidth: din, tokens: tokens, weight: wih,
@@ -557,11 +557,11 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
                             case .rnnTanh, .rnnRelu:
                                 rc_rnn_forward_x(m, H, x, r, hh + b * GH, bias.pointer, h + b * H, kind == .rnnRelu ? 1 : 0)
                             case .lstm:
-                                guard let gates, let cells else { preconditionFailure("LSTM cache") }
+                                guard let gates, let cells else { fatalError("LSTM cache") }
                                 rc_lstm_forward_x(m, H, x, r, hh + b * GH, bias.pointer, cells + lc.previousOffset + (row + b) * H,
                                                   gates + (row + b) * GH, cells + lc.outputOffset + (row + b) * H, h + b * H)
                             case .gru:
-                                guard let gates, let hiddenN else { preconditionFailure("GRU cache") }
+                                guard let gates, let hiddenN else { fatalError("GRU cache") }
                                 rc_gru_forward_x(m, H, x, r, hh + b * GH, bih, bhh, hPrev + b * H, gates + (row + b) * GH,
                                                  hiddenN + (row + b) * H, h + b * H)
                             }
@@ -597,7 +597,7 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
         let V = tokens.embedding.count
         let table = LayerBuffer(V * width, zeroed: false)
         tokens.embedding.weight.value.data.withUnsafeBufferPointer { e in
-            guard let ep = e.baseAddress else { preconditionFailure("empty embedding") }
+            guard let ep = e.baseAddress else { fatalError("empty embedding") }
             GEMM.multiply(transA: false, transB: true, m: V, n: width, k: din, a: ep, lda: din, b: wih, ldb: din,
                           beta: 0, c: table.pointer, ldc: width)
         }
@@ -636,12 +636,12 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
         if halves == 2 { rc_add_rows(1, V * GH, sums.pointer + V * GH, V * GH, sums.pointer) }
         rc_add_rows(V, GH, sums.pointer, GH, rowSum)
         tokens.embedding.weight.value.data.withUnsafeBufferPointer { e in
-            guard let ep = e.baseAddress else { preconditionFailure("empty embedding") }
+            guard let ep = e.baseAddress else { fatalError("empty embedding") }
             GEMM.multiply(transA: true, transB: false, m: GH, n: E, k: V, a: sums.pointer, lda: GH, b: ep, ldb: E,
                           beta: 1, c: dwih, ldc: E)
         }
         tokens.embedding.weight.grad.data.withUnsafeMutableBufferPointer { de in
-            guard let dep = de.baseAddress else { preconditionFailure("empty embedding") }
+            guard let dep = de.baseAddress else { fatalError("empty embedding") }
             GEMM.multiply(transA: false, transB: false, m: V, n: E, k: GH, a: sums.pointer, lda: GH, b: wih, ldb: E,
                           beta: 1, c: dep, ldc: E)
         }
@@ -674,7 +674,7 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
         let overwrite = inPlace && lc.gates != nil
         let dPreOwned = overwrite || dPreInDOut ? nil : LayerBuffer(T * B * GH, zeroed: false)
         guard let dPreBase = dPreOwned?.pointer ?? (dPreInDOut ? UnsafeMutablePointer(mutating: dOut) : lc.gates?.pointer)
-        else { preconditionFailure("no dPre storage") }
+        else { fatalError("no dPre storage") }
         // GRU: dPre holds the hidden-side gradients [dr, dz, dn⊙r] in the sweep (what the per-step
         // product and dW_hh read); the input side's [dr, dz, dn] shares r and z with them, so only
         // its n part dn (T,B,H) is stored apart: over the cached W_hn·h + b_hn when consuming (the
@@ -722,13 +722,13 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
                                                 kind == .rnnRelu ? 1 : 0)
                             }
                         case .lstm:
-                            guard let gates = lc.gates?.pointer, let cells = lc.cells?.pointer else { preconditionFailure("LSTM cache") }
+                            guard let gates = lc.gates?.pointer, let cells = lc.cells?.pointer else { fatalError("LSTM cache") }
                             rc_lstm_backward(m, H, gates + row * GH, cells + lc.previousOffset + row * H,
                                              cells + lc.outputOffset + row * H, up, dOutRow, dhNext + r0 * H,
                                              dcNext + r0 * H, dp + r0 * GH)
                         case .gru:
                             guard let gates = lc.gates?.pointer, let hiddenN = lc.hiddenN?.pointer, let dn
-                            else { preconditionFailure("GRU cache") }
+                            else { fatalError("GRU cache") }
                             // With the per-row bias sums added in the same pass (below for the others).
                             if let rowSums {
                                 rc_gru_backward_sums(m, H, gates + row * GH, hiddenN + row * H, previous + row * H, up,
@@ -772,7 +772,7 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
                     parameters[4 * index + 2].grad.data.withUnsafeMutableBufferPointer { dBih in
                         parameters[4 * index + 3].grad.data.withUnsafeMutableBufferPointer { dBhh in
                             guard let dwih = dWih.baseAddress, let dwhh = dWhh.baseAddress,
-                                  let dbih = dBih.baseAddress, let dbhh = dBhh.baseAddress else { preconditionFailure("empty gradients") }
+                                  let dbih = dBih.baseAddress, let dbhh = dBhh.baseAddress else { fatalError("empty gradients") }
                             // Σ rows of dPre: db_ih, and db_hh too for RNN and LSTM (the same sum, taken once);
                             // for GRU db_hh, whose r and z parts are db_ih's too.
                             let biasSum = LayerBuffer(GH)

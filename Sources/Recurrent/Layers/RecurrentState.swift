@@ -25,7 +25,7 @@ extension RecurrentState {
     /// A batch of `count` rows that each hold this one-row state (B = 1): one sequence's state
     /// handed to several that continue from it.
     public func repeatingBatch(_ count: Int) -> RecurrentState {
-        precondition(hidden.shape.count == 3 && hidden.shape[1] == 1, "repeatingBatch needs a state of batch 1, got \(hidden.shape)")
+        require(hidden.shape.count == 3 && hidden.shape[1] == 1, "repeatingBatch needs a state of batch 1, got \(hidden.shape)")
         func repeated(_ t: Tensor) -> Tensor {
             let L = t.shape[0], H = t.shape[2]
             var out = Tensor(shape: [L, count, H])

@@ -15,9 +15,9 @@ public enum SequencePooling {
     /// Mean or max over each sequence's real steps. Returns pooled (B,F) and, for max, the
     /// winning step per (b, f) (the cache backward reads).
     public static func forward(_ output: Tensor, lengths: [Int], mode: Pooling) -> (pooled: Tensor, argmax: [Int32]) {
-        precondition(mode != .last, "use lastState for .last pooling")
+        require(mode != .last, "use lastState for .last pooling")
         let B = output.shape[0], T = output.shape[1], F = output.shape[2]
-        precondition(lengths.count == B)
+        require(lengths.count == B)
         var pooled = Tensor(shape: [B, F])
         var argmax = [Int32](repeating: -1, count: mode == .max ? B * F : 0)
         for b in 0..<B {

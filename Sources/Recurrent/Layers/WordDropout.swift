@@ -8,7 +8,7 @@
 public enum WordDropout {
     /// The indices with dropped words replaced; `p = 0` returns them unchanged without advancing the RNG.
     public static func apply(_ indices: [Int32], p: Float, rng: inout SeededRNG) -> [Int32] {
-        precondition(p >= 0 && p < 1, "word dropout probability \(p) outside [0, 1)")
+        require(p >= 0 && p < 1, "word dropout probability \(p) outside [0, 1)")
         guard p > 0 else { return indices }
         var out = indices
         for i in 0..<out.count where out[i] != TokenVocabulary.padIndex && rng.nextFloat() < p {

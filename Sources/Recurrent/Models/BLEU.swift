@@ -23,7 +23,7 @@ public enum BLEU {
     }
 
     public static func statistics(hypotheses: [String], references: [String]) -> Statistics {
-        precondition(hypotheses.count == references.count, "one reference per hypothesis")
+        require(hypotheses.count == references.count, "one reference per hypothesis")
         var s = Statistics()
         for (h, r) in zip(hypotheses, references) {
             let hyp = tokenize13a(h).splitScalars { $0 == " " }
@@ -95,7 +95,7 @@ public enum BLEU {
         (#"([\.,])([^0-9])"#, " $1 $2"),
         (#"([0-9])(-)"#, "$1 $2 "),
     ].map { pattern, template in
-        guard let r = try? NSRegularExpression(pattern: pattern) else { preconditionFailure("bad 13a pattern \(pattern)") }
+        guard let r = try? NSRegularExpression(pattern: pattern) else { fatalError("bad 13a pattern \(pattern)") }
         return (r, template)
     }
 }

@@ -90,7 +90,7 @@ public final class CharLM: ParameterizedModule, @unchecked Sendable {
         let (x, tokens) = stackInput(inputs, batch: B, steps: T)
         let (_, s, cacheOrNil) = rnn.forward(timeMajor: x, batch: B, steps: T, state: state, mode: .training, rng: &rng,
                                              batchMajorOutput: false, tokens: tokens)
-        guard let cache = cacheOrNil else { preconditionFailure("a training forward pass returns its cache") }
+        guard let cache = cacheOrNil else { fatalError("a training forward pass returns its cache") }
         let timeMajorTargets = TokenInput.timeMajor(targets, batch: B, steps: T)
         let h = cache.lastOutputs
         // The head on the (T·B, H) outputs, then dy (time-major, as the stack's backward reads it).

@@ -34,7 +34,7 @@ public final class CharLMEvaluator {
     private var rng = SeededRNG(seed: 0)
 
     public init(model: CharLM, chunk: Int = 2048) {
-        precondition(chunk > 0, "chunk must be positive")
+        require(chunk > 0, "chunk must be positive")
         self.model = model
         self.chunk = chunk
     }
@@ -114,7 +114,7 @@ public final class CharSampler {
 
     /// Feeds the priming characters (at least one) through the model.
     public func prime(_ tokens: [Int32]) {
-        precondition(!tokens.isEmpty, "prime needs at least one token")
+        require(!tokens.isEmpty, "prime needs at least one token")
         for t in tokens { stepper.step(token: t) }
         primed = true
     }
@@ -122,7 +122,7 @@ public final class CharSampler {
     /// Chooses the next character from the current distribution and feeds it back. Throws as
     /// `CharLMStepper.sample` does (NaN or all −inf logits, a temperature not above 0).
     public func next() throws -> Int32 {
-        precondition(primed, "prime the sampler before next()")
+        require(primed, "prime the sampler before next()")
         let u = settings.greedy ? 0 : rng.nextFloat()
         let token = try stepper.sample(settings: settings, uniform: u)
         stepper.step(token: token)

@@ -51,7 +51,7 @@ public final class CharLMStepper {
     ///     nil picks the current one (`GEMM.isa`).
     public init(model: CharLM, precision: Precision = .float32, isa: String? = nil) {
         let c = model.config
-        precondition(!model.rnn.bidirectional, "CharLMStepper runs unidirectional models only")
+        require(!model.rnn.bidirectional, "CharLMStepper runs unidirectional models only")
         config = c
         self.precision = precision
         vocabularyCount = c.vocabulary.count
@@ -133,7 +133,7 @@ public final class CharLMStepper {
     /// the next `step`, `reset` or the stepper's end.
     @discardableResult
     public func step(token: Int32) -> UnsafeBufferPointer<Float> {
-        precondition(token >= 0 && Int(token) < vocabularyCount, "token \(token) outside 0..<\(vocabularyCount)")
+        require(token >= 0 && Int(token) < vocabularyCount, "token \(token) outside 0..<\(vocabularyCount)")
         let p = rc_stepper_step(handle, token, Int32(clamping: threads ?? Int(rc_get_threads())))
         current = p
         return UnsafeBufferPointer(start: p, count: vocabularyCount)
@@ -150,7 +150,7 @@ public final class CharLMStepper {
     /// are all −inf: an overflowing model has no distribution to draw from, as `torch.multinomial`
     /// refuses it. Throws too for a temperature not above 0 when not greedy.
     public func sample(settings: SamplingSettings, uniform: Float) throws -> Int32 {
-        guard let p = current else { preconditionFailure("sample before any step") }
+        guard let p = current else { fatalError("sample before any step") }
         guard settings.greedy || settings.temperature > 0 else {
             throw RecurrentError("sampling temperature must be above 0, got \(settings.temperature)")
         }
@@ -186,7 +186,7 @@ public final class CharLMStepper {
         }
         set {
             let L = config.numLayers, H = config.hiddenSize
-            precondition(newValue.hidden.count == L * H, "state must be (\(L),1,\(H))")
+            require(newValue.hidden.count == L * H, "state must be (\(L),1,\(H))")
             for l in 0..<L {
                 let h = rc_stepper_hidden(handle, Int32(l))
                 for j in 0..<H { h?[j] = newValue.hidden.data[l * H + j] }
@@ -201,7 +201,7 @@ public final class CharLMStepper {
     /// (the stepper's counterpart of `CharLM.evaluate`; resets the state first).
     public func evaluate(tokens: [Int32]) -> CharLMEvaluation {
         guard tokens.count >= 2 else { return CharLMEvaluation(loss: .nan, characters: 0) }
-        precondition(tokens.allSatisfy { $0 >= 0 && Int($0) < vocabularyCount }, "token ids must lie in 0..<\(vocabularyCount)")
+        require(tokens.allSatisfy { $0 >= 0 && Int($0) < vocabularyCount }, "token ids must lie in 0..<\(vocabularyCount)")
         reset()
         var total = 0.0
         for t in 0..<tokens.count - 1 {

@@ -135,7 +135,7 @@ public final class ConditionalGenerator: ParameterizedModule, @unchecked Sendabl
 
     func forward(_ inputs: PaddedBatch, conditions: [Int32], state: RecurrentState?, mode: ForwardMode, rng: inout SeededRNG) -> ForwardCache {
         let B = inputs.batch, T = inputs.steps, E = config.embeddingSize, Ec = config.conditionSize, D = E + Ec
-        precondition(conditions.count == B, "\(conditions.count) conditions for a batch of \(B)")
+        require(conditions.count == B, "\(conditions.count) conditions for a batch of \(B)")
         let e = embedding.forward(inputs.indices, shape: [B, T])
         let c = condition.forward(conditions, shape: [B])
         var x = Tensor(shape: [B, T, D])
@@ -176,7 +176,7 @@ public final class ConditionalGenerator: ParameterizedModule, @unchecked Sendabl
     /// `CharLMStepper.sample` does (NaN or all −inf logits, a temperature not above 0).
     public func generate(conditionIndex: Int, prime: [Int32], count: Int, maxLength: Int, settings: SamplingSettings,
                          seed: UInt64) throws -> [[Int32]] {
-        precondition(conditionIndex >= 0 && conditionIndex < config.conditions.count, "condition \(conditionIndex) out of range")
+        require(conditionIndex >= 0 && conditionIndex < config.conditions.count, "condition \(conditionIndex) out of range")
         guard count > 0 else { return [] }
         guard settings.greedy || settings.temperature > 0 else {
             throw RecurrentError("sampling temperature must be above 0, got \(settings.temperature)")

@@ -7,12 +7,12 @@
 ///                                                              from the last season observed)
 public enum ForecastBaselines {
     public static func naive(_ values: [Double], origin t: Int, horizon H: Int) -> [Double] {
-        precondition(t >= 1 && t <= values.count, "naive forecast needs a value before origin \(t)")
+        require(t >= 1 && t <= values.count, "naive forecast needs a value before origin \(t)")
         return [Double](repeating: values[t - 1], count: H)
     }
 
     public static func seasonalNaive(_ values: [Double], origin t: Int, horizon H: Int, season S: Int) -> [Double] {
-        precondition(S >= 1 && t >= S && t <= values.count, "seasonal naive needs a full season (\(S)) before origin \(t)")
+        require(S >= 1 && t >= S && t <= values.count, "seasonal naive needs a full season (\(S)) before origin \(t)")
         return (0..<H).map { h in values[t + h - S * (h / S + 1)] }
     }
 

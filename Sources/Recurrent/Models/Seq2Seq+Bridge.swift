@@ -45,7 +45,7 @@ enum Bridge {
     /// Adds `d` (B,H) to the last layer's rows of `hidden` (L,B,H).
     static func addTopLayer(_ d: Tensor, into hidden: inout Tensor) {
         let L = hidden.shape[0], n = d.count
-        precondition(n == hidden.shape[1] * hidden.shape[2])
+        require(n == hidden.shape[1] * hidden.shape[2])
         for i in 0..<n { hidden.data[(L - 1) * n + i] += d.data[i] }
     }
 

@@ -166,7 +166,7 @@ public final class Seq2Seq: ParameterizedModule, @unchecked Sendable {
             let (context, a) = attention.forward(query: feature, memory: memory)
             attentionStep = a
             let joined = Bridge.concatenate(context, feature)
-            precondition(joined.shape == [B, K + H])
+            require(joined.shape == [B, K + H])
             feature = combine.forward(joined)
             feature.data.withUnsafeMutableBufferPointer { p in if let base = p.baseAddress { Vector.tanh(base, count: p.count) } }
             combineInput = joined
@@ -216,7 +216,7 @@ public final class Seq2Seq: ParameterizedModule, @unchecked Sendable {
     }
 
     func forward(sources: [[Int32]], targets: [[Int32]], teacherForcing: Float, mode: ForwardMode, rng: inout SeededRNG) -> Forward {
-        precondition(sources.count == targets.count && !sources.isEmpty, "one target per source, at least one pair")
+        require(sources.count == targets.count && !sources.isEmpty, "one target per source, at least one pair")
         let B = sources.count, T = (targets.map(\.count).max() ?? 0) + 1, V = config.target.count, H = config.hiddenSize
         let encoded = encode(Self.sourceBatch(sources), mode: mode, rng: &rng)
         var state = encoded.state

@@ -10,14 +10,14 @@ public struct Tensor: Sendable, Equatable {
 
     /// A tensor filled with `value`.
     public init(shape: [Int], repeating value: Float = 0) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        require(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         self.shape = shape
         self.data = [Float](repeating: value, count: shape.reduce(1, *))
     }
 
     /// A tensor over existing elements; `data.count` must equal the product of `shape`.
     public init(shape: [Int], data: [Float]) {
-        precondition(data.count == shape.reduce(1, *), "data has \(data.count) elements, shape \(shape) needs \(shape.reduce(1, *))")
+        require(data.count == shape.reduce(1, *), "data has \(data.count) elements, shape \(shape) needs \(shape.reduce(1, *))")
         self.shape = shape
         self.data = data
     }
@@ -41,7 +41,7 @@ public struct Tensor: Sendable, Equatable {
 
     /// Largest absolute elementwise difference to `other` (same shape required).
     public func maxAbsDifference(_ other: Tensor) -> Float {
-        precondition(shape == other.shape, "shapes differ: \(shape) vs \(other.shape)")
+        require(shape == other.shape, "shapes differ: \(shape) vs \(other.shape)")
         var m: Float = 0
         for i in 0..<data.count { m = max(m, abs(data[i] - other.data[i])) }
         return m

@@ -27,7 +27,7 @@ public enum GradientClipping {
 
     /// clip_grad_value_: clamp every gradient element to [-value, value].
     public static func clipValue(_ parameters: [Parameter], value: Float) {
-        precondition(value >= 0, "clip value must be non-negative, got \(value)")
+        require(value >= 0, "clip value must be non-negative, got \(value)")
         for p in parameters {
             p.grad.data.withUnsafeMutableBufferPointer { g in
                 for j in 0..<g.count { g[j] = min(max(g[j], -value), value) }

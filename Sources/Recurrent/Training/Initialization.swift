@@ -32,7 +32,7 @@ public enum Initialization {
     /// - Precondition: every weight has G·H rows and every bias G·H elements.
     public static func apply(kind: CellKind, hiddenSize: Int, parameters: [Parameter], input: Initializer, recurrent: Initializer, forgetBias: Float?, rng: inout SeededRNG) {
         let H = hiddenSize, G = kind.gateCount
-        precondition(H > 0, "hidden size must be positive, got \(H)")
+        require(H > 0, "hidden size must be positive, got \(H)")
         for p in parameters {
             let name = p.name.split(separator: ".").last.map(String.init) ?? p.name
             let role: (isWeight: Bool, scheme: Initializer, isInput: Bool)
@@ -43,7 +43,7 @@ public enum Initialization {
             else { continue }
 
             if role.isWeight {
-                precondition(p.shape.count == 2 && p.shape[0] == G * H,
+                require(p.shape.count == 2 && p.shape[0] == G * H,
                              "\(p.name) has shape \(p.shape), expected (\(G * H), cols) for \(kind.rawValue) with H = \(H)")
                 let cols = p.shape[1]
                 p.value.data.withUnsafeMutableBufferPointer { w in
@@ -53,7 +53,7 @@ public enum Initialization {
                     }
                 }
             } else {
-                precondition(p.value.count == G * H, "\(p.name) has \(p.value.count) elements, expected \(G * H)")
+                require(p.value.count == G * H, "\(p.name) has \(p.value.count) elements, expected \(G * H)")
                 if role.scheme == .pytorchDefault {
                     let bound = 1 / Float(H).squareRoot()
                     for j in 0..<p.value.count { p.value.data[j] = rng.uniform(-bound, bound) }
@@ -82,7 +82,7 @@ public enum Initialization {
 
     /// Fills one row-major (rows, cols) block; fanIn = cols, fanOut = rows.
     static func fillMatrix(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, scheme: Initializer, hiddenSize: Int, rng: inout SeededRNG) {
-        precondition(w.count == rows * cols)
+        require(w.count == rows * cols)
         if w.isEmpty { return }
         let fanIn = Float(cols), fanOut = Float(rows)
         switch scheme {

@@ -39,10 +39,10 @@ struct OptimizerSlots {
     /// parameter's shape when it does not exist yet. Put it back with `store`.
     mutating func take(_ slot: String, of parameter: Parameter) -> Tensor {
         let id = ObjectIdentifier(parameter)
-        precondition(parameter.grad.count == parameter.value.count,
+        require(parameter.grad.count == parameter.value.count,
                      "\(parameter.name): its gradient has shape \(parameter.grad.shape) but its value \(parameter.shape) (the value was replaced by one of another shape after the gradient was made)")
         if let t = buffers[id]?.slots.removeValue(forKey: slot) {
-            precondition(t.count == parameter.value.count,
+            require(t.count == parameter.value.count,
                          "\(parameter.name): the optimizer's \(slot) has shape \(t.shape) but the parameter \(parameter.shape) (reshaped after the optimizer's first step)")
             return t
         }

@@ -19,7 +19,7 @@ public final class SGD: Optimizer {
 
     /// - Precondition: Nesterov momentum needs `momentum > 0` and `dampening == 0` (as in PyTorch).
     public init(learningRate: Float, momentum: Float = 0, dampening: Float = 0, nesterov: Bool = false, weightDecay: Float = 0) {
-        precondition(!nesterov || (momentum > 0 && dampening == 0), "Nesterov momentum requires a momentum and zero dampening")
+        require(!nesterov || (momentum > 0 && dampening == 0), "Nesterov momentum requires a momentum and zero dampening")
         self.learningRate = learningRate
         self.momentum = momentum
         self.dampening = dampening
@@ -31,7 +31,7 @@ public final class SGD: Optimizer {
         let lr = learningRate, mu = momentum, wd = weightDecay, nesterov = nesterov
         let keep = Float(1 - decimalValue(dampening))
         for p in parameters {
-            precondition(p.grad.count == p.value.count, "\(p.name): its gradient has shape \(p.grad.shape) but its value \(p.shape)")
+            require(p.grad.count == p.value.count, "\(p.name): its gradient has shape \(p.grad.shape) but its value \(p.shape)")
             // PyTorch starts the buffer at the first gradient (not at zero, and without dampening).
             let fresh = state.buffer("momentum_buffer", of: p) == nil
             var buf = mu != 0 ? state.take("momentum_buffer", of: p) : Tensor(shape: [0])

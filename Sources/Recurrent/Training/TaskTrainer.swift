@@ -108,7 +108,7 @@ public final class TaskTrainer {
     /// - Parameters:
     ///   - lengths: one per training example (batches group similar lengths).
     public init(parameters: [Parameter], lengths: [Int], options: TaskTrainingOptions) {
-        precondition(!lengths.isEmpty, "a TaskTrainer needs at least one training example (lengths is empty)")
+        require(!lengths.isEmpty, "a TaskTrainer needs at least one training example (lengths is empty)")
         self.parameters = parameters
         self.lengths = lengths
         self.options = options
