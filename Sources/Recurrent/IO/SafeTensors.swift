@@ -278,9 +278,12 @@ public enum AtomicFile {
         // A device or a FIFO (through links the kernel follows: /dev/stdout → /proc/self/fd/1 → a
         // pipe) is written as it is, outside the signal hold: a FIFO without a reader blocks as
         // `cat > fifo` does, and Ctrl-C must still end it.
-        for (pieces, path) in files where isStream(path) { try writeDirectly(pieces, to: path, path: path) }
-        let files = files.filter { !isStream($0.path) }
-        if files.isEmpty { return }
+        var regular: [(pieces: [Data], path: String)] = []
+        for file in files {
+            if isStream(file.path) { try writeDirectly(file.pieces, to: file.path, path: file.path) } else { regular.append(file) }
+        }
+        if regular.isEmpty { return }
+        let files = regular
         let body = {
             var prepared: [(tmp: URL, target: String, path: String)] = []
             func discard() { for p in prepared { try? FileManager.default.removeItem(at: p.tmp) } }
