@@ -265,6 +265,7 @@ enum SaveGuard {
             saving -= 1
             if saving == 0, pending != 0 {
                 let s = pending
+                OutputLock.removeOnSignal()
                 signal(s, SIG_DFL)
                 raise(s)
             }
@@ -279,7 +280,64 @@ private func saveGuardHandler(_ sig: Int32) {
     if SaveGuard.saving != 0 {
         SaveGuard.pending = sig
     } else {
+        OutputLock.removeOnSignal()
         signal(sig, SIG_DFL)
         raise(sig)
+    }
+}
+
+/// One training run per output. Two runs writing one checkpoint would replace each other's files
+/// (and training states) at every validation, so a training command holds an advisory lock
+/// (`flock`) on `.NAME.lock` beside its output (symbolic links resolved, so two names of one file
+/// share it) for as long as it runs; a second run into the same output is refused with one error
+/// line. The lock file is removed at exit and on SIGINT, SIGTERM and SIGHUP; one left by a killed
+/// run holds no lock and is taken over.
+enum OutputLock {
+    nonisolated(unsafe) private static var held: (fd: Int32, path: UnsafeMutablePointer<CChar>)?
+
+    /// Takes the lock for `output` (a training command's `--output`) or throws; a device or FIFO
+    /// output takes none.
+    static func hold(_ output: String, flag: String = "--output") throws {
+        if AtomicFile.isStream(output) || held != nil { return }
+        let target = URL(fileURLWithPath: AtomicFile.resolvingLinks(output))
+        let lock = target.deletingLastPathComponent().appendingPathComponent("." + target.lastPathComponent + ".lock").path
+        while true {
+            let fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard fd >= 0 else {
+                throw RecurrentError("\(flag) \(output): cannot create its lock file \(lock) (\(String(cString: strerror(errno))))")
+            }
+            if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                let failure = errno
+                close(fd)
+                if failure == EWOULDBLOCK {
+                    throw RecurrentError("\(flag) \(output): another training run is writing it (it holds \(lock)); wait for that run to end, or name another output")
+                }
+                throw RecurrentError("\(flag) \(output): cannot lock \(lock) (\(String(cString: strerror(failure))))")
+            }
+            // The run that held it may have removed the file between our open and our lock: the
+            // lock counts only on the file that is there now.
+            var mine = stat(), there = stat()
+            if fstat(fd, &mine) == 0, stat(lock, &there) == 0, mine.st_dev == there.st_dev, mine.st_ino == there.st_ino {
+                held = (fd, strdup(lock))
+                atexit { OutputLock.release() }
+                return
+            }
+            close(fd)
+        }
+    }
+
+    /// Removes the lock file, then lets go of the lock (at exit).
+    static func release() {
+        guard let (fd, path) = held else { return }
+        held = nil
+        unlink(path)
+        close(fd)
+        free(path)
+    }
+
+    /// From a signal handler, just before the process ends: removes the lock file (unlink is
+    /// async-signal-safe; the lock goes with the process).
+    static func removeOnSignal() {
+        if let (_, path) = held { unlink(path) }
     }
 }

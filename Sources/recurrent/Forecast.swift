@@ -90,6 +90,7 @@ struct ForecastTrain: ParsableCommand {
         compute.apply()
         let started = Date()
         try ensureWritable(output, inputs: [("--data", series.data)], beside: [CharLMCheckpoint.trainingStatePath(for: output)])
+        try OutputLock.hold(output)
         let s = try series.read()
         let values = s.values, n = values.count
         let split = SeriesSplit(count: n, testFraction: testFraction, validFraction: validFraction)

@@ -58,6 +58,7 @@ struct GenerateTrain: ParsableCommand {
         compute.apply()
         let started = Date()
         try ensureWritable(output, inputs: [("--data", data)], beside: [CharLMCheckpoint.trainingStatePath(for: output)])
+        try OutputLock.hold(output)
         let all = try GeneratorData.read(data, encoding: try parseEncoding(encoding), lowercase: training.lowercase)
         let parts = ClassificationReader.split(all, fractions: [1 - validFraction, validFraction], seed: splitSeed)
         let (trainSet, validSet) = (parts[0], parts[1])

@@ -57,6 +57,7 @@ struct TagTrain: ParsableCommand {
         compute.apply()
         let started = Date()
         try ensureWritable(output, inputs: [("--train", train), ("--valid", valid)], beside: [CharLMCheckpoint.trainingStatePath(for: output)])
+        try OutputLock.hold(output)
         let column = TagColumn(rawValue: tagColumn) ?? .upos
         let enc = try parseEncoding(encoding)
         let trainSet = try CoNLLU.read(path: train, tagColumn: column, encoding: enc)

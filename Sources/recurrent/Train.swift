@@ -105,6 +105,7 @@ struct Train: ParsableCommand {
         compute.apply()
         let started = Date()
         try ensureWritable(output, inputs: [("--data", data), ("--init-from", initFrom)], beside: [CharLMCheckpoint.trainingStatePath(for: output)])
+        try OutputLock.hold(output)
         // The report rewrites index.html, history.json and its charts (NAME-steps.svg, NAME-time.svg) in its folder.
         if let report {
             for (flag, path) in [("--data", data), ("--output", output)]

@@ -66,8 +66,9 @@ do {
     Console.fail(error.message)
 } catch {
     let code = RecurrentCommand.exitCode(for: error)
-    if code == .success {
-        RecurrentCommand.exit(withError: error)  // --help, --version
+    if code == .success {   // --help: written as every other output is, so a failed write is an error
+        Console.line(RecurrentCommand.fullMessage(for: error))
+        exit(0)
     }
     let message = RecurrentCommand.message(for: error)
         .split(separator: "\n").first.map(String.init) ?? "\(error)"

@@ -30,6 +30,55 @@ import Testing
         #expect(r.status == 1)
     }
 
+    @Test func helpToAFullStandardOutputIsOneErrorLine() throws {
+        guard let full = FileHandle(forWritingAtPath: "/dev/full") else { return }   // no /dev/full (macOS)
+        for args in [["--help"], ["sample", "--help"], ["translate", "train", "-h"]] {
+            let r = try Self.run(args, stdin: FileHandle.nullDevice, stdout: full)
+            expectCleanError(r, mentions: "standard output")
+            #expect(r.status == 1, "\(args)")
+        }
+        let ok = try CLI.run(["sample", "--help"])
+        #expect(ok.status == 0 && ok.stdout.contains("USAGE: recurrent sample") && ok.stderr.isEmpty, "\(ok)")
+    }
+
+    @Test func aSecondTrainingRunIntoOneOutputIsRefused() throws {
+        let dir = CLI.tempDir()
+        let text = dir.appendingPathComponent("text.txt").path
+        try String(repeating: "the cat sat on the mat\n", count: 80).write(toFile: text, atomically: true, encoding: .utf8)
+        let model = dir.appendingPathComponent("m.safetensors").path
+        let alias = dir.appendingPathComponent("alias.safetensors").path
+        try FileManager.default.createSymbolicLink(atPath: alias, withDestinationPath: "m.safetensors")
+        let lock = dir.appendingPathComponent(".m.safetensors.lock").path
+        let small = ["--hidden", "8", "--embedding", "4", "--layers", "1", "--batch-size", "2", "--seq-len", "8", "--threads", "1"]
+        let first = Process()
+        first.executableURL = URL(fileURLWithPath: CLI.binary)
+        first.arguments = ["train", "--data", text, "--output", model, "--steps", "100000000", "--eval-every", "50"] + small
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        defer { if first.isRunning { first.terminate(); first.waitUntilExit() } }
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: lock), Date() < deadline { usleep(20_000) }
+        #expect(FileManager.default.fileExists(atPath: lock), "the running training holds \(lock)")
+        for output in [model, alias] {
+            let second = try CLI.run(["train", "--data", text, "--output", output, "--steps", "5"] + small)
+            expectCleanError(second, mentions: "another training run is writing it")
+        }
+        let tagger = try CLI.run(["tag", "train", "--train", text, "--valid", text, "--output", model])
+        expectCleanError(tagger, mentions: "another training run")
+        first.terminate()
+        first.waitUntilExit()
+        #expect(!FileManager.default.fileExists(atPath: lock), "SIGTERM removes the lock file")
+        let after = try CLI.run(["train", "--data", text, "--output", model, "--steps", "5"] + small)
+        #expect(after.status == 0, "\(after.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: lock), "a finished run removes the lock file")
+        // A lock file left by a killed run holds no lock: the next run takes it over.
+        #expect(FileManager.default.createFile(atPath: lock, contents: nil))
+        let again = try CLI.run(["train", "--data", text, "--output", model, "--steps", "5"] + small)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: lock))
+    }
+
     @Test func anUnreadableStandardInputIsOneErrorLine() throws {
         let dir = CLI.tempDir()
         let data = try TranslateCLITests().write(dir, "pairs.tsv", TranslateCLITests.pairs)
