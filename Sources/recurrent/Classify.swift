@@ -83,7 +83,7 @@ struct ClassifyTrain: ParsableCommand {
     @Option(help: "Training data: a TSV, a `label sentence` file, or a folder of <Label>.txt files.") var train: String
     @Option(help: "Validation data (same layout as --train); not needed with --split.") var valid: String?
     @Option(help: "Checkpoint to write.") var output = "classifier.safetensors"
-    @Option(help: "Tokens: word (whitespace-separated) or char (every character).") var level = "word"
+    @Option(help: "Tokens: word (split at spaces and tabs) or char (every character).") var level = "word"
     @Option(help: "Cell: lstm or gru (also rnn-tanh, rnn-relu).") var cell = "lstm"
     @Option(help: "Recurrent layers.") var layers = 2
     @Option(help: "Hidden units per layer and direction.") var hidden = 64

@@ -105,6 +105,9 @@ struct ForecastTrain: ParsableCommand {
         if validOrigins.isEmpty {
             throw RecurrentError("--valid-fraction \(validFraction): the validation part of \(s.source) (\(split.validPart.count) values) is shorter than --horizon \(horizon)")
         }
+        if SeriesSplit.origins(in: split.testPart, window: window, horizon: horizon).isEmpty {   // else eval could never score it
+            throw RecurrentError("--test-fraction \(testFraction): the test part of \(s.source) (\(split.testPart.count) values) is shorter than --horizon \(horizon)")
+        }
         let config = ForecasterConfig(cell: CellKind(name: cell) ?? .lstm, hiddenSize: hidden, numLayers: layers, window: window,
                                       horizon: horizon, mode: ForecastMode(rawValue: mode) ?? .direct,
                                       normalization: ForecastNormalization(rawValue: normalize) ?? .series,

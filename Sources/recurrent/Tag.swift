@@ -184,7 +184,7 @@ struct TagEval: ParsableCommand {
 struct TagPredict: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
-        abstract: "Tag plain text: one sentence per line, split at whitespace; prints `word/TAG` for every word.")
+        abstract: "Tag plain text: one sentence per line, words split at spaces and tabs; prints `word/TAG` for every word.")
 
     @Option(help: "Tagger checkpoint from tag train.") var checkpoint: String
     @OptionGroup var input: PredictInput

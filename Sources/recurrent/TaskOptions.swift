@@ -49,7 +49,7 @@ struct TaskTrainingFlags: ParsableArguments {
     @Option(name: .customLong("max-vocab"), help: "At most this many vocabulary entries, <pad> and <unk> included.") var maxVocab: Int?
     @Flag(help: "Lower-case words before looking them up.") var lowercase = false
     @Option(help: "Random seed (initialisation, shuffling, dropout).") var seed: UInt64 = 123
-    @Flag(help: "Print only validation lines and the summary.") var quiet = false
+    @Flag(help: "Print only the model and data lines, the validation lines and the summary (no per-step progress).") var quiet = false
     @Option(help: "Continue the run that wrote this checkpoint, from the training state saved beside it (<checkpoint>.training.safetensors, written at every validation); give the same data and flags.") var resume: String?
 
     func validate() throws {

@@ -63,7 +63,7 @@ struct Train: ParsableCommand {
     @Option(help: "Write TensorBoard event files (scalars, and samples as text) into this folder.") var tensorboard: String?
 
     @Option(help: "Random seed.") var seed: UInt64 = 123
-    @Flag(help: "Print only validation lines and the summary.") var quiet = false
+    @Flag(help: "Print only the model and data lines, the validation lines and the summary (no per-step progress).") var quiet = false
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {

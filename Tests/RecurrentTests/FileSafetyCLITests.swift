@@ -91,6 +91,18 @@ import Testing
         expectCleanError(r, mentions: "standard input")
     }
 
+    @Test func aReadOnlyOutputIsRefusedEvenForRoot() throws {
+        let dir = CLI.tempDir()
+        let target = dir.appendingPathComponent("ro.onnx").path
+        try Data("old".utf8).write(to: URL(fileURLWithPath: target))
+        #expect(chmod(target, 0o444) == 0)
+        let r = try CLI.run(["export", "--checkpoint", Self.checkpoint, "--onnx", target])
+        expectCleanError(r, mentions: "read-only")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: target)) == Data("old".utf8))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0 != "ro.onnx" }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
     @Test func exportWritesThroughALinkAndKeepsTheFilesMode() throws {
         let dir = CLI.tempDir()
         let target = dir.appendingPathComponent("target.onnx").path

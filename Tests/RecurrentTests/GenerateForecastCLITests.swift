@@ -94,6 +94,8 @@ import Testing
         let empty = try write(dir, "empty.csv", "")
         try expectFails(["forecast", "train", "--data", empty], mentions: "empty.csv: the file is empty", output: out)
         try expectFails(["forecast", "train", "--data", good, "--window", "100"], mentions: "--window 100:", output: out)
+        try expectFails(["forecast", "train", "--data", good, "--window", "4", "--horizon", "6", "--test-fraction", "0.05"],
+                        mentions: "--test-fraction 0.05: the test part of", output: out)
         let gap = try write(dir, "gap.csv", "Date,Close\n1,2\n2,\n")
         try expectFails(["forecast", "train", "--data", gap], mentions: "gap.csv:3: the value of 'Close' is missing", output: out)
         try expectFails(["forecast", "train", "--data", dir.appendingPathComponent("absent.csv").path], mentions: "absent.csv", output: out)

@@ -314,7 +314,11 @@ public enum AtomicFile {
         if exists {
             switch info.st_mode & S_IFMT {
             case S_IFREG:
-                if access(target, W_OK) != 0 { throw RecurrentError("\(path): the file is read-only") }
+                // root passes access(W_OK) for any file: a file without a write bit is read-only
+                // for it too, as rm and editors treat it.
+                if access(target, W_OK) != 0 || (geteuid() == 0 && info.st_mode & 0o222 == 0) {
+                    throw RecurrentError("\(path): the file is read-only")
+                }
             case S_IFCHR, S_IFIFO:   // became one since `write(files:)` looked
                 try writeDirectly(pieces, to: target, path: path)
                 return nil
