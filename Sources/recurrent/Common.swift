@@ -249,6 +249,10 @@ enum SaveGuard {
         saving = 0
         pending = 0
         for s in signals { signal(s, saveGuardHandler) }
+        // A reader that goes away makes writes fail with EPIPE, which `Console.write` turns into
+        // exit 141 (what SIGPIPE's death reports to a shell) through exit(), so that the output
+        // lock is removed; killed by SIGPIPE itself, the process would leave it behind.
+        signal(SIGPIPE, SIG_IGN)
         // A parent may have started the process with them blocked (its threads' mask is
         // inherited): unblock them, so that Ctrl-C always reaches the handler.
         var set = sigset_t()
@@ -288,56 +292,79 @@ private func saveGuardHandler(_ sig: Int32) {
 
 /// One training run per output. Two runs writing one checkpoint would replace each other's files
 /// (and training states) at every validation, so a training command holds an advisory lock
-/// (`flock`) on `.NAME.lock` beside its output (symbolic links resolved, so two names of one file
-/// share it) for as long as it runs; a second run into the same output is refused with one error
-/// line. The lock file is removed at exit and on SIGINT, SIGTERM and SIGHUP; one left by a killed
-/// run holds no lock and is taken over.
+/// (`flock`) on `.NAME.lock` beside its output (symbolic links to the output resolved, so two
+/// names of one file share it) for as long as it runs; a second run into the same output is
+/// refused with one error line. The lock file is removed at exit and on SIGINT, SIGTERM and
+/// SIGHUP; one left by a killed run holds no lock and is taken over. The lock file itself must be
+/// a regular file (a symbolic link there is refused, not followed), and an output may not be
+/// named like one.
 enum OutputLock {
-    nonisolated(unsafe) private static var held: (fd: Int32, path: UnsafeMutablePointer<CChar>)?
+    nonisolated(unsafe) private static var held: (fd: Int32, path: UnsafeMutablePointer<CChar>, dev: dev_t, ino: ino_t)?
 
     /// Takes the lock for `output` (a training command's `--output`) or throws; a device or FIFO
     /// output takes none.
     static func hold(_ output: String, flag: String = "--output") throws {
         if AtomicFile.isStream(output) || held != nil { return }
         let target = URL(fileURLWithPath: AtomicFile.resolvingLinks(output))
-        let lock = target.deletingLastPathComponent().appendingPathComponent("." + target.lastPathComponent + ".lock").path
-        while true {
-            let fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard fd >= 0 else {
-                throw RecurrentError("\(flag) \(output): cannot create its lock file \(lock) (\(String(cString: strerror(errno))))")
-            }
-            if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-                let failure = errno
-                close(fd)
-                if failure == EWOULDBLOCK {
-                    throw RecurrentError("\(flag) \(output): another training run is writing it (it holds \(lock)); wait for that run to end, or name another output")
+        let name = target.lastPathComponent
+        if name.hasPrefix("."), name.hasSuffix(".lock") {
+            throw RecurrentError("\(flag) \(output): names of the form .NAME.lock are the lock files of training runs; name the output otherwise")
+        }
+        let lock = target.deletingLastPathComponent().appendingPathComponent("." + name + ".lock").path
+        // Signals held from the open until the lock is recorded, so that one arriving in between
+        // still finds the file to remove.
+        try SaveGuard.holding {
+            while true {
+                // Read-only is enough for flock, and lets a user take over a lock file left by another.
+                let fd = open(lock, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+                guard fd >= 0 else {
+                    let failure = errno
+                    var info = stat()
+                    if lstat(lock, &info) == 0, info.st_mode & S_IFMT == S_IFLNK {
+                        throw RecurrentError("\(flag) \(output): its lock file \(lock) is a symbolic link; remove it (the tool does not follow it)")
+                    }
+                    throw RecurrentError("\(flag) \(output): cannot open its lock file \(lock) (\(String(cString: strerror(failure))))")
                 }
-                throw RecurrentError("\(flag) \(output): cannot lock \(lock) (\(String(cString: strerror(failure))))")
+                var mine = stat()
+                guard fstat(fd, &mine) == 0, mine.st_mode & S_IFMT == S_IFREG else {
+                    close(fd)
+                    throw RecurrentError("\(flag) \(output): its lock file \(lock) is not a regular file; remove it")
+                }
+                if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                    let failure = errno
+                    close(fd)
+                    if failure == EWOULDBLOCK {
+                        throw RecurrentError("\(flag) \(output): another training run is writing it (it holds \(lock)); wait for that run to end, or name another output")
+                    }
+                    throw RecurrentError("\(flag) \(output): cannot lock \(lock) (\(String(cString: strerror(failure))))")
+                }
+                // The run that held it may have removed the file between our open and our lock: the
+                // lock counts only on the file that is there now.
+                var there = stat()
+                if lstat(lock, &there) == 0, mine.st_dev == there.st_dev, mine.st_ino == there.st_ino {
+                    held = (fd, strdup(lock), mine.st_dev, mine.st_ino)
+                    atexit { OutputLock.release() }
+                    return
+                }
+                close(fd)
             }
-            // The run that held it may have removed the file between our open and our lock: the
-            // lock counts only on the file that is there now.
-            var mine = stat(), there = stat()
-            if fstat(fd, &mine) == 0, stat(lock, &there) == 0, mine.st_dev == there.st_dev, mine.st_ino == there.st_ino {
-                held = (fd, strdup(lock))
-                atexit { OutputLock.release() }
-                return
-            }
-            close(fd)
         }
     }
 
     /// Removes the lock file, then lets go of the lock (at exit).
     static func release() {
-        guard let (fd, path) = held else { return }
+        guard let h = held else { return }
+        removeOnSignal()
         held = nil
-        unlink(path)
-        close(fd)
-        free(path)
+        close(h.fd)
+        free(h.path)
     }
 
-    /// From a signal handler, just before the process ends: removes the lock file (unlink is
-    /// async-signal-safe; the lock goes with the process).
+    /// Removes the lock file if it is still ours (async-signal-safe: lstat and unlink; called from
+    /// the signal handler just before the process ends, and the lock goes with the process).
     static func removeOnSignal() {
-        if let (_, path) = held { unlink(path) }
+        guard let h = held else { return }
+        var there = stat()
+        if lstat(h.path, &there) == 0, there.st_dev == h.dev, there.st_ino == h.ino { unlink(h.path) }
     }
 }

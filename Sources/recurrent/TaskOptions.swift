@@ -216,11 +216,17 @@ func ensureWritable(_ path: String, flag: String = "--output", inputs: [(String,
             throw RecurrentError("\(flag) \(path): is inside \(inputFlag)'s folder \(input), which is read as data; name a file elsewhere")
         }
     }
-    let probe = URL(fileURLWithPath: dir).appendingPathComponent(".recurrent-write-check-\(getpid())").path
-    guard FileManager.default.createFile(atPath: probe, contents: nil) else {
-        throw RecurrentError("\(flag) \(path): the folder \(dir) is not writable")
+    // Before the work, not after it: a run would otherwise train, then fail to save.
+    if let file = ([path] + beside).first(where: AtomicFile.isReadOnly) {
+        throw RecurrentError("\(flag) \(path): \(file == path ? "the file" : file) is read-only")
     }
-    try? FileManager.default.removeItem(atPath: probe)
+    let probe = URL(fileURLWithPath: dir).appendingPathComponent(".recurrent-write-check-\(getpid())").path
+    try SaveGuard.holding {   // a signal between the two would leave the probe behind
+        guard FileManager.default.createFile(atPath: probe, contents: nil) else {
+            throw RecurrentError("\(flag) \(path): the folder \(dir) is not writable")
+        }
+        try? FileManager.default.removeItem(atPath: probe)
+    }
 }
 
 /// An absolute path with `.`, `..` and symbolic links resolved.

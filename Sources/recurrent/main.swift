@@ -57,6 +57,18 @@ func isNegativeNumber(_ s: String) -> Bool {
     return Double(rest) != nil || ["inf", "infinity", "nan"].contains(rest)
 }
 
+// A closed standard descriptor would be handed to the next open() (the output lock, a temporary
+// file), and standard output would then be written into that file: each closed one is held by
+// /dev/null opened the other way round, so reading or writing it still fails with EBADF.
+for (fd, flags) in [(STDIN_FILENO, O_WRONLY), (STDOUT_FILENO, O_RDONLY), (STDERR_FILENO, O_RDONLY)]
+    where fcntl(fd, F_GETFD) == -1 {
+    let held = open("/dev/null", flags)
+    if held >= 0, held != fd {
+        dup2(held, fd)
+        close(held)
+    }
+}
+
 // Bad input gets one line on standard error and a non-zero exit, never a usage dump or a trap.
 SaveGuard.install()
 do {

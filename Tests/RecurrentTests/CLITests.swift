@@ -20,9 +20,10 @@ enum CLI {
         return "recurrent"
     }()
 
-    static func run(_ args: [String], stdin: String? = nil) throws -> Result {
+    /// Runs the tool (or `executable`, such as a shell that runs it) with `args`.
+    static func run(_ args: [String], stdin: String? = nil, executable: String? = nil) throws -> Result {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
+        p.executableURL = URL(fileURLWithPath: executable ?? binary)
         p.arguments = args
         let out = Pipe(), err = Pipe()
         p.standardOutput = out

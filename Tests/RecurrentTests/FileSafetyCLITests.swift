@@ -79,6 +79,40 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: lock))
     }
 
+    @Test func theOutputLockIsNeverAnotherFile() throws {
+        let dir = CLI.tempDir()
+        let text = dir.appendingPathComponent("text.txt").path
+        try String(repeating: "the cat sat on the mat\n", count: 80).write(toFile: text, atomically: true, encoding: .utf8)
+        let model = dir.appendingPathComponent("m.safetensors").path
+        let lock = dir.appendingPathComponent(".m.safetensors.lock").path
+        let small = ["--hidden", "8", "--embedding", "4", "--layers", "1", "--batch-size", "2", "--seq-len", "8", "--threads", "1"]
+        func names() throws -> Set<String> { Set(try FileManager.default.contentsOfDirectory(atPath: dir.path)) }
+        // A symbolic link at the lock's name is refused, not followed (it would create its target).
+        let victim = dir.appendingPathComponent("victim").path
+        try FileManager.default.createSymbolicLink(atPath: lock, withDestinationPath: victim)
+        expectCleanError(try CLI.run(["train", "--data", text, "--output", model, "--steps", "3"] + small), mentions: "is a symbolic link")
+        #expect(!FileManager.default.fileExists(atPath: victim))
+        try FileManager.default.removeItem(atPath: lock)
+        // An output named like a lock file would replace another run's lock.
+        expectCleanError(try CLI.run(["train", "--data", text, "--output", lock, "--steps", "3"] + small), mentions: "lock files of training runs")
+        #expect(try names() == ["text.txt"])
+        // With standard output closed, open() must not hand its number to the lock file.
+        let closed = try CLI.run(["-c", "exec \"$0\" \"$@\" >&-", CLI.binary, "train", "--data", text, "--output", model, "--steps", "3"] + small, executable: "/bin/sh")
+        expectCleanError(closed, mentions: "standard output: cannot write")
+        #expect(try names() == ["text.txt"])
+        // A reader that goes away (exit 141) still removes the lock.
+        let piped = try CLI.run(["-c", "\"$0\" \"$@\" | head -n 1 > /dev/null; exit ${PIPESTATUS[0]}", CLI.binary, "train", "--data", text,
+                                 "--output", model, "--steps", "100000000"] + small, executable: "/bin/bash")
+        #expect(piped.status == 141, "\(piped)")
+        #expect(!FileManager.default.fileExists(atPath: lock))
+        // A read-only checkpoint is refused before training, not after it.
+        try Data("old".utf8).write(to: URL(fileURLWithPath: model))
+        #expect(chmod(model, 0o444) == 0)
+        let ro = try CLI.run(["train", "--data", text, "--output", model, "--steps", "3"] + small)
+        expectCleanError(ro, mentions: "the file is read-only")
+        #expect(!ro.stderr.contains("step"), "refused before the first step")
+    }
+
     @Test func anUnreadableStandardInputIsOneErrorLine() throws {
         let dir = CLI.tempDir()
         let data = try TranslateCLITests().write(dir, "pairs.tsv", TranslateCLITests.pairs)

@@ -252,6 +252,16 @@ public enum AtomicFile {
         return info.st_mode & S_IFMT == S_IFCHR || info.st_mode & S_IFMT == S_IFIFO
     }
 
+    /// Whether `path` (through links) is an existing regular file that a write would refuse as
+    /// read-only: one this process may not write, or, for root (which `access` lets write
+    /// anything), one without any write bit, as rm and editors treat it.
+    public static func isReadOnly(_ path: String) -> Bool {
+        let target = resolvingLinks(path)
+        var info = stat()
+        guard lstat(target, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return false }
+        return access(target, W_OK) != 0 || (geteuid() == 0 && info.st_mode & 0o222 == 0)
+    }
+
     /// The open descriptor a path names: /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N.
     static func descriptor(_ path: String) -> Int32? {
         switch path {
@@ -314,11 +324,7 @@ public enum AtomicFile {
         if exists {
             switch info.st_mode & S_IFMT {
             case S_IFREG:
-                // root passes access(W_OK) for any file: a file without a write bit is read-only
-                // for it too, as rm and editors treat it.
-                if access(target, W_OK) != 0 || (geteuid() == 0 && info.st_mode & 0o222 == 0) {
-                    throw RecurrentError("\(path): the file is read-only")
-                }
+                if isReadOnly(target) { throw RecurrentError("\(path): the file is read-only") }
             case S_IFCHR, S_IFIFO:   // became one since `write(files:)` looked
                 try writeDirectly(pieces, to: target, path: path)
                 return nil
