@@ -41,15 +41,22 @@ import Testing
         #expect(ok.status == 0 && ok.stdout.contains("USAGE: recurrent sample") && ok.stderr.isEmpty, "\(ok)")
     }
 
-    @Test func aSecondTrainingRunIntoOneOutputIsRefused() throws {
+    /// A folder with a small text to train on, the checkpoint path and its lock file's path.
+    static func lockFolder() throws -> (dir: URL, text: String, model: String, lock: String) {
         let dir = CLI.tempDir()
         let text = dir.appendingPathComponent("text.txt").path
         try String(repeating: "the cat sat on the mat\n", count: 80).write(toFile: text, atomically: true, encoding: .utf8)
-        let model = dir.appendingPathComponent("m.safetensors").path
+        return (dir, text, dir.appendingPathComponent("m.safetensors").path, dir.appendingPathComponent(".m.safetensors.lock").path)
+    }
+
+    /// A model small enough to train in a moment.
+    static let small = ["--hidden", "8", "--embedding", "4", "--layers", "1", "--batch-size", "2", "--seq-len", "8", "--threads", "1"]
+
+    @Test func aSecondTrainingRunIntoOneOutputIsRefused() throws {
+        let (dir, text, model, lock) = try Self.lockFolder()
+        let small = Self.small
         let alias = dir.appendingPathComponent("alias.safetensors").path
         try FileManager.default.createSymbolicLink(atPath: alias, withDestinationPath: "m.safetensors")
-        let lock = dir.appendingPathComponent(".m.safetensors.lock").path
-        let small = ["--hidden", "8", "--embedding", "4", "--layers", "1", "--batch-size", "2", "--seq-len", "8", "--threads", "1"]
         let first = Process()
         first.executableURL = URL(fileURLWithPath: CLI.binary)
         first.arguments = ["train", "--data", text, "--output", model, "--steps", "100000000", "--eval-every", "50"] + small
@@ -80,12 +87,8 @@ import Testing
     }
 
     @Test func theOutputLockIsNeverAnotherFile() throws {
-        let dir = CLI.tempDir()
-        let text = dir.appendingPathComponent("text.txt").path
-        try String(repeating: "the cat sat on the mat\n", count: 80).write(toFile: text, atomically: true, encoding: .utf8)
-        let model = dir.appendingPathComponent("m.safetensors").path
-        let lock = dir.appendingPathComponent(".m.safetensors.lock").path
-        let small = ["--hidden", "8", "--embedding", "4", "--layers", "1", "--batch-size", "2", "--seq-len", "8", "--threads", "1"]
+        let (dir, text, model, lock) = try Self.lockFolder()
+        let small = Self.small
         func names() throws -> Set<String> { Set(try FileManager.default.contentsOfDirectory(atPath: dir.path)) }
         // A symbolic link at the lock's name is refused, not followed (it would create its target).
         let victim = dir.appendingPathComponent("victim").path
