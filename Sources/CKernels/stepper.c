@@ -48,6 +48,7 @@ struct rc_stepper {
     int cell, L, V, E, H, G, ub, nv, nb, Hp, precision, isa;
     rc_gemv_fn gemv;
     rc_gemv_q8_fn q8;
+    const rc_isa_desc *desc;   // the stepper's ISA path: layer 0's table and the activations
     uint8_t *qbuf;       // int8: RC_STEP_MAX_THREADS x 2 x Kq bytes
     rc_step_quant quant[RC_STEP_MAX_THREADS];
     float *emb;          // V x E, until layer 0 is set
@@ -90,6 +91,7 @@ rc_stepper *rc_stepper_new(int cell, int layers, int vocab, int embed, int hidde
         int detected = rc_isa_supported("avx512") ? RC_ISA_AVX512 : rc_isa_supported("avx2") ? RC_ISA_AVX2 : RC_ISA_GENERIC;
         s->isa = isa < 0 ? best : (isa > detected ? detected : isa);
     }
+    s->desc = rc_desc_for(s->isa);
     s->gemv = rc_gemv_kernel(s->isa, s->precision);
     s->q8 = rc_gemv_q8_kernel(s->isa);
     if (s->precision == RC_PREC_INT8) {
@@ -188,7 +190,7 @@ void rc_stepper_set_layer(rc_stepper *s, int l, const float *w_ih, const float *
         long GH = (long)s->G * H;
         float *t = aligned((size_t)s->V * GH * sizeof(float));
         if (!t) return;
-        rc_sgemm(0, 1, s->V, GH, s->E, 1.0f, s->emb, s->E, w_ih, s->E, 0.0f, t, GH);
+        rc_sgemm_serial(s->desc, 0, 1, s->V, GH, s->E, 1.0f, s->emb, s->E, w_ih, s->E, 0.0f, t, GH);
         long width = (long)s->nb * n;
         for (int v = 0; v < s->V; v++) {
             for (int b = 0; b < s->nb; b++) {
@@ -257,10 +259,10 @@ static void run_layer_block(rc_stepper *s, int l, int b, const rc_step_quant *q)
         memcpy(g + 32, ly->bhn + (long)b * 16, 16 * sizeof(float));
         if (q) s->q8(blk + ly->x_bytes, s->H, s->nv, q->h, q->hs, g, g);
         else s->gemv(blk + ly->x_bytes, s->H, s->nv, hprev, g, g);
-        rc_sigmoid(g, 32);
+        s->desc->sigmoid(g, 32);
         float nn[16];
         for (int j = 0; j < 16; j++) nn[j] = xinit[32 + j] + g[j] * g[32 + j];
-        rc_tanh(nn, 16);
+        s->desc->tanh(nn, 16);
         const float *hp = hprev + (long)b * 16;
         for (int j = 0; j < 16; j++) hnext[j] = (1 - g[16 + j]) * nn[j] + g[16 + j] * hp[j];
         return;
@@ -269,17 +271,17 @@ static void run_layer_block(rc_stepper *s, int l, int b, const rc_step_quant *q)
     else s->gemv(blk + ly->x_bytes, s->H, s->nv, hprev, xinit, g);
     if (s->cell == RC_CELL_LSTM) {
         float *c = ly->c + (long)b * bu;
-        rc_sigmoid(g, 2 * bu);                 // i, f
-        rc_tanh(g + 2 * bu, bu);               // g
-        rc_sigmoid(g + 3 * bu, bu);            // o
+        s->desc->sigmoid(g, 2 * bu);                 // i, f
+        s->desc->tanh(g + 2 * bu, bu);               // g
+        s->desc->sigmoid(g + 3 * bu, bu);            // o
         for (int j = 0; j < bu; j++) {
             c[j] = g[bu + j] * c[j] + g[j] * g[2 * bu + j];
             a[j] = c[j];
         }
-        rc_tanh(a, bu);
+        s->desc->tanh(a, bu);
         for (int j = 0; j < bu; j++) hnext[j] = g[3 * bu + j] * a[j];
     } else if (s->cell == RC_CELL_RNN_TANH) {
-        rc_tanh(g, bu);
+        s->desc->tanh(g, bu);
         memcpy(hnext, g, (size_t)bu * sizeof(float));
     } else {
         relu_inplace(g, bu);

@@ -27,7 +27,8 @@ public final class CharLMStepper {
         case bfloat16
         /// Weights as int8 with one float scale per row (absmax / 127), and each layer's inputs
         /// quantised to int8 per step with their own scale (absmax / 127); exact integer sums
-        /// (AVX-512 VNNI where the CPU has it), so every ISA and thread count gives the same bits.
+        /// (AVX-512 VNNI where the CPU has it), so the AVX2 and AVX-512 paths give the same bits at
+        /// any thread count (the portable path, whose sigmoid and tanh use no FMA, its own bits).
         /// A quarter of the bytes per step. Hidden size at most 16,384. Check the loss
         /// (`evaluate`) before relying on it.
         case int8
