@@ -89,8 +89,7 @@ struct ForecastTrain: ParsableCommand {
     func run() throws {
         compute.apply()
         let started = Date()
-        try ensureWritable(output, inputs: [("--data", series.data)], beside: [CharLMCheckpoint.trainingStatePath(for: output)])
-        try OutputLock.hold(output)
+        try ensureTrainingOutput(output, inputs: [("--data", series.data)])
         let s = try series.read()
         let values = s.values, n = values.count
         let split = SeriesSplit(count: n, testFraction: testFraction, validFraction: validFraction)

@@ -57,8 +57,7 @@ struct GenerateTrain: ParsableCommand {
     func run() throws {
         compute.apply()
         let started = Date()
-        try ensureWritable(output, inputs: [("--data", data)], beside: [CharLMCheckpoint.trainingStatePath(for: output)])
-        try OutputLock.hold(output)
+        try ensureTrainingOutput(output, inputs: [("--data", data)])
         let all = try GeneratorData.read(data, encoding: try parseEncoding(encoding), lowercase: training.lowercase)
         let parts = ClassificationReader.split(all, fractions: [1 - validFraction, validFraction], seed: splitSeed)
         let (trainSet, validSet) = (parts[0], parts[1])

@@ -56,8 +56,7 @@ struct TagTrain: ParsableCommand {
     func run() throws {
         compute.apply()
         let started = Date()
-        try ensureWritable(output, inputs: [("--train", train), ("--valid", valid)], beside: [CharLMCheckpoint.trainingStatePath(for: output)])
-        try OutputLock.hold(output)
+        try ensureTrainingOutput(output, inputs: [("--train", train), ("--valid", valid)])
         let column = TagColumn(rawValue: tagColumn) ?? .upos
         let enc = try parseEncoding(encoding)
         let trainSet = try CoNLLU.read(path: train, tagColumn: column, encoding: enc)

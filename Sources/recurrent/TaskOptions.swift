@@ -229,6 +229,13 @@ func ensureWritable(_ path: String, flag: String = "--output", inputs: [(String,
     }
 }
 
+/// `ensureWritable` for a training command's `--output` and the training state written beside it,
+/// then the output's lock (`OutputLock`), held until the run ends.
+func ensureTrainingOutput(_ output: String, inputs: [(String, String?)]) throws {
+    try ensureWritable(output, inputs: inputs, beside: [CharLMCheckpoint.trainingStatePath(for: output)])
+    try OutputLock.hold(output)
+}
+
 /// An absolute path with `.`, `..` and symbolic links resolved.
 func canonical(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
 

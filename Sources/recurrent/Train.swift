@@ -104,8 +104,7 @@ struct Train: ParsableCommand {
     func run() throws {
         compute.apply()
         let started = Date()
-        try ensureWritable(output, inputs: [("--data", data), ("--init-from", initFrom)], beside: [CharLMCheckpoint.trainingStatePath(for: output)])
-        try OutputLock.hold(output)
+        try ensureTrainingOutput(output, inputs: [("--data", data), ("--init-from", initFrom)])
         // The report rewrites index.html, history.json and its charts (NAME-steps.svg, NAME-time.svg) in its folder.
         if let report {
             for (flag, path) in [("--data", data), ("--output", output)]

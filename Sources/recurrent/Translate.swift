@@ -118,8 +118,7 @@ struct TranslateTrain: ParsableCommand {
     func run() throws {
         compute.apply()
         let started = Date()
-        try ensureWritable(output, inputs: [("--pairs", pairs), ("--valid", valid)], beside: [CharLMCheckpoint.trainingStatePath(for: output)])
-        try OutputLock.hold(output)
+        try ensureTrainingOutput(output, inputs: [("--pairs", pairs), ("--valid", valid)])
         if let log { try ensureWritable(log, flag: "--log", inputs: [("--pairs", pairs), ("--valid", valid), ("--output", output)]) }
         let filter = try data.filter()
         let encoding = try parseEncoding(data.encoding)
