@@ -248,7 +248,13 @@ enum SaveGuard {
     static func install() {
         saving = 0
         pending = 0
-        for s in signals { signal(s, saveGuardHandler) }
+        // A signal the parent set to be ignored stays ignored (`nohup` ignores SIGHUP, a shell's
+        // background job SIGINT), as in other command-line tools.
+        let ignore = unsafeBitCast(SIG_IGN, to: Int.self)
+        for s in signals {
+            let previous = signal(s, saveGuardHandler)
+            if let previous, unsafeBitCast(previous, to: Int.self) == ignore { signal(s, SIG_IGN) }
+        }
         // A reader that goes away makes writes fail with EPIPE, which `Console.write` turns into
         // exit 141 (what SIGPIPE's death reports to a shell) through exit(), so that the output
         // lock is removed; killed by SIGPIPE itself, the process would leave it behind.
@@ -307,7 +313,7 @@ enum OutputLock {
         if AtomicFile.isStream(output) || held != nil { return }
         let target = URL(fileURLWithPath: AtomicFile.resolvingLinks(output))
         let name = target.lastPathComponent
-        if name.hasPrefix("."), name.hasSuffix(".lock") {
+        if name.hasPrefix("."), name.hasSuffix(".lock"), name.count > ".x.lock".count - 1 {
             throw RecurrentError("\(flag) \(output): names of the form .NAME.lock are the lock files of training runs; name the output otherwise")
         }
         let lock = target.deletingLastPathComponent().appendingPathComponent("." + name + ".lock").path
@@ -315,8 +321,12 @@ enum OutputLock {
         // still finds the file to remove.
         try SaveGuard.holding {
             while true {
-                // Read-only is enough for flock, and lets a user take over a lock file left by another.
-                let fd = open(lock, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+                // Without following a link, and without waiting for a writer if a FIFO is there.
+                // Read-write where it may (NFS needs it for an exclusive flock), else read-only,
+                // which is enough locally and lets a user take over a lock file left by another.
+                let flags = O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC
+                var fd = open(lock, O_RDWR | flags, 0o644)
+                if fd < 0 && errno == EACCES { fd = open(lock, O_RDONLY | flags, 0o644) }
                 guard fd >= 0 else {
                     let failure = errno
                     var info = stat()

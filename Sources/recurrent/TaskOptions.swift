@@ -232,6 +232,9 @@ func ensureWritable(_ path: String, flag: String = "--output", inputs: [(String,
 /// `ensureWritable` for a training command's `--output` and the training state written beside it,
 /// then the output's lock (`OutputLock`), held until the run ends.
 func ensureTrainingOutput(_ output: String, inputs: [(String, String?)]) throws {
+    if AtomicFile.isStream(output) {   // a device, a FIFO, /dev/stdout
+        throw RecurrentError("--output \(output): training writes its checkpoint again at every better validation, with a training state beside it; name a regular file")
+    }
     try ensureWritable(output, inputs: inputs, beside: [CharLMCheckpoint.trainingStatePath(for: output)])
     try OutputLock.hold(output)
 }

@@ -86,6 +86,27 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: lock))
     }
 
+    @Test func anIgnoredSIGHUPStaysIgnoredAsUnderNohup() throws {
+        let (_, text, model, lock) = try Self.lockFolder()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "trap '' HUP; exec \"$0\" \"$@\"", CLI.binary, "train", "--data", text, "--output", model,
+                       "--steps", "100000000", "--quiet"] + Self.small
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: lock), Date() < deadline { usleep(20_000) }
+        kill(p.processIdentifier, SIGHUP)
+        usleep(300_000)
+        #expect(p.isRunning, "SIGHUP ended a run that was started with it ignored")
+        p.terminate()
+        p.waitUntilExit()
+        #expect(p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGTERM)
+        #expect(!FileManager.default.fileExists(atPath: lock))
+    }
+
     @Test func theOutputLockIsNeverAnotherFile() throws {
         let (dir, text, model, lock) = try Self.lockFolder()
         let small = Self.small
@@ -96,6 +117,25 @@ import Testing
         expectCleanError(try CLI.run(["train", "--data", text, "--output", model, "--steps", "3"] + small), mentions: "is a symbolic link")
         #expect(!FileManager.default.fileExists(atPath: victim))
         try FileManager.default.removeItem(atPath: lock)
+        // A FIFO there is refused at once, not waited on for a writer.
+        #expect(mkfifo(lock, 0o644) == 0)
+        let waiting = Process()
+        waiting.executableURL = URL(fileURLWithPath: CLI.binary)
+        waiting.arguments = ["train", "--data", text, "--output", model, "--steps", "3"] + small
+        let errors = Pipe()
+        waiting.standardOutput = FileHandle.nullDevice
+        waiting.standardError = errors
+        try waiting.run()
+        let deadline = Date().addingTimeInterval(30)
+        while waiting.isRunning && Date() < deadline { usleep(20_000) }
+        if waiting.isRunning { kill(waiting.processIdentifier, SIGKILL) }
+        waiting.waitUntilExit()
+        let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(waiting.terminationStatus == 1 && said.contains("is not a regular file"), "\(said)")
+        try FileManager.default.removeItem(atPath: lock)
+        // A training output must be a regular file: a stream would get a checkpoint at every
+        // better validation, and a training state beside /dev/stdout would be a new file in /dev.
+        expectCleanError(try CLI.run(["train", "--data", text, "--output", "/dev/stdout", "--steps", "3"] + small), mentions: "name a regular file")
         // An output named like a lock file would replace another run's lock.
         expectCleanError(try CLI.run(["train", "--data", text, "--output", lock, "--steps", "3"] + small), mentions: "lock files of training runs")
         #expect(try names() == ["text.txt"])
@@ -103,6 +143,12 @@ import Testing
         let closed = try CLI.run(["-c", "exec \"$0\" \"$@\" >&-", CLI.binary, "train", "--data", text, "--output", model, "--steps", "3"] + small, executable: "/bin/sh")
         expectCleanError(closed, mentions: "standard output: cannot write")
         #expect(try names() == ["text.txt"])
+        // Nor may a closed standard output be reached through a link to /dev/stdout.
+        let link = dir.appendingPathComponent("out.onnx").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "/dev/stdout")
+        let viaLink = try CLI.run(["-c", "exec \"$0\" \"$@\" >&-", CLI.binary, "export", "--checkpoint", Self.checkpoint, "--onnx", link], executable: "/bin/sh")
+        expectCleanError(viaLink, mentions: "Bad file descriptor")
+        try FileManager.default.removeItem(atPath: link)
         // A reader that goes away (exit 141) still removes the lock.
         let piped = try CLI.run(["-c", "\"$0\" \"$@\" | head -n 1 > /dev/null; exit ${PIPESTATUS[0]}", CLI.binary, "train", "--data", text,
                                  "--output", model, "--steps", "100000000"] + small, executable: "/bin/bash")

@@ -262,13 +262,22 @@ public enum AtomicFile {
         return access(target, W_OK) != 0 || (geteuid() == 0 && info.st_mode & 0o222 == 0)
     }
 
-    /// The open descriptor a path names: /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N.
+    /// The open descriptor a path names: /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N
+    /// (or /proc/PID/fd/N of this process), written any way that reaches one of them: through
+    /// symbolic links, `//`, `/./` or a linked folder.
     static func descriptor(_ path: String) -> Int32? {
+        for step in [path] + linkSteps(path) {
+            if let fd = namedDescriptor(step) { return fd }
+        }
+        return nil
+    }
+
+    private static func namedDescriptor(_ path: String) -> Int32? {
         switch path {
         case "/dev/stdout": return STDOUT_FILENO
         case "/dev/stderr": return STDERR_FILENO
         default:
-            for prefix in ["/dev/fd/", "/proc/self/fd/"] where path.hasPrefix(prefix) {
+            for prefix in ["/dev/fd/", "/proc/self/fd/", "/proc/\(getpid())/fd/"] where path.hasPrefix(prefix) {
                 guard let fd = Int32(path.dropFirst(prefix.count)), fd >= 0, fcntl(fd, F_GETFD) != -1 else { return nil }
                 return fd
             }
@@ -368,6 +377,13 @@ public enum AtomicFile {
     /// part resolved by `realpath`, then a link in the last part followed from that folder, again
     /// and again (a chain that ends at a missing file gives the path it would be created at).
     public static func resolvingLinks(_ path: String) -> String {
+        linkSteps(path).last ?? path
+    }
+
+    /// The paths the kernel goes through to reach `path`'s file, in order: the path with its folder
+    /// resolved (realpath), then each symbolic link's target in turn, the same way (at most 40).
+    private static func linkSteps(_ path: String) -> [String] {
+        var steps: [String] = []
         var current = path
         for _ in 0..<40 {
             let url = URL(fileURLWithPath: current)
@@ -378,12 +394,14 @@ public enum AtomicFile {
                 free(real)
             }
             let full = folder == "/" ? "/" + name : folder + "/" + name
+            steps.append(full)
             var info = stat()
             guard lstat(full, &info) == 0, info.st_mode & S_IFMT == S_IFLNK,
-                  let target = try? FileManager.default.destinationOfSymbolicLink(atPath: full) else { return full }
+                  let target = try? FileManager.default.destinationOfSymbolicLink(atPath: full) else { return steps }
             current = target.hasPrefix("/") ? target : folder + "/" + target
         }
-        return current
+        steps.append(current)
+        return steps
     }
 
     /// Writes every byte to the descriptor (again after EINTR or a short write); returns the errno
@@ -415,20 +433,18 @@ public enum AtomicFile {
 
     /// Writes to a device or a FIFO as it is.
     private static func writeDirectly(_ pieces: [Data], to target: String, path: String) throws {
-        if let fd = descriptor(target) {   // already open: written at its offset, as a shell redirection set it
-            for piece in pieces {
-                if let failure = piece.withUnsafeBytes({ writeAll(fd, $0) }) {
-                    throw RecurrentError("\(path): cannot write the file (\(String(cString: strerror(failure))))")
-                }
-            }
-            return
+        // A descriptor already open is written at its offset, as a shell redirection set it.
+        var fd = descriptor(target) ?? -1
+        let owned = fd < 0
+        if owned {
+            repeat { fd = open(target, O_WRONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
+            guard fd >= 0 else { throw RecurrentError("\(path): cannot write the file (\(String(cString: strerror(errno))))") }
         }
-        do {
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: target))
-            defer { try? handle.close() }
-            for piece in pieces { try handle.write(contentsOf: piece) }
-        } catch {
-            throw RecurrentError("\(path): cannot write the file (\(error.localizedDescription))")
+        defer { if owned { close(fd) } }
+        for piece in pieces {
+            if let failure = piece.withUnsafeBytes({ writeAll(fd, $0) }) {
+                throw RecurrentError("\(path): cannot write the file (\(String(cString: strerror(failure))))")
+            }
         }
     }
 }
