@@ -307,13 +307,12 @@ private func saveGuardHandler(_ sig: Int32) {
 enum OutputLock {
     nonisolated(unsafe) private static var held: (fd: Int32, path: UnsafeMutablePointer<CChar>, dev: dev_t, ino: ino_t)?
 
-    /// Takes the lock for `output` (a training command's `--output`) or throws; a device or FIFO
-    /// output takes none.
+    /// Takes the lock for `output` (a training command's `--output`, a regular file) or throws.
     static func hold(_ output: String, flag: String = "--output") throws {
-        if AtomicFile.isStream(output) || held != nil { return }
+        if held != nil { return }
         let target = URL(fileURLWithPath: AtomicFile.resolvingLinks(output))
         let name = target.lastPathComponent
-        if name.hasPrefix("."), name.hasSuffix(".lock"), name.count > ".x.lock".count - 1 {
+        if name.hasPrefix("."), name.hasSuffix(".lock"), name.count >= ".x.lock".count {
             throw RecurrentError("\(flag) \(output): names of the form .NAME.lock are the lock files of training runs; name the output otherwise")
         }
         let lock = target.deletingLastPathComponent().appendingPathComponent("." + name + ".lock").path
