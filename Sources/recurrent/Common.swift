@@ -275,7 +275,7 @@ enum SaveGuard {
             saving -= 1
             if saving == 0, pending != 0 {
                 let s = pending
-                OutputLock.removeOnSignal()
+                OutputLock.removeFileIfOurs()
                 signal(s, SIG_DFL)
                 raise(s)
             }
@@ -290,7 +290,7 @@ private func saveGuardHandler(_ sig: Int32) {
     if SaveGuard.saving != 0 {
         SaveGuard.pending = sig
     } else {
-        OutputLock.removeOnSignal()
+        OutputLock.removeFileIfOurs()
         signal(sig, SIG_DFL)
         raise(sig)
     }
@@ -363,15 +363,15 @@ enum OutputLock {
     /// Removes the lock file, then lets go of the lock (at exit).
     static func release() {
         guard let h = held else { return }
-        removeOnSignal()
+        removeFileIfOurs()
         held = nil
         close(h.fd)
         free(h.path)
     }
 
-    /// Removes the lock file if it is still ours (async-signal-safe: lstat and unlink; called from
-    /// the signal handler just before the process ends, and the lock goes with the process).
-    static func removeOnSignal() {
+    /// Removes the lock file if it is still ours (async-signal-safe: lstat and unlink), at exit and
+    /// from the signal handler just before the process ends (the lock itself goes with the process).
+    static func removeFileIfOurs() {
         guard let h = held else { return }
         var there = stat()
         if lstat(h.path, &there) == 0, there.st_dev == h.dev, there.st_ino == h.ino { unlink(h.path) }
