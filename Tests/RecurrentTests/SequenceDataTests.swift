@@ -71,6 +71,16 @@ private func errorMessage(_ body: () throws -> Void) -> String? {
         #expect(errorMessage { _ = try ClassificationReader.parseTSV(missing, name: "m.tsv", columns: TSVColumns()) }?.contains("m.tsv:1: no column named 'sentence'") == true)
         let short = try TextLines.split(Array("sentence\tlabel\na\t1\nb\n".utf8), name: "s.tsv")
         #expect(errorMessage { _ = try ClassificationReader.parseTSV(short, name: "s.tsv", columns: TSVColumns()) }?.hasPrefix("s.tsv:3: 1 column") == true)
+        // A tab inside a sentence would read a word as the label: refused against the header's width,
+        // or without a header the first row's; empty trailing columns are allowed.
+        let long = try TextLines.split(Array("sentence\tlabel\ngood film\tpos\nthe film\twas great\tpos\n".utf8), name: "l.tsv")
+        #expect(errorMessage { _ = try ClassificationReader.parseTSV(long, name: "l.tsv", columns: TSVColumns()) }
+                == "l.tsv:3: 3 columns, expected 2 as in the header (line 1); is there a tab inside the text?")
+        let trailing = try TextLines.split(Array("sentence\tlabel\ngood film\tpos\t\nbad\tneg\t \n".utf8), name: "t.tsv")
+        #expect(try ClassificationReader.parseTSV(trailing, name: "t.tsv", columns: TSVColumns()).map(\.label) == ["pos", "neg"])
+        let noHeader = try TextLines.split(Array("fine\t1\nnot\tso fine\t0\n".utf8), name: "n.txt")
+        #expect(errorMessage { _ = try ClassificationReader.parseTSV(noHeader, name: "n.txt", columns: TSVColumns(text: "1", label: "2", hasHeader: false)) }
+                == "n.txt:2: 3 columns, expected 2 as in the first row (line 1); is there a tab inside the text?")
     }
 
     @Test func labelFirstLines() throws {

@@ -78,6 +78,9 @@ public enum ClassificationReader {
         try TextLines.refuseLoneCR(first, name: name)
         let textIndex: Int, labelIndex: Int
         var body = rows[...]
+        // Every row has the first row's width (the header's, or the first example's): one more
+        // tab inside a sentence would otherwise cut its text short and read a word as the label.
+        let width = first.text.split(separator: "\t", omittingEmptySubsequences: false).count
         if columns.hasHeader {
             let header = first.text.split(separator: "\t", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             guard let t = header.firstIndex(of: columns.text) else {
@@ -105,6 +108,9 @@ public enum ClassificationReader {
             let cells = row.text.split(separator: "\t", omittingEmptySubsequences: false)
             guard cells.count >= needed else {
                 throw RecurrentError("\(name):\(row.number): \(cells.count) column\(cells.count == 1 ? "" : "s"), expected at least \(needed)")
+            }
+            if cells.count > width, cells[width...].contains(where: { !isBlank($0) }) {
+                throw RecurrentError("\(name):\(row.number): \(cells.count) columns, expected \(width) as in \(columns.hasHeader ? "the header" : "the first row") (line \(first.number)); is there a tab inside the text?")
             }
             let label = cells[labelIndex].trimmingCharacters(in: .whitespaces)
             guard !label.isEmpty else { throw RecurrentError("\(name):\(row.number): the label is empty") }

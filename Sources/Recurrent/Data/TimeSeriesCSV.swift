@@ -85,6 +85,11 @@ public enum TimeSeriesCSV {
             guard row.count > max(valueIndex, dateIndex ?? 0) else {
                 throw RecurrentError("\(name):\(rowLine): \(row.count) field\(row.count == 1 ? "" : "s"), expected at least \(max(valueIndex, dateIndex ?? 0) + 1) (column '\(columnName)' is number \(valueIndex + 1))")
             }
+            // A row longer than the header (empty trailing fields aside) shifts its values: an
+            // unquoted decimal comma, "193,47", would otherwise be read as 193.
+            if row.count > header.count, row[header.count...].contains(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+                throw RecurrentError("\(name):\(rowLine): \(row.count) fields, the header has \(header.count); a decimal comma such as 193,47 splits a value in two (write 193.47)")
+            }
             let cell = row[valueIndex].trimmingCharacters(in: .whitespaces)
             let value: Double
             if ["", "na", "nan", "null", "n/a", "."].contains(cell.lowercased()) {
