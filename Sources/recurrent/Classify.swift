@@ -126,7 +126,7 @@ struct ClassifyTrain: ParsableCommand {
     func run() throws {
         compute.apply()
         let started = Date()
-        try ensureTrainingOutput(output, inputs: [("--train", train), ("--valid", valid)])
+        try ensureTrainingOutput(output, inputs: [("--train", train), ("--valid", valid)], readsFolders: true)
         if let resume = training.resume, let members = (try? SafeTensors.metadata(path: resume))?["ensemble"], members != "1" {
             throw RecurrentError("--resume \(resume): the checkpoint is an ensemble of \(members) models; --resume continues a single-model run (--ensemble 1)")
         }

@@ -57,7 +57,7 @@ struct GenerateTrain: ParsableCommand {
     func run() throws {
         compute.apply()
         let started = Date()
-        try ensureTrainingOutput(output, inputs: [("--data", data)])
+        try ensureTrainingOutput(output, inputs: [("--data", data)], readsFolders: true)
         let all = try GeneratorData.read(data, encoding: try parseEncoding(encoding), lowercase: training.lowercase)
         let parts = ClassificationReader.split(all, fractions: [1 - validFraction, validFraction], seed: splitSeed)
         let (trainSet, validSet) = (parts[0], parts[1])

@@ -230,8 +230,15 @@ func ensureWritable(_ path: String, flag: String = "--output", inputs: [(String,
 }
 
 /// `ensureWritable` for a training command's `--output` and the training state written beside it,
-/// then the output's lock (`OutputLock`), held until the run ends.
-func ensureTrainingOutput(_ output: String, inputs: [(String, String?)]) throws {
+/// then the output's lock (`OutputLock`), held until the run ends. Unless the command reads
+/// folders (`readsFolders`: classify and generate), an input that is a folder is refused first.
+func ensureTrainingOutput(_ output: String, inputs: [(String, String?)], readsFolders: Bool = false) throws {
+    for case let (flag, input?) in inputs where !readsFolders {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: input, isDirectory: &isFolder), isFolder.boolValue {
+            throw RecurrentError("\(flag) \(input): is a folder, expected a file")
+        }
+    }
     if AtomicFile.isStream(output) {   // a device, a FIFO, /dev/stdout
         throw RecurrentError("--output \(output): training writes its checkpoint again at every better validation, with a training state beside it; name a regular file")
     }

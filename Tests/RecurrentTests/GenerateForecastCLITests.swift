@@ -151,6 +151,11 @@ import Testing
         // A checkpoint written into the folder of <Class>.txt files would be read as data, or replace one.
         expectCleanError(try CLI.run(["generate", "train", "--data", emptyFolder.path, "--output", emptyFolder.appendingPathComponent("Alpha.txt").path]),
                          mentions: "is inside --data's folder")
+        // Commands that read no folders say so first, not that the output is inside the folder.
+        expectCleanError(try CLI.run(["train", "--data", emptyFolder.path, "--output", emptyFolder.appendingPathComponent("m.safetensors").path]),
+                         mentions: "--data \(emptyFolder.path): is a folder, expected a file")
+        expectCleanError(try CLI.run(["forecast", "train", "--data", emptyFolder.path, "--output", out]),
+                         mentions: "--data \(emptyFolder.path): is a folder, expected a file")
         expectCleanError(try CLI.run(["generate", "--checkpoint", model, "--condition", "Alpha", "--prime", "anna", "--max-length", "3"]),
                          mentions: "more than --max-length 3 allows")
         expectCleanError(try CLI.run(["generate", "--checkpoint", model, "--condition", "Alpha", "--prime", "z"]), mentions: "--prime 'z'")
