@@ -147,8 +147,8 @@ extension ActivationAnalysis {
     function show(ch){return ch==='\\n'?'\\u21b5':ch===' '?'\\u2423':ch==='\\t'?'\\u21e5':ch;}
     box.addEventListener('mouseover',function(e){var sp=e.target,blk=sp.parentNode;if(!blk||blk._start===undefined)return;
     var i=blk._start+Array.prototype.indexOf.call(blk.childNodes,sp);if(!top){top=b64(TOP);prob=b64(PROB);}
-    var s=D.series[current],lines=['after '+JSON.stringify(show(chars[i]))+' (character '+(i+1)+'):','unit value '+(vals(current)[i]/127*s.scale).toFixed(3),'next-character guesses:'];
-    for(var k=0;k<5;k++){var j=D.wide?top[(i*5+k)*2]+256*top[(i*5+k)*2+1]:top[i*5+k];lines.push('  '+show(D.vocab[j])+'  '+(prob[i*5+k]/2.55).toFixed(1)+'%');}
+    var s=D.series[current],lines=['after '+JSON.stringify(show(chars[i]))+' (character '+(i+1)+'):','unit value ≈ '+(vals(current)[i]/127*s.scale).toFixed(2)+' (stored in 8 bits: ±'+(s.scale/254).toPrecision(1)+')','next-character guesses:'];
+    for(var k=0;k<5;k++){var j=D.wide?top[(i*5+k)*2]+256*top[(i*5+k)*2+1]:top[i*5+k];lines.push('  '+show(D.vocab[j])+'  ≈ '+(prob[i*5+k]/2.55).toFixed(0)+'%');}
     if(i+1<chars.length)lines.push('actual next: '+show(chars[i+1]));
     tip.textContent=lines.join('\\n');tip.style.display='block';tip.style.left=Math.min(e.clientX+14,window.innerWidth-260)+'px';tip.style.top=(e.clientY+14)+'px';});
     box.addEventListener('mouseout',function(){tip.style.display='none';});
