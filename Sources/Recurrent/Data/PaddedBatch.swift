@@ -27,7 +27,7 @@ public struct PaddedBatch: Sendable, Equatable {
 /// `poolBatches = 1` gives a plain shuffle.
 public enum BatchPlan {
     public static func batches(lengths: [Int], batchSize: Int, poolBatches: Int = 20, rng: inout SeededRNG) -> [[Int]] {
-        require(batchSize > 0)
+        require(batchSize > 0, "BatchPlan.batches: batchSize must be at least 1, got \(batchSize)")
         var order = Array(lengths.indices)
         order.shuffle(using: &rng)
         var out: [[Int]] = []

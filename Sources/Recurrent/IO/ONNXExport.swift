@@ -185,7 +185,8 @@ public enum ClassifierONNX {
 
     /// The ModelProto, as pieces (`AtomicFile.write(pieces:to:)` writes it without joining them).
     static func message(_ members: [TextClassifier]) -> ONNXProto.Message {
-        require(!members.isEmpty && members.allSatisfy { $0.config == members[0].config })
+        require(!members.isEmpty && members.allSatisfy { $0.config == members[0].config },
+                "ONNX export of classifiers: give at least one, all with one configuration (vocabulary, labels, architecture)")
         let c = members[0].config
         let H = c.hiddenSize, R = c.bidirectional ? 2 : 1, C = c.labels.count
         let ensemble = members.count > 1

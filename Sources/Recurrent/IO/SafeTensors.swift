@@ -186,8 +186,18 @@ public enum SafeTensors {
         }
     }
 
-    /// Encodes tensors (in the given order) and metadata as safetensors bytes, float32.
+    /// Encodes tensors (in the given order) and metadata as safetensors bytes, float32. Throws for
+    /// a name given twice, the reserved `__metadata__`, or a tensor whose shape does not match its
+    /// data: such a file could not be read back.
     public static func encode(_ tensors: [(String, Tensor)], metadata: [String: String]) throws -> Data {
+        var names = Set<String>()
+        for (name, t) in tensors {
+            guard name != "__metadata__" else { throw RecurrentError("safetensors: a tensor cannot be named __metadata__ (the format reserves it)") }
+            guard names.insert(name).inserted else { throw RecurrentError("safetensors: tensor \(name) is given twice") }
+            guard t.shape.allSatisfy({ $0 >= 0 }), t.shape.reduce(1, *) == t.count else {
+                throw RecurrentError("safetensors: tensor \(name) has shape \(t.shape) but \(t.count) numbers")
+            }
+        }
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0

@@ -23,7 +23,8 @@ public enum TaskCheckpoint {
     /// plain `state_dict` names; several as an `nn.ModuleList` named `members`
     /// (`members.0.embedding.weight`, …).
     public static func save(_ models: [TextClassifier], to path: String, extra: [String: String] = [:]) throws {
-        require(!models.isEmpty && models.allSatisfy { $0.config == models[0].config })
+        require(!models.isEmpty && models.allSatisfy { $0.config == models[0].config },
+                "saving classifiers: give at least one, all with one configuration (vocabulary, labels, architecture)")
         let meta = extra.merging(classifierMetadata(models[0].config, members: models.count)) { $1 }
         try TaskCheckpoint.writeWeights(classifierTensorNames(models), metadata: meta, to: path)
     }
@@ -153,7 +154,8 @@ public enum TaskCheckpoint {
     /// Copies the file's tensors into the parameters, as PyTorch's strict `load_state_dict`
     /// checks them: each name present with its shape, and no other tensor. Every value must also
     /// be finite (a nan weight makes every output nan). Nothing is copied when a check fails.
-    static func assign(_ file: SafeTensorsFile, to named: [(String, Parameter)], path: String) throws {
+    /// With `within`, only the file's tensors whose names start with it must be the parameters'.
+    static func assign(_ file: SafeTensorsFile, to named: [(String, Parameter)], path: String, within: String = "") throws {
         var values: [Tensor] = []
         for (name, p) in named {
             guard let t = file.tensors[name] else { throw RecurrentError("\(path): the checkpoint lacks tensor \(name) (shape \(p.shape))") }
@@ -162,8 +164,9 @@ public enum TaskCheckpoint {
             values.append(t)
         }
         let expected = Set(named.map(\.0))
-        if let extra = file.order.first(where: { !expected.contains($0) }) {
-            throw RecurrentError("\(path): unexpected tensor \(extra) (the model's \(named.count) tensors are named as its state_dict); the checkpoint is of another model")
+        if let extra = file.order.first(where: { $0.hasPrefix(within) && !expected.contains($0) }) {
+            throw RecurrentError(within.isEmpty ? "\(path): unexpected tensor \(extra) (the model's \(named.count) tensors are named as its state_dict); the checkpoint is of another model"
+                                 : "\(path): unexpected tensor \(extra) under '\(within)' (the module's \(named.count) tensors are named as its state_dict)")
         }
         for ((_, p), t) in zip(named, values) { p.value = t }
     }

@@ -17,7 +17,7 @@ public enum SequencePooling {
     public static func forward(_ output: Tensor, lengths: [Int], mode: Pooling) -> (pooled: Tensor, argmax: [Int32]) {
         require(mode != .last, "use lastState for .last pooling")
         let B = output.shape[0], T = output.shape[1], F = output.shape[2]
-        require(lengths.count == B)
+        require(lengths.count == B, "SequencePooling: \(lengths.count) lengths for a batch of \(B)")
         var pooled = Tensor(shape: [B, F])
         var argmax = [Int32](repeating: -1, count: mode == .max ? B * F : 0)
         for b in 0..<B {

@@ -155,6 +155,8 @@ public final class CharLMStepper {
         guard settings.greedy || settings.temperature > 0 else {
             throw RecurrentError("sampling temperature must be above 0, got \(settings.temperature)")
         }
+        require(settings.topK >= 0, "sampling top-k must be 0 (all) or more, got \(settings.topK)")
+        require(uniform >= 0 && uniform < 1, "sample(uniform:) takes a number in [0, 1), got \(uniform)")
         let token = rc_sample_logits(p, Int32(vocabularyCount), settings.temperature, Int32(clamping: settings.topK),
                                      settings.greedy ? 1 : 0, uniform, scratch)
         guard token >= 0 else { throw RecurrentError.nonFiniteLogits }
@@ -162,8 +164,11 @@ public final class CharLMStepper {
     }
 
     /// The temperature / top-k probabilities of the next token (V values; empty before any step).
+    /// The temperature must be above 0 and top-k 0 (all) or more, as for `sample`.
     public func probabilities(settings: SamplingSettings) -> [Float] {
         guard let p = current else { return [] }
+        require(settings.temperature > 0, "sampling temperature must be above 0, got \(settings.temperature)")
+        require(settings.topK >= 0, "sampling top-k must be 0 (all) or more, got \(settings.topK)")
         var out = [Float](repeating: 0, count: vocabularyCount)
         out.withUnsafeMutableBufferPointer {
             rc_softmax_topk(p, Int32(vocabularyCount), settings.temperature, Int32(clamping: settings.topK), $0.baseAddress, scratch)
@@ -187,7 +192,13 @@ public final class CharLMStepper {
         }
         set {
             let L = config.numLayers, H = config.hiddenSize
-            require(newValue.hidden.count == L * H, "state must be (\(L),1,\(H))")
+            require(newValue.hidden.shape == [L, 1, H], "the stepper's hidden state must be (\(L),1,\(H)), got \(newValue.hidden.shape)")
+            if config.cell == .lstm {
+                require(newValue.cell?.shape == [L, 1, H],
+                        "the stepper's LSTM cell state must be (\(L),1,\(H)), got \(newValue.cell.map { "\($0.shape)" } ?? "none")")
+            } else {
+                require(newValue.cell == nil, "a \(config.cell) stepper has no cell state; pass none")
+            }
             for l in 0..<L {
                 let h = rc_stepper_hidden(handle, Int32(l))
                 for j in 0..<H { h?[j] = newValue.hidden.data[l * H + j] }

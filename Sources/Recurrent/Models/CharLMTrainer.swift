@@ -48,7 +48,7 @@ public struct CharLMTrainingOptions: Sendable {
 }
 
 /// What the trainer reports as it goes.
-public enum TrainingEvent {
+public enum TrainingEvent: Sendable {
     /// After each step: `trainLoss` is the mean since the last report of this kind.
     case progress(TrainingProgress)
     /// After each validation; `improved` when it is the best so far.

@@ -59,7 +59,7 @@ extension Seq2Seq {
     /// as finished with their own length). The best normalised score wins. With `beam` 1 this is
     /// exactly greedy decoding.
     public func beamSearch(_ source: [Int32], beam: Int, maxLength: Int) -> [Int32] {
-        require(beam >= 1)
+        require(beam >= 1, "beamSearch: beam must be at least 1, got \(beam)")
         var rng = SeededRNG(seed: 0)
         let V = config.target.count
         let encoded = encode(Self.sourceBatch([source]), mode: .inference, rng: &rng)

@@ -6,7 +6,20 @@
 public final class Parameter: @unchecked Sendable {
     /// The name relative to the owning module, for example `weight_ih_l0`.
     public let name: String
-    public var value: Tensor
+    /// The weights. A new value must keep the shape the parameter was made with (the layers read
+    /// their weights by their own sizes): another shape stops the program with a message naming the
+    /// parameter. To load weights from a file with one-line errors instead, use
+    /// `ParameterizedModule.load(_:prefix:path:)`.
+    public var value: Tensor {
+        // No `oldValue` here: an observer that reads it would copy the weights at every in-place
+        // update (`value.data.withUnsafeMutableBufferPointer`), where this one leaves them in place.
+        didSet {
+            require(value.shape == fixedShape && value.data.count == fixedCount,
+                    "parameter \(name): a value of shape \(value.shape) with \(value.data.count) numbers, expected shape \(fixedShape) (\(fixedCount) numbers)")
+        }
+    }
+    private let fixedShape: [Int]
+    private let fixedCount: Int
     /// The gradient, zeros of `value`'s shape until a backward pass adds to it. It is allocated
     /// when first written, so a model that only runs inference holds its weights once, not twice.
     /// (Not a `lazy var`: mutating one goes through get and set, which copied the whole gradient
@@ -22,8 +35,11 @@ public final class Parameter: @unchecked Sendable {
     private var storedGrad: Tensor?
 
     public init(name: String, value: Tensor) {
+        require(value.data.count == value.shape.reduce(1, *), "parameter \(name): shape \(value.shape) holds \(value.shape.reduce(1, *)) numbers, the data \(value.data.count)")
         self.name = name
         self.value = value
+        fixedShape = value.shape
+        fixedCount = value.data.count
     }
 
     public var shape: [Int] { value.shape }
@@ -45,6 +61,23 @@ public final class Parameter: @unchecked Sendable {
 public protocol ParameterizedModule: AnyObject {
     /// The parameters in PyTorch's registration order, with names relative to this module.
     var parameters: [Parameter] { get }
+    /// The parameters under their `state_dict` names relative to this module (for a model,
+    /// dotted: `rnn.weight_ih_l0`); by default each parameter's own name.
+    var namedParameters: [(String, Parameter)] { get }
+}
+
+extension ParameterizedModule {
+    public var namedParameters: [(String, Parameter)] { parameters.map { ($0.name, $0) } }
+
+    /// Loads weights as PyTorch's strict `load_state_dict` does: each of `namedParameters`, with
+    /// `prefix` before its name (`"rnn."` for a layer stored inside a model), must be in `file`
+    /// with the parameter's shape and finite values, and no other tensor under `prefix` may be
+    /// there (tensors outside it are not this module's and are left alone; with the empty prefix,
+    /// every tensor of the file counts). Throws one line naming `path` and the tensor; nothing is
+    /// copied when a check fails.
+    public func load(_ file: SafeTensorsFile, prefix: String = "", path: String) throws {
+        try TaskCheckpoint.assign(file, to: namedParameters.map { (prefix + $0.0, $0.1) }, path: path, within: prefix)
+    }
 }
 
 extension ParameterizedModule {

@@ -50,7 +50,7 @@ public struct TaskTrainingOptions: Sendable {
 }
 
 /// What the trainer reports as it goes.
-public enum TaskTrainingEvent {
+public enum TaskTrainingEvent: Sendable {
     case progress(TaskProgress)
     /// After each validation; `improved` when the accuracy is the best so far (save then).
     case validation(TaskProgress, accuracy: Double, improved: Bool)
@@ -109,6 +109,7 @@ public final class TaskTrainer {
     ///   - lengths: one per training example (batches group similar lengths).
     public init(parameters: [Parameter], lengths: [Int], options: TaskTrainingOptions) {
         require(!lengths.isEmpty, "a TaskTrainer needs at least one training example (lengths is empty)")
+        require(options.batchSize > 0, "TaskTrainingOptions.batchSize must be at least 1, got \(options.batchSize)")
         self.parameters = parameters
         self.lengths = lengths
         self.options = options

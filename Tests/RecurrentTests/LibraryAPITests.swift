@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+@testable import Recurrent
+
+/// The library as a Swift program uses it: loading weights into a layer of its own, writing
+/// safetensors, and misuse that must stop with a message rather than read past a buffer.
+@Suite struct LibraryAPITests {
+    /// PyTorch's case for a 2-layer LSTM, less its float64 copies of the weights (`rnn.*.f64`).
+    static func fixture() throws -> SafeTensorsFile {
+        var file = try SafeTensors.read(path: Fixtures.torch("lstm_2layer.safetensors"))
+        file.order.removeAll { $0.hasSuffix(".f64") }
+        file.tensors = file.tensors.filter { !$0.key.hasSuffix(".f64") }
+        return file
+    }
+
+    static func layer() -> RecurrentLayer {
+        var rng = SeededRNG(seed: 3)
+        return RecurrentLayer(kind: .lstm, inputSize: 5, hiddenSize: 6, numLayers: 2, rng: &rng)
+    }
+
+    @Test func aLayerLoadsATorchStateDictUnderAPrefix() throws {
+        let file = try Self.fixture(), lstm = Self.layer()
+        // The fixture also holds x, h0, out, grad.rnn.* …: only the names under "rnn." are the layer's.
+        try lstm.load(file, prefix: "rnn.", path: "lstm_2layer.safetensors")
+        let t = file.tensors
+        var rng = SeededRNG(seed: 1)
+        let (out, state, _) = lstm.forward(try #require(t["x"]), state: RecurrentState(hidden: try #require(t["h0"]), cell: t["c0"]),
+                                           mode: .inference, rng: &rng)
+        #expect(out.maxAbsDifference(try #require(t["out"])) < 1e-5)
+        #expect(state.hidden.maxAbsDifference(try #require(t["h_n"])) < 1e-5)
+    }
+
+    @Test func loadingIsStrictAndAllOrNothing() throws {
+        let file = try Self.fixture()
+        func message(_ edit: (inout SafeTensorsFile) -> Void, prefix: String = "rnn.") -> (String?, Bool) {
+            var f = file
+            edit(&f)
+            let lstm = Self.layer()
+            let before = lstm.parameters.map(\.value)
+            let error: String?
+            do { try lstm.load(f, prefix: prefix, path: "m.safetensors"); error = nil } catch let e as RecurrentError { error = e.message } catch { return ("\(error)", false) }
+            return (error, lstm.parameters.map(\.value) == before)
+        }
+        let shape = message { $0.tensors["rnn.weight_ih_l1"] = Tensor(shape: [24, 5]) }
+        #expect(shape.0 == "m.safetensors: tensor rnn.weight_ih_l1 has shape [24, 5], expected [24, 6]")
+        #expect(shape.1, "nothing is copied when a check fails")
+        let missing = message { $0.tensors["rnn.bias_hh_l1"] = nil; $0.order.removeAll { $0 == "rnn.bias_hh_l1" } }
+        #expect(missing.0 == "m.safetensors: the checkpoint lacks tensor rnn.bias_hh_l1 (shape [24])")
+        let extra = message { $0.tensors["rnn.weight_hr_l0"] = Tensor(shape: [1]); $0.order.append("rnn.weight_hr_l0") }
+        #expect(extra.0 == "m.safetensors: unexpected tensor rnn.weight_hr_l0 under 'rnn.' (the module's 8 tensors are named as its state_dict)")
+        #expect(extra.1)
+        let nan = message { $0.tensors["rnn.bias_ih_l0"]?.data[3] = .nan }
+        #expect(nan.0 == "m.safetensors: tensor rnn.bias_ih_l0 holds nan or infinite values; the checkpoint is corrupt")
+        // Without a prefix every tensor of the file counts, so the fixture's x is one too many.
+        #expect(message({ _ in }, prefix: "").0?.hasPrefix("m.safetensors: the checkpoint lacks tensor weight_ih_l0") == true)
+    }
+
+    @Test func safetensorsRefusesToWriteWhatItCouldNotRead() throws {
+        let t = Tensor(shape: [2], repeating: 1)
+        func message(_ tensors: [(String, Tensor)]) -> String? {
+            do { _ = try SafeTensors.encode(tensors, metadata: ["a": "b"]); return nil } catch let e as RecurrentError { return e.message } catch { return "\(error)" }
+        }
+        #expect(message([("w", t), ("w", t)]) == "safetensors: tensor w is given twice")
+        #expect(message([("__metadata__", t)]) == "safetensors: a tensor cannot be named __metadata__ (the format reserves it)")
+        var bad = t
+        bad.data.append(3)
+        #expect(message([("w", bad)]) == "safetensors: tensor w has shape [2] but 3 numbers")
+        let good = try SafeTensors.decode(try SafeTensors.encode([("w", t), ("v", bad.reshaped([3]))], metadata: ["a": "b"]), name: "x")
+        #expect(good.order == ["w", "v"] && good.metadata == ["a": "b"])
+    }
+
+    @Test func trainingEventsAreSendable() {
+        // Compiles only when they are (a program forwards them to its UI's actor in a Task).
+        func sendable<T: Sendable>(_: T.Type) -> String { "\(T.self)" }
+        #expect(sendable(TrainingEvent.self) == "TrainingEvent" && sendable(TaskTrainingEvent.self) == "TaskTrainingEvent")
+    }
+
+    // MARK: Misuse stops the program with its message (exit tests: each runs in a child process)
+
+    static func stderr(_ result: ExitTest.Result?) -> String { String(decoding: result?.standardErrorContent ?? [], as: UTF8.self) }
+
+    @Test func aParameterKeepsItsShape() async {
+        let shape = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            LibraryAPITests.layer().parameters[0].value = Tensor(shape: [24, 4])
+        }
+        #expect(Self.stderr(shape).contains("parameter weight_ih_l0: a value of shape [24, 4] with 96 numbers, expected shape [24, 5] (120 numbers)"))
+        let count = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            LibraryAPITests.layer().parameters[1].value.data.removeLast()
+        }
+        #expect(Self.stderr(count).contains("parameter weight_hh_l0: a value of shape [24, 6] with 143 numbers"))
+    }
+
+    static func stepper(_ cell: CellKind, layers: Int) -> CharLMStepper {
+        var rng = SeededRNG(seed: 1)
+        return CharLMStepper(model: CharLM(config: CharLMConfig(cell: cell, vocabulary: CharVocabulary(text: Array("ab".unicodeScalars)),
+                                                                embeddingSize: 2, hiddenSize: 4, numLayers: layers), rng: &rng))
+    }
+
+    @Test func theStepperStateMustHaveTheModelsShape() async {
+        let cell = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            LibraryAPITests.stepper(.lstm, layers: 2).state = RecurrentState(hidden: Tensor(shape: [2, 1, 4]), cell: Tensor(shape: [1, 1, 4]))
+        }
+        #expect(Self.stderr(cell).contains("the stepper's LSTM cell state must be (2,1,4), got [1, 1, 4]"))
+        let swapped = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            LibraryAPITests.stepper(.gru, layers: 2).state = RecurrentState(hidden: Tensor(shape: [1, 2, 4]), cell: nil)
+        }
+        #expect(Self.stderr(swapped).contains("the stepper's hidden state must be (2,1,4), got [1, 2, 4]"))
+        let uniform = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let stepper = LibraryAPITests.stepper(.gru, layers: 1)
+            stepper.step(token: 0)
+            _ = try? stepper.sample(settings: SamplingSettings(), uniform: 1)
+        }
+        #expect(Self.stderr(uniform).contains("sample(uniform:) takes a number in [0, 1), got 1.0"))
+        // A state of the right shape is taken whole, cell included.
+        let s = LibraryAPITests.stepper(.lstm, layers: 2)
+        s.state = RecurrentState(hidden: Tensor(shape: [2, 1, 4], repeating: 0.5), cell: Tensor(shape: [2, 1, 4], repeating: -0.25))
+        #expect(s.state.hidden.data.allSatisfy { $0 == 0.5 } && s.state.cell?.data.allSatisfy { $0 == -0.25 } == true)
+    }
+}
