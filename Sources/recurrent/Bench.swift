@@ -32,7 +32,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed repeats (median and spread over these).") var repeats = 3
     @Option(help: "Untimed warm-up iterations.") var warmup = 2
     @Option(help: "Text to train on (default: generated text, 65 characters).") var data: String?
-    @Option(help: "Time a trained char-LM checkpoint instead of a freshly initialised model (its cell, size and vocabulary replace --cell/--layers/--hidden; --data must use only its characters). With --bf16/--int8 the reported loss change is then meaningful.") var checkpoint: String?
+    @Option(help: "Time a trained char-LM checkpoint instead of a freshly initialised model (its cell, size and vocabulary are timed, so --config, --cell, --layers and --hidden are refused beside it; --data must use only its characters). With --bf16/--int8 the reported loss change is then meaningful.") var checkpoint: String?
     @Option(name: .customLong("sample-length"), help: "Characters per sampling run.") var sampleLength = 2000
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "Random seed.") var seed: UInt64 = 1234
@@ -40,7 +40,7 @@ struct Bench: ParsableCommand {
     var bf16 = false
     @Flag(help: "Sample with int8 weights and int8 layer inputs (--mode sample); also reports the loss change against float32.")
     var int8 = false
-    @Option(name: .customLong("shape"), help: "With --mode gemm: time this product instead of the lstm512 set, as MxNxK with optional :t (transposed A) and :t (transposed B), e.g. 2048x512x6400:t:n. Repeatable.")
+    @Option(name: .customLong("shape"), help: "With --mode gemm: time this product instead of the lstm512 set, as MxNxK with optional :t or :n for A, then for B (:t = transposed), e.g. 2048x512x6400:t:n. Repeatable.")
     var shapes: [String] = []
     @OptionGroup var compute: ComputeOptions
 

@@ -17,7 +17,7 @@ extension TaskDefaults {
 /// Where the series comes from.
 struct SeriesOptions: ParsableArguments {
     @Option(help: "CSV file with a header row (CRLF or LF; quoted fields allowed, one line each).") var data: String
-    @Option(help: "The column to forecast (default: train: the last column; eval/predict: the checkpoint's).") var column: String?
+    @Option(help: "The column to forecast (default: train: the last named column; eval/predict: the checkpoint's).") var column: String?
     @Option(name: .customLong("date-column"), help: "A column of labels (dates) for the output CSV and the plot (default: eval/predict: the checkpoint's).") var dateColumn: String?
     @Option(help: "Empty or NA values: error (stop and name the line), drop (leave the row out) or previous (repeat the last value) (default: train: error; eval/predict: the checkpoint's).") var missing: String?
 

@@ -36,10 +36,13 @@ struct Train: ParsableCommand {
     @Option(help: "Adam's beta2.") var beta2: Float = 0.999
     @Option(help: "RMSprop's smoothing constant.") var alpha: Float = 0.99
     @Option(help: "The optimizer's epsilon.") var eps: Float = 1e-8
-    @Option(name: .customLong("lr-decay"), help: "Learning-rate decay: none, step or exponential (per epoch).") var lrDecay = "none"
-    @Option(name: .customLong("lr-decay-rate"), help: "Decay factor gamma.") var lrDecayRate: Float = 0.97
+    @Option(name: .customLong("lr-decay"), help: "Learning-rate decay: none, step or exponential (per epoch) (default: exponential when --lr-decay-rate is below 1, else none).") var lrDecayFlag: String?
+    @Option(name: .customLong("lr-decay-rate"), help: "Decay factor gamma (default: 0.97).") var lrDecayRateFlag: Float?
     @Option(name: .customLong("lr-decay-every"), help: "Epochs between decays (step decay).") var lrDecayEvery = 1
     @Option(name: .customLong("lr-decay-after"), help: "Epochs at the base rate before the first decay (char-rnn's learning_rate_decay_after; 0 and 1 both decay from the second epoch).") var lrDecayAfter = 0
+    var lrDecayRate: Float { lrDecayRateFlag ?? 0.97 }
+    /// --lr-decay as given; without it, a --lr-decay-rate below 1 decays exponentially (as the task trainers).
+    var lrDecay: String { lrDecayFlag ?? ((lrDecayRateFlag ?? 1) < 1 ? "exponential" : "none") }
     @Option(help: "Clip the gradients' global L2 norm to this (0 = off).") var clip: Float = 5
     @Option(name: .customLong("clip-value"), help: "Clamp every gradient element to ±this (0 = off).") var clipValue: Float = 0
 

@@ -32,6 +32,8 @@ struct ForecastTests {
         // An unquoted decimal comma splits a value in two: refused, not read as its whole part.
         #expect(message("Date,Close\n1,2\n2,193,47\n") == "x.csv:3: 3 fields, the header has 2; a decimal comma such as 193,47 splits a value in two (write 193.47)")
         #expect(try TimeSeriesCSV.parse("Date,Close\n1,2,\n2,3, \n", name: "x.csv", column: "Close").values == [2, 3], "empty trailing fields")
+        let excel = try TimeSeriesCSV.parse("date,value,\n1,2,\n2,3,\n", name: "x.csv", column: nil)
+        #expect(excel.column == "value" && excel.values == [2, 3], "a trailing comma in the header adds no column to pick")
         #expect(message("") == "x.csv: the file is empty")
         #expect(message("Date,Close\r\n") == "x.csv: no data rows under the header")
         #expect(message("Date,Close\n1,\n2,3\n", missing: .previous).hasPrefix("x.csv:2: the first value"))

@@ -75,6 +75,70 @@ import Testing
         #expect(sendable(TrainingEvent.self) == "TrainingEvent" && sendable(TaskTrainingEvent.self) == "TaskTrainingEvent")
     }
 
+    @Test func insightToolsLeaveASharedModelsDropoutAlone() async throws {
+        var rng = SeededRNG(seed: 2)
+        let text = Array("the cat sat on the mat, the dog sat on the log. ".unicodeScalars)
+        let vocabulary = CharVocabulary(text: text)
+        let lm = CharLM(config: CharLMConfig(cell: .lstm, vocabulary: vocabulary, embeddingSize: 8, hiddenSize: 16, numLayers: 2,
+                                             dropout: 0.5), rng: &rng)
+        let tokens = try vocabulary.encode(text, source: "text")
+        let alone = ActivationAnalysis.run(model: lm, tokens: tokens, text: text, storedUnits: 2, chunk: 16)
+        // Overlapping calls each saved the dropout another had set to 0, and one put that 0 back.
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 { group.addTask { _ = ActivationAnalysis.run(model: lm, tokens: tokens, text: text, storedUnits: 2, chunk: 16) } }
+        }
+        #expect(lm.rnn.dropout == 0.5)
+        let again = ActivationAnalysis.run(model: lm, tokens: tokens, text: text, storedUnits: 2, chunk: 7)
+        #expect(again.series.count == alone.series.count && again.page(title: "t") == alone.page(title: "t"),
+                "no dropout in the analysis, whatever the chunk")
+        let x = Tensor(shape: [2, 5, 8], repeating: 0.3), d = Tensor(shape: [2, 16], repeating: 0.1)
+        _ = GradientFlow.hiddenGradientNorms(layer: lm.rnn, x: x, dFinal: d)
+        _ = GradientFlow.parameterGradientNorm(layer: lm.rnn, x: x, dFinal: d)
+        #expect(GradientFlow.forwardOverflowStep(layer: lm.rnn, x: x) == nil && lm.rnn.dropout == 0.5)
+    }
+
+    @Test func checkpointsThatCouldNotBeReadBackAreNotWritten() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("recurrent-api-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var rng = SeededRNG(seed: 1)
+        let words = TranslationVocabulary.make(counting: [["i", "am"]])
+        let m = Seq2Seq(config: Seq2SeqConfig(cell: .gru, attention: .none, source: words, target: words, embeddingSize: 4, hiddenSize: 4,
+                                              numLayers: 1, bidirectional: false), rng: &rng)
+        let path = dir.appendingPathComponent("t.safetensors").path
+        let noTraining = TaskCheckpoint.TranslationDataSettings(filter: TranslationFilter(), reverse: false, splitSeed: 1, testFraction: 0.5, validFraction: 0.5)
+        #expect(throws: RecurrentError.self) { try TaskCheckpoint.save(m, data: noTraining, to: path) }
+        #expect(!FileManager.default.fileExists(atPath: path))
+        var settings = noTraining
+        settings.validFraction = 0.25
+        try TaskCheckpoint.save(m, data: settings, to: path)
+        #expect(try TaskCheckpoint.loadSeq2Seq(path: path).data == settings)
+        // Window normalisation never reads the series' scale, so a 0 there saves and loads.
+        let f = Forecaster(config: ForecasterConfig(cell: .gru, hiddenSize: 3, numLayers: 1, window: 4, horizon: 2, mode: .direct,
+                                                    normalization: .window, seriesScale: WindowScale(mean: 0, scale: 0)), rng: &rng)
+        let fp = dir.appendingPathComponent("f.safetensors").path
+        try TaskCheckpoint.save(f, to: fp)
+        #expect(try TaskCheckpoint.loadForecaster(path: fp).model.config.normalization == .window)
+        let series = Forecaster(config: ForecasterConfig(cell: .gru, hiddenSize: 3, numLayers: 1, window: 4, horizon: 2, mode: .direct,
+                                                         normalization: .series, seriesScale: WindowScale(mean: 0, scale: 0)), rng: &rng)
+        let sp = dir.appendingPathComponent("s.safetensors").path
+        #expect(throws: RecurrentError.self) { try TaskCheckpoint.save(series, to: sp) }
+        #expect(!FileManager.default.fileExists(atPath: sp))
+    }
+
+    @Test func aFinishedTaskTrainerDoesNotValidateAgain() throws {
+        let p = Parameter(name: "w", value: Tensor(shape: [1], repeating: 1))
+        var options = TaskTrainingOptions()
+        options.maxSteps = 2
+        options.patience = 2
+        let trainer = TaskTrainer(parameters: [p], lengths: [3, 2], options: options)
+        var validations = 0
+        for _ in 0..<3 {
+            try trainer.run(step: { _, _ in p.grad.data[0] = 1; return 0.5 }, validate: { 0.5 }, onEvent: { if case .validation = $0 { validations += 1 } })
+        }
+        #expect(trainer.step == 2 && validations == 2 && trainer.stopReason == "steps")
+    }
+
     // MARK: Misuse stops the program with its message (exit tests: each runs in a child process)
 
     static func stderr(_ result: ExitTest.Result?) -> String { String(decoding: result?.standardErrorContent ?? [], as: UTF8.self) }
@@ -115,5 +179,27 @@ import Testing
         let s = LibraryAPITests.stepper(.lstm, layers: 2)
         s.state = RecurrentState(hidden: Tensor(shape: [2, 1, 4], repeating: 0.5), cell: Tensor(shape: [2, 1, 4], repeating: -0.25))
         #expect(s.state.hidden.data.allSatisfy { $0 == 0.5 } && s.state.cell?.data.allSatisfy { $0 == -0.25 } == true)
+    }
+
+    @Test func libraryArgumentsArePyTorchsOrStopWithAMessage() async {
+        let adam = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) { _ = Adam(beta1: 1) }
+        #expect(Self.stderr(adam).contains("Adam: invalid beta parameter at index 0: 1.0"))
+        let every = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            var o = TaskTrainingOptions()
+            o.evalEvery = 0
+            _ = TaskTrainer(parameters: [], lengths: [1], options: o)
+        }
+        #expect(Self.stderr(every).contains("TaskTrainingOptions.evalEvery must be at least 1"))
+        let origin = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            var rng = SeededRNG(seed: 1)
+            let f = Forecaster(config: ForecasterConfig(cell: .gru, hiddenSize: 3, numLayers: 1, window: 5, horizon: 2, mode: .direct,
+                                                        normalization: .window, seriesScale: WindowScale(mean: 0, scale: 1)), rng: &rng)
+            _ = f.forecast((0..<20).map(Double.init), origins: [3])
+        }
+        #expect(Self.stderr(origin).contains("Forecaster.forecast: origin 3 needs the window's 5 values before it"))
+        let split = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = ClassificationReader.split([], fractions: [0.5, 0.2], seed: 1)
+        }
+        #expect(Self.stderr(split).contains("fractions must be zero or more and sum to 1"))
     }
 }

@@ -171,8 +171,10 @@ public enum ClassificationReader {
     }
 
     /// A seeded split into parts of the given fractions (e.g. [0.8, 0.1, 0.1]), stratified by
-    /// label so every class keeps its share. Fractions must be positive and sum to 1 (±1e-6).
+    /// label so every class keeps its share. Fractions must be zero or more and sum to 1 (±1e-6).
     public static func split(_ examples: [LabeledText], fractions: [Double], seed: UInt64) -> [[LabeledText]] {
+        require(fractions.allSatisfy { $0 >= 0 } && abs(fractions.reduce(0, +) - 1) < 1e-6,
+                "ClassificationReader.split: fractions must be zero or more and sum to 1, got \(fractions)")
         var rng = SeededRNG(seed: seed)
         var parts = [[LabeledText]](repeating: [], count: fractions.count)
         var byLabel: [ExactString: [LabeledText]] = [:]

@@ -44,7 +44,7 @@ public enum MissingValues: String, CaseIterable, Sendable {
 /// unclosed quote, which would silently swallow the rows after it), a value that is not
 /// a decimal number within float32's range (file:line), a missing value under `MissingValues.error`.
 public enum TimeSeriesCSV {
-    /// Reads `path`; `column` nil means the last column of the header.
+    /// Reads `path`; `column` nil means the last named column of the header.
     public static func read(path: String, column: String?, dateColumn: String? = nil, missing: MissingValues = .error) throws -> TimeSeries {
         let bytes = try TextFile.readBytes(path: path)
         guard let text = String(validating: bytes, as: UTF8.self) else { throw RecurrentError("\(path): the file is not valid UTF-8") }
@@ -68,7 +68,8 @@ public enum TimeSeriesCSV {
             if let i = header.firstIndex(where: { $0.lowercased() == wanted.lowercased() }) { return i }
             throw RecurrentError("\(name):1: no column named '\(RecurrentError.shown(wanted))' (\(flag)); the header has \(available)")
         }
-        let valueIndex = try column.map { try find($0, flag: "--column") } ?? (header.count - 1)
+        // By default the last named column: a trailing comma (as spreadsheets write) adds an empty one.
+        let valueIndex = try column.map { try find($0, flag: "--column") } ?? (header.lastIndex { !$0.isEmpty } ?? header.count - 1)
         let dateIndex = try dateColumn.map { try find($0, flag: "--date-column") }
         let columnName = header[valueIndex]
         var line = 1 + newlines(header.joined())

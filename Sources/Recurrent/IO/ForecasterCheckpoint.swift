@@ -6,6 +6,11 @@
 /// series the same way). Written atomically.
 extension TaskCheckpoint {
     public static func save(_ model: Forecaster, to path: String, extra: [String: String] = [:]) throws {
+        let s = model.config.seriesScale
+        // What loadForecaster accepts, so that no file is written that cannot be read back.
+        guard s.mean.isFinite, s.scale.isFinite, model.config.normalization != .series || s.scale > 0 else {
+            throw RecurrentError("\(path): the series scale (mean \(s.mean), std \(s.scale)) must be finite, and the std above 0 with series normalisation; not saved")
+        }
         try write(model.namedParameters, architecture: forecasterMetadata(model.config), extra: extra, to: path)
     }
 
@@ -29,16 +34,18 @@ extension TaskCheckpoint {
             guard let v = Double(s), v.isFinite else { throw RecurrentError("\(path): metadata \(key) is '\(RecurrentError.shown(s))', expected a number") }
             return v
         }
+        let normalization = try m.enumValue("normalize", ForecastNormalization.init(rawValue:))
+        // Window normalisation never reads the series' scale (the library may leave it 0).
         func positiveScale() throws -> Double {
             let v = try number("series_std")
-            guard v > 0 else { throw RecurrentError("\(path): metadata series_std is '\(v)', expected a number greater than 0") }
+            guard v > 0 || normalization != .series else { throw RecurrentError("\(path): metadata series_std is '\(v)', expected a number greater than 0") }
             return v
         }
         let config = ForecasterConfig(
             cell: try m.cell(), hiddenSize: try m.positive("hidden_size"), numLayers: try m.positive("num_layers"),
             window: try m.positive("window"), horizon: try m.positive("horizon"),
             mode: try m.enumValue("mode", ForecastMode.init(rawValue:)),
-            normalization: try m.enumValue("normalize", ForecastNormalization.init(rawValue:)),
+            normalization: normalization,
             seriesScale: WindowScale(mean: try number("series_mean"), scale: try positiveScale()))
         var rng = SeededRNG(seed: 0)
         let model = Forecaster(config: config, rng: &rng)

@@ -32,6 +32,11 @@ extension TaskCheckpoint {
     }
 
     public static func save(_ model: Seq2Seq, data: TranslationDataSettings, to path: String, extra: [String: String] = [:]) throws {
+        // What loadSeq2Seq accepts, so that no file is written that cannot be read back.
+        let (test, valid) = (data.testFraction, data.validFraction)
+        guard test >= 0, test < 1, valid >= 0, valid < 1, test + valid < 1 else {
+            throw RecurrentError("\(path): test fraction \(test) and validation fraction \(valid) must each be in [0, 1) and leave training pairs; not saved")
+        }
         var meta = extra
         for (k, v) in seq2seqMetadata(model.config) { meta[k] = v }
         for (k, v) in data.metadata { meta[k] = v }

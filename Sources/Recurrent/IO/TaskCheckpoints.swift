@@ -8,7 +8,8 @@ import Foundation
 ///                 hidden_size, embedding_size, bidirectional, pooling, vocab, labels,
 ///                 ensemble (members; absent = 1)
 ///     tagger:     model = "tagger", cell, lowercase, num_layers, hidden_size, embedding_size,
-///                 char_embedding_size, char_hidden_size, vocab, char_vocab, labels, tag_column
+///                 char_embedding_size, char_hidden_size, vocab, char_vocab, labels (`tag train`
+///                 adds tag_column through `extra`)
 ///
 /// Written atomically (`SafeTensors.write`): a failed run never leaves half a file.
 public enum TaskCheckpoint {

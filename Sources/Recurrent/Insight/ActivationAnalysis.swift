@@ -72,6 +72,7 @@ public struct ActivationAnalysis: Sendable {
     ///   - chunk: characters per forward pass.
     public static func run(model: CharLM, tokens: [Int32], text: [Unicode.Scalar], storedUnits: Int, chunk: Int = 1024) -> ActivationAnalysis {
         require(tokens.count == text.count && !tokens.isEmpty, "tokens and text must match and be non-empty")
+        require(chunk > 0, "ActivationAnalysis.run: chunk must be at least 1 character, got \(chunk)")
         let cfg = model.config, N = tokens.count, H = cfg.hiddenSize, L = cfg.numLayers
         let K = cfg.cell.hasCellState ? 2 : 1, S = L * K * H
         let props = TextProperty.allCases.map { $0.values(text) }
@@ -184,13 +185,10 @@ public struct ActivationAnalysis: Sendable {
         var state: RecurrentState?
         var t0 = 0
         let L = model.config.numLayers, H = model.config.hiddenSize
-        let savedDropout = model.rnn.dropout
-        model.rnn.dropout = 0
-        defer { model.rnn.dropout = savedDropout }
         while t0 < tokens.count {
             let n = min(chunk, tokens.count - t0)
             let x = model.embedding.forward(Array(tokens[t0..<t0 + n]), shape: [1, n])
-            let (y, s, cacheOrNil) = model.rnn.forward(x, state: state, mode: .training, rng: &rng)
+            let (y, s, cacheOrNil) = model.rnn.forward(x, state: state, mode: .training, rng: &rng, applyingDropout: false)
             guard let cache = cacheOrNil else { fatalError("training forward returns a cache") }
             let logits = wantLogits ? model.head.forward(y.reshaped([n, H])) : nil
             for l in 0..<L {

@@ -190,10 +190,7 @@ public enum GradientFlow {
     public static func forwardOverflowStep(layer: RecurrentLayer, x: Tensor) -> Int? {
         let S = x.shape[0], T = x.shape[1], H = layer.hiddenSize
         var rng = SeededRNG(seed: 0)
-        let savedDropout = layer.dropout
-        layer.dropout = 0
-        defer { layer.dropout = savedDropout }
-        let (_, _, cacheOrNil) = layer.forward(x, state: nil, mode: .training, rng: &rng)
+        let (_, _, cacheOrNil) = layer.forward(x, state: nil, mode: .training, rng: &rng, applyingDropout: false)
         guard let cache = cacheOrNil, T > 0 else { return nil }
         var first: Int?
         for l in 0..<layer.numLayers {
@@ -222,6 +219,9 @@ public enum GradientFlow {
     /// over steps t + 1 … T, quadratic in T.)
     ///
     /// - Returns: [l][k] = mean over the S sequences of ‖∂loss/∂h_{T−k}^(l)‖, k = 0 … T−1.
+    ///
+    /// Runs `backward`, so it writes the layer's gradients (and puts them back before it returns):
+    /// like training, it needs the layer to itself. Dropout is not applied and `dropout` not touched.
     public static func hiddenGradientNorms(layer: RecurrentLayer, x: Tensor, dFinal: Tensor) -> [[Double]] {
         hiddenGradientNorms(layer: layer, x: x, dFinal: dFinal, floatsPerGroup: 64 << 20)
     }
@@ -234,9 +234,6 @@ public enum GradientFlow {
         var out = [[Double]](repeating: [Double](repeating: 0, count: T), count: L)
         guard T > 0 else { return out }
         var rng = SeededRNG(seed: 0)
-        let savedDropout = layer.dropout
-        layer.dropout = 0
-        defer { layer.dropout = savedDropout }
         let saved = layer.parameters.map(\.grad)
         defer { for (p, g) in zip(layer.parameters, saved) { p.grad = g } }
         func norm(_ p: UnsafePointer<Float>) -> Double {
@@ -252,7 +249,7 @@ public enum GradientFlow {
         for q0 in stride(from: 0, to: S, by: group) {
             let n = min(group, S - q0)
             let xs = Tensor(shape: [n, T, D], data: Array(x.data[(q0 * T * D)..<((q0 + n) * T * D)]))
-            let (_, _, cacheOrNil) = layer.forward(xs, state: nil, mode: .training, rng: &rng)
+            let (_, _, cacheOrNil) = layer.forward(xs, state: nil, mode: .training, rng: &rng, applyingDropout: false)
             guard let cache = cacheOrNil else { fatalError("training forward returns a cache") }
             var dState = RecurrentState.zeros(kind: layer.kind, layers: L, batch: n, hidden: H)
             for i in 0..<(n * H) { dState.hidden.data[(L - 1) * n * H + i] = dFinal.data[q0 * H + i] }
@@ -273,13 +270,14 @@ public enum GradientFlow {
     }
 
     /// The global gradient norm of the parameters for the loss whose ∂/∂h_T (top layer) is `dFinal`.
-    /// Leaves the parameters' `grad` as it found them.
+    /// Leaves the parameters' `grad` as it found them, but writes them meanwhile: like training, it
+    /// needs the layer to itself. Dropout is not applied and `dropout` not touched.
     public static func parameterGradientNorm(layer: RecurrentLayer, x: Tensor, dFinal: Tensor) -> Double {
         let S = x.shape[0], H = layer.hiddenSize, L = layer.numLayers
         var rng = SeededRNG(seed: 0)
         let saved = layer.parameters.map(\.grad)
         layer.zeroGrad()
-        let (_, _, cacheOrNil) = layer.forward(x, state: nil, mode: .training, rng: &rng)
+        let (_, _, cacheOrNil) = layer.forward(x, state: nil, mode: .training, rng: &rng, applyingDropout: false)
         guard let cache = cacheOrNil else { fatalError("training forward returns a cache") }
         var dState = RecurrentState.zeros(kind: layer.kind, layers: L, batch: S, hidden: H)
         for i in 0..<(S * H) { dState.hidden.data[(L - 1) * S * H + i] = dFinal.data[i] }

@@ -100,6 +100,13 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
     /// - Returns: output (B,T,R·H) of the last layer (zero past each length), the final state (L·R,B,H).
     public func forward(_ x: Tensor, state: RecurrentState?, mode: ForwardMode, rng: inout SeededRNG,
                         lengths: [Int]? = nil) -> (output: Tensor, state: RecurrentState, cache: RecurrentCache?) {
+        forward(x, state: state, mode: mode, rng: &rng, lengths: lengths, applyingDropout: true)
+    }
+
+    /// `forward`; with `applyingDropout` false a training pass (cache and all) applies no dropout,
+    /// without writing `dropout`, so the layer stays shared with other threads (the insight tools).
+    func forward(_ x: Tensor, state: RecurrentState?, mode: ForwardMode, rng: inout SeededRNG,
+                 lengths: [Int]? = nil, applyingDropout: Bool) -> (output: Tensor, state: RecurrentState, cache: RecurrentCache?) {
         require(x.shape.count == 3 && x.shape[2] == inputSize, "recurrent layer expects x (B,T,\(inputSize)), got \(x.shape)")
         let B = x.shape[0], T = x.shape[1], D = inputSize
         let input = LayerBuffer(T * B * D, zeroed: false)
@@ -114,7 +121,8 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
                 for t in max(n, 0)..<T { (input.pointer + (t * B + b) * D).update(repeating: 0, count: D) }
             }
         }
-        return forward(timeMajor: input, batch: B, steps: T, state: state, mode: mode, rng: &rng, lengths: lengths)
+        return forward(timeMajor: input, batch: B, steps: T, state: state, mode: mode, rng: &rng, lengths: lengths,
+                       applyingDropout: applyingDropout)
     }
 
     /// `forward` with x already time-major (T,B,D) in `input`, which the cache keeps (no copy).
@@ -125,7 +133,7 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
     /// ignored, and may be empty): see `TokenInput`.
     func forward(timeMajor input: LayerBuffer, batch B: Int, steps T: Int, state: RecurrentState?, mode: ForwardMode,
                  rng: inout SeededRNG, lengths: [Int]? = nil, batchMajorOutput: Bool = true,
-                 tokens: TokenInput? = nil) -> (output: Tensor, state: RecurrentState, cache: RecurrentCache?) {
+                 tokens: TokenInput? = nil, applyingDropout: Bool = true) -> (output: Tensor, state: RecurrentState, cache: RecurrentCache?) {
         let D = inputSize, H = hiddenSize, L = numLayers, R = directionCount
         let stateShape = [L * R, B, H]
         if let tokens {
@@ -188,7 +196,7 @@ public final class RecurrentLayer: ParameterizedModule, @unchecked Sendable {
             // Stack the directions and apply dropout, unless the next layer can read h directly.
             var output: LayerBuffer?
             var mask: LayerBuffer?
-            let applyDropout = mode == .training && dropout > 0 && l < L - 1
+            let applyDropout = mode == .training && applyingDropout && dropout > 0 && l < L - 1
             if l < L - 1 && (R > 1 || applyDropout) {
                 let stacked = Self.stack(level, batch: B, steps: T, hidden: H)
                 if applyDropout {

@@ -87,6 +87,8 @@ public final class Forecaster: ParameterizedModule, @unchecked Sendable {
         let N = config.window, H = config.horizon
         var inputs: [[Float]] = [], targets: [[Float]] = []
         for t in origins {
+            require(t >= N && t + H <= values.count,
+                    "Forecaster.examples: origin \(t) needs the window's \(N) values before it and the horizon's \(H) from it (values 0..<\(values.count))")
             let s = config.scale(for: values[(t - N)..<t])
             inputs.append(values[(t - N)..<t].map(s.normalize))
             targets.append(values[t..<(t + H)].map(s.normalize))
@@ -142,6 +144,7 @@ public final class Forecaster: ParameterizedModule, @unchecked Sendable {
     public func predictNormalized(_ inputs: [[Float]]) -> [[Float]] {
         let B = inputs.count, N = config.window, H = config.horizon, Hd = config.hiddenSize
         guard B > 0 else { return [] }
+        require(inputs.allSatisfy { $0.count == N }, "Forecaster.predictNormalized: every input must hold the window's \(N) values, got \(inputs.first { $0.count != N }?.count ?? 0)")
         var rng = SeededRNG(seed: 0)
         let x = Tensor(shape: [B, N, 1], data: inputs.flatMap { $0 })
         switch config.mode {
@@ -169,6 +172,8 @@ public final class Forecaster: ParameterizedModule, @unchecked Sendable {
     /// in batches of 256 windows.
     public func forecast(_ values: [Double], origins: [Int]) -> [[Double]] {
         let N = config.window
+        require(origins.allSatisfy { $0 >= N && $0 <= values.count },
+                "Forecaster.forecast: origin \(origins.first { $0 < N || $0 > values.count } ?? 0) needs the window's \(N) values before it (values 0..<\(values.count))")
         var out: [[Double]] = []
         out.reserveCapacity(origins.count)
         for start in stride(from: 0, to: origins.count, by: 256) {

@@ -73,6 +73,8 @@ public final class Seq2Seq: ParameterizedModule, @unchecked Sendable {
     public let out: Linear
 
     public init(config c: Seq2SeqConfig, rng: inout SeededRNG) {
+        require(TranslationVocabulary.isValid(c.source) && TranslationVocabulary.isValid(c.target),
+                "Seq2Seq: both vocabularies must start with <pad>, <unk>, <sos>, <eos> and hold a word (TranslationVocabulary.make)")
         config = c
         let H = c.hiddenSize, K = c.keySize
         encoderEmbedding = Embedding(count: c.source.count, dimension: c.embeddingSize, rng: &rng)

@@ -17,6 +17,7 @@ extension Seq2Seq {
 
     /// The argmax word at every step, for all `sources` (word indices, without `<eos>`) at once.
     public func greedy(_ sources: [[Int32]], maxLength: Int) -> [[Int32]] {
+        require(maxLength >= 0, "greedy: maxLength must be 0 or more, got \(maxLength)")
         if sources.isEmpty { return [] }
         var rng = SeededRNG(seed: 0)
         let B = sources.count, V = config.target.count
@@ -60,6 +61,7 @@ extension Seq2Seq {
     /// exactly greedy decoding.
     public func beamSearch(_ source: [Int32], beam: Int, maxLength: Int) -> [Int32] {
         require(beam >= 1, "beamSearch: beam must be at least 1, got \(beam)")
+        require(maxLength >= 0, "beamSearch: maxLength must be 0 or more, got \(maxLength)")
         var rng = SeededRNG(seed: 0)
         let V = config.target.count
         let encoded = encode(Self.sourceBatch([source]), mode: .inference, rng: &rng)

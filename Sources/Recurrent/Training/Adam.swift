@@ -30,6 +30,12 @@ public final class Adam: Optimizer {
     private var state = OptimizerSlots()
 
     public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0) {
+        // PyTorch's checks (its ValueErrors).
+        require(learningRate >= 0, "Adam: invalid learning rate \(learningRate)")
+        require(eps >= 0, "Adam: invalid epsilon value \(eps)")
+        require(beta1 >= 0 && beta1 < 1, "Adam: invalid beta parameter at index 0: \(beta1)")
+        require(beta2 >= 0 && beta2 < 1, "Adam: invalid beta parameter at index 1: \(beta2)")
+        require(weightDecay >= 0, "Adam: invalid weight_decay value \(weightDecay)")
         self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2

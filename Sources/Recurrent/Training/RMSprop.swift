@@ -20,6 +20,12 @@ public final class RMSprop: Optimizer {
     private var state = OptimizerSlots()
 
     public init(learningRate: Float = 0.01, alpha: Float = 0.99, eps: Float = 1e-8, weightDecay: Float = 0, momentum: Float = 0, centered: Bool = false) {
+        // PyTorch's checks (its ValueErrors).
+        require(learningRate >= 0, "RMSprop: invalid learning rate \(learningRate)")
+        require(eps >= 0, "RMSprop: invalid epsilon value \(eps)")
+        require(momentum >= 0, "RMSprop: invalid momentum value \(momentum)")
+        require(weightDecay >= 0, "RMSprop: invalid weight_decay value \(weightDecay)")
+        require(alpha >= 0, "RMSprop: invalid alpha value \(alpha)")
         self.learningRate = learningRate
         self.alpha = alpha
         self.eps = eps

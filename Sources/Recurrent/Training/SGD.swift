@@ -20,6 +20,10 @@ public final class SGD: Optimizer {
     /// - Precondition: Nesterov momentum needs `momentum > 0` and `dampening == 0` (as in PyTorch).
     public init(learningRate: Float, momentum: Float = 0, dampening: Float = 0, nesterov: Bool = false, weightDecay: Float = 0) {
         require(!nesterov || (momentum > 0 && dampening == 0), "Nesterov momentum requires a momentum and zero dampening")
+        // PyTorch's checks (its ValueErrors).
+        require(learningRate >= 0, "SGD: invalid learning rate \(learningRate)")
+        require(momentum >= 0, "SGD: invalid momentum value \(momentum)")
+        require(weightDecay >= 0, "SGD: invalid weight_decay value \(weightDecay)")
         self.learningRate = learningRate
         self.momentum = momentum
         self.dampening = dampening

@@ -25,7 +25,8 @@ public struct TaskTrainingOptions: Sendable {
     public var plateauPatience = 1
     public var plateauThreshold = 1e-4
     /// Exponential moving average of the weights (Polyak averaging; 0 = off): after every step
-    /// `avg = d·avg + (1−d)·w` with `d = min(emaDecay, (1+step)/(10+step))`; validation, saving
+    /// `avg = d·avg + (1−d)·w` with `d = min(emaDecay, (1+step)/(10+step))`, from the initial weights
+    /// (TensorFlow's `ExponentialMovingAverage` with `num_updates`); validation, saving
     /// and early stopping then use the averaged weights, training continues on the raw ones.
     public var emaDecay: Float = 0
     /// Global-norm clipping (0 = off) and element clipping (0 = off; applied first, as `recurrent train`).
@@ -82,6 +83,8 @@ public final class TaskTrainer {
     public private(set) var bestAccuracy: Double?
     /// Why the run ended: "steps", "epochs", "minutes" or "patience".
     public private(set) var stopReason = ""
+    /// The step of the last validation (nil before the first).
+    private var validatedStep: Int?
     private let lengths: [Int]
     private var loop: LoopState
     /// True while the parameters hold the weight average and `loop.average` the raw weights.
@@ -110,6 +113,7 @@ public final class TaskTrainer {
     public init(parameters: [Parameter], lengths: [Int], options: TaskTrainingOptions) {
         require(!lengths.isEmpty, "a TaskTrainer needs at least one training example (lengths is empty)")
         require(options.batchSize > 0, "TaskTrainingOptions.batchSize must be at least 1, got \(options.batchSize)")
+        require(options.evalEvery.map { $0 > 0 } ?? true, "TaskTrainingOptions.evalEvery must be at least 1 (nil: every epoch), got \(options.evalEvery ?? 0)")
         self.parameters = parameters
         self.lengths = lengths
         self.options = options
@@ -203,7 +207,6 @@ public final class TaskTrainer {
             return false
         }
 
-        var validatedAt = -1
         while !limitReached() {
             if loop.position >= loop.plan.count {
                 loop.epoch += 1
@@ -230,11 +233,15 @@ public final class TaskTrainer {
             try onEvent(.progress(progress()))
             let due = options.evalEvery.map { step % $0 == 0 } ?? (loop.position == loop.plan.count)
             if due {
-                validatedAt = step
+                validatedStep = step
                 if try evaluate() { return }
             }
         }
-        if validatedAt != step { _ = try evaluate() }
+        // Once per step: a second `run` after the limit neither validates again nor changes stopReason.
+        if validatedStep != step {
+            validatedStep = step
+            _ = try evaluate()
+        }
     }
 }
 
