@@ -143,6 +143,22 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
         #expect(r.stdout.contains("step 40"))
     }
 
+    /// A `--lr-decay-rate` below 1 without `--lr-decay` decays exponentially per epoch, as in the
+    /// task trainers (it was ignored by `train`).
+    @Test func aDecayRateAloneDecaysExponentially() throws {
+        let dir = CLI.tempDir()
+        let textPath = dir.appendingPathComponent("text.txt").path
+        try String(repeating: "abcabcabd 가나다 😀\n", count: 60).write(toFile: textPath, atomically: true, encoding: .utf8)
+        let model = dir.appendingPathComponent("m.safetensors").path
+        let r = try CLI.run(["train", "--data", textPath, "--hidden", "8", "--embedding", "4", "--layers", "1", "--batch-size", "4",
+                             "--seq-len", "16", "--epochs", "3", "--eval-every", "5", "--val-fraction", "0.1", "--output", model,
+                             "--threads", "1", "--lr", "0.01", "--lr-decay-rate", "0.5"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("lr 1.00e-02") && r.stdout.contains("lr 5.00e-03") && r.stdout.contains("lr 2.50e-03"), "\(r.stdout)")
+        let meta = try SafeTensors.metadata(path: model + ".training.safetensors")
+        #expect(meta["lr_decay"] == "exponential" && meta["lr_decay_rate"] == "0.5", "the training state's settings")
+    }
+
     /// `bench` on a trained checkpoint: sampling with int8 weights reports its speed and the loss
     /// change against float32 on the text's end; a text with characters the model lacks is a clean error.
     @Test func benchTimesATrainedCheckpoint() throws {
