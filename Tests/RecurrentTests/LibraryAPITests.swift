@@ -69,6 +69,18 @@ import Testing
         #expect(good.order == ["w", "v"] && good.metadata == ["a": "b"])
     }
 
+    /// From another module (as this test is), changing a parameter in place reaches its storage:
+    /// a `didSet` check had made every such change copy the whole tensor first.
+    @Test func aParameterChangesInPlaceFromAnotherModule() {
+        let p = Parameter(name: "w", value: Tensor(shape: [1000, 100], repeating: 1))
+        let before = p.value.data.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        let during = p.value.data.withUnsafeMutableBufferPointer { b -> UInt in b[0] = 2; return UInt(bitPattern: b.baseAddress) }
+        p.value.data[1] = 3
+        let after = p.value.data.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        #expect(before == during && during == after, "no copy")
+        #expect(p.value.data[0] == 2 && p.value.data[1] == 3 && p.value.data[2] == 1)
+    }
+
     @Test func trainingEventsAreSendable() {
         // Compiles only when they are (a program forwards them to its UI's actor in a Task).
         func sendable<T: Sendable>(_: T.Type) -> String { "\(T.self)" }

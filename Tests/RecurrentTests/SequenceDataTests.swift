@@ -78,9 +78,16 @@ private func errorMessage(_ body: () throws -> Void) -> String? {
                 == "l.tsv:3: 3 columns, expected 2 as in the header (line 1); is there a tab inside the text?")
         let trailing = try TextLines.split(Array("sentence\tlabel\ngood film\tpos\t\nbad\tneg\t \n".utf8), name: "t.tsv")
         #expect(try ClassificationReader.parseTSV(trailing, name: "t.tsv", columns: TSVColumns()).map(\.label) == ["pos", "neg"])
-        let noHeader = try TextLines.split(Array("fine\t1\nnot\tso fine\t0\n".utf8), name: "n.txt")
+        let noHeader = try TextLines.split(Array("fine\t1\nnot\tso fine\t0\nok\t1\n".utf8), name: "n.txt")
         #expect(errorMessage { _ = try ClassificationReader.parseTSV(noHeader, name: "n.txt", columns: TSVColumns(text: "1", label: "2", hasHeader: false)) }
-                == "n.txt:2: 3 columns, expected 2 as in the first row (line 1); is there a tab inside the text?")
+                == "n.txt:2: 3 columns, expected 2 as in most rows; is there a tab inside the text?")
+        // The odd row may be the first, and a trailing tab on the first row or the header sets no width.
+        let oddFirst = try TextLines.split(Array("bad\tfilm\t0\ngood\t1\nok\t1\n".utf8), name: "f.txt")
+        #expect(errorMessage { _ = try ClassificationReader.parseTSV(oddFirst, name: "f.txt", columns: TSVColumns(text: "1", label: "2", hasHeader: false)) }
+                == "f.txt:1: 3 columns, expected 2 as in most rows; is there a tab inside the text?")
+        let trailingHeader = try TextLines.split(Array("sentence\tlabel\t\ngood\t1\ngood\tmovie\t1\n".utf8), name: "h.tsv")
+        #expect(errorMessage { _ = try ClassificationReader.parseTSV(trailingHeader, name: "h.tsv", columns: TSVColumns()) }
+                == "h.tsv:3: 3 columns, expected 2 as in the header (line 1); is there a tab inside the text?")
     }
 
     @Test func labelFirstLines() throws {

@@ -78,9 +78,11 @@ public enum ClassificationReader {
         try TextLines.refuseLoneCR(first, name: name)
         let textIndex: Int, labelIndex: Int
         var body = rows[...]
-        // Every row has the first row's width (the header's, or the first example's): one more
-        // tab inside a sentence would otherwise cut its text short and read a word as the label.
-        let width = first.text.split(separator: "\t", omittingEmptySubsequences: false).count
+        // A row is as wide as the header, or without one as most rows (empty trailing columns not
+        // counted): one more tab inside a sentence would otherwise cut its text short and read a
+        // word as the label.
+        func width<S: StringProtocol>(_ cells: [S]) -> Int { (cells.lastIndex { !isBlank($0) } ?? -1) + 1 }
+        let widths = rows.map { width($0.text.split(separator: "\t", omittingEmptySubsequences: false)) }
         if columns.hasHeader {
             let header = first.text.split(separator: "\t", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             guard let t = header.firstIndex(of: columns.text) else {
@@ -102,6 +104,18 @@ public enum ClassificationReader {
             throw RecurrentError("--text-column '\(columns.text)' and --label-column '\(columns.label)' name the same column of \(name); the label would be the input")
         }
         let needed = max(textIndex, labelIndex) + 1
+        let usual: Int, widthSource: String
+        if columns.hasHeader {
+            usual = widths[0]
+            widthSource = "the header (line \(first.number))"
+        } else {
+            // The most common width (the narrower of a tie), and at least the columns named.
+            var counts: [Int: Int] = [:]
+            for w in widths { counts[w, default: 0] += 1 }
+            let common = counts.max { $0.value != $1.value ? $0.value < $1.value : $0.key > $1.key }?.key ?? needed
+            usual = max(needed, common)
+            widthSource = usual == common ? "most rows" : "the columns named (--text-column, --label-column)"
+        }
         var out: [LabeledText] = []
         out.reserveCapacity(body.count)
         for row in body {
@@ -109,8 +123,9 @@ public enum ClassificationReader {
             guard cells.count >= needed else {
                 throw RecurrentError("\(name):\(row.number): \(cells.count) column\(cells.count == 1 ? "" : "s"), expected at least \(needed)")
             }
-            if cells.count > width, cells[width...].contains(where: { !isBlank($0) }) {
-                throw RecurrentError("\(name):\(row.number): \(cells.count) columns, expected \(width) as in \(columns.hasHeader ? "the header" : "the first row") (line \(first.number)); is there a tab inside the text?")
+            let w = width(cells)
+            if w > usual {
+                throw RecurrentError("\(name):\(row.number): \(w) columns, expected \(usual) as in \(widthSource); is there a tab inside the text?")
             }
             let label = cells[labelIndex].trimmingCharacters(in: .whitespaces)
             guard !label.isEmpty else { throw RecurrentError("\(name):\(row.number): the label is empty") }

@@ -63,13 +63,15 @@ public enum TimeSeriesCSV {
         }
         let header = (reader.headerRow ?? []).map { $0.trimmingCharacters(in: .whitespaces) }
         let available = RecurrentError.shownList(header.map { "'\($0)'" })
+        // The header's named columns (a trailing comma, as spreadsheets write, adds an empty one).
+        let headerWidth = (header.lastIndex { !$0.isEmpty } ?? -1) + 1
         func find(_ wanted: String, flag: String) throws -> Int {
             if let i = header.firstIndex(of: wanted) { return i }
             if let i = header.firstIndex(where: { $0.lowercased() == wanted.lowercased() }) { return i }
             throw RecurrentError("\(name):1: no column named '\(RecurrentError.shown(wanted))' (\(flag)); the header has \(available)")
         }
         // By default the last named column: a trailing comma (as spreadsheets write) adds an empty one.
-        let valueIndex = try column.map { try find($0, flag: "--column") } ?? (header.lastIndex { !$0.isEmpty } ?? header.count - 1)
+        let valueIndex = try column.map { try find($0, flag: "--column") } ?? (headerWidth > 0 ? headerWidth - 1 : header.count - 1)
         let dateIndex = try dateColumn.map { try find($0, flag: "--date-column") }
         let columnName = header[valueIndex]
         var line = 1 + newlines(header.joined())
@@ -88,8 +90,9 @@ public enum TimeSeriesCSV {
             }
             // A row longer than the header (empty trailing fields aside) shifts its values: an
             // unquoted decimal comma, "193,47", would otherwise be read as 193.
-            if row.count > header.count, row[header.count...].contains(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) {
-                throw RecurrentError("\(name):\(rowLine): \(row.count) fields, the header has \(header.count); a decimal comma such as 193,47 splits a value in two (write 193.47)")
+            let fields = (row.lastIndex { !$0.trimmingCharacters(in: .whitespaces).isEmpty } ?? -1) + 1
+            if fields > headerWidth {
+                throw RecurrentError("\(name):\(rowLine): \(fields) fields, the header has \(headerWidth); an unquoted comma splits a field (quote a field that holds one; write decimals with a point: 193.47)")
             }
             let cell = row[valueIndex].trimmingCharacters(in: .whitespaces)
             let value: Double

@@ -66,7 +66,7 @@ extension GradientFlow {
         zoom.yMin = 1e-6
         var body = "<h1>Gradient flow through time</h1>\n<p class=\"note\">\(HTMLPage.escape(description))</p>\n"
         body += chart.svg() + zoom.svg()
-        body += "<h2>Summary</h2>\n<table><tr><th>curve</th><th>factor per step</th><th>steps back to 10⁻³ of the first norm</th><th>steps back to 10⁻⁶ of the first norm</th><th>parameter gradient norm</th></tr>\n"
+        body += "<h2>Summary</h2>\n<table><tr><th>curve</th><th>factor per step</th><th>steps back to 10⁻³ of the first positive norm</th><th>steps back to 10⁻⁶ of the first positive norm</th><th>parameter gradient norm</th></tr>\n"
         func f(_ v: Double?, _ fmt: String = "%.3g") -> String { v.map { $0.isFinite ? String(format: fmt, $0) : "∞" } ?? "–" }
         for c in curves {
             body += "<tr><td>\(HTMLPage.escape(c.name))</td><td class=\"num\">\(f(c.factorPerStep, "%.4f"))</td>"
@@ -76,8 +76,8 @@ extension GradientFlow {
         }
         body += "</table>\n"
         body += "<p class=\"note\">Factor per step: (‖∂loss_T/∂h_1‖ / ‖∂loss_T/∂h_T‖)^(1/(T−1)), the mean shrink (below 1) or growth (above 1) per step back. "
-        body += "Steps back to 10⁻³ and 10⁻⁶: the first step back at which the norm is below that fraction of the curve's first norm (at t = T). "
-        body += "Fresh layers start every curve at 1, so these read straight off the charts; a checkpoint's curves start at their own norms, which the charts draw as they are. "
+        body += "Steps back to 10⁻³ and 10⁻⁶: the first step back at which the norm is below that fraction of the curve's first positive norm (normally the one at t = T). "
+        body += "Unclipped fresh layers start their curves at 1, so these read straight off the charts; a clipped curve and a checkpoint's curves start at their own norms, which the charts draw as they are. "
         body += "A norm of 0 (or one under 10⁻⁴⁵, float's smallest) cannot be drawn on a log scale; the line stops there.</p>\n"
         if let clipNote { body += "<h2>Gradient clipping</h2>\n<p>\(HTMLPage.escape(clipNote))</p>\n" }
         return HTMLPage.render(title: "Gradient flow", body: body)

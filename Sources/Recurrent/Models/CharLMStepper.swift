@@ -164,10 +164,11 @@ public final class CharLMStepper {
     }
 
     /// The temperature / top-k probabilities of the next token (V values; empty before any step).
-    /// The temperature must be above 0 and top-k 0 (all) or more, as for `sample`.
+    /// As for `sample`, the temperature must be above 0 unless `greedy` (a temperature of 0 or less
+    /// then gives the argmax all the mass), and top-k 0 (all) or more.
     public func probabilities(settings: SamplingSettings) -> [Float] {
         guard let p = current else { return [] }
-        require(settings.temperature > 0, "sampling temperature must be above 0, got \(settings.temperature)")
+        require(settings.greedy || settings.temperature > 0, "sampling temperature must be above 0, got \(settings.temperature)")
         require(settings.topK >= 0, "sampling top-k must be 0 (all) or more, got \(settings.topK)")
         var out = [Float](repeating: 0, count: vocabularyCount)
         out.withUnsafeMutableBufferPointer {

@@ -11,13 +11,20 @@ public final class Parameter: @unchecked Sendable {
     /// parameter. To load weights from a file with one-line errors instead, use
     /// `ParameterizedModule.load(_:prefix:path:)`.
     public var value: Tensor {
-        // No `oldValue` here: an observer that reads it would copy the weights at every in-place
-        // update (`value.data.withUnsafeMutableBufferPointer`), where this one leaves them in place.
-        didSet {
-            require(value.shape == fixedShape && value.data.count == fixedCount,
-                    "parameter \(name): a value of shape \(value.shape) with \(value.data.count) numbers, expected shape \(fixedShape) (\(fixedCount) numbers)")
+        get { storage }
+        set {
+            check(newValue)
+            storage = newValue
+        }
+        // In place, from any module: `value.data.withUnsafeMutableBufferPointer` and
+        // `value.data[i] = x` reach the storage itself. (A `didSet` observer did so only inside
+        // this module; from another, every such change copied the whole tensor.)
+        _modify {
+            defer { check(storage) }
+            yield &storage
         }
     }
+    private var storage: Tensor
     private let fixedShape: [Int]
     private let fixedCount: Int
     /// The gradient, zeros of `value`'s shape until a backward pass adds to it. It is allocated
@@ -37,12 +44,17 @@ public final class Parameter: @unchecked Sendable {
     public init(name: String, value: Tensor) {
         require(value.data.count == value.shape.reduce(1, *), "parameter \(name): shape \(value.shape) holds \(value.shape.reduce(1, *)) numbers, the data \(value.data.count)")
         self.name = name
-        self.value = value
+        storage = value
         fixedShape = value.shape
         fixedCount = value.data.count
     }
 
     public var shape: [Int] { value.shape }
+
+    private func check(_ v: Tensor) {
+        require(v.shape == fixedShape && v.data.count == fixedCount,
+                "parameter \(name): a value of shape \(v.shape) with \(v.data.count) numbers, expected shape \(fixedShape) (\(fixedCount) numbers)")
+    }
 }
 
 /// A module that owns parameters and can list them under PyTorch-style dotted names.
