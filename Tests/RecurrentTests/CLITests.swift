@@ -105,12 +105,16 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
         #expect(abs((obj["perplexity"] as? Double ?? 0) - exp(expected)) < 1e-3)
     }
 
-    @Test func trainSampleEvalResume() throws {
+    /// A fresh folder holding text.txt (`text`) and the path for a model m.safetensors beside it.
+    static func textAndModel(_ text: String) throws -> (dir: URL, textPath: String, model: String) {
         let dir = CLI.tempDir()
         let textPath = dir.appendingPathComponent("text.txt").path
-        let text = String(repeating: "abcabcabd 가나다 😀\n", count: 60)
         try text.write(toFile: textPath, atomically: true, encoding: .utf8)
-        let model = dir.appendingPathComponent("m.safetensors").path
+        return (dir, textPath, dir.appendingPathComponent("m.safetensors").path)
+    }
+
+    @Test func trainSampleEvalResume() throws {
+        let (_, textPath, model) = try Self.textAndModel(String(repeating: "abcabcabd 가나다 😀\n", count: 60))
         var r = try CLI.run(["train", "--data", textPath, "--hidden", "16", "--embedding", "8", "--layers", "1",
                              "--batch-size", "4", "--seq-len", "16", "--steps", "30", "--eval-every", "10",
                              "--val-fraction", "0.1", "--output", model, "--threads", "1", "--lr", "0.01"])
@@ -146,10 +150,7 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
     /// A `--lr-decay-rate` below 1 without `--lr-decay` decays exponentially per epoch, as in the
     /// task trainers (it was ignored by `train`).
     @Test func aDecayRateAloneDecaysExponentially() throws {
-        let dir = CLI.tempDir()
-        let textPath = dir.appendingPathComponent("text.txt").path
-        try String(repeating: "abcabcabd 가나다 😀\n", count: 60).write(toFile: textPath, atomically: true, encoding: .utf8)
-        let model = dir.appendingPathComponent("m.safetensors").path
+        let (_, textPath, model) = try Self.textAndModel(String(repeating: "abcabcabd 가나다 😀\n", count: 60))
         let r = try CLI.run(["train", "--data", textPath, "--hidden", "8", "--embedding", "4", "--layers", "1", "--batch-size", "4",
                              "--seq-len", "16", "--epochs", "3", "--eval-every", "5", "--val-fraction", "0.1", "--output", model,
                              "--threads", "1", "--lr", "0.01", "--lr-decay-rate", "0.5"])
@@ -162,10 +163,7 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
     /// `bench` on a trained checkpoint: sampling with int8 weights reports its speed and the loss
     /// change against float32 on the text's end; a text with characters the model lacks is a clean error.
     @Test func benchTimesATrainedCheckpoint() throws {
-        let dir = CLI.tempDir()
-        let textPath = dir.appendingPathComponent("text.txt").path
-        try String(repeating: "abcabcabd 가나다\n", count: 400).write(toFile: textPath, atomically: true, encoding: .utf8)
-        let model = dir.appendingPathComponent("m.safetensors").path
+        let (dir, textPath, model) = try Self.textAndModel(String(repeating: "abcabcabd 가나다\n", count: 400))
         let t = try CLI.run(["train", "--data", textPath, "--hidden", "16", "--embedding", "8", "--layers", "2", "--batch-size", "4",
                              "--seq-len", "16", "--steps", "20", "--val-fraction", "0.1", "--output", model, "--threads", "1", "--lr", "0.01"])
         #expect(t.status == 0, "\(t.stderr)")

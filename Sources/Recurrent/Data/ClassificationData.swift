@@ -77,14 +77,14 @@ public enum ClassificationReader {
         guard let first = rows.first else { throw RecurrentError("\(name): the file is empty") }
         try TextLines.refuseLoneCR(first, name: name)
         let textIndex: Int, labelIndex: Int
-        var body = rows[...]
         // A row is as wide as the header, or without one as most rows (empty trailing columns not
         // counted): one more tab inside a sentence would otherwise cut its text short and read a
         // word as the label.
-        func width<S: StringProtocol>(_ cells: [S]) -> Int { (cells.lastIndex { !isBlank($0) } ?? -1) + 1 }
-        let widths = rows.map { width($0.text.split(separator: "\t", omittingEmptySubsequences: false)) }
+        let cellsOfRows = rows.map { $0.text.split(separator: "\t", omittingEmptySubsequences: false) }
+        let widths = cellsOfRows.map { cells in (cells.lastIndex { !isBlank($0) } ?? -1) + 1 }
+        var body = Array(zip(rows, zip(cellsOfRows, widths)))[...]
         if columns.hasHeader {
-            let header = first.text.split(separator: "\t", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            let header = cellsOfRows[0].map { $0.trimmingCharacters(in: .whitespaces) }
             guard let t = header.firstIndex(of: columns.text) else {
                 throw RecurrentError("\(name):\(first.number): no column named '\(RecurrentError.shown(columns.text))' in the header (columns: \(RecurrentError.shownList(header))); use --text-column, or --no-header with column numbers")
             }
@@ -93,7 +93,7 @@ public enum ClassificationReader {
             }
             textIndex = t
             labelIndex = l
-            body = rows.dropFirst()
+            body = body.dropFirst()
         } else {
             guard let t = Int(columns.text), t >= 1 else { throw RecurrentError("--text-column '\(columns.text)': with --no-header give a column number (1 = first)") }
             guard let l = Int(columns.label), l >= 1 else { throw RecurrentError("--label-column '\(columns.label)': with --no-header give a column number (1 = first)") }
@@ -118,12 +118,10 @@ public enum ClassificationReader {
         }
         var out: [LabeledText] = []
         out.reserveCapacity(body.count)
-        for row in body {
-            let cells = row.text.split(separator: "\t", omittingEmptySubsequences: false)
+        for (row, (cells, w)) in body {
             guard cells.count >= needed else {
                 throw RecurrentError("\(name):\(row.number): \(cells.count) column\(cells.count == 1 ? "" : "s"), expected at least \(needed)")
             }
-            let w = width(cells)
             if w > usual {
                 throw RecurrentError("\(name):\(row.number): \(w) columns, expected \(usual) as in \(widthSource); is there a tab inside the text?")
             }

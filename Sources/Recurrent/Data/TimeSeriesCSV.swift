@@ -70,7 +70,6 @@ public enum TimeSeriesCSV {
             if let i = header.firstIndex(where: { $0.lowercased() == wanted.lowercased() }) { return i }
             throw RecurrentError("\(name):1: no column named '\(RecurrentError.shown(wanted))' (\(flag)); the header has \(available)")
         }
-        // By default the last named column: a trailing comma (as spreadsheets write) adds an empty one.
         let valueIndex = try column.map { try find($0, flag: "--column") } ?? (headerWidth > 0 ? headerWidth - 1 : header.count - 1)
         let dateIndex = try dateColumn.map { try find($0, flag: "--date-column") }
         let columnName = header[valueIndex]
