@@ -103,7 +103,7 @@ enum GeneratorData {
         var examples = try ClassificationReader.read(path: path, format: isDir.boolValue ? .folder : .tsv,
                                                     columns: TSVColumns(text: "2", label: "1", hasHeader: false), encoding: encoding)
         for i in examples.indices {
-            examples[i].text = examples[i].text.trimmingCharacters(in: .whitespaces)
+            examples[i].text = examples[i].text.strippingSpacesAndTabs()
             if lowercase { examples[i].text = examples[i].text.pythonLowercased() }
             if examples[i].text.isEmpty { throw RecurrentError("\(examples[i].origin): the text is empty") }
         }

@@ -210,6 +210,9 @@ private func errorMessage(_ body: () throws -> Void) -> String? {
         #expect(Tokenization.word.tokens("the\u{A0}old man", lowercase: false) == ["the\u{A0}old", "man"])
         #expect(Tokenization.char.tokens(" \tq\u{A0}\t ", lowercase: false) == ["q", "\u{A0}"])
         #expect(Tokenization.char.tokens(" \t", lowercase: false).isEmpty)
+        // The generator's examples are stripped the same way (a no-break space stays).
+        #expect(" \u{A0}Kim\t ".strippingSpacesAndTabs() == "\u{A0}Kim")
+        #expect("\t \t".strippingSpacesAndTabs().isEmpty)
         // Python's str.lower(): final sigma where Unicode's Final_Sigma context holds.
         func scalars(_ s: String) -> [UInt32] { s.unicodeScalars.map(\.value) }
         #expect(scalars("ΟΔΟΣ".pythonLowercased()) == scalars("οδος"))

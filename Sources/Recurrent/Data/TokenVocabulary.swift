@@ -90,16 +90,21 @@ public enum Tokenization: String, CaseIterable, Sendable {
         let t = lowercase ? text.pythonLowercased() : text
         switch self {
         case .word: return t.splitScalars { $0 == " " || $0 == "\t" }
-        case .char:
-            let scalars = Array(t.unicodeScalars)
-            let blank: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" }
-            guard let first = scalars.firstIndex(where: { !blank($0) }), let last = scalars.lastIndex(where: { !blank($0) }) else { return [] }
-            return scalars[first...last].map { String($0) }
+        case .char: return t.strippingSpacesAndTabs().unicodeScalars.map { String($0) }
         }
     }
 }
 
 extension String {
+    /// Without its outer spaces and tabs, as Python's `text.strip(" \t")` (other whitespace, such
+    /// as a no-break space, stays).
+    public func strippingSpacesAndTabs() -> String {
+        let scalars = unicodeScalars
+        let blank: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = scalars.firstIndex(where: { !blank($0) }), let last = scalars.lastIndex(where: { !blank($0) }) else { return "" }
+        return String(scalars[first...last])
+    }
+
     /// Lower case as Python's `str.lower()`: each scalar's full lowercase mapping, and capital
     /// sigma as final ς where Unicode's Final_Sigma context holds (after a cased letter and any
     /// case-ignorable ones, and not before a cased letter): "ΟΔΟΣ" → "οδος". Swift's
