@@ -57,7 +57,7 @@ struct GenerateTrain: ParsableCommand {
     func run() throws {
         compute.apply()
         let started = Date()
-        try ensureTrainingOutput(output, inputs: [("--data", data)], readsFolders: true)
+        try ensureTrainingOutput(output, inputs: [("--data", data)], readsFolders: true, report: training.report)
         let all = try GeneratorData.read(data, encoding: try parseEncoding(encoding), lowercase: training.lowercase)
         let parts = ClassificationReader.split(all, fractions: [1 - validFraction, validFraction], seed: splitSeed)
         let (trainSet, validSet) = (parts[0], parts[1])
@@ -82,6 +82,7 @@ struct GenerateTrain: ParsableCommand {
         try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.generatorMetadata(config), settings: settings, load: { _ = try TaskCheckpoint.loadGenerator(path: $0) })
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "examples", output: output, metric: .loss,
+            report: training.report, title: "generate train --data \(data)",
             step: { batch, rng in model.trainStep(batch.map { trainX[$0] }, conditions: batch.map { trainC[$0] }, rng: &rng) },
             validate: { -GeneratorData.meanLoss(model, validX, validC) },
             save: { step, score in

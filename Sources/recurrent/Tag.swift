@@ -56,7 +56,7 @@ struct TagTrain: ParsableCommand {
     func run() throws {
         compute.apply()
         let started = Date()
-        try ensureTrainingOutput(output, inputs: [("--train", train), ("--valid", valid)])
+        try ensureTrainingOutput(output, inputs: [("--train", train), ("--valid", valid)], report: training.report)
         let column = TagColumn(rawValue: tagColumn) ?? .upos
         let enc = try parseEncoding(encoding)
         let trainSet = try CoNLLU.read(path: train, tagColumn: column, encoding: enc)
@@ -94,6 +94,7 @@ struct TagTrain: ParsableCommand {
         try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.taggerMetadata(config), settings: settings, load: { _ = try TaskCheckpoint.loadTagger(path: $0) })
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "sentences", output: output,
+            report: training.report, title: "tag train --train \(train)",
             step: { batch, rng in
                 let b = model.makeBatch(batch.map { trainSet[$0].words })
                 return model.trainStep(b, targets: Tagger.targets(batch.map { trainTags[$0] }, steps: b.words.steps),

@@ -51,6 +51,7 @@ struct TaskTrainingFlags: ParsableArguments {
     @Option(help: "Random seed (initialisation, shuffling, dropout).") var seed: UInt64 = 123
     @Flag(help: "Print only the model and data lines, the validation lines and the summary (no per-step progress).") var quiet = false
     @Option(help: "Continue the run that wrote this checkpoint, from the training state saved beside it (<checkpoint>.training.safetensors, written at every validation); give the same data and flags.") var resume: String?
+    @Option(help: "Keep an HTML report of the training curves in this folder (index.html, history.json and SVGs: loss, validation score, learning rate, gradient norm, speed; rewritten at each validation; a --resume run continues it; an ensemble's members in member-K subfolders).") var report: String?
 
     func validate() throws {
         let batchSize = batchSizeFlag ?? 1, minFreq = minFreqFlag ?? 1, lr = lrFlag ?? 1, patience = patienceFlag ?? 0, ema = emaFlag ?? 0
@@ -75,6 +76,7 @@ struct TaskTrainingFlags: ParsableArguments {
         if patience < 0 { throw ValidationError("--patience must be zero (never stop early) or more, got \(patience)") }
         if let e = evalEvery, e < 1 { throw ValidationError("--eval-every must be a positive integer, got \(e)") }
         if let r = resume, r.isEmpty { throw ValidationError("--resume must name a checkpoint") }
+        if report?.isEmpty == true { throw ValidationError("--report must name a folder") }
     }
 
     /// Throws for the vocabulary flags (name: given) that `tool` has no use for, instead of ignoring them.
@@ -232,7 +234,7 @@ func ensureWritable(_ path: String, flag: String = "--output", inputs: [(String,
 /// `ensureWritable` for a training command's `--output` and the training state written beside it,
 /// then the output's lock (`OutputLock`), held until the run ends. Unless the command reads
 /// folders (`readsFolders`: classify and generate), an input that is a folder is refused first.
-func ensureTrainingOutput(_ output: String, inputs: [(String, String?)], readsFolders: Bool = false) throws {
+func ensureTrainingOutput(_ output: String, inputs: [(String, String?)], readsFolders: Bool = false, report: String? = nil) throws {
     for case let (flag, input?) in inputs where !readsFolders {
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: input, isDirectory: &isFolder), isFolder.boolValue {
@@ -243,6 +245,16 @@ func ensureTrainingOutput(_ output: String, inputs: [(String, String?)], readsFo
         throw RecurrentError("--output \(output): training writes its checkpoint again at every better validation, with a training state beside it; name a regular file")
     }
     try ensureWritable(output, inputs: inputs, beside: [CharLMCheckpoint.trainingStatePath(for: output)])
+    // The report rewrites index.html, history.json and its charts (NAME-steps.svg, NAME-time.svg) in its folder.
+    if let report {
+        for case let (flag, path?) in inputs + [("--output", output)]
+        where canonical(URL(fileURLWithPath: path).deletingLastPathComponent().path) == canonical(report) {
+            let name = URL(fileURLWithPath: path).lastPathComponent
+            if name == "index.html" || name == "history.json" || name.hasSuffix("-steps.svg") || name.hasSuffix("-time.svg") {
+                throw RecurrentError("--report \(report): would rewrite \(flag) \(path) (the report writes index.html, history.json and its charts there); name another folder")
+            }
+        }
+    }
     try OutputLock.hold(output)
 }
 
@@ -335,6 +347,23 @@ enum ValidationMetric {
         case .rmse: return "val rmse \(Format.significant(-score))"
         }
     }
+
+    /// The score as printed: the loss and RMSE are kept negated (higher is better) in the trainer.
+    func value(_ score: Double) -> Double {
+        switch self {
+        case .accuracy, .bleu: return score
+        case .loss, .rmse: return -score
+        }
+    }
+
+    func reportLabels(unit: String) -> TrainingReport.Labels {
+        switch self {
+        case .accuracy: return .init(loss: "cross-entropy (nats)", unit: unit, validation: "validation accuracy", validationIsLoss: false, higherIsBetter: true)
+        case .bleu: return .init(loss: "cross-entropy per target word (nats)", unit: unit, validation: "validation BLEU", validationIsLoss: false, higherIsBetter: true)
+        case .loss: return .init(loss: "cross-entropy (nats/char)", unit: unit, validation: "validation loss", validationIsLoss: true, higherIsBetter: false)
+        case .rmse: return .init(loss: "MSE on normalised values", unit: unit, validation: "validation RMSE", validationIsLoss: false, higherIsBetter: false)
+        }
+    }
 }
 
 /// A progress line for the sequence tasks, laid out as `recurrent train`'s.
@@ -353,13 +382,21 @@ func taskProgressLine(_ p: TaskProgress, accuracy: Double?, unit: String, metric
 /// every improvement, and the training state for `--resume` is written beside `output` at every
 /// validation. `note` adds to validation lines.
 func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: String, metric: ValidationMetric = .accuracy,
+                    report reportFolder: String? = nil, title: String = "",
                     step: ([Int], inout SeededRNG) -> Float, validate: () throws -> Double, note: () -> String = { "" },
                     save: (Int, Double) throws -> Void) throws {
     var lastPrint = Date()
     var liveLine = false
-    try trainer.run(step: step, validate: validate) { event in
+    let report = try reportFolder.map {
+        try TrainingReport(directory: $0, title: title, labels: metric.reportLabels(unit: unit), resumingAt: trainer.step > 0 ? trainer.step : nil)
+    }
+    var stepLoss = Float.nan
+    do {
+    try trainer.run(step: { batch, rng in stepLoss = step(batch, &rng); return stepLoss }, validate: validate) { event in
         switch event {
         case .progress(let p):
+            report?.record(step: p.step, seconds: p.elapsedSeconds, trainLoss: Double(stepLoss), learningRate: Double(p.learningRate),
+                           gradNorm: Double(p.gradNorm), perSecond: p.examplesPerSecond)
             let now = Date()
             let interval = Console.isTerminal ? 0.2 : 10
             if !quiet, now.timeIntervalSince(lastPrint) >= interval {
@@ -376,8 +413,14 @@ func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: S
             }
             if liveLine { Console.write("\r\u{1B}[K"); liveLine = false }
             Console.line(taskProgressLine(p, accuracy: accuracy, unit: unit, metric: metric) + note() + saved)
+            try report?.evaluated(step: p.step, seconds: p.elapsedSeconds, validation: metric.value(accuracy))
         }
     }
+    } catch {
+        try? report?.write()   // the curves up to the step that failed (a diverged run)
+        throw error
+    }
+    try report?.write()   // the steps after the last validation
     if liveLine { Console.write("\r\u{1B}[K") }
 }
 

@@ -107,17 +107,7 @@ struct Train: ParsableCommand {
     func run() throws {
         compute.apply()
         let started = Date()
-        try ensureTrainingOutput(output, inputs: [("--data", data), ("--init-from", initFrom)])
-        // The report rewrites index.html, history.json and its charts (NAME-steps.svg, NAME-time.svg) in its folder.
-        if let report {
-            for (flag, path) in [("--data", data), ("--output", output)]
-            where canonical(URL(fileURLWithPath: path).deletingLastPathComponent().path) == canonical(report) {
-                let name = URL(fileURLWithPath: path).lastPathComponent
-                if name == "index.html" || name == "history.json" || name.hasSuffix("-steps.svg") || name.hasSuffix("-time.svg") {
-                    throw RecurrentError("--report \(report): would rewrite \(flag) \(path) (the report writes index.html, history.json and its charts there); name another folder")
-                }
-            }
-        }
+        try ensureTrainingOutput(output, inputs: [("--data", data), ("--init-from", initFrom)], report: report)
         if dropout > 0 && layers == 1 && resume == nil && initFrom == nil {
             Console.warn("--dropout \(dropout) has no effect with --layers 1: dropout acts between recurrent layers (as PyTorch's)")
         }

@@ -118,7 +118,7 @@ struct TranslateTrain: ParsableCommand {
     func run() throws {
         compute.apply()
         let started = Date()
-        try ensureTrainingOutput(output, inputs: [("--pairs", pairs), ("--valid", valid)])
+        try ensureTrainingOutput(output, inputs: [("--pairs", pairs), ("--valid", valid)], report: training.report)
         if let log { try ensureWritable(log, flag: "--log", inputs: [("--pairs", pairs), ("--valid", valid), ("--output", output)]) }
         let filter = try data.filter()
         let encoding = try parseEncoding(data.encoding)
@@ -172,6 +172,7 @@ struct TranslateTrain: ParsableCommand {
         var lastValidLoss = 0.0
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "pairs", output: output, metric: .bleu,
+            report: training.report, title: "translate train --pairs \(pairs)",
             step: { batch, rng in
                 let loss = model.trainStep(sources: batch.map { trainX[$0] }, targets: batch.map { trainY[$0] },
                                            teacherForcing: schedule.ratio(step: trainer.step), rng: &rng)

@@ -245,6 +245,59 @@ import Testing
         }
     }
 
+    /// Every task trainer keeps `--report`: the curves of each step, each validation's score as
+    /// printed, and a resumed run continues the history in the same folder.
+    @Test func taskTrainersKeepAReport() throws {
+        let dir = CLI.tempDir()
+        let tsv = try write(dir, "train.tsv", Self.sentences)
+        let conllu = try write(dir, "train.conllu", Self.conllu)
+        let series = try write(dir, "series.csv", GenerateForecastCLITests.seriesCSV)
+        let names = try write(dir, "names.tsv", (0..<20).map { "\($0 % 2 == 0 ? "A" : "B")\t\($0 % 2 == 0 ? "an" : "bo")\(String(repeating: "a", count: $0 % 5))\n" }.joined())
+        let pairs = try write(dir, "pairs.tsv", TranslateCLITests.pairs)
+        let common = ["--batch-size", "2", "--eval-every", "2", "--patience", "0", "--quiet", "--threads", "1"]
+        for (tool, data, extra, score, chart) in [("classify", tsv, ["--valid", tsv, "--ensemble", "1", "--hidden", "8", "--embedding", "8"], "val acc ", true),
+                                                  ("tag", conllu, ["--valid", conllu, "--hidden", "8", "--embedding", "8"], "val acc ", true),
+                                                  ("forecast", series, ["--column", "Value"] + GenerateForecastCLITests.tinyForecast, "val rmse ", true),
+                                                  ("generate", names, ["--hidden", "8"], "val loss ", false),
+                                                  ("translate", pairs, ["--hidden", "8", "--embedding", "8"], "val bleu ", true)] {
+            let dataFlag = ["classify": "--train", "tag": "--train", "translate": "--pairs"][tool] ?? "--data"
+            let report = dir.appendingPathComponent("\(tool)-report").path
+            let model = dir.appendingPathComponent("\(tool).safetensors").path
+            let flags = [tool, "train", dataFlag, data, "--output", model, "--report", report] + common + extra
+            let a = try CLI.run(flags + ["--steps", "4"])
+            #expect(a.status == 0, "\(a.stderr)")
+            let b = try CLI.run(flags + ["--steps", "8", "--resume", model])
+            #expect(b.status == 0, "\(b.stderr)")
+            let history = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report + "/history.json"))) as? [String: Any])
+            let steps = try #require(history["steps"] as? [[Any]]), evaluations = try #require(history["evaluations"] as? [[String: Any]])
+            #expect(steps.map { ($0[0] as? NSNumber)?.intValue ?? -1 } == Array(1...8), "\(tool)")
+            #expect(steps.allSatisfy { ($0[2] as? NSNumber)?.doubleValue.isFinite == true }, "\(tool): every step's training loss")
+            #expect(evaluations.map { ($0["step"] as? NSNumber)?.intValue ?? -1 } == [2, 4, 6, 8], "\(tool)")
+            // Each validation's score is the one printed on its line (the loss and RMSE as such, not negated).
+            let printed = (a.stdout + b.stdout).split(separator: "\n").compactMap { line -> String? in
+                guard let r = line.range(of: score) else { return nil }
+                return String(line[r.upperBound...].prefix { $0 != " " })
+            }
+            let saved = evaluations.compactMap { ($0["validation"] as? NSNumber)?.doubleValue }
+            let shown = saved.map { $0 != 0 && abs($0) < 1e-3 && tool == "forecast" ? String(format: "%.4g", $0) : String(format: "%.4f", $0) }
+            #expect(printed == shown, "\(tool): \(printed) vs \(saved)")
+            let files = try FileManager.default.contentsOfDirectory(atPath: report)
+            #expect(files.contains("index.html") && files.contains("loss-steps.svg") && files.contains("speed-time.svg"), "\(files)")
+            #expect(files.contains("validation-steps.svg") == chart, "\(tool): the score's own chart when it is not the loss")
+            if tool == "classify" && Browser.enabled {   // every chart drawn: 8 steps, 4 validations
+                Browser.expectRendered(try Browser.load(report + "/index.html"), minimumPoints: 4, "classify train --report")
+            }
+        }
+        // An ensemble's members report into member-K; a report that would overwrite the output is refused.
+        let report = dir.appendingPathComponent("ensemble-report").path
+        let e = try CLI.run(["classify", "train", "--train", tsv, "--valid", tsv, "--output", dir.appendingPathComponent("e.safetensors").path,
+                             "--ensemble", "2", "--steps", "2", "--report", report] + Self.tinyModel)
+        #expect(e.status == 0, "\(e.stderr)")
+        for k in 1...2 { #expect(FileManager.default.fileExists(atPath: report + "/member-\(k)/index.html")) }
+        expectCleanError(try CLI.run(["tag", "train", "--train", conllu, "--valid", conllu, "--output", report + "/history.json",
+                                      "--report", report, "--steps", "2"] + Self.tinyModel), mentions: "--report \(report): would rewrite --output")
+    }
+
     /// `--ensemble 2`: two members under `members.<k>.`, and predict prints the mean of their probabilities.
     @Test func classifyEnsemble() throws {
         let dir = CLI.tempDir()
