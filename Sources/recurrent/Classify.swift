@@ -127,7 +127,6 @@ struct ClassifyTrain: ParsableCommand {
         compute.apply()
         let started = Date()
         try ensureTrainingOutput(output, inputs: [("--train", train), ("--valid", valid)], readsFolders: true, report: training.report)
-        if ensemble > 1, let report = training.report { try OutputFolder.ensure(report, flag: "--report") }
         if let resume = training.resume, let members = (try? SafeTensors.metadata(path: resume))?["ensemble"], members != "1" {
             throw RecurrentError("--resume \(resume): the checkpoint is an ensemble of \(members) models; --resume continues a single-model run (--ensemble 1)")
         }
@@ -177,7 +176,7 @@ struct ClassifyTrain: ParsableCommand {
             var best: [Tensor] = []
             var bestStep = 0
             try runTaskTrainer(trainer, quiet: training.quiet, unit: "examples", output: output,
-                report: training.report.map { ensemble > 1 ? URL(fileURLWithPath: $0).appendingPathComponent("member-\(member + 1)").path : $0 },
+                folders: try training.monitorFolders(member: member, of: ensemble),
                 title: "classify train --train \(train)\(ensemble > 1 ? ", member \(member + 1) of \(ensemble)" : "")",
                 step: { batch, rng in
                     model.trainStep(PaddedBatch(batch.map { trainX[$0] }), targets: batch.map { trainY[$0] }, wordDropout: wordDropout, rng: &rng)

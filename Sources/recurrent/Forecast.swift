@@ -128,7 +128,7 @@ struct ForecastTrain: ParsableCommand {
         try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.forecasterMetadata(config), settings: settings, load: { _ = try TaskCheckpoint.loadForecaster(path: $0) })
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "windows", output: output, metric: .rmse,
-            report: training.report, title: "forecast train --data \(series.data)",
+            folders: try training.monitorFolders(member: 0, of: 1), title: "forecast train --data \(series.data)",
             step: { batch, rng in model.trainStep(inputs: batch.map { trainX[$0] }, targets: batch.map { trainY[$0] }, rng: &rng) },
             validate: { -ForecastBaselines.errors(model.forecast(values, origins: validOrigins), validTruth).rmse },
             save: { step, score in

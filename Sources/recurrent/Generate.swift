@@ -82,7 +82,7 @@ struct GenerateTrain: ParsableCommand {
         try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.generatorMetadata(config), settings: settings, load: { _ = try TaskCheckpoint.loadGenerator(path: $0) })
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "examples", output: output, metric: .loss,
-            report: training.report, title: "generate train --data \(data)",
+            folders: try training.monitorFolders(member: 0, of: 1), title: "generate train --data \(data)",
             step: { batch, rng in model.trainStep(batch.map { trainX[$0] }, conditions: batch.map { trainC[$0] }, rng: &rng) },
             validate: { -GeneratorData.meanLoss(model, validX, validC) },
             save: { step, score in

@@ -94,7 +94,7 @@ struct TagTrain: ParsableCommand {
         try training.restoreIfResuming(trainer, architecture: TaskCheckpoint.taggerMetadata(config), settings: settings, load: { _ = try TaskCheckpoint.loadTagger(path: $0) })
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "sentences", output: output,
-            report: training.report, title: "tag train --train \(train)",
+            folders: try training.monitorFolders(member: 0, of: 1), title: "tag train --train \(train)",
             step: { batch, rng in
                 let b = model.makeBatch(batch.map { trainSet[$0].words })
                 return model.trainStep(b, targets: Tagger.targets(batch.map { trainTags[$0] }, steps: b.words.steps),

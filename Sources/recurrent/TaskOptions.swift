@@ -52,6 +52,7 @@ struct TaskTrainingFlags: ParsableArguments {
     @Flag(help: "Print only the model and data lines, the validation lines and the summary (no per-step progress).") var quiet = false
     @Option(help: "Continue the run that wrote this checkpoint, from the training state saved beside it (<checkpoint>.training.safetensors, written at every validation); give the same data and flags.") var resume: String?
     @Option(help: "Keep an HTML report of the training curves in this folder (index.html, history.json and SVGs: loss, validation score, learning rate, gradient norm, speed; rewritten at each validation; a --resume run continues it; an ensemble's members in member-K subfolders).") var report: String?
+    @Option(help: "Write TensorBoard event files into this folder: train/loss, train/learning_rate, train/grad_norm, train/<unit>_per_second every step, validation/<score> at each validation (an ensemble's members in member-K subfolders).") var tensorboard: String?
 
     func validate() throws {
         let batchSize = batchSizeFlag ?? 1, minFreq = minFreqFlag ?? 1, lr = lrFlag ?? 1, patience = patienceFlag ?? 0, ema = emaFlag ?? 0
@@ -77,6 +78,19 @@ struct TaskTrainingFlags: ParsableArguments {
         if let e = evalEvery, e < 1 { throw ValidationError("--eval-every must be a positive integer, got \(e)") }
         if let r = resume, r.isEmpty { throw ValidationError("--resume must name a checkpoint") }
         if report?.isEmpty == true { throw ValidationError("--report must name a folder") }
+        if tensorboard?.isEmpty == true { throw ValidationError("--tensorboard must name a folder") }
+    }
+
+    /// `--report` and `--tensorboard` for one run: the folders themselves, or with an ensemble,
+    /// `member-K` inside them (the parents created).
+    func monitorFolders(member: Int, of count: Int) throws -> (report: String?, tensorboard: String?) {
+        guard count > 1 else { return (report, tensorboard) }
+        func inside(_ folder: String?, _ flag: String) throws -> String? {
+            guard let folder else { return nil }
+            try OutputFolder.ensure(folder, flag: flag)
+            return URL(fileURLWithPath: folder).appendingPathComponent("member-\(member + 1)").path
+        }
+        return (try inside(report, "--report"), try inside(tensorboard, "--tensorboard"))
     }
 
     /// Throws for the vocabulary flags (name: given) that `tool` has no use for, instead of ignoring them.
@@ -348,6 +362,16 @@ enum ValidationMetric {
         }
     }
 
+    /// The score's name in TensorBoard tags (`validation/accuracy`, …).
+    var name: String {
+        switch self {
+        case .accuracy: return "accuracy"
+        case .bleu: return "bleu"
+        case .loss: return "loss"
+        case .rmse: return "rmse"
+        }
+    }
+
     /// The score as printed: the loss and RMSE are kept negated (higher is better) in the trainer.
     func value(_ score: Double) -> Double {
         switch self {
@@ -382,14 +406,17 @@ func taskProgressLine(_ p: TaskProgress, accuracy: Double?, unit: String, metric
 /// every improvement, and the training state for `--resume` is written beside `output` at every
 /// validation. `note` adds to validation lines.
 func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: String, metric: ValidationMetric = .accuracy,
-                    report reportFolder: String? = nil, title: String = "",
+                    folders: (report: String?, tensorboard: String?) = (nil, nil), title: String = "",
                     step: ([Int], inout SeededRNG) -> Float, validate: () throws -> Double, note: () -> String = { "" },
                     save: (Int, Double) throws -> Void) throws {
     var lastPrint = Date()
     var liveLine = false
-    let report = try reportFolder.map {
+    let report = try folders.report.map {
         try TrainingReport(directory: $0, title: title, labels: metric.reportLabels(unit: unit), resumingAt: trainer.step > 0 ? trainer.step : nil)
     }
+    let events = try folders.tensorboard.map { try TensorBoardWriter(directory: $0) }
+    events?.text("run", "    " + title, step: trainer.step)
+    try events?.flush()
     var stepLoss = Float.nan
     do {
     try trainer.run(step: { batch, rng in stepLoss = step(batch, &rng); return stepLoss }, validate: validate) { event in
@@ -397,6 +424,12 @@ func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: S
         case .progress(let p):
             report?.record(step: p.step, seconds: p.elapsedSeconds, trainLoss: Double(stepLoss), learningRate: Double(p.learningRate),
                            gradNorm: Double(p.gradNorm), perSecond: p.examplesPerSecond)
+            if let events {
+                if stepLoss.isFinite { events.scalar("train/loss", Double(stepLoss), step: p.step) }
+                events.scalar("train/learning_rate", Double(p.learningRate), step: p.step)
+                events.scalar("train/grad_norm", Double(p.gradNorm), step: p.step)
+                events.scalar("train/\(unit)_per_second", p.examplesPerSecond, step: p.step)
+            }
             let now = Date()
             let interval = Console.isTerminal ? 0.2 : 10
             if !quiet, now.timeIntervalSince(lastPrint) >= interval {
@@ -414,13 +447,17 @@ func runTaskTrainer(_ trainer: TaskTrainer, quiet: Bool, unit: String, output: S
             if liveLine { Console.write("\r\u{1B}[K"); liveLine = false }
             Console.line(taskProgressLine(p, accuracy: accuracy, unit: unit, metric: metric) + note() + saved)
             try report?.evaluated(step: p.step, seconds: p.elapsedSeconds, validation: metric.value(accuracy))
+            events?.scalar("validation/\(metric.name)", metric.value(accuracy), step: p.step)
+            try events?.flush()
         }
     }
     } catch {
         try? report?.write()   // the curves up to the step that failed (a diverged run)
+        try? events?.flush()
         throw error
     }
     try report?.write()   // the steps after the last validation
+    try events?.flush()
     if liveLine { Console.write("\r\u{1B}[K") }
 }
 

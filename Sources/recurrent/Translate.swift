@@ -172,7 +172,7 @@ struct TranslateTrain: ParsableCommand {
         var lastValidLoss = 0.0
         var saved = false
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "pairs", output: output, metric: .bleu,
-            report: training.report, title: "translate train --pairs \(pairs)",
+            folders: try training.monitorFolders(member: 0, of: 1), title: "translate train --pairs \(pairs)",
             step: { batch, rng in
                 let loss = model.trainStep(sources: batch.map { trainX[$0] }, targets: batch.map { trainY[$0] },
                                            teacherForcing: schedule.ratio(step: trainer.step), rng: &rng)

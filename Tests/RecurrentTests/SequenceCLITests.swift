@@ -245,8 +245,8 @@ import Testing
         }
     }
 
-    /// Every task trainer keeps `--report`: the curves of each step, each validation's score as
-    /// printed, and a resumed run continues the history in the same folder.
+    /// Every task trainer keeps `--report` and `--tensorboard`: the curves of each step, each
+    /// validation's score as printed, and a resumed run continues the history in the same folder.
     @Test func taskTrainersKeepAReport() throws {
         let dir = CLI.tempDir()
         let tsv = try write(dir, "train.tsv", Self.sentences)
@@ -263,7 +263,8 @@ import Testing
             let dataFlag = ["classify": "--train", "tag": "--train", "translate": "--pairs"][tool] ?? "--data"
             let report = dir.appendingPathComponent("\(tool)-report").path
             let model = dir.appendingPathComponent("\(tool).safetensors").path
-            let flags = [tool, "train", dataFlag, data, "--output", model, "--report", report] + common + extra
+            let tb = dir.appendingPathComponent("\(tool)-tb").path
+            let flags = [tool, "train", dataFlag, data, "--output", model, "--report", report, "--tensorboard", tb] + common + extra
             let a = try CLI.run(flags + ["--steps", "4"])
             #expect(a.status == 0, "\(a.stderr)")
             let b = try CLI.run(flags + ["--steps", "8", "--resume", model])
@@ -284,6 +285,14 @@ import Testing
             let files = try FileManager.default.contentsOfDirectory(atPath: report)
             #expect(files.contains("index.html") && files.contains("loss-steps.svg") && files.contains("speed-time.svg"), "\(files)")
             #expect(files.contains("validation-steps.svg") == chart, "\(tool): the score's own chart when it is not the loss")
+            // One event file per run, with the step scalars and the validation score under its name.
+            let events = try FileManager.default.contentsOfDirectory(atPath: tb).filter { $0.hasPrefix("events.out.tfevents.") }
+            #expect(events.count == 2, "\(tool): \(events)")
+            let bytes = try events.map { try Data(contentsOf: URL(fileURLWithPath: tb + "/" + $0)) }.reduce(Data(), +)
+            let name = ["classify": "accuracy", "tag": "accuracy", "forecast": "rmse", "generate": "loss", "translate": "bleu"][tool] ?? ""
+            for tag in ["train/loss", "train/grad_norm", "validation/" + name] {
+                #expect(bytes.range(of: Data(tag.utf8)) != nil, "\(tool): no \(tag)")
+            }
             if tool == "classify" && Browser.enabled {   // every chart drawn: 8 steps, 4 validations
                 Browser.expectRendered(try Browser.load(report + "/index.html"), minimumPoints: 4, "classify train --report")
             }
@@ -294,6 +303,11 @@ import Testing
                              "--ensemble", "2", "--steps", "2", "--report", report] + Self.tinyModel)
         #expect(e.status == 0, "\(e.stderr)")
         for k in 1...2 { #expect(FileManager.default.fileExists(atPath: report + "/member-\(k)/index.html")) }
+        let tb = dir.appendingPathComponent("ensemble-tb").path
+        let t = try CLI.run(["classify", "train", "--train", tsv, "--valid", tsv, "--output", dir.appendingPathComponent("t.safetensors").path,
+                             "--ensemble", "2", "--steps", "2", "--tensorboard", tb] + Self.tinyModel)
+        #expect(t.status == 0, "\(t.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tb).sorted() == ["member-1", "member-2"])
         expectCleanError(try CLI.run(["tag", "train", "--train", conllu, "--valid", conllu, "--output", report + "/history.json",
                                       "--report", report, "--steps", "2"] + Self.tinyModel), mentions: "--report \(report): would rewrite --output")
     }
