@@ -37,7 +37,7 @@ def main():
     vocab = json.loads(meta["vocab"])
     model = CharLM(len(vocab), int(meta["embedding_size"]), int(meta["hidden_size"]), int(meta["num_layers"]), meta["cell"])
     model.load_state_dict(load_file(path))  # strict
-    text = open(text_path, encoding="utf-8").read()
+    text = open(text_path, encoding="utf-8", newline="").read()   # \r stays a character, as in the tool
     lut = {c: i for i, c in enumerate(vocab)}
     ids = torch.tensor([[lut[c] for c in text]])
     with torch.no_grad():

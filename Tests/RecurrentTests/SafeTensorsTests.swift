@@ -91,6 +91,26 @@ import Testing
         #expect(try CharLMCheckpoint.load(path: path).config.vocabulary.characters == CharVocabulary(text: Array(characters.unicodeScalars)).characters)
     }
 
+    /// Written raw, as Python's `json.dumps(vocab, ensure_ascii=False)` and the safetensors writer
+    /// leave it, a U+FEFF inside the header's strings is kept too (Foundation's reader dropped it).
+    @Test func aRawByteOrderMarkInTheHeaderIsKept() throws {
+        let vocab = "[\"a\", \"\u{FEFF}\"]"
+        let header = "{\"__metadata__\":{\"vocab\":\"\(vocab.replacingOccurrences(of: "\"", with: "\\\""))\",\"note\":\"\u{FEFF}x\u{FEFF}\"},"
+            + "\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}"
+        let json = Array(header.utf8)
+        #expect(json.count > 3 && zip(json, json.dropFirst()).contains { $0 == 0xEF && $1 == 0xBB })   // raw, not escaped
+        var bytes = (0..<8).map { UInt8(truncatingIfNeeded: json.count >> (8 * $0)) } + json
+        bytes += [0, 0, 128, 63]
+        let path = CLI.tempDir().appendingPathComponent("raw-bom.safetensors").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        for metadata in [try SafeTensors.read(path: path).metadata, try SafeTensors.metadata(path: path)] {
+            #expect(metadata["note"]?.unicodeScalars.map(\.value) == [0xFEFF, 0x78, 0xFEFF])
+            let parsed = try CharVocabulary(json: try #require(metadata["vocab"]), source: "vocab")
+            #expect(parsed.characters == ["a", "\u{FEFF}"])
+        }
+        #expect(try SafeTensors.read(path: path).tensors["t"]?.data == [1])
+    }
+
     /// Corrupt sizes in the metadata get one line before a model is allocated from them (they
     /// failed to allocate or ran for minutes).
     @Test(arguments: [("hidden_size", "3000000000"), ("num_layers", "999999999"), ("embedding_size", "999999999999")])

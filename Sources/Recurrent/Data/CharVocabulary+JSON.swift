@@ -2,8 +2,9 @@
 /// `["\n", " ", "a", "가"]`.
 ///
 /// Writing escapes `"`, `\` and control characters (so Python's `json.loads` reads it back) and
-/// U+FEFF (Foundation's JSON reader, which reads the safetensors header, drops a raw one), and
-/// writes everything else raw as UTF-8. Reading also accepts what Python's `json.dumps` writes by
+/// U+FEFF (Foundation's JSON reader drops a raw one at the start of a string; `SafeTensors` escapes
+/// raw ones in the header it reads, so files written by Python keep theirs), and writes everything
+/// else raw as UTF-8. Reading also accepts what Python's `json.dumps` writes by
 /// default: `\uXXXX` escapes for every non-ASCII character and surrogate pairs for characters
 /// beyond the Basic Multilingual Plane.
 extension CharVocabulary {

@@ -50,13 +50,32 @@ public enum SafeTensors {
             if let prefix = try? handle.read(upToCount: 8), prefix.count == 8 {
                 let n = prefix.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
                 if n <= UInt64(maxHeaderBytes), let header = try? handle.read(upToCount: Int(n)), header.count == Int(n),
-                   let object = try? JSONSerialization.jsonObject(with: header) as? [String: Any] {
+                   let object = headerObject(header) as? [String: Any] {
                     if object["__metadata__"] == nil { return [:] }
                     if let meta = object["__metadata__"] as? [String: String] { return meta }
                 }
             }
         }
         return try read(path: path).metadata
+    }
+
+    /// The header's JSON value. Foundation's reader drops a raw U+FEFF (bytes EF BB BF) inside a
+    /// string, where Python's `json.dumps(..., ensure_ascii=False)` writes one (a vocabulary with a
+    /// zero-width no-break space), so it is escaped as `\ufeff` first, which the reader keeps.
+    /// Those bytes can only be that character in UTF-8, and outside a string it is not JSON either
+    /// way.
+    static func headerObject(_ header: Data) -> Any? {
+        let bom = Data([0xEF, 0xBB, 0xBF])
+        guard header.firstRange(of: bom) != nil else { return try? JSONSerialization.jsonObject(with: header) }
+        var escaped = Data(capacity: header.count + 16)
+        var rest = header[...]
+        while let r = rest.firstRange(of: bom) {
+            escaped.append(rest[rest.startIndex..<r.lowerBound])
+            escaped.append(contentsOf: Array("\\ufeff".utf8))
+            rest = rest[r.upperBound...]
+        }
+        escaped.append(rest)
+        return try? JSONSerialization.jsonObject(with: escaped)
     }
 
     /// Decodes safetensors bytes; `name` labels error messages.
@@ -76,7 +95,7 @@ public enum SafeTensors {
         }
         let headerEnd = 8 + Int(n)
         let headerBytes = Data(UnsafeRawBufferPointer(rebasing: bytes[8..<headerEnd]))
-        guard let object = try? JSONSerialization.jsonObject(with: headerBytes), let header = object as? [String: Any] else {
+        guard let object = headerObject(headerBytes), let header = object as? [String: Any] else {
             throw RecurrentError("\(name): not a safetensors file (its header is not a JSON object)")
         }
         var file = SafeTensorsFile()
