@@ -245,6 +245,44 @@ import Testing
         }
     }
 
+    /// A run stopped between two validations validates once more at its end; resumed from there,
+    /// training goes on as the uninterrupted run's (the same weights, optimizer, counters, patience
+    /// and printed means), the extra validation only counting for which model the checkpoint holds.
+    /// A run that stopped by patience stops again at once when resumed.
+    @Test func resumeBetweenValidationsAndAfterPatience() throws {
+        let dir = CLI.tempDir()
+        let tsv = try write(dir, "train.tsv", Self.sentences)
+        let flags = ["classify", "train", "--train", tsv, "--valid", tsv, "--ensemble", "1", "--batch-size", "2", "--eval-every", "2",
+                     "--lr-plateau-factor", "0.5", "--lr-plateau-patience", "0", "--patience", "0", "--lr", "0.05"] + Self.tinyModel
+        let whole = dir.appendingPathComponent("whole.safetensors").path, split = dir.appendingPathComponent("split.safetensors").path
+        let w = try CLI.run(flags + ["--output", whole, "--steps", "9"])
+        let a = try CLI.run(flags + ["--output", split, "--steps", "5"])
+        let b = try CLI.run(flags + ["--output", split, "--steps", "9", "--resume", split])
+        #expect(w.status == 0 && a.status == 0 && b.status == 0, "\(w.stderr) \(a.stderr) \(b.stderr)")
+        let s1 = try SafeTensors.read(path: whole + ".training.safetensors"), s2 = try SafeTensors.read(path: split + ".training.safetensors")
+        for key in Set(s1.metadata.keys).union(s2.metadata.keys) where key != "best_accuracy" {
+            #expect(s1.metadata[key] == s2.metadata[key], "\(key): \(s1.metadata[key] ?? "none") vs \(s2.metadata[key] ?? "none")")
+        }
+        #expect(s1.metadata["loss_count"] == "1" && s1.metadata["scheduled_best"] != nil)
+        for (name, t) in s1.tensors { #expect(s2.tensors[name]?.data == t.data, "\(name)") }
+        // The validation lines of steps 6 and 8 (mean training loss, score, rate) read the same.
+        func line(_ out: String, _ step: Int) -> String? {
+            out.split(separator: "\n").first { $0.hasPrefix("step \(step) ") }.map { $0.replacingOccurrences(of: #"time \S+|\S+ examples/s|ETA \S+|  saved.*"#, with: "", options: .regularExpression) }
+        }
+        for step in [6, 8] { #expect(line(w.stdout, step) != nil && line(w.stdout, step) == line(b.stdout, step), "\(w.stdout)\n\(b.stdout)") }
+
+        // Patience: once it has run out, a resumed run with room for more steps stops where it stood.
+        let p = dir.appendingPathComponent("p.safetensors").path
+        let patient = ["classify", "train", "--train", tsv, "--valid", tsv, "--ensemble", "1", "--batch-size", "2", "--eval-every", "1",
+                       "--patience", "1", "--lr", "0.0001"] + Self.tinyModel
+        let first = try CLI.run(patient + ["--output", p, "--steps", "60"])
+        #expect(first.status == 0 && first.stdout.contains("(stopped by patience)"), "\(first.stdout)")
+        let stopped = try SafeTensors.metadata(path: p + ".training.safetensors")["step"] ?? ""
+        let again = try CLI.run(patient + ["--output", p, "--steps", "80", "--resume", p])
+        #expect(again.status == 0 && again.stdout.contains("done: \(stopped) steps") && again.stdout.contains("(stopped by patience)"), "\(again.stdout)")
+        #expect(try SafeTensors.metadata(path: p + ".training.safetensors")["step"] == stopped)
+    }
+
     /// Every task trainer keeps `--report` and `--tensorboard`: the curves of each step, each
     /// validation's score as printed, and a resumed run continues the history in the same folder.
     @Test func taskTrainersKeepAReport() throws {

@@ -80,6 +80,9 @@ public final class TaskTrainer {
     public let optimizer: Optimizer
     public let parameters: [Parameter]
     public private(set) var step = 0
+    /// The best validation score so far, of the validations whose model the checkpoint may hold
+    /// (a save is due when a validation beats it): the scheduled ones, the one at the end of a run
+    /// that stopped between two of them, and `keepBest`.
     public private(set) var bestAccuracy: Double?
     /// Why the run ended: "steps", "epochs", "minutes" or "patience".
     public private(set) var stopReason = ""
@@ -98,7 +101,14 @@ public final class TaskTrainer {
         /// The current epoch's batches and the next one to run.
         var plan: [[Int]]
         var position = 0
+        /// The best score of the scheduled validations (every `evalEvery` steps or epoch), which
+        /// patience counts from; the validation at the end of a run that stops between two is not
+        /// one of them, so a resumed run goes on as an uninterrupted one would.
+        var scheduledBest: Double?
         var sinceBest = 0
+        /// The training losses since the last scheduled validation (their mean is printed with the next).
+        var lossSum = 0.0
+        var lossCount = 0
         var plateauScale: Float = 1
         /// Validations in a row not better than `plateauBest` (PyTorch's num_bad_epochs).
         var sincePlateauCut = 0
@@ -140,7 +150,6 @@ public final class TaskTrainer {
                     onEvent: (TaskTrainingEvent) throws -> Void) throws {
         let start = Date()
         var examples = 0
-        var lossSum = 0.0, lossCount = 0
         var lastNorm: Float = 0
 
         let startStep = step
@@ -156,7 +165,7 @@ public final class TaskTrainer {
                 eta = candidates.min()
             }
             return TaskProgress(step: step, epoch: epoch,
-                                trainLoss: lossCount > 0 ? lossSum / Double(lossCount) : .nan,
+                                trainLoss: loop.lossCount > 0 ? loop.lossSum / Double(loop.lossCount) : .nan,
                                 learningRate: optimizer.learningRate, gradNorm: lastNorm,
                                 examplesPerSecond: elapsed > 0 ? Double(examples) / elapsed : 0,
                                 elapsedSeconds: elapsed, etaSeconds: eta, bestAccuracy: bestAccuracy)
@@ -178,8 +187,11 @@ public final class TaskTrainer {
                 }
             }
         }
-        /// Returns true when patience ran out.
-        func evaluate() throws -> Bool {
+        /// Returns true when patience ran out. `scheduled`: one of the validations every
+        /// `evalEvery` steps (or epoch); the one at the end of a run that stopped between two only
+        /// decides whether the checkpoint is replaced, and leaves patience, the plateau and the
+        /// loss mean as they were (and so the training state it writes).
+        func evaluate(scheduled: Bool) throws -> Bool {
             // With averaging, the averaged weights are validated and saved (by the event handler,
             // with the training state), then the raw ones restored.
             swapAverage()
@@ -187,7 +199,12 @@ public final class TaskTrainer {
             let accuracy = try validate()
             try Divergence.checkValidation(step, "score", accuracy)
             let improved = bestAccuracy.map { accuracy > $0 } ?? true
-            if improved { bestAccuracy = accuracy; loop.sinceBest = 0 } else { loop.sinceBest += 1 }
+            if improved { bestAccuracy = accuracy }
+            guard scheduled else {
+                try onEvent(.validation(progress(), accuracy: accuracy, improved: improved))
+                return false
+            }
+            if loop.scheduledBest.map({ accuracy > $0 }) ?? true { loop.scheduledBest = accuracy; loop.sinceBest = 0 } else { loop.sinceBest += 1 }
             if loop.plateauBest.map({ accuracy > $0 + abs($0) * options.plateauThreshold }) ?? true {
                 loop.plateauBest = accuracy
                 loop.sincePlateauCut = 0
@@ -200,13 +217,20 @@ public final class TaskTrainer {
                 if rate - rate * Double(options.plateauFactor) > 1e-8 { loop.plateauScale *= options.plateauFactor }
                 loop.sincePlateauCut = 0
             }
-            try onEvent(.validation(progress(), accuracy: accuracy, improved: improved))
-            lossSum = 0
-            lossCount = 0
+            let shown = progress()   // with the mean training loss since the last validation, which starts again
+            loop.lossSum = 0
+            loop.lossCount = 0
+            try onEvent(.validation(shown, accuracy: accuracy, improved: improved))
             if let p = options.patience, loop.sinceBest >= p { stopReason = "patience"; return true }
             return false
         }
 
+        // A resumed run whose patience had already run out stops where the uninterrupted one did.
+        if let p = options.patience, p > 0, loop.sinceBest >= p, validatedStep == nil, step > 0 {
+            stopReason = "patience"
+            validatedStep = step
+            return
+        }
         while !limitReached() {
             if loop.position >= loop.plan.count {
                 loop.epoch += 1
@@ -228,19 +252,19 @@ public final class TaskTrainer {
             updateAverage()
             loop.position += 1
             examples += batch.count
-            lossSum += Double(loss)
-            lossCount += 1
+            loop.lossSum += Double(loss)
+            loop.lossCount += 1
             try onEvent(.progress(progress()))
             let due = options.evalEvery.map { step % $0 == 0 } ?? (loop.position == loop.plan.count)
             if due {
                 validatedStep = step
-                if try evaluate() { return }
+                if try evaluate(scheduled: true) { return }
             }
         }
         // Once per step: a second `run` after the limit neither validates again nor changes stopReason.
         if validatedStep != step {
             validatedStep = step
-            _ = try evaluate()
+            _ = try evaluate(scheduled: false)
         }
     }
 }
@@ -277,6 +301,8 @@ extension TaskTrainer {
             "examples": String(lengths.count),
         ]
         if let b = bestAccuracy { meta["best_accuracy"] = String(b) }
+        if let b = loop.scheduledBest { meta["scheduled_best"] = String(b) }
+        if loop.lossCount > 0 { meta["loss_sum"] = String(loop.lossSum); meta["loss_count"] = String(loop.lossCount) }
         if let b = loop.plateauBest { meta["plateau_best"] = String(b) }
         if let f = options.dataFingerprint { meta["data"] = f }
         return (tensors, meta)
@@ -341,8 +367,15 @@ extension TaskTrainer {
         for (p, w) in zip(parameters, raw) { p.value.data = w }
         step = try int("step")
         bestAccuracy = meta["best_accuracy"].flatMap(Double.init)
-        // A state written before the plateau kept its own best (2026-12-01) resumes from the best score.
-        loop = LoopState(rng: rng, epoch: try int("epoch"), plan: plan, position: position, sinceBest: try int("since_best"),
+        // States written before the plateau and the scheduled validations kept their own best
+        // (2026-12-01) resume from the best score.
+        let lossCount = meta["loss_count"] == nil ? 0 : try int("loss_count")
+        guard lossCount == 0 || meta["loss_sum"].flatMap(Double.init)?.isFinite == true else {
+            throw RecurrentError("\(name): metadata lacks a valid 'loss_sum'")
+        }
+        loop = LoopState(rng: rng, epoch: try int("epoch"), plan: plan, position: position,
+                         scheduledBest: meta["scheduled_best"].flatMap(Double.init) ?? bestAccuracy, sinceBest: try int("since_best"),
+                         lossSum: lossCount > 0 ? meta["loss_sum"].flatMap(Double.init) ?? 0 : 0, lossCount: lossCount,
                          plateauScale: scale, sincePlateauCut: try int("since_plateau_cut"),
                          plateauBest: meta["plateau_best"].flatMap(Double.init) ?? bestAccuracy, average: average)
     }
@@ -350,6 +383,7 @@ extension TaskTrainer {
     /// Records that the checkpoint on disk already holds a model of this validation score, so
     /// that only a better one replaces it (when a run stopped after writing its checkpoint but
     /// before writing the training state, the state's best is older than the checkpoint's).
+    /// Patience still counts from the scheduled validations' best.
     public func keepBest(atLeast score: Double) {
         guard !score.isNaN else { return }
         if bestAccuracy.map({ score > $0 }) ?? true { bestAccuracy = score }
