@@ -171,6 +171,7 @@ struct TranslateTrain: ParsableCommand {
         var trainLossSum = 0.0, trainLossCount = 0
         var lastValidLoss = 0.0
         var saved = false
+        let trainingStarted = Date()   // the log's seconds, as the progress lines' time: training only
         try runTaskTrainer(trainer, quiet: training.quiet, unit: "pairs", output: output, metric: .bleu,
             folders: try training.monitorFolders(member: 0, of: 1), title: "translate train --pairs \(pairs)",
             step: { batch, rng in
@@ -185,7 +186,7 @@ struct TranslateTrain: ParsableCommand {
                 let bleu = BLEU.corpus(hypotheses: hypotheses.map { config.target.sentence($0) }, references: validReferences)
                 let trainLoss = trainLossCount > 0 ? trainLossSum / Double(trainLossCount) : .nan
                 trainLossSum = 0; trainLossCount = 0
-                try logFile?.append("\(trainer.step),\(Format.fixed(Date().timeIntervalSince(started), 1)),\(Format.fixed(Double(schedule.ratio(step: trainer.step)), 3)),\(Format.fixed(trainLoss)),\(Format.fixed(lastValidLoss)),\(Format.fixed(bleu, 2))")
+                try logFile?.append("\(trainer.step),\(Format.fixed(Date().timeIntervalSince(trainingStarted), 1)),\(Format.fixed(Double(schedule.ratio(step: trainer.step)), 3)),\(Format.fixed(trainLoss)),\(Format.fixed(lastValidLoss)),\(Format.fixed(bleu))")
                 return bleu
             },
             note: { "  val loss \(Format.fixed(lastValidLoss))" },
