@@ -180,6 +180,13 @@ extension OptimizerSettings {
         if !(beta2 >= 0 && beta2 < 1) { throw ValidationError("--beta2 must be in [0, 1), got \(beta2)") }
         if !(alpha >= 0 && alpha < 1) { throw ValidationError("--alpha must be in [0, 1), got \(alpha)") }
         if !(eps > 0) { throw ValidationError("--eps must be greater than 0, got \(eps)") }
+        // A setting of another optimizer is refused, as --momentum with adam is (a value other
+        // than the default is how a given flag shows).
+        if kind != .adam && (beta1 != 0.9 || beta2 != 0.999) {
+            throw ValidationError("\(beta1 != 0.9 ? "--beta1" : "--beta2") applies to --optimizer adam only, not \(name)")
+        }
+        if kind != .rmsprop && alpha != 0.99 { throw ValidationError("--alpha applies to --optimizer rmsprop only, not \(name)") }
+        if kind == .sgd && eps != 1e-8 { throw ValidationError("--eps applies to --optimizer adam and rmsprop, not sgd") }
     }
 
     static func fromFlags(_ name: String, lr: Float, momentum: Float, nesterov: Bool, weightDecay: Float,

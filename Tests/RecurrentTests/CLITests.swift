@@ -274,6 +274,11 @@ func expectCleanError(_ r: CLI.Result, mentions mention: String, sourceLocation:
         expectCleanError(try CLI.run(["train", "--data", good, "--optimizer", "lbfgs"]), mentions: "--optimizer")
         expectCleanError(try CLI.run(["train", "--data", good, "--lr", "0"]), mentions: "--lr")
         expectCleanError(try CLI.run(["train", "--data", good, "--momentum", "0.5"]), mentions: "--momentum applies to sgd and rmsprop, not adam")
+        // Another optimizer's setting is refused too, for train and the task trainers alike.
+        expectCleanError(try CLI.run(["train", "--data", good, "--optimizer", "sgd", "--beta1", "0.5"]), mentions: "--beta1 applies to --optimizer adam only, not sgd")
+        expectCleanError(try CLI.run(["train", "--data", good, "--optimizer", "rmsprop", "--beta2", "0.9"]), mentions: "--beta2 applies to --optimizer adam only")
+        expectCleanError(try CLI.run(["train", "--data", good, "--alpha", "0.9"]), mentions: "--alpha applies to --optimizer rmsprop only, not adam")
+        expectCleanError(try CLI.run(["classify", "train", "--train", good, "--optimizer", "sgd", "--eps", "1e-6"]), mentions: "--eps applies to --optimizer adam and rmsprop, not sgd")
         expectCleanError(try CLI.run(["train", "--data", good, "--hidden", "abc"]), mentions: "--hidden")
         // Sizes beyond any memory: one line before any allocation (they trapped or failed to allocate).
         expectCleanError(try CLI.run(["train", "--data", good, "--hidden", "1000000"]), mentions: "--hidden 1000000")
